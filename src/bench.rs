@@ -1,0 +1,309 @@
+//! `ipc-lab bench`: every combination of mechanism and size, with real child processes, reported
+//! as a table, JSON or CSV.
+//!
+//! Fair by construction: every mechanism gets the same payload, the same reply size, the same
+//! warm-up and the same framing and checksums; CPU time of both processes is reported so a spinning
+//! shm reader is not mistaken for free; the placement (pinned or not) is printed with every row.
+
+use std::io::Write;
+use std::path::Path;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::mechanism::MechanismId;
+use crate::report::RunReport;
+use crate::scenario::{Pattern, RunSpec, human_bytes};
+use crate::supervisor::{RunEvent, run_to_end};
+use crate::telemetry::{Event, Role};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "table" => Ok(Format::Table),
+            "json" => Ok(Format::Json),
+            "csv" => Ok(Format::Csv),
+            _ => Err(format!("unknown format '{s}' (known: table, json, csv)")),
+        }
+    }
+}
+
+/// Parses "all" or a comma-separated list of mechanism ids.
+pub fn parse_mechanisms(list: &str) -> Result<Vec<MechanismId>, String> {
+    if list.trim() == "all" {
+        return Ok(MechanismId::ALL.to_vec());
+    }
+    let mut out = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let m: MechanismId = item.parse()?;
+        if !out.contains(&m) {
+            out.push(m);
+        }
+    }
+    if out.is_empty() {
+        return Err("no mechanism given".into());
+    }
+    Ok(out)
+}
+
+/// Parses a CPU list such as "0", "0,1" or "0-3".
+pub fn parse_cpu_list(list: &str) -> Result<Vec<usize>, String> {
+    let bad = || format!("invalid CPU list '{list}' (examples: 0, 0,1, 0-3)");
+    let mut cpus = Vec::new();
+    for item in list.split(',').map(str::trim) {
+        match item.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) =
+                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                if a > b {
+                    return Err(bad());
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(item.parse().map_err(|_| bad())?),
+        }
+    }
+    #[cfg(unix)]
+    {
+        // SAFETY: sysconf only reads a system setting.
+        let configured = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
+        if let Some(&c) = cpus
+            .iter()
+            .find(|&&c| configured > 0 && c >= configured as usize)
+        {
+            return Err(format!(
+                "CPU {c} does not exist (this machine has CPUs 0-{})",
+                configured - 1
+            ));
+        }
+    }
+    Ok(cpus)
+}
+
+/// Runs every (mechanism, size) combination of `base` and returns one report per run, in order.
+/// A run that fails is reported as an error line and the others still run.
+pub fn run_all(
+    base: &RunSpec,
+    mechanisms: &[MechanismId],
+    sizes: &[usize],
+    exe: &Path,
+) -> (Vec<RunReport>, Vec<String>) {
+    let total_runs = (mechanisms.len() * sizes.len()) as u64;
+    let per_run = base.warmup + base.count;
+    let bar = ProgressBar::new(total_runs * per_run);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed}] {wide_bar} {pos}/{len} msgs  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut reports = Vec::new();
+    let mut failures = Vec::new();
+    for (i, &mechanism) in mechanisms.iter().enumerate() {
+        for (j, &size) in sizes.iter().enumerate() {
+            let done_before = (i * sizes.len() + j) as u64 * per_run;
+            bar.set_message(format!("{mechanism} {}", human_bytes(size as u64)));
+            bar.set_position(done_before);
+            let spec = RunSpec {
+                mechanism,
+                size,
+                ..base.clone()
+            };
+            let on_event = |ev: &RunEvent| {
+                if let RunEvent::Telemetry {
+                    event:
+                        Event::Progress {
+                            role: Role::Initiator,
+                            sent,
+                            ..
+                        },
+                    ..
+                } = ev
+                {
+                    bar.set_position(done_before + sent.min(&per_run));
+                }
+            };
+            let result = run_to_end(spec, exe, on_event)
+                .map_err(|e| e.to_string())
+                .and_then(|o| RunReport::from_outcome(&o));
+            match result {
+                Ok(r) => reports.push(r),
+                Err(e) => failures.push(format!("{mechanism} {}: {e}", human_bytes(size as u64))),
+            }
+        }
+    }
+    bar.finish_and_clear();
+    (reports, failures)
+}
+
+fn micros(nanos: u64) -> String {
+    format!("{:.2}", nanos as f64 / 1000.0)
+}
+
+/// Renders reports in `format`.
+pub fn render(reports: &[RunReport], format: Format) -> String {
+    match format {
+        Format::Json => {
+            serde_json::to_string_pretty(reports).unwrap_or_else(|e| format!("[] // {e}")) + "\n"
+        }
+        Format::Csv => render_csv(reports),
+        Format::Table => render_table(reports),
+    }
+}
+
+fn render_table(reports: &[RunReport]) -> String {
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let lat_label = match reports.first().map(|r| r.pattern.as_str()) {
+        Some("stream") => "one-way",
+        _ => "rtt",
+    };
+    rows.push(
+        [
+            "mechanism",
+            "size",
+            "count",
+            "p50",
+            "p90",
+            "p99",
+            "p99.9",
+            "max",
+            "mean",
+            "msgs/s",
+            "MB/s",
+            "cpu init",
+            "cpu resp",
+            "lost",
+            "dup",
+            "ooo",
+            "corrupt",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    );
+    for r in reports {
+        let lat = r.rtt_ns.or(r.one_way_ns);
+        let cell = |f: fn(&crate::report::LatencyNanos) -> u64| {
+            lat.as_ref().map_or("-".into(), |l| micros(f(l)))
+        };
+        let mech = match &r.shm_wait {
+            Some(w) => format!("{} ({w})", r.mechanism),
+            None => r.mechanism.clone(),
+        };
+        rows.push(vec![
+            mech,
+            human_bytes(r.size as u64),
+            r.count.to_string(),
+            cell(|l| l.p50),
+            cell(|l| l.p90),
+            cell(|l| l.p99),
+            cell(|l| l.p999),
+            cell(|l| l.max),
+            lat.map_or("-".into(), |l| format!("{:.2}", l.mean / 1000.0)),
+            format!("{:.0}", r.msgs_per_sec),
+            format!("{:.1}", r.bytes_per_sec / 1e6),
+            format!("{:.3}s", r.cpu_parent_secs),
+            format!("{:.3}s", r.cpu_child_secs),
+            r.lost.to_string(),
+            r.duplicated.to_string(),
+            r.out_of_order.to_string(),
+            r.corrupted.to_string(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    if let Some(r) = reports.first() {
+        out.push_str(&format!(
+            "{} latency in µs (p50..mean), {}, {} warm-up messages; cpu = CPU seconds of the initiating / responding process\n",
+            lat_label, r.placement, r.warmup
+        ));
+    }
+    for (i, row) in rows.iter().enumerate() {
+        let line: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, cell)| {
+                if c == 0 {
+                    format!("{cell:<w$}", w = widths[c])
+                } else {
+                    format!("{cell:>w$}", w = widths[c])
+                }
+            })
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+        if i == 0 {
+            out.push_str(&"-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1)));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn render_csv(reports: &[RunReport]) -> String {
+    let mut out = String::from(
+        "mechanism,shm_wait,size,pattern,count,warmup,placement,latency,p50_ns,p90_ns,p99_ns,p999_ns,max_ns,mean_ns,msgs_per_sec,bytes_per_sec,cpu_parent_secs,cpu_child_secs,sent,received,lost,duplicated,out_of_order,corrupted,telemetry_dropped\n",
+    );
+    for r in reports {
+        let (kind, lat) = match (r.rtt_ns, r.one_way_ns) {
+            (Some(l), _) => ("rtt", Some(l)),
+            (None, Some(l)) => ("one_way", Some(l)),
+            _ => ("", None),
+        };
+        let l =
+            |f: fn(&crate::report::LatencyNanos) -> String| lat.as_ref().map_or(String::new(), f);
+        out.push_str(&format!(
+            "{},{},{},{},{},{},\"{}\",{},{},{},{},{},{},{},{:.1},{:.1},{:.6},{:.6},{},{},{},{},{},{},{}\n",
+            r.mechanism,
+            r.shm_wait.as_deref().unwrap_or(""),
+            r.size,
+            r.pattern,
+            r.count,
+            r.warmup,
+            r.placement,
+            kind,
+            l(|l| l.p50.to_string()),
+            l(|l| l.p90.to_string()),
+            l(|l| l.p99.to_string()),
+            l(|l| l.p999.to_string()),
+            l(|l| l.max.to_string()),
+            l(|l| format!("{:.1}", l.mean)),
+            r.msgs_per_sec,
+            r.bytes_per_sec,
+            r.cpu_parent_secs,
+            r.cpu_child_secs,
+            r.sent,
+            r.received,
+            r.lost,
+            r.duplicated,
+            r.out_of_order,
+            r.corrupted,
+            r.telemetry_dropped
+        ));
+    }
+    out
+}
+
+/// Writes `text` to `out` (a file) or stdout.
+pub fn emit(text: &str, out: Option<&Path>) -> std::io::Result<()> {
+    match out {
+        Some(path) => std::fs::write(path, text),
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes())?;
+            stdout.flush()
+        }
+    }
+}
+
+/// The patterns `bench` accepts.
+pub fn parse_pattern(s: &str) -> Result<Pattern, String> {
+    s.parse()
+}

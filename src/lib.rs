@@ -1,0 +1,15 @@
+//! IPC Lab: real child processes talking over seven IPC mechanisms, measured honestly.
+//!
+//! The engine is headless: [`supervisor`] starts [`worker`] processes that move [`wire`] frames
+//! over a [`mechanism`] and report [`telemetry`]; [`report`] and [`bench`] turn what they report
+//! into numbers. See ARCHITECTURE.md for the map.
+
+pub mod accounting;
+pub mod bench;
+pub mod mechanism;
+pub mod report;
+pub mod scenario;
+pub mod supervisor;
+pub mod telemetry;
+pub mod wire;
+pub mod worker;

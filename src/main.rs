@@ -1,0 +1,192 @@
+//! `ipc-lab`: the command line. One binary with three faces: the GUI (2/6), headless commands that
+//! share all engine code with it, and the hidden `worker` the supervisor starts as child processes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use ipc_lab::bench::{self, Format};
+use ipc_lab::mechanism::{MechanismId, ShmWait};
+use ipc_lab::scenario::{RunSpec, parse_bytes};
+
+#[derive(Parser)]
+#[command(
+    name = "ipc-lab",
+    version,
+    about = "Inter-process communication, done for real and measured"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run real child processes over each mechanism and size, and report latency, throughput,
+    /// CPU cost and the delivery accounting.
+    Bench(BenchArgs),
+    /// List what this build knows.
+    List {
+        #[command(subcommand)]
+        what: ListWhat,
+    },
+    /// Internal: the child process the supervisor starts.
+    #[command(hide = true)]
+    Worker { spec: String },
+}
+
+#[derive(Subcommand)]
+enum ListWhat {
+    /// Mechanism ids, what each is, and whether this platform has it.
+    Mechanisms,
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Comma-separated mechanism ids, or "all".
+    #[arg(long, short, default_value = "all", value_name = "LIST")]
+    mechanism: String,
+    /// Comma-separated payload sizes (64, 4k, 1MiB).
+    #[arg(long, short, default_value = "64,4k", value_name = "LIST")]
+    size: String,
+    /// Measured messages per run (round trips in ping-pong).
+    #[arg(long, short, default_value_t = 20_000, value_name = "N")]
+    count: u64,
+    /// Messages exchanged before measuring.
+    #[arg(long, default_value_t = 2_000, value_name = "N")]
+    warmup: u64,
+    /// ping-pong or stream.
+    #[arg(long, short, default_value = "ping-pong")]
+    pattern: String,
+    /// How shm waits for its peer: spin, futex or semaphore.
+    #[arg(long, default_value = "futex")]
+    shm_wait: String,
+    /// Pin every process of a run to these CPUs (e.g. 0, or 0,1).
+    #[arg(long, value_name = "CPU-LIST")]
+    pin: Option<String>,
+    /// table, json or csv.
+    #[arg(long, short, default_value = "table")]
+    format: String,
+    /// Write the results to FILE instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Largest payload a channel accepts.
+    #[arg(long, default_value = "16MiB", value_name = "BYTES")]
+    max_size: String,
+    /// Capacity of each shm ring.
+    #[arg(long, default_value = "2MiB", value_name = "BYTES")]
+    shm_ring: String,
+    /// Messages per POSIX message queue.
+    #[arg(long, default_value_t = ipc_lab::mechanism::mqueue::DEFAULT_DEPTH, value_name = "N")]
+    mq_depth: usize,
+    /// Bytes per POSIX queue message; larger frames are fragmented.
+    #[arg(long, default_value = "8192", value_name = "BYTES")]
+    mq_msg_size: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Cmd::Worker { spec }) => ExitCode::from(ipc_lab::worker::main(&spec) as u8),
+        command => match dispatch(command) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+fn dispatch(command: Option<Cmd>) -> anyhow::Result<ExitCode> {
+    match command {
+        Some(Cmd::Bench(args)) => bench_cmd(args),
+        Some(Cmd::List {
+            what: ListWhat::Mechanisms,
+        }) => {
+            println!("{:<8} {:<10} description", "id", "available");
+            for m in MechanismId::ALL {
+                let avail = match m.availability() {
+                    Ok(()) => "yes".to_string(),
+                    Err(why) => format!("no: {why}"),
+                };
+                println!("{:<8} {:<10} {}", m.as_str(), avail, m.description());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Cmd::Worker { .. }) => unreachable!("handled in main"),
+        None => {
+            use clap::CommandFactory;
+            Cli::command().print_help()?;
+            println!(
+                "\nThe live GUI is coming; meanwhile try: ipc-lab bench --mechanism pipe,shm --size 64"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn bench_cmd(a: BenchArgs) -> anyhow::Result<ExitCode> {
+    let mechanisms = bench::parse_mechanisms(&a.mechanism).map_err(anyhow::Error::msg)?;
+    let sizes = a
+        .size
+        .split(',')
+        .map(|s| parse_bytes(s).map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let format: Format = a.format.parse().map_err(anyhow::Error::msg)?;
+    let pattern = bench::parse_pattern(&a.pattern).map_err(anyhow::Error::msg)?;
+    let shm_wait: ShmWait = a.shm_wait.parse().map_err(anyhow::Error::msg)?;
+    let pin = a
+        .pin
+        .as_deref()
+        .map(bench::parse_cpu_list)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    if a.count == 0 {
+        bail!("--count must be at least 1");
+    }
+    let base = RunSpec {
+        pattern,
+        count: a.count,
+        warmup: a.warmup,
+        max_payload: parse_bytes(&a.max_size)
+            .map_err(anyhow::Error::msg)
+            .context("--max-size")?,
+        shm_wait,
+        shm_ring_bytes: parse_bytes(&a.shm_ring)
+            .map_err(anyhow::Error::msg)
+            .context("--shm-ring")?,
+        mq_depth: a.mq_depth,
+        mq_msg_size: parse_bytes(&a.mq_msg_size)
+            .map_err(anyhow::Error::msg)
+            .context("--mq-msg-size")?,
+        pin,
+        ..RunSpec::default()
+    };
+    // Refuse bad input before any process starts, naming the first problem.
+    for &mechanism in &mechanisms {
+        for &size in &sizes {
+            RunSpec {
+                mechanism,
+                size,
+                ..base.clone()
+            }
+            .validate()
+            .map_err(anyhow::Error::msg)?;
+        }
+    }
+    let exe = std::env::current_exe().context("finding the ipc-lab executable")?;
+    let (reports, failures) = bench::run_all(&base, &mechanisms, &sizes, &exe);
+    bench::emit(&bench::render(&reports, format), a.out.as_deref())
+        .context("writing the results")?;
+    for f in &failures {
+        eprintln!("error: run failed: {f}");
+    }
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,259 @@
+//! `mqueue`: POSIX message queues, one per direction.
+//!
+//! The supervisor creates both queues (`mq_open` with `O_CREAT | O_EXCL`) with the configured depth
+//! and message size, and removes their names once both workers hold them open. A frame larger than
+//! one message is **fragmented**: it goes out as consecutive messages of at most `mq_msgsize` bytes,
+//! each frame starting a new message, and the receiver reassembles the byte stream. A zero-length
+//! message marks a clean close. Queues have no notion of a dead peer, so every send and receive
+//! times out after [`PEER_CHECK_INTERVAL`] and checks the peer's PID.
+
+use super::{Link, LinkError, PEER_CHECK_INTERVAL, Queued, QueuedUnit, process_alive};
+
+/// Linux's default per-queue limits for unprivileged users (`/proc/sys/fs/mqueue/`).
+pub const DEFAULT_DEPTH: usize = 10;
+pub const DEFAULT_MSG_SIZE: usize = 8192;
+
+pub fn availability() -> Result<(), String> {
+    if cfg!(target_os = "linux") {
+        Ok(())
+    } else {
+        Err("POSIX message queues with timed send/receive are only wired up for Linux".into())
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn cname(name: &str) -> Result<std::ffi::CString, LinkError> {
+    std::ffi::CString::new(name)
+        .map_err(|_| LinkError::io("mq name", std::io::Error::other("name holds a NUL byte")))
+}
+
+/// Reads a limit under /proc/sys/fs/mqueue, for error messages.
+fn proc_limit(file: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/sys/fs/mqueue/{file}"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Creates the queue `name` (starting with '/') with `depth` messages of `msg_size` bytes.
+#[cfg(target_os = "linux")]
+pub fn create(name: &str, depth: usize, msg_size: usize) -> Result<(), LinkError> {
+    let cname = cname(name)?;
+    // SAFETY: mq_attr is plain data; zeroed is a valid starting value.
+    let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
+    attr.mq_maxmsg = depth as libc::c_long;
+    attr.mq_msgsize = msg_size as libc::c_long;
+    // SAFETY: a valid C string and attribute pointer; the mode is passed as the variadic argument.
+    let mqd = unsafe {
+        libc::mq_open(
+            cname.as_ptr(),
+            libc::O_CREAT | libc::O_EXCL | libc::O_RDWR,
+            0o600 as libc::mode_t,
+            &attr as *const libc::mq_attr,
+        )
+    };
+    if mqd == -1 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EINVAL) || err.raw_os_error() == Some(libc::EMFILE) {
+            return Err(LinkError::io(
+                "mq_open",
+                std::io::Error::other(format!(
+                    "{err}: depth {depth} × {msg_size} B is over this system's limits (msg_max {}, msgsize_max {}, RLIMIT_MSGQUEUE)",
+                    proc_limit("msg_max").map_or("?".into(), |v| v.to_string()),
+                    proc_limit("msgsize_max").map_or("?".into(), |v| v.to_string()),
+                )),
+            ));
+        }
+        return Err(LinkError::io("mq_open", err));
+    }
+    // SAFETY: closing the descriptor we just opened.
+    unsafe { libc::mq_close(mqd) };
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+pub fn unlink(name: &str) -> std::io::Result<()> {
+    let cname = cname(name).map_err(|e| std::io::Error::other(e.to_string()))?;
+    // SAFETY: a valid C string.
+    if unsafe { libc::mq_unlink(cname.as_ptr()) } == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+pub struct MqLink {
+    tx: libc::mqd_t,
+    rx: libc::mqd_t,
+    msg_size: usize,
+    depth: u64,
+    peer_pid: u32,
+    chunk: Vec<u8>,
+}
+
+/// Opens the existing queues `tx_name` (to write) and `rx_name` (to read).
+#[cfg(target_os = "linux")]
+pub fn open(tx_name: &str, rx_name: &str, peer_pid: u32) -> Result<Box<dyn Link>, LinkError> {
+    let open = |name: &str, flags| -> Result<libc::mqd_t, LinkError> {
+        let c = cname(name)?;
+        // SAFETY: a valid C string; no O_CREAT, so no variadic arguments are read.
+        let mqd = unsafe { libc::mq_open(c.as_ptr(), flags) };
+        if mqd == -1 {
+            Err(LinkError::io("mq_open", std::io::Error::last_os_error()))
+        } else {
+            Ok(mqd)
+        }
+    };
+    let tx = open(tx_name, libc::O_WRONLY)?;
+    let rx = match open(rx_name, libc::O_RDONLY) {
+        Ok(rx) => rx,
+        Err(e) => {
+            // SAFETY: closing the descriptor opened just above.
+            unsafe { libc::mq_close(tx) };
+            return Err(e);
+        }
+    };
+    // SAFETY: mq_attr is plain data filled by mq_getattr.
+    let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
+    // SAFETY: rx is an open queue descriptor.
+    unsafe { libc::mq_getattr(rx, &mut attr) };
+    let msg_size = attr.mq_msgsize.max(1) as usize;
+    Ok(Box::new(MqLink {
+        tx,
+        rx,
+        msg_size,
+        depth: attr.mq_maxmsg as u64,
+        peer_pid,
+        chunk: Vec::with_capacity(msg_size),
+    }))
+}
+
+#[cfg(target_os = "linux")]
+fn deadline() -> libc::timespec {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    ts.tv_nsec += PEER_CHECK_INTERVAL.as_nanos() as libc::c_long;
+    if ts.tv_nsec >= 1_000_000_000 {
+        ts.tv_sec += 1;
+        ts.tv_nsec -= 1_000_000_000;
+    }
+    ts
+}
+
+#[cfg(target_os = "linux")]
+impl MqLink {
+    fn send_message(&self, msg: &[u8]) -> Result<(), LinkError> {
+        loop {
+            let dl = deadline();
+            // SAFETY: msg is a valid buffer of msg.len() <= mq_msgsize bytes; tx is open for writing.
+            let rc = unsafe { libc::mq_timedsend(self.tx, msg.as_ptr().cast(), msg.len(), 0, &dl) };
+            if rc == 0 {
+                return Ok(());
+            }
+            let err = std::io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::ETIMEDOUT) => self.check_peer()?,
+                Some(libc::EINTR) => {}
+                _ => return Err(LinkError::io("mq_send", err)),
+            }
+        }
+    }
+
+    fn check_peer(&self) -> Result<(), LinkError> {
+        if self.peer_pid != 0 && !process_alive(self.peer_pid) {
+            return Err(LinkError::PeerGone(format!(
+                "peer process {} died",
+                self.peer_pid
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Link for MqLink {
+    fn send_bytes(&mut self, parts: &[&[u8]]) -> Result<(), LinkError> {
+        let mut chunk = std::mem::take(&mut self.chunk);
+        chunk.clear();
+        let mut result = Ok(());
+        'parts: for part in parts {
+            let mut rest = *part;
+            while !rest.is_empty() {
+                let take = rest.len().min(self.msg_size - chunk.len());
+                chunk.extend_from_slice(&rest[..take]);
+                rest = &rest[take..];
+                if chunk.len() == self.msg_size {
+                    result = self.send_message(&chunk);
+                    chunk.clear();
+                    if result.is_err() {
+                        break 'parts;
+                    }
+                }
+            }
+        }
+        if result.is_ok() && !chunk.is_empty() {
+            result = self.send_message(&chunk);
+        }
+        self.chunk = chunk;
+        result
+    }
+
+    fn recv_bytes(&mut self, buf: &mut [u8]) -> Result<usize, LinkError> {
+        loop {
+            let dl = deadline();
+            let mut prio = 0;
+            // SAFETY: buf holds at least mq_msgsize bytes (min_read_len); rx is open for reading.
+            let n = unsafe {
+                libc::mq_timedreceive(self.rx, buf.as_mut_ptr().cast(), buf.len(), &mut prio, &dl)
+            };
+            if n >= 0 {
+                // A zero-length message is the peer's clean close.
+                return Ok(n as usize);
+            }
+            let err = std::io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::ETIMEDOUT) => self.check_peer()?,
+                Some(libc::EINTR) => {}
+                _ => return Err(LinkError::io("mq_receive", err)),
+            }
+        }
+    }
+
+    fn min_read_len(&self) -> usize {
+        self.msg_size
+    }
+
+    fn queued(&self) -> Option<Queued> {
+        // SAFETY: mq_attr is plain data filled by mq_getattr on an open descriptor.
+        let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
+        let rc = unsafe { libc::mq_getattr(self.rx, &mut attr) };
+        (rc == 0).then_some(Queued {
+            amount: attr.mq_curmsgs as u64,
+            unit: QueuedUnit::Messages,
+            capacity: Some(self.depth),
+        })
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for MqLink {
+    fn drop(&mut self) {
+        // Say goodbye with an empty message if there is room; a full queue means the reader is
+        // not reading, and it will learn of our end from our PID instead.
+        let now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: both descriptors are open and owned by this link.
+        unsafe {
+            libc::mq_timedsend(self.tx, [].as_ptr(), 0, 0, &now);
+            libc::mq_close(self.tx);
+            libc::mq_close(self.rx);
+        }
+    }
+}

@@ -1,0 +1,525 @@
+//! `shm`: a single-producer single-consumer ring buffer in POSIX shared memory, one per direction.
+//!
+//! The supervisor creates the segment (`shm_open` under a per-run name), sizes it and initialises
+//! both rings, including their process-shared semaphores; each worker maps it and takes one ring to
+//! write and the other to read. The ring is a byte stream of frames: a frame that fits in the ring
+//! is published at once with one store of the tail index, so the reader sees whole frames; a frame
+//! larger than the ring (up to 16 MiB) streams through it in pieces as the reader frees space.
+//!
+//! Waiting for data (reader) or space (writer) uses the wake-up strategy chosen at run start:
+//! - `spin`: busy-wait on the index, yielding the CPU every few thousand spins so a run pinned to
+//!   one core still progresses; no wake-up call at all on the writer's side.
+//! - `futex`: sleep in `FUTEX_WAIT` on a sequence word in the segment; the writer calls
+//!   `FUTEX_WAKE` only when the reader has said it is about to sleep.
+//! - `semaphore`: the same protocol with a process-shared POSIX semaphore (`sem_post`/`sem_timedwait`).
+//!
+//! Nothing tells a sleeper that its peer died, so every sleep times out after
+//! [`PEER_CHECK_INTERVAL`](super::PEER_CHECK_INTERVAL) and checks the peer's PID, which each side
+//! writes into the ring control block when it attaches.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use std::time::Instant;
+
+use crossbeam::utils::CachePadded;
+
+use super::{Link, LinkError, PEER_CHECK_INTERVAL, Queued, QueuedUnit, ShmWait, process_alive};
+
+/// Default capacity of each ring: a 1 MiB frame plus header is published whole.
+pub const DEFAULT_RING_BYTES: usize = 2 * 1024 * 1024;
+const SEGMENT_MAGIC: u64 = u64::from_le_bytes(*b"IPCLSHM1");
+const PAGE: usize = 4096;
+
+pub fn availability() -> Result<(), String> {
+    if cfg!(target_os = "linux") {
+        Ok(())
+    } else {
+        Err("shared-memory rings here use Linux futexes and process-shared semaphores".into())
+    }
+}
+
+#[repr(C)]
+struct Event {
+    seq: AtomicU32,
+    armed: AtomicU32,
+    #[cfg(target_os = "linux")]
+    sem: libc::sem_t,
+}
+
+#[repr(C)]
+struct RingCtl {
+    tail: CachePadded<AtomicU64>,
+    head: CachePadded<AtomicU64>,
+    /// The reader sleeps here waiting for data.
+    data: CachePadded<Event>,
+    /// The writer sleeps here waiting for space.
+    space: CachePadded<Event>,
+    producer_pid: AtomicU32,
+    consumer_pid: AtomicU32,
+    producer_closed: AtomicU32,
+    consumer_closed: AtomicU32,
+    capacity: AtomicU64,
+}
+
+#[repr(C)]
+struct SegmentHeader {
+    magic: AtomicU64,
+    ring_bytes: AtomicU64,
+}
+
+fn ctl_span() -> usize {
+    std::mem::size_of::<RingCtl>().div_ceil(PAGE) * PAGE
+}
+
+fn segment_len(ring_bytes: usize) -> usize {
+    PAGE + 2 * (ctl_span() + ring_bytes)
+}
+
+fn ring_offset(ring: usize, ring_bytes: usize) -> usize {
+    PAGE + ring * (ctl_span() + ring_bytes)
+}
+
+/// A mapping of the whole segment.
+struct Mapping {
+    base: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain shared memory; all cross-thread access goes through atomics in the
+// control blocks, and each ring's data area is written by one side and read by the other in the
+// ranges the indices hand over.
+unsafe impl Send for Mapping {}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: base/len come from a successful mmap and nothing borrows the mapping any more.
+        unsafe {
+            let _ = nix::sys::mman::munmap(
+                std::ptr::NonNull::new_unchecked(self.base.cast()),
+                self.len,
+            );
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn map(name: &str, create_len: Option<usize>) -> Result<Mapping, LinkError> {
+    use nix::fcntl::OFlag;
+    use nix::sys::mman::{MapFlags, ProtFlags, mmap, shm_open};
+    use nix::sys::stat::Mode;
+    let flags = if create_len.is_some() {
+        OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL
+    } else {
+        OFlag::O_RDWR
+    };
+    let fd = shm_open(name, flags, Mode::from_bits_truncate(0o600))
+        .map_err(|e| LinkError::io("shm_open", e.into()))?;
+    let len = match create_len {
+        Some(len) => {
+            nix::unistd::ftruncate(&fd, len as i64)
+                .map_err(|e| LinkError::io("ftruncate shm", e.into()))?;
+            len
+        }
+        None => {
+            nix::sys::stat::fstat(&fd)
+                .map_err(|e| LinkError::io("fstat shm", e.into()))?
+                .st_size as usize
+        }
+    };
+    if len < segment_len(0) {
+        return Err(LinkError::io(
+            "map shm",
+            std::io::Error::other(format!("segment of {len} bytes is too small")),
+        ));
+    }
+    let size = std::num::NonZeroUsize::new(len)
+        .ok_or_else(|| LinkError::io("map shm", std::io::Error::other("empty segment")))?;
+    // SAFETY: a fresh shared mapping of a file we opened; no Rust reference aliases it yet.
+    let ptr = unsafe {
+        mmap(
+            None,
+            size,
+            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+            MapFlags::MAP_SHARED,
+            &fd,
+            0,
+        )
+    }
+    .map_err(|e| LinkError::io("mmap shm", e.into()))?;
+    Ok(Mapping {
+        base: ptr.as_ptr().cast(),
+        len,
+    })
+}
+
+impl Mapping {
+    fn header(&self) -> &SegmentHeader {
+        // SAFETY: the segment is at least one page, page-aligned, and SegmentHeader is atomics only.
+        unsafe { &*(self.base as *const SegmentHeader) }
+    }
+    fn ring_bytes(&self) -> usize {
+        self.header().ring_bytes.load(Ordering::Acquire) as usize
+    }
+    fn ctl(&self, ring: usize) -> &RingCtl {
+        let off = ring_offset(ring, self.ring_bytes());
+        // SAFETY: `off` lies inside the mapping (checked against the length at attach time) and is
+        // page-aligned; RingCtl holds atomics and a sem_t that only libc touches.
+        unsafe { &*(self.base.add(off) as *const RingCtl) }
+    }
+    fn data(&self, ring: usize) -> *mut u8 {
+        // SAFETY: the data area follows the control span inside the mapping.
+        unsafe {
+            self.base
+                .add(ring_offset(ring, self.ring_bytes()) + ctl_span())
+        }
+    }
+}
+
+/// Creates and initialises the segment `name` (a `/name` for shm_open) with two rings.
+#[cfg(target_os = "linux")]
+pub fn create(name: &str, ring_bytes: usize) -> Result<(), LinkError> {
+    let ring_bytes = ring_bytes.max(PAGE).next_power_of_two();
+    let map = map(name, Some(segment_len(ring_bytes)))?;
+    map.header()
+        .ring_bytes
+        .store(ring_bytes as u64, Ordering::Release);
+    for ring in 0..2 {
+        let ctl = map.ctl(ring);
+        ctl.capacity.store(ring_bytes as u64, Ordering::Relaxed);
+        for ev in [&*ctl.data, &*ctl.space] {
+            // SAFETY: the semaphore lives in shared memory that outlives every user; pshared = 1.
+            let rc =
+                unsafe { libc::sem_init(&ev.sem as *const libc::sem_t as *mut libc::sem_t, 1, 0) };
+            if rc != 0 {
+                return Err(LinkError::io("sem_init", std::io::Error::last_os_error()));
+            }
+        }
+    }
+    map.header().magic.store(SEGMENT_MAGIC, Ordering::Release);
+    Ok(())
+}
+
+/// Removes the segment's name; mappings stay valid until unmapped.
+#[cfg(target_os = "linux")]
+pub fn unlink(name: &str) -> std::io::Result<()> {
+    nix::sys::mman::shm_unlink(name).map_err(Into::into)
+}
+
+pub struct ShmLink {
+    map: Mapping,
+    tx: usize,
+    rx: usize,
+    wait: ShmWait,
+    cap: u64,
+    cached_head: u64,
+    cached_tail: u64,
+}
+
+/// Attaches to segment `name`, writing ring `tx_ring` and reading the other.
+#[cfg(target_os = "linux")]
+pub fn open(name: &str, tx_ring: usize, wait: ShmWait) -> Result<Box<dyn Link>, LinkError> {
+    let map = map(name, None)?;
+    if map.header().magic.load(Ordering::Acquire) != SEGMENT_MAGIC {
+        return Err(LinkError::io(
+            "attach shm",
+            std::io::Error::other("segment is not an initialised ipc-lab ring"),
+        ));
+    }
+    let ring_bytes = map.ring_bytes();
+    if !ring_bytes.is_power_of_two() || segment_len(ring_bytes) > map.len {
+        return Err(LinkError::io(
+            "attach shm",
+            std::io::Error::other("segment header disagrees with its size"),
+        ));
+    }
+    let (tx, rx) = (tx_ring & 1, (tx_ring + 1) & 1);
+    let pid = std::process::id();
+    map.ctl(tx).producer_pid.store(pid, Ordering::Release);
+    map.ctl(rx).consumer_pid.store(pid, Ordering::Release);
+    let cached_head = map.ctl(tx).head.load(Ordering::Acquire);
+    let cached_tail = map.ctl(rx).tail.load(Ordering::Acquire);
+    Ok(Box::new(ShmLink {
+        map,
+        tx,
+        rx,
+        wait,
+        cap: ring_bytes as u64,
+        cached_head,
+        cached_tail,
+    }))
+}
+
+/// Which side of a ring a waiter is on, to know whose death to watch for.
+#[derive(Clone, Copy)]
+enum Side {
+    Writer,
+    Reader,
+}
+
+impl ShmLink {
+    /// Waits until `ready()` holds, sleeping on `event` per the wake-up strategy. Returns an error
+    /// when the peer closed or died while we waited.
+    fn wait_until(
+        &self,
+        ring: usize,
+        side: Side,
+        mut ready: impl FnMut() -> bool,
+    ) -> Result<(), LinkError> {
+        let ctl = self.map.ctl(ring);
+        let event = match side {
+            Side::Writer => &*ctl.space,
+            Side::Reader => &*ctl.data,
+        };
+        let mut last_check = Instant::now();
+        let mut spins: u32 = 0;
+        loop {
+            if ready() {
+                return Ok(());
+            }
+            match self.wait {
+                ShmWait::Spin => {
+                    std::hint::spin_loop();
+                    spins = spins.wrapping_add(1);
+                    if spins % 4096 == 0 {
+                        std::thread::yield_now();
+                    } else {
+                        continue;
+                    }
+                }
+                ShmWait::Futex | ShmWait::Semaphore => {
+                    let seen = event.seq.load(Ordering::Acquire);
+                    event.armed.store(1, Ordering::SeqCst);
+                    fence(Ordering::SeqCst);
+                    if ready() {
+                        event.armed.store(0, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                    sleep_on(event, seen, self.wait);
+                }
+            }
+            if last_check.elapsed() >= PEER_CHECK_INTERVAL {
+                last_check = Instant::now();
+                self.check_peer(ctl, side)?;
+            } else if matches!(side, Side::Writer)
+                && ctl.consumer_closed.load(Ordering::Acquire) != 0
+            {
+                return Err(LinkError::PeerGone("reader closed the ring".into()));
+            }
+        }
+    }
+
+    fn check_peer(&self, ctl: &RingCtl, side: Side) -> Result<(), LinkError> {
+        let (pid, closed) = match side {
+            Side::Writer => (
+                ctl.consumer_pid.load(Ordering::Acquire),
+                ctl.consumer_closed.load(Ordering::Acquire),
+            ),
+            Side::Reader => (ctl.producer_pid.load(Ordering::Acquire), 0),
+        };
+        if closed != 0 {
+            return Err(LinkError::PeerGone("reader closed the ring".into()));
+        }
+        if pid != 0 && pid != std::process::id() && !process_alive(pid) {
+            return Err(LinkError::PeerGone(format!("peer process {pid} died")));
+        }
+        Ok(())
+    }
+
+    fn notify(&self, event: &Event) {
+        if self.wait == ShmWait::Spin {
+            return;
+        }
+        event.seq.fetch_add(1, Ordering::Release);
+        fence(Ordering::SeqCst);
+        if event.armed.swap(0, Ordering::SeqCst) == 1 {
+            wake(event, self.wait);
+        }
+    }
+
+    /// Copies `src` into the ring's data area at stream position `pos`, wrapping at the end.
+    fn copy_in(&self, ring: usize, pos: u64, src: &[u8]) {
+        let data = self.map.data(ring);
+        let at = (pos & (self.cap - 1)) as usize;
+        let first = src.len().min(self.cap as usize - at);
+        // SAFETY: the writer owns [tail, head + cap) of the stream, which the caller checked holds
+        // `src.len()` bytes; both copies stay inside the data area.
+        unsafe {
+            std::ptr::copy_nonoverlapping(src.as_ptr(), data.add(at), first);
+            std::ptr::copy_nonoverlapping(src.as_ptr().add(first), data, src.len() - first);
+        }
+    }
+
+    fn copy_out(&self, ring: usize, pos: u64, dst: &mut [u8]) {
+        let data = self.map.data(ring);
+        let at = (pos & (self.cap - 1)) as usize;
+        let first = dst.len().min(self.cap as usize - at);
+        // SAFETY: the reader owns [head, tail) of the stream, which the caller checked holds
+        // `dst.len()` bytes; both copies stay inside the data area.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.add(at), dst.as_mut_ptr(), first);
+            std::ptr::copy_nonoverlapping(data, dst.as_mut_ptr().add(first), dst.len() - first);
+        }
+    }
+}
+
+impl Link for ShmLink {
+    fn send_bytes(&mut self, parts: &[&[u8]]) -> Result<(), LinkError> {
+        let ctl = self.map.ctl(self.tx);
+        let mut remaining: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        let mut tail = ctl.tail.load(Ordering::Relaxed);
+        let (mut part, mut offset) = (0usize, 0usize);
+        while remaining > 0 {
+            // Publish a frame that fits in one go; stream a larger one in quarter-ring pieces so
+            // the reader drains one piece while the writer fills the next.
+            let want = if remaining <= self.cap {
+                remaining
+            } else {
+                self.cap / 4
+            };
+            if tail + want - self.cached_head > self.cap {
+                let cap = self.cap;
+                let head_ref = &ctl.head;
+                let mut head = self.cached_head;
+                self.wait_until(self.tx, Side::Writer, || {
+                    head = head_ref.load(Ordering::Acquire);
+                    tail + want - head <= cap
+                })?;
+                self.cached_head = head;
+            }
+            let free = self.cap - (tail - self.cached_head);
+            let mut n = free.min(remaining);
+            remaining -= n;
+            while n > 0 {
+                let src = &parts[part][offset..];
+                let take = src.len().min(n as usize);
+                self.copy_in(self.tx, tail, &src[..take]);
+                tail += take as u64;
+                n -= take as u64;
+                offset += take;
+                if offset == parts[part].len() {
+                    part += 1;
+                    offset = 0;
+                }
+            }
+            ctl.tail.store(tail, Ordering::Release);
+            self.notify(&ctl.data);
+        }
+        Ok(())
+    }
+
+    fn recv_bytes(&mut self, buf: &mut [u8]) -> Result<usize, LinkError> {
+        let ctl = self.map.ctl(self.rx);
+        let head = ctl.head.load(Ordering::Relaxed);
+        if self.cached_tail == head {
+            let tail_ref = &ctl.tail;
+            let closed = &ctl.producer_closed;
+            let mut tail = head;
+            let mut ended = false;
+            self.wait_until(self.rx, Side::Reader, || {
+                tail = tail_ref.load(Ordering::Acquire);
+                if tail != head {
+                    return true;
+                }
+                ended = closed.load(Ordering::Acquire) != 0;
+                // The writer may have published and closed between the two loads.
+                if ended {
+                    tail = tail_ref.load(Ordering::Acquire);
+                }
+                ended
+            })?;
+            self.cached_tail = tail;
+            if tail == head {
+                return Ok(0);
+            }
+        }
+        let n = (self.cached_tail - head).min(buf.len() as u64) as usize;
+        self.copy_out(self.rx, head, &mut buf[..n]);
+        ctl.head.store(head + n as u64, Ordering::Release);
+        self.notify(&ctl.space);
+        Ok(n)
+    }
+
+    fn queued(&self) -> Option<Queued> {
+        let ctl = self.map.ctl(self.rx);
+        let amount = ctl
+            .tail
+            .load(Ordering::Acquire)
+            .saturating_sub(ctl.head.load(Ordering::Acquire));
+        Some(Queued {
+            amount,
+            unit: QueuedUnit::Bytes,
+            capacity: Some(self.cap),
+        })
+    }
+}
+
+impl Drop for ShmLink {
+    fn drop(&mut self) {
+        let tx = self.map.ctl(self.tx);
+        tx.producer_closed.store(1, Ordering::Release);
+        let rx = self.map.ctl(self.rx);
+        rx.consumer_closed.store(1, Ordering::Release);
+        // Wake a sleeper on either ring whatever the strategy, so it sees the close at once.
+        if self.wait != ShmWait::Spin {
+            self.notify(&tx.data);
+            self.notify(&rx.space);
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn sleep_on(event: &Event, seen: u32, wait: ShmWait) {
+    let timeout = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: PEER_CHECK_INTERVAL.as_nanos() as libc::c_long,
+    };
+    match wait {
+        ShmWait::Futex => {
+            // SAFETY: FUTEX_WAIT on a u32 in shared memory (so not FUTEX_PRIVATE), with a relative
+            // timeout; any error (EAGAIN, ETIMEDOUT, EINTR) just sends us round the loop.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    event.seq.as_ptr(),
+                    libc::FUTEX_WAIT,
+                    seen,
+                    &timeout as *const libc::timespec,
+                );
+            }
+        }
+        ShmWait::Semaphore => {
+            let mut deadline = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: plain libc calls on a semaphore initialised with pshared = 1 by `create`.
+            unsafe {
+                libc::clock_gettime(libc::CLOCK_REALTIME, &mut deadline);
+                deadline.tv_nsec += timeout.tv_nsec;
+                if deadline.tv_nsec >= 1_000_000_000 {
+                    deadline.tv_sec += 1;
+                    deadline.tv_nsec -= 1_000_000_000;
+                }
+                libc::sem_timedwait(
+                    &event.sem as *const libc::sem_t as *mut libc::sem_t,
+                    &deadline,
+                );
+            }
+        }
+        ShmWait::Spin => {}
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn wake(event: &Event, wait: ShmWait) {
+    match wait {
+        // SAFETY: FUTEX_WAKE on the shared word; wakes at most the one reader or writer.
+        ShmWait::Futex => unsafe {
+            libc::syscall(libc::SYS_futex, event.seq.as_ptr(), libc::FUTEX_WAKE, 1);
+        },
+        // SAFETY: posting a process-shared semaphore initialised by `create`.
+        ShmWait::Semaphore => unsafe {
+            libc::sem_post(&event.sem as *const libc::sem_t as *mut libc::sem_t);
+        },
+        ShmWait::Spin => {}
+    }
+}

@@ -1,0 +1,200 @@
+//! What to run: mechanism, pattern, sizes and counts. Plain serde data, shared by the CLI, the
+//! supervisor and (later) scenario files and the GUI.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::mechanism::{MechanismId, ShmWait, mqueue, shm};
+use crate::wire::DEFAULT_MAX_PAYLOAD;
+
+/// How the two roles exchange frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pattern {
+    /// Send SIZE bytes, get SIZE bytes back, record the round trip.
+    PingPong,
+    /// One direction as fast as possible; the receiver checks order and checksums.
+    Stream,
+}
+
+impl Pattern {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pattern::PingPong => "ping-pong",
+            Pattern::Stream => "stream",
+        }
+    }
+}
+
+impl fmt::Display for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Pattern {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "ping-pong" | "pingpong" => Ok(Pattern::PingPong),
+            "stream" => Ok(Pattern::Stream),
+            _ => Err(format!("unknown pattern '{s}' (known: ping-pong, stream)")),
+        }
+    }
+}
+
+/// One run: two roles over one mechanism.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunSpec {
+    pub mechanism: MechanismId,
+    pub pattern: Pattern,
+    /// Payload bytes per message (both directions in ping-pong).
+    pub size: usize,
+    /// Measured messages (round trips in ping-pong).
+    pub count: u64,
+    /// Messages exchanged before measuring starts.
+    pub warmup: u64,
+    pub max_payload: usize,
+    pub shm_wait: ShmWait,
+    pub shm_ring_bytes: usize,
+    pub mq_depth: usize,
+    pub mq_msg_size: usize,
+    /// CPUs the workers are pinned to (`None`: wherever the scheduler likes).
+    pub pin: Option<Vec<usize>>,
+    /// Ask workers for one telemetry event per message (for the live stage).
+    pub per_message_events: bool,
+    pub tcp_host: String,
+}
+
+impl Default for RunSpec {
+    fn default() -> Self {
+        RunSpec {
+            mechanism: MechanismId::Pipe,
+            pattern: Pattern::PingPong,
+            size: 64,
+            count: 10_000,
+            warmup: 1_000,
+            max_payload: DEFAULT_MAX_PAYLOAD,
+            shm_wait: ShmWait::default(),
+            shm_ring_bytes: shm::DEFAULT_RING_BYTES,
+            mq_depth: mqueue::DEFAULT_DEPTH,
+            mq_msg_size: mqueue::DEFAULT_MSG_SIZE,
+            pin: None,
+            per_message_events: false,
+            tcp_host: "127.0.0.1".into(),
+        }
+    }
+}
+
+impl RunSpec {
+    /// Checks everything that can be checked before a process starts.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.count == 0 {
+            return Err("count must be at least 1".into());
+        }
+        if self.size > self.max_payload {
+            return Err(format!(
+                "size {} exceeds the maximum payload {} (raise it with --max-size)",
+                human_bytes(self.size as u64),
+                human_bytes(self.max_payload as u64)
+            ));
+        }
+        if self.max_payload > u32::MAX as usize - crate::wire::HEADER_LEN {
+            return Err(format!(
+                "maximum payload {} is above the 4 GiB the frame header can describe",
+                self.max_payload
+            ));
+        }
+        self.mechanism.availability().map_err(|why| {
+            format!(
+                "mechanism '{}' is not available on this platform: {why}",
+                self.mechanism
+            )
+        })?;
+        if self.mechanism == MechanismId::Mqueue && (self.mq_depth == 0 || self.mq_msg_size == 0) {
+            return Err("message queue depth and message size must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// "64 B", "4 KiB", "1.5 MiB".
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 || v.fract() == 0.0 {
+        format!("{v} {}", UNITS[unit])
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// Parses "64", "4k", "4KiB", "1M", "16MiB" (binary multiples).
+pub fn parse_bytes(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("invalid size '{s}' (examples: 64, 4k, 1MiB)"))?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "invalid size unit in '{s}' (use B, KiB, MiB or GiB)"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size '{s}' is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_bytes("64"), Ok(64));
+        assert_eq!(parse_bytes("4k"), Ok(4096));
+        assert_eq!(parse_bytes("1MiB"), Ok(1 << 20));
+        assert!(parse_bytes("12 parsecs").is_err());
+        assert!(parse_bytes("").is_err());
+    }
+
+    #[test]
+    fn count_zero_and_oversize_are_refused() {
+        let spec = RunSpec {
+            count: 0,
+            ..Default::default()
+        };
+        assert!(spec.validate().unwrap_err().contains("count"));
+        let spec = RunSpec {
+            size: DEFAULT_MAX_PAYLOAD + 1,
+            ..Default::default()
+        };
+        assert!(
+            spec.validate()
+                .unwrap_err()
+                .contains("exceeds the maximum payload")
+        );
+    }
+
+    #[test]
+    fn human_bytes_reads_well() {
+        assert_eq!(human_bytes(64), "64 B");
+        assert_eq!(human_bytes(4096), "4 KiB");
+        assert_eq!(human_bytes(16 << 20), "16 MiB");
+    }
+}

@@ -1,0 +1,245 @@
+//! Named OS resources of a run: created, listed and removed here and nowhere else.
+//!
+//! Every run gets a prefix `ipc-lab-<supervisor pid>-<n>` and a private directory
+//! `$TMPDIR/ipc-lab-<pid>-<n>/` (mode 0700) that holds its FIFOs and socket file and a `manifest`
+//! naming the shared-memory segments and message queues, which live outside the directory. Names
+//! are removed as soon as both workers hold the resource open (the kernel keeps it alive for them),
+//! again when the run ends however it ends, and a run whose supervisor died without cleaning up is
+//! swept by the next supervisor to start ([`sweep_stale`]).
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::mechanism::process_alive;
+
+pub const PREFIX: &str = "ipc-lab-";
+const MANIFEST: &str = "manifest";
+
+static RUN_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// One named thing a run created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Named {
+    /// A FIFO or socket file inside the run directory.
+    File(PathBuf),
+    /// A POSIX shared-memory name (`/ipc-lab-...`).
+    Shm(String),
+    /// A POSIX message-queue name (`/ipc-lab-...`).
+    Mqueue(String),
+}
+
+/// The named resources of one run; dropping it removes them all.
+#[derive(Debug)]
+pub struct Resources {
+    prefix: String,
+    dir: PathBuf,
+    named: Vec<Named>,
+}
+
+impl Resources {
+    /// Creates the run's private directory and an empty manifest.
+    pub fn create() -> std::io::Result<Resources> {
+        let prefix = format!(
+            "{PREFIX}{}-{}",
+            std::process::id(),
+            RUN_COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = std::env::temp_dir().join(&prefix);
+        let mut builder = fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&dir)?;
+        fs::write(dir.join(MANIFEST), b"")?;
+        Ok(Resources {
+            prefix,
+            dir,
+            named: Vec::new(),
+        })
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A name for a POSIX object (shm, mqueue) of this run: `/ipc-lab-<pid>-<n>-<what>`.
+    pub fn posix_name(&self, what: &str) -> String {
+        format!("/{}-{what}", self.prefix)
+    }
+
+    /// Records `named` before it is created, so a crash right after leaves a trace to sweep.
+    pub fn register(&mut self, named: Named) -> std::io::Result<()> {
+        let line = match &named {
+            Named::File(_) => None,
+            Named::Shm(n) => Some(format!("shm {n}\n")),
+            Named::Mqueue(n) => Some(format!("mqueue {n}\n")),
+        };
+        if let Some(line) = line {
+            fs::OpenOptions::new()
+                .append(true)
+                .open(self.dir.join(MANIFEST))?
+                .write_all(line.as_bytes())?;
+        }
+        self.named.push(named);
+        Ok(())
+    }
+
+    /// Removes every registered name; what is open stays usable to those who hold it.
+    pub fn unlink_names(&mut self) {
+        for named in self.named.drain(..) {
+            remove(&named);
+        }
+    }
+
+    /// Every name this run still holds (for tests and `list`).
+    pub fn names(&self) -> &[Named] {
+        &self.named
+    }
+}
+
+impl Drop for Resources {
+    fn drop(&mut self) {
+        self.unlink_names();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn remove(named: &Named) {
+    match named {
+        Named::File(p) => {
+            let _ = fs::remove_file(p);
+        }
+        #[cfg(target_os = "linux")]
+        Named::Shm(n) => {
+            let _ = crate::mechanism::shm::unlink(n);
+        }
+        #[cfg(target_os = "linux")]
+        Named::Mqueue(n) => {
+            let _ = crate::mechanism::mqueue::unlink(n);
+        }
+        #[cfg(not(target_os = "linux"))]
+        _ => {}
+    }
+}
+
+/// The supervisor PID in a name `ipc-lab-<pid>-...`.
+fn owner_pid(name: &str) -> Option<u32> {
+    name.strip_prefix(PREFIX)?.split('-').next()?.parse().ok()
+}
+
+/// Removes what runs of dead supervisors left behind. Runs once per process.
+pub fn sweep_stale() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = sweep_now();
+    });
+}
+
+/// Removes leftovers of dead owners now; returns how many were removed.
+pub fn sweep_now() -> std::io::Result<usize> {
+    let dead = |name: &str| owner_pid(name).is_some_and(|pid| !process_alive(pid));
+    let mut removed = 0;
+    for entry in fs::read_dir(std::env::temp_dir())? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(PREFIX) || !dead(&name) {
+            continue;
+        }
+        if let Ok(manifest) = fs::read_to_string(entry.path().join(MANIFEST)) {
+            for line in manifest.lines() {
+                match line.split_once(' ') {
+                    Some(("shm", n)) => remove(&Named::Shm(n.to_string())),
+                    Some(("mqueue", n)) => remove(&Named::Mqueue(n.to_string())),
+                    _ => {}
+                }
+            }
+        }
+        if fs::remove_dir_all(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    // Segments whose manifest was lost still carry the owner's PID in their name.
+    for dir in ["/dev/shm", "/dev/mqueue"] {
+        let Ok(entries) = fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(PREFIX) && dead(&name) && fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Named resources of the run `prefix` that still exist (empty when it cleaned up).
+pub fn leftovers(prefix: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let dir = std::env::temp_dir().join(prefix);
+    if dir.exists() {
+        found.push(dir.display().to_string());
+    }
+    for d in ["/dev/shm", "/dev/mqueue"] {
+        if let Ok(entries) = fs::read_dir(d) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with(&format!("{prefix}-")) {
+                    found.push(format!("{d}/{name}"));
+                }
+            }
+        }
+    }
+    #[cfg(target_os = "linux")]
+    for what in ["fwd", "bwd"] {
+        // /dev/mqueue is often not mounted; ask the kernel directly.
+        let name = std::ffi::CString::new(format!("/{prefix}-{what}")).unwrap_or_default();
+        // SAFETY: a valid C string; opening without O_CREAT reads no variadic arguments.
+        let mqd = unsafe { libc::mq_open(name.as_ptr(), libc::O_RDONLY) };
+        if mqd != -1 {
+            // SAFETY: closing what we just opened.
+            unsafe { libc::mq_close(mqd) };
+            found.push(format!("mqueue /{prefix}-{what}"));
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_pid_is_read_from_the_prefix() {
+        assert_eq!(owner_pid("ipc-lab-1234-7"), Some(1234));
+        assert_eq!(owner_pid("ipc-lab-1234-7-shm"), Some(1234));
+        assert_eq!(owner_pid("ipc-lab-x"), None);
+        assert_eq!(owner_pid("other"), None);
+    }
+
+    #[test]
+    fn dropping_resources_removes_the_run_directory() {
+        let res = Resources::create().unwrap();
+        let prefix = res.prefix().to_string();
+        let file = res.dir().join("probe");
+        fs::write(&file, b"x").unwrap();
+        drop(res);
+        assert!(leftovers(&prefix).is_empty());
+    }
+
+    #[test]
+    fn leftovers_of_a_dead_owner_are_swept() {
+        // PID 0x7fff_fff0 is far above pid_max, so it cannot be alive.
+        let dir = std::env::temp_dir().join("ipc-lab-2147483632-0");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(MANIFEST), b"").unwrap();
+        sweep_now().unwrap();
+        assert!(!dir.exists());
+    }
+}

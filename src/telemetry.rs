@@ -1,0 +1,305 @@
+//! What workers say about themselves, and what the supervisor tells them.
+//!
+//! Telemetry travels on its own channel, apart from the data: one JSON object per line on the
+//! worker's stdout. Control travels the other way on the worker's stdin. Both are versioned by the
+//! `hello` a worker sends first.
+//!
+//! A worker never blocks on telemetry while it moves data: events from the data path go through a
+//! bounded queue to a writer thread, and when the queue is full the event is dropped and counted
+//! ([`Sink::dropped`]); the count is reported in the final stats. Lifecycle events (hello, ready,
+//! done, error) happen outside the data path and are never dropped.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use crossbeam::channel::{Sender, TrySendError, bounded};
+use serde::{Deserialize, Serialize};
+
+use crate::mechanism::Queued;
+
+/// Version of the telemetry and control protocol; a worker that says another is refused.
+pub const TELEMETRY_VERSION: u32 = 1;
+
+/// Which part a worker plays in a pattern.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Sends first: the pinger in ping-pong, the producer in stream.
+    Initiator,
+    /// Answers: the echo in ping-pong, the consumer in stream.
+    Responder,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Initiator => "initiator",
+            Role::Responder => "responder",
+        }
+    }
+    /// The wire id used as sender/receiver in frame headers.
+    pub fn wire_id(self) -> u16 {
+        match self {
+            Role::Initiator => 0,
+            Role::Responder => 1,
+        }
+    }
+    pub fn peer(self) -> Role {
+        match self {
+            Role::Initiator => Role::Responder,
+            Role::Responder => Role::Initiator,
+        }
+    }
+}
+
+/// Latency distribution summary, in nanoseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub min: u64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+    pub mean: f64,
+}
+
+impl LatencySummary {
+    pub fn from_histogram(h: &hdrhistogram::Histogram<u64>) -> Self {
+        LatencySummary {
+            count: h.len(),
+            min: h.min(),
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+            mean: h.mean(),
+        }
+    }
+}
+
+/// Receiver-side accounting of one direction, computed from sequence numbers and checksums.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accounting {
+    /// Frames that arrived (including duplicates and corrupted ones).
+    pub received: u64,
+    /// Distinct sequence numbers that arrived.
+    pub unique: u64,
+    pub duplicated: u64,
+    pub out_of_order: u64,
+    /// Frames whose payload did not match its checksum.
+    pub corrupted: u64,
+}
+
+/// What a role reports when it has finished.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoleStats {
+    /// Data frames this role sent (warm-up included).
+    pub sent: u64,
+    /// Accounting of the frames this role received (warm-up included).
+    pub accounting: Accounting,
+    /// Round trip (initiator in ping-pong) or one-way latency (responder in stream) of the
+    /// measured messages, warm-up excluded.
+    pub latency: Option<LatencySummary>,
+    /// Wall time of the measured phase.
+    pub measured_nanos: u64,
+    /// Measured messages (round trips in ping-pong) completed in the measured phase.
+    pub measured_messages: u64,
+    /// User + system CPU time of this role during the measured phase.
+    pub cpu_secs: f64,
+    /// Telemetry events dropped because the queue was full.
+    pub telemetry_dropped: u64,
+}
+
+/// Direction of a per-message event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Sent,
+    Received,
+}
+
+/// One line of telemetry from a worker.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// First line of every worker.
+    Hello {
+        version: u32,
+        pid: u32,
+        roles: Vec<Role>,
+    },
+    /// The worker's endpoint is bound (if it listens) and it waits for `connect`.
+    Listening { role: Role, address: Option<String> },
+    /// The endpoint is open and connected to the peer; data can flow.
+    Ready { role: Role },
+    /// Periodic progress, at most a few times a second.
+    Progress {
+        role: Role,
+        sent: u64,
+        received: u64,
+        queued: Option<Queued>,
+    },
+    /// One frame sent or received (only when the run asked for per-message events).
+    Message {
+        role: Role,
+        direction: Direction,
+        seq: u64,
+        size: u32,
+        send_ts_nanos: u64,
+        recv_ts_nanos: Option<u64>,
+    },
+    /// The role finished; its numbers.
+    Done { role: Role, stats: RoleStats },
+    /// The role failed; the worker exits non-zero after this.
+    Error { role: Option<Role>, message: String },
+}
+
+/// One line of control from the supervisor to a worker.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Control {
+    /// Complete the connection: the peer's address (if it listens) and PID.
+    Connect {
+        peer_address: Option<String>,
+        peer_pid: u32,
+    },
+    /// Start moving data.
+    Go,
+    /// Finish early (end an endless run): send `End`, report, exit.
+    Stop,
+}
+
+/// The worker's side of the telemetry channel.
+#[derive(Clone)]
+pub struct Sink {
+    tx: Sender<String>,
+    dropped: Arc<AtomicU64>,
+}
+
+/// Queue length between the data path and the telemetry writer thread.
+pub const SINK_DEPTH: usize = 8192;
+
+impl Sink {
+    /// Starts the writer thread over `out` (stdout in a worker).
+    pub fn start(out: Box<dyn Write + Send>) -> std::io::Result<(Sink, JoinHandle<()>)> {
+        let (tx, rx) = bounded::<String>(SINK_DEPTH);
+        let writer = std::thread::Builder::new()
+            .name("telemetry".into())
+            .spawn(move || {
+                let mut out = std::io::BufWriter::new(out);
+                while let Ok(line) = rx.recv() {
+                    if out.write_all(line.as_bytes()).is_err() {
+                        return;
+                    }
+                    // Flush when the queue runs dry so lifecycle events are seen promptly.
+                    if rx.is_empty() && out.flush().is_err() {
+                        return;
+                    }
+                }
+                let _ = out.flush();
+            })?;
+        Ok((
+            Sink {
+                tx,
+                dropped: Arc::new(AtomicU64::new(0)),
+            },
+            writer,
+        ))
+    }
+
+    /// From the data path: never blocks; a full queue drops the event and counts it.
+    pub fn try_emit(&self, event: &Event) {
+        match self.tx.try_send(encode_line(event)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Lifecycle events: waits for room rather than lose them.
+    pub fn emit(&self, event: &Event) {
+        let _ = self.tx.send(encode_line(event));
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+fn encode_line(event: &Event) -> String {
+    let mut line = serde_json::to_string(event).unwrap_or_else(|e| {
+        format!(r#"{{"event":"error","role":null,"message":"unencodable telemetry: {e}"}}"#)
+    });
+    line.push('\n');
+    line
+}
+
+/// Parses one telemetry line; the error says what was wrong with it.
+pub fn parse_event(line: &str) -> Result<Event, String> {
+    serde_json::from_str(line).map_err(|e| format!("malformed telemetry line {line:?}: {e}"))
+}
+
+/// Parses one control line.
+pub fn parse_control(line: &str) -> Result<Control, String> {
+    serde_json::from_str(line).map_err(|e| format!("malformed control line {line:?}: {e}"))
+}
+
+pub fn encode_control(control: &Control) -> String {
+    let mut line = serde_json::to_string(control).expect("control messages are plain data");
+    line.push('\n');
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_through_json_lines() {
+        let ev = Event::Done {
+            role: Role::Responder,
+            stats: RoleStats {
+                sent: 3,
+                ..Default::default()
+            },
+        };
+        let line = encode_line(&ev);
+        assert!(line.ends_with('\n'));
+        assert_eq!(parse_event(line.trim_end()), Ok(ev));
+    }
+
+    #[test]
+    fn a_garbled_telemetry_line_is_an_error_not_a_panic() {
+        let err = parse_event("{\"event\":\"done\",\"role\":").unwrap_err();
+        assert!(err.contains("malformed telemetry line"), "{err}");
+    }
+
+    #[test]
+    fn a_full_sink_drops_and_counts_instead_of_blocking() {
+        struct Stuck;
+        impl Write for Stuck {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                std::thread::park();
+                Ok(0)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let (sink, _writer) = Sink::start(Box::new(Stuck)).unwrap();
+        let ev = Event::Ready {
+            role: Role::Initiator,
+        };
+        for _ in 0..SINK_DEPTH + 100 {
+            sink.try_emit(&ev);
+        }
+        // The writer holds one line; the queue holds SINK_DEPTH; the rest were dropped.
+        assert!(sink.dropped() >= 99, "dropped {}", sink.dropped());
+    }
+}

@@ -1,0 +1,596 @@
+//! The worker: what runs inside each child process (`ipc-lab worker SPEC`).
+//!
+//! A worker opens its endpoint in two steps so start-up needs no sleeps: it binds what it must
+//! (a listening socket) and says `listening`; the supervisor then sends `connect` with the peer's
+//! address and PID, the worker completes the connection and says `ready`; on `go` it runs its role
+//! of the pattern and reports `done` with its numbers. Telemetry goes to stdout, control comes from
+//! stdin; when stdin closes (the supervisor is gone) the worker exits at once.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{Receiver, unbounded};
+use serde::{Deserialize, Serialize};
+
+use crate::accounting::SeqTracker;
+use crate::mechanism::{self, Channel, Link, LinkError, MechanismId, ShmWait};
+use crate::scenario::{Pattern, RunSpec};
+use crate::telemetry::{
+    Control, Direction, Event, LatencySummary, Role, RoleStats, Sink, TELEMETRY_VERSION,
+};
+use crate::wire::{FrameKind, Header, monotonic_nanos};
+
+/// How a worker reaches its peer; decided by the supervisor, which owns every named resource.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mechanism", rename_all = "lowercase")]
+pub enum EndpointSpec {
+    Pipe {
+        read_fd: i32,
+        write_fd: i32,
+    },
+    /// `forward` carries initiator→responder, `backward` the reverse.
+    Fifo {
+        forward: PathBuf,
+        backward: PathBuf,
+    },
+    Unix {
+        path: PathBuf,
+    },
+    Tcp {
+        host: String,
+    },
+    /// The initiator writes ring 0 and reads ring 1.
+    Shm {
+        name: String,
+        wait: ShmWait,
+    },
+    Mqueue {
+        forward: String,
+        backward: String,
+    },
+    Thread,
+}
+
+/// Everything a worker process is told on its command line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkerSpec {
+    /// The roles this process plays: one, or both for the in-process `thread` mechanism.
+    pub roles: Vec<Role>,
+    pub endpoint: EndpointSpec,
+    pub run: RunSpec,
+}
+
+/// Exit codes, so the supervisor can tell a worker's own failure from a signal.
+pub const EXIT_FAILED: i32 = 1;
+pub const EXIT_BAD_SPEC: i32 = 2;
+pub const EXIT_SUPERVISOR_GONE: i32 = 3;
+
+/// Entry point of `ipc-lab worker`. Returns the process exit code.
+pub fn main(spec_json: &str) -> i32 {
+    let spec: WorkerSpec = match serde_json::from_str(spec_json) {
+        Ok(spec) => spec,
+        Err(e) => {
+            eprintln!("ipc-lab worker: bad spec: {e}");
+            return EXIT_BAD_SPEC;
+        }
+    };
+    let (sink, writer) = match Sink::start(Box::new(std::io::stdout())) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ipc-lab worker: cannot start telemetry: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let code = match run(&spec, &sink) {
+        Ok(()) => 0,
+        Err(message) => {
+            sink.emit(&Event::Error {
+                role: single_role(&spec),
+                message,
+            });
+            EXIT_FAILED
+        }
+    };
+    drop(sink);
+    let _ = writer.join();
+    code
+}
+
+fn single_role(spec: &WorkerSpec) -> Option<Role> {
+    (spec.roles.len() == 1).then(|| spec.roles[0])
+}
+
+/// Control messages, read on their own thread.
+struct ControlIn {
+    rx: Receiver<Control>,
+    stop: Arc<AtomicBool>,
+}
+
+impl ControlIn {
+    fn start() -> Result<ControlIn, String> {
+        let (tx, rx) = unbounded();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_flag = stop.clone();
+        std::thread::Builder::new()
+            .name("control".into())
+            .spawn(move || {
+                let stdin = std::io::stdin();
+                for line in stdin.lock().lines() {
+                    let Ok(line) = line else { break };
+                    match crate::telemetry::parse_control(&line) {
+                        Ok(Control::Stop) => stop_flag.store(true, Ordering::Relaxed),
+                        Ok(c) => {
+                            let _ = tx.send(c);
+                        }
+                        Err(e) => eprintln!("ipc-lab worker: {e}"),
+                    }
+                }
+                // The supervisor is gone (or closed our control channel): nobody would read our
+                // results, and no child may outlive its supervisor.
+                std::process::exit(EXIT_SUPERVISOR_GONE);
+            })
+            .map_err(|e| format!("cannot start control thread: {e}"))?;
+        Ok(ControlIn { rx, stop })
+    }
+
+    fn expect_connect(&self) -> Result<(Option<String>, u32), String> {
+        match self.rx.recv() {
+            Ok(Control::Connect {
+                peer_address,
+                peer_pid,
+            }) => Ok((peer_address, peer_pid)),
+            Ok(other) => Err(format!("expected connect, got {other:?}")),
+            Err(_) => Err("control channel closed before connect".into()),
+        }
+    }
+
+    fn expect_go(&self) -> Result<(), String> {
+        match self.rx.recv() {
+            Ok(Control::Go) => Ok(()),
+            Ok(other) => Err(format!("expected go, got {other:?}")),
+            Err(_) => Err("control channel closed before go".into()),
+        }
+    }
+}
+
+fn run(spec: &WorkerSpec, sink: &Sink) -> Result<(), String> {
+    let control = ControlIn::start()?;
+    if let Some(cpus) = &spec.run.pin {
+        pin_to(cpus)?;
+    }
+    sink.emit(&Event::Hello {
+        version: TELEMETRY_VERSION,
+        pid: std::process::id(),
+        roles: spec.roles.clone(),
+    });
+
+    if spec.run.mechanism == MechanismId::Thread || spec.endpoint == EndpointSpec::Thread {
+        return run_threads(spec, sink, &control);
+    }
+    let &[role] = spec.roles.as_slice() else {
+        return Err(format!(
+            "a {} worker plays exactly one role",
+            spec.run.mechanism
+        ));
+    };
+    let pending = prepare(&spec.endpoint, role).map_err(|e| e.to_string())?;
+    sink.emit(&Event::Listening {
+        role,
+        address: pending.address(),
+    });
+    let (peer_address, peer_pid) = control.expect_connect()?;
+    let link = pending
+        .finish(&spec.endpoint, role, peer_address.as_deref(), peer_pid)
+        .map_err(|e| e.to_string())?;
+    sink.emit(&Event::Ready { role });
+    control.expect_go()?;
+    let stats = play(role, link, &spec.run, sink, &control.stop, false)
+        .map_err(|e| format!("{}: {e}", role.as_str()))?;
+    sink.emit(&Event::Done { role, stats });
+    Ok(())
+}
+
+/// The `thread` baseline: both roles in this one process, over crossbeam channels.
+fn run_threads(spec: &WorkerSpec, sink: &Sink, control: &ControlIn) -> Result<(), String> {
+    for role in [Role::Initiator, Role::Responder] {
+        sink.emit(&Event::Listening {
+            role,
+            address: None,
+        });
+    }
+    control.expect_connect()?;
+    let (a, b) = mechanism::thread::pair();
+    for role in [Role::Initiator, Role::Responder] {
+        sink.emit(&Event::Ready { role });
+    }
+    control.expect_go()?;
+    let results = std::thread::scope(|s| {
+        let handles: Vec<_> = [(Role::Initiator, a), (Role::Responder, b)]
+            .into_iter()
+            .map(|(role, link)| {
+                let stop = &control.stop;
+                s.spawn(move || {
+                    (
+                        role,
+                        play(role, Box::new(link), &spec.run, sink, stop, true),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
+    });
+    let mut first_error = None;
+    for joined in results {
+        match joined {
+            Ok((role, Ok(stats))) => sink.emit(&Event::Done { role, stats }),
+            Ok((role, Err(e))) => {
+                let message = format!("{}: {e}", role.as_str());
+                sink.emit(&Event::Error {
+                    role: Some(role),
+                    message: message.clone(),
+                });
+                first_error.get_or_insert(message);
+            }
+            Err(_) => {
+                first_error.get_or_insert_with(|| "a role thread panicked".to_string());
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+#[cfg(target_os = "linux")]
+fn pin_to(cpus: &[usize]) -> Result<(), String> {
+    use nix::sched::{CpuSet, sched_setaffinity};
+    let mut set = CpuSet::new();
+    for &cpu in cpus {
+        set.set(cpu)
+            .map_err(|e| format!("cannot pin to CPU {cpu}: {e}"))?;
+    }
+    sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+        .map_err(|e| format!("cannot pin to CPUs {cpus:?}: {e}"))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pin_to(_cpus: &[usize]) -> Result<(), String> {
+    Err("CPU pinning is only supported on Linux".into())
+}
+
+/// An endpoint between `listening` and `ready`.
+enum Pending {
+    Nothing,
+    Unix(mechanism::unix::Listening),
+    Tcp(mechanism::tcp::Listening, String),
+}
+
+impl Pending {
+    fn address(&self) -> Option<String> {
+        match self {
+            Pending::Tcp(_, addr) => Some(addr.clone()),
+            _ => None,
+        }
+    }
+
+    fn finish(
+        self,
+        endpoint: &EndpointSpec,
+        role: Role,
+        peer_address: Option<&str>,
+        peer_pid: u32,
+    ) -> Result<Box<dyn Link>, LinkError> {
+        let initiator = role == Role::Initiator;
+        match (self, endpoint) {
+            (Pending::Unix(listening), _) => listening.accept(),
+            (Pending::Tcp(listening, _), _) => listening.accept(),
+            #[cfg(unix)]
+            (Pending::Nothing, EndpointSpec::Pipe { read_fd, write_fd }) => {
+                mechanism::pipe::open(*read_fd, *write_fd)
+            }
+            #[cfg(unix)]
+            (Pending::Nothing, EndpointSpec::Fifo { forward, backward }) => {
+                mechanism::fifo::open(forward, backward, initiator)
+            }
+            (Pending::Nothing, EndpointSpec::Unix { path }) => mechanism::unix::connect(path),
+            (Pending::Nothing, EndpointSpec::Tcp { .. }) => {
+                let addr = peer_address
+                    .ok_or_else(|| LinkError::PeerGone("no TCP address for the peer".into()))?;
+                mechanism::tcp::connect(addr)
+            }
+            #[cfg(target_os = "linux")]
+            (Pending::Nothing, EndpointSpec::Shm { name, wait }) => {
+                mechanism::shm::open(name, if initiator { 0 } else { 1 }, *wait)
+            }
+            #[cfg(target_os = "linux")]
+            (Pending::Nothing, EndpointSpec::Mqueue { forward, backward }) => {
+                let (tx, rx) = if initiator {
+                    (forward, backward)
+                } else {
+                    (backward, forward)
+                };
+                mechanism::mqueue::open(tx, rx, peer_pid)
+            }
+            #[allow(unreachable_patterns)]
+            (_, other) => Err(LinkError::io(
+                "open endpoint",
+                std::io::Error::other(format!("{other:?} is not available on this platform")),
+            )),
+        }
+    }
+}
+
+/// The responder listens on sockets; every other endpoint is opened in `finish`.
+fn prepare(endpoint: &EndpointSpec, role: Role) -> Result<Pending, LinkError> {
+    match (endpoint, role) {
+        (EndpointSpec::Unix { path }, Role::Responder) => {
+            Ok(Pending::Unix(mechanism::unix::listen(path)?))
+        }
+        (EndpointSpec::Tcp { host }, Role::Responder) => {
+            let (l, addr) = mechanism::tcp::listen(host)?;
+            Ok(Pending::Tcp(l, addr))
+        }
+        _ => Ok(Pending::Nothing),
+    }
+}
+
+/// CPU seconds used so far by this process (or this thread, for the in-process baseline).
+fn cpu_secs(thread_only: bool) -> f64 {
+    #[cfg(target_os = "linux")]
+    {
+        use nix::sys::resource::{UsageWho, getrusage};
+        let who = if thread_only {
+            UsageWho::RUSAGE_THREAD
+        } else {
+            UsageWho::RUSAGE_SELF
+        };
+        getrusage(who)
+            .map(|u| {
+                let t =
+                    |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+                t(u.user_time()) + t(u.system_time())
+            })
+            .unwrap_or(0.0)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = thread_only;
+        0.0
+    }
+}
+
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Per-role state of the loop: accounting, latency, progress and per-message telemetry.
+struct Meter<'a> {
+    role: Role,
+    sink: &'a Sink,
+    events: bool,
+    thread_only: bool,
+    tracker: SeqTracker,
+    hist: hdrhistogram::Histogram<u64>,
+    sent: u64,
+    last_progress: Instant,
+    measure_start_nanos: Option<u64>,
+    measure_end_nanos: u64,
+    measured: u64,
+    cpu_start: f64,
+}
+
+impl<'a> Meter<'a> {
+    fn new(role: Role, sink: &'a Sink, events: bool, thread_only: bool) -> Result<Self, String> {
+        let hist = hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
+            .map_err(|e| e.to_string())?;
+        Ok(Meter {
+            role,
+            sink,
+            events,
+            thread_only,
+            tracker: SeqTracker::default(),
+            hist,
+            sent: 0,
+            last_progress: Instant::now(),
+            measure_start_nanos: None,
+            measure_end_nanos: 0,
+            measured: 0,
+            cpu_start: 0.0,
+        })
+    }
+
+    fn start_measuring(&mut self, at_nanos: u64) {
+        if self.measure_start_nanos.is_none() {
+            self.measure_start_nanos = Some(at_nanos);
+            self.cpu_start = cpu_secs(self.thread_only);
+        }
+    }
+
+    fn measured(&mut self, latency_nanos: u64, end_nanos: u64) {
+        self.hist.saturating_record(latency_nanos.max(1));
+        self.measured += 1;
+        self.measure_end_nanos = end_nanos;
+    }
+
+    fn on_sent(&mut self, seq: u64, size: usize, ts: u64) {
+        self.sent += 1;
+        if self.events {
+            self.sink.try_emit(&Event::Message {
+                role: self.role,
+                direction: Direction::Sent,
+                seq,
+                size: size as u32,
+                send_ts_nanos: ts,
+                recv_ts_nanos: None,
+            });
+        }
+    }
+
+    fn on_received(&mut self, header: &Header, intact: bool, recv_ts: u64) {
+        self.tracker.record(header.seq, intact);
+        if self.events {
+            self.sink.try_emit(&Event::Message {
+                role: self.role,
+                direction: Direction::Received,
+                seq: header.seq,
+                size: header.payload_len,
+                send_ts_nanos: header.send_ts_nanos,
+                recv_ts_nanos: Some(recv_ts),
+            });
+        }
+    }
+
+    fn maybe_progress(&mut self, channel: &Channel) {
+        // Instant::now is cheap, but skip it for most messages of a fast stream.
+        if (self.sent + self.tracker.accounting().received) % 64 != 0
+            || self.last_progress.elapsed() < PROGRESS_INTERVAL
+        {
+            return;
+        }
+        self.last_progress = Instant::now();
+        self.sink.try_emit(&Event::Progress {
+            role: self.role,
+            sent: self.sent,
+            received: self.tracker.accounting().received,
+            queued: channel.link().queued(),
+        });
+    }
+
+    fn finish(self) -> RoleStats {
+        let cpu = if self.measure_start_nanos.is_some() {
+            cpu_secs(self.thread_only) - self.cpu_start
+        } else {
+            0.0
+        };
+        RoleStats {
+            sent: self.sent,
+            accounting: self.tracker.accounting(),
+            latency: (!self.hist.is_empty()).then(|| LatencySummary::from_histogram(&self.hist)),
+            measured_nanos: self
+                .measure_start_nanos
+                .map_or(0, |s| self.measure_end_nanos.saturating_sub(s)),
+            measured_messages: self.measured,
+            cpu_secs: cpu.max(0.0),
+            telemetry_dropped: self.sink.dropped(),
+        }
+    }
+}
+
+/// Runs one role of the pattern over `link` until done, stopped, or failed.
+fn play(
+    role: Role,
+    link: Box<dyn Link>,
+    run: &RunSpec,
+    sink: &Sink,
+    stop: &AtomicBool,
+    thread_only: bool,
+) -> Result<RoleStats, String> {
+    let mut ch = Channel::new(link, run.max_payload);
+    let mut meter = Meter::new(role, sink, run.per_message_events, thread_only)?;
+    let total = run.warmup.saturating_add(run.count);
+    let header = |kind, seq| Header {
+        kind,
+        sender_id: role.wire_id(),
+        receiver_id: role.peer().wire_id(),
+        seq,
+        send_ts_nanos: monotonic_nanos(),
+        payload_len: 0,
+        payload_crc: 0,
+    };
+    let mut payload = vec![0u8; run.size];
+    crate::wire::fill_payload(&mut payload, 0);
+
+    match (run.pattern, role) {
+        (Pattern::PingPong, Role::Initiator) => {
+            for seq in 0..total {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                stamp_seq(&mut payload, seq);
+                let h = header(FrameKind::Data, seq);
+                if seq == run.warmup {
+                    meter.start_measuring(h.send_ts_nanos);
+                }
+                ch.send(h, &payload).map_err(|e| e.to_string())?;
+                meter.on_sent(seq, payload.len(), h.send_ts_nanos);
+                let Some(reply) = ch.recv().map_err(|e| e.to_string())? else {
+                    return Err(format!(
+                        "peer ended the channel before replying to message {seq}"
+                    ));
+                };
+                let (rh, intact, rts) = (reply.header, reply.intact, reply.recv_ts_nanos);
+                meter.on_received(&rh, intact, rts);
+                if seq >= run.warmup {
+                    meter.measured(rts.saturating_sub(h.send_ts_nanos), rts);
+                }
+                meter.maybe_progress(&ch);
+            }
+            ch.send(header(FrameKind::End, meter.sent), &[])
+                .map_err(|e| e.to_string())?;
+        }
+        (Pattern::PingPong, Role::Responder) => loop {
+            let Some(msg) = ch.recv().map_err(|e| e.to_string())? else {
+                return Err("peer ended the channel without saying end".into());
+            };
+            let (rh, intact, rts) = (msg.header, msg.intact, msg.recv_ts_nanos);
+            if rh.kind == FrameKind::End {
+                break;
+            }
+            if rh.seq == run.warmup {
+                meter.start_measuring(rts);
+            }
+            meter.on_received(&rh, intact, rts);
+            let h = header(FrameKind::Echo, rh.seq);
+            ch.send_last_payload(h, rh.payload_crc)
+                .map_err(|e| e.to_string())?;
+            meter.on_sent(rh.seq, rh.payload_len as usize, h.send_ts_nanos);
+            if rh.seq >= run.warmup {
+                meter.measured += 1;
+                meter.measure_end_nanos = h.send_ts_nanos;
+            }
+            meter.maybe_progress(&ch);
+        },
+        (Pattern::Stream, Role::Initiator) => {
+            for seq in 0..total {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                stamp_seq(&mut payload, seq);
+                let h = header(FrameKind::Data, seq);
+                if seq == run.warmup {
+                    meter.start_measuring(h.send_ts_nanos);
+                }
+                ch.send(h, &payload).map_err(|e| e.to_string())?;
+                meter.on_sent(seq, payload.len(), h.send_ts_nanos);
+                if seq >= run.warmup {
+                    meter.measured += 1;
+                    meter.measure_end_nanos = h.send_ts_nanos;
+                }
+                meter.maybe_progress(&ch);
+            }
+            ch.send(header(FrameKind::End, meter.sent), &[])
+                .map_err(|e| e.to_string())?;
+        }
+        (Pattern::Stream, Role::Responder) => loop {
+            let Some(msg) = ch.recv().map_err(|e| e.to_string())? else {
+                return Err("peer ended the channel without saying end".into());
+            };
+            let (rh, intact, rts) = (msg.header, msg.intact, msg.recv_ts_nanos);
+            if rh.kind == FrameKind::End {
+                break;
+            }
+            meter.on_received(&rh, intact, rts);
+            if rh.seq >= run.warmup {
+                meter.start_measuring(rh.send_ts_nanos);
+                meter.measured(rts.saturating_sub(rh.send_ts_nanos), rts);
+            }
+            meter.maybe_progress(&ch);
+        },
+    }
+    Ok(meter.finish())
+}
+
+/// Writes the sequence number into the payload's first bytes, so each payload is distinct.
+fn stamp_seq(payload: &mut [u8], seq: u64) {
+    let n = payload.len().min(8);
+    payload[..n].copy_from_slice(&seq.to_le_bytes()[..n]);
+}
