@@ -63,29 +63,13 @@ mod tests {
     #[test]
     fn in_order_stream_is_clean() {
         let a = run(&[(0, true), (1, true), (2, true)]);
-        assert_eq!(
-            a,
-            Accounting {
-                received: 3,
-                unique: 3,
-                ..Default::default()
-            }
-        );
+        assert_eq!(a, Accounting { received: 3, unique: 3, ..Default::default() });
     }
 
     #[test]
     fn duplicates_reordering_and_corruption_are_counted() {
         let a = run(&[(0, true), (2, true), (1, true), (2, true), (3, false)]);
-        assert_eq!(
-            a,
-            Accounting {
-                received: 5,
-                unique: 4,
-                duplicated: 1,
-                out_of_order: 1,
-                corrupted: 1
-            }
-        );
+        assert_eq!(a, Accounting { received: 5, unique: 4, duplicated: 1, out_of_order: 1, corrupted: 1 });
     }
 
     #[test]

@@ -60,8 +60,7 @@ pub fn parse_cpu_list(list: &str) -> Result<Vec<usize>, String> {
     for item in list.split(',').map(str::trim) {
         match item.split_once('-') {
             Some((a, b)) => {
-                let (a, b): (usize, usize) =
-                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
                 if a > b {
                     return Err(bad());
                 }
@@ -74,14 +73,8 @@ pub fn parse_cpu_list(list: &str) -> Result<Vec<usize>, String> {
     {
         // SAFETY: sysconf only reads a system setting.
         let configured = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
-        if let Some(&c) = cpus
-            .iter()
-            .find(|&&c| configured > 0 && c >= configured as usize)
-        {
-            return Err(format!(
-                "CPU {c} does not exist (this machine has CPUs 0-{})",
-                configured - 1
-            ));
+        if let Some(&c) = cpus.iter().find(|&&c| configured > 0 && c >= configured as usize) {
+            return Err(format!("CPU {c} does not exist (this machine has CPUs 0-{})", configured - 1));
         }
     }
     Ok(cpus)
@@ -109,28 +102,14 @@ pub fn run_all(
             let done_before = (i * sizes.len() + j) as u64 * per_run;
             bar.set_message(format!("{mechanism} {}", human_bytes(size as u64)));
             bar.set_position(done_before);
-            let spec = RunSpec {
-                mechanism,
-                size,
-                ..base.clone()
-            };
+            let spec = RunSpec { mechanism, size, ..base.clone() };
             let on_event = |ev: &RunEvent| {
-                if let RunEvent::Telemetry {
-                    event:
-                        Event::Progress {
-                            role: Role::Initiator,
-                            sent,
-                            ..
-                        },
-                    ..
-                } = ev
-                {
+                if let RunEvent::Telemetry { event: Event::Progress { role: Role::Initiator, sent, .. }, .. } = ev {
                     bar.set_position(done_before + sent.min(&per_run));
                 }
             };
-            let result = run_to_end(spec, exe, on_event)
-                .map_err(|e| e.to_string())
-                .and_then(|o| RunReport::from_outcome(&o));
+            let result =
+                run_to_end(spec, exe, on_event).map_err(|e| e.to_string()).and_then(|o| RunReport::from_outcome(&o));
             match result {
                 Ok(r) => reports.push(r),
                 Err(e) => failures.push(format!("{mechanism} {}: {e}", human_bytes(size as u64))),
@@ -148,9 +127,7 @@ fn micros(nanos: u64) -> String {
 /// Renders reports in `format`.
 pub fn render(reports: &[RunReport], format: Format) -> String {
     match format {
-        Format::Json => {
-            serde_json::to_string_pretty(reports).unwrap_or_else(|e| format!("[] // {e}")) + "\n"
-        }
+        Format::Json => serde_json::to_string_pretty(reports).unwrap_or_else(|e| format!("[] // {e}")) + "\n",
         Format::Csv => render_csv(reports),
         Format::Table => render_table(reports),
     }
@@ -188,9 +165,7 @@ fn render_table(reports: &[RunReport]) -> String {
     );
     for r in reports {
         let lat = r.rtt_ns.or(r.one_way_ns);
-        let cell = |f: fn(&crate::report::LatencyNanos) -> u64| {
-            lat.as_ref().map_or("-".into(), |l| micros(f(l)))
-        };
+        let cell = |f: fn(&crate::report::LatencyNanos) -> u64| lat.as_ref().map_or("-".into(), |l| micros(f(l)));
         let mech = match &r.shm_wait {
             Some(w) => format!("{} ({w})", r.mechanism),
             None => r.mechanism.clone(),
@@ -215,9 +190,8 @@ fn render_table(reports: &[RunReport]) -> String {
             r.corrupted.to_string(),
         ]);
     }
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
+    let widths: Vec<usize> =
+        (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     let mut out = String::new();
     if let Some(r) = reports.first() {
         out.push_str(&format!(
@@ -229,13 +203,11 @@ fn render_table(reports: &[RunReport]) -> String {
         let line: Vec<String> = row
             .iter()
             .enumerate()
-            .map(|(c, cell)| {
-                if c == 0 {
-                    format!("{cell:<w$}", w = widths[c])
-                } else {
-                    format!("{cell:>w$}", w = widths[c])
-                }
-            })
+            .map(
+                |(c, cell)| {
+                    if c == 0 { format!("{cell:<w$}", w = widths[c]) } else { format!("{cell:>w$}", w = widths[c]) }
+                },
+            )
             .collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
@@ -257,8 +229,7 @@ fn render_csv(reports: &[RunReport]) -> String {
             (None, Some(l)) => ("one_way", Some(l)),
             _ => ("", None),
         };
-        let l =
-            |f: fn(&crate::report::LatencyNanos) -> String| lat.as_ref().map_or(String::new(), f);
+        let l = |f: fn(&crate::report::LatencyNanos) -> String| lat.as_ref().map_or(String::new(), f);
         out.push_str(&format!(
             "{},{},{},{},{},{},\"{}\",{},{},{},{},{},{},{},{:.1},{:.1},{:.6},{:.6},{},{},{},{},{},{},{}\n",
             r.mechanism,

@@ -12,11 +12,7 @@ use ipc_lab::mechanism::{MechanismId, ShmWait};
 use ipc_lab::scenario::{RunSpec, parse_bytes};
 
 #[derive(Parser)]
-#[command(
-    name = "ipc-lab",
-    version,
-    about = "Inter-process communication, done for real and measured"
-)]
+#[command(name = "ipc-lab", version, about = "Inter-process communication, done for real and measured")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
@@ -103,9 +99,7 @@ fn main() -> ExitCode {
 fn dispatch(command: Option<Cmd>) -> anyhow::Result<ExitCode> {
     match command {
         Some(Cmd::Bench(args)) => bench_cmd(args),
-        Some(Cmd::List {
-            what: ListWhat::Mechanisms,
-        }) => {
+        Some(Cmd::List { what: ListWhat::Mechanisms }) => {
             println!("{:<8} {:<10} description", "id", "available");
             for m in MechanismId::ALL {
                 let avail = match m.availability() {
@@ -120,9 +114,7 @@ fn dispatch(command: Option<Cmd>) -> anyhow::Result<ExitCode> {
         None => {
             use clap::CommandFactory;
             Cli::command().print_help()?;
-            println!(
-                "\nThe live GUI is coming; meanwhile try: ipc-lab bench --mechanism pipe,shm --size 64"
-            );
+            println!("\nThe live GUI is coming; meanwhile try: ipc-lab bench --mechanism pipe,shm --size 64");
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -130,20 +122,12 @@ fn dispatch(command: Option<Cmd>) -> anyhow::Result<ExitCode> {
 
 fn bench_cmd(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let mechanisms = bench::parse_mechanisms(&a.mechanism).map_err(anyhow::Error::msg)?;
-    let sizes = a
-        .size
-        .split(',')
-        .map(|s| parse_bytes(s).map_err(anyhow::Error::msg))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let sizes =
+        a.size.split(',').map(|s| parse_bytes(s).map_err(anyhow::Error::msg)).collect::<anyhow::Result<Vec<_>>>()?;
     let format: Format = a.format.parse().map_err(anyhow::Error::msg)?;
     let pattern = bench::parse_pattern(&a.pattern).map_err(anyhow::Error::msg)?;
     let shm_wait: ShmWait = a.shm_wait.parse().map_err(anyhow::Error::msg)?;
-    let pin = a
-        .pin
-        .as_deref()
-        .map(bench::parse_cpu_list)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+    let pin = a.pin.as_deref().map(bench::parse_cpu_list).transpose().map_err(anyhow::Error::msg)?;
     if a.count == 0 {
         bail!("--count must be at least 1");
     }
@@ -151,42 +135,25 @@ fn bench_cmd(a: BenchArgs) -> anyhow::Result<ExitCode> {
         pattern,
         count: a.count,
         warmup: a.warmup,
-        max_payload: parse_bytes(&a.max_size)
-            .map_err(anyhow::Error::msg)
-            .context("--max-size")?,
+        max_payload: parse_bytes(&a.max_size).map_err(anyhow::Error::msg).context("--max-size")?,
         shm_wait,
-        shm_ring_bytes: parse_bytes(&a.shm_ring)
-            .map_err(anyhow::Error::msg)
-            .context("--shm-ring")?,
+        shm_ring_bytes: parse_bytes(&a.shm_ring).map_err(anyhow::Error::msg).context("--shm-ring")?,
         mq_depth: a.mq_depth,
-        mq_msg_size: parse_bytes(&a.mq_msg_size)
-            .map_err(anyhow::Error::msg)
-            .context("--mq-msg-size")?,
+        mq_msg_size: parse_bytes(&a.mq_msg_size).map_err(anyhow::Error::msg).context("--mq-msg-size")?,
         pin,
         ..RunSpec::default()
     };
     // Refuse bad input before any process starts, naming the first problem.
     for &mechanism in &mechanisms {
         for &size in &sizes {
-            RunSpec {
-                mechanism,
-                size,
-                ..base.clone()
-            }
-            .validate()
-            .map_err(anyhow::Error::msg)?;
+            RunSpec { mechanism, size, ..base.clone() }.validate().map_err(anyhow::Error::msg)?;
         }
     }
     let exe = std::env::current_exe().context("finding the ipc-lab executable")?;
     let (reports, failures) = bench::run_all(&base, &mechanisms, &sizes, &exe);
-    bench::emit(&bench::render(&reports, format), a.out.as_deref())
-        .context("writing the results")?;
+    bench::emit(&bench::render(&reports, format), a.out.as_deref()).context("writing the results")?;
     for f in &failures {
         eprintln!("error: run failed: {f}");
     }
-    Ok(if failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -20,14 +20,7 @@ pub struct LatencyNanos {
 
 impl From<LatencySummary> for LatencyNanos {
     fn from(s: LatencySummary) -> Self {
-        LatencyNanos {
-            p50: s.p50,
-            p90: s.p90,
-            p99: s.p99,
-            p999: s.p999,
-            max: s.max,
-            mean: s.mean,
-        }
+        LatencyNanos { p50: s.p50, p90: s.p90, p99: s.p99, p999: s.p999, max: s.max, mean: s.mean }
     }
 }
 
@@ -70,10 +63,8 @@ impl RunReport {
             return Err(why);
         }
         let spec = &outcome.spec;
-        let (Some(init), Some(resp)) = (
-            outcome.stats.get(&Role::Initiator),
-            outcome.stats.get(&Role::Responder),
-        ) else {
+        let (Some(init), Some(resp)) = (outcome.stats.get(&Role::Initiator), outcome.stats.get(&Role::Responder))
+        else {
             return Err("a role never reported its results".into());
         };
         // Loss in each direction: what the sender sent minus the distinct frames the receiver saw.
@@ -84,33 +75,18 @@ impl RunReport {
             Pattern::Stream => (resp.latency, resp),
         };
         let secs = timing.measured_nanos as f64 / 1e9;
-        let msgs_per_sec = if secs > 0.0 {
-            timing.measured_messages as f64 / secs
-        } else {
-            0.0
-        };
-        let directions = if spec.pattern == Pattern::PingPong {
-            2.0
-        } else {
-            1.0
-        };
+        let msgs_per_sec = if secs > 0.0 { timing.measured_messages as f64 / secs } else { 0.0 };
+        let directions = if spec.pattern == Pattern::PingPong { 2.0 } else { 1.0 };
         Ok(RunReport {
             mechanism: spec.mechanism.to_string(),
             size: spec.size,
             pattern: spec.pattern.to_string(),
             count: spec.count,
             warmup: spec.warmup,
-            shm_wait: (spec.mechanism == crate::mechanism::MechanismId::Shm)
-                .then(|| spec.shm_wait.to_string()),
+            shm_wait: (spec.mechanism == crate::mechanism::MechanismId::Shm).then(|| spec.shm_wait.to_string()),
             placement: placement(spec.pin.as_deref()),
-            rtt_ns: (spec.pattern == Pattern::PingPong)
-                .then_some(latency)
-                .flatten()
-                .map(Into::into),
-            one_way_ns: (spec.pattern == Pattern::Stream)
-                .then_some(latency)
-                .flatten()
-                .map(Into::into),
+            rtt_ns: (spec.pattern == Pattern::PingPong).then_some(latency).flatten().map(Into::into),
+            one_way_ns: (spec.pattern == Pattern::Stream).then_some(latency).flatten().map(Into::into),
             msgs_per_sec,
             bytes_per_sec: msgs_per_sec * spec.size as f64 * directions,
             cpu_parent_secs: init.cpu_secs,
@@ -131,15 +107,13 @@ impl RunReport {
     }
 }
 
+/// Says where the roles ran, e.g. "both on CPU 0" or "initiator on CPU 0, responder on CPU 1".
 pub fn placement(pin: Option<&[usize]>) -> String {
-    match pin {
-        None => "unpinned".into(),
-        Some(cpus) => format!(
-            "pinned to CPU {}",
-            cpus.iter()
-                .map(|c| c.to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
+    use crate::telemetry::Role;
+    use crate::worker::role_cpu;
+    match pin.map(|cpus| (role_cpu(cpus, Role::Initiator), role_cpu(cpus, Role::Responder))) {
+        Some((Some(a), Some(b))) if a == b => format!("both on CPU {a}"),
+        Some((Some(a), Some(b))) => format!("initiator on CPU {a}, responder on CPU {b}"),
+        _ => "unpinned".into(),
     }
 }

@@ -108,12 +108,9 @@ impl RunSpec {
                 self.max_payload
             ));
         }
-        self.mechanism.availability().map_err(|why| {
-            format!(
-                "mechanism '{}' is not available on this platform: {why}",
-                self.mechanism
-            )
-        })?;
+        self.mechanism
+            .availability()
+            .map_err(|why| format!("mechanism '{}' is not available on this platform: {why}", self.mechanism))?;
         if self.mechanism == MechanismId::Mqueue && (self.mq_depth == 0 || self.mq_msg_size == 0) {
             return Err("message queue depth and message size must be at least 1".into());
         }
@@ -130,11 +127,7 @@ pub fn human_bytes(n: u64) -> String {
         v /= 1024.0;
         unit += 1;
     }
-    if unit == 0 || v.fract() == 0.0 {
-        format!("{v} {}", UNITS[unit])
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
+    if unit == 0 || v.fract() == 0.0 { format!("{v} {}", UNITS[unit]) } else { format!("{v:.1} {}", UNITS[unit]) }
 }
 
 /// Parses "64", "4k", "4KiB", "1M", "16MiB" (binary multiples).
@@ -142,22 +135,17 @@ pub fn parse_bytes(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: usize = num
-        .parse()
-        .map_err(|_| format!("invalid size '{s}' (examples: 64, 4k, 1MiB)"))?;
+    let n: usize = num.parse().map_err(|_| format!("invalid size '{s}' (examples: 64, 4k, 1MiB)"))?;
     let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
         _ => {
-            return Err(format!(
-                "invalid size unit in '{s}' (use B, KiB, MiB or GiB)"
-            ));
+            return Err(format!("invalid size unit in '{s}' (use B, KiB, MiB or GiB)"));
         }
     };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("size '{s}' is too large"))
+    n.checked_mul(mult).ok_or_else(|| format!("size '{s}' is too large"))
 }
 
 #[cfg(test)]
@@ -175,20 +163,10 @@ mod tests {
 
     #[test]
     fn count_zero_and_oversize_are_refused() {
-        let spec = RunSpec {
-            count: 0,
-            ..Default::default()
-        };
+        let spec = RunSpec { count: 0, ..Default::default() };
         assert!(spec.validate().unwrap_err().contains("count"));
-        let spec = RunSpec {
-            size: DEFAULT_MAX_PAYLOAD + 1,
-            ..Default::default()
-        };
-        assert!(
-            spec.validate()
-                .unwrap_err()
-                .contains("exceeds the maximum payload")
-        );
+        let spec = RunSpec { size: DEFAULT_MAX_PAYLOAD + 1, ..Default::default() };
+        assert!(spec.validate().unwrap_err().contains("exceeds the maximum payload"));
     }
 
     #[test]

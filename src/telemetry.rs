@@ -128,31 +128,15 @@ pub enum Direction {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// First line of every worker.
-    Hello {
-        version: u32,
-        pid: u32,
-        roles: Vec<Role>,
-    },
+    Hello { version: u32, pid: u32, roles: Vec<Role> },
     /// The worker's endpoint is bound (if it listens) and it waits for `connect`.
     Listening { role: Role, address: Option<String> },
     /// The endpoint is open and connected to the peer; data can flow.
     Ready { role: Role },
     /// Periodic progress, at most a few times a second.
-    Progress {
-        role: Role,
-        sent: u64,
-        received: u64,
-        queued: Option<Queued>,
-    },
+    Progress { role: Role, sent: u64, received: u64, queued: Option<Queued> },
     /// One frame sent or received (only when the run asked for per-message events).
-    Message {
-        role: Role,
-        direction: Direction,
-        seq: u64,
-        size: u32,
-        send_ts_nanos: u64,
-        recv_ts_nanos: Option<u64>,
-    },
+    Message { role: Role, direction: Direction, seq: u64, size: u32, send_ts_nanos: u64, recv_ts_nanos: Option<u64> },
     /// The role finished; its numbers.
     Done { role: Role, stats: RoleStats },
     /// The role failed; the worker exits non-zero after this.
@@ -164,10 +148,7 @@ pub enum Event {
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Control {
     /// Complete the connection: the peer's address (if it listens) and PID.
-    Connect {
-        peer_address: Option<String>,
-        peer_pid: u32,
-    },
+    Connect { peer_address: Option<String>, peer_pid: u32 },
     /// Start moving data.
     Go,
     /// Finish early (end an endless run): send `End`, report, exit.
@@ -188,28 +169,20 @@ impl Sink {
     /// Starts the writer thread over `out` (stdout in a worker).
     pub fn start(out: Box<dyn Write + Send>) -> std::io::Result<(Sink, JoinHandle<()>)> {
         let (tx, rx) = bounded::<String>(SINK_DEPTH);
-        let writer = std::thread::Builder::new()
-            .name("telemetry".into())
-            .spawn(move || {
-                let mut out = std::io::BufWriter::new(out);
-                while let Ok(line) = rx.recv() {
-                    if out.write_all(line.as_bytes()).is_err() {
-                        return;
-                    }
-                    // Flush when the queue runs dry so lifecycle events are seen promptly.
-                    if rx.is_empty() && out.flush().is_err() {
-                        return;
-                    }
+        let writer = std::thread::Builder::new().name("telemetry".into()).spawn(move || {
+            let mut out = std::io::BufWriter::new(out);
+            while let Ok(line) = rx.recv() {
+                if out.write_all(line.as_bytes()).is_err() {
+                    return;
                 }
-                let _ = out.flush();
-            })?;
-        Ok((
-            Sink {
-                tx,
-                dropped: Arc::new(AtomicU64::new(0)),
-            },
-            writer,
-        ))
+                // Flush when the queue runs dry so lifecycle events are seen promptly.
+                if rx.is_empty() && out.flush().is_err() {
+                    return;
+                }
+            }
+            let _ = out.flush();
+        })?;
+        Ok((Sink { tx, dropped: Arc::new(AtomicU64::new(0)) }, writer))
     }
 
     /// From the data path: never blocks; a full queue drops the event and counts it.
@@ -233,9 +206,8 @@ impl Sink {
 }
 
 fn encode_line(event: &Event) -> String {
-    let mut line = serde_json::to_string(event).unwrap_or_else(|e| {
-        format!(r#"{{"event":"error","role":null,"message":"unencodable telemetry: {e}"}}"#)
-    });
+    let mut line = serde_json::to_string(event)
+        .unwrap_or_else(|e| format!(r#"{{"event":"error","role":null,"message":"unencodable telemetry: {e}"}}"#));
     line.push('\n');
     line
 }
@@ -262,13 +234,7 @@ mod tests {
 
     #[test]
     fn events_round_trip_through_json_lines() {
-        let ev = Event::Done {
-            role: Role::Responder,
-            stats: RoleStats {
-                sent: 3,
-                ..Default::default()
-            },
-        };
+        let ev = Event::Done { role: Role::Responder, stats: RoleStats { sent: 3, ..Default::default() } };
         let line = encode_line(&ev);
         assert!(line.ends_with('\n'));
         assert_eq!(parse_event(line.trim_end()), Ok(ev));
@@ -293,9 +259,7 @@ mod tests {
             }
         }
         let (sink, _writer) = Sink::start(Box::new(Stuck)).unwrap();
-        let ev = Event::Ready {
-            role: Role::Initiator,
-        };
+        let ev = Event::Ready { role: Role::Initiator };
         for _ in 0..SINK_DEPTH + 100 {
             sink.try_emit(&ev);
         }

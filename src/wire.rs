@@ -62,13 +62,11 @@ pub struct Header {
 pub enum DecodeError {
     #[error("truncated frame header: {got} of {HEADER_LEN} bytes")]
     Truncated { got: usize },
-    #[error(
-        "bad magic {found:#010x} (expected {MAGIC:#010x}): not an ipc-lab frame or the stream lost its framing"
-    )]
+    #[error("bad magic {found:#010x} (expected {MAGIC:#010x}): not an ipc-lab frame or the stream lost its framing")]
     BadMagic { found: u32 },
     #[error("unsupported protocol version {found} (this build speaks {PROTOCOL_VERSION})")]
     BadVersion { found: u8 },
-    #[error("frame header checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
+    #[error("frame header check mismatch (stored {stored:#010x}, computed {computed:#010x})")]
     HeaderCorrupt { stored: u32, computed: u32 },
     #[error("unknown frame kind {found}")]
     BadKind { found: u8 },
@@ -89,7 +87,7 @@ impl Header {
         out[20..28].copy_from_slice(&self.send_ts_nanos.to_le_bytes());
         out[28..32].copy_from_slice(&self.payload_len.to_le_bytes());
         out[32..36].copy_from_slice(&self.payload_crc.to_le_bytes());
-        let header_crc = crc32fast::hash(&out[0..36]);
+        let header_crc = header_check(&out[0..36]);
         out[36..40].copy_from_slice(&header_crc.to_le_bytes());
     }
 
@@ -98,8 +96,7 @@ impl Header {
         let Some(raw) = bytes.get(..HEADER_LEN) else {
             return Err(DecodeError::Truncated { got: bytes.len() });
         };
-        let u32_at =
-            |at: usize| u32::from_le_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]);
+        let u32_at = |at: usize| u32::from_le_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]);
         let u16_at = |at: usize| u16::from_le_bytes([raw[at], raw[at + 1]]);
         let u64_at = |at: usize| {
             let mut b = [0u8; 8];
@@ -114,17 +111,14 @@ impl Header {
             return Err(DecodeError::BadVersion { found: raw[4] });
         }
         let stored = u32_at(36);
-        let computed = crc32fast::hash(&raw[0..36]);
+        let computed = header_check(&raw[0..36]);
         if stored != computed {
             return Err(DecodeError::HeaderCorrupt { stored, computed });
         }
         let kind = FrameKind::from_u8(raw[5]).ok_or(DecodeError::BadKind { found: raw[5] })?;
         let payload_len = u32_at(28);
         if payload_len as usize > max_payload {
-            return Err(DecodeError::TooLarge {
-                len: payload_len.into(),
-                max: max_payload,
-            });
+            return Err(DecodeError::TooLarge { len: payload_len.into(), max: max_payload });
         }
         Ok(Header {
             kind,
@@ -141,6 +135,27 @@ impl Header {
     pub fn frame_len(&self) -> usize {
         HEADER_LEN + self.payload_len as usize
     }
+}
+
+/// Check value of the first 36 header bytes: a multiply-xorshift mix of its words. Cheaper than a
+/// CRC on the per-message path (the payload keeps its CRC-32); every single-bit flip changes it,
+/// which the property tests below check exhaustively for the header.
+fn header_check(bytes: &[u8]) -> u32 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let word = |at: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_le_bytes(b)
+    };
+    let mut h: u64 = 0x1234_5678_9ABC_DEF1;
+    for at in [0, 8, 16, 24] {
+        h = (h ^ word(at)).wrapping_mul(K);
+        h ^= h >> 29;
+    }
+    let tail = u32::from_le_bytes([bytes[32], bytes[33], bytes[34], bytes[35]]) as u64;
+    h = (h ^ tail).wrapping_mul(K);
+    h ^= h >> 32;
+    h as u32
 }
 
 /// CRC-32 of a payload, as stored in [`Header::payload_crc`].
@@ -164,10 +179,7 @@ pub fn fill_payload(payload: &mut [u8], seq: u64) {
 pub fn monotonic_nanos() -> u64 {
     #[cfg(unix)]
     {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         // SAFETY: clock_gettime writes one timespec; CLOCK_MONOTONIC cannot fail on a supported
         // kernel (and a zero would show up as a glaring outlier, not a plausible number).
         unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
@@ -210,20 +222,14 @@ mod tests {
     fn truncated_header_is_an_error() {
         let mut buf = [0u8; HEADER_LEN];
         sample().encode(&mut buf);
-        assert_eq!(
-            Header::decode(&buf[..39], 1024),
-            Err(DecodeError::Truncated { got: 39 })
-        );
+        assert_eq!(Header::decode(&buf[..39], 1024), Err(DecodeError::Truncated { got: 39 }));
     }
 
     #[test]
     fn oversized_payload_is_rejected() {
         let mut buf = [0u8; HEADER_LEN];
         sample().encode(&mut buf);
-        assert_eq!(
-            Header::decode(&buf, 63),
-            Err(DecodeError::TooLarge { len: 64, max: 63 })
-        );
+        assert_eq!(Header::decode(&buf, 63), Err(DecodeError::TooLarge { len: 64, max: 63 }));
     }
 
     #[test]
@@ -231,10 +237,23 @@ mod tests {
         let mut buf = [0u8; HEADER_LEN];
         sample().encode(&mut buf);
         buf[14] ^= 0x10;
-        assert!(matches!(
-            Header::decode(&buf, 1024),
-            Err(DecodeError::HeaderCorrupt { .. })
-        ));
+        assert!(matches!(Header::decode(&buf, 1024), Err(DecodeError::HeaderCorrupt { .. })));
+    }
+
+    #[test]
+    fn every_single_bit_flip_in_the_header_is_detected() {
+        let mut buf = [0u8; HEADER_LEN];
+        sample().encode(&mut buf);
+        for byte in 0..HEADER_LEN {
+            for bit in 0..8 {
+                let mut bad = buf;
+                bad[byte] ^= 1 << bit;
+                assert!(
+                    Header::decode(&bad, DEFAULT_MAX_PAYLOAD).is_err(),
+                    "flip of byte {byte} bit {bit} went unnoticed"
+                );
+            }
+        }
     }
 
     #[test]

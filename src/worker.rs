@@ -18,9 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::accounting::SeqTracker;
 use crate::mechanism::{self, Channel, Link, LinkError, MechanismId, ShmWait};
 use crate::scenario::{Pattern, RunSpec};
-use crate::telemetry::{
-    Control, Direction, Event, LatencySummary, Role, RoleStats, Sink, TELEMETRY_VERSION,
-};
+use crate::telemetry::{Control, Direction, Event, LatencySummary, Role, RoleStats, Sink, TELEMETRY_VERSION};
 use crate::wire::{FrameKind, Header, monotonic_nanos};
 
 /// How a worker reaches its peer; decided by the supervisor, which owns every named resource.
@@ -77,6 +75,11 @@ pub fn main(spec_json: &str) -> i32 {
             return EXIT_BAD_SPEC;
         }
     };
+    // Pin before any thread starts, so the telemetry and control threads inherit the placement.
+    let pinned = match &spec.run.pin {
+        Some(cpus) => pin_to(&process_cpus(cpus, &spec.roles)),
+        None => Ok(()),
+    };
     let (sink, writer) = match Sink::start(Box::new(std::io::stdout())) {
         Ok(s) => s,
         Err(e) => {
@@ -84,13 +87,10 @@ pub fn main(spec_json: &str) -> i32 {
             return EXIT_FAILED;
         }
     };
-    let code = match run(&spec, &sink) {
+    let code = match pinned.and_then(|()| run(&spec, &sink)) {
         Ok(()) => 0,
         Err(message) => {
-            sink.emit(&Event::Error {
-                role: single_role(&spec),
-                message,
-            });
+            sink.emit(&Event::Error { role: single_role(&spec), message });
             EXIT_FAILED
         }
     };
@@ -138,10 +138,7 @@ impl ControlIn {
 
     fn expect_connect(&self) -> Result<(Option<String>, u32), String> {
         match self.rx.recv() {
-            Ok(Control::Connect {
-                peer_address,
-                peer_pid,
-            }) => Ok((peer_address, peer_pid)),
+            Ok(Control::Connect { peer_address, peer_pid }) => Ok((peer_address, peer_pid)),
             Ok(other) => Err(format!("expected connect, got {other:?}")),
             Err(_) => Err("control channel closed before connect".into()),
         }
@@ -158,37 +155,22 @@ impl ControlIn {
 
 fn run(spec: &WorkerSpec, sink: &Sink) -> Result<(), String> {
     let control = ControlIn::start()?;
-    if let Some(cpus) = &spec.run.pin {
-        pin_to(cpus)?;
-    }
-    sink.emit(&Event::Hello {
-        version: TELEMETRY_VERSION,
-        pid: std::process::id(),
-        roles: spec.roles.clone(),
-    });
+    sink.emit(&Event::Hello { version: TELEMETRY_VERSION, pid: std::process::id(), roles: spec.roles.clone() });
 
     if spec.run.mechanism == MechanismId::Thread || spec.endpoint == EndpointSpec::Thread {
         return run_threads(spec, sink, &control);
     }
     let &[role] = spec.roles.as_slice() else {
-        return Err(format!(
-            "a {} worker plays exactly one role",
-            spec.run.mechanism
-        ));
+        return Err(format!("a {} worker plays exactly one role", spec.run.mechanism));
     };
     let pending = prepare(&spec.endpoint, role).map_err(|e| e.to_string())?;
-    sink.emit(&Event::Listening {
-        role,
-        address: pending.address(),
-    });
+    sink.emit(&Event::Listening { role, address: pending.address() });
     let (peer_address, peer_pid) = control.expect_connect()?;
-    let link = pending
-        .finish(&spec.endpoint, role, peer_address.as_deref(), peer_pid)
-        .map_err(|e| e.to_string())?;
+    let link = pending.finish(&spec.endpoint, role, peer_address.as_deref(), peer_pid).map_err(|e| e.to_string())?;
     sink.emit(&Event::Ready { role });
     control.expect_go()?;
-    let stats = play(role, link, &spec.run, sink, &control.stop, false)
-        .map_err(|e| format!("{}: {e}", role.as_str()))?;
+    let stats =
+        play(role, link, &spec.run, sink, &control.stop, false).map_err(|e| format!("{}: {e}", role.as_str()))?;
     sink.emit(&Event::Done { role, stats });
     Ok(())
 }
@@ -196,10 +178,7 @@ fn run(spec: &WorkerSpec, sink: &Sink) -> Result<(), String> {
 /// The `thread` baseline: both roles in this one process, over crossbeam channels.
 fn run_threads(spec: &WorkerSpec, sink: &Sink, control: &ControlIn) -> Result<(), String> {
     for role in [Role::Initiator, Role::Responder] {
-        sink.emit(&Event::Listening {
-            role,
-            address: None,
-        });
+        sink.emit(&Event::Listening { role, address: None });
     }
     control.expect_connect()?;
     let (a, b) = mechanism::thread::pair();
@@ -212,12 +191,7 @@ fn run_threads(spec: &WorkerSpec, sink: &Sink, control: &ControlIn) -> Result<()
             .into_iter()
             .map(|(role, link)| {
                 let stop = &control.stop;
-                s.spawn(move || {
-                    (
-                        role,
-                        play(role, Box::new(link), &spec.run, sink, stop, true),
-                    )
-                })
+                s.spawn(move || (role, play(role, Box::new(link), &spec.run, sink, stop, true)))
             })
             .collect();
         handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
@@ -228,10 +202,7 @@ fn run_threads(spec: &WorkerSpec, sink: &Sink, control: &ControlIn) -> Result<()
             Ok((role, Ok(stats))) => sink.emit(&Event::Done { role, stats }),
             Ok((role, Err(e))) => {
                 let message = format!("{}: {e}", role.as_str());
-                sink.emit(&Event::Error {
-                    role: Some(role),
-                    message: message.clone(),
-                });
+                sink.emit(&Event::Error { role: Some(role), message: message.clone() });
                 first_error.get_or_insert(message);
             }
             Err(_) => {
@@ -242,16 +213,33 @@ fn run_threads(spec: &WorkerSpec, sink: &Sink, control: &ControlIn) -> Result<()
     first_error.map_or(Ok(()), Err)
 }
 
+/// The CPU a role runs on under `--pin LIST`: the initiator on the first CPU, the responder on the
+/// second (or the first again when only one is given), so `--pin 0` puts both on one core and
+/// `--pin 0,1` puts them on two.
+pub fn role_cpu(cpus: &[usize], role: Role) -> Option<usize> {
+    let i = match role {
+        Role::Initiator => 0,
+        Role::Responder => 1,
+    };
+    (!cpus.is_empty()).then(|| cpus[i % cpus.len()])
+}
+
+/// The CPUs a worker process may use: those of all the roles it plays.
+fn process_cpus(cpus: &[usize], roles: &[Role]) -> Vec<usize> {
+    let mut set: Vec<usize> = roles.iter().filter_map(|&r| role_cpu(cpus, r)).collect();
+    set.sort_unstable();
+    set.dedup();
+    set
+}
+
 #[cfg(target_os = "linux")]
 fn pin_to(cpus: &[usize]) -> Result<(), String> {
     use nix::sched::{CpuSet, sched_setaffinity};
     let mut set = CpuSet::new();
     for &cpu in cpus {
-        set.set(cpu)
-            .map_err(|e| format!("cannot pin to CPU {cpu}: {e}"))?;
+        set.set(cpu).map_err(|e| format!("cannot pin to CPU {cpu}: {e}"))?;
     }
-    sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
-        .map_err(|e| format!("cannot pin to CPUs {cpus:?}: {e}"))
+    sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).map_err(|e| format!("cannot pin to CPUs {cpus:?}: {e}"))
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -286,17 +274,14 @@ impl Pending {
             (Pending::Unix(listening), _) => listening.accept(),
             (Pending::Tcp(listening, _), _) => listening.accept(),
             #[cfg(unix)]
-            (Pending::Nothing, EndpointSpec::Pipe { read_fd, write_fd }) => {
-                mechanism::pipe::open(*read_fd, *write_fd)
-            }
+            (Pending::Nothing, EndpointSpec::Pipe { read_fd, write_fd }) => mechanism::pipe::open(*read_fd, *write_fd),
             #[cfg(unix)]
             (Pending::Nothing, EndpointSpec::Fifo { forward, backward }) => {
                 mechanism::fifo::open(forward, backward, initiator)
             }
             (Pending::Nothing, EndpointSpec::Unix { path }) => mechanism::unix::connect(path),
             (Pending::Nothing, EndpointSpec::Tcp { .. }) => {
-                let addr = peer_address
-                    .ok_or_else(|| LinkError::PeerGone("no TCP address for the peer".into()))?;
+                let addr = peer_address.ok_or_else(|| LinkError::PeerGone("no TCP address for the peer".into()))?;
                 mechanism::tcp::connect(addr)
             }
             #[cfg(target_os = "linux")]
@@ -305,11 +290,7 @@ impl Pending {
             }
             #[cfg(target_os = "linux")]
             (Pending::Nothing, EndpointSpec::Mqueue { forward, backward }) => {
-                let (tx, rx) = if initiator {
-                    (forward, backward)
-                } else {
-                    (backward, forward)
-                };
+                let (tx, rx) = if initiator { (forward, backward) } else { (backward, forward) };
                 mechanism::mqueue::open(tx, rx, peer_pid)
             }
             #[allow(unreachable_patterns)]
@@ -324,9 +305,7 @@ impl Pending {
 /// The responder listens on sockets; every other endpoint is opened in `finish`.
 fn prepare(endpoint: &EndpointSpec, role: Role) -> Result<Pending, LinkError> {
     match (endpoint, role) {
-        (EndpointSpec::Unix { path }, Role::Responder) => {
-            Ok(Pending::Unix(mechanism::unix::listen(path)?))
-        }
+        (EndpointSpec::Unix { path }, Role::Responder) => Ok(Pending::Unix(mechanism::unix::listen(path)?)),
         (EndpointSpec::Tcp { host }, Role::Responder) => {
             let (l, addr) = mechanism::tcp::listen(host)?;
             Ok(Pending::Tcp(l, addr))
@@ -340,15 +319,10 @@ fn cpu_secs(thread_only: bool) -> f64 {
     #[cfg(target_os = "linux")]
     {
         use nix::sys::resource::{UsageWho, getrusage};
-        let who = if thread_only {
-            UsageWho::RUSAGE_THREAD
-        } else {
-            UsageWho::RUSAGE_SELF
-        };
+        let who = if thread_only { UsageWho::RUSAGE_THREAD } else { UsageWho::RUSAGE_SELF };
         getrusage(who)
             .map(|u| {
-                let t =
-                    |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+                let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
                 t(u.user_time()) + t(u.system_time())
             })
             .unwrap_or(0.0)
@@ -380,8 +354,7 @@ struct Meter<'a> {
 
 impl<'a> Meter<'a> {
     fn new(role: Role, sink: &'a Sink, events: bool, thread_only: bool) -> Result<Self, String> {
-        let hist = hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
-            .map_err(|e| e.to_string())?;
+        let hist = hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000_000, 3).map_err(|e| e.to_string())?;
         Ok(Meter {
             role,
             sink,
@@ -456,18 +429,12 @@ impl<'a> Meter<'a> {
     }
 
     fn finish(self) -> RoleStats {
-        let cpu = if self.measure_start_nanos.is_some() {
-            cpu_secs(self.thread_only) - self.cpu_start
-        } else {
-            0.0
-        };
+        let cpu = if self.measure_start_nanos.is_some() { cpu_secs(self.thread_only) - self.cpu_start } else { 0.0 };
         RoleStats {
             sent: self.sent,
             accounting: self.tracker.accounting(),
             latency: (!self.hist.is_empty()).then(|| LatencySummary::from_histogram(&self.hist)),
-            measured_nanos: self
-                .measure_start_nanos
-                .map_or(0, |s| self.measure_end_nanos.saturating_sub(s)),
+            measured_nanos: self.measure_start_nanos.map_or(0, |s| self.measure_end_nanos.saturating_sub(s)),
             measured_messages: self.measured,
             cpu_secs: cpu.max(0.0),
             telemetry_dropped: self.sink.dropped(),
@@ -513,35 +480,33 @@ fn play(
                 ch.send(h, &payload).map_err(|e| e.to_string())?;
                 meter.on_sent(seq, payload.len(), h.send_ts_nanos);
                 let Some(reply) = ch.recv().map_err(|e| e.to_string())? else {
-                    return Err(format!(
-                        "peer ended the channel before replying to message {seq}"
-                    ));
+                    return Err(format!("peer ended the channel before replying to message {seq}"));
                 };
-                let (rh, intact, rts) = (reply.header, reply.intact, reply.recv_ts_nanos);
+                let (rh, intact, rts) = (reply.header, reply.intact, monotonic_nanos());
                 meter.on_received(&rh, intact, rts);
                 if seq >= run.warmup {
                     meter.measured(rts.saturating_sub(h.send_ts_nanos), rts);
                 }
                 meter.maybe_progress(&ch);
             }
-            ch.send(header(FrameKind::End, meter.sent), &[])
-                .map_err(|e| e.to_string())?;
+            ch.send(header(FrameKind::End, meter.sent), &[]).map_err(|e| e.to_string())?;
         }
         (Pattern::PingPong, Role::Responder) => loop {
             let Some(msg) = ch.recv().map_err(|e| e.to_string())? else {
                 return Err("peer ended the channel without saying end".into());
             };
-            let (rh, intact, rts) = (msg.header, msg.intact, msg.recv_ts_nanos);
+            let (rh, intact) = (msg.header, msg.intact);
             if rh.kind == FrameKind::End {
                 break;
             }
+            // The echo's receive time is only needed for telemetry; skip the clock otherwise.
+            let rts = if meter.events || rh.seq == run.warmup { monotonic_nanos() } else { 0 };
             if rh.seq == run.warmup {
                 meter.start_measuring(rts);
             }
             meter.on_received(&rh, intact, rts);
             let h = header(FrameKind::Echo, rh.seq);
-            ch.send_last_payload(h, rh.payload_crc)
-                .map_err(|e| e.to_string())?;
+            ch.send_last_payload(h, rh.payload_crc).map_err(|e| e.to_string())?;
             meter.on_sent(rh.seq, rh.payload_len as usize, h.send_ts_nanos);
             if rh.seq >= run.warmup {
                 meter.measured += 1;
@@ -567,14 +532,13 @@ fn play(
                 }
                 meter.maybe_progress(&ch);
             }
-            ch.send(header(FrameKind::End, meter.sent), &[])
-                .map_err(|e| e.to_string())?;
+            ch.send(header(FrameKind::End, meter.sent), &[]).map_err(|e| e.to_string())?;
         }
         (Pattern::Stream, Role::Responder) => loop {
             let Some(msg) = ch.recv().map_err(|e| e.to_string())? else {
                 return Err("peer ended the channel without saying end".into());
             };
-            let (rh, intact, rts) = (msg.header, msg.intact, msg.recv_ts_nanos);
+            let (rh, intact, rts) = (msg.header, msg.intact, monotonic_nanos());
             if rh.kind == FrameKind::End {
                 break;
             }

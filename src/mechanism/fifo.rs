@@ -14,18 +14,10 @@ use super::{Link, LinkError};
 #[cfg(unix)]
 pub fn open(forward: &Path, backward: &Path, initiator: bool) -> Result<Box<dyn Link>, LinkError> {
     use std::os::fd::AsRawFd;
-    let open_read = |p: &Path| {
-        OpenOptions::new()
-            .read(true)
-            .open(p)
-            .map_err(|e| LinkError::io("open fifo for reading", e))
-    };
-    let open_write = |p: &Path| {
-        OpenOptions::new()
-            .write(true)
-            .open(p)
-            .map_err(|e| LinkError::io("open fifo for writing", e))
-    };
+    let open_read =
+        |p: &Path| OpenOptions::new().read(true).open(p).map_err(|e| LinkError::io("open fifo for reading", e));
+    let open_write =
+        |p: &Path| OpenOptions::new().write(true).open(p).map_err(|e| LinkError::io("open fifo for writing", e));
     let (reader, writer) = if initiator {
         let w = open_write(forward)?;
         (open_read(backward)?, w)
@@ -34,12 +26,7 @@ pub fn open(forward: &Path, backward: &Path, initiator: bool) -> Result<Box<dyn 
         (r, open_write(backward)?)
     };
     let fd = reader.as_raw_fd();
-    Ok(Box::new(StreamLink::new(
-        Box::new(reader),
-        Box::new(writer),
-        fd,
-        pipe_capacity(fd),
-    )))
+    Ok(Box::new(StreamLink::new(Box::new(reader), Box::new(writer), fd, pipe_capacity(fd))))
 }
 
 /// Creates a FIFO at `path` readable and writable by the owner only.

@@ -127,13 +127,10 @@ impl fmt::Display for MechanismId {
 impl FromStr for MechanismId {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        MechanismId::ALL
-            .into_iter()
-            .find(|m| m.as_str() == s)
-            .ok_or_else(|| {
-                let known: Vec<_> = MechanismId::ALL.iter().map(|m| m.as_str()).collect();
-                format!("unknown mechanism '{s}' (known: {})", known.join(", "))
-            })
+        MechanismId::ALL.into_iter().find(|m| m.as_str() == s).ok_or_else(|| {
+            let known: Vec<_> = MechanismId::ALL.iter().map(|m| m.as_str()).collect();
+            format!("unknown mechanism '{s}' (known: {})", known.join(", "))
+        })
     }
 }
 
@@ -158,9 +155,7 @@ impl FromStr for ShmWait {
             "spin" => Ok(ShmWait::Spin),
             "futex" => Ok(ShmWait::Futex),
             "semaphore" => Ok(ShmWait::Semaphore),
-            _ => Err(format!(
-                "unknown shm wait strategy '{s}' (known: spin, futex, semaphore)"
-            )),
+            _ => Err(format!("unknown shm wait strategy '{s}' (known: spin, futex, semaphore)")),
         }
     }
 }
@@ -259,8 +254,6 @@ pub struct Received<'a> {
     pub header: Header,
     pub intact: bool,
     pub payload: &'a [u8],
-    /// CLOCK_MONOTONIC when the whole frame had arrived.
-    pub recv_ts_nanos: u64,
 }
 
 /// Frames over a [`Link`]: the one framing layer every mechanism shares.
@@ -277,14 +270,7 @@ pub struct Channel {
 impl Channel {
     pub fn new(link: Box<dyn Link>, max_payload: usize) -> Self {
         let initial = (64 * 1024).max(link.min_read_len() * 2);
-        Channel {
-            link,
-            max_payload,
-            rbuf: vec![0; initial],
-            start: 0,
-            end: 0,
-            last_payload: (0, 0),
-        }
+        Channel { link, max_payload, rbuf: vec![0; initial], start: 0, end: 0, last_payload: (0, 0) }
     }
 
     pub fn link(&self) -> &dyn Link {
@@ -294,10 +280,7 @@ impl Channel {
     /// Sends one frame; the header's length and checksum fields are filled in here.
     pub fn send(&mut self, mut header: Header, payload: &[u8]) -> Result<(), SendError> {
         if payload.len() > self.max_payload {
-            return Err(SendError::TooLarge {
-                len: payload.len(),
-                max: self.max_payload,
-            });
+            return Err(SendError::TooLarge { len: payload.len(), max: self.max_payload });
         }
         header.payload_len = payload.len() as u32;
         header.payload_crc = crate::wire::payload_crc(payload);
@@ -310,11 +293,7 @@ impl Channel {
     /// Sends the payload of the frame received last back out under `header` without copying it
     /// first: an echo costs what it costs in C. The checksum is the one that arrived with it
     /// (already verified by `recv`), so a corrupted payload is reported as corrupted both ways.
-    pub fn send_last_payload(
-        &mut self,
-        mut header: Header,
-        payload_crc: u32,
-    ) -> Result<(), SendError> {
+    pub fn send_last_payload(&mut self, mut header: Header, payload_crc: u32) -> Result<(), SendError> {
         let payload = &self.rbuf[self.last_payload.0..self.last_payload.1];
         header.payload_len = payload.len() as u32;
         header.payload_crc = payload_crc;
@@ -332,22 +311,14 @@ impl Channel {
         let header = Header::decode(&self.rbuf[self.start..self.end], self.max_payload)?;
         let frame_len = header.frame_len();
         if !self.fill_to(frame_len)? {
-            return Err(
-                LinkError::PeerGone("channel closed in the middle of a frame".into()).into(),
-            );
+            return Err(LinkError::PeerGone("channel closed in the middle of a frame".into()).into());
         }
-        let recv_ts_nanos = crate::wire::monotonic_nanos();
         let at = self.start;
         self.start += frame_len;
         self.last_payload = (at + HEADER_LEN, at + frame_len);
         let payload = &self.rbuf[at + HEADER_LEN..at + frame_len];
         let intact = crate::wire::payload_crc(payload) == header.payload_crc;
-        Ok(Some(Received {
-            header,
-            intact,
-            payload,
-            recv_ts_nanos,
-        }))
+        Ok(Some(Received { header, intact, payload }))
     }
 
     /// Makes at least `want` unread bytes available; `Ok(false)` on a clean end with fewer
@@ -396,9 +367,7 @@ pub fn process_alive(pid: u32) -> bool {
         match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
             Ok(stat) => {
                 // The state follows the parenthesised command name, which may hold spaces.
-                let state = stat
-                    .rsplit_once(')')
-                    .and_then(|(_, rest)| rest.trim_start().chars().next());
+                let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
                 !matches!(state, Some('Z') | Some('X') | None)
             }
             Err(_) => false,
@@ -435,11 +404,7 @@ mod tests {
             let mut q = self.queue.lock().unwrap();
             for part in parts {
                 for &b in *part {
-                    let b = if Some(self.written) == self.flip_byte {
-                        b ^ 1
-                    } else {
-                        b
-                    };
+                    let b = if Some(self.written) == self.flip_byte { b ^ 1 } else { b };
                     q.push_back(b);
                     self.written += 1;
                 }
@@ -458,22 +423,9 @@ mod tests {
 
     fn pair(chunk: usize, flip_byte: Option<usize>) -> (Channel, Channel) {
         let q = Arc::new(Mutex::new(VecDeque::new()));
-        let tx = MemLink {
-            queue: q.clone(),
-            chunk,
-            flip_byte,
-            written: 0,
-        };
-        let rx = MemLink {
-            queue: q,
-            chunk,
-            flip_byte: None,
-            written: 0,
-        };
-        (
-            Channel::new(Box::new(tx), 1 << 20),
-            Channel::new(Box::new(rx), 1 << 20),
-        )
+        let tx = MemLink { queue: q.clone(), chunk, flip_byte, written: 0 };
+        let rx = MemLink { queue: q, chunk, flip_byte: None, written: 0 };
+        (Channel::new(Box::new(tx), 1 << 20), Channel::new(Box::new(rx), 1 << 20))
     }
 
     fn header(seq: u64, payload: &[u8]) -> Header {
@@ -528,18 +480,8 @@ mod tests {
         let q = Arc::new(Mutex::new(VecDeque::new()));
         let mut raw = [0u8; HEADER_LEN];
         header(1, &[0; 10]).encode(&mut raw);
-        q.lock()
-            .unwrap()
-            .extend(raw.iter().copied().chain([0u8; 3]));
-        let mut rx = Channel::new(
-            Box::new(MemLink {
-                queue: q,
-                chunk: 64,
-                flip_byte: None,
-                written: 0,
-            }),
-            1024,
-        );
+        q.lock().unwrap().extend(raw.iter().copied().chain([0u8; 3]));
+        let mut rx = Channel::new(Box::new(MemLink { queue: q, chunk: 64, flip_byte: None, written: 0 }), 1024);
         assert!(rx.recv().is_err());
     }
 
@@ -547,10 +489,7 @@ mod tests {
     fn oversized_send_is_refused() {
         let (mut tx, _rx) = pair(64, None);
         let payload = vec![0; (1 << 20) + 1];
-        assert!(matches!(
-            tx.send(header(0, &payload), &payload),
-            Err(SendError::TooLarge { .. })
-        ));
+        assert!(matches!(tx.send(header(0, &payload), &payload), Err(SendError::TooLarge { .. })));
     }
 
     #[test]

@@ -23,17 +23,12 @@ pub fn availability() -> Result<(), String> {
 
 #[cfg(target_os = "linux")]
 fn cname(name: &str) -> Result<std::ffi::CString, LinkError> {
-    std::ffi::CString::new(name)
-        .map_err(|_| LinkError::io("mq name", std::io::Error::other("name holds a NUL byte")))
+    std::ffi::CString::new(name).map_err(|_| LinkError::io("mq name", std::io::Error::other("name holds a NUL byte")))
 }
 
 /// Reads a limit under /proc/sys/fs/mqueue, for error messages.
 fn proc_limit(file: &str) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/sys/fs/mqueue/{file}"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    std::fs::read_to_string(format!("/proc/sys/fs/mqueue/{file}")).ok()?.trim().parse().ok()
 }
 
 /// Creates the queue `name` (starting with '/') with `depth` messages of `msg_size` bytes.
@@ -99,11 +94,7 @@ pub fn open(tx_name: &str, rx_name: &str, peer_pid: u32) -> Result<Box<dyn Link>
         let c = cname(name)?;
         // SAFETY: a valid C string; no O_CREAT, so no variadic arguments are read.
         let mqd = unsafe { libc::mq_open(c.as_ptr(), flags) };
-        if mqd == -1 {
-            Err(LinkError::io("mq_open", std::io::Error::last_os_error()))
-        } else {
-            Ok(mqd)
-        }
+        if mqd == -1 { Err(LinkError::io("mq_open", std::io::Error::last_os_error())) } else { Ok(mqd) }
     };
     let tx = open(tx_name, libc::O_WRONLY)?;
     let rx = match open(rx_name, libc::O_RDONLY) {
@@ -131,10 +122,7 @@ pub fn open(tx_name: &str, rx_name: &str, peer_pid: u32) -> Result<Box<dyn Link>
 
 #[cfg(target_os = "linux")]
 fn deadline() -> libc::timespec {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes the timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
     ts.tv_nsec += PEER_CHECK_INTERVAL.as_nanos() as libc::c_long;
@@ -166,10 +154,7 @@ impl MqLink {
 
     fn check_peer(&self) -> Result<(), LinkError> {
         if self.peer_pid != 0 && !process_alive(self.peer_pid) {
-            return Err(LinkError::PeerGone(format!(
-                "peer process {} died",
-                self.peer_pid
-            )));
+            return Err(LinkError::PeerGone(format!("peer process {} died", self.peer_pid)));
         }
         Ok(())
     }
@@ -208,9 +193,7 @@ impl Link for MqLink {
             let dl = deadline();
             let mut prio = 0;
             // SAFETY: buf holds at least mq_msgsize bytes (min_read_len); rx is open for reading.
-            let n = unsafe {
-                libc::mq_timedreceive(self.rx, buf.as_mut_ptr().cast(), buf.len(), &mut prio, &dl)
-            };
+            let n = unsafe { libc::mq_timedreceive(self.rx, buf.as_mut_ptr().cast(), buf.len(), &mut prio, &dl) };
             if n >= 0 {
                 // A zero-length message is the peer's clean close.
                 return Ok(n as usize);
@@ -245,10 +228,7 @@ impl Drop for MqLink {
     fn drop(&mut self) {
         // Say goodbye with an empty message if there is room; a full queue means the reader is
         // not reading, and it will learn of our end from our PID instead.
-        let now = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
+        let now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         // SAFETY: both descriptors are open and owned by this link.
         unsafe {
             libc::mq_timedsend(self.tx, [].as_ptr(), 0, 0, &now);

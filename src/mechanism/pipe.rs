@@ -15,20 +15,12 @@ use super::{Link, LinkError};
 pub fn open(read_fd: RawFd, write_fd: RawFd) -> Result<Box<dyn Link>, LinkError> {
     for fd in [read_fd, write_fd] {
         // Reject numbers that are not open descriptors rather than adopting a stranger's fd.
-        nix::fcntl::fcntl(
-            unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
-            nix::fcntl::FcntlArg::F_GETFD,
-        )
-        .map_err(|e| LinkError::io("inherit pipe fd", e.into()))?;
+        nix::fcntl::fcntl(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }, nix::fcntl::FcntlArg::F_GETFD)
+            .map_err(|e| LinkError::io("inherit pipe fd", e.into()))?;
     }
     // SAFETY: the supervisor passed these descriptors to this process for its sole use, and they
     // were just checked to be open.
-    let (reader, writer) = unsafe {
-        (
-            OwnedFd::from_raw_fd(read_fd),
-            OwnedFd::from_raw_fd(write_fd),
-        )
-    };
+    let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(read_fd), OwnedFd::from_raw_fd(write_fd)) };
     let capacity = pipe_capacity(read_fd);
     Ok(Box::new(StreamLink::new(
         Box::new(std::fs::File::from(reader)),

@@ -93,10 +93,7 @@ impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: base/len come from a successful mmap and nothing borrows the mapping any more.
         unsafe {
-            let _ = nix::sys::mman::munmap(
-                std::ptr::NonNull::new_unchecked(self.base.cast()),
-                self.len,
-            );
+            let _ = nix::sys::mman::munmap(std::ptr::NonNull::new_unchecked(self.base.cast()), self.len);
         }
     }
 }
@@ -106,49 +103,24 @@ fn map(name: &str, create_len: Option<usize>) -> Result<Mapping, LinkError> {
     use nix::fcntl::OFlag;
     use nix::sys::mman::{MapFlags, ProtFlags, mmap, shm_open};
     use nix::sys::stat::Mode;
-    let flags = if create_len.is_some() {
-        OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL
-    } else {
-        OFlag::O_RDWR
-    };
-    let fd = shm_open(name, flags, Mode::from_bits_truncate(0o600))
-        .map_err(|e| LinkError::io("shm_open", e.into()))?;
+    let flags = if create_len.is_some() { OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL } else { OFlag::O_RDWR };
+    let fd = shm_open(name, flags, Mode::from_bits_truncate(0o600)).map_err(|e| LinkError::io("shm_open", e.into()))?;
     let len = match create_len {
         Some(len) => {
-            nix::unistd::ftruncate(&fd, len as i64)
-                .map_err(|e| LinkError::io("ftruncate shm", e.into()))?;
+            nix::unistd::ftruncate(&fd, len as i64).map_err(|e| LinkError::io("ftruncate shm", e.into()))?;
             len
         }
-        None => {
-            nix::sys::stat::fstat(&fd)
-                .map_err(|e| LinkError::io("fstat shm", e.into()))?
-                .st_size as usize
-        }
+        None => nix::sys::stat::fstat(&fd).map_err(|e| LinkError::io("fstat shm", e.into()))?.st_size as usize,
     };
     if len < segment_len(0) {
-        return Err(LinkError::io(
-            "map shm",
-            std::io::Error::other(format!("segment of {len} bytes is too small")),
-        ));
+        return Err(LinkError::io("map shm", std::io::Error::other(format!("segment of {len} bytes is too small"))));
     }
     let size = std::num::NonZeroUsize::new(len)
         .ok_or_else(|| LinkError::io("map shm", std::io::Error::other("empty segment")))?;
     // SAFETY: a fresh shared mapping of a file we opened; no Rust reference aliases it yet.
-    let ptr = unsafe {
-        mmap(
-            None,
-            size,
-            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-            MapFlags::MAP_SHARED,
-            &fd,
-            0,
-        )
-    }
-    .map_err(|e| LinkError::io("mmap shm", e.into()))?;
-    Ok(Mapping {
-        base: ptr.as_ptr().cast(),
-        len,
-    })
+    let ptr = unsafe { mmap(None, size, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED, &fd, 0) }
+        .map_err(|e| LinkError::io("mmap shm", e.into()))?;
+    Ok(Mapping { base: ptr.as_ptr().cast(), len })
 }
 
 impl Mapping {
@@ -167,10 +139,7 @@ impl Mapping {
     }
     fn data(&self, ring: usize) -> *mut u8 {
         // SAFETY: the data area follows the control span inside the mapping.
-        unsafe {
-            self.base
-                .add(ring_offset(ring, self.ring_bytes()) + ctl_span())
-        }
+        unsafe { self.base.add(ring_offset(ring, self.ring_bytes()) + ctl_span()) }
     }
 }
 
@@ -179,16 +148,13 @@ impl Mapping {
 pub fn create(name: &str, ring_bytes: usize) -> Result<(), LinkError> {
     let ring_bytes = ring_bytes.max(PAGE).next_power_of_two();
     let map = map(name, Some(segment_len(ring_bytes)))?;
-    map.header()
-        .ring_bytes
-        .store(ring_bytes as u64, Ordering::Release);
+    map.header().ring_bytes.store(ring_bytes as u64, Ordering::Release);
     for ring in 0..2 {
         let ctl = map.ctl(ring);
         ctl.capacity.store(ring_bytes as u64, Ordering::Relaxed);
         for ev in [&*ctl.data, &*ctl.space] {
             // SAFETY: the semaphore lives in shared memory that outlives every user; pshared = 1.
-            let rc =
-                unsafe { libc::sem_init(&ev.sem as *const libc::sem_t as *mut libc::sem_t, 1, 0) };
+            let rc = unsafe { libc::sem_init(&ev.sem as *const libc::sem_t as *mut libc::sem_t, 1, 0) };
             if rc != 0 {
                 return Err(LinkError::io("sem_init", std::io::Error::last_os_error()));
             }
@@ -210,8 +176,32 @@ pub struct ShmLink {
     rx: usize,
     wait: ShmWait,
     cap: u64,
+    /// Writer side: stream position of the next chunk, chunks written, last head seen.
+    tail: u64,
+    tx_chunks: u64,
     cached_head: u64,
-    cached_tail: u64,
+    /// Reader side: stream position of the current chunk, chunks read, and how much of the
+    /// current chunk (`rx_len` bytes, `None` when waiting for the next) has been handed out.
+    head: u64,
+    rx_chunks: u64,
+    rx_len: Option<u64>,
+    rx_off: u64,
+}
+
+/// Each chunk starts on a cache line with an 8-byte commit word: the chunk's tag (its index + 1,
+/// 40 bits) and length (24 bits). The reader spins on the word where the next chunk will start,
+/// so one cache-line transfer brings it both the signal and the first 56 bytes of data.
+const LINE: u64 = 64;
+const WORD: u64 = 8;
+const LEN_BITS: u32 = 24;
+const MAX_CHUNK: u64 = (1 << LEN_BITS) - 1;
+
+fn chunk_span(len: u64) -> u64 {
+    (WORD + len).div_ceil(LINE) * LINE
+}
+
+fn commit_word(chunk: u64, len: u64) -> u64 {
+    ((chunk + 1) << LEN_BITS) | len
 }
 
 /// Attaches to segment `name`, writing ring `tx_ring` and reading the other.
@@ -219,32 +209,29 @@ pub struct ShmLink {
 pub fn open(name: &str, tx_ring: usize, wait: ShmWait) -> Result<Box<dyn Link>, LinkError> {
     let map = map(name, None)?;
     if map.header().magic.load(Ordering::Acquire) != SEGMENT_MAGIC {
-        return Err(LinkError::io(
-            "attach shm",
-            std::io::Error::other("segment is not an initialised ipc-lab ring"),
-        ));
+        return Err(LinkError::io("attach shm", std::io::Error::other("segment is not an initialised ipc-lab ring")));
     }
     let ring_bytes = map.ring_bytes();
     if !ring_bytes.is_power_of_two() || segment_len(ring_bytes) > map.len {
-        return Err(LinkError::io(
-            "attach shm",
-            std::io::Error::other("segment header disagrees with its size"),
-        ));
+        return Err(LinkError::io("attach shm", std::io::Error::other("segment header disagrees with its size")));
     }
     let (tx, rx) = (tx_ring & 1, (tx_ring + 1) & 1);
     let pid = std::process::id();
     map.ctl(tx).producer_pid.store(pid, Ordering::Release);
     map.ctl(rx).consumer_pid.store(pid, Ordering::Release);
-    let cached_head = map.ctl(tx).head.load(Ordering::Acquire);
-    let cached_tail = map.ctl(rx).tail.load(Ordering::Acquire);
     Ok(Box::new(ShmLink {
         map,
         tx,
         rx,
         wait,
         cap: ring_bytes as u64,
-        cached_head,
-        cached_tail,
+        tail: 0,
+        tx_chunks: 0,
+        cached_head: 0,
+        head: 0,
+        rx_chunks: 0,
+        rx_len: None,
+        rx_off: 0,
     }))
 }
 
@@ -258,18 +245,15 @@ enum Side {
 impl ShmLink {
     /// Waits until `ready()` holds, sleeping on `event` per the wake-up strategy. Returns an error
     /// when the peer closed or died while we waited.
-    fn wait_until(
-        &self,
-        ring: usize,
-        side: Side,
-        mut ready: impl FnMut() -> bool,
-    ) -> Result<(), LinkError> {
+    fn wait_until(&self, ring: usize, side: Side, mut ready: impl FnMut() -> bool) -> Result<(), LinkError> {
         let ctl = self.map.ctl(ring);
         let event = match side {
             Side::Writer => &*ctl.space,
             Side::Reader => &*ctl.data,
         };
-        let mut last_check = Instant::now();
+        // The clock is read only once a wait has gone on for a while: a spinning reader that
+        // finds data within a few thousand spins never pays for it.
+        let mut last_check: Option<Instant> = None;
         let mut spins: u32 = 0;
         loop {
             if ready() {
@@ -279,11 +263,10 @@ impl ShmLink {
                 ShmWait::Spin => {
                     std::hint::spin_loop();
                     spins = spins.wrapping_add(1);
-                    if spins % 4096 == 0 {
-                        std::thread::yield_now();
-                    } else {
+                    if spins % 4096 != 0 {
                         continue;
                     }
+                    std::thread::yield_now();
                 }
                 ShmWait::Futex | ShmWait::Semaphore => {
                     let seen = event.seq.load(Ordering::Acquire);
@@ -296,12 +279,11 @@ impl ShmLink {
                     sleep_on(event, seen, self.wait);
                 }
             }
-            if last_check.elapsed() >= PEER_CHECK_INTERVAL {
-                last_check = Instant::now();
+            let since = *last_check.get_or_insert_with(Instant::now);
+            if since.elapsed() >= PEER_CHECK_INTERVAL {
+                last_check = Some(Instant::now());
                 self.check_peer(ctl, side)?;
-            } else if matches!(side, Side::Writer)
-                && ctl.consumer_closed.load(Ordering::Acquire) != 0
-            {
+            } else if matches!(side, Side::Writer) && ctl.consumer_closed.load(Ordering::Acquire) != 0 {
                 return Err(LinkError::PeerGone("reader closed the ring".into()));
             }
         }
@@ -309,10 +291,7 @@ impl ShmLink {
 
     fn check_peer(&self, ctl: &RingCtl, side: Side) -> Result<(), LinkError> {
         let (pid, closed) = match side {
-            Side::Writer => (
-                ctl.consumer_pid.load(Ordering::Acquire),
-                ctl.consumer_closed.load(Ordering::Acquire),
-            ),
+            Side::Writer => (ctl.consumer_pid.load(Ordering::Acquire), ctl.consumer_closed.load(Ordering::Acquire)),
             Side::Reader => (ctl.producer_pid.load(Ordering::Acquire), 0),
         };
         if closed != 0 {
@@ -361,38 +340,43 @@ impl ShmLink {
     }
 }
 
+impl ShmLink {
+    fn word(&self, ring: usize, pos: u64) -> &AtomicU64 {
+        // SAFETY: chunk positions are multiples of LINE and the capacity is a power of two of at
+        // least a page, so the word is 8-byte aligned and inside the data area.
+        unsafe { &*(self.map.data(ring).add((pos & (self.cap - 1)) as usize) as *const AtomicU64) }
+    }
+}
+
 impl Link for ShmLink {
     fn send_bytes(&mut self, parts: &[&[u8]]) -> Result<(), LinkError> {
         let ctl = self.map.ctl(self.tx);
         let mut remaining: u64 = parts.iter().map(|p| p.len() as u64).sum();
-        let mut tail = ctl.tail.load(Ordering::Relaxed);
         let (mut part, mut offset) = (0usize, 0usize);
+        // A frame that fits goes out as one chunk; a larger one in quarter-ring chunks, so the
+        // reader drains one while the writer fills the next.
+        let whole = (self.cap - LINE).min(MAX_CHUNK);
+        let piece = (self.cap / 4 - WORD).min(MAX_CHUNK);
         while remaining > 0 {
-            // Publish a frame that fits in one go; stream a larger one in quarter-ring pieces so
-            // the reader drains one piece while the writer fills the next.
-            let want = if remaining <= self.cap {
-                remaining
-            } else {
-                self.cap / 4
-            };
-            if tail + want - self.cached_head > self.cap {
-                let cap = self.cap;
+            let len = if remaining <= whole { remaining } else { piece };
+            let span = chunk_span(len);
+            if self.tail + span - self.cached_head > self.cap {
+                let (cap, tail) = (self.cap, self.tail);
                 let head_ref = &ctl.head;
                 let mut head = self.cached_head;
                 self.wait_until(self.tx, Side::Writer, || {
                     head = head_ref.load(Ordering::Acquire);
-                    tail + want - head <= cap
+                    tail + span - head <= cap
                 })?;
                 self.cached_head = head;
             }
-            let free = self.cap - (tail - self.cached_head);
-            let mut n = free.min(remaining);
-            remaining -= n;
+            let mut pos = self.tail + WORD;
+            let mut n = len;
             while n > 0 {
                 let src = &parts[part][offset..];
                 let take = src.len().min(n as usize);
-                self.copy_in(self.tx, tail, &src[..take]);
-                tail += take as u64;
+                self.copy_in(self.tx, pos, &src[..take]);
+                pos += take as u64;
                 n -= take as u64;
                 offset += take;
                 if offset == parts[part].len() {
@@ -400,7 +384,12 @@ impl Link for ShmLink {
                     offset = 0;
                 }
             }
-            ctl.tail.store(tail, Ordering::Release);
+            self.word(self.tx, self.tail).store(commit_word(self.tx_chunks, len), Ordering::Release);
+            self.tail += span;
+            self.tx_chunks += 1;
+            remaining -= len;
+            // Occupancy for `queued()`; readers of data never look at it.
+            ctl.tail.store(self.tail, Ordering::Release);
             self.notify(&ctl.data);
         }
         Ok(())
@@ -408,47 +397,52 @@ impl Link for ShmLink {
 
     fn recv_bytes(&mut self, buf: &mut [u8]) -> Result<usize, LinkError> {
         let ctl = self.map.ctl(self.rx);
-        let head = ctl.head.load(Ordering::Relaxed);
-        if self.cached_tail == head {
-            let tail_ref = &ctl.tail;
-            let closed = &ctl.producer_closed;
-            let mut tail = head;
-            let mut ended = false;
-            self.wait_until(self.rx, Side::Reader, || {
-                tail = tail_ref.load(Ordering::Acquire);
-                if tail != head {
-                    return true;
+        let len = match self.rx_len {
+            Some(len) => len,
+            None => {
+                let tag = self.rx_chunks + 1;
+                let word = self.word(self.rx, self.head);
+                let closed = &ctl.producer_closed;
+                let mut seen = 0u64;
+                let mut ended = false;
+                self.wait_until(self.rx, Side::Reader, || {
+                    seen = word.load(Ordering::Acquire);
+                    if seen >> LEN_BITS == tag {
+                        return true;
+                    }
+                    ended = closed.load(Ordering::Acquire) != 0;
+                    // The writer may have committed and closed between the two loads.
+                    if ended {
+                        seen = word.load(Ordering::Acquire);
+                    }
+                    ended
+                })?;
+                if seen >> LEN_BITS != tag {
+                    return Ok(0);
                 }
-                ended = closed.load(Ordering::Acquire) != 0;
-                // The writer may have published and closed between the two loads.
-                if ended {
-                    tail = tail_ref.load(Ordering::Acquire);
-                }
-                ended
-            })?;
-            self.cached_tail = tail;
-            if tail == head {
-                return Ok(0);
+                let len = seen & MAX_CHUNK;
+                self.rx_len = Some(len);
+                self.rx_off = 0;
+                len
             }
+        };
+        let n = (len - self.rx_off).min(buf.len() as u64) as usize;
+        self.copy_out(self.rx, self.head + WORD + self.rx_off, &mut buf[..n]);
+        self.rx_off += n as u64;
+        if self.rx_off == len {
+            self.head += chunk_span(len);
+            self.rx_chunks += 1;
+            self.rx_len = None;
+            ctl.head.store(self.head, Ordering::Release);
+            self.notify(&ctl.space);
         }
-        let n = (self.cached_tail - head).min(buf.len() as u64) as usize;
-        self.copy_out(self.rx, head, &mut buf[..n]);
-        ctl.head.store(head + n as u64, Ordering::Release);
-        self.notify(&ctl.space);
         Ok(n)
     }
 
     fn queued(&self) -> Option<Queued> {
         let ctl = self.map.ctl(self.rx);
-        let amount = ctl
-            .tail
-            .load(Ordering::Acquire)
-            .saturating_sub(ctl.head.load(Ordering::Acquire));
-        Some(Queued {
-            amount,
-            unit: QueuedUnit::Bytes,
-            capacity: Some(self.cap),
-        })
+        let amount = ctl.tail.load(Ordering::Acquire).saturating_sub(ctl.head.load(Ordering::Acquire));
+        Some(Queued { amount, unit: QueuedUnit::Bytes, capacity: Some(self.cap) })
     }
 }
 
@@ -468,10 +462,7 @@ impl Drop for ShmLink {
 
 #[cfg(target_os = "linux")]
 fn sleep_on(event: &Event, seen: u32, wait: ShmWait) {
-    let timeout = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: PEER_CHECK_INTERVAL.as_nanos() as libc::c_long,
-    };
+    let timeout = libc::timespec { tv_sec: 0, tv_nsec: PEER_CHECK_INTERVAL.as_nanos() as libc::c_long };
     match wait {
         ShmWait::Futex => {
             // SAFETY: FUTEX_WAIT on a u32 in shared memory (so not FUTEX_PRIVATE), with a relative
@@ -487,10 +478,7 @@ fn sleep_on(event: &Event, seen: u32, wait: ShmWait) {
             }
         }
         ShmWait::Semaphore => {
-            let mut deadline = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
+            let mut deadline = libc::timespec { tv_sec: 0, tv_nsec: 0 };
             // SAFETY: plain libc calls on a semaphore initialised with pshared = 1 by `create`.
             unsafe {
                 libc::clock_gettime(libc::CLOCK_REALTIME, &mut deadline);
@@ -499,10 +487,7 @@ fn sleep_on(event: &Event, seen: u32, wait: ShmWait) {
                     deadline.tv_sec += 1;
                     deadline.tv_nsec -= 1_000_000_000;
                 }
-                libc::sem_timedwait(
-                    &event.sem as *const libc::sem_t as *mut libc::sem_t,
-                    &deadline,
-                );
+                libc::sem_timedwait(&event.sem as *const libc::sem_t as *mut libc::sem_t, &deadline);
             }
         }
         ShmWait::Spin => {}

@@ -13,9 +13,7 @@ pub struct Listening(TcpListener);
 /// Binds `host:0` and returns the listener with the address it got.
 pub fn listen(host: &str) -> Result<(Listening, String), LinkError> {
     let listener = TcpListener::bind((host, 0)).map_err(|e| LinkError::io("bind tcp", e))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| LinkError::io("tcp local address", e))?;
+    let addr = listener.local_addr().map_err(|e| LinkError::io("tcp local address", e))?;
     Ok((Listening(listener), addr.to_string()))
 }
 
@@ -32,26 +30,14 @@ pub fn connect(addr: &str) -> Result<Box<dyn Link>, LinkError> {
 }
 
 fn wrap(stream: TcpStream) -> Result<Box<dyn Link>, LinkError> {
-    stream
-        .set_nodelay(true)
-        .map_err(|e| LinkError::io("set TCP_NODELAY", e))?;
-    let reader = stream
-        .try_clone()
-        .map_err(|e| LinkError::io("clone socket", e))?;
+    stream.set_nodelay(true).map_err(|e| LinkError::io("set TCP_NODELAY", e))?;
+    let reader = stream.try_clone().map_err(|e| LinkError::io("clone socket", e))?;
     #[cfg(unix)]
     {
         use std::os::fd::AsRawFd;
         let fd = reader.as_raw_fd();
-        Ok(Box::new(StreamLink::new(
-            Box::new(reader),
-            Box::new(stream),
-            fd,
-            None,
-        )))
+        Ok(Box::new(StreamLink::new(Box::new(reader), Box::new(stream), fd, None)))
     }
     #[cfg(not(unix))]
-    Ok(Box::new(StreamLink::new(
-        Box::new(reader),
-        Box::new(stream),
-    )))
+    Ok(Box::new(StreamLink::new(Box::new(reader), Box::new(stream))))
 }

@@ -21,12 +21,7 @@ pub struct ThreadLink {
 pub fn pair() -> (ThreadLink, ThreadLink) {
     let (a_tx, b_rx) = bounded(DEPTH);
     let (b_tx, a_rx) = bounded(DEPTH);
-    let end = |tx, rx| ThreadLink {
-        tx,
-        rx,
-        pending: Vec::new(),
-        pending_at: 0,
-    };
+    let end = |tx, rx| ThreadLink { tx, rx, pending: Vec::new(), pending_at: 0 };
     (end(a_tx, a_rx), end(b_tx, b_rx))
 }
 
@@ -36,9 +31,7 @@ impl Link for ThreadLink {
         for p in parts {
             msg.extend_from_slice(p);
         }
-        self.tx
-            .send(msg)
-            .map_err(|_| LinkError::PeerGone("receiving thread ended".into()))
+        self.tx.send(msg).map_err(|_| LinkError::PeerGone("receiving thread ended".into()))
     }
 
     fn recv_bytes(&mut self, buf: &mut [u8]) -> Result<usize, LinkError> {
@@ -58,11 +51,7 @@ impl Link for ThreadLink {
     }
 
     fn queued(&self) -> Option<Queued> {
-        Some(Queued {
-            amount: self.rx.len() as u64,
-            unit: QueuedUnit::Messages,
-            capacity: Some(DEPTH as u64),
-        })
+        Some(Queued { amount: self.rx.len() as u64, unit: QueuedUnit::Messages, capacity: Some(DEPTH as u64) })
     }
 }
 

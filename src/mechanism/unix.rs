@@ -13,9 +13,7 @@ use super::{Link, LinkError};
 pub struct Listening(interprocess::local_socket::Listener);
 
 pub fn listen(path: &Path) -> Result<Listening, LinkError> {
-    let name = path
-        .to_fs_name::<GenericFilePath>()
-        .map_err(|e| LinkError::io("socket name", e))?;
+    let name = path.to_fs_name::<GenericFilePath>().map_err(|e| LinkError::io("socket name", e))?;
     let listener = ListenerOptions::new()
         .name(name)
         .reclaim_name(false)
@@ -32,9 +30,7 @@ impl Listening {
 }
 
 pub fn connect(path: &Path) -> Result<Box<dyn Link>, LinkError> {
-    let name = path
-        .to_fs_name::<GenericFilePath>()
-        .map_err(|e| LinkError::io("socket name", e))?;
+    let name = path.to_fs_name::<GenericFilePath>().map_err(|e| LinkError::io("socket name", e))?;
     let stream = Stream::connect(name).map_err(|e| LinkError::io("connect unix socket", e))?;
     wrap(stream)
 }
@@ -42,15 +38,8 @@ pub fn connect(path: &Path) -> Result<Box<dyn Link>, LinkError> {
 fn wrap(stream: Stream) -> Result<Box<dyn Link>, LinkError> {
     let Stream::UdSocket(inner) = stream;
     let std_stream = std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(inner));
-    let reader = std_stream
-        .try_clone()
-        .map_err(|e| LinkError::io("clone socket", e))?;
+    let reader = std_stream.try_clone().map_err(|e| LinkError::io("clone socket", e))?;
     use std::os::fd::AsRawFd;
     let fd = reader.as_raw_fd();
-    Ok(Box::new(StreamLink::new(
-        Box::new(reader),
-        Box::new(std_stream),
-        fd,
-        None,
-    )))
+    Ok(Box::new(StreamLink::new(Box::new(reader), Box::new(std_stream), fd, None)))
 }

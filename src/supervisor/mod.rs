@@ -26,9 +26,7 @@ use thiserror::Error;
 
 use crate::mechanism::MechanismId;
 use crate::scenario::RunSpec;
-use crate::telemetry::{
-    Control, Event, Role, RoleStats, TELEMETRY_VERSION, encode_control, parse_event,
-};
+use crate::telemetry::{Control, Event, Role, RoleStats, TELEMETRY_VERSION, encode_control, parse_event};
 use crate::worker::{EndpointSpec, WorkerSpec};
 use resources::{Named, Resources};
 
@@ -187,11 +185,7 @@ impl Run {
         let mut workers: Vec<WorkerProc> = Vec::new();
         let mut pgid = None;
         for (worker_id, (roles, endpoint, keep_fds)) in plan.workers.into_iter().enumerate() {
-            let wspec = WorkerSpec {
-                roles: roles.clone(),
-                endpoint,
-                run: spec.clone(),
-            };
+            let wspec = WorkerSpec { roles: roles.clone(), endpoint, run: spec.clone() };
             let w = spawn_worker(exe, worker_id, &wspec, &keep_fds, pgid, tx.clone())?;
             pgid.get_or_insert(w.pid);
             workers.push(w);
@@ -199,13 +193,7 @@ impl Run {
         // Our copies of inherited pipe ends must go, or a reader would never see EOF.
         drop(plan.inherited);
         drop(tx);
-        let mut run = Run {
-            spec,
-            workers,
-            events,
-            resources,
-            early: Vec::new(),
-        };
+        let mut run = Run { spec, workers, events, resources, early: Vec::new() };
         run.handshake()?;
         Ok(run)
     }
@@ -227,10 +215,7 @@ impl Run {
                 (_, Event::Listening { role, address }) => {
                     addresses.insert(role, address);
                 }
-                (w, other) => self.early.push(RunEvent::Telemetry {
-                    worker_id: w,
-                    event: other,
-                }),
+                (w, other) => self.early.push(RunEvent::Telemetry { worker_id: w, event: other }),
             }
         }
         for w in &self.workers {
@@ -246,10 +231,7 @@ impl Run {
         while ready < want_roles(&self.workers) {
             match self.next_startup_event(deadline)? {
                 (_, Event::Ready { .. }) => ready += 1,
-                (w, other) => self.early.push(RunEvent::Telemetry {
-                    worker_id: w,
-                    event: other,
-                }),
+                (w, other) => self.early.push(RunEvent::Telemetry { worker_id: w, event: other }),
             }
         }
         // Everyone holds what they need open: the names can go now, so even a crash from here on
@@ -264,61 +246,35 @@ impl Run {
     fn next_startup_event(&mut self, deadline: Instant) -> Result<(usize, Event), RunError> {
         let left = deadline.saturating_duration_since(Instant::now());
         match self.events.recv_timeout(left) {
-            Ok(RunEvent::Telemetry {
-                worker_id,
-                event: Event::Error { message, .. },
-            }) => Err(self.startup_error(worker_id, message)),
-            Ok(RunEvent::Telemetry { worker_id, event }) => Ok((worker_id, event)),
-            Ok(RunEvent::BadTelemetry { worker_id, message }) => {
+            Ok(RunEvent::Telemetry { worker_id, event: Event::Error { message, .. } }) => {
                 Err(self.startup_error(worker_id, message))
             }
-            Ok(RunEvent::Exited {
-                worker_id,
-                exit,
-                stderr_tail,
-            }) => {
+            Ok(RunEvent::Telemetry { worker_id, event }) => Ok((worker_id, event)),
+            Ok(RunEvent::BadTelemetry { worker_id, message }) => Err(self.startup_error(worker_id, message)),
+            Ok(RunEvent::Exited { worker_id, exit, stderr_tail }) => {
                 let tail = stderr_tail.trim();
-                let why = if tail.is_empty() {
-                    exit.to_string()
-                } else {
-                    format!("{exit}: {tail}")
-                };
+                let why = if tail.is_empty() { exit.to_string() } else { format!("{exit}: {tail}") };
                 Err(self.startup_error(worker_id, why))
             }
-            Err(RecvTimeoutError::Timeout) => Err(RunError::Startup {
-                worker: "?".into(),
-                why: format!("not ready within {STARTUP_TIMEOUT:?}"),
-            }),
-            Err(RecvTimeoutError::Disconnected) => Err(RunError::Startup {
-                worker: "?".into(),
-                why: "all workers vanished".into(),
-            }),
+            Err(RecvTimeoutError::Timeout) => {
+                Err(RunError::Startup { worker: "?".into(), why: format!("not ready within {STARTUP_TIMEOUT:?}") })
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                Err(RunError::Startup { worker: "?".into(), why: "all workers vanished".into() })
+            }
         }
     }
 
     fn startup_error(&self, worker_id: usize, why: String) -> RunError {
         let name = self.workers.get(worker_id).map_or_else(
             || worker_id.to_string(),
-            |w| {
-                format!(
-                    "{} (pid {})",
-                    w.roles
-                        .iter()
-                        .map(|r| r.as_str())
-                        .collect::<Vec<_>>()
-                        .join("+"),
-                    w.pid
-                )
-            },
+            |w| format!("{} (pid {})", w.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join("+"), w.pid),
         );
         RunError::Startup { worker: name, why }
     }
 
     fn send_control(&self, worker_id: usize, control: &Control) -> Result<(), RunError> {
-        let w = self
-            .workers
-            .get(worker_id)
-            .ok_or(RunError::NoSuchWorker(worker_id))?;
+        let w = self.workers.get(worker_id).ok_or(RunError::NoSuchWorker(worker_id))?;
         let mut guard = w.control.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(stdin) = guard.as_mut() {
             stdin
@@ -360,10 +316,7 @@ impl Run {
 
     /// Sends `signal` to worker `worker_id`, unless it has already been reaped.
     pub fn signal(&self, worker_id: usize, signal: WorkerSignal) -> Result<(), RunError> {
-        let w = self
-            .workers
-            .get(worker_id)
-            .ok_or(RunError::NoSuchWorker(worker_id))?;
+        let w = self.workers.get(worker_id).ok_or(RunError::NoSuchWorker(worker_id))?;
         signal_worker(w, signal).map_err(setup(format!("signalling worker {worker_id}")))
     }
 
@@ -375,30 +328,14 @@ impl Run {
         let mut handle = |ev: RunEvent, exits: &mut Vec<WorkerExit>, workers: &[WorkerProc]| {
             on_event(&ev);
             match ev {
-                RunEvent::Telemetry {
-                    event: Event::Done { role, stats: s },
-                    ..
-                } => {
+                RunEvent::Telemetry { event: Event::Done { role, stats: s }, .. } => {
                     stats.insert(role, s);
                 }
-                RunEvent::Telemetry {
-                    event: Event::Error { message, .. },
-                    ..
-                } => errors.push(message),
+                RunEvent::Telemetry { event: Event::Error { message, .. }, .. } => errors.push(message),
                 RunEvent::BadTelemetry { message, .. } => errors.push(message),
-                RunEvent::Exited {
-                    worker_id,
-                    exit,
-                    stderr_tail,
-                } => {
+                RunEvent::Exited { worker_id, exit, stderr_tail } => {
                     let w = &workers[worker_id];
-                    exits.push(WorkerExit {
-                        worker_id,
-                        roles: w.roles.clone(),
-                        pid: w.pid,
-                        exit,
-                        stderr_tail,
-                    });
+                    exits.push(WorkerExit { worker_id, roles: w.roles.clone(), pid: w.pid, exit, stderr_tail });
                 }
                 RunEvent::Telemetry { .. } => {}
             }
@@ -413,13 +350,7 @@ impl Run {
             }
         }
         exits.sort_by_key(|e| e.worker_id);
-        RunOutcome {
-            spec: self.spec.clone(),
-            prefix: self.prefix().to_string(),
-            stats,
-            errors,
-            exits,
-        }
+        RunOutcome { spec: self.spec.clone(), prefix: self.prefix().to_string(), stats, errors, exits }
     }
 
     /// Waits for every worker to end.
@@ -478,52 +409,33 @@ struct Plan {
 
 fn plan_endpoints(spec: &RunSpec, res: &mut Resources) -> Result<Plan, RunError> {
     let two = |a: EndpointSpec, b: EndpointSpec| Plan {
-        workers: vec![
-            (vec![Role::Initiator], a, vec![]),
-            (vec![Role::Responder], b, vec![]),
-        ],
+        workers: vec![(vec![Role::Initiator], a, vec![]), (vec![Role::Responder], b, vec![])],
         inherited: Vec::new(),
     };
     Ok(match spec.mechanism {
         MechanismId::Thread => Plan {
-            workers: vec![(
-                vec![Role::Initiator, Role::Responder],
-                EndpointSpec::Thread,
-                vec![],
-            )],
+            workers: vec![(vec![Role::Initiator, Role::Responder], EndpointSpec::Thread, vec![])],
             inherited: Vec::new(),
         },
         #[cfg(unix)]
         MechanismId::Pipe => {
             use std::os::fd::AsRawFd;
-            let pipe = || {
-                nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-                    .map_err(|e| setup("creating a pipe")(e.into()))
-            };
+            let pipe =
+                || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| setup("creating a pipe")(e.into()));
             let (fwd_r, fwd_w) = pipe()?;
             let (bwd_r, bwd_w) = pipe()?;
-            let (a_read, a_write, b_read, b_write) = (
-                bwd_r.as_raw_fd(),
-                fwd_w.as_raw_fd(),
-                fwd_r.as_raw_fd(),
-                bwd_w.as_raw_fd(),
-            );
+            let (a_read, a_write, b_read, b_write) =
+                (bwd_r.as_raw_fd(), fwd_w.as_raw_fd(), fwd_r.as_raw_fd(), bwd_w.as_raw_fd());
             Plan {
                 workers: vec![
                     (
                         vec![Role::Initiator],
-                        EndpointSpec::Pipe {
-                            read_fd: a_read,
-                            write_fd: a_write,
-                        },
+                        EndpointSpec::Pipe { read_fd: a_read, write_fd: a_write },
                         vec![a_read, a_write],
                     ),
                     (
                         vec![Role::Responder],
-                        EndpointSpec::Pipe {
-                            read_fd: b_read,
-                            write_fd: b_write,
-                        },
+                        EndpointSpec::Pipe { read_fd: b_read, write_fd: b_write },
                         vec![b_read, b_write],
                     ),
                 ],
@@ -535,65 +447,49 @@ fn plan_endpoints(spec: &RunSpec, res: &mut Resources) -> Result<Plan, RunError>
             let forward = res.dir().join("forward.fifo");
             let backward = res.dir().join("backward.fifo");
             for p in [&forward, &backward] {
-                res.register(Named::File(p.clone()))
-                    .map_err(setup("recording a FIFO"))?;
-                crate::mechanism::fifo::create(p)
-                    .map_err(setup(format!("mkfifo {}", p.display())))?;
+                res.register(Named::File(p.clone())).map_err(setup("recording a FIFO"))?;
+                crate::mechanism::fifo::create(p).map_err(setup(format!("mkfifo {}", p.display())))?;
             }
             let ep = EndpointSpec::Fifo { forward, backward };
             two(ep.clone(), ep)
         }
         MechanismId::Unix => {
             let path = res.dir().join("socket");
-            res.register(Named::File(path.clone()))
-                .map_err(setup("recording the socket path"))?;
+            res.register(Named::File(path.clone())).map_err(setup("recording the socket path"))?;
             let ep = EndpointSpec::Unix { path };
             two(ep.clone(), ep)
         }
         MechanismId::Tcp => {
-            let ep = EndpointSpec::Tcp {
-                host: spec.tcp_host.clone(),
-            };
+            let ep = EndpointSpec::Tcp { host: spec.tcp_host.clone() };
             two(ep.clone(), ep)
         }
         #[cfg(target_os = "linux")]
         MechanismId::Shm => {
             let name = res.posix_name("shm");
-            res.register(Named::Shm(name.clone()))
-                .map_err(setup("recording the shm segment"))?;
-            crate::mechanism::shm::create(&name, spec.shm_ring_bytes).map_err(|e| {
-                RunError::Setup {
-                    what: format!("creating shm segment {name}"),
-                    source: std::io::Error::other(e.to_string()),
-                }
+            res.register(Named::Shm(name.clone())).map_err(setup("recording the shm segment"))?;
+            crate::mechanism::shm::create(&name, spec.shm_ring_bytes).map_err(|e| RunError::Setup {
+                what: format!("creating shm segment {name}"),
+                source: std::io::Error::other(e.to_string()),
             })?;
-            let ep = EndpointSpec::Shm {
-                name,
-                wait: spec.shm_wait,
-            };
+            let ep = EndpointSpec::Shm { name, wait: spec.shm_wait };
             two(ep.clone(), ep)
         }
         #[cfg(target_os = "linux")]
         MechanismId::Mqueue => {
             let (forward, backward) = (res.posix_name("fwd"), res.posix_name("bwd"));
             for n in [&forward, &backward] {
-                res.register(Named::Mqueue(n.clone()))
-                    .map_err(setup("recording a message queue"))?;
-                crate::mechanism::mqueue::create(n, spec.mq_depth, spec.mq_msg_size).map_err(
-                    |e| RunError::Setup {
-                        what: format!("creating message queue {n}"),
-                        source: std::io::Error::other(e.to_string()),
-                    },
-                )?;
+                res.register(Named::Mqueue(n.clone())).map_err(setup("recording a message queue"))?;
+                crate::mechanism::mqueue::create(n, spec.mq_depth, spec.mq_msg_size).map_err(|e| RunError::Setup {
+                    what: format!("creating message queue {n}"),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
             }
             let ep = EndpointSpec::Mqueue { forward, backward };
             two(ep.clone(), ep)
         }
         #[allow(unreachable_patterns)]
         other => {
-            return Err(RunError::Invalid(format!(
-                "mechanism '{other}' is not available on this platform"
-            )));
+            return Err(RunError::Invalid(format!("mechanism '{other}' is not available on this platform")));
         }
     })
 }
@@ -606,14 +502,10 @@ fn spawn_worker(
     pgid: Option<u32>,
     events: Sender<RunEvent>,
 ) -> Result<WorkerProc, RunError> {
-    let spec_json = serde_json::to_string(wspec)
-        .map_err(|e| RunError::Invalid(format!("encoding the worker spec: {e}")))?;
+    let spec_json =
+        serde_json::to_string(wspec).map_err(|e| RunError::Invalid(format!("encoding the worker spec: {e}")))?;
     let mut cmd = Command::new(exe);
-    cmd.arg("worker")
-        .arg(spec_json)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.arg("worker").arg(spec_json).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
@@ -648,11 +540,7 @@ fn spawn_worker(
     }
     #[cfg(not(unix))]
     let _ = (keep_fds, pgid);
-    let mut child = cmd.spawn().map_err(setup(format!(
-        "starting worker {} ({})",
-        worker_id,
-        exe.display()
-    )))?;
+    let mut child = cmd.spawn().map_err(setup(format!("starting worker {} ({})", worker_id, exe.display())))?;
     let pid = child.id();
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
@@ -688,9 +576,7 @@ fn read_and_reap(
             let _ = err.read_to_end(&mut all);
             let text = String::from_utf8_lossy(&all).into_owned();
             let start = text.len().saturating_sub(2000);
-            let start = (start..text.len())
-                .find(|&i| text.is_char_boundary(i))
-                .unwrap_or(text.len());
+            let start = (start..text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
             text[start..].to_string()
         })
     });
@@ -709,10 +595,7 @@ fn read_and_reap(
     #[cfg(target_os = "linux")]
     {
         use nix::sys::wait::{Id, WaitPidFlag, waitid};
-        let _ = waitid(
-            Id::Pid(nix::unistd::Pid::from_raw(pid as i32)),
-            WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
-        );
+        let _ = waitid(Id::Pid(nix::unistd::Pid::from_raw(pid as i32)), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT);
     }
     #[cfg(not(target_os = "linux"))]
     let _ = pid;
@@ -721,14 +604,8 @@ fn read_and_reap(
         Ok(s) => exit_kind(s),
         Err(_) => ExitKind::Code(-1),
     };
-    let stderr_tail = stderr_reader
-        .and_then(|h| h.join().ok())
-        .unwrap_or_default();
-    let _ = events.send(RunEvent::Exited {
-        worker_id,
-        exit,
-        stderr_tail,
-    });
+    let stderr_tail = stderr_reader.and_then(|h| h.join().ok()).unwrap_or_default();
+    let _ = events.send(RunEvent::Exited { worker_id, exit, stderr_tail });
 }
 
 fn exit_kind(status: std::process::ExitStatus) -> ExitKind {
@@ -743,10 +620,6 @@ fn exit_kind(status: std::process::ExitStatus) -> ExitKind {
 }
 
 /// Runs `spec` to the end with workers from `exe`.
-pub fn run_to_end(
-    spec: RunSpec,
-    exe: &Path,
-    on_event: impl FnMut(&RunEvent),
-) -> Result<RunOutcome, RunError> {
+pub fn run_to_end(spec: RunSpec, exe: &Path, on_event: impl FnMut(&RunEvent)) -> Result<RunOutcome, RunError> {
     Ok(Run::start(spec, exe)?.wait_with(on_event))
 }

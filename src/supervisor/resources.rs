@@ -42,22 +42,14 @@ pub struct Resources {
 impl Resources {
     /// Creates the run's private directory and an empty manifest.
     pub fn create() -> std::io::Result<Resources> {
-        let prefix = format!(
-            "{PREFIX}{}-{}",
-            std::process::id(),
-            RUN_COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
+        let prefix = format!("{PREFIX}{}-{}", std::process::id(), RUN_COUNTER.fetch_add(1, Ordering::Relaxed));
         let dir = std::env::temp_dir().join(&prefix);
         let mut builder = fs::DirBuilder::new();
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder.create(&dir)?;
         fs::write(dir.join(MANIFEST), b"")?;
-        Ok(Resources {
-            prefix,
-            dir,
-            named: Vec::new(),
-        })
+        Ok(Resources { prefix, dir, named: Vec::new() })
     }
 
     pub fn prefix(&self) -> &str {
@@ -81,10 +73,7 @@ impl Resources {
             Named::Mqueue(n) => Some(format!("mqueue {n}\n")),
         };
         if let Some(line) = line {
-            fs::OpenOptions::new()
-                .append(true)
-                .open(self.dir.join(MANIFEST))?
-                .write_all(line.as_bytes())?;
+            fs::OpenOptions::new().append(true).open(self.dir.join(MANIFEST))?.write_all(line.as_bytes())?;
         }
         self.named.push(named);
         Ok(())

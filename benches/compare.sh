@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Side-by-side: ipc-lab's ping-pong against a bare C ping-pong (benches/c/pingpong.c), same
+# mechanism, payload size and placement, alternating in one run so both see the same machine.
+#
+#   benches/compare.sh [ROUNDS] [SIZE] [COUNT]
+#
+# Blocking mechanisms run with both processes on CPU 0 (waking a process on the other core of a
+# VM costs 2-35 us depending on the moment, which would drown the difference); shm spin runs with
+# one process per core (CPU 0 and 1), as a busy-wait must. Prints, per mechanism, the median over
+# ROUNDS of each side's p50 round trip and their ratio.
+set -euo pipefail
+rounds=${1:-5}
+size=${2:-64}
+count=${3:-20000}
+warmup=$((count / 10))
+root=$(cd "$(dirname "$0")/.." && pwd)
+target=${CARGO_TARGET_DIR:-$root/target}
+cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+ipc="$target/release/ipc-lab"
+cbin=$(mktemp -d)/pingpong
+trap 'rm -rf "$(dirname "$cbin")"' EXIT
+cc -O2 -o "$cbin" "$root/benches/c/pingpong.c" -lrt -lpthread
+
+median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+printf '%-10s %-12s %10s %10s %7s\n' mechanism placement "C p50 ns" "ipc-lab" ratio
+for spec in pipe:0:pipe fifo:0:fifo unix:0:unix tcp:0:tcp mqueue:0:mqueue shm-spin:0,1:shm; do
+  IFS=: read -r cmech pin mech <<<"$spec"
+  extra=()
+  [ "$mech" = shm ] && extra=(--shm-wait spin)
+  c_runs=() r_runs=()
+  for _ in $(seq "$rounds"); do
+    c_runs+=("$("$cbin" "$cmech" "$size" "$count" "$warmup" "$pin" | awk '{print $4}')")
+    r_runs+=("$("$ipc" bench --mechanism "$mech" --size "$size" --count "$count" --warmup "$warmup" \
+      --pin "$pin" "${extra[@]}" --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["rtt_ns"]["p50"])')")
+  done
+  c_med=$(printf '%s\n' "${c_runs[@]}" | median)
+  r_med=$(printf '%s\n' "${r_runs[@]}" | median)
+  placement=$([ "$pin" = 0 ] && echo "both CPU 0" || echo "CPU 0 + 1")
+  printf '%-10s %-12s %10s %10s %7.2f\n' "$mech" "$placement" "$c_med" "$r_med" "$(echo "$r_med / $c_med" | bc -l)"
+done
