@@ -22,7 +22,7 @@ struct Cli {
 enum Cmd {
     /// Run real child processes over each mechanism and size, and report latency, throughput,
     /// CPU cost and the delivery accounting.
-    Bench(BenchArgs),
+    Bench(Box<BenchArgs>),
     /// List what this build knows.
     List {
         #[command(subcommand)]
@@ -98,7 +98,7 @@ fn main() -> ExitCode {
 
 fn dispatch(command: Option<Cmd>) -> anyhow::Result<ExitCode> {
     match command {
-        Some(Cmd::Bench(args)) => bench_cmd(args),
+        Some(Cmd::Bench(args)) => bench_cmd(*args),
         Some(Cmd::List { what: ListWhat::Mechanisms }) => {
             println!("{:<8} {:<10} description", "id", "available");
             for m in MechanismId::ALL {

@@ -260,10 +260,11 @@ mod tests {
         }
         let (sink, _writer) = Sink::start(Box::new(Stuck)).unwrap();
         let ev = Event::Ready { role: Role::Initiator };
-        for _ in 0..SINK_DEPTH + 100 {
+        for _ in 0..2 * SINK_DEPTH {
             sink.try_emit(&ev);
         }
-        // The writer holds one line; the queue holds SINK_DEPTH; the rest were dropped.
-        assert!(sink.dropped() >= 99, "dropped {}", sink.dropped());
+        // The writer thread is stuck with what fits in its buffer; the queue holds SINK_DEPTH;
+        // the rest were dropped and counted, and this loop never waited.
+        assert!(sink.dropped() >= SINK_DEPTH as u64 / 2, "dropped {}", sink.dropped());
     }
 }

@@ -71,7 +71,7 @@ pub fn main(spec_json: &str) -> i32 {
     let spec: WorkerSpec = match serde_json::from_str(spec_json) {
         Ok(spec) => spec,
         Err(e) => {
-            eprintln!("ipc-lab worker: bad spec: {e}");
+            eprintln!("error: worker spec is not valid: {e}");
             return EXIT_BAD_SPEC;
         }
     };
@@ -83,7 +83,7 @@ pub fn main(spec_json: &str) -> i32 {
     let (sink, writer) = match Sink::start(Box::new(std::io::stdout())) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("ipc-lab worker: cannot start telemetry: {e}");
+            eprintln!("error: worker cannot start telemetry: {e}");
             return EXIT_FAILED;
         }
     };
@@ -414,7 +414,7 @@ impl<'a> Meter<'a> {
 
     fn maybe_progress(&mut self, channel: &Channel) {
         // Instant::now is cheap, but skip it for most messages of a fast stream.
-        if (self.sent + self.tracker.accounting().received) % 64 != 0
+        if !(self.sent + self.tracker.accounting().received).is_multiple_of(64)
             || self.last_progress.elapsed() < PROGRESS_INTERVAL
         {
             return;

@@ -96,8 +96,14 @@ impl MechanismId {
         }
     }
 
-    /// `Ok(())` when this platform has the mechanism, or why not.
+    /// `Ok(())` when this platform has the mechanism, or why not. The environment variable
+    /// `IPC_LAB_UNAVAILABLE` (a comma-separated list of ids) makes a mechanism unavailable, to try
+    /// out how a platform without it behaves.
     pub fn availability(self) -> Result<(), String> {
+        if let Ok(list) = std::env::var("IPC_LAB_UNAVAILABLE")
+            && list.split(',').any(|id| id.trim() == self.as_str()) {
+                return Err("disabled by IPC_LAB_UNAVAILABLE".into());
+            }
         match self {
             MechanismId::Thread | MechanismId::Tcp => Ok(()),
             MechanismId::Pipe | MechanismId::Fifo | MechanismId::Unix => {

@@ -263,7 +263,7 @@ impl ShmLink {
                 ShmWait::Spin => {
                     std::hint::spin_loop();
                     spins = spins.wrapping_add(1);
-                    if spins % 4096 != 0 {
+                    if !spins.is_multiple_of(4096) {
                         continue;
                     }
                     std::thread::yield_now();

@@ -1,0 +1,129 @@
+//! The command line: machine-readable output has what it promises, and bad input gets one clear
+//! error line and a non-zero exit, never a panic.
+
+mod common;
+
+use std::process::Command;
+
+use common::exe;
+
+fn ipc_lab(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(exe()).args(args).output().expect("run ipc-lab");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn bench_json_is_one_array_with_the_promised_keys() {
+    let (code, stdout, stderr) =
+        ipc_lab(&["bench", "--mechanism", "pipe,shm,thread", "--size", "64,4k", "--count", "300", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let runs: serde_json::Value = serde_json::from_str(&stdout).expect("valid JSON");
+    let runs = runs.as_array().expect("an array");
+    assert_eq!(runs.len(), 6);
+    for run in runs {
+        for key in [
+            "mechanism",
+            "size",
+            "pattern",
+            "count",
+            "rtt_ns",
+            "msgs_per_sec",
+            "bytes_per_sec",
+            "cpu_parent_secs",
+            "cpu_child_secs",
+            "lost",
+            "duplicated",
+            "out_of_order",
+            "corrupted",
+        ] {
+            assert!(run.get(key).is_some(), "missing {key} in {run}");
+        }
+        for p in ["p50", "p90", "p99", "p999", "max", "mean"] {
+            assert!(run["rtt_ns"][p].as_f64().is_some_and(|v| v > 0.0), "rtt_ns.{p} in {run}");
+        }
+        assert_eq!(run["lost"], 0);
+        assert!(run["msgs_per_sec"].as_f64().unwrap() > 0.0);
+    }
+}
+
+#[test]
+fn bench_stream_reports_one_way_latency_and_csv_has_a_row_per_run() {
+    let (code, stdout, stderr) =
+        ipc_lab(&["bench", "-m", "fifo,mqueue", "--pattern", "stream", "--count", "500", "--format", "csv"]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1 + 4, "{stdout}");
+    assert!(lines[0].starts_with("mechanism,"));
+    assert!(lines[1..].iter().all(|l| l.contains(",stream,") && l.contains(",one_way,")), "{stdout}");
+}
+
+#[test]
+fn bench_table_shows_units_and_placement() {
+    let (code, stdout, stderr) = ipc_lab(&["bench", "-m", "pipe", "-s", "64", "-c", "200", "--pin", "0"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("µs"), "{stdout}");
+    assert!(stdout.contains("both on CPU 0"), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("pipe")), "{stdout}");
+}
+
+#[test]
+fn bench_writes_to_a_file_with_out() {
+    let path = std::env::temp_dir().join(format!("ipc-lab-test-out-{}.json", std::process::id()));
+    let p = path.to_string_lossy().to_string();
+    let (code, stdout, stderr) = ipc_lab(&["bench", "-m", "tcp", "-c", "100", "-f", "json", "--out", &p]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.is_empty());
+    let text = std::fs::read_to_string(&path).expect("results file");
+    let _ = std::fs::remove_file(&path);
+    assert!(serde_json::from_str::<serde_json::Value>(&text).is_ok());
+}
+
+fn assert_clear_error(args: &[&str], expect: &str) {
+    let (code, stdout, stderr) = ipc_lab(args);
+    assert_ne!(code, 0, "{args:?} should fail");
+    assert!(stdout.is_empty(), "{args:?}: nothing on stdout, got {stdout}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{args:?}: {stderr}");
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(first.starts_with("error:") && first.contains(expect), "{args:?}: {stderr}");
+}
+
+#[test]
+fn bad_input_gets_one_clear_error_line() {
+    assert_clear_error(&["bench", "--mechanism", "carrier-pigeon"], "unknown mechanism 'carrier-pigeon'");
+    assert_clear_error(&["bench", "--size", "32MiB"], "exceeds the maximum payload 16 MiB");
+    assert_clear_error(&["bench", "--size", "12 parsecs"], "invalid size");
+    assert_clear_error(&["bench", "--count", "0"], "--count must be at least 1");
+    assert_clear_error(&["bench", "--format", "yaml"], "unknown format 'yaml'");
+    assert_clear_error(&["bench", "--pattern", "telepathy"], "unknown pattern");
+    assert_clear_error(&["bench", "--shm-wait", "pray"], "unknown shm wait strategy");
+    assert_clear_error(&["bench", "--pin", "4096"], "CPU 4096 does not exist");
+    assert_clear_error(&["bench", "--count", "many"], "invalid value 'many'");
+    assert_clear_error(&["bench", "--frobnicate"], "unexpected argument");
+    assert_clear_error(&["worker", "{not json"], "worker spec is not valid");
+}
+
+#[test]
+fn an_unavailable_mechanism_is_listed_and_refused() {
+    let out = Command::new(exe()).args(["list", "mechanisms"]).env("IPC_LAB_UNAVAILABLE", "mqueue").output().unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(listing.lines().any(|l| l.starts_with("mqueue") && l.contains("no: disabled")), "{listing}");
+    assert!(listing.lines().any(|l| l.starts_with("pipe") && l.contains("yes")), "{listing}");
+    let out =
+        Command::new(exe()).args(["bench", "-m", "mqueue"]).env("IPC_LAB_UNAVAILABLE", "mqueue").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr.starts_with("error: mechanism 'mqueue' is not available on this platform"), "{stderr}");
+}
+
+#[test]
+fn list_mechanisms_names_all_seven() {
+    let (code, stdout, _) = ipc_lab(&["list", "mechanisms"]);
+    assert_eq!(code, 0);
+    for id in ["pipe", "fifo", "unix", "tcp", "shm", "mqueue", "thread"] {
+        assert!(stdout.lines().any(|l| l.starts_with(id)), "{id} missing from {stdout}");
+    }
+}
