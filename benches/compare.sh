@@ -2,7 +2,7 @@
 # Side-by-side: ipc-lab's ping-pong against a bare C ping-pong (benches/c/pingpong.c), same
 # mechanism, payload size and placement, alternating in one run so both see the same machine.
 #
-#   benches/compare.sh [ROUNDS] [SIZE] [COUNT]
+#   benches/compare.sh [ROUNDS] [SIZES] [COUNT]      e.g. benches/compare.sh 5 64,4096 20000
 #
 # Blocking mechanisms run with both processes on CPU 0 (waking a process on the other core of a
 # VM costs 2-35 us depending on the moment, which would drown the difference); shm spin runs with
@@ -10,7 +10,7 @@
 # ROUNDS of each side's p50 round trip and their ratio.
 set -euo pipefail
 rounds=${1:-5}
-size=${2:-64}
+sizes=${2:-64}
 count=${3:-20000}
 warmup=$((count / 10))
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,7 +23,8 @@ cc -O2 -o "$cbin" "$root/benches/c/pingpong.c" -lrt -lpthread
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
-printf '%-10s %-12s %10s %10s %7s\n' mechanism placement "C p50 ns" "ipc-lab" ratio
+printf '%-10s %6s %-12s %10s %14s %7s\n' mechanism size placement "C p50 ns" "ipc-lab p50 ns" ratio
+for size in ${sizes//,/ }; do
 for spec in pipe:0:pipe fifo:0:fifo unix:0:unix tcp:0:tcp mqueue:0:mqueue shm-spin:0,1:shm; do
   IFS=: read -r cmech pin mech <<<"$spec"
   extra=()
@@ -37,5 +38,6 @@ for spec in pipe:0:pipe fifo:0:fifo unix:0:unix tcp:0:tcp mqueue:0:mqueue shm-sp
   c_med=$(printf '%s\n' "${c_runs[@]}" | median)
   r_med=$(printf '%s\n' "${r_runs[@]}" | median)
   placement=$([ "$pin" = 0 ] && echo "both CPU 0" || echo "CPU 0 + 1")
-  printf '%-10s %-12s %10s %10s %7.2f\n' "$mech" "$placement" "$c_med" "$r_med" "$(echo "$r_med / $c_med" | bc -l)"
+  printf '%-10s %6s %-12s %10s %14s %7.2f\n' "$mech" "$size" "$placement" "$c_med" "$r_med" "$(echo "$r_med / $c_med" | bc -l)"
+done
 done

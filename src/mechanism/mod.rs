@@ -101,9 +101,10 @@ impl MechanismId {
     /// out how a platform without it behaves.
     pub fn availability(self) -> Result<(), String> {
         if let Ok(list) = std::env::var("IPC_LAB_UNAVAILABLE")
-            && list.split(',').any(|id| id.trim() == self.as_str()) {
-                return Err("disabled by IPC_LAB_UNAVAILABLE".into());
-            }
+            && list.split(',').any(|id| id.trim() == self.as_str())
+        {
+            return Err("disabled by IPC_LAB_UNAVAILABLE".into());
+        }
         match self {
             MechanismId::Thread | MechanismId::Tcp => Ok(()),
             MechanismId::Pipe | MechanismId::Fifo | MechanismId::Unix => {

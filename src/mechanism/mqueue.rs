@@ -124,7 +124,7 @@ pub fn open(tx_name: &str, rx_name: &str, peer_pid: u32) -> Result<Box<dyn Link>
 fn deadline() -> libc::timespec {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes the timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
     ts.tv_nsec += PEER_CHECK_INTERVAL.as_nanos() as libc::c_long;
     if ts.tv_nsec >= 1_000_000_000 {
         ts.tv_sec += 1;

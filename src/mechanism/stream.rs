@@ -9,7 +9,7 @@ use std::io::{IoSlice, Read, Write};
 use super::{Link, LinkError, Queued, QueuedUnit};
 
 /// Frames up to this size are sent with one write() of a contiguous copy; larger ones with writev().
-const SMALL_FRAME: usize = 16 * 1024;
+const SMALL_FRAME: usize = 1024;
 
 pub struct StreamLink {
     scratch: Vec<u8>,
