@@ -482,7 +482,8 @@ fn play(
                 let Some(reply) = ch.recv().map_err(|e| e.to_string())? else {
                     return Err(format!("peer ended the channel before replying to message {seq}"));
                 };
-                let (rh, intact, rts) = (reply.header, reply.intact, monotonic_nanos());
+                let rts = monotonic_nanos();
+                let (rh, intact) = (reply.header, reply.intact());
                 meter.on_received(&rh, intact, rts);
                 if seq >= run.warmup {
                     meter.measured(rts.saturating_sub(h.send_ts_nanos), rts);
@@ -495,7 +496,7 @@ fn play(
             let Some(msg) = ch.recv().map_err(|e| e.to_string())? else {
                 return Err("peer ended the channel without saying end".into());
             };
-            let (rh, intact) = (msg.header, msg.intact);
+            let rh = msg.header;
             if rh.kind == FrameKind::End {
                 break;
             }
@@ -504,9 +505,11 @@ fn play(
             if rh.seq == run.warmup {
                 meter.start_measuring(rts);
             }
-            meter.on_received(&rh, intact, rts);
+            // Reply first, then check and count: the verification stays off the round trip.
             let h = header(FrameKind::Echo, rh.seq);
             ch.send_last_payload(h, rh.payload_crc).map_err(|e| e.to_string())?;
+            let intact = ch.last_payload_intact(&rh);
+            meter.on_received(&rh, intact, rts);
             meter.on_sent(rh.seq, rh.payload_len as usize, h.send_ts_nanos);
             if rh.seq >= run.warmup {
                 meter.measured += 1;
@@ -538,7 +541,8 @@ fn play(
             let Some(msg) = ch.recv().map_err(|e| e.to_string())? else {
                 return Err("peer ended the channel without saying end".into());
             };
-            let (rh, intact, rts) = (msg.header, msg.intact, monotonic_nanos());
+            let rts = monotonic_nanos();
+            let (rh, intact) = (msg.header, msg.intact());
             if rh.kind == FrameKind::End {
                 break;
             }

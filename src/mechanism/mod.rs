@@ -259,8 +259,15 @@ pub enum SendError {
 /// A frame as received: its header, whether the payload matched its checksum, and the payload.
 pub struct Received<'a> {
     pub header: Header,
-    pub intact: bool,
     pub payload: &'a [u8],
+}
+
+impl Received<'_> {
+    /// Whether the payload matches its checksum. Computed on demand, so a caller can take its
+    /// timestamp or send its reply first and keep the check off the latency path.
+    pub fn intact(&self) -> bool {
+        crate::wire::payload_crc(self.payload) == self.header.payload_crc
+    }
 }
 
 /// Frames over a [`Link`]: the one framing layer every mechanism shares.
@@ -310,6 +317,12 @@ impl Channel {
         Ok(())
     }
 
+    /// Whether the payload of the frame received last matches `header`'s checksum (valid until
+    /// the next `recv`).
+    pub fn last_payload_intact(&self, header: &Header) -> bool {
+        crate::wire::payload_crc(&self.rbuf[self.last_payload.0..self.last_payload.1]) == header.payload_crc
+    }
+
     /// Receives the next frame; `Ok(None)` when the peer ended cleanly between frames.
     pub fn recv(&mut self) -> Result<Option<Received<'_>>, RecvError> {
         if !self.fill_to(HEADER_LEN)? {
@@ -324,8 +337,7 @@ impl Channel {
         self.start += frame_len;
         self.last_payload = (at + HEADER_LEN, at + frame_len);
         let payload = &self.rbuf[at + HEADER_LEN..at + frame_len];
-        let intact = crate::wire::payload_crc(payload) == header.payload_crc;
-        Ok(Some(Received { header, intact, payload }))
+        Ok(Some(Received { header, payload }))
     }
 
     /// Makes at least `want` unread bytes available; `Ok(false)` on a clean end with fewer
@@ -459,7 +471,7 @@ mod tests {
             let got = rx.recv().unwrap().unwrap();
             assert_eq!(got.header.seq, seq);
             assert_eq!(got.payload.len(), len);
-            assert!(got.intact);
+            assert!(got.intact());
         }
         assert!(rx.recv().unwrap().is_none());
     }
@@ -472,7 +484,7 @@ mod tests {
         tx.send(header(7, &payload), &payload).unwrap();
         let got = rx.recv().unwrap().unwrap();
         assert_eq!(got.header.seq, 7);
-        assert!(!got.intact);
+        assert!(!got.intact());
     }
 
     #[test]
