@@ -5,10 +5,14 @@
 //! into numbers. See ARCHITECTURE.md for the map.
 
 pub mod accounting;
+pub mod app;
 pub mod bench;
 pub mod mechanism;
+pub mod model;
 pub mod report;
 pub mod scenario;
+pub mod scenario_file;
+pub mod session;
 pub mod supervisor;
 pub mod telemetry;
 pub mod wire;

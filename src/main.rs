@@ -20,6 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Open the live stage (the default when no command is given).
+    Gui(GuiArgs),
     /// Run real child processes over each mechanism and size, and report latency, throughput,
     /// CPU cost and the delivery accounting.
     Bench(Box<BenchArgs>),
@@ -28,9 +30,31 @@ enum Cmd {
         #[command(subcommand)]
         what: ListWhat,
     },
+    /// List the built-in scenarios of the live stage.
+    #[command(hide = true)]
+    Scenarios,
     /// Internal: the child process the supervisor starts.
     #[command(hide = true)]
     Worker { spec: String },
+}
+
+#[derive(clap::Args, Default)]
+struct GuiArgs {
+    /// A built-in scenario (ping-pong, stream, step) or a scenario file.
+    #[arg(long, value_name = "ID|FILE")]
+    scenario: Option<String>,
+    /// Mechanism to start with.
+    #[arg(long, short)]
+    mechanism: Option<String>,
+    /// Start the run as soon as the window opens.
+    #[arg(long)]
+    autostart: bool,
+    /// Big text and shapes for a projector (toggle with F5).
+    #[arg(long)]
+    presenter: bool,
+    /// Print frame CPU time, fps and memory to stderr every SECS seconds.
+    #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "10")]
+    frame_stats: Option<f64>,
 }
 
 #[derive(Subcommand)]
@@ -111,13 +135,38 @@ fn dispatch(command: Option<Cmd>) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Cmd::Worker { .. }) => unreachable!("handled in main"),
-        None => {
-            use clap::CommandFactory;
-            Cli::command().print_help()?;
-            println!("\nThe live GUI is coming; meanwhile try: ipc-lab bench --mechanism pipe,shm --size 64");
+        Some(Cmd::Gui(args)) => gui_cmd(args),
+        None => gui_cmd(GuiArgs::default()),
+        Some(Cmd::Scenarios) => {
+            for (id, what, _) in ipc_lab::scenario_file::builtin() {
+                println!("{id:<10} {what}");
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn gui_cmd(a: GuiArgs) -> anyhow::Result<ExitCode> {
+    let scenario =
+        a.scenario.as_deref().map(ipc_lab::scenario_file::Scenario::resolve).transpose().map_err(anyhow::Error::msg)?;
+    let mechanism = a.mechanism.as_deref().map(str::parse::<MechanismId>).transpose().map_err(anyhow::Error::msg)?;
+    if let Some(m) = mechanism {
+        m.availability().map_err(|why| anyhow::anyhow!("mechanism '{m}' is not available on this platform: {why}"))?;
+    }
+    let frame_stats = match a.frame_stats {
+        Some(secs) if secs.is_finite() && secs > 0.0 => Some(std::time::Duration::from_secs_f64(secs)),
+        Some(secs) => bail!("--frame-stats needs a positive number of seconds, not {secs}"),
+        None => None,
+    };
+    ipc_lab::app::run(ipc_lab::app::AppOptions {
+        scenario,
+        mechanism,
+        autostart: a.autostart,
+        presenter: a.presenter,
+        frame_stats,
+        animate: true,
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn bench_cmd(a: BenchArgs) -> anyhow::Result<ExitCode> {

@@ -67,7 +67,14 @@ pub struct RunSpec {
     /// Ask workers for one telemetry event per message (for the live stage).
     pub per_message_events: bool,
     pub tcp_host: String,
+    /// Most messages per second the initiator sends (`None`: as fast as it can).
+    pub rate_per_sec: Option<f64>,
+    /// Start with the gates on: every role waits before each IPC operation (step mode).
+    pub gated: bool,
 }
+
+/// A count so large that a run goes on until it is asked to stop.
+pub const ENDLESS: u64 = 1 << 62;
 
 impl Default for RunSpec {
     fn default() -> Self {
@@ -85,6 +92,8 @@ impl Default for RunSpec {
             pin: None,
             per_message_events: false,
             tcp_host: "127.0.0.1".into(),
+            rate_per_sec: None,
+            gated: false,
         }
     }
 }
@@ -94,6 +103,11 @@ impl RunSpec {
     pub fn validate(&self) -> Result<(), String> {
         if self.count == 0 {
             return Err("count must be at least 1".into());
+        }
+        if let Some(rate) = self.rate_per_sec {
+            if !(rate > 0.0 && rate.is_finite()) {
+                return Err(format!("rate must be a positive number of messages per second, not {rate}"));
+            }
         }
         if self.size > self.max_payload {
             return Err(format!(

@@ -133,14 +133,53 @@ pub enum Event {
     Listening { role: Role, address: Option<String> },
     /// The endpoint is open and connected to the peer; data can flow.
     Ready { role: Role },
-    /// Periodic progress, at most a few times a second.
-    Progress { role: Role, sent: u64, received: u64, queued: Option<Queued> },
-    /// One frame sent or received (only when the run asked for per-message events).
-    Message { role: Role, direction: Direction, seq: u64, size: u32, send_ts_nanos: u64, recv_ts_nanos: Option<u64> },
+    /// Periodic progress, at most ten times a second: counts, the receive buffer's fill, the
+    /// role's latency so far (round trip for the ping-pong initiator, one-way for the stream
+    /// consumer) and the current message sampling.
+    Progress {
+        role: Role,
+        sent: u64,
+        received: u64,
+        queued: Option<Queued>,
+        accounting: Accounting,
+        latency: Option<LatencySummary>,
+        sample_every: u64,
+        telemetry_dropped: u64,
+    },
+    /// One frame sent or received (only when the run asked for per-message events). At high
+    /// rates only one message in `sample_every` is reported; the counts still cover all of them.
+    Message {
+        role: Role,
+        direction: Direction,
+        seq: u64,
+        size: u32,
+        send_ts_nanos: u64,
+        recv_ts_nanos: Option<u64>,
+        sample_every: u64,
+    },
+    /// Step mode: the role is at its gate before `op` (waiting) or was let through (passed).
+    Gate { role: Role, op: Op, seq: u64, passed: bool },
     /// The role finished; its numbers.
     Done { role: Role, stats: RoleStats },
     /// The role failed; the worker exits non-zero after this.
     Error { role: Option<Role>, message: String },
+}
+
+/// An IPC operation a worker is about to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Send,
+    Recv,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Send => "send",
+            Op::Recv => "recv",
+        }
+    }
 }
 
 /// One line of control from the supervisor to a worker.
@@ -153,6 +192,10 @@ pub enum Control {
     Go,
     /// Finish early (end an endless run): send `End`, report, exit.
     Stop,
+    /// Turn the gates on (every role stops before each IPC operation) or off.
+    Gate { enabled: bool },
+    /// Let `role` through its gate for `ops` operations.
+    Step { role: Role, ops: u64 },
 }
 
 /// The worker's side of the telemetry channel.

@@ -8,8 +8,8 @@
 
 use std::io::BufRead;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{Receiver, unbounded};
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::accounting::SeqTracker;
 use crate::mechanism::{self, Channel, Link, LinkError, MechanismId, ShmWait};
 use crate::scenario::{Pattern, RunSpec};
-use crate::telemetry::{Control, Direction, Event, LatencySummary, Role, RoleStats, Sink, TELEMETRY_VERSION};
+use crate::telemetry::{Control, Direction, Event, LatencySummary, Op, Role, RoleStats, Sink, TELEMETRY_VERSION};
 use crate::wire::{FrameKind, Header, monotonic_nanos};
 
 /// How a worker reaches its peer; decided by the supervisor, which owns every named resource.
@@ -106,14 +106,14 @@ fn single_role(spec: &WorkerSpec) -> Option<Role> {
 /// Control messages, read on their own thread.
 struct ControlIn {
     rx: Receiver<Control>,
-    stop: Arc<AtomicBool>,
+    shared: Arc<Shared>,
 }
 
 impl ControlIn {
-    fn start() -> Result<ControlIn, String> {
+    fn start(gated: bool) -> Result<ControlIn, String> {
         let (tx, rx) = unbounded();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop_flag = stop.clone();
+        let shared = Arc::new(Shared { stop: AtomicBool::new(false), gates: Gates::new(gated) });
+        let theirs = shared.clone();
         std::thread::Builder::new()
             .name("control".into())
             .spawn(move || {
@@ -121,7 +121,12 @@ impl ControlIn {
                 for line in stdin.lock().lines() {
                     let Ok(line) = line else { break };
                     match crate::telemetry::parse_control(&line) {
-                        Ok(Control::Stop) => stop_flag.store(true, Ordering::Relaxed),
+                        Ok(Control::Stop) => {
+                            theirs.stop.store(true, Ordering::Relaxed);
+                            theirs.gates.set_enabled(false);
+                        }
+                        Ok(Control::Gate { enabled }) => theirs.gates.set_enabled(enabled),
+                        Ok(Control::Step { role, ops }) => theirs.gates.add_permits(role, ops),
                         Ok(c) => {
                             let _ = tx.send(c);
                         }
@@ -133,7 +138,7 @@ impl ControlIn {
                 std::process::exit(EXIT_SUPERVISOR_GONE);
             })
             .map_err(|e| format!("cannot start control thread: {e}"))?;
-        Ok(ControlIn { rx, stop })
+        Ok(ControlIn { rx, shared })
     }
 
     fn expect_connect(&self) -> Result<(Option<String>, u32), String> {
@@ -154,7 +159,7 @@ impl ControlIn {
 }
 
 fn run(spec: &WorkerSpec, sink: &Sink) -> Result<(), String> {
-    let control = ControlIn::start()?;
+    let control = ControlIn::start(spec.run.gated)?;
     sink.emit(&Event::Hello { version: TELEMETRY_VERSION, pid: std::process::id(), roles: spec.roles.clone() });
 
     if spec.run.mechanism == MechanismId::Thread || spec.endpoint == EndpointSpec::Thread {
@@ -170,7 +175,7 @@ fn run(spec: &WorkerSpec, sink: &Sink) -> Result<(), String> {
     sink.emit(&Event::Ready { role });
     control.expect_go()?;
     let stats =
-        play(role, link, &spec.run, sink, &control.stop, false).map_err(|e| format!("{}: {e}", role.as_str()))?;
+        play(role, link, &spec.run, sink, &control.shared, false).map_err(|e| format!("{}: {e}", role.as_str()))?;
     sink.emit(&Event::Done { role, stats });
     Ok(())
 }
@@ -190,8 +195,16 @@ fn run_threads(spec: &WorkerSpec, sink: &Sink, control: &ControlIn) -> Result<()
         let handles: Vec<_> = [(Role::Initiator, a), (Role::Responder, b)]
             .into_iter()
             .map(|(role, link)| {
-                let stop = &control.stop;
-                s.spawn(move || (role, play(role, Box::new(link), &spec.run, sink, stop, true)))
+                let shared = &*control.shared;
+                s.spawn(move || {
+                    // sched_setaffinity(0) applies to the calling thread only: each role its CPU.
+                    if let Some(cpu) = spec.run.pin.as_deref().and_then(|cpus| role_cpu(cpus, role)) {
+                        if let Err(e) = pin_to(&[cpu]) {
+                            return (role, Err(e));
+                        }
+                    }
+                    (role, play(role, Box::new(link), &spec.run, sink, shared, true))
+                })
             })
             .collect();
         handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
@@ -335,6 +348,8 @@ fn cpu_secs(thread_only: bool) -> f64 {
 }
 
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+/// Per-message events per second and direction a worker aims at when messages come faster.
+const SAMPLES_PER_SEC: f64 = 400.0;
 
 /// Per-role state of the loop: accounting, latency, progress and per-message telemetry.
 struct Meter<'a> {
@@ -350,6 +365,9 @@ struct Meter<'a> {
     measure_end_nanos: u64,
     measured: u64,
     cpu_start: f64,
+    /// Report one message in this many (per-message events only); adapted to the rate.
+    sample_every: u64,
+    since_progress: u64,
 }
 
 impl<'a> Meter<'a> {
@@ -368,6 +386,8 @@ impl<'a> Meter<'a> {
             measure_end_nanos: 0,
             measured: 0,
             cpu_start: 0.0,
+            sample_every: 1,
+            since_progress: 0,
         })
     }
 
@@ -386,7 +406,8 @@ impl<'a> Meter<'a> {
 
     fn on_sent(&mut self, seq: u64, size: usize, ts: u64) {
         self.sent += 1;
-        if self.events {
+        self.since_progress += 1;
+        if self.events && seq.is_multiple_of(self.sample_every) {
             self.sink.try_emit(&Event::Message {
                 role: self.role,
                 direction: Direction::Sent,
@@ -394,13 +415,15 @@ impl<'a> Meter<'a> {
                 size: size as u32,
                 send_ts_nanos: ts,
                 recv_ts_nanos: None,
+                sample_every: self.sample_every,
             });
         }
     }
 
     fn on_received(&mut self, header: &Header, intact: bool, recv_ts: u64) {
         self.tracker.record(header.seq, intact);
-        if self.events {
+        self.since_progress += 1;
+        if self.events && header.seq.is_multiple_of(self.sample_every) {
             self.sink.try_emit(&Event::Message {
                 role: self.role,
                 direction: Direction::Received,
@@ -408,23 +431,34 @@ impl<'a> Meter<'a> {
                 size: header.payload_len,
                 send_ts_nanos: header.send_ts_nanos,
                 recv_ts_nanos: Some(recv_ts),
+                sample_every: self.sample_every,
             });
         }
     }
 
     fn maybe_progress(&mut self, channel: &Channel) {
-        // Instant::now is cheap, but skip it for most messages of a fast stream.
-        if !(self.sent + self.tracker.accounting().received).is_multiple_of(64)
+        // Reading the clock costs ~25 ns: a bench run looks at it every 64 messages only.
+        if (!self.events && !(self.sent + self.tracker.accounting().received).is_multiple_of(64))
             || self.last_progress.elapsed() < PROGRESS_INTERVAL
         {
             return;
         }
         self.last_progress = Instant::now();
+        // Keep per-message telemetry near SAMPLES_PER_SEC whatever the message rate; a power of
+        // two, so sender and receiver (same rate) pick the same messages.
+        let per_sec = self.since_progress as f64 / PROGRESS_INTERVAL.as_secs_f64();
+        self.sample_every = ((per_sec / SAMPLES_PER_SEC).max(1.0) as u64).next_power_of_two();
+        self.since_progress = 0;
         self.sink.try_emit(&Event::Progress {
             role: self.role,
             sent: self.sent,
             received: self.tracker.accounting().received,
             queued: channel.link().queued(),
+            accounting: self.tracker.accounting(),
+            // Percentiles walk the histogram (~0.3 ms): only for live views, not for bench runs.
+            latency: (self.events && !self.hist.is_empty()).then(|| LatencySummary::from_histogram(&self.hist)),
+            sample_every: self.sample_every,
+            telemetry_dropped: self.sink.dropped(),
         });
     }
 
@@ -448,7 +482,7 @@ fn play(
     link: Box<dyn Link>,
     run: &RunSpec,
     sink: &Sink,
-    stop: &AtomicBool,
+    control: &Shared,
     thread_only: bool,
 ) -> Result<RoleStats, String> {
     let mut ch = Channel::new(link, run.max_payload);
@@ -463,13 +497,18 @@ fn play(
         payload_len: 0,
         payload_crc: 0,
     };
+    let gate = |op, seq| control.gates.pass(role, op, seq, sink, &control.stop);
+    let stopped = || control.stop.load(Ordering::Relaxed);
+    let mut pacer = Pacer::new(run.rate_per_sec);
     let mut payload = vec![0u8; run.size];
     crate::wire::fill_payload(&mut payload, 0);
 
     match (run.pattern, role) {
         (Pattern::PingPong, Role::Initiator) => {
             for seq in 0..total {
-                if stop.load(Ordering::Relaxed) {
+                pacer.wait(&control.stop);
+                gate(Op::Send, seq);
+                if stopped() {
                     break;
                 }
                 stamp_seq(&mut payload, seq);
@@ -479,6 +518,7 @@ fn play(
                 }
                 ch.send(h, &payload).map_err(|e| e.to_string())?;
                 meter.on_sent(seq, payload.len(), h.send_ts_nanos);
+                gate(Op::Recv, seq);
                 let Some(reply) = ch.recv().map_err(|e| e.to_string())? else {
                     return Err(format!("peer ended the channel before replying to message {seq}"));
                 };
@@ -493,6 +533,7 @@ fn play(
             ch.send(header(FrameKind::End, meter.sent), &[]).map_err(|e| e.to_string())?;
         }
         (Pattern::PingPong, Role::Responder) => loop {
+            gate(Op::Recv, meter.tracker.accounting().received);
             let Some(msg) = ch.recv().map_err(|e| e.to_string())? else {
                 return Err("peer ended the channel without saying end".into());
             };
@@ -505,6 +546,7 @@ fn play(
             if rh.seq == run.warmup {
                 meter.start_measuring(rts);
             }
+            gate(Op::Send, rh.seq);
             // Reply first, then check and count: the verification stays off the round trip.
             let h = header(FrameKind::Echo, rh.seq);
             ch.send_last_payload(h, rh.payload_crc).map_err(|e| e.to_string())?;
@@ -519,7 +561,9 @@ fn play(
         },
         (Pattern::Stream, Role::Initiator) => {
             for seq in 0..total {
-                if stop.load(Ordering::Relaxed) {
+                pacer.wait(&control.stop);
+                gate(Op::Send, seq);
+                if stopped() {
                     break;
                 }
                 stamp_seq(&mut payload, seq);
@@ -538,6 +582,7 @@ fn play(
             ch.send(header(FrameKind::End, meter.sent), &[]).map_err(|e| e.to_string())?;
         }
         (Pattern::Stream, Role::Responder) => loop {
+            gate(Op::Recv, meter.tracker.accounting().received);
             let Some(msg) = ch.recv().map_err(|e| e.to_string())? else {
                 return Err("peer ended the channel without saying end".into());
             };
@@ -555,6 +600,88 @@ fn play(
         },
     }
     Ok(meter.finish())
+}
+
+/// Keeps the initiator at or under the run's rate limit.
+struct Pacer {
+    interval: Option<Duration>,
+    next: Instant,
+}
+
+impl Pacer {
+    fn new(rate_per_sec: Option<f64>) -> Self {
+        Pacer { interval: rate_per_sec.map(|r| Duration::from_secs_f64(1.0 / r)), next: Instant::now() }
+    }
+
+    fn wait(&mut self, stop: &AtomicBool) {
+        let Some(interval) = self.interval else { return };
+        let now = Instant::now();
+        if self.next > now {
+            // Sleep in slices so a stop request is honoured promptly even at 0.1 msgs/s.
+            let mut left = self.next - now;
+            while left > Duration::ZERO && !stop.load(Ordering::Relaxed) {
+                let slice = left.min(Duration::from_millis(50));
+                std::thread::sleep(slice);
+                left = left.saturating_sub(slice);
+            }
+        } else {
+            self.next = now;
+        }
+        self.next += interval;
+    }
+}
+
+/// Step mode: a gate per role in front of every IPC operation, opened by the supervisor.
+pub struct Gates {
+    enabled: AtomicBool,
+    permits: Mutex<[u64; 2]>,
+    changed: Condvar,
+}
+
+impl Gates {
+    fn new(enabled: bool) -> Self {
+        Gates { enabled: AtomicBool::new(enabled), permits: Mutex::new([0; 2]), changed: Condvar::new() }
+    }
+
+    fn set_enabled(&self, enabled: bool) {
+        self.enabled.store(enabled, Ordering::Relaxed);
+        let _guard = self.permits.lock().unwrap_or_else(|p| p.into_inner());
+        self.changed.notify_all();
+    }
+
+    fn add_permits(&self, role: Role, ops: u64) {
+        let mut permits = self.permits.lock().unwrap_or_else(|p| p.into_inner());
+        permits[role.wire_id() as usize] += ops;
+        self.changed.notify_all();
+    }
+
+    /// Waits at the gate if gates are on. One relaxed load when they are off.
+    fn pass(&self, role: Role, op: Op, seq: u64, sink: &Sink, stop: &AtomicBool) {
+        if !self.enabled.load(Ordering::Relaxed) {
+            return;
+        }
+        sink.emit(&Event::Gate { role, op, seq, passed: false });
+        let slot = role.wire_id() as usize;
+        let mut permits = self.permits.lock().unwrap_or_else(|p| p.into_inner());
+        while self.enabled.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) && permits[slot] == 0 {
+            permits = self
+                .changed
+                .wait_timeout(permits, Duration::from_millis(100))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        if permits[slot] > 0 {
+            permits[slot] -= 1;
+        }
+        drop(permits);
+        sink.emit(&Event::Gate { role, op, seq, passed: true });
+    }
+}
+
+/// State the control thread shares with the roles.
+pub struct Shared {
+    stop: AtomicBool,
+    gates: Gates,
 }
 
 /// Writes the sequence number into the payload's first bytes, so each payload is distinct.

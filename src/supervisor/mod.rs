@@ -168,6 +168,49 @@ pub struct Run {
     early: Vec<RunEvent>,
 }
 
+/// Folds run events into a [`RunOutcome`].
+pub struct OutcomeBuilder {
+    spec: RunSpec,
+    prefix: String,
+    workers: Vec<(Vec<Role>, u32)>,
+    stats: BTreeMap<Role, RoleStats>,
+    errors: Vec<String>,
+    exits: Vec<WorkerExit>,
+}
+
+impl OutcomeBuilder {
+    pub fn add(&mut self, ev: &RunEvent) {
+        match ev {
+            RunEvent::Telemetry { event: Event::Done { role, stats }, .. } => {
+                self.stats.insert(*role, stats.clone());
+            }
+            RunEvent::Telemetry { event: Event::Error { message, .. }, .. } => self.errors.push(message.clone()),
+            RunEvent::BadTelemetry { message, .. } => self.errors.push(message.clone()),
+            RunEvent::Exited { worker_id, exit, stderr_tail } => {
+                let (roles, pid) = self.workers.get(*worker_id).cloned().unwrap_or_default();
+                self.exits.push(WorkerExit {
+                    worker_id: *worker_id,
+                    roles,
+                    pid,
+                    exit: *exit,
+                    stderr_tail: stderr_tail.clone(),
+                });
+            }
+            RunEvent::Telemetry { .. } => {}
+        }
+    }
+
+    /// Every worker has been reaped.
+    pub fn is_complete(&self) -> bool {
+        self.exits.len() >= self.workers.len()
+    }
+
+    pub fn finish(mut self) -> RunOutcome {
+        self.exits.sort_by_key(|e| e.worker_id);
+        RunOutcome { spec: self.spec, prefix: self.prefix, stats: self.stats, errors: self.errors, exits: self.exits }
+    }
+}
+
 /// The path of the `ipc-lab` executable to run workers from.
 pub fn current_exe() -> Result<PathBuf, RunError> {
     std::env::current_exe().map_err(setup("finding the ipc-lab executable"))
@@ -314,6 +357,19 @@ impl Run {
         }
     }
 
+    /// Turns step mode on (every role stops before each IPC operation) or off.
+    pub fn set_gates(&self, enabled: bool) {
+        for w in &self.workers {
+            let _ = self.send_control(w.worker_id, &Control::Gate { enabled });
+        }
+    }
+
+    /// Lets `role` through its gate for one operation.
+    pub fn step(&self, role: Role) -> Result<(), RunError> {
+        let w = self.worker_for(role).ok_or(RunError::NoSuchWorker(usize::MAX))?;
+        self.send_control(w.worker_id, &Control::Step { role, ops: 1 })
+    }
+
     /// Sends `signal` to worker `worker_id`, unless it has already been reaped.
     pub fn signal(&self, worker_id: usize, signal: WorkerSignal) -> Result<(), RunError> {
         let w = self.workers.get(worker_id).ok_or(RunError::NoSuchWorker(worker_id))?;
@@ -322,35 +378,38 @@ impl Run {
 
     /// Waits for every worker to end, passing each event to `on_event` as it comes.
     pub fn wait_with(mut self, mut on_event: impl FnMut(&RunEvent)) -> RunOutcome {
-        let mut stats = BTreeMap::new();
-        let mut errors = Vec::new();
-        let mut exits = Vec::new();
-        let mut handle = |ev: RunEvent, exits: &mut Vec<WorkerExit>, workers: &[WorkerProc]| {
-            on_event(&ev);
-            match ev {
-                RunEvent::Telemetry { event: Event::Done { role, stats: s }, .. } => {
-                    stats.insert(role, s);
-                }
-                RunEvent::Telemetry { event: Event::Error { message, .. }, .. } => errors.push(message),
-                RunEvent::BadTelemetry { message, .. } => errors.push(message),
-                RunEvent::Exited { worker_id, exit, stderr_tail } => {
-                    let w = &workers[worker_id];
-                    exits.push(WorkerExit { worker_id, roles: w.roles.clone(), pid: w.pid, exit, stderr_tail });
-                }
-                RunEvent::Telemetry { .. } => {}
-            }
-        };
+        let mut builder = self.outcome_builder();
         for ev in std::mem::take(&mut self.early) {
-            handle(ev, &mut exits, &self.workers);
+            on_event(&ev);
+            builder.add(&ev);
         }
-        while exits.len() < self.workers.len() {
+        while !builder.is_complete() {
             match self.events.recv() {
-                Ok(ev) => handle(ev, &mut exits, &self.workers),
+                Ok(ev) => {
+                    on_event(&ev);
+                    builder.add(&ev);
+                }
                 Err(_) => break,
             }
         }
-        exits.sort_by_key(|e| e.worker_id);
-        RunOutcome { spec: self.spec.clone(), prefix: self.prefix().to_string(), stats, errors, exits }
+        builder.finish()
+    }
+
+    /// Events consumed during start-up, for a caller that reads `events()` itself.
+    pub fn take_early_events(&mut self) -> Vec<RunEvent> {
+        std::mem::take(&mut self.early)
+    }
+
+    /// A builder that folds this run's events into its outcome, for callers that read `events()`.
+    pub fn outcome_builder(&self) -> OutcomeBuilder {
+        OutcomeBuilder {
+            spec: self.spec.clone(),
+            prefix: self.prefix().to_string(),
+            workers: self.workers.iter().map(|w| (w.roles.clone(), w.pid)).collect(),
+            stats: BTreeMap::new(),
+            errors: Vec::new(),
+            exits: Vec::new(),
+        }
     }
 
     /// Waits for every worker to end.

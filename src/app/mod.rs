@@ -1,0 +1,346 @@
+//! The eframe application: the live stage. It draws the [`Model`] and turns clicks and keys into
+//! [`Command`]s for the session; it never spawns or talks to a process itself.
+//!
+//! Panels: `controls_ui` (top), `timeline_ui` (bottom), `stats_ui` (right), `stage_ui` (centre).
+//! Commands collected during a frame are sent after it, in one place.
+
+mod controls_ui;
+mod frame_stats;
+mod stage_ui;
+mod stats_ui;
+mod timeline_ui;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::mechanism::MechanismId;
+use crate::model::{Model, RunStatus};
+use crate::scenario_file::Scenario;
+use crate::session::{Command, Pace, Session};
+use crate::supervisor::WorkerSignal;
+use crate::telemetry::Role;
+
+pub use frame_stats::FrameStats;
+
+/// How the GUI was asked to open.
+#[derive(Clone, Debug, Default)]
+pub struct AppOptions {
+    pub scenario: Option<Scenario>,
+    pub mechanism: Option<MechanismId>,
+    pub autostart: bool,
+    pub presenter: bool,
+    /// Print frame-time and memory figures to stderr every this often.
+    pub frame_stats: Option<Duration>,
+    /// Draw packets moving (off in tests, for deterministic frames).
+    pub animate: bool,
+}
+
+/// The pace the user picked, with the slow-motion rate kept while another pace is chosen.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PaceChoice {
+    RealTime,
+    SlowMotion,
+    Step,
+}
+
+/// What the UI remembers between frames (not run state: that is the model).
+pub struct UiState {
+    pub scenario: Scenario,
+    pub pace_choice: PaceChoice,
+    pub slow_ops_per_sec: f64,
+    pub presenter: bool,
+    pub animate: bool,
+    pub file_path: String,
+    pub file_message: Option<(String, bool)>,
+    pub show_file_window: bool,
+    /// The timeline as it was when Pause was pressed.
+    pub frozen_timeline: Option<Vec<crate::model::Message>>,
+}
+
+impl UiState {
+    pub fn pace(&self) -> Pace {
+        match self.pace_choice {
+            PaceChoice::RealTime => Pace::RealTime,
+            PaceChoice::SlowMotion => Pace::SlowMotion { ops_per_sec: self.slow_ops_per_sec },
+            PaceChoice::Step => Pace::Step,
+        }
+    }
+
+    fn set_pace(&mut self, pace: Pace) {
+        match pace {
+            Pace::RealTime => self.pace_choice = PaceChoice::RealTime,
+            Pace::SlowMotion { ops_per_sec } => {
+                self.pace_choice = PaceChoice::SlowMotion;
+                self.slow_ops_per_sec = ops_per_sec;
+            }
+            Pace::Step => self.pace_choice = PaceChoice::Step,
+        }
+    }
+}
+
+pub struct IpcLabApp {
+    /// Shared with the SIGTERM handler, which takes and drops it (ending every worker).
+    session: Arc<Mutex<Option<Session>>>,
+    pub model: Model,
+    pub ui_state: UiState,
+    started: Instant,
+    pending: Vec<Command>,
+    frame_stats: Option<FrameStats>,
+    presenter_applied: bool,
+}
+
+impl IpcLabApp {
+    /// Starts the session thread; workers run from `exe`; `repaint` wakes the UI on news.
+    pub fn new(exe: PathBuf, repaint: Arc<dyn Fn() + Send + Sync>, options: AppOptions) -> std::io::Result<Self> {
+        let session = Session::start(exe, repaint)?;
+        let mut scenario = options.scenario.unwrap_or_default();
+        if let Some(m) = options.mechanism {
+            scenario.mechanism = m;
+        }
+        let mut ui_state = UiState {
+            scenario: scenario.clone(),
+            pace_choice: PaceChoice::RealTime,
+            slow_ops_per_sec: 2.0,
+            presenter: options.presenter,
+            animate: options.animate,
+            file_path: "scenario.json".into(),
+            file_message: None,
+            show_file_window: false,
+            frozen_timeline: None,
+        };
+        ui_state.set_pace(scenario.pace);
+        let mut app = IpcLabApp {
+            session: Arc::new(Mutex::new(Some(session))),
+            model: Model::default(),
+            ui_state,
+            started: Instant::now(),
+            pending: Vec::new(),
+            frame_stats: options.frame_stats.map(FrameStats::new),
+            presenter_applied: false,
+        };
+        if options.autostart {
+            app.start();
+        }
+        Ok(app)
+    }
+
+    /// The handle the SIGTERM handler uses to end the session.
+    pub fn session_handle(&self) -> Arc<Mutex<Option<Session>>> {
+        self.session.clone()
+    }
+
+    fn now_nanos(&self) -> u64 {
+        self.started.elapsed().as_nanos() as u64
+    }
+
+    pub fn start(&mut self) {
+        let spec = self.ui_state.scenario.run_spec();
+        if let Err(e) = spec.validate() {
+            self.model.status = RunStatus::StartFailed(e);
+            return;
+        }
+        self.ui_state.frozen_timeline = None;
+        self.model.status = RunStatus::Starting;
+        self.pending.push(Command::Start { spec, pace: self.ui_state.pace() });
+    }
+
+    pub fn toggle_pause(&mut self) {
+        if !self.model.is_running() {
+            self.start();
+            return;
+        }
+        let paused = !self.model.paused;
+        self.ui_state.frozen_timeline = paused.then(|| self.model.messages.iter().copied().collect());
+        self.model.paused = paused;
+        self.pending.push(Command::SetPaused(paused));
+    }
+
+    pub fn step(&mut self) {
+        if !self.model.is_running() {
+            // Step from idle starts the run in step mode.
+            self.ui_state.pace_choice = PaceChoice::Step;
+            self.start();
+            return;
+        }
+        if !self.ui_state.pace().gated() && !self.model.paused {
+            self.ui_state.pace_choice = PaceChoice::Step;
+            self.pending.push(Command::SetPace(Pace::Step));
+        }
+        self.pending.push(Command::Step);
+    }
+
+    pub fn stop(&mut self) {
+        if self.model.is_running() {
+            self.pending.push(Command::Stop);
+        }
+    }
+
+    pub fn signal(&mut self, role: Role, signal: WorkerSignal) {
+        self.pending.push(Command::Signal { role, signal });
+    }
+
+    fn drain_updates(&mut self) {
+        let now = self.now_nanos();
+        let guard = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(session) = guard.as_ref() else { return };
+        // Bounded per frame so a flood of telemetry can never stall drawing.
+        for _ in 0..20_000 {
+            match session.updates().try_recv() {
+                Ok(u) => self.model.apply(u, now),
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn send_pending(&mut self) {
+        let guard = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(session) = guard.as_ref() {
+            for c in self.pending.drain(..) {
+                session.send(c);
+            }
+        }
+    }
+
+    fn keyboard(&mut self, ui: &mut egui::Ui) {
+        use egui::Key;
+        if ui.ctx().egui_wants_keyboard_input() {
+            return;
+        }
+        let (space, step, esc, presenter, page) = ui.input_mut(|i| {
+            (
+                i.consume_key(egui::Modifiers::NONE, Key::Space),
+                i.consume_key(egui::Modifiers::NONE, Key::ArrowRight) || i.consume_key(egui::Modifiers::NONE, Key::S),
+                i.consume_key(egui::Modifiers::NONE, Key::Escape),
+                i.consume_key(egui::Modifiers::NONE, Key::F5) || i.consume_key(egui::Modifiers::NONE, Key::F11),
+                i.consume_key(egui::Modifiers::NONE, Key::PageDown)
+                    || i.consume_key(egui::Modifiers::NONE, Key::PageUp),
+            )
+        });
+        if space {
+            self.toggle_pause();
+        }
+        if step {
+            self.step();
+        }
+        if esc {
+            self.stop();
+        }
+        if presenter {
+            self.ui_state.presenter = !self.ui_state.presenter;
+        }
+        if page {
+            self.model.notice = Some("PageUp / PageDown will turn lesson pages (coming soon)".into());
+        }
+    }
+
+    fn apply_presenter(&mut self, ctx: &egui::Context) {
+        if self.presenter_applied != self.ui_state.presenter {
+            let factor = if self.ui_state.presenter { 1.5 } else { 1.0 / 1.5 };
+            ctx.set_zoom_factor((ctx.zoom_factor() * factor).clamp(0.5, 4.0));
+            self.presenter_applied = self.ui_state.presenter;
+        }
+    }
+
+    /// Draws one frame into `ui` (the whole window).
+    pub fn ui_root(&mut self, ui: &mut egui::Ui) {
+        let frame_start = frame_stats::thread_cpu_nanos();
+        self.drain_updates();
+        self.keyboard(ui);
+        self.apply_presenter(ui.ctx());
+        let now = self.now_nanos();
+
+        egui::Panel::top("controls").show(ui, |ui| controls_ui::controls_ui(self, ui));
+        egui::Panel::bottom("timeline").resizable(true).default_size(210.0).min_size(120.0).show(ui, |ui| {
+            let frozen = self.ui_state.frozen_timeline.as_deref();
+            timeline_ui::timeline_ui(&self.model, frozen, ui)
+        });
+        egui::Panel::right("stats").resizable(true).default_size(340.0).min_size(260.0).show(ui, |ui| {
+            stats_ui::stats_ui(&self.model, ui);
+        });
+        let mut actions = Vec::new();
+        egui::CentralPanel::default().show(ui, |ui| {
+            actions = stage_ui::stage_ui(&self.model, &self.ui_state, now, ui);
+        });
+        for (role, signal) in actions {
+            self.signal(role, signal);
+        }
+        if self.ui_state.show_file_window {
+            controls_ui::file_window(self, ui.ctx());
+        }
+        self.send_pending();
+
+        if self.model.is_running() && self.ui_state.animate {
+            ui.ctx().request_repaint_after(Duration::from_millis(16));
+        }
+        if let Some(stats) = self.frame_stats.as_mut() {
+            stats.record(frame_stats::thread_cpu_nanos().saturating_sub(frame_start));
+            ui.ctx().request_repaint_after(Duration::from_millis(16));
+        }
+    }
+
+    fn shutdown(&mut self) {
+        self.session.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
+impl eframe::App for IpcLabApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.ui_root(ui);
+    }
+
+    fn on_exit(&mut self) {
+        // Closing the window ends every worker and removes every named resource.
+        self.shutdown();
+    }
+}
+
+impl Drop for IpcLabApp {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Opens the window and runs until it closes (or SIGTERM/SIGINT arrives).
+pub fn run(options: AppOptions) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("IPC Lab")
+            .with_inner_size([1280.0, 800.0])
+            .with_min_inner_size([900.0, 600.0]),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "IPC Lab",
+        native,
+        Box::new(move |cc| {
+            let ctx = cc.egui_ctx.clone();
+            let repaint: Arc<dyn Fn() + Send + Sync> =
+                Arc::new(move || ctx.request_repaint_after(Duration::from_millis(15)));
+            let app = IpcLabApp::new(exe, repaint, AppOptions { animate: true, ..options })?;
+            end_on_termination(app.session_handle(), cc.egui_ctx.clone())?;
+            Ok(Box::new(app))
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
+}
+
+/// On SIGTERM or SIGINT: end the session (killing workers, removing resources), then close.
+fn end_on_termination(session: Arc<Mutex<Option<Session>>>, ctx: egui::Context) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+        std::thread::Builder::new().name("signals".into()).spawn(move || {
+            if signals.forever().next().is_some() {
+                session.lock().unwrap_or_else(|p| p.into_inner()).take();
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                // If the event loop does not get to close the window, leave anyway.
+                std::thread::sleep(Duration::from_secs(2));
+                std::process::exit(0);
+            }
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! Scenarios as the GUI offers them: built-in ones by id, and user files (JSON) saved and loaded
+//! from the UI or named on the command line. A bad file is an error that says what is wrong.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::mechanism::{MechanismId, ShmWait};
+use crate::scenario::{ENDLESS, Pattern, RunSpec};
+use crate::session::Pace;
+
+/// What the live stage runs, as a user sets it up.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    pub pattern: Pattern,
+    pub mechanism: MechanismId,
+    pub size: usize,
+    /// Measured messages; `None` runs until Stop.
+    pub count: Option<u64>,
+    /// Messages per second at most; `None` is unlimited.
+    pub rate_per_sec: Option<f64>,
+    pub pace: Pace,
+    pub shm_wait: ShmWait,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario {
+            name: "ping-pong".into(),
+            pattern: Pattern::PingPong,
+            mechanism: MechanismId::Pipe,
+            size: 64,
+            count: None,
+            rate_per_sec: Some(20.0),
+            pace: Pace::RealTime,
+            shm_wait: ShmWait::default(),
+        }
+    }
+}
+
+/// Built-in scenarios: (id, what it shows, the scenario).
+pub fn builtin() -> Vec<(&'static str, &'static str, Scenario)> {
+    vec![
+        (
+            "ping-pong",
+            "send a message, wait for the echo; 20 round trips a second so you can watch",
+            Scenario::default(),
+        ),
+        (
+            "stream",
+            "one direction as fast as it goes; watch the buffer fill",
+            Scenario { name: "stream".into(), pattern: Pattern::Stream, rate_per_sec: None, ..Scenario::default() },
+        ),
+        (
+            "step",
+            "ping-pong one operation at a time: press Step (or S, or →)",
+            Scenario { name: "step".into(), pace: Pace::Step, rate_per_sec: None, ..Scenario::default() },
+        ),
+    ]
+}
+
+impl Scenario {
+    /// The engine's run spec for this scenario.
+    pub fn run_spec(&self) -> RunSpec {
+        RunSpec {
+            mechanism: self.mechanism,
+            pattern: self.pattern,
+            size: self.size,
+            count: self.count.unwrap_or(ENDLESS),
+            warmup: 0,
+            shm_wait: self.shm_wait,
+            rate_per_sec: self.rate_per_sec,
+            per_message_events: true,
+            ..RunSpec::default()
+        }
+    }
+
+    /// A built-in scenario by id, or a scenario file.
+    pub fn resolve(id_or_file: &str) -> Result<Scenario, String> {
+        if let Some((_, _, s)) = builtin().into_iter().find(|(id, _, _)| *id == id_or_file) {
+            return Ok(s);
+        }
+        let path = Path::new(id_or_file);
+        if path.exists() {
+            return Scenario::load(path);
+        }
+        let ids: Vec<_> = builtin().iter().map(|(id, _, _)| *id).collect();
+        Err(format!("no scenario '{id_or_file}': not a built-in ({}) and no such file", ids.join(", ")))
+    }
+
+    pub fn load(path: &Path) -> Result<Scenario, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Scenario::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<Scenario, String> {
+        let s: Scenario = serde_json::from_str(text).map_err(|e| format!("not a valid scenario: {e}"))?;
+        s.run_spec().validate()?;
+        if let Pace::SlowMotion { ops_per_sec } = s.pace {
+            if !(ops_per_sec > 0.0 && ops_per_sec <= 1000.0) {
+                return Err(format!(
+                    "slow-motion pace must be between 0 and 1000 operations per second, not {ops_per_sec}"
+                ));
+            }
+        }
+        Ok(s)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), String> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
+        std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenarios_round_trip_through_files() {
+        let path = std::env::temp_dir().join(format!("ipc-lab-scenario-test-{}.json", std::process::id()));
+        let s =
+            Scenario { mechanism: MechanismId::Shm, pace: Pace::SlowMotion { ops_per_sec: 2.0 }, ..Default::default() };
+        s.save(&path).unwrap();
+        assert_eq!(Scenario::load(&path), Ok(s));
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn a_malformed_scenario_is_a_clear_error() {
+        assert!(Scenario::parse("{\"mechanism\": \"carrier-pigeon\"}").unwrap_err().contains("not a valid scenario"));
+        assert!(Scenario::parse("{\"size\": 999999999999}").unwrap_err().contains("exceeds the maximum payload"));
+        assert!(Scenario::parse("{\"count\": 0}").unwrap_err().contains("count"));
+        assert!(Scenario::parse("not json").is_err());
+        assert!(Scenario::resolve("no-such-thing").unwrap_err().contains("no scenario 'no-such-thing'"));
+    }
+
+    #[test]
+    fn every_builtin_scenario_is_valid() {
+        for (id, _, s) in builtin() {
+            assert!(s.run_spec().validate().is_ok(), "{id}");
+            assert_eq!(Scenario::resolve(id).as_ref(), Ok(&s));
+        }
+    }
+}

@@ -1,0 +1,399 @@
+//! The live session: a long-lived supervisor thread that runs what the GUI asks for.
+//!
+//! The GUI never spawns or talks to processes itself. It sends [`Command`]s; this thread owns the
+//! [`Run`], paces step mode (releasing one gated operation at a time), samples each worker's state
+//! and CPU use from /proc, and sends [`Update`]s back over a crossbeam channel, asking for a repaint
+//! after each batch. No egui here: the repaint request is a plain callback.
+//!
+//! This thread starts and drops every `Run`, which PR_SET_PDEATHSIG requires (it follows the
+//! spawning thread); dropping the [`Session`] stops the thread, which kills what still runs and
+//! removes every named resource.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{Receiver, Select, Sender, unbounded};
+
+use crate::report::RunReport;
+use crate::scenario::RunSpec;
+use crate::supervisor::{OutcomeBuilder, Run, RunEvent, WorkerSignal};
+use crate::telemetry::{Event, Role};
+
+/// How the run is paced.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pace {
+    /// Gates off: as fast as the mechanism (and the rate limit) allows.
+    RealTime,
+    /// Gates on; the session releases one operation every `1 / ops_per_sec` seconds.
+    SlowMotion { ops_per_sec: f64 },
+    /// Gates on; only Step releases an operation.
+    Step,
+}
+
+impl Pace {
+    pub fn gated(self) -> bool {
+        !matches!(self, Pace::RealTime)
+    }
+}
+
+/// What the GUI asks of the session.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    Start {
+        spec: RunSpec,
+        pace: Pace,
+    },
+    /// Ask the workers to finish; kill them if they have not within [`STOP_GRACE`].
+    Stop,
+    SetPace(Pace),
+    /// Pause holds every worker at its next gate; resume lets them go at the current pace.
+    SetPaused(bool),
+    /// Release exactly one operation: the one that has waited longest at its gate.
+    Step,
+    Signal {
+        role: Role,
+        signal: WorkerSignal,
+    },
+}
+
+/// A worker's state as read from /proc.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProcSample {
+    pub worker_id: usize,
+    /// The kernel's state letter: R running, S sleeping, T stopped, Z zombie...
+    pub state: char,
+    /// Where in the kernel it sleeps (`/proc/PID/wchan`), e.g. `pipe_read`.
+    pub wchan: String,
+    pub cpu_percent: f64,
+}
+
+/// What the session tells the GUI.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Update {
+    Started {
+        spec: RunSpec,
+        prefix: String,
+        workers: Vec<(usize, Vec<Role>, u32)>,
+        pace: Pace,
+    },
+    StartFailed(String),
+    Event(RunEvent),
+    Proc(ProcSample),
+    Paced {
+        pace: Pace,
+        paused: bool,
+    },
+    /// Step pressed with no operation waiting at a gate.
+    NothingToStep,
+    Finished {
+        report: Result<RunReport, String>,
+    },
+}
+
+/// How long Stop waits for workers to finish before killing them.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
+const SAMPLE_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The GUI's handle on the session thread.
+pub struct Session {
+    commands: Sender<Command>,
+    updates: Receiver<Update>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Session {
+    /// Starts the session thread; workers run from `exe`; `repaint` is called after updates.
+    pub fn start(exe: PathBuf, repaint: Arc<dyn Fn() + Send + Sync>) -> std::io::Result<Session> {
+        let (commands, command_rx) = unbounded();
+        let (update_tx, updates) = unbounded();
+        let thread = std::thread::Builder::new()
+            .name("session".into())
+            .spawn(move || SessionThread::new(exe, command_rx, update_tx, repaint).run())?;
+        Ok(Session { commands, updates, thread: Some(thread) })
+    }
+
+    pub fn send(&self, command: Command) {
+        let _ = self.commands.send(command);
+    }
+
+    pub fn updates(&self) -> &Receiver<Update> {
+        &self.updates
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Closing the command channel ends the thread, which drops (kills and cleans) the run.
+        let (dead, _) = unbounded();
+        self.commands = dead;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Active {
+    run: Run,
+    outcome: OutcomeBuilder,
+    pace: Pace,
+    paused: bool,
+    /// Roles waiting at their gate, longest first.
+    waiting: VecDeque<Role>,
+    next_release: Instant,
+    stop_deadline: Option<Instant>,
+    cpu_prev: Vec<Option<(u64, Instant)>>,
+}
+
+struct SessionThread {
+    exe: PathBuf,
+    commands: Receiver<Command>,
+    updates: Sender<Update>,
+    repaint: Arc<dyn Fn() + Send + Sync>,
+    active: Option<Active>,
+    next_sample: Instant,
+}
+
+impl SessionThread {
+    fn new(
+        exe: PathBuf,
+        commands: Receiver<Command>,
+        updates: Sender<Update>,
+        repaint: Arc<dyn Fn() + Send + Sync>,
+    ) -> Self {
+        SessionThread { exe, commands, updates, repaint, active: None, next_sample: Instant::now() }
+    }
+
+    fn send(&self, update: Update) {
+        let _ = self.updates.send(update);
+    }
+
+    fn run(mut self) {
+        loop {
+            let deadline = self.next_deadline();
+            let commands = self.commands.clone();
+            let events = self.active.as_ref().map(|a| a.run.events().clone());
+            let mut sel = Select::new();
+            let cmd_index = sel.recv(&commands);
+            let ev_index = events.as_ref().map(|rx| sel.recv(rx));
+            let op = match deadline {
+                Some(d) => sel.select_deadline(d).ok(),
+                None => Some(sel.select()),
+            };
+            match op {
+                Some(op) if op.index() == cmd_index => match op.recv(&commands) {
+                    Ok(cmd) => self.handle(cmd),
+                    Err(_) => break, // the GUI is gone
+                },
+                Some(op) if Some(op.index()) == ev_index => {
+                    let rx = events.as_ref().expect("selected receiver exists");
+                    match op.recv(rx) {
+                        Ok(ev) => self.on_event(ev),
+                        Err(_) => self.finish(),
+                    }
+                    // Drain what else is queued, so one repaint covers a burst.
+                    while let Some(ev) = self.active.as_ref().and_then(|a| a.run.events().try_recv().ok()) {
+                        self.on_event(ev);
+                    }
+                }
+                _ => {}
+            }
+            self.on_tick();
+            (self.repaint)();
+        }
+        // Dropping the active run kills its workers and removes its resources.
+        self.active = None;
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let a = self.active.as_ref()?;
+        let mut d = self.next_sample;
+        if let Pace::SlowMotion { .. } = a.pace {
+            if !a.paused {
+                d = d.min(a.next_release);
+            }
+        }
+        if let Some(stop) = a.stop_deadline {
+            d = d.min(stop);
+        }
+        Some(d)
+    }
+
+    fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Start { spec, pace } => {
+                self.active = None;
+                let spec = RunSpec { gated: pace.gated(), per_message_events: true, ..spec };
+                match Run::start(spec.clone(), &self.exe) {
+                    Ok(mut run) => {
+                        let outcome = run.outcome_builder();
+                        let early = run.take_early_events();
+                        let workers = run.workers().iter().map(|w| (w.worker_id, w.roles.clone(), w.pid)).collect();
+                        let n = run.workers().len();
+                        self.send(Update::Started { spec, prefix: run.prefix().to_string(), workers, pace });
+                        let active = Active {
+                            run,
+                            outcome,
+                            pace,
+                            paused: false,
+                            waiting: VecDeque::new(),
+                            next_release: Instant::now(),
+                            stop_deadline: None,
+                            cpu_prev: vec![None; n],
+                        };
+                        self.active = Some(active);
+                        for ev in early {
+                            self.on_event(ev);
+                        }
+                    }
+                    Err(e) => self.send(Update::StartFailed(e.to_string())),
+                }
+            }
+            Command::Stop => {
+                if let Some(a) = self.active.as_mut() {
+                    a.run.request_stop();
+                    a.stop_deadline.get_or_insert(Instant::now() + STOP_GRACE);
+                }
+            }
+            Command::SetPace(pace) => {
+                if let Some(a) = self.active.as_mut() {
+                    a.pace = pace;
+                    if !a.paused {
+                        a.run.set_gates(pace.gated());
+                    }
+                    a.next_release = Instant::now();
+                    let paused = a.paused;
+                    self.send(Update::Paced { pace, paused });
+                }
+            }
+            Command::SetPaused(paused) => {
+                if let Some(a) = self.active.as_mut() {
+                    a.paused = paused;
+                    a.run.set_gates(paused || a.pace.gated());
+                    let pace = a.pace;
+                    self.send(Update::Paced { pace, paused });
+                }
+            }
+            Command::Step => {
+                let released = self.active.as_mut().map(release_one).unwrap_or(false);
+                if !released {
+                    self.send(Update::NothingToStep);
+                }
+            }
+            Command::Signal { role, signal } => {
+                if let Some(a) = self.active.as_ref() {
+                    if let Some(w) = a.run.worker_for(role) {
+                        let _ = a.run.signal(w.worker_id, signal);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, ev: RunEvent) {
+        let Some(a) = self.active.as_mut() else { return };
+        if let RunEvent::Telemetry { event: Event::Gate { role, passed, .. }, .. } = &ev {
+            a.waiting.retain(|r| r != role);
+            if !passed {
+                a.waiting.push_back(*role);
+            }
+        }
+        a.outcome.add(&ev);
+        let complete = a.outcome.is_complete();
+        self.send(Update::Event(ev));
+        if complete {
+            self.finish();
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(a) = self.active.take() {
+            let outcome = a.outcome.finish();
+            let report = RunReport::from_outcome(&outcome);
+            self.send(Update::Finished { report });
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        let Some(a) = self.active.as_mut() else { return };
+        if let Some(d) = a.stop_deadline {
+            if now >= d {
+                // Workers that did not finish in time (stopped, or blocked on a stopped peer).
+                for w in a.run.workers() {
+                    let _ = a.run.signal(w.worker_id, WorkerSignal::Kill);
+                }
+                a.stop_deadline = None;
+            }
+        }
+        if let Pace::SlowMotion { ops_per_sec } = a.pace {
+            if !a.paused && now >= a.next_release {
+                release_one(a);
+                a.next_release = now + Duration::from_secs_f64(1.0 / ops_per_sec.clamp(0.05, 1000.0));
+            }
+        }
+        if now >= self.next_sample {
+            self.next_sample = now + SAMPLE_INTERVAL;
+            let samples: Vec<ProcSample> = a
+                .run
+                .workers()
+                .iter()
+                .filter_map(|w| {
+                    let (state, ticks) = proc_stat(w.pid)?;
+                    let prev = a.cpu_prev.get_mut(w.worker_id)?;
+                    let cpu_percent = match *prev {
+                        Some((t0, at)) => {
+                            let secs = now.duration_since(at).as_secs_f64().max(1e-3);
+                            100.0 * (ticks.saturating_sub(t0)) as f64 / clock_ticks_per_sec() / secs
+                        }
+                        None => 0.0,
+                    };
+                    *prev = Some((ticks, now));
+                    Some(ProcSample { worker_id: w.worker_id, state, wchan: proc_wchan(w.pid), cpu_percent })
+                })
+                .collect();
+            for s in samples {
+                self.send(Update::Proc(s));
+            }
+        }
+    }
+}
+
+/// Releases the operation that has waited longest at its gate.
+fn release_one(a: &mut Active) -> bool {
+    match a.waiting.pop_front() {
+        Some(role) => a.run.step(role).is_ok(),
+        None => false,
+    }
+}
+
+/// State letter and user+system CPU ticks of `pid`.
+fn proc_stat(pid: u32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    // After the command name: state is field 3 of the line, utime 14 and stime 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((state, utime + stime))
+}
+
+fn proc_wchan(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/wchan")).map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+fn clock_ticks_per_sec() -> f64 {
+    #[cfg(unix)]
+    {
+        // SAFETY: sysconf only reads a system setting.
+        let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        if t > 0 {
+            return t as f64;
+        }
+    }
+    100.0
+}
