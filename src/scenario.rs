@@ -104,10 +104,10 @@ impl RunSpec {
         if self.count == 0 {
             return Err("count must be at least 1".into());
         }
-        if let Some(rate) = self.rate_per_sec {
-            if !(rate > 0.0 && rate.is_finite()) {
-                return Err(format!("rate must be a positive number of messages per second, not {rate}"));
-            }
+        if let Some(rate) = self.rate_per_sec
+            && !(rate > 0.0 && rate.is_finite())
+        {
+            return Err(format!("rate must be a positive number of messages per second, not {rate}"));
         }
         if self.size > self.max_payload {
             return Err(format!(

@@ -211,10 +211,10 @@ impl SessionThread {
     fn next_deadline(&self) -> Option<Instant> {
         let a = self.active.as_ref()?;
         let mut d = self.next_sample;
-        if let Pace::SlowMotion { .. } = a.pace {
-            if !a.paused {
-                d = d.min(a.next_release);
-            }
+        if let Pace::SlowMotion { .. } = a.pace
+            && !a.paused
+        {
+            d = d.min(a.next_release);
         }
         if let Some(stop) = a.stop_deadline {
             d = d.min(stop);
@@ -284,10 +284,10 @@ impl SessionThread {
                 }
             }
             Command::Signal { role, signal } => {
-                if let Some(a) = self.active.as_ref() {
-                    if let Some(w) = a.run.worker_for(role) {
-                        let _ = a.run.signal(w.worker_id, signal);
-                    }
+                if let Some(a) = self.active.as_ref()
+                    && let Some(w) = a.run.worker_for(role)
+                {
+                    let _ = a.run.signal(w.worker_id, signal);
                 }
             }
         }
@@ -320,20 +320,21 @@ impl SessionThread {
     fn on_tick(&mut self) {
         let now = Instant::now();
         let Some(a) = self.active.as_mut() else { return };
-        if let Some(d) = a.stop_deadline {
-            if now >= d {
-                // Workers that did not finish in time (stopped, or blocked on a stopped peer).
-                for w in a.run.workers() {
-                    let _ = a.run.signal(w.worker_id, WorkerSignal::Kill);
-                }
-                a.stop_deadline = None;
+        if let Some(d) = a.stop_deadline
+            && now >= d
+        {
+            // Workers that did not finish in time (stopped, or blocked on a stopped peer).
+            for w in a.run.workers() {
+                let _ = a.run.signal(w.worker_id, WorkerSignal::Kill);
             }
+            a.stop_deadline = None;
         }
-        if let Pace::SlowMotion { ops_per_sec } = a.pace {
-            if !a.paused && now >= a.next_release {
-                release_one(a);
-                a.next_release = now + Duration::from_secs_f64(1.0 / ops_per_sec.clamp(0.05, 1000.0));
-            }
+        if let Pace::SlowMotion { ops_per_sec } = a.pace
+            && !a.paused
+            && now >= a.next_release
+        {
+            release_one(a);
+            a.next_release = now + Duration::from_secs_f64(1.0 / ops_per_sec.clamp(0.05, 1000.0));
         }
         if now >= self.next_sample {
             self.next_sample = now + SAMPLE_INTERVAL;

@@ -198,10 +198,10 @@ fn run_threads(spec: &WorkerSpec, sink: &Sink, control: &ControlIn) -> Result<()
                 let shared = &*control.shared;
                 s.spawn(move || {
                     // sched_setaffinity(0) applies to the calling thread only: each role its CPU.
-                    if let Some(cpu) = spec.run.pin.as_deref().and_then(|cpus| role_cpu(cpus, role)) {
-                        if let Err(e) = pin_to(&[cpu]) {
-                            return (role, Err(e));
-                        }
+                    if let Some(cpu) = spec.run.pin.as_deref().and_then(|cpus| role_cpu(cpus, role))
+                        && let Err(e) = pin_to(&[cpu])
+                    {
+                        return (role, Err(e));
                     }
                     (role, play(role, Box::new(link), &spec.run, sink, shared, true))
                 })

@@ -36,51 +36,67 @@ pub fn controls_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
 
 fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     let s = &mut app.ui_state.scenario;
-    ui.label("Scenario");
-    egui::ComboBox::from_id_salt("scenario").selected_text(s.name.clone()).show_ui(ui, |ui| {
-        for (id, what, preset) in builtin() {
-            if ui.selectable_label(s.name == id, id).on_hover_text(what).clicked() {
-                let mechanism = s.mechanism;
-                *s = Scenario { mechanism, ..preset.clone() };
-                app.ui_state.pace_choice = match preset.pace {
-                    crate::session::Pace::RealTime => PaceChoice::RealTime,
-                    crate::session::Pace::SlowMotion { .. } => PaceChoice::SlowMotion,
-                    crate::session::Pace::Step => PaceChoice::Step,
-                };
+    let label = ui.label("Scenario");
+    egui::ComboBox::from_id_salt("scenario")
+        .selected_text(s.name.clone())
+        .show_ui(ui, |ui| {
+            for (id, what, preset) in builtin() {
+                if ui.selectable_label(s.name == id, id).on_hover_text(what).clicked() {
+                    let mechanism = s.mechanism;
+                    *s = Scenario { mechanism, ..preset.clone() };
+                    app.ui_state.pace_choice = match preset.pace {
+                        crate::session::Pace::RealTime => PaceChoice::RealTime,
+                        crate::session::Pace::SlowMotion { .. } => PaceChoice::SlowMotion,
+                        crate::session::Pace::Step => PaceChoice::Step,
+                    };
+                }
             }
-        }
-    });
+        })
+        .response
+        .labelled_by(label.id);
     let s = &mut app.ui_state.scenario;
-    ui.label("Mechanism");
-    egui::ComboBox::from_id_salt("mechanism").selected_text(s.mechanism.as_str()).show_ui(ui, |ui| {
-        for m in MechanismId::ALL {
-            let available = m.availability();
-            let r = ui.add_enabled(available.is_ok(), egui::Button::selectable(s.mechanism == m, m.as_str()));
-            let r = match &available {
-                Ok(()) => r.on_hover_text(m.description()),
-                Err(why) => r.on_disabled_hover_text(format!("unavailable here: {why}")),
-            };
-            if r.clicked() {
-                s.mechanism = m;
+    let label = ui.label("Mechanism");
+    egui::ComboBox::from_id_salt("mechanism")
+        .selected_text(s.mechanism.as_str())
+        .show_ui(ui, |ui| {
+            for m in MechanismId::ALL {
+                let available = m.availability();
+                let r = ui.add_enabled(available.is_ok(), egui::Button::selectable(s.mechanism == m, m.as_str()));
+                let r = match &available {
+                    Ok(()) => r.on_hover_text(m.description()),
+                    Err(why) => r.on_disabled_hover_text(format!("unavailable here: {why}")),
+                };
+                if r.clicked() {
+                    s.mechanism = m;
+                }
             }
-        }
-    });
+        })
+        .response
+        .labelled_by(label.id);
     if s.mechanism == MechanismId::Shm {
-        egui::ComboBox::from_id_salt("shm-wait").selected_text(format!("wait: {}", s.shm_wait)).show_ui(ui, |ui| {
-            for w in [ShmWait::Spin, ShmWait::Futex, ShmWait::Semaphore] {
-                ui.selectable_value(&mut s.shm_wait, w, w.to_string());
-            }
-        });
+        egui::ComboBox::from_id_salt("shm-wait")
+            .selected_text(format!("wait: {}", s.shm_wait))
+            .show_ui(ui, |ui| {
+                for w in [ShmWait::Spin, ShmWait::Futex, ShmWait::Semaphore] {
+                    ui.selectable_value(&mut s.shm_wait, w, w.to_string());
+                }
+            })
+            .response
+            .on_hover_text("How shared memory waits for its peer");
     }
     ui.label("Pattern");
     ui.selectable_value(&mut s.pattern, Pattern::PingPong, "ping-pong");
     ui.selectable_value(&mut s.pattern, Pattern::Stream, "stream");
-    ui.label("Size");
-    egui::ComboBox::from_id_salt("size").selected_text(human_bytes(s.size as u64)).show_ui(ui, |ui| {
-        for size in SIZES {
-            ui.selectable_value(&mut s.size, size, human_bytes(size as u64));
-        }
-    });
+    let label = ui.label("Size");
+    egui::ComboBox::from_id_salt("size")
+        .selected_text(human_bytes(s.size as u64))
+        .show_ui(ui, |ui| {
+            for size in SIZES {
+                ui.selectable_value(&mut s.size, size, human_bytes(size as u64));
+            }
+        })
+        .response
+        .labelled_by(label.id);
     ui.label("Count");
     let mut endless = s.count.is_none();
     if ui.checkbox(&mut endless, "endless").changed() {

@@ -68,7 +68,7 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
         painter.text(
             rect.center(),
             Align2::CENTER_CENTER,
-            "Two real processes will appear here.\nPick a mechanism above and press ▶ Start.",
+            "Two real processes will appear here.\nPick a mechanism above and press Start (or Space).",
             FontId::proportional(22.0),
             weak,
         );
@@ -132,11 +132,9 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
 
     // Packets.
     let crossing = crossing_secs(model.pace);
-    let mut drawn = 0;
-    for m in model.messages.iter().rev() {
-        if drawn >= MAX_PACKETS {
-            break;
-        }
+    // The newest MAX_PACKETS messages, drawn oldest first so the newest is on top.
+    let skip = model.messages.len().saturating_sub(MAX_PACKETS);
+    for m in model.messages.iter().skip(skip) {
         let age = now_nanos.saturating_sub(m.seen_at_nanos) as f64 / 1e9;
         let mut f = if ui_state.animate { age / crossing } else { 0.5 };
         if m.recv_ts_nanos.is_none() {
@@ -158,7 +156,6 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
             FontId::monospace(11.0),
             Color32::WHITE,
         );
-        drawn += 1;
     }
     if model.sample_every > 1 {
         painter.text(
@@ -257,7 +254,7 @@ pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -2,7 +2,7 @@
 //! zero is the point), telemetry dropped, and two plots: the latency histogram and latency over time.
 
 use egui::RichText;
-use egui_plot::{Bar, BarChart, Line, Plot};
+use egui_plot::{Bar, BarChart, Plot, Points};
 
 use super::stage_ui::thousands;
 use crate::model::{LiveHistogram, Model, RunStatus};
@@ -98,7 +98,7 @@ pub fn stats_ui(model: &Model, ui: &mut egui::Ui) {
             .height(150.0)
             .allow_scroll(false)
             .x_axis_label("seconds")
-            .show(ui, |plot_ui| plot_ui.line(Line::new("latency", points)));
+            .show(ui, |plot_ui| plot_ui.points(Points::new("latency", points).radius(1.5)));
         if !model.errors.is_empty() {
             ui.add_space(6.0);
             ui.strong("What the workers said");

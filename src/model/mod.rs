@@ -19,7 +19,8 @@ pub const MAX_MESSAGES: usize = 4096;
 pub const MAX_SERIES: usize = 4096;
 const MAX_ERRORS: usize = 32;
 
-/// The lifecycle of the current run.
+/// The lifecycle of the current run. (One per app: its size does not matter.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum RunStatus {
     Idle,

@@ -1,0 +1,156 @@
+//! The live stage driven through egui_kittest: clicks and keys on the real app, real worker
+//! processes behind it, assertions on the model.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::exe;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use ipc_lab::app::{AppOptions, IpcLabApp};
+use ipc_lab::mechanism::{MechanismId, process_alive};
+use ipc_lab::model::{ProcState, RunStatus};
+use ipc_lab::scenario_file::Scenario;
+use ipc_lab::session::Pace;
+use ipc_lab::supervisor::resources::leftovers;
+
+fn harness(options: AppOptions) -> Harness<'static, IpcLabApp> {
+    let app = IpcLabApp::new(exe(), Arc::new(|| {}), options).expect("app");
+    Harness::builder().with_size([1280.0, 800.0]).build_ui_state(|ui, app: &mut IpcLabApp| app.ui_root(ui), app)
+}
+
+/// Steps frames until `cond` holds, failing after `within`.
+fn step_until(h: &mut Harness<'_, IpcLabApp>, within: Duration, what: &str, cond: impl Fn(&IpcLabApp) -> bool) {
+    let deadline = Instant::now() + within;
+    loop {
+        h.step();
+        if cond(h.state()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}; status {:?}", h.state().model.status);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn unlimited() -> Scenario {
+    Scenario { rate_per_sec: None, ..Scenario::default() }
+}
+
+#[test]
+fn choosing_pipe_and_pressing_start_runs_real_processes() {
+    let mut h =
+        harness(AppOptions { scenario: Some(unlimited()), mechanism: Some(MechanismId::Shm), ..Default::default() });
+    h.get_by_role_and_label(egui::Role::ComboBox, "Mechanism").click();
+    h.run_steps(2);
+    h.get_by_label("pipe").click();
+    h.run_steps(2);
+    assert_eq!(h.state().ui_state.scenario.mechanism, MechanismId::Pipe);
+    h.get_by_label("Start").click();
+    step_until(&mut h, Duration::from_secs(15), "100 messages received", |app| app.model.received_total() >= 100);
+    let app = h.state();
+    assert_eq!(app.model.mechanism(), Some(MechanismId::Pipe));
+    assert_eq!(app.model.workers.len(), 2);
+    for w in &app.model.workers {
+        assert!(process_alive(w.pid), "worker {} is a real, live process", w.pid);
+        assert_ne!(w.pid, std::process::id());
+    }
+    assert_eq!(app.model.accounting().corrupted, 0);
+}
+
+#[test]
+fn one_step_releases_exactly_one_operation() {
+    let scenario = Scenario { pace: Pace::Step, rate_per_sec: None, ..Scenario::default() };
+    let mut h = harness(AppOptions { scenario: Some(scenario), autostart: true, ..Default::default() });
+    step_until(&mut h, Duration::from_secs(10), "both workers at their gates", |app| {
+        app.model.workers.len() == 2 && app.model.workers.iter().all(|w| w.gate.is_some())
+    });
+    for n in 1..=4 {
+        let before = h.state().model.gate_passes;
+        h.get_by_label("Step").click();
+        step_until(&mut h, Duration::from_secs(5), "one gate pass", |app| app.model.gate_passes > before);
+        // Whatever else happens, nothing more passes a gate until the next Step.
+        let settle = Instant::now() + Duration::from_millis(300);
+        while Instant::now() < settle {
+            h.step();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(h.state().model.gate_passes, before + 1, "step {n} released exactly one operation");
+    }
+    // Four operations of a ping-pong: send, recv (echo), send (echo), recv: one full round trip.
+    step_until(&mut h, Duration::from_secs(5), "the round trip to be reported", |app| {
+        app.model.progress.iter().all(|p| p.received >= 1)
+    });
+}
+
+#[test]
+fn keyboard_starts_steps_and_stops() {
+    let scenario = Scenario { pace: Pace::Step, ..Scenario::default() };
+    let mut h = harness(AppOptions { scenario: Some(scenario), ..Default::default() });
+    h.key_press(egui::Key::Space);
+    step_until(&mut h, Duration::from_secs(10), "a gate", |app| app.model.workers.iter().any(|w| w.gate.is_some()));
+    let before = h.state().model.gate_passes;
+    h.key_press(egui::Key::S);
+    step_until(&mut h, Duration::from_secs(5), "S to step", |app| app.model.gate_passes == before + 1);
+    h.key_press(egui::Key::ArrowRight);
+    step_until(&mut h, Duration::from_secs(5), "→ to step", |app| app.model.gate_passes == before + 2);
+    h.key_press(egui::Key::Escape);
+    step_until(&mut h, Duration::from_secs(10), "Esc to stop the run", |app| !app.model.is_running());
+    h.key_press(egui::Key::F5);
+    h.run_steps(2);
+    assert!(h.state().ui_state.presenter, "F5 toggles presenter mode");
+}
+
+#[test]
+fn kill_from_the_menu_marks_the_worker_killed_and_the_run_failed() {
+    let mut h = harness(AppOptions { scenario: Some(unlimited()), autostart: true, ..Default::default() });
+    step_until(&mut h, Duration::from_secs(10), "traffic", |app| app.model.received_total() > 50);
+    h.get_by_label("responder process").click_secondary();
+    h.run_steps(2);
+    h.get_by_label("Kill (SIGKILL)").click();
+    step_until(&mut h, Duration::from_secs(10), "the run to end", |app| {
+        matches!(app.model.status, RunStatus::Finished(_))
+    });
+    let app = h.state();
+    let responder = &app.model.workers[1];
+    assert_eq!(responder.state, ProcState::Killed(9));
+    match &app.model.status {
+        RunStatus::Finished(Err(why)) => assert!(why.contains("killed by signal 9"), "{why}"),
+        other => panic!("a killed worker must fail the run, got {other:?}"),
+    }
+    // The peer saw the real consequence (EPIPE or EOF) and exited with an error.
+    assert_eq!(app.model.workers[0].state, ProcState::Exited(1));
+}
+
+#[test]
+fn nothing_is_left_after_the_harness_is_dropped() {
+    let mut h = harness(AppOptions {
+        scenario: Some(Scenario { mechanism: MechanismId::Mqueue, ..unlimited() }),
+        autostart: true,
+        ..Default::default()
+    });
+    step_until(&mut h, Duration::from_secs(10), "traffic", |app| app.model.received_total() > 10);
+    let pids: Vec<u32> = h.state().model.workers.iter().map(|w| w.pid).collect();
+    let prefix = h.state().model.prefix.clone();
+    drop(h);
+    common::assert_nothing_left(&prefix, &pids);
+    assert!(leftovers(&prefix).is_empty());
+}
+
+#[test]
+fn a_bad_scenario_file_is_a_message_not_a_crash() {
+    let path = std::env::temp_dir().join(format!("ipc-lab-bad-scenario-{}.json", std::process::id()));
+    std::fs::write(&path, "{\"mechanism\": \"carrier-pigeon\"").unwrap();
+    let mut h = harness(AppOptions::default());
+    h.get_by_label("Load…").click();
+    h.run_steps(2);
+    h.state_mut().ui_state.file_path = path.display().to_string();
+    h.run_steps(1);
+    h.get_by_label("Load").click();
+    h.run_steps(2);
+    let _ = std::fs::remove_file(&path);
+    let (msg, ok) = h.state().ui_state.file_message.clone().expect("a message");
+    assert!(!ok && msg.contains("not a valid scenario"), "{msg}");
+    assert_eq!(h.state().ui_state.scenario, Scenario::default(), "the current scenario is kept");
+}
