@@ -33,7 +33,7 @@ impl Default for Scenario {
             mechanism: MechanismId::Pipe,
             size: 64,
             count: None,
-            rate_per_sec: Some(20.0),
+            rate_per_sec: Some(4.0),
             pace: Pace::RealTime,
             shm_wait: ShmWait::default(),
         }
@@ -45,7 +45,7 @@ pub fn builtin() -> Vec<(&'static str, &'static str, Scenario)> {
     vec![
         (
             "ping-pong",
-            "send a message, wait for the echo; 20 round trips a second so you can watch",
+            "send a message, wait for the echo; 4 round trips a second so you can watch",
             Scenario::default(),
         ),
         (
@@ -120,7 +120,7 @@ mod tests {
 
     #[test]
     fn scenarios_round_trip_through_files() {
-        let path = std::env::temp_dir().join(format!("ipc-lab-scenario-test-{}.json", std::process::id()));
+        let path = std::env::temp_dir().join(format!("ipclab-test-scenario-{}.json", std::process::id()));
         let s =
             Scenario { mechanism: MechanismId::Shm, pace: Pace::SlowMotion { ops_per_sec: 2.0 }, ..Default::default() };
         s.save(&path).unwrap();

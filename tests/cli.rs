@@ -72,7 +72,7 @@ fn bench_table_shows_units_and_placement() {
 
 #[test]
 fn bench_writes_to_a_file_with_out() {
-    let path = std::env::temp_dir().join(format!("ipc-lab-test-out-{}.json", std::process::id()));
+    let path = std::env::temp_dir().join(format!("ipclab-test-out-{}.json", std::process::id()));
     let p = path.to_string_lossy().to_string();
     let (code, stdout, stderr) = ipc_lab(&["bench", "-m", "tcp", "-c", "100", "-f", "json", "--out", &p]);
     assert_eq!(code, 0, "{stderr}");

@@ -140,7 +140,7 @@ fn nothing_is_left_after_the_harness_is_dropped() {
 
 #[test]
 fn a_bad_scenario_file_is_a_message_not_a_crash() {
-    let path = std::env::temp_dir().join(format!("ipc-lab-bad-scenario-{}.json", std::process::id()));
+    let path = std::env::temp_dir().join(format!("ipclab-test-bad-scenario-{}.json", std::process::id()));
     std::fs::write(&path, "{\"mechanism\": \"carrier-pigeon\"").unwrap();
     let mut h = harness(AppOptions::default());
     h.get_by_label("Load…").click();

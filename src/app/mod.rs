@@ -151,7 +151,8 @@ impl IpcLabApp {
             return;
         }
         let paused = !self.model.paused;
-        self.ui_state.frozen_timeline = paused.then(|| self.model.messages.iter().copied().collect());
+        self.ui_state.frozen_timeline =
+            paused.then(|| self.model.messages.iter().rev().take(300).rev().copied().collect());
         self.model.paused = paused;
         self.pending.push(Command::SetPaused(paused));
     }

@@ -11,7 +11,6 @@ use super::UiState;
 use crate::mechanism::QueuedUnit;
 use crate::model::{Model, ProcState, WorkerView};
 use crate::scenario::{Pattern, human_bytes};
-use crate::session::Pace;
 use crate::supervisor::WorkerSignal;
 use crate::telemetry::Role;
 
@@ -47,15 +46,6 @@ fn state_color(state: &ProcState) -> Color32 {
     }
 }
 
-/// How long a packet takes to cross the stage, in seconds of wall time.
-fn crossing_secs(pace: Pace) -> f64 {
-    match pace {
-        Pace::RealTime => 0.6,
-        Pace::SlowMotion { ops_per_sec } => (0.8 / ops_per_sec).clamp(0.3, 1.5),
-        Pace::Step => 0.8,
-    }
-}
-
 /// Draws the stage; returns the process actions the user chose.
 pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui::Ui) -> Vec<(Role, WorkerSignal)> {
     let mut actions = Vec::new();
@@ -76,7 +66,7 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
         return actions;
     };
 
-    let node_size = vec2((rect.width() * 0.26).clamp(170.0, 300.0), 130.0);
+    let node_size = vec2((rect.width() * 0.27).clamp(230.0, 320.0), 130.0);
     let left = Rect::from_center_size(pos2(rect.left() + rect.width() * 0.17, rect.center().y), node_size);
     let right = Rect::from_center_size(pos2(rect.right() - rect.width() * 0.17, rect.center().y), node_size);
     let lane_gap = 34.0;
@@ -131,11 +121,14 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
     }
 
     // Packets.
-    let crossing = crossing_secs(model.pace);
+    let crossing = model.crossing_nanos() as f64 / 1e9;
     // The newest MAX_PACKETS messages, drawn oldest first so the newest is on top.
     let skip = model.messages.len().saturating_sub(MAX_PACKETS);
     for m in model.messages.iter().skip(skip) {
-        let age = now_nanos.saturating_sub(m.seen_at_nanos) as f64 / 1e9;
+        if ui_state.animate && m.depart_at_nanos > now_nanos {
+            continue; // waits for the message that caused it to arrive first
+        }
+        let age = now_nanos.saturating_sub(m.depart_at_nanos) as f64 / 1e9;
         let mut f = if ui_state.animate { age / crossing } else { 0.5 };
         if m.recv_ts_nanos.is_none() {
             f = f.min(0.88); // in the receiver's buffer until it is really read

@@ -9,8 +9,8 @@ use crate::model::{Message, Model};
 use crate::scenario::human_bytes;
 use crate::telemetry::Role;
 
-/// Messages drawn at most; the rest are in the counts.
-const MAX_ARROWS: usize = 300;
+/// Messages drawn while live (readable) and when frozen (to explore); the rest are in the counts.
+const LIVE_ARROWS: usize = 40;
 
 fn lane(role: Role) -> f64 {
     match role {
@@ -31,7 +31,7 @@ pub fn timeline_ui(model: &Model, frozen: Option<&[Message]>, ui: &mut egui::Ui)
     let messages: &[Message] = match frozen {
         Some(f) => f,
         None => {
-            live = model.messages.iter().rev().take(MAX_ARROWS).rev().copied().collect();
+            live = model.messages.iter().rev().take(LIVE_ARROWS).rev().copied().collect();
             &live
         }
     };

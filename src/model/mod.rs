@@ -85,8 +85,10 @@ pub struct Message {
     pub size: u32,
     pub send_ts_nanos: u64,
     pub recv_ts_nanos: Option<u64>,
-    /// When the model learned of it (for the animation), model clock in nanoseconds.
-    pub seen_at_nanos: u64,
+    /// When its packet sets off across the stage, model clock in nanoseconds: when the model
+    /// learned of it, or later, once the message that caused it has arrived on the stage (an echo
+    /// never leaves before its ping has visibly arrived).
+    pub depart_at_nanos: u64,
 }
 
 impl Message {
@@ -156,6 +158,8 @@ pub struct Model {
     pub notice: Option<String>,
     /// CLOCK_MONOTONIC of the first message, the timeline's origin.
     pub origin_nanos: Option<u64>,
+    /// When the last packet to each role finishes crossing the stage (model clock).
+    arrival_on_stage: [u64; 2],
     /// Received-message counts over time, for throughput: (model nanos, received).
     throughput_marks: VecDeque<(u64, u64)>,
     pub msgs_per_sec: f64,
@@ -181,6 +185,7 @@ impl Default for Model {
             origin_nanos: None,
             throughput_marks: VecDeque::new(),
             msgs_per_sec: 0.0,
+            arrival_on_stage: [0; 2],
         }
     }
 }
@@ -396,8 +401,11 @@ impl Model {
                 size,
                 send_ts_nanos,
                 recv_ts_nanos,
-                seen_at_nanos: now_nanos,
+                depart_at_nanos: self.departure(from, now_nanos),
             });
+            if let Some(m) = self.messages.back() {
+                self.arrival_on_stage[slot(m.to)] = m.depart_at_nanos + self.crossing_nanos();
+            }
         }
         if let Some(r) = recv_ts_nanos {
             let latency = r.saturating_sub(send_ts_nanos);
@@ -408,6 +416,27 @@ impl Model {
             let t = r.saturating_sub(origin) as f64 / 1e9;
             self.latency_series.push_back((t, latency as f64 / 1000.0));
         }
+    }
+
+    /// How long a packet takes to cross the stage: slow enough to follow, and in real time short
+    /// enough that a ping and its echo both fit between two round trips.
+    pub fn crossing_nanos(&self) -> u64 {
+        let secs = match self.pace {
+            Pace::RealTime => {
+                let per_direction = self.spec.as_ref().and_then(|s| s.rate_per_sec).unwrap_or(f64::INFINITY);
+                (0.4 / per_direction).clamp(0.08, 0.6)
+            }
+            Pace::SlowMotion { ops_per_sec } => (0.8 / ops_per_sec).clamp(0.3, 1.5),
+            Pace::Step => 0.8,
+        };
+        (secs * 1e9) as u64
+    }
+
+    /// A packet from `from` leaves once what `from` last received has arrived on the stage,
+    /// unless that would put the stage more than two crossings behind the processes.
+    fn departure(&self, from: Role, now_nanos: u64) -> u64 {
+        let ready = self.arrival_on_stage[slot(from)];
+        if ready > now_nanos && ready - now_nanos <= 2 * self.crossing_nanos() { ready } else { now_nanos }
     }
 
     fn mark_throughput(&mut self, now_nanos: u64) {
