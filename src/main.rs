@@ -77,9 +77,12 @@ struct BenchArgs {
     /// Messages exchanged before measuring.
     #[arg(long, default_value_t = 2_000, value_name = "N")]
     warmup: u64,
-    /// ping-pong or stream.
+    /// ping-pong, stream, pipeline, fan-out or fan-in.
     #[arg(long, short, default_value = "ping-pong")]
     pattern: String,
+    /// Pipeline stages, fan-out consumers or fan-in producers.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    nodes: u16,
     /// How shm waits for its peer: spin, futex or semaphore.
     #[arg(long, default_value = "futex")]
     shm_wait: String,
@@ -190,6 +193,7 @@ fn bench_cmd(a: BenchArgs) -> anyhow::Result<ExitCode> {
         mq_depth: a.mq_depth,
         mq_msg_size: parse_bytes(&a.mq_msg_size).map_err(anyhow::Error::msg).context("--mq-msg-size")?,
         pin,
+        nodes: a.nodes,
         ..RunSpec::default()
     };
     // Refuse bad input before any process starts, naming the first problem.

@@ -4,8 +4,9 @@
 use serde::Serialize;
 
 use crate::scenario::Pattern;
+use crate::scenario::Program;
 use crate::supervisor::RunOutcome;
-use crate::telemetry::{LatencySummary, Role};
+use crate::telemetry::{Accounting, LatencySummary, Role, RoleStats};
 
 /// Latency percentiles in nanoseconds, as the bench JSON carries them.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -45,8 +46,10 @@ pub struct RunReport {
     pub bytes_per_sec: f64,
     /// CPU seconds of the initiating process (pinger/producer) in the measured phase.
     pub cpu_parent_secs: f64,
-    /// CPU seconds of the responding process (echo/consumer) in the measured phase.
+    /// CPU seconds of the other processes (echo, consumer, relays...) in the measured phase.
     pub cpu_child_secs: f64,
+    /// CPU seconds of each node, in node order.
+    pub cpu_secs_per_node: Vec<f64>,
     pub sent: u64,
     pub received: u64,
     pub lost: u64,
@@ -63,20 +66,43 @@ impl RunReport {
             return Err(why);
         }
         let spec = &outcome.spec;
-        let (Some(init), Some(resp)) = (outcome.stats.get(&Role::Initiator), outcome.stats.get(&Role::Responder))
-        else {
-            return Err("a role never reported its results".into());
+        let topology = spec.topology();
+        let mut nodes = Vec::with_capacity(topology.programs.len());
+        for i in 0..topology.programs.len() {
+            let role = Role(i as u16);
+            let stats = outcome
+                .stats
+                .get(&role)
+                .ok_or_else(|| format!("{} never reported its results", topology.node_name(role)))?;
+            nodes.push(stats);
+        }
+        // Loss on each link and direction: what one end sent minus the distinct frames the other saw.
+        let on_link = |role: Role, link: u16| {
+            nodes[role.index()].links.iter().find(|l| l.link == link).copied().unwrap_or_default()
         };
-        // Loss in each direction: what the sender sent minus the distinct frames the receiver saw.
-        let lost_fwd = init.sent.saturating_sub(resp.accounting.unique);
-        let lost_bwd = resp.sent.saturating_sub(init.accounting.unique);
-        let (latency, timing) = match spec.pattern {
-            Pattern::PingPong => (init.latency, init),
-            Pattern::Stream => (resp.latency, resp),
+        let mut lost = 0;
+        for l in &topology.links {
+            let (up, down) = (on_link(l.up, l.link), on_link(l.down, l.link));
+            lost += up.sent.saturating_sub(down.accounting.unique) + down.sent.saturating_sub(up.accounting.unique);
+        }
+        let consumers: Vec<&RoleStats> =
+            topology.programs.iter().zip(&nodes).filter(|(p, _)| **p == Program::Consumer).map(|(_, s)| *s).collect();
+        let (latency, msgs_per_sec) = if spec.pattern == Pattern::PingPong {
+            let secs = nodes[0].measured_nanos as f64 / 1e9;
+            (nodes[0].latency, if secs > 0.0 { nodes[0].measured_messages as f64 / secs } else { 0.0 })
+        } else {
+            // The slowest consumer's latency; the messages all consumers took per second.
+            let latency = consumers.iter().filter_map(|c| c.latency).max_by_key(|l| l.p99);
+            let secs = consumers.iter().map(|c| c.measured_nanos).max().unwrap_or(0) as f64 / 1e9;
+            let msgs: u64 = consumers.iter().map(|c| c.measured_messages).sum();
+            (latency, if secs > 0.0 { msgs as f64 / secs } else { 0.0 })
         };
-        let secs = timing.measured_nanos as f64 / 1e9;
-        let msgs_per_sec = if secs > 0.0 { timing.measured_messages as f64 / secs } else { 0.0 };
         let directions = if spec.pattern == Pattern::PingPong { 2.0 } else { 1.0 };
+        let mut accounting = Accounting::default();
+        for n in &nodes {
+            accounting.add(&n.accounting);
+        }
+        let dropped = nodes.iter().map(|n| n.telemetry_dropped);
         Ok(RunReport {
             mechanism: spec.mechanism.to_string(),
             size: spec.size,
@@ -86,23 +112,20 @@ impl RunReport {
             shm_wait: (spec.mechanism == crate::mechanism::MechanismId::Shm).then(|| spec.shm_wait.to_string()),
             placement: placement(spec.pin.as_deref()),
             rtt_ns: (spec.pattern == Pattern::PingPong).then_some(latency).flatten().map(Into::into),
-            one_way_ns: (spec.pattern == Pattern::Stream).then_some(latency).flatten().map(Into::into),
+            one_way_ns: (spec.pattern != Pattern::PingPong).then_some(latency).flatten().map(Into::into),
             msgs_per_sec,
             bytes_per_sec: msgs_per_sec * spec.size as f64 * directions,
-            cpu_parent_secs: init.cpu_secs,
-            cpu_child_secs: resp.cpu_secs,
-            sent: init.sent + resp.sent,
-            received: init.accounting.received + resp.accounting.received,
-            lost: lost_fwd + lost_bwd,
-            duplicated: init.accounting.duplicated + resp.accounting.duplicated,
-            out_of_order: init.accounting.out_of_order + resp.accounting.out_of_order,
-            corrupted: init.accounting.corrupted + resp.accounting.corrupted,
-            // In the thread baseline both roles share one telemetry queue and report the same count.
-            telemetry_dropped: if spec.mechanism.in_process() {
-                init.telemetry_dropped.max(resp.telemetry_dropped)
-            } else {
-                init.telemetry_dropped + resp.telemetry_dropped
-            },
+            cpu_parent_secs: nodes[0].cpu_secs,
+            cpu_child_secs: nodes[1..].iter().map(|n| n.cpu_secs).sum(),
+            cpu_secs_per_node: nodes.iter().map(|n| n.cpu_secs).collect(),
+            sent: nodes.iter().map(|n| n.sent).sum(),
+            received: accounting.received,
+            lost,
+            duplicated: accounting.duplicated,
+            out_of_order: accounting.out_of_order,
+            corrupted: accounting.corrupted,
+            // In the thread baseline all nodes share one telemetry queue and report the same count.
+            telemetry_dropped: if spec.mechanism.in_process() { dropped.max().unwrap_or(0) } else { dropped.sum() },
         })
     }
 }

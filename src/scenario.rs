@@ -17,6 +17,68 @@ pub enum Pattern {
     PingPong,
     /// One direction as fast as possible; the receiver checks order and checksums.
     Stream,
+    /// A producer, `nodes - 2` relays that pass each message on, and a consumer.
+    Pipeline,
+    /// One producer dealing messages round-robin to `nodes` consumers.
+    FanOut,
+    /// `nodes` producers, one consumer reading them all.
+    FanIn,
+}
+
+/// What a node's program does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Program {
+    Pinger,
+    Echo,
+    Producer,
+    Relay,
+    Consumer,
+}
+
+impl Program {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Program::Pinger => "pinger",
+            Program::Echo => "echo",
+            Program::Producer => "producer",
+            Program::Relay => "relay",
+            Program::Consumer => "consumer",
+        }
+    }
+}
+
+/// A channel between two nodes; data flows from `up` to `down` (and back, in ping-pong).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkSpec {
+    pub link: u16,
+    pub up: crate::telemetry::Role,
+    pub down: crate::telemetry::Role,
+}
+
+/// The nodes of a run and the links between them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Topology {
+    pub programs: Vec<Program>,
+    pub links: Vec<LinkSpec>,
+}
+
+impl Topology {
+    /// The links `role` is an end of, in link order.
+    pub fn links_of(&self, role: crate::telemetry::Role) -> impl Iterator<Item = &LinkSpec> {
+        self.links.iter().filter(move |l| l.up == role || l.down == role)
+    }
+
+    /// "producer", "relay 2", "consumer 1", "pinger"...: a node's name for people.
+    pub fn node_name(&self, role: crate::telemetry::Role) -> String {
+        let Some(&program) = self.programs.get(role.index()) else { return role.as_str() };
+        let same = self.programs.iter().filter(|&&p| p == program).count();
+        if same == 1 {
+            return program.as_str().to_string();
+        }
+        let nth = self.programs[..role.index()].iter().filter(|&&p| p == program).count() + 1;
+        format!("{} {nth}", program.as_str())
+    }
 }
 
 impl Pattern {
@@ -24,6 +86,9 @@ impl Pattern {
         match self {
             Pattern::PingPong => "ping-pong",
             Pattern::Stream => "stream",
+            Pattern::Pipeline => "pipeline",
+            Pattern::FanOut => "fan-out",
+            Pattern::FanIn => "fan-in",
         }
     }
 }
@@ -40,7 +105,10 @@ impl FromStr for Pattern {
         match s {
             "ping-pong" | "pingpong" => Ok(Pattern::PingPong),
             "stream" => Ok(Pattern::Stream),
-            _ => Err(format!("unknown pattern '{s}' (known: ping-pong, stream)")),
+            "pipeline" => Ok(Pattern::Pipeline),
+            "fan-out" | "fanout" => Ok(Pattern::FanOut),
+            "fan-in" | "fanin" => Ok(Pattern::FanIn),
+            _ => Err(format!("unknown pattern '{s}' (known: ping-pong, stream, pipeline, fan-out, fan-in)")),
         }
     }
 }
@@ -67,7 +135,9 @@ pub struct RunSpec {
     /// Ask workers for one telemetry event per message (for the live stage).
     pub per_message_events: bool,
     pub tcp_host: String,
-    /// Most messages per second the initiator sends (`None`: as fast as it can).
+    /// Pipeline: stages in all (at least 2); fan-out: consumers; fan-in: producers.
+    pub nodes: u16,
+    /// Most messages per second each producer sends (`None`: as fast as it can).
     pub rate_per_sec: Option<f64>,
     /// Start with the gates on: every role waits before each IPC operation (step mode).
     pub gated: bool,
@@ -94,13 +164,55 @@ impl Default for RunSpec {
             tcp_host: "127.0.0.1".into(),
             rate_per_sec: None,
             gated: false,
+            nodes: 3,
         }
     }
 }
 
+/// Most nodes a pipeline or fan may have.
+pub const MAX_NODES: u16 = 16;
+
 impl RunSpec {
+    /// The nodes and links this run's pattern makes.
+    pub fn topology(&self) -> Topology {
+        use crate::telemetry::Role;
+        let n = self.nodes.clamp(1, MAX_NODES);
+        let link = |i: usize, up: u16, down: u16| LinkSpec { link: i as u16, up: Role(up), down: Role(down) };
+        match self.pattern {
+            Pattern::PingPong => {
+                Topology { programs: vec![Program::Pinger, Program::Echo], links: vec![link(0, 0, 1)] }
+            }
+            Pattern::Stream => {
+                Topology { programs: vec![Program::Producer, Program::Consumer], links: vec![link(0, 0, 1)] }
+            }
+            Pattern::Pipeline => {
+                let n = n.max(2);
+                let mut programs = vec![Program::Producer];
+                programs.extend(std::iter::repeat_n(Program::Relay, n as usize - 2));
+                programs.push(Program::Consumer);
+                Topology { programs, links: (0..n - 1).map(|i| link(i as usize, i, i + 1)).collect() }
+            }
+            Pattern::FanOut => {
+                let mut programs = vec![Program::Producer];
+                programs.extend(std::iter::repeat_n(Program::Consumer, n as usize));
+                Topology { programs, links: (1..=n).map(|i| link(i as usize - 1, 0, i)).collect() }
+            }
+            Pattern::FanIn => {
+                let mut programs = vec![Program::Producer; n as usize];
+                programs.push(Program::Consumer);
+                Topology { programs, links: (0..n).map(|i| link(i as usize, i, n)).collect() }
+            }
+        }
+    }
+
     /// Checks everything that can be checked before a process starts.
     pub fn validate(&self) -> Result<(), String> {
+        let min = if self.pattern == Pattern::Pipeline { 2 } else { 1 };
+        if matches!(self.pattern, Pattern::Pipeline | Pattern::FanOut | Pattern::FanIn)
+            && !(min..=MAX_NODES).contains(&self.nodes)
+        {
+            return Err(format!("a {} needs between {min} and {MAX_NODES} nodes, not {}", self.pattern, self.nodes));
+        }
         if self.count == 0 {
             return Err("count must be at least 1".into());
         }
@@ -181,6 +293,23 @@ mod tests {
         assert!(spec.validate().unwrap_err().contains("count"));
         let spec = RunSpec { size: DEFAULT_MAX_PAYLOAD + 1, ..Default::default() };
         assert!(spec.validate().unwrap_err().contains("exceeds the maximum payload"));
+    }
+
+    #[test]
+    fn topologies_have_the_promised_shape() {
+        use crate::telemetry::Role;
+        let t = RunSpec { pattern: Pattern::Pipeline, nodes: 4, ..Default::default() }.topology();
+        assert_eq!(t.programs, vec![Program::Producer, Program::Relay, Program::Relay, Program::Consumer]);
+        assert_eq!(t.links.len(), 3);
+        assert_eq!(t.node_name(Role(2)), "relay 2");
+        let t = RunSpec { pattern: Pattern::FanOut, nodes: 3, ..Default::default() }.topology();
+        assert_eq!(t.programs.len(), 4);
+        assert!(t.links.iter().all(|l| l.up == Role(0)));
+        let t = RunSpec { pattern: Pattern::FanIn, nodes: 3, ..Default::default() }.topology();
+        assert!(t.links.iter().all(|l| l.down == Role(3)));
+        assert_eq!(t.node_name(Role(3)), "consumer");
+        let bad = RunSpec { pattern: Pattern::Pipeline, nodes: 1, ..Default::default() };
+        assert!(bad.validate().unwrap_err().contains("between 2 and 16"));
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub struct Scenario {
     pub rate_per_sec: Option<f64>,
     pub pace: Pace,
     pub shm_wait: ShmWait,
+    /// Pipeline stages, fan-out consumers or fan-in producers.
+    pub nodes: u16,
 }
 
 impl Default for Scenario {
@@ -36,6 +38,7 @@ impl Default for Scenario {
             rate_per_sec: Some(4.0),
             pace: Pace::RealTime,
             shm_wait: ShmWait::default(),
+            nodes: 3,
         }
     }
 }
@@ -52,6 +55,39 @@ pub fn builtin() -> Vec<(&'static str, &'static str, Scenario)> {
             "stream",
             "one direction as fast as it goes; watch the buffer fill",
             Scenario { name: "stream".into(), pattern: Pattern::Stream, rate_per_sec: None, ..Scenario::default() },
+        ),
+        (
+            "pipeline",
+            "a producer, relays that pass each message on, and a consumer",
+            Scenario {
+                name: "pipeline".into(),
+                pattern: Pattern::Pipeline,
+                nodes: 4,
+                rate_per_sec: Some(4.0),
+                ..Scenario::default()
+            },
+        ),
+        (
+            "fan-out",
+            "one producer deals messages to three consumers in turn",
+            Scenario {
+                name: "fan-out".into(),
+                pattern: Pattern::FanOut,
+                nodes: 3,
+                rate_per_sec: Some(6.0),
+                ..Scenario::default()
+            },
+        ),
+        (
+            "fan-in",
+            "three producers, one consumer reading them all",
+            Scenario {
+                name: "fan-in".into(),
+                pattern: Pattern::FanIn,
+                nodes: 3,
+                rate_per_sec: Some(2.0),
+                ..Scenario::default()
+            },
         ),
         (
             "step",
@@ -72,6 +108,7 @@ impl Scenario {
             warmup: 0,
             shm_wait: self.shm_wait,
             rate_per_sec: self.rate_per_sec,
+            nodes: self.nodes,
             per_message_events: true,
             ..RunSpec::default()
         }

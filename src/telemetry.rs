@@ -20,37 +20,43 @@ use serde::{Deserialize, Serialize};
 use crate::mechanism::Queued;
 
 /// Version of the telemetry and control protocol; a worker that says another is refused.
-pub const TELEMETRY_VERSION: u32 = 1;
+pub const TELEMETRY_VERSION: u32 = 2;
 
-/// Which part a worker plays in a pattern.
+/// A node of a run's topology: one role a worker plays. Two-party patterns have an initiator
+/// (node 0: the pinger, the producer) and a responder (node 1: the echo, the consumer); pipelines
+/// and fans number their nodes from the producers on (see `scenario::Topology`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Sends first: the pinger in ping-pong, the producer in stream.
-    Initiator,
-    /// Answers: the echo in ping-pong, the consumer in stream.
-    Responder,
-}
+#[serde(transparent)]
+pub struct Role(pub u16);
 
+#[allow(non_upper_case_globals)]
 impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Initiator => "initiator",
-            Role::Responder => "responder",
+    /// Node 0 of a two-party pattern: the pinger, the producer.
+    pub const Initiator: Role = Role(0);
+    /// Node 1 of a two-party pattern: the echo, the consumer.
+    pub const Responder: Role = Role(1);
+
+    /// "initiator", "responder", or "node N".
+    pub fn as_str(self) -> String {
+        match self.0 {
+            0 => "initiator".into(),
+            1 => "responder".into(),
+            n => format!("node {n}"),
         }
     }
+
     /// The wire id used as sender/receiver in frame headers.
     pub fn wire_id(self) -> u16 {
-        match self {
-            Role::Initiator => 0,
-            Role::Responder => 1,
-        }
+        self.0
     }
+
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The other node of a two-party pattern.
     pub fn peer(self) -> Role {
-        match self {
-            Role::Initiator => Role::Responder,
-            Role::Responder => Role::Initiator,
-        }
+        if self.0 == 0 { Role::Responder } else { Role::Initiator }
     }
 }
 
@@ -95,9 +101,29 @@ pub struct Accounting {
     pub corrupted: u64,
 }
 
+/// One link as seen from one of its ends: what this end sent on it and what it received.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkStats {
+    pub link: u16,
+    pub sent: u64,
+    pub accounting: Accounting,
+}
+
+impl Accounting {
+    pub fn add(&mut self, other: &Accounting) {
+        self.received += other.received;
+        self.unique += other.unique;
+        self.duplicated += other.duplicated;
+        self.out_of_order += other.out_of_order;
+        self.corrupted += other.corrupted;
+    }
+}
+
 /// What a role reports when it has finished.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RoleStats {
+    /// Per link, for loss: a link's sender's count minus its receiver's distinct frames.
+    pub links: Vec<LinkStats>,
     /// Data frames this role sent (warm-up included).
     pub sent: u64,
     /// Accounting of the frames this role received (warm-up included).
@@ -129,8 +155,8 @@ pub enum Direction {
 pub enum Event {
     /// First line of every worker.
     Hello { version: u32, pid: u32, roles: Vec<Role> },
-    /// The worker's endpoint is bound (if it listens) and it waits for `connect`.
-    Listening { role: Role, address: Option<String> },
+    /// The worker's end of `link` is bound (if it listens) and it waits for `connect`.
+    Listening { role: Role, link: u16, address: Option<String> },
     /// The endpoint is open and connected to the peer; data can flow.
     Ready { role: Role },
     /// Periodic progress, at most ten times a second: counts, the receive buffer's fill, the
@@ -140,7 +166,8 @@ pub enum Event {
         role: Role,
         sent: u64,
         received: u64,
-        queued: Option<Queued>,
+        /// Receive-buffer fill per link, as this node's ends read it.
+        queues: Vec<(u16, Queued)>,
         accounting: Accounting,
         latency: Option<LatencySummary>,
         sample_every: u64,
@@ -150,6 +177,8 @@ pub enum Event {
     /// rates only one message in `sample_every` is reported; the counts still cover all of them.
     Message {
         role: Role,
+        /// The node at the other end of the link.
+        peer: Role,
         direction: Direction,
         seq: u64,
         size: u32,
@@ -182,12 +211,20 @@ impl Op {
     }
 }
 
+/// Where the other end of a link is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    pub link: u16,
+    pub address: Option<String>,
+    pub pid: u32,
+}
+
 /// One line of control from the supervisor to a worker.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Control {
-    /// Complete the connection: the peer's address (if it listens) and PID.
-    Connect { peer_address: Option<String>, peer_pid: u32 },
+    /// Complete the connections: for each link, the peer's address (if it listens) and PID.
+    Connect { peers: Vec<PeerInfo> },
     /// Start moving data.
     Go,
     /// Finish early (end an endless run): send `End`, report, exit.

@@ -1,10 +1,12 @@
 //! The worker: what runs inside each child process (`ipc-lab worker SPEC`).
 //!
-//! A worker opens its endpoint in two steps so start-up needs no sleeps: it binds what it must
-//! (a listening socket) and says `listening`; the supervisor then sends `connect` with the peer's
-//! address and PID, the worker completes the connection and says `ready`; on `go` it runs its role
-//! of the pattern and reports `done` with its numbers. Telemetry goes to stdout, control comes from
-//! stdin; when stdin closes (the supervisor is gone) the worker exits at once.
+//! A worker plays one node of the run's topology (all of them, as threads, for the in-process
+//! `thread` mechanism) and holds one port per link of that node. It opens its ports in two steps so
+//! start-up needs no sleeps: it binds what it must (a listening socket) and says `listening`; the
+//! supervisor then sends `connect` with each peer's address and PID, the worker completes the
+//! connections in link order (so chains of FIFOs never wait on each other in a cycle) and says
+//! `ready`; on `go` each node runs its program and reports `done` with its numbers. Telemetry goes
+//! to stdout, control comes from stdin; when stdin closes (the supervisor is gone) the worker exits.
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -16,9 +18,12 @@ use crossbeam::channel::{Receiver, unbounded};
 use serde::{Deserialize, Serialize};
 
 use crate::accounting::SeqTracker;
+use crate::mechanism::Queued;
 use crate::mechanism::{self, Channel, Link, LinkError, MechanismId, ShmWait};
-use crate::scenario::{Pattern, RunSpec};
-use crate::telemetry::{Control, Direction, Event, LatencySummary, Op, Role, RoleStats, Sink, TELEMETRY_VERSION};
+use crate::scenario::{MAX_NODES, Program, RunSpec};
+use crate::telemetry::{
+    Control, Direction, Event, LatencySummary, LinkStats, Op, PeerInfo, Role, RoleStats, Sink, TELEMETRY_VERSION,
+};
 use crate::wire::{FrameKind, Header, monotonic_nanos};
 
 /// How a worker reaches its peer; decided by the supervisor, which owns every named resource.
@@ -52,12 +57,26 @@ pub enum EndpointSpec {
     Thread,
 }
 
+/// One end of one link, as a worker holds it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PortSpec {
+    /// The node this port belongs to.
+    pub role: Role,
+    pub link: u16,
+    /// This end is the link's upstream end (the sender of data; the pinger in ping-pong).
+    pub upstream: bool,
+    /// The node at the other end.
+    pub peer: Role,
+    pub endpoint: EndpointSpec,
+}
+
 /// Everything a worker process is told on its command line.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WorkerSpec {
-    /// The roles this process plays: one, or both for the in-process `thread` mechanism.
+    /// The nodes this process plays: one, or all of them for the in-process `thread` mechanism.
     pub roles: Vec<Role>,
-    pub endpoint: EndpointSpec,
+    /// Its ends of the links, in link order.
+    pub ports: Vec<PortSpec>,
     pub run: RunSpec,
 }
 
@@ -141,9 +160,9 @@ impl ControlIn {
         Ok(ControlIn { rx, shared })
     }
 
-    fn expect_connect(&self) -> Result<(Option<String>, u32), String> {
+    fn expect_connect(&self) -> Result<Vec<PeerInfo>, String> {
         match self.rx.recv() {
-            Ok(Control::Connect { peer_address, peer_pid }) => Ok((peer_address, peer_pid)),
+            Ok(Control::Connect { peers }) => Ok(peers),
             Ok(other) => Err(format!("expected connect, got {other:?}")),
             Err(_) => Err("control channel closed before connect".into()),
         }
@@ -161,80 +180,112 @@ impl ControlIn {
 fn run(spec: &WorkerSpec, sink: &Sink) -> Result<(), String> {
     let control = ControlIn::start(spec.run.gated)?;
     sink.emit(&Event::Hello { version: TELEMETRY_VERSION, pid: std::process::id(), roles: spec.roles.clone() });
+    let in_process = spec.run.mechanism == MechanismId::Thread;
+    let mut ports: Vec<&PortSpec> = spec.ports.iter().collect();
+    ports.sort_by_key(|p| (p.link, p.upstream));
 
-    if spec.run.mechanism == MechanismId::Thread || spec.endpoint == EndpointSpec::Thread {
-        return run_threads(spec, sink, &control);
+    let mut pending = Vec::with_capacity(ports.len());
+    for port in &ports {
+        let p = if in_process {
+            Pending::Nothing
+        } else {
+            prepare(&port.endpoint, port.upstream).map_err(|e| e.to_string())?
+        };
+        sink.emit(&Event::Listening { role: port.role, link: port.link, address: p.address() });
+        pending.push(p);
     }
-    let &[role] = spec.roles.as_slice() else {
-        return Err(format!("a {} worker plays exactly one role", spec.run.mechanism));
-    };
-    let pending = prepare(&spec.endpoint, role).map_err(|e| e.to_string())?;
-    sink.emit(&Event::Listening { role, address: pending.address() });
-    let (peer_address, peer_pid) = control.expect_connect()?;
-    let link = pending.finish(&spec.endpoint, role, peer_address.as_deref(), peer_pid).map_err(|e| e.to_string())?;
-    sink.emit(&Event::Ready { role });
-    control.expect_go()?;
-    let stats =
-        play(role, link, &spec.run, sink, &control.shared, false).map_err(|e| format!("{}: {e}", role.as_str()))?;
-    sink.emit(&Event::Done { role, stats });
-    Ok(())
-}
-
-/// The `thread` baseline: both roles in this one process, over crossbeam channels.
-fn run_threads(spec: &WorkerSpec, sink: &Sink, control: &ControlIn) -> Result<(), String> {
-    for role in [Role::Initiator, Role::Responder] {
-        sink.emit(&Event::Listening { role, address: None });
+    let peers = control.expect_connect()?;
+    let mut opened: Vec<(PortSpec, Box<dyn Link>)> = Vec::with_capacity(ports.len());
+    if in_process {
+        // Both ends of every link live here: a crossbeam pair per link.
+        let mut ends: std::collections::HashMap<u16, (Option<Box<dyn Link>>, Option<Box<dyn Link>>)> =
+            Default::default();
+        for port in &ports {
+            ends.entry(port.link).or_insert_with(|| {
+                let (up, down) = mechanism::thread::pair();
+                (Some(Box::new(up) as Box<dyn Link>), Some(Box::new(down) as Box<dyn Link>))
+            });
+            let slot = ends.get_mut(&port.link).ok_or("link vanished")?;
+            let end = if port.upstream { slot.0.take() } else { slot.1.take() };
+            opened.push((
+                (*port).clone(),
+                end.ok_or_else(|| {
+                    format!("link {} has two {} ends", port.link, if port.upstream { "upstream" } else { "downstream" })
+                })?,
+            ));
+        }
+    } else {
+        for (port, p) in ports.iter().zip(pending) {
+            let peer = peers.iter().find(|i| i.link == port.link);
+            let link = p
+                .finish(
+                    &port.endpoint,
+                    port.upstream,
+                    peer.and_then(|i| i.address.as_deref()),
+                    peer.map_or(0, |i| i.pid),
+                )
+                .map_err(|e| format!("{} link {}: {e}", port.role.as_str(), port.link))?;
+            opened.push(((*port).clone(), link));
+        }
     }
-    control.expect_connect()?;
-    let (a, b) = mechanism::thread::pair();
-    for role in [Role::Initiator, Role::Responder] {
+    for &role in &spec.roles {
         sink.emit(&Event::Ready { role });
     }
     control.expect_go()?;
-    let results = std::thread::scope(|s| {
-        let handles: Vec<_> = [(Role::Initiator, a), (Role::Responder, b)]
-            .into_iter()
-            .map(|(role, link)| {
-                let shared = &*control.shared;
-                s.spawn(move || {
-                    // sched_setaffinity(0) applies to the calling thread only: each role its CPU.
-                    if let Some(cpu) = spec.run.pin.as_deref().and_then(|cpus| role_cpu(cpus, role))
-                        && let Err(e) = pin_to(&[cpu])
-                    {
-                        return (role, Err(e));
+
+    // Each node runs its program on its own thread; the first failure ends the worker (threads
+    // still blocked on a dead peer end with the process).
+    let (done_tx, done_rx) = unbounded();
+    let topology = spec.run.topology();
+    for &role in &spec.roles {
+        let my_ports: Vec<(PortSpec, Box<dyn Link>)> = {
+            let (mine, rest): (Vec<_>, Vec<_>) = opened.into_iter().partition(|(p, _)| p.role == role);
+            opened = rest;
+            mine
+        };
+        let program =
+            *topology.programs.get(role.index()).ok_or_else(|| format!("{} is not in the topology", role.as_str()))?;
+        let (run, sink, shared, done) = (spec.run.clone(), sink.clone(), control.shared.clone(), done_tx.clone());
+        let pin = spec.run.pin.clone();
+        std::thread::Builder::new()
+            .name(format!("node-{}", role.0))
+            .spawn(move || {
+                // sched_setaffinity(0) applies to the calling thread only: each node its CPU.
+                if in_process {
+                    if let Some(cpu) = pin.as_deref().and_then(|cpus| role_cpu(cpus, role)) {
+                        if let Err(e) = pin_to(&[cpu]) {
+                            let _ = done.send((role, Err(e)));
+                            return;
+                        }
                     }
-                    (role, play(role, Box::new(link), &spec.run, sink, shared, true))
-                })
+                }
+                let result = play(role, program, my_ports, &run, &sink, &shared, in_process);
+                let _ = done.send((role, result));
             })
-            .collect();
-        handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
-    });
-    let mut first_error = None;
-    for joined in results {
-        match joined {
+            .map_err(|e| format!("cannot start a node thread: {e}"))?;
+    }
+    drop(done_tx);
+    for _ in 0..spec.roles.len() {
+        match done_rx.recv() {
             Ok((role, Ok(stats))) => sink.emit(&Event::Done { role, stats }),
             Ok((role, Err(e))) => {
-                let message = format!("{}: {e}", role.as_str());
-                sink.emit(&Event::Error { role: Some(role), message: message.clone() });
-                first_error.get_or_insert(message);
+                let message = format!("{}: {e}", topology.node_name(role));
+                if spec.roles.len() > 1 {
+                    sink.emit(&Event::Error { role: Some(role), message: message.clone() });
+                }
+                return Err(message);
             }
-            Err(_) => {
-                first_error.get_or_insert_with(|| "a role thread panicked".to_string());
-            }
+            Err(_) => return Err("a node thread ended without a word".into()),
         }
     }
-    first_error.map_or(Ok(()), Err)
+    Ok(())
 }
 
 /// The CPU a role runs on under `--pin LIST`: the initiator on the first CPU, the responder on the
 /// second (or the first again when only one is given), so `--pin 0` puts both on one core and
 /// `--pin 0,1` puts them on two.
 pub fn role_cpu(cpus: &[usize], role: Role) -> Option<usize> {
-    let i = match role {
-        Role::Initiator => 0,
-        Role::Responder => 1,
-    };
-    (!cpus.is_empty()).then(|| cpus[i % cpus.len()])
+    (!cpus.is_empty()).then(|| cpus[role.index() % cpus.len()])
 }
 
 /// The CPUs a worker process may use: those of all the roles it plays.
@@ -278,11 +329,10 @@ impl Pending {
     fn finish(
         self,
         endpoint: &EndpointSpec,
-        role: Role,
+        initiator: bool,
         peer_address: Option<&str>,
         peer_pid: u32,
     ) -> Result<Box<dyn Link>, LinkError> {
-        let initiator = role == Role::Initiator;
         match (self, endpoint) {
             (Pending::Unix(listening), _) => listening.accept(),
             (Pending::Tcp(listening, _), _) => listening.accept(),
@@ -315,11 +365,11 @@ impl Pending {
     }
 }
 
-/// The responder listens on sockets; every other endpoint is opened in `finish`.
-fn prepare(endpoint: &EndpointSpec, role: Role) -> Result<Pending, LinkError> {
-    match (endpoint, role) {
-        (EndpointSpec::Unix { path }, Role::Responder) => Ok(Pending::Unix(mechanism::unix::listen(path)?)),
-        (EndpointSpec::Tcp { host }, Role::Responder) => {
+/// The downstream end listens on sockets; every other endpoint is opened in `finish`.
+fn prepare(endpoint: &EndpointSpec, upstream: bool) -> Result<Pending, LinkError> {
+    match (endpoint, upstream) {
+        (EndpointSpec::Unix { path }, false) => Ok(Pending::Unix(mechanism::unix::listen(path)?)),
+        (EndpointSpec::Tcp { host }, false) => {
             let (l, addr) = mechanism::tcp::listen(host)?;
             Ok(Pending::Tcp(l, addr))
         }
@@ -351,15 +401,23 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 /// Per-message events per second and direction a worker aims at when messages come faster.
 const SAMPLES_PER_SEC: f64 = 400.0;
 
-/// Per-role state of the loop: accounting, latency, progress and per-message telemetry.
-struct Meter<'a> {
+/// One port's counts.
+struct PortCount {
+    link: u16,
+    peer: Role,
+    sent: u64,
+    tracker: SeqTracker,
+    queued: Option<Queued>,
+}
+
+/// Per-node state of the loop: accounting per port, latency, progress and per-message telemetry.
+struct Meter {
     role: Role,
-    sink: &'a Sink,
+    sink: Sink,
     events: bool,
     thread_only: bool,
-    tracker: SeqTracker,
+    ports: Vec<PortCount>,
     hist: hdrhistogram::Histogram<u64>,
-    sent: u64,
     last_progress: Instant,
     measure_start_nanos: Option<u64>,
     measure_end_nanos: u64,
@@ -370,17 +428,25 @@ struct Meter<'a> {
     since_progress: u64,
 }
 
-impl<'a> Meter<'a> {
-    fn new(role: Role, sink: &'a Sink, events: bool, thread_only: bool) -> Result<Self, String> {
+impl Meter {
+    fn new(role: Role, ports: &[PortSpec], sink: &Sink, events: bool, thread_only: bool) -> Result<Self, String> {
         let hist = hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000_000, 3).map_err(|e| e.to_string())?;
         Ok(Meter {
             role,
-            sink,
+            sink: sink.clone(),
             events,
             thread_only,
-            tracker: SeqTracker::default(),
+            ports: ports
+                .iter()
+                .map(|p| PortCount {
+                    link: p.link,
+                    peer: p.peer,
+                    sent: 0,
+                    tracker: SeqTracker::default(),
+                    queued: None,
+                })
+                .collect(),
             hist,
-            sent: 0,
             last_progress: Instant::now(),
             measure_start_nanos: None,
             measure_end_nanos: 0,
@@ -389,6 +455,14 @@ impl<'a> Meter<'a> {
             sample_every: 1,
             since_progress: 0,
         })
+    }
+
+    fn sent(&self) -> u64 {
+        self.ports.iter().map(|p| p.sent).sum()
+    }
+
+    fn received(&self) -> u64 {
+        self.ports.iter().map(|p| p.tracker.accounting().received).sum()
     }
 
     fn start_measuring(&mut self, at_nanos: u64) {
@@ -404,12 +478,14 @@ impl<'a> Meter<'a> {
         self.measure_end_nanos = end_nanos;
     }
 
-    fn on_sent(&mut self, seq: u64, size: usize, ts: u64) {
-        self.sent += 1;
+    fn on_sent(&mut self, port: usize, seq: u64, size: usize, ts: u64) {
+        let p = &mut self.ports[port];
+        p.sent += 1;
         self.since_progress += 1;
         if self.events && seq.is_multiple_of(self.sample_every) {
             self.sink.try_emit(&Event::Message {
                 role: self.role,
+                peer: p.peer,
                 direction: Direction::Sent,
                 seq,
                 size: size as u32,
@@ -420,12 +496,14 @@ impl<'a> Meter<'a> {
         }
     }
 
-    fn on_received(&mut self, header: &Header, intact: bool, recv_ts: u64) {
-        self.tracker.record(header.seq, intact);
+    fn on_received(&mut self, port: usize, header: &Header, intact: bool, recv_ts: u64) {
+        let p = &mut self.ports[port];
+        p.tracker.record(header.seq, intact);
         self.since_progress += 1;
         if self.events && header.seq.is_multiple_of(self.sample_every) {
             self.sink.try_emit(&Event::Message {
                 role: self.role,
+                peer: p.peer,
                 direction: Direction::Received,
                 seq: header.seq,
                 size: header.payload_len,
@@ -436,25 +514,29 @@ impl<'a> Meter<'a> {
         }
     }
 
-    fn maybe_progress(&mut self, channel: &Channel) {
+    fn maybe_progress(&mut self, port: usize, channel: &Channel) {
         // Reading the clock costs ~25 ns: a bench run looks at it every 64 messages only.
-        if (!self.events && !(self.sent + self.tracker.accounting().received).is_multiple_of(64))
-            || self.last_progress.elapsed() < PROGRESS_INTERVAL
+        if (!self.events && !self.since_progress.is_multiple_of(64)) || self.last_progress.elapsed() < PROGRESS_INTERVAL
         {
             return;
         }
         self.last_progress = Instant::now();
+        self.ports[port].queued = channel.link().queued();
         // Keep per-message telemetry near SAMPLES_PER_SEC whatever the message rate; a power of
         // two, so sender and receiver (same rate) pick the same messages.
         let per_sec = self.since_progress as f64 / PROGRESS_INTERVAL.as_secs_f64();
         self.sample_every = ((per_sec / SAMPLES_PER_SEC).max(1.0) as u64).next_power_of_two();
         self.since_progress = 0;
+        let mut accounting = crate::telemetry::Accounting::default();
+        for p in &self.ports {
+            accounting.add(&p.tracker.accounting());
+        }
         self.sink.try_emit(&Event::Progress {
             role: self.role,
-            sent: self.sent,
-            received: self.tracker.accounting().received,
-            queued: channel.link().queued(),
-            accounting: self.tracker.accounting(),
+            sent: self.sent(),
+            received: self.received(),
+            queues: self.ports.iter().filter_map(|p| p.queued.map(|q| (p.link, q))).collect(),
+            accounting,
             // Percentiles walk the histogram (~0.3 ms): only for live views, not for bench runs.
             latency: (self.events && !self.hist.is_empty()).then(|| LatencySummary::from_histogram(&self.hist)),
             sample_every: self.sample_every,
@@ -464,9 +546,18 @@ impl<'a> Meter<'a> {
 
     fn finish(self) -> RoleStats {
         let cpu = if self.measure_start_nanos.is_some() { cpu_secs(self.thread_only) - self.cpu_start } else { 0.0 };
+        let mut accounting = crate::telemetry::Accounting::default();
+        for p in &self.ports {
+            accounting.add(&p.tracker.accounting());
+        }
         RoleStats {
-            sent: self.sent,
-            accounting: self.tracker.accounting(),
+            links: self
+                .ports
+                .iter()
+                .map(|p| LinkStats { link: p.link, sent: p.sent, accounting: p.tracker.accounting() })
+                .collect(),
+            sent: self.sent(),
+            accounting,
             latency: (!self.hist.is_empty()).then(|| LatencySummary::from_histogram(&self.hist)),
             measured_nanos: self.measure_start_nanos.map_or(0, |s| self.measure_end_nanos.saturating_sub(s)),
             measured_messages: self.measured,
@@ -476,35 +567,45 @@ impl<'a> Meter<'a> {
     }
 }
 
-/// Runs one role of the pattern over `link` until done, stopped, or failed.
-fn play(
-    role: Role,
-    link: Box<dyn Link>,
-    run: &RunSpec,
-    sink: &Sink,
-    control: &Shared,
-    thread_only: bool,
-) -> Result<RoleStats, String> {
-    let mut ch = Channel::new(link, run.max_payload);
-    let mut meter = Meter::new(role, sink, run.per_message_events, thread_only)?;
-    let total = run.warmup.saturating_add(run.count);
-    let header = |kind, seq| Header {
+fn header(role: Role, peer: Role, kind: FrameKind, seq: u64) -> Header {
+    Header {
         kind,
         sender_id: role.wire_id(),
-        receiver_id: role.peer().wire_id(),
+        receiver_id: peer.wire_id(),
         seq,
         send_ts_nanos: monotonic_nanos(),
         payload_len: 0,
         payload_crc: 0,
-    };
+    }
+}
+
+/// Runs one node's program over its ports until done, stopped, or failed.
+fn play(
+    role: Role,
+    program: Program,
+    ports: Vec<(PortSpec, Box<dyn Link>)>,
+    run: &RunSpec,
+    sink: &Sink,
+    control: &Arc<Shared>,
+    thread_only: bool,
+) -> Result<RoleStats, String> {
+    let specs: Vec<PortSpec> = ports.iter().map(|(p, _)| p.clone()).collect();
+    let mut meter = Meter::new(role, &specs, sink, run.per_message_events, thread_only)?;
+    let mut channels: Vec<Channel> = ports.into_iter().map(|(_, link)| Channel::new(link, run.max_payload)).collect();
+    let total = run.warmup.saturating_add(run.count);
     let gate = |op, seq| control.gates.pass(role, op, seq, sink, &control.stop);
     let stopped = || control.stop.load(Ordering::Relaxed);
     let mut pacer = Pacer::new(run.rate_per_sec);
     let mut payload = vec![0u8; run.size];
     crate::wire::fill_payload(&mut payload, 0);
+    let need = |n: usize, what: &str| {
+        if channels.len() == n { Ok(()) } else { Err(format!("a {what} needs {n} link(s), has {}", channels.len())) }
+    };
 
-    match (run.pattern, role) {
-        (Pattern::PingPong, Role::Initiator) => {
+    match program {
+        Program::Pinger => {
+            need(1, "pinger")?;
+            let (ch, peer) = (&mut channels[0], specs[0].peer);
             for seq in 0..total {
                 pacer.wait(&control.stop);
                 gate(Op::Send, seq);
@@ -512,94 +613,219 @@ fn play(
                     break;
                 }
                 stamp_seq(&mut payload, seq);
-                let h = header(FrameKind::Data, seq);
+                let h = header(role, peer, FrameKind::Data, seq);
                 if seq == run.warmup {
                     meter.start_measuring(h.send_ts_nanos);
                 }
                 ch.send(h, &payload).map_err(|e| e.to_string())?;
-                meter.on_sent(seq, payload.len(), h.send_ts_nanos);
+                meter.on_sent(0, seq, payload.len(), h.send_ts_nanos);
                 gate(Op::Recv, seq);
                 let Some(reply) = ch.recv().map_err(|e| e.to_string())? else {
                     return Err(format!("peer ended the channel before replying to message {seq}"));
                 };
                 let rts = monotonic_nanos();
                 let (rh, intact) = (reply.header, reply.intact());
-                meter.on_received(&rh, intact, rts);
+                meter.on_received(0, &rh, intact, rts);
                 if seq >= run.warmup {
                     meter.measured(rts.saturating_sub(h.send_ts_nanos), rts);
                 }
-                meter.maybe_progress(&ch);
+                meter.maybe_progress(0, ch);
             }
-            ch.send(header(FrameKind::End, meter.sent), &[]).map_err(|e| e.to_string())?;
+            let sent = meter.sent();
+            ch.send(header(role, peer, FrameKind::End, sent), &[]).map_err(|e| e.to_string())?;
         }
-        (Pattern::PingPong, Role::Responder) => loop {
-            gate(Op::Recv, meter.tracker.accounting().received);
-            let Some(msg) = ch.recv().map_err(|e| e.to_string())? else {
-                return Err("peer ended the channel without saying end".into());
-            };
-            let rh = msg.header;
-            if rh.kind == FrameKind::End {
-                break;
-            }
-            // The echo's receive time is only needed for telemetry; skip the clock otherwise.
-            let rts = if meter.events || rh.seq == run.warmup { monotonic_nanos() } else { 0 };
-            if rh.seq == run.warmup {
-                meter.start_measuring(rts);
-            }
-            gate(Op::Send, rh.seq);
-            // Reply first, then check and count: the verification stays off the round trip.
-            let h = header(FrameKind::Echo, rh.seq);
-            ch.send_last_payload(h, rh.payload_crc).map_err(|e| e.to_string())?;
-            let intact = ch.last_payload_intact(&rh);
-            meter.on_received(&rh, intact, rts);
-            meter.on_sent(rh.seq, rh.payload_len as usize, h.send_ts_nanos);
-            if rh.seq >= run.warmup {
-                meter.measured += 1;
-                meter.measure_end_nanos = h.send_ts_nanos;
-            }
-            meter.maybe_progress(&ch);
-        },
-        (Pattern::Stream, Role::Initiator) => {
-            for seq in 0..total {
-                pacer.wait(&control.stop);
-                gate(Op::Send, seq);
-                if stopped() {
+        Program::Echo => {
+            need(1, "echo")?;
+            let (ch, peer) = (&mut channels[0], specs[0].peer);
+            loop {
+                gate(Op::Recv, meter.received());
+                let Some(msg) = ch.recv().map_err(|e| e.to_string())? else {
+                    return Err("peer ended the channel without saying end".into());
+                };
+                let rh = msg.header;
+                if rh.kind == FrameKind::End {
                     break;
                 }
-                stamp_seq(&mut payload, seq);
-                let h = header(FrameKind::Data, seq);
-                if seq == run.warmup {
-                    meter.start_measuring(h.send_ts_nanos);
+                // The echo's receive time is only needed for telemetry; skip the clock otherwise.
+                let rts = if meter.events || rh.seq == run.warmup { monotonic_nanos() } else { 0 };
+                if rh.seq == run.warmup {
+                    meter.start_measuring(rts);
                 }
-                ch.send(h, &payload).map_err(|e| e.to_string())?;
-                meter.on_sent(seq, payload.len(), h.send_ts_nanos);
-                if seq >= run.warmup {
+                gate(Op::Send, rh.seq);
+                // Reply first, then check and count: the verification stays off the round trip.
+                let h = header(role, peer, FrameKind::Echo, rh.seq);
+                ch.send_last_payload(h, rh.payload_crc).map_err(|e| e.to_string())?;
+                let intact = ch.last_payload_intact(&rh);
+                meter.on_received(0, &rh, intact, rts);
+                meter.on_sent(0, rh.seq, rh.payload_len as usize, h.send_ts_nanos);
+                if rh.seq >= run.warmup {
                     meter.measured += 1;
                     meter.measure_end_nanos = h.send_ts_nanos;
                 }
-                meter.maybe_progress(&ch);
+                meter.maybe_progress(0, ch);
             }
-            ch.send(header(FrameKind::End, meter.sent), &[]).map_err(|e| e.to_string())?;
         }
-        (Pattern::Stream, Role::Responder) => loop {
-            gate(Op::Recv, meter.tracker.accounting().received);
-            let Some(msg) = ch.recv().map_err(|e| e.to_string())? else {
-                return Err("peer ended the channel without saying end".into());
-            };
-            let rts = monotonic_nanos();
-            let (rh, intact) = (msg.header, msg.intact());
-            if rh.kind == FrameKind::End {
-                break;
+        Program::Producer => {
+            if channels.is_empty() {
+                return Err("a producer needs at least one link".into());
             }
-            meter.on_received(&rh, intact, rts);
-            if rh.seq >= run.warmup {
-                meter.start_measuring(rh.send_ts_nanos);
-                meter.measured(rts.saturating_sub(rh.send_ts_nanos), rts);
+            // Every link carries warmup + count frames; with several links they are dealt in turn.
+            let n = channels.len();
+            'send: for seq in 0..total {
+                for (i, ch) in channels.iter_mut().enumerate() {
+                    pacer.wait(&control.stop);
+                    gate(Op::Send, seq);
+                    if stopped() {
+                        break 'send;
+                    }
+                    stamp_seq(&mut payload, seq);
+                    let h = header(role, specs[i].peer, FrameKind::Data, seq);
+                    if seq == run.warmup && i == 0 {
+                        meter.start_measuring(h.send_ts_nanos);
+                    }
+                    ch.send(h, &payload).map_err(|e| e.to_string())?;
+                    meter.on_sent(i, seq, payload.len(), h.send_ts_nanos);
+                    if seq >= run.warmup {
+                        meter.measured += 1;
+                        meter.measure_end_nanos = h.send_ts_nanos;
+                    }
+                    meter.maybe_progress(i, ch);
+                }
             }
-            meter.maybe_progress(&ch);
-        },
+            let _ = n;
+            for (i, ch) in channels.iter_mut().enumerate() {
+                let sent = meter.ports[i].sent;
+                ch.send(header(role, specs[i].peer, FrameKind::End, sent), &[]).map_err(|e| e.to_string())?;
+            }
+        }
+        Program::Relay => {
+            need(2, "relay")?;
+            let inbound = specs.iter().position(|p| !p.upstream).ok_or("a relay needs an inbound link")?;
+            let outbound = 1 - inbound;
+            let (first, second) = channels.split_at_mut(1);
+            let (inc, out) =
+                if inbound == 0 { (&mut first[0], &mut second[0]) } else { (&mut second[0], &mut first[0]) };
+            let out_peer = specs[outbound].peer;
+            loop {
+                gate(Op::Recv, meter.received());
+                let Some(msg) = inc.recv().map_err(|e| e.to_string())? else {
+                    return Err("upstream ended the channel without saying end".into());
+                };
+                let rts = monotonic_nanos();
+                let rh = msg.header;
+                if rh.kind == FrameKind::End {
+                    let sent = meter.ports[outbound].sent;
+                    out.send(header(role, out_peer, FrameKind::End, sent), &[]).map_err(|e| e.to_string())?;
+                    break;
+                }
+                let intact = msg.intact();
+                meter.on_received(inbound, &rh, intact, rts);
+                if rh.seq >= run.warmup {
+                    meter.start_measuring(rh.send_ts_nanos);
+                    meter.measured(rts.saturating_sub(rh.send_ts_nanos), rts);
+                }
+                gate(Op::Send, rh.seq);
+                // Pass it on unchanged: same sequence number, the producer's send time (so the
+                // consumer measures end to end) and the checksum it came with.
+                let fwd = Header { sender_id: role.wire_id(), receiver_id: out_peer.wire_id(), ..rh };
+                out.forward_last_payload_of(inc, fwd).map_err(|e| e.to_string())?;
+                meter.on_sent(outbound, rh.seq, rh.payload_len as usize, rh.send_ts_nanos);
+                meter.maybe_progress(inbound, inc);
+            }
+        }
+        Program::Consumer => {
+            if channels.len() == 1 {
+                consume(0, &mut channels[0], &mut meter, run, &gate)?;
+            } else {
+                return consume_many(role, channels, meter, run, control);
+            }
+        }
     }
     Ok(meter.finish())
+}
+
+/// A consumer's loop over one port.
+fn consume(
+    port: usize,
+    ch: &mut Channel,
+    meter: &mut Meter,
+    run: &RunSpec,
+    gate: &dyn Fn(Op, u64),
+) -> Result<(), String> {
+    loop {
+        gate(Op::Recv, meter.ports[port].tracker.accounting().received);
+        let Some(msg) = ch.recv().map_err(|e| e.to_string())? else {
+            return Err("peer ended the channel without saying end".into());
+        };
+        let rts = monotonic_nanos();
+        let (rh, intact) = (msg.header, msg.intact());
+        if rh.kind == FrameKind::End {
+            return Ok(());
+        }
+        meter.on_received(port, &rh, intact, rts);
+        if rh.seq >= run.warmup {
+            meter.start_measuring(rh.send_ts_nanos);
+            meter.measured(rts.saturating_sub(rh.send_ts_nanos), rts);
+        }
+        meter.maybe_progress(port, ch);
+    }
+}
+
+/// A consumer with several inbound links (fan-in): one thread per link, one shared meter. The
+/// first link to fail fails the node; threads blocked on live producers end with the process.
+fn consume_many(
+    role: Role,
+    channels: Vec<Channel>,
+    meter: Meter,
+    run: &RunSpec,
+    control: &Arc<Shared>,
+) -> Result<RoleStats, String> {
+    let meter = Arc::new(Mutex::new(meter));
+    let (done_tx, done_rx) = unbounded();
+    let n = channels.len();
+    for (port, mut ch) in channels.into_iter().enumerate() {
+        let (meter, run, control, done) = (meter.clone(), run.clone(), control.clone(), done_tx.clone());
+        let sink = meter.lock().unwrap_or_else(|p| p.into_inner()).sink.clone();
+        std::thread::Builder::new()
+            .name(format!("node-{}-link-{port}", role.0))
+            .spawn(move || {
+                let gate = |op, seq| control.gates.pass(role, op, seq, &sink, &control.stop);
+                let result = loop {
+                    gate(Op::Recv, 0);
+                    let msg = match ch.recv() {
+                        Ok(Some(m)) => m,
+                        Ok(None) => break Err("peer ended the channel without saying end".to_string()),
+                        Err(e) => break Err(e.to_string()),
+                    };
+                    let rts = monotonic_nanos();
+                    let (rh, intact) = (msg.header, msg.intact());
+                    if rh.kind == FrameKind::End {
+                        break Ok(());
+                    }
+                    let mut m = meter.lock().unwrap_or_else(|p| p.into_inner());
+                    m.on_received(port, &rh, intact, rts);
+                    if rh.seq >= run.warmup {
+                        m.start_measuring(rh.send_ts_nanos);
+                        m.measured(rts.saturating_sub(rh.send_ts_nanos), rts);
+                    }
+                    m.maybe_progress(port, &ch);
+                };
+                // Let go of the meter before saying done, so the last one out can take it back.
+                drop(meter);
+                let _ = done.send(result);
+            })
+            .map_err(|e| format!("cannot start a consumer thread: {e}"))?;
+    }
+    drop(done_tx);
+    for _ in 0..n {
+        match done_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err("a consumer thread ended without a word".into()),
+        }
+    }
+    let meter = Arc::try_unwrap(meter).map_err(|_| "consumer threads still hold the meter")?;
+    Ok(meter.into_inner().unwrap_or_else(|p| p.into_inner()).finish())
 }
 
 /// Keeps the initiator at or under the run's rate limit.
@@ -634,13 +860,18 @@ impl Pacer {
 /// Step mode: a gate per role in front of every IPC operation, opened by the supervisor.
 pub struct Gates {
     enabled: AtomicBool,
-    permits: Mutex<[u64; 2]>,
+    /// Permits per node.
+    permits: Mutex<Vec<u64>>,
     changed: Condvar,
 }
 
 impl Gates {
     fn new(enabled: bool) -> Self {
-        Gates { enabled: AtomicBool::new(enabled), permits: Mutex::new([0; 2]), changed: Condvar::new() }
+        Gates {
+            enabled: AtomicBool::new(enabled),
+            permits: Mutex::new(vec![0; MAX_NODES as usize + 1]),
+            changed: Condvar::new(),
+        }
     }
 
     fn set_enabled(&self, enabled: bool) {
@@ -651,7 +882,9 @@ impl Gates {
 
     fn add_permits(&self, role: Role, ops: u64) {
         let mut permits = self.permits.lock().unwrap_or_else(|p| p.into_inner());
-        permits[role.wire_id() as usize] += ops;
+        if let Some(p) = permits.get_mut(role.index()) {
+            *p += ops;
+        }
         self.changed.notify_all();
     }
 
@@ -661,7 +894,7 @@ impl Gates {
             return;
         }
         sink.emit(&Event::Gate { role, op, seq, passed: false });
-        let slot = role.wire_id() as usize;
+        let slot = role.index().min(MAX_NODES as usize);
         let mut permits = self.permits.lock().unwrap_or_else(|p| p.into_inner());
         while self.enabled.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) && permits[slot] == 0 {
             permits = self

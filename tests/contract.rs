@@ -93,6 +93,49 @@ fn stopped_peer_resumes_without_loss(mechanism: MechanismId) {
     assert_nothing_left(&outcome.prefix, &pids(&outcome));
 }
 
+/// Pipelines and fans deliver every frame on every link, once, in order, intact.
+fn topologies_deliver_every_frame(mechanism: MechanismId) {
+    for (pattern, nodes, links) in [(Pattern::Pipeline, 4, 3u64), (Pattern::FanOut, 3, 3), (Pattern::FanIn, 3, 3)] {
+        for size in [0, 64, 65537] {
+            let count = 200;
+            let s = ipc_lab::scenario::RunSpec { nodes, ..spec(mechanism, pattern, size, count) };
+            let outcome = ipc_lab::supervisor::run_to_end(s, &exe(), |_| {})
+                .unwrap_or_else(|e| panic!("{mechanism} {pattern} did not start: {e}"));
+            let what = format!("{mechanism} {pattern} of {nodes}, {size} B");
+            let report = RunReport::from_outcome(&outcome).unwrap_or_else(|e| panic!("{what} failed: {e}"));
+            assert_eq!(report.sent, links * (count + count.min(10)), "{what}: every link carries every frame");
+            assert_eq!(report.received, report.sent, "{what}");
+            assert_eq!(
+                (report.lost, report.duplicated, report.out_of_order, report.corrupted),
+                (0, 0, 0, 0),
+                "{what}: lost/dup/ooo/corrupt"
+            );
+            assert!(report.one_way_ns.is_some_and(|l| l.p50 > 0), "{what}: end-to-end latency measured");
+            assert_nothing_left(&outcome.prefix, &pids(&outcome));
+        }
+    }
+}
+
+/// Killing the middle of a pipeline fails both its neighbours promptly.
+fn a_dead_relay_fails_its_neighbours(mechanism: MechanismId) {
+    if mechanism.in_process() {
+        return; // one process holds every node
+    }
+    let s = ipc_lab::scenario::RunSpec { nodes: 3, ..spec(mechanism, Pattern::Pipeline, 64, 1 << 40) };
+    let run = Run::start(s, &exe()).expect("start");
+    let prefix = run.prefix().to_string();
+    wait_for_progress(&run, ipc_lab::telemetry::Role(2), 100, Duration::from_secs(10));
+    let relay = run.worker_for(ipc_lab::telemetry::Role(1)).expect("relay").worker_id;
+    run.signal(relay, WorkerSignal::Kill).expect("kill");
+    let (outcome, took) = wait_within(run, Duration::from_secs(5));
+    assert!(took < Duration::from_secs(3), "{mechanism}: took {took:?}");
+    for e in &outcome.exits {
+        let expected = if e.worker_id == relay { ExitKind::Signal(9) } else { ExitKind::Code(1) };
+        assert_eq!(e.exit, expected, "{mechanism}: worker {} {outcome:?}", e.worker_id);
+    }
+    assert_nothing_left(&prefix, &pids(&outcome));
+}
+
 macro_rules! contract_suite {
     ($($name:ident => $mech:expr),* $(,)?) => {$(
         mod $name {
@@ -108,6 +151,14 @@ macro_rules! contract_suite {
             #[test]
             fn stopped_peer_resumes_without_loss() {
                 super::stopped_peer_resumes_without_loss($mech);
+            }
+            #[test]
+            fn pipelines_and_fans_deliver_every_frame() {
+                super::topologies_deliver_every_frame($mech);
+            }
+            #[test]
+            fn a_dead_relay_fails_its_neighbours() {
+                super::a_dead_relay_fails_its_neighbours($mech);
             }
         }
     )*};

@@ -106,7 +106,7 @@ fn keyboard_starts_steps_and_stops() {
 fn kill_from_the_menu_marks_the_worker_killed_and_the_run_failed() {
     let mut h = harness(AppOptions { scenario: Some(unlimited()), autostart: true, ..Default::default() });
     step_until(&mut h, Duration::from_secs(10), "traffic", |app| app.model.received_total() > 50);
-    h.get_by_label("responder process").click_secondary();
+    h.get_by_label("echo process").click_secondary();
     h.run_steps(2);
     h.get_by_label("Kill (SIGKILL)").click();
     step_until(&mut h, Duration::from_secs(10), "the run to end", |app| {

@@ -50,6 +50,7 @@ fn paused_running_layout() {
             ] {
                 let event = Event::Message {
                     role,
+                    peer: role.peer(),
                     direction: dir,
                     seq,
                     size: 64,
@@ -65,7 +66,7 @@ fn paused_running_layout() {
                 role,
                 sent: 40,
                 received: 40,
-                queued: Some(Queued { amount: 104, unit: QueuedUnit::Bytes, capacity: Some(65536) }),
+                queues: vec![(0, Queued { amount: 104, unit: QueuedUnit::Bytes, capacity: Some(65536) })],
                 accounting: Accounting { received: 40, unique: 40, ..Default::default() },
                 latency: Some(LatencySummary {
                     count: 40,

@@ -24,7 +24,7 @@ fn killed_worker_is_reported_as_killed_by_signal_9() {
     let exit = outcome.exits.iter().find(|e| e.worker_id == victim_id).expect("victim reported");
     assert_eq!(exit.exit, ExitKind::Signal(9));
     let why = outcome.failure().expect("a run with a killed worker has failed");
-    assert!(why.contains(&format!("responder (pid {victim_pid}) killed by signal 9 (SIGKILL)")), "{why}");
+    assert!(why.contains(&format!("consumer (pid {victim_pid}) killed by signal 9 (SIGKILL)")), "{why}");
     assert_nothing_left(&prefix, &pids(&outcome));
 }
 

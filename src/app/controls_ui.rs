@@ -85,8 +85,17 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
             .on_hover_text("How shared memory waits for its peer");
     }
     ui.label("Pattern");
-    ui.selectable_value(&mut s.pattern, Pattern::PingPong, "ping-pong");
-    ui.selectable_value(&mut s.pattern, Pattern::Stream, "stream");
+    for p in [Pattern::PingPong, Pattern::Stream, Pattern::Pipeline, Pattern::FanOut, Pattern::FanIn] {
+        ui.selectable_value(&mut s.pattern, p, p.as_str());
+    }
+    if matches!(s.pattern, Pattern::Pipeline | Pattern::FanOut | Pattern::FanIn) {
+        let (what, min) = match s.pattern {
+            Pattern::Pipeline => (" stages", 2),
+            Pattern::FanOut => (" consumers", 1),
+            _ => (" producers", 1),
+        };
+        ui.add(egui::DragValue::new(&mut s.nodes).range(min..=crate::scenario::MAX_NODES).suffix(what));
+    }
     let label = ui.label("Size");
     egui::ComboBox::from_id_salt("size")
         .selected_text(human_bytes(s.size as u64))

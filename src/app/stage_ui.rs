@@ -10,29 +10,26 @@ use egui::{Align2, Color32, CornerRadius, FontId, Pos2, Rect, Sense, Stroke, Str
 use super::UiState;
 use crate::mechanism::QueuedUnit;
 use crate::model::{Model, ProcState, WorkerView};
-use crate::scenario::{Pattern, human_bytes};
+use crate::scenario::{Pattern, Topology, human_bytes};
 use crate::supervisor::WorkerSignal;
 use crate::telemetry::Role;
 
-pub const INITIATOR_COLOR: Color32 = Color32::from_rgb(70, 140, 230);
-pub const RESPONDER_COLOR: Color32 = Color32::from_rgb(235, 140, 50);
+/// One color per node, so a packet shows who sent it.
+const PALETTE: [Color32; 8] = [
+    Color32::from_rgb(70, 140, 230),
+    Color32::from_rgb(235, 140, 50),
+    Color32::from_rgb(90, 190, 110),
+    Color32::from_rgb(200, 100, 200),
+    Color32::from_rgb(220, 200, 60),
+    Color32::from_rgb(80, 200, 200),
+    Color32::from_rgb(230, 90, 90),
+    Color32::from_rgb(160, 160, 240),
+];
 /// Packets drawn at once at most; more would be a blur, and the counts say the rest.
 const MAX_PACKETS: usize = 80;
 
 pub fn role_color(role: Role) -> Color32 {
-    match role {
-        Role::Initiator => INITIATOR_COLOR,
-        Role::Responder => RESPONDER_COLOR,
-    }
-}
-
-pub fn role_title(role: Role, pattern: Pattern) -> &'static str {
-    match (role, pattern) {
-        (Role::Initiator, Pattern::PingPong) => "initiator (pinger)",
-        (Role::Responder, Pattern::PingPong) => "responder (echo)",
-        (Role::Initiator, Pattern::Stream) => "producer",
-        (Role::Responder, Pattern::Stream) => "consumer",
-    }
+    PALETTE[role.index() % PALETTE.len()]
 }
 
 fn state_color(state: &ProcState) -> Color32 {
@@ -46,6 +43,36 @@ fn state_color(state: &ProcState) -> Color32 {
     }
 }
 
+/// Where each node sits: columns by distance from the producers, stacked within a column.
+fn layout(topology: &Topology, rect: Rect) -> Vec<Rect> {
+    let n = topology.programs.len();
+    let mut depth = vec![0usize; n];
+    for _ in 0..n {
+        for l in &topology.links {
+            depth[l.down.index()] = depth[l.down.index()].max(depth[l.up.index()] + 1);
+        }
+    }
+    let columns = depth.iter().max().map_or(1, |d| d + 1);
+    let mut per_column = vec![0usize; columns];
+    for &d in &depth {
+        per_column[d] += 1;
+    }
+    let rows = per_column.iter().copied().max().unwrap_or(1);
+    let col_w = rect.width() / columns as f32;
+    let size = vec2((col_w * 0.5).clamp(150.0, 270.0), (rect.height() / rows as f32 * 0.7).clamp(70.0, 130.0));
+    let mut seen = vec![0usize; columns];
+    depth
+        .iter()
+        .map(|&d| {
+            let row = seen[d];
+            seen[d] += 1;
+            let row_h = rect.height() / per_column[d] as f32;
+            let center = pos2(rect.left() + col_w * (d as f32 + 0.5), rect.top() + row_h * (row as f32 + 0.5));
+            Rect::from_center_size(center, size)
+        })
+        .collect()
+}
+
 /// Draws the stage; returns the process actions the user chose.
 pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui::Ui) -> Vec<(Role, WorkerSignal)> {
     let mut actions = Vec::new();
@@ -54,11 +81,11 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
     let text = ui.visuals().text_color();
     let weak = ui.visuals().weak_text_color();
 
-    let Some(spec) = model.spec.as_ref() else {
+    let (Some(spec), Some(topology)) = (model.spec.as_ref(), model.topology.as_ref()) else {
         painter.text(
             rect.center(),
             Align2::CENTER_CENTER,
-            "Two real processes will appear here.\nPick a mechanism above and press Start (or Space).",
+            "Real processes will appear here.\nPick a mechanism above and press Start (or Space).",
             FontId::proportional(22.0),
             weak,
         );
@@ -66,65 +93,91 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
         return actions;
     };
 
-    let node_size = vec2((rect.width() * 0.27).clamp(230.0, 320.0), 130.0);
-    let left = Rect::from_center_size(pos2(rect.left() + rect.width() * 0.17, rect.center().y), node_size);
-    let right = Rect::from_center_size(pos2(rect.right() - rect.width() * 0.17, rect.center().y), node_size);
-    let lane_gap = 34.0;
-    let fwd_y = rect.center().y - lane_gap;
-    let bwd_y = rect.center().y + lane_gap;
-    let (x0, x1) = (left.right() + 12.0, right.left() - 12.0);
-
-    // The channel: one lane per direction, labelled with the mechanism.
     let mech = spec.mechanism;
-    let lane_stroke = Stroke::new(3.0, ui.visuals().widgets.noninteractive.fg_stroke.color.gamma_multiply(0.5));
-    lane(&painter, pos2(x0, fwd_y), pos2(x1, fwd_y), lane_stroke);
-    lane(&painter, pos2(x1, bwd_y), pos2(x0, bwd_y), lane_stroke);
     painter.text(
-        pos2((x0 + x1) / 2.0, rect.center().y),
-        Align2::CENTER_CENTER,
-        mech.as_str(),
-        FontId::proportional(20.0),
+        pos2(rect.center().x, rect.top() + 10.0),
+        Align2::CENTER_TOP,
+        format!("{} · {}", mech.as_str(), mech.description()),
+        FontId::proportional(15.0),
         text,
     );
-    painter.text(
-        pos2((x0 + x1) / 2.0, bwd_y + 48.0),
-        Align2::CENTER_TOP,
-        mech.description(),
-        FontId::proportional(13.0),
-        weak,
-    );
-    // Buffer fill as the receiving end reads it from the kernel or the ring.
-    for (role, y) in [(Role::Responder, fwd_y - 26.0), (Role::Initiator, bwd_y + 26.0)] {
-        if let Some(q) = model.progress[role.wire_id() as usize].queued {
-            let fill = q.capacity.map(|c| (q.amount as f32 / c.max(1) as f32).clamp(0.0, 1.0));
-            let label = match (q.unit, q.capacity) {
-                (QueuedUnit::Bytes, Some(c)) => format!("queued: {} of {}", human_bytes(q.amount), human_bytes(c)),
-                (QueuedUnit::Bytes, None) => format!("queued: {}", human_bytes(q.amount)),
-                (QueuedUnit::Messages, Some(c)) => format!("queued: {} of {} messages", q.amount, c),
-                (QueuedUnit::Messages, None) => format!("queued: {} messages", q.amount),
-            };
-            let bar = Rect::from_min_size(pos2(x1 - 150.0, y - 6.0), vec2(140.0, 12.0));
-            let (bar, align, tx) = if role == Role::Responder {
-                (bar, Align2::RIGHT_CENTER, bar.left() - 6.0)
-            } else {
-                let b = bar.translate(vec2(x0 + 10.0 - bar.left(), 0.0));
-                (b, Align2::LEFT_CENTER, b.right() + 6.0)
-            };
-            painter.rect_stroke(bar, 2.0, Stroke::new(1.0, weak), StrokeKind::Inside);
-            if let Some(f) = fill {
-                let mut filled = bar;
-                filled.set_width(bar.width() * f);
-                painter.rect_filled(filled, 2.0, role_color(role).gamma_multiply(0.7));
+    let mut caption_y = rect.top() + 32.0;
+    if model.sample_every > 1 {
+        painter.text(
+            pos2(rect.center().x, caption_y),
+            Align2::CENTER_TOP,
+            format!("showing 1 in {} messages; the numbers count all of them", thousands(model.sample_every)),
+            FontId::proportional(14.0),
+            weak,
+        );
+        caption_y += 20.0;
+    }
+    let stage =
+        Rect::from_min_max(pos2(rect.left() + 8.0, caption_y + 10.0), pos2(rect.right() - 8.0, rect.bottom() - 10.0));
+    let nodes = layout(topology, stage);
+    let two_way = spec.pattern == Pattern::PingPong;
+    let lane_gap = if two_way { 28.0 } else { 0.0 };
+    let lane_stroke = Stroke::new(3.0, ui.visuals().widgets.noninteractive.fg_stroke.color.gamma_multiply(0.5));
+
+    // Each link: a lane per direction it carries, from the sender's side to the receiver's.
+    let lane_ends = |from: Role, to: Role| {
+        let (a, b) = (nodes[from.index()], nodes[to.index()]);
+        let forward = a.center().x <= b.center().x;
+        let offset = if two_way { if from.index() < to.index() { -lane_gap } else { lane_gap } } else { 0.0 };
+        let start =
+            if forward { a.right_center() } else { a.left_center() } + vec2(if forward { 8.0 } else { -8.0 }, offset);
+        let end =
+            if forward { b.left_center() } else { b.right_center() } + vec2(if forward { -8.0 } else { 8.0 }, offset);
+        (start, end)
+    };
+    for l in &topology.links {
+        let mut directions = vec![(l.up, l.down)];
+        if two_way {
+            directions.push((l.down, l.up));
+        }
+        for (from, to) in directions {
+            let (a, b) = lane_ends(from, to);
+            lane(&painter, a, b, lane_stroke);
+            // The receiving end's buffer, as it reads it from the kernel or the ring.
+            let queue = model
+                .progress
+                .get(to.index())
+                .and_then(|p| p.queues.iter().find(|(k, _)| *k == l.link))
+                .map(|(_, q)| *q);
+            if let Some(q) = queue {
+                let label = match (q.unit, q.capacity) {
+                    (QueuedUnit::Bytes, Some(c)) => format!("queued {} of {}", human_bytes(q.amount), human_bytes(c)),
+                    (QueuedUnit::Bytes, None) => format!("queued {}", human_bytes(q.amount)),
+                    (QueuedUnit::Messages, Some(c)) => format!("queued {} of {} msgs", q.amount, c),
+                    (QueuedUnit::Messages, None) => format!("queued {} msgs", q.amount),
+                };
+                let mid = a + (b - a) * 0.5;
+                let above = if two_way && from.index() > to.index() { 20.0 } else { -20.0 };
+                let bar = Rect::from_center_size(mid + vec2(0.0, above), vec2(90.0, 8.0));
+                painter.rect_stroke(bar, 2.0, Stroke::new(1.0, weak), StrokeKind::Inside);
+                if let Some(c) = q.capacity {
+                    let mut filled = bar;
+                    filled.set_width(bar.width() * (q.amount as f32 / c.max(1) as f32).clamp(0.0, 1.0));
+                    painter.rect_filled(filled, 2.0, role_color(to).gamma_multiply(0.7));
+                }
+                painter.text(
+                    bar.center() + vec2(0.0, if above < 0.0 { -12.0 } else { 12.0 }),
+                    Align2::CENTER_CENTER,
+                    label,
+                    FontId::proportional(11.0),
+                    weak,
+                );
             }
-            painter.text(pos2(tx, y), align, label, FontId::proportional(12.0), weak);
         }
     }
 
-    // Packets.
+    // Packets: the newest MAX_PACKETS messages, drawn oldest first so the newest is on top.
     let crossing = model.crossing_nanos() as f64 / 1e9;
-    // The newest MAX_PACKETS messages, drawn oldest first so the newest is on top.
     let skip = model.messages.len().saturating_sub(MAX_PACKETS);
     for m in model.messages.iter().skip(skip) {
+        if m.from.index() >= nodes.len() || m.to.index() >= nodes.len() {
+            continue;
+        }
         if ui_state.animate && m.depart_at_nanos > now_nanos {
             continue; // waits for the message that caused it to arrive first
         }
@@ -135,12 +188,9 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
         } else if f >= 1.0 {
             continue;
         }
-        if age > crossing * 3.0 && m.recv_ts_nanos.is_some() {
-            continue;
-        }
-        let (from_x, to_x, y) = if m.from == Role::Initiator { (x0, x1, fwd_y) } else { (x1, x0, bwd_y) };
-        let x = from_x + (to_x - from_x) * f as f32;
-        let packet = Rect::from_center_size(pos2(x, y), vec2(34.0, 18.0));
+        let (a, b) = lane_ends(m.from, m.to);
+        let at = a + (b - a) * f as f32;
+        let packet = Rect::from_center_size(at, vec2(34.0, 18.0));
         painter.rect_filled(packet, CornerRadius::same(4), role_color(m.from));
         painter.text(
             packet.center(),
@@ -150,33 +200,26 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
             Color32::WHITE,
         );
     }
-    if model.sample_every > 1 {
-        painter.text(
-            pos2(rect.center().x, rect.top() + 14.0),
-            Align2::CENTER_CENTER,
-            format!("showing 1 in {} messages; the numbers count all of them", thousands(model.sample_every)),
-            FontId::proportional(14.0),
-            weak,
-        );
-    }
 
     // Processes.
-    for (role, node) in [(Role::Initiator, left), (Role::Responder, right)] {
+    for (i, node) in nodes.iter().enumerate() {
+        let role = Role(i as u16);
         let Some(w) = model.worker_for(role) else { continue };
-        let id = ui.scope_id().with(("process", role.as_str()));
-        let response = ui.interact(node, id, Sense::click());
-        let label = format!("{} process", role.as_str());
+        let name = topology.node_name(role);
+        let id = ui.scope_id().with(("process", i));
+        let response = ui.interact(*node, id, Sense::click());
+        let label = format!("{name} process");
         response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
-        draw_node(&painter, node, w, role, spec.pattern, model, ui);
+        draw_node(&painter, *node, w, role, &name, model, ui);
         response.context_menu(|ui| {
-            ui.label(format!("{} · pid {}", role_title(role, spec.pattern), w.pid));
+            ui.label(format!("{name} · pid {}", w.pid));
             ui.separator();
-            for (name, signal) in [
+            for (what, signal) in [
                 ("Kill (SIGKILL)", WorkerSignal::Kill),
                 ("Stop (SIGSTOP)", WorkerSignal::Stop),
                 ("Continue (SIGCONT)", WorkerSignal::Continue),
             ] {
-                if ui.add_enabled(w.state.is_alive(), egui::Button::new(name)).clicked() {
+                if ui.add_enabled(w.state.is_alive(), egui::Button::new(what)).clicked() {
                     actions.push((role, signal));
                     ui.close();
                 }
@@ -193,7 +236,7 @@ fn draw_node(
     node: Rect,
     w: &WorkerView,
     role: Role,
-    pattern: Pattern,
+    name: &str,
     model: &Model,
     ui: &egui::Ui,
 ) {
@@ -203,11 +246,7 @@ fn draw_node(
     let at_gate = matches!(w.state, ProcState::AtGate { .. });
     painter.rect_filled(node, 10.0, visuals.extreme_bg_color);
     painter.rect_stroke(node, 10.0, Stroke::new(if at_gate { 4.0 } else { 2.5 }, color), StrokeKind::Inside);
-    let title = if w.roles.len() > 1 {
-        format!("{} · thread", role_title(role, pattern))
-    } else {
-        role_title(role, pattern).to_string()
-    };
+    let title = if w.roles.len() > 1 { format!("{name} · thread") } else { name.to_string() };
     let x = node.left() + 12.0;
     let mut y = node.top() + 12.0;
     painter.text(pos2(x, y), Align2::LEFT_TOP, title, FontId::proportional(18.0), color);
@@ -223,7 +262,7 @@ fn draw_node(
         visuals.text_color(),
     );
     y += 22.0;
-    let p = &model.progress[role.wire_id() as usize];
+    let Some(p) = model.progress.get(role.index()) else { return };
     painter.text(
         pos2(x, y),
         Align2::LEFT_TOP,

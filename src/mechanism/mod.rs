@@ -317,6 +317,16 @@ impl Channel {
         Ok(())
     }
 
+    /// Sends `header` (length and checksum as they are) with the payload `from` received last:
+    /// a relay passes a frame on without copying it twice or recomputing its checksum.
+    pub fn forward_last_payload_of(&mut self, from: &Channel, header: Header) -> Result<(), SendError> {
+        let payload = &from.rbuf[from.last_payload.0..from.last_payload.1];
+        let mut raw = [0u8; HEADER_LEN];
+        header.encode(&mut raw);
+        self.link.send_bytes(&[&raw, payload])?;
+        Ok(())
+    }
+
     /// Whether the payload of the frame received last matches `header`'s checksum (valid until
     /// the next `recv`).
     pub fn last_payload_intact(&self, header: &Header) -> bool {

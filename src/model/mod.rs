@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 
 use crate::mechanism::{MechanismId, Queued};
 use crate::report::RunReport;
-use crate::scenario::RunSpec;
+use crate::scenario::{Program, RunSpec, Topology};
 use crate::session::{Pace, ProcSample, Update};
 use crate::supervisor::{ExitKind, RunEvent};
 use crate::telemetry::{Accounting, Direction, Event, LatencySummary, Op, Role};
@@ -98,13 +98,14 @@ impl Message {
 }
 
 /// Per-role numbers from the latest progress report.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RoleProgress {
     pub sent: u64,
     pub received: u64,
     pub accounting: Accounting,
     pub latency: Option<LatencySummary>,
-    pub queued: Option<Queued>,
+    /// Receive-buffer fill per link at this node.
+    pub queues: Vec<(u16, Queued)>,
     pub telemetry_dropped: u64,
 }
 
@@ -146,7 +147,9 @@ pub struct Model {
     pub pace: Pace,
     pub paused: bool,
     pub workers: Vec<WorkerView>,
-    pub progress: [RoleProgress; 2],
+    /// Per node, indexed by `Role::index()`.
+    pub progress: Vec<RoleProgress>,
+    pub topology: Option<Topology>,
     pub messages: VecDeque<Message>,
     /// (seconds since the run started, one-way latency µs) of sampled messages.
     pub latency_series: VecDeque<(f64, f64)>,
@@ -158,8 +161,8 @@ pub struct Model {
     pub notice: Option<String>,
     /// CLOCK_MONOTONIC of the first message, the timeline's origin.
     pub origin_nanos: Option<u64>,
-    /// When the last packet to each role finishes crossing the stage (model clock).
-    arrival_on_stage: [u64; 2],
+    /// When the last packet to each node finishes crossing the stage (model clock).
+    arrival_on_stage: Vec<u64>,
     /// Received-message counts over time, for throughput: (model nanos, received).
     throughput_marks: VecDeque<(u64, u64)>,
     pub msgs_per_sec: f64,
@@ -174,7 +177,8 @@ impl Default for Model {
             pace: Pace::RealTime,
             paused: false,
             workers: Vec::new(),
-            progress: [RoleProgress::default(); 2],
+            progress: Vec::new(),
+            topology: None,
             messages: VecDeque::new(),
             latency_series: VecDeque::new(),
             histogram: LiveHistogram::default(),
@@ -185,13 +189,13 @@ impl Default for Model {
             origin_nanos: None,
             throughput_marks: VecDeque::new(),
             msgs_per_sec: 0.0,
-            arrival_on_stage: [0; 2],
+            arrival_on_stage: Vec::new(),
         }
     }
 }
 
 fn slot(role: Role) -> usize {
-    role.wire_id() as usize
+    role.index()
 }
 
 impl Model {
@@ -225,10 +229,9 @@ impl Model {
         a
     }
 
-    /// Frames sent that have not arrived (in flight or lost), both directions.
+    /// Frames sent that have not arrived (in flight or lost): every frame has one receiver.
     pub fn not_arrived(&self) -> u64 {
-        let [a, b] = &self.progress;
-        a.sent.saturating_sub(b.accounting.unique) + b.sent.saturating_sub(a.accounting.unique)
+        self.sent_total().saturating_sub(self.accounting().unique)
     }
 
     pub fn telemetry_dropped(&self) -> u64 {
@@ -244,7 +247,12 @@ impl Model {
     pub fn apply(&mut self, update: Update, now_nanos: u64) {
         match update {
             Update::Started { spec, prefix, workers, pace } => {
+                let topology = spec.topology();
+                let nodes = topology.programs.len();
                 *self = Model {
+                    progress: vec![RoleProgress::default(); nodes],
+                    arrival_on_stage: vec![0; nodes],
+                    topology: Some(topology),
                     status: RunStatus::Running,
                     spec: Some(spec),
                     prefix,
@@ -321,20 +329,21 @@ impl Model {
                     role,
                     sent,
                     received,
-                    queued,
+                    queues,
                     accounting,
                     latency,
                     sample_every,
                     telemetry_dropped,
                 } => {
-                    self.progress[slot(role)] =
-                        RoleProgress { sent, received, accounting, latency, queued, telemetry_dropped };
+                    if let Some(p) = self.progress.get_mut(slot(role)) {
+                        *p = RoleProgress { sent, received, accounting, latency, queues, telemetry_dropped };
+                    }
                     self.sample_every = sample_every.max(1);
                     self.mark_throughput(now_nanos);
                 }
-                Event::Message { role, direction, seq, size, send_ts_nanos, recv_ts_nanos, sample_every } => {
+                Event::Message { role, peer, direction, seq, size, send_ts_nanos, recv_ts_nanos, sample_every } => {
                     self.sample_every = sample_every.max(1);
-                    self.on_message(role, direction, seq, size, send_ts_nanos, recv_ts_nanos, now_nanos);
+                    self.on_message(role, peer, direction, seq, size, send_ts_nanos, recv_ts_nanos, now_nanos);
                 }
                 Event::Gate { role, op, seq, passed } => {
                     if let Some(w) = self.workers.get_mut(worker_id) {
@@ -355,7 +364,7 @@ impl Model {
                 }
                 Event::Error { message, .. } => self.push_error(message),
                 Event::Done { role, stats } => {
-                    let p = &mut self.progress[slot(role)];
+                    let Some(p) = self.progress.get_mut(slot(role)) else { return };
                     p.sent = stats.sent;
                     p.received = stats.accounting.received;
                     p.accounting = stats.accounting;
@@ -371,6 +380,7 @@ impl Model {
     fn on_message(
         &mut self,
         role: Role,
+        peer: Role,
         direction: Direction,
         seq: u64,
         size: u32,
@@ -379,8 +389,8 @@ impl Model {
         now_nanos: u64,
     ) {
         let (from, to) = match direction {
-            Direction::Sent => (role, role.peer()),
-            Direction::Received => (role.peer(), role),
+            Direction::Sent => (role, peer),
+            Direction::Received => (peer, role),
         };
         let origin = *self.origin_nanos.get_or_insert(send_ts_nanos);
         // A received message completes the one already shown in flight, or appears whole when
@@ -404,7 +414,10 @@ impl Model {
                 depart_at_nanos: self.departure(from, now_nanos),
             });
             if let Some(m) = self.messages.back() {
-                self.arrival_on_stage[slot(m.to)] = m.depart_at_nanos + self.crossing_nanos();
+                let arrival = m.depart_at_nanos + self.crossing_nanos();
+                if let Some(a) = self.arrival_on_stage.get_mut(slot(m.to)) {
+                    *a = arrival;
+                }
             }
         }
         if let Some(r) = recv_ts_nanos {
@@ -435,7 +448,7 @@ impl Model {
     /// A packet from `from` leaves once what `from` last received has arrived on the stage,
     /// unless that would put the stage more than two crossings behind the processes.
     fn departure(&self, from: Role, now_nanos: u64) -> u64 {
-        let ready = self.arrival_on_stage[slot(from)];
+        let ready = self.arrival_on_stage.get(slot(from)).copied().unwrap_or(0);
         if ready > now_nanos && ready - now_nanos <= 2 * self.crossing_nanos() { ready } else { now_nanos }
     }
 
@@ -462,13 +475,21 @@ impl Model {
         self.errors.push_back(e);
     }
 
-    /// Latency numbers to show: the worker's own over all messages when it reported them.
+    /// Latency numbers to show: the workers' own, over all messages. Round trip at the pinger;
+    /// otherwise one-way (end to end through a pipeline) at the consumer, or the slowest consumer
+    /// of a fan-out.
     pub fn latency(&self) -> Option<(LatencySummary, &'static str)> {
-        let spec = self.spec.as_ref()?;
-        match spec.pattern {
-            crate::scenario::Pattern::PingPong => self.progress[0].latency.map(|l| (l, "round trip")),
-            crate::scenario::Pattern::Stream => self.progress[1].latency.map(|l| (l, "one-way")),
+        let topology = self.topology.as_ref()?;
+        let mut best: Option<LatencySummary> = None;
+        for (i, program) in topology.programs.iter().enumerate() {
+            let l = self.progress.get(i).and_then(|p| p.latency);
+            match (program, l) {
+                (Program::Pinger, Some(l)) => return Some((l, "round trip")),
+                (Program::Consumer, Some(l)) if best.is_none_or(|b| l.p99 > b.p99) => best = Some(l),
+                _ => {}
+            }
         }
+        best.map(|l| (l, "one-way"))
     }
 }
 
@@ -526,6 +547,7 @@ mod tests {
             worker_id: role.wire_id() as usize,
             event: Event::Message {
                 role,
+                peer: role.peer(),
                 direction,
                 seq,
                 size: 64,
@@ -565,6 +587,7 @@ mod tests {
         );
         assert_eq!(m.workers[1].state, ProcState::Killed(9));
         assert_eq!(m.workers[1].state.label(), "killed(signal 9)");
+        assert_eq!(m.progress.len(), 2);
     }
 
     #[test]

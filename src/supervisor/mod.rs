@@ -25,9 +25,9 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::mechanism::MechanismId;
-use crate::scenario::RunSpec;
-use crate::telemetry::{Control, Event, Role, RoleStats, TELEMETRY_VERSION, encode_control, parse_event};
-use crate::worker::{EndpointSpec, WorkerSpec};
+use crate::scenario::{LinkSpec, RunSpec};
+use crate::telemetry::{Control, Event, PeerInfo, Role, RoleStats, TELEMETRY_VERSION, encode_control, parse_event};
+use crate::worker::{EndpointSpec, PortSpec, WorkerSpec};
 use resources::{Named, Resources};
 
 /// How long a worker may take from spawn to `ready`.
@@ -112,6 +112,7 @@ pub struct WorkerProc {
     pub worker_id: usize,
     pub roles: Vec<Role>,
     pub pid: u32,
+    ports: Vec<PortSpec>,
     child: Arc<Mutex<Child>>,
     control: Mutex<Option<ChildStdin>>,
     reader: Option<JoinHandle<()>>,
@@ -141,17 +142,19 @@ impl RunOutcome {
     /// `None` when every worker exited 0 and every role reported; otherwise what went wrong,
     /// naming the worker, its PID and how it ended.
     pub fn failure(&self) -> Option<String> {
+        let topology = self.spec.topology();
         let mut why = Vec::new();
         for e in &self.exits {
             if e.exit != ExitKind::Code(0) {
-                let roles: Vec<_> = e.roles.iter().map(|r| r.as_str()).collect();
-                why.push(format!("{} (pid {}) {}", roles.join("+"), e.pid, e.exit));
+                let names: Vec<_> = e.roles.iter().map(|&r| topology.node_name(r)).collect();
+                why.push(format!("{} (pid {}) {}", names.join("+"), e.pid, e.exit));
             }
         }
         why.extend(self.errors.iter().cloned());
-        for role in [Role::Initiator, Role::Responder] {
+        for i in 0..topology.programs.len() {
+            let role = Role(i as u16);
             if !self.stats.contains_key(&role) && why.is_empty() {
-                why.push(format!("{} never reported its results", role.as_str()));
+                why.push(format!("{} never reported its results", topology.node_name(role)));
             }
         }
         (!why.is_empty()).then(|| why.join("; "))
@@ -227,8 +230,8 @@ impl Run {
         let plan = plan_endpoints(&spec, &mut resources)?;
         let mut workers: Vec<WorkerProc> = Vec::new();
         let mut pgid = None;
-        for (worker_id, (roles, endpoint, keep_fds)) in plan.workers.into_iter().enumerate() {
-            let wspec = WorkerSpec { roles: roles.clone(), endpoint, run: spec.clone() };
+        for (worker_id, (roles, ports, keep_fds)) in plan.workers.into_iter().enumerate() {
+            let wspec = WorkerSpec { roles: roles.clone(), ports, run: spec.clone() };
             let w = spawn_worker(exe, worker_id, &wspec, &keep_fds, pgid, tx.clone())?;
             pgid.get_or_insert(w.pid);
             workers.push(w);
@@ -243,10 +246,11 @@ impl Run {
 
     fn handshake(&mut self) -> Result<(), RunError> {
         let deadline = Instant::now() + STARTUP_TIMEOUT;
-        let mut addresses: BTreeMap<Role, Option<String>> = BTreeMap::new();
+        let mut addresses: BTreeMap<(u16, Role), Option<String>> = BTreeMap::new();
         let mut hello = vec![false; self.workers.len()];
-        let want_roles = |ws: &[WorkerProc]| ws.iter().map(|w| w.roles.len()).sum::<usize>();
-        while addresses.len() < want_roles(&self.workers) || hello.iter().any(|h| !h) {
+        let want_ports: usize = self.workers.iter().map(|w| w.ports.len()).sum();
+        let want_roles: usize = self.workers.iter().map(|w| w.roles.len()).sum();
+        while addresses.len() < want_ports || hello.iter().any(|h| !h) {
             match self.next_startup_event(deadline)? {
                 (w, Event::Hello { version, .. }) if version != TELEMETRY_VERSION => {
                     return Err(self.startup_error(
@@ -255,23 +259,26 @@ impl Run {
                     ));
                 }
                 (w, Event::Hello { .. }) => hello[w] = true,
-                (_, Event::Listening { role, address }) => {
-                    addresses.insert(role, address);
+                (_, Event::Listening { role, link, address }) => {
+                    addresses.insert((link, role), address);
                 }
                 (w, other) => self.early.push(RunEvent::Telemetry { worker_id: w, event: other }),
             }
         }
         for w in &self.workers {
-            let peer_role = w.roles[0].peer();
-            let peer = self.workers.iter().find(|p| p.roles.contains(&peer_role));
-            let control = Control::Connect {
-                peer_address: addresses.get(&peer_role).cloned().flatten(),
-                peer_pid: peer.map_or(0, |p| p.pid),
-            };
-            self.send_control(w.worker_id, &control)?;
+            let peers = w
+                .ports
+                .iter()
+                .map(|p| PeerInfo {
+                    link: p.link,
+                    address: addresses.get(&(p.link, p.peer)).cloned().flatten(),
+                    pid: self.workers.iter().find(|o| o.roles.contains(&p.peer)).map_or(0, |o| o.pid),
+                })
+                .collect();
+            self.send_control(w.worker_id, &Control::Connect { peers })?;
         }
         let mut ready = 0;
-        while ready < want_roles(&self.workers) {
+        while ready < want_roles {
             match self.next_startup_event(deadline)? {
                 (_, Event::Ready { .. }) => ready += 1,
                 (w, other) => self.early.push(RunEvent::Telemetry { worker_id: w, event: other }),
@@ -457,9 +464,9 @@ fn signal_worker(w: &WorkerProc, signal: WorkerSignal) -> std::io::Result<()> {
     }
 }
 
-/// What each worker gets, plus the pipe ends the supervisor holds until both are spawned.
+/// What each worker gets, plus the pipe ends the supervisor holds until all are spawned.
 struct Plan {
-    workers: Vec<(Vec<Role>, EndpointSpec, Vec<i32>)>,
+    workers: Vec<(Vec<Role>, Vec<PortSpec>, Vec<i32>)>,
     #[cfg(unix)]
     inherited: Vec<std::os::fd::OwnedFd>,
     #[cfg(not(unix))]
@@ -467,15 +474,51 @@ struct Plan {
 }
 
 fn plan_endpoints(spec: &RunSpec, res: &mut Resources) -> Result<Plan, RunError> {
-    let two = |a: EndpointSpec, b: EndpointSpec| Plan {
-        workers: vec![(vec![Role::Initiator], a, vec![]), (vec![Role::Responder], b, vec![])],
+    let topology = spec.topology();
+    let nodes = topology.programs.len();
+    let port = |role, link: &LinkSpec, upstream, endpoint| PortSpec {
+        role,
+        link: link.link,
+        upstream,
+        peer: if upstream { link.down } else { link.up },
+        endpoint,
+    };
+    if spec.mechanism == MechanismId::Thread {
+        let mut ports = Vec::new();
+        for l in &topology.links {
+            ports.push(port(l.up, l, true, EndpointSpec::Thread));
+            ports.push(port(l.down, l, false, EndpointSpec::Thread));
+        }
+        let roles = (0..nodes as u16).map(Role).collect();
+        return Ok(Plan { workers: vec![(roles, ports, vec![])], inherited: Vec::new() });
+    }
+    let mut plan = Plan {
+        workers: (0..nodes as u16).map(|i| (vec![Role(i)], Vec::new(), Vec::new())).collect(),
         inherited: Vec::new(),
     };
-    Ok(match spec.mechanism {
-        MechanismId::Thread => Plan {
-            workers: vec![(vec![Role::Initiator, Role::Responder], EndpointSpec::Thread, vec![])],
-            inherited: Vec::new(),
-        },
+    for l in &topology.links {
+        let (up, down, up_fds, down_fds) = plan_link(spec, res, l.link, &mut plan.inherited)?;
+        let w = &mut plan.workers[l.up.index()];
+        w.1.push(port(l.up, l, true, up));
+        w.2.extend(up_fds);
+        let w = &mut plan.workers[l.down.index()];
+        w.1.push(port(l.down, l, false, down));
+        w.2.extend(down_fds);
+    }
+    Ok(plan)
+}
+
+/// Creates link `link`'s resources; returns the upstream and downstream ends' endpoints and the
+/// descriptors each end's process must inherit.
+#[allow(clippy::type_complexity)]
+fn plan_link(
+    spec: &RunSpec,
+    res: &mut Resources,
+    link: u16,
+    #[allow(unused_variables)] inherited: &mut Vec<std::os::fd::OwnedFd>,
+) -> Result<(EndpointSpec, EndpointSpec, Vec<i32>, Vec<i32>), RunError> {
+    let same = |ep: EndpointSpec| Ok((ep.clone(), ep, vec![], vec![]));
+    match spec.mechanism {
         #[cfg(unix)]
         MechanismId::Pipe => {
             use std::os::fd::AsRawFd;
@@ -485,57 +528,44 @@ fn plan_endpoints(spec: &RunSpec, res: &mut Resources) -> Result<Plan, RunError>
             let (bwd_r, bwd_w) = pipe()?;
             let (a_read, a_write, b_read, b_write) =
                 (bwd_r.as_raw_fd(), fwd_w.as_raw_fd(), fwd_r.as_raw_fd(), bwd_w.as_raw_fd());
-            Plan {
-                workers: vec![
-                    (
-                        vec![Role::Initiator],
-                        EndpointSpec::Pipe { read_fd: a_read, write_fd: a_write },
-                        vec![a_read, a_write],
-                    ),
-                    (
-                        vec![Role::Responder],
-                        EndpointSpec::Pipe { read_fd: b_read, write_fd: b_write },
-                        vec![b_read, b_write],
-                    ),
-                ],
-                inherited: vec![fwd_r, fwd_w, bwd_r, bwd_w],
-            }
+            inherited.extend([fwd_r, fwd_w, bwd_r, bwd_w]);
+            Ok((
+                EndpointSpec::Pipe { read_fd: a_read, write_fd: a_write },
+                EndpointSpec::Pipe { read_fd: b_read, write_fd: b_write },
+                vec![a_read, a_write],
+                vec![b_read, b_write],
+            ))
         }
         #[cfg(unix)]
         MechanismId::Fifo => {
-            let forward = res.dir().join("forward.fifo");
-            let backward = res.dir().join("backward.fifo");
+            let forward = res.dir().join(format!("link{link}-forward.fifo"));
+            let backward = res.dir().join(format!("link{link}-backward.fifo"));
             for p in [&forward, &backward] {
                 res.register(Named::File(p.clone())).map_err(setup("recording a FIFO"))?;
                 crate::mechanism::fifo::create(p).map_err(setup(format!("mkfifo {}", p.display())))?;
             }
-            let ep = EndpointSpec::Fifo { forward, backward };
-            two(ep.clone(), ep)
+            same(EndpointSpec::Fifo { forward, backward })
         }
         MechanismId::Unix => {
-            let path = res.dir().join("socket");
+            let path = res.dir().join(format!("link{link}.sock"));
             res.register(Named::File(path.clone())).map_err(setup("recording the socket path"))?;
-            let ep = EndpointSpec::Unix { path };
-            two(ep.clone(), ep)
+            same(EndpointSpec::Unix { path })
         }
-        MechanismId::Tcp => {
-            let ep = EndpointSpec::Tcp { host: spec.tcp_host.clone() };
-            two(ep.clone(), ep)
-        }
+        MechanismId::Tcp => same(EndpointSpec::Tcp { host: spec.tcp_host.clone() }),
         #[cfg(target_os = "linux")]
         MechanismId::Shm => {
-            let name = res.posix_name("shm");
+            let name = res.posix_name(&format!("link{link}-shm"));
             res.register(Named::Shm(name.clone())).map_err(setup("recording the shm segment"))?;
             crate::mechanism::shm::create(&name, spec.shm_ring_bytes).map_err(|e| RunError::Setup {
                 what: format!("creating shm segment {name}"),
                 source: std::io::Error::other(e.to_string()),
             })?;
-            let ep = EndpointSpec::Shm { name, wait: spec.shm_wait };
-            two(ep.clone(), ep)
+            same(EndpointSpec::Shm { name, wait: spec.shm_wait })
         }
         #[cfg(target_os = "linux")]
         MechanismId::Mqueue => {
-            let (forward, backward) = (res.posix_name("fwd"), res.posix_name("bwd"));
+            let (forward, backward) =
+                (res.posix_name(&format!("link{link}-fwd")), res.posix_name(&format!("link{link}-bwd")));
             for n in [&forward, &backward] {
                 res.register(Named::Mqueue(n.clone())).map_err(setup("recording a message queue"))?;
                 crate::mechanism::mqueue::create(n, spec.mq_depth, spec.mq_msg_size).map_err(|e| RunError::Setup {
@@ -543,14 +573,11 @@ fn plan_endpoints(spec: &RunSpec, res: &mut Resources) -> Result<Plan, RunError>
                     source: std::io::Error::other(e.to_string()),
                 })?;
             }
-            let ep = EndpointSpec::Mqueue { forward, backward };
-            two(ep.clone(), ep)
+            same(EndpointSpec::Mqueue { forward, backward })
         }
         #[allow(unreachable_patterns)]
-        other => {
-            return Err(RunError::Invalid(format!("mechanism '{other}' is not available on this platform")));
-        }
-    })
+        other => Err(RunError::Invalid(format!("mechanism '{other}' is not available on this platform"))),
+    }
 }
 
 fn spawn_worker(
@@ -614,6 +641,7 @@ fn spawn_worker(
         worker_id,
         roles: wspec.roles.clone(),
         pid,
+        ports: wspec.ports.clone(),
         child,
         control: Mutex::new(control),
         reader: Some(reader),
