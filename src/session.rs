@@ -343,7 +343,16 @@ impl SessionThread {
                 .workers()
                 .iter()
                 .filter_map(|w| {
-                    let (state, ticks) = proc_stat(w.pid)?;
+                    // CPU for the whole process; state and wait channel from the thread that runs
+                    // the node's IPC (the main thread only waits for it).
+                    let (process_state, ticks) = proc_stat(&format!("/proc/{}", w.pid))?;
+                    let task = w.roles.first().and_then(|&r| node_task(w.pid, r));
+                    let (state, wchan) = match &task {
+                        Some(t) => (proc_stat(t).map_or(process_state, |s| s.0), proc_wchan(t)),
+                        None => (process_state, proc_wchan(&format!("/proc/{}", w.pid))),
+                    };
+                    // A stopped process shows as stopped whatever its threads were doing.
+                    let state = if matches!(process_state, 'T' | 't') { process_state } else { state };
                     let prev = a.cpu_prev.get_mut(w.worker_id)?;
                     let cpu_percent = match *prev {
                         Some((t0, at)) => {
@@ -353,7 +362,7 @@ impl SessionThread {
                         None => 0.0,
                     };
                     *prev = Some((ticks, now));
-                    Some(ProcSample { worker_id: w.worker_id, state, wchan: proc_wchan(w.pid), cpu_percent })
+                    Some(ProcSample { worker_id: w.worker_id, state, wchan, cpu_percent })
                 })
                 .collect();
             for s in samples {
@@ -371,9 +380,28 @@ fn release_one(a: &mut Active) -> bool {
     }
 }
 
-/// State letter and user+system CPU ticks of `pid`.
-fn proc_stat(pid: u32) -> Option<(char, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+/// The /proc directory of the thread doing `role`'s IPC in process `pid`: named `node-N`, or for
+/// a consumer reading several links, its first `node-N-link-K` thread.
+fn node_task(pid: u32, role: Role) -> Option<String> {
+    let name = format!("node-{}", role.0);
+    let mut best: Option<(bool, String)> = None;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let dir = entry.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        let comm = comm.trim();
+        if comm == name || comm.starts_with(&format!("{name}-link-")) {
+            let is_link = comm != name;
+            if best.as_ref().is_none_or(|(b, _)| is_link && !b) {
+                best = Some((is_link, dir.display().to_string()));
+            }
+        }
+    }
+    best.map(|(_, d)| d)
+}
+
+/// State letter and user+system CPU ticks of the process or thread at `dir` (/proc/PID[/task/TID]).
+fn proc_stat(dir: &str) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("{dir}/stat")).ok()?;
     let (_, rest) = stat.rsplit_once(')')?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let state = fields.first()?.chars().next()?;
@@ -383,8 +411,8 @@ fn proc_stat(pid: u32) -> Option<(char, u64)> {
     Some((state, utime + stime))
 }
 
-fn proc_wchan(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/wchan")).map(|s| s.trim().to_string()).unwrap_or_default()
+fn proc_wchan(dir: &str) -> String {
+    std::fs::read_to_string(format!("{dir}/wchan")).map(|s| s.trim().to_string()).unwrap_or_default()
 }
 
 fn clock_ticks_per_sec() -> f64 {

@@ -59,7 +59,7 @@ fn layout(topology: &Topology, rect: Rect) -> Vec<Rect> {
     }
     let rows = per_column.iter().copied().max().unwrap_or(1);
     let col_w = rect.width() / columns as f32;
-    let size = vec2((col_w * 0.5).clamp(150.0, 270.0), (rect.height() / rows as f32 * 0.7).clamp(70.0, 130.0));
+    let size = vec2((col_w * 0.6).clamp(120.0, 270.0), (rect.height() / rows as f32 * 0.7).clamp(84.0, 130.0));
     let mut seen = vec![0usize; columns];
     depth
         .iter()
@@ -160,6 +160,9 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
                     filled.set_width(bar.width() * (q.amount as f32 / c.max(1) as f32).clamp(0.0, 1.0));
                     painter.rect_filled(filled, 2.0, role_color(to).gamma_multiply(0.7));
                 }
+                if (b - a).length() < 150.0 {
+                    continue; // no room for words on a short lane; the bar says it
+                }
                 painter.text(
                     bar.center() + vec2(0.0, if above < 0.0 { -12.0 } else { 12.0 }),
                     Align2::CENTER_CENTER,
@@ -247,27 +250,31 @@ fn draw_node(
     painter.rect_filled(node, 10.0, visuals.extreme_bg_color);
     painter.rect_stroke(node, 10.0, Stroke::new(if at_gate { 4.0 } else { 2.5 }, color), StrokeKind::Inside);
     let title = if w.roles.len() > 1 { format!("{name} · thread") } else { name.to_string() };
-    let x = node.left() + 12.0;
-    let mut y = node.top() + 12.0;
-    painter.text(pos2(x, y), Align2::LEFT_TOP, title, FontId::proportional(18.0), color);
-    y += 26.0;
-    painter.text(pos2(x, y), Align2::LEFT_TOP, format!("pid {}", w.pid), FontId::monospace(14.0), visuals.text_color());
-    y += 22.0;
-    painter.circle_filled(pos2(x + 6.0, y + 8.0), 6.0, state_c);
+    // Narrow nodes (long pipelines) get smaller text so it stays inside.
+    let k = (node.width() / 240.0).clamp(0.7, 1.0);
+    let x = node.left() + 10.0;
+    let mut y = node.top() + 10.0;
+    painter.text(pos2(x, y), Align2::LEFT_TOP, title, FontId::proportional(18.0 * k), color);
+    y += 26.0 * k;
     painter.text(
-        pos2(x + 18.0, y),
+        pos2(x, y),
         Align2::LEFT_TOP,
-        w.state.label(),
-        FontId::proportional(15.0),
+        format!("pid {}", w.pid),
+        FontId::monospace(14.0 * k),
         visuals.text_color(),
     );
-    y += 22.0;
+    y += 22.0 * k;
+    painter.circle_filled(pos2(x + 6.0, y + 8.0 * k), 6.0 * k, state_c);
+    let state_galley =
+        painter.layout(w.state.label(), FontId::proportional(15.0 * k), visuals.text_color(), node.right() - x - 22.0);
+    painter.galley(pos2(x + 18.0, y), state_galley.clone(), visuals.text_color());
+    y += state_galley.size().y + 4.0;
     let Some(p) = model.progress.get(role.index()) else { return };
     painter.text(
         pos2(x, y),
         Align2::LEFT_TOP,
         format!("CPU {:.0}% · sent {} · got {}", w.cpu_percent, thousands(p.sent), thousands(p.received)),
-        FontId::proportional(13.0),
+        FontId::proportional(13.0 * k),
         visuals.weak_text_color(),
     );
 }

@@ -2,7 +2,7 @@
 //! send to its receive. Zoom and drag with the mouse; Pause freezes it; hover shows the details.
 
 use egui::Color32;
-use egui_plot::{Arrows, Legend, Plot, PlotPoint, Points};
+use egui_plot::{Arrows, GridMark, Legend, Plot, PlotPoint, Points};
 
 use super::stage_ui::{role_color, thousands};
 use crate::model::{Message, Model};
@@ -51,6 +51,8 @@ pub fn timeline_ui(model: &Model, frozen: Option<&[Message]>, ui: &mut egui::Ui)
         .x_axis_label("time since first message (ms)")
         .include_y(-0.3)
         .include_y(nodes as f64 - 0.7)
+        // A grid line (and a name) on every lane, however short the panel.
+        .y_grid_spacer(move |_| (0..nodes).map(|i| GridMark { value: i as f64, step_size: 1.0 }).collect())
         .y_axis_formatter(move |mark, _| {
             let v = mark.value;
             let i = nodes as f64 - 1.0 - v;
