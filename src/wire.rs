@@ -75,59 +75,69 @@ pub enum DecodeError {
 }
 
 impl Header {
+    /// The header's first 36 bytes as the little-endian words the layout puts there (bytes 0..8,
+    /// 8..16, 16..24, 24..32 and 32..36), built from the fields in registers. Encoding writes
+    /// these words whole and checks them without reading back bytes it just stored (a load
+    /// spanning several smaller stores cannot be forwarded and stalls the CPU).
+    fn words(&self) -> ([u64; 4], u32) {
+        let w0 =
+            MAGIC as u64 | (PROTOCOL_VERSION as u64) << 32 | (self.kind as u64) << 40 | (self.sender_id as u64) << 48;
+        let w1 = self.receiver_id as u64 | (self.seq & 0xFFFF_FFFF) << 32;
+        let w2 = (self.seq >> 32) | (self.send_ts_nanos & 0xFFFF_FFFF) << 32;
+        let w3 = (self.send_ts_nanos >> 32) | (self.payload_len as u64) << 32;
+        ([w0, w1, w2, w3], self.payload_crc)
+    }
+
     /// Writes the header into the first [`HEADER_LEN`] bytes of `out`.
     pub fn encode(&self, out: &mut [u8; HEADER_LEN]) {
-        out[0..4].copy_from_slice(&MAGIC.to_le_bytes());
-        out[4] = PROTOCOL_VERSION;
-        out[5] = self.kind as u8;
-        out[6..8].copy_from_slice(&self.sender_id.to_le_bytes());
-        out[8..10].copy_from_slice(&self.receiver_id.to_le_bytes());
-        out[10..12].copy_from_slice(&0u16.to_le_bytes());
-        out[12..20].copy_from_slice(&self.seq.to_le_bytes());
-        out[20..28].copy_from_slice(&self.send_ts_nanos.to_le_bytes());
-        out[28..32].copy_from_slice(&self.payload_len.to_le_bytes());
-        out[32..36].copy_from_slice(&self.payload_crc.to_le_bytes());
-        let header_crc = header_check(&out[0..36]);
-        out[36..40].copy_from_slice(&header_crc.to_le_bytes());
+        let (words, tail) = self.words();
+        for (i, w) in words.iter().enumerate() {
+            out[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+        }
+        out[32..36].copy_from_slice(&tail.to_le_bytes());
+        out[36..40].copy_from_slice(&header_check(words, tail).to_le_bytes());
     }
 
     /// Decodes a header from the start of `bytes`, rejecting payloads above `max_payload`.
     pub fn decode(bytes: &[u8], max_payload: usize) -> Result<Header, DecodeError> {
-        let Some(raw) = bytes.get(..HEADER_LEN) else {
+        let Some(raw) = bytes.first_chunk::<HEADER_LEN>() else {
             return Err(DecodeError::Truncated { got: bytes.len() });
         };
         let u32_at = |at: usize| u32::from_le_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]);
-        let u16_at = |at: usize| u16::from_le_bytes([raw[at], raw[at + 1]]);
         let u64_at = |at: usize| {
             let mut b = [0u8; 8];
             b.copy_from_slice(&raw[at..at + 8]);
             u64::from_le_bytes(b)
         };
-        let magic = u32_at(0);
+        let words = [u64_at(0), u64_at(8), u64_at(16), u64_at(24)];
+        let tail = u32_at(32);
+        let magic = words[0] as u32;
         if magic != MAGIC {
             return Err(DecodeError::BadMagic { found: magic });
         }
-        if raw[4] != PROTOCOL_VERSION {
-            return Err(DecodeError::BadVersion { found: raw[4] });
+        let version = (words[0] >> 32) as u8;
+        if version != PROTOCOL_VERSION {
+            return Err(DecodeError::BadVersion { found: version });
         }
         let stored = u32_at(36);
-        let computed = header_check(&raw[0..36]);
+        let computed = header_check(words, tail);
         if stored != computed {
             return Err(DecodeError::HeaderCorrupt { stored, computed });
         }
-        let kind = FrameKind::from_u8(raw[5]).ok_or(DecodeError::BadKind { found: raw[5] })?;
-        let payload_len = u32_at(28);
+        let kind_raw = (words[0] >> 40) as u8;
+        let kind = FrameKind::from_u8(kind_raw).ok_or(DecodeError::BadKind { found: kind_raw })?;
+        let payload_len = (words[3] >> 32) as u32;
         if payload_len as usize > max_payload {
             return Err(DecodeError::TooLarge { len: payload_len.into(), max: max_payload });
         }
         Ok(Header {
             kind,
-            sender_id: u16_at(6),
-            receiver_id: u16_at(8),
-            seq: u64_at(12),
-            send_ts_nanos: u64_at(20),
+            sender_id: (words[0] >> 48) as u16,
+            receiver_id: words[1] as u16,
+            seq: (words[1] >> 32) | (words[2] << 32),
+            send_ts_nanos: (words[2] >> 32) | (words[3] << 32),
             payload_len,
-            payload_crc: u32_at(32),
+            payload_crc: tail,
         })
     }
 
@@ -140,20 +150,14 @@ impl Header {
 /// Check value of the first 36 header bytes: a multiply-xorshift mix of its words. Cheaper than a
 /// CRC on the per-message path (the payload keeps its CRC-32); every single-bit flip changes it,
 /// which the property tests below check exhaustively for the header.
-fn header_check(bytes: &[u8]) -> u32 {
+fn header_check(words: [u64; 4], tail: u32) -> u32 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let word = |at: usize| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&bytes[at..at + 8]);
-        u64::from_le_bytes(b)
-    };
     let mut h: u64 = 0x1234_5678_9ABC_DEF1;
-    for at in [0, 8, 16, 24] {
-        h = (h ^ word(at)).wrapping_mul(K);
+    for w in words {
+        h = (h ^ w).wrapping_mul(K);
         h ^= h >> 29;
     }
-    let tail = u32::from_le_bytes([bytes[32], bytes[33], bytes[34], bytes[35]]) as u64;
-    h = (h ^ tail).wrapping_mul(K);
+    h = (h ^ tail as u64).wrapping_mul(K);
     h ^= h >> 32;
     h as u32
 }
