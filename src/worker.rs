@@ -198,8 +198,8 @@ fn run(spec: &WorkerSpec, sink: &Sink) -> Result<(), String> {
     let mut opened: Vec<(PortSpec, Box<dyn Link>)> = Vec::with_capacity(ports.len());
     if in_process {
         // Both ends of every link live here: a crossbeam pair per link.
-        let mut ends: std::collections::HashMap<u16, (Option<Box<dyn Link>>, Option<Box<dyn Link>>)> =
-            Default::default();
+        type Ends = (Option<Box<dyn Link>>, Option<Box<dyn Link>>);
+        let mut ends: std::collections::HashMap<u16, Ends> = Default::default();
         for port in &ports {
             ends.entry(port.link).or_insert_with(|| {
                 let (up, down) = mechanism::thread::pair();
@@ -251,13 +251,10 @@ fn run(spec: &WorkerSpec, sink: &Sink) -> Result<(), String> {
             .name(format!("node-{}", role.0))
             .spawn(move || {
                 // sched_setaffinity(0) applies to the calling thread only: each node its CPU.
-                if in_process {
-                    if let Some(cpu) = pin.as_deref().and_then(|cpus| role_cpu(cpus, role)) {
-                        if let Err(e) = pin_to(&[cpu]) {
-                            let _ = done.send((role, Err(e)));
-                            return;
-                        }
-                    }
+                let cpu = pin.as_deref().and_then(|cpus| role_cpu(cpus, role)).filter(|_| in_process);
+                if let Some(Err(e)) = cpu.map(|c| pin_to(&[c])) {
+                    let _ = done.send((role, Err(e)));
+                    return;
                 }
                 let result = play(role, program, my_ports, &run, &sink, &shared, in_process);
                 let _ = done.send((role, result));
