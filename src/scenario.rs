@@ -217,9 +217,9 @@ impl RunSpec {
             return Err("count must be at least 1".into());
         }
         if let Some(rate) = self.rate_per_sec
-            && !(rate > 0.0 && rate.is_finite())
+            && !(1e-3..=1e9).contains(&rate)
         {
-            return Err(format!("rate must be a positive number of messages per second, not {rate}"));
+            return Err(format!("rate must be between 0.001 and 1e9 messages per second, not {rate}"));
         }
         if self.size > self.max_payload {
             return Err(format!(

@@ -141,8 +141,11 @@ struct Active {
     outcome: OutcomeBuilder,
     pace: Pace,
     paused: bool,
-    /// Roles waiting at their gate, longest first.
+    /// Gate arrivals not yet let through, longest first; a role appears once per thread waiting
+    /// (a fan-in consumer waits on every link).
     waiting: VecDeque<Role>,
+    /// Per role: permits sent whose `passed` event has not come back yet.
+    released: std::collections::HashMap<Role, u32>,
     next_release: Instant,
     stop_deadline: Option<Instant>,
     cpu_prev: Vec<Option<(u64, Instant)>>,
@@ -240,6 +243,7 @@ impl SessionThread {
                             pace,
                             paused: false,
                             waiting: VecDeque::new(),
+                            released: Default::default(),
                             next_release: Instant::now(),
                             stop_deadline: None,
                             cpu_prev: vec![None; n],
@@ -296,8 +300,18 @@ impl SessionThread {
     fn on_event(&mut self, ev: RunEvent) {
         let Some(a) = self.active.as_mut() else { return };
         if let RunEvent::Telemetry { event: Event::Gate { role, passed, .. }, .. } = &ev {
-            a.waiting.retain(|r| r != role);
-            if !passed {
+            if *passed {
+                // A pass we asked for was already taken off the queue; any other (gates turned
+                // off, a stop) takes one arrival of that role off.
+                match a.released.get_mut(role) {
+                    Some(n) if *n > 0 => *n -= 1,
+                    _ => {
+                        if let Some(i) = a.waiting.iter().position(|r| r == role) {
+                            a.waiting.remove(i);
+                        }
+                    }
+                }
+            } else {
                 a.waiting.push_back(*role);
             }
         }
@@ -375,7 +389,10 @@ impl SessionThread {
 /// Releases the operation that has waited longest at its gate.
 fn release_one(a: &mut Active) -> bool {
     match a.waiting.pop_front() {
-        Some(role) => a.run.step(role).is_ok(),
+        Some(role) => {
+            *a.released.entry(role).or_default() += 1;
+            a.run.step(role).is_ok()
+        }
         None => false,
     }
 }

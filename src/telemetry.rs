@@ -252,6 +252,9 @@ impl Sink {
         let writer = std::thread::Builder::new().name("telemetry".into()).spawn(move || {
             let mut out = std::io::BufWriter::new(out);
             while let Ok(line) = rx.recv() {
+                if line.is_empty() {
+                    break; // `close`: everything sent before it is written
+                }
                 if out.write_all(line.as_bytes()).is_err() {
                     return;
                 }
@@ -278,6 +281,12 @@ impl Sink {
     /// Lifecycle events: waits for room rather than lose them.
     pub fn emit(&self, event: &Event) {
         let _ = self.tx.send(encode_line(event));
+    }
+
+    /// Ends the writer thread after what was sent so far, even while other clones live (threads
+    /// still blocked on a dead peer when the worker gives up).
+    pub fn close(&self) {
+        let _ = self.tx.send(String::new());
     }
 
     pub fn dropped(&self) -> u64 {

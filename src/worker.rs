@@ -113,6 +113,9 @@ pub fn main(spec_json: &str) -> i32 {
             EXIT_FAILED
         }
     };
+    // Other threads may still hold the sink (blocked on a peer that will never answer); close
+    // it explicitly so the report is flushed and the process can end.
+    sink.close();
     drop(sink);
     let _ = writer.join();
     code
@@ -873,7 +876,11 @@ impl Gates {
 
     fn set_enabled(&self, enabled: bool) {
         self.enabled.store(enabled, Ordering::Relaxed);
-        let _guard = self.permits.lock().unwrap_or_else(|p| p.into_inner());
+        let mut permits = self.permits.lock().unwrap_or_else(|p| p.into_inner());
+        if !enabled {
+            // A Step that arrives as gates go off must not let an operation through later.
+            permits.iter_mut().for_each(|p| *p = 0);
+        }
         self.changed.notify_all();
     }
 

@@ -355,18 +355,21 @@ impl Link for ShmLink {
         let (mut part, mut offset) = (0usize, 0usize);
         // A frame that fits goes out as one chunk; a larger one in quarter-ring chunks, so the
         // reader drains one while the writer fills the next.
-        let whole = (self.cap - LINE).min(MAX_CHUNK);
+        let whole = (self.cap - 2 * LINE).min(MAX_CHUNK);
         let piece = (self.cap / 4 - WORD).min(MAX_CHUNK);
         while remaining > 0 {
             let len = if remaining <= whole { remaining } else { piece };
             let span = chunk_span(len);
-            if self.tail + span - self.cached_head > self.cap {
+            // Room for the chunk and for the next chunk's commit word, which is cleared before
+            // this one is committed: the reader never mistakes old bytes there for a commit.
+            let need = span + WORD;
+            if self.tail + need - self.cached_head > self.cap {
                 let (cap, tail) = (self.cap, self.tail);
                 let head_ref = &ctl.head;
                 let mut head = self.cached_head;
                 self.wait_until(self.tx, Side::Writer, || {
                     head = head_ref.load(Ordering::Acquire);
-                    tail + span - head <= cap
+                    tail + need - head <= cap
                 })?;
                 self.cached_head = head;
             }
@@ -384,6 +387,7 @@ impl Link for ShmLink {
                     offset = 0;
                 }
             }
+            self.word(self.tx, self.tail + span).store(0, Ordering::Relaxed);
             self.word(self.tx, self.tail).store(commit_word(self.tx_chunks, len), Ordering::Release);
             self.tail += span;
             self.tx_chunks += 1;

@@ -42,6 +42,10 @@ pub struct Resources {
 impl Resources {
     /// Creates the run's private directory and an empty manifest.
     pub fn create() -> std::io::Result<Resources> {
+        // The counter starts from the clock, so a new supervisor that gets a crashed one's PID
+        // (common in containers) does not collide with its leftovers.
+        static START: std::sync::Once = std::sync::Once::new();
+        START.call_once(|| RUN_COUNTER.store(crate::wire::monotonic_nanos() % 1_000_000_000, Ordering::Relaxed));
         let prefix = format!("{PREFIX}{}-{}", std::process::id(), RUN_COUNTER.fetch_add(1, Ordering::Relaxed));
         let dir = std::env::temp_dir().join(&prefix);
         let mut builder = fs::DirBuilder::new();
