@@ -98,10 +98,7 @@ impl RunReport {
             (latency, if secs > 0.0 { msgs as f64 / secs } else { 0.0 })
         };
         let directions = if spec.pattern == Pattern::PingPong { 2.0 } else { 1.0 };
-        let mut accounting = Accounting::default();
-        for n in &nodes {
-            accounting.add(&n.accounting);
-        }
+        let accounting = Accounting::sum(nodes.iter().map(|n| &n.accounting));
         let dropped = nodes.iter().map(|n| n.telemetry_dropped);
         Ok(RunReport {
             mechanism: spec.mechanism.to_string(),

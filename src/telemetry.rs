@@ -110,6 +110,15 @@ pub struct LinkStats {
 }
 
 impl Accounting {
+    /// The accounting of several receivers (or links) together.
+    pub fn sum<'a>(items: impl IntoIterator<Item = &'a Accounting>) -> Accounting {
+        let mut total = Accounting::default();
+        for a in items {
+            total.add(a);
+        }
+        total
+    }
+
     pub fn add(&mut self, other: &Accounting) {
         self.received += other.received;
         self.unique += other.unique;

@@ -527,10 +527,8 @@ impl Meter {
         let per_sec = self.since_progress as f64 / PROGRESS_INTERVAL.as_secs_f64();
         self.sample_every = ((per_sec / SAMPLES_PER_SEC).max(1.0) as u64).next_power_of_two();
         self.since_progress = 0;
-        let mut accounting = crate::telemetry::Accounting::default();
-        for p in &self.ports {
-            accounting.add(&p.tracker.accounting());
-        }
+        let per_port: Vec<_> = self.ports.iter().map(|p| p.tracker.accounting()).collect();
+        let accounting = crate::telemetry::Accounting::sum(&per_port);
         self.sink.try_emit(&Event::Progress {
             role: self.role,
             sent: self.sent(),
@@ -546,10 +544,8 @@ impl Meter {
 
     fn finish(self) -> RoleStats {
         let cpu = if self.measure_start_nanos.is_some() { cpu_secs(self.thread_only) - self.cpu_start } else { 0.0 };
-        let mut accounting = crate::telemetry::Accounting::default();
-        for p in &self.ports {
-            accounting.add(&p.tracker.accounting());
-        }
+        let per_port: Vec<_> = self.ports.iter().map(|p| p.tracker.accounting()).collect();
+        let accounting = crate::telemetry::Accounting::sum(&per_port);
         RoleStats {
             links: self
                 .ports

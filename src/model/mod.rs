@@ -218,15 +218,7 @@ impl Model {
 
     /// Accounting summed over both directions.
     pub fn accounting(&self) -> Accounting {
-        let mut a = Accounting::default();
-        for p in &self.progress {
-            a.received += p.accounting.received;
-            a.unique += p.accounting.unique;
-            a.duplicated += p.accounting.duplicated;
-            a.out_of_order += p.accounting.out_of_order;
-            a.corrupted += p.accounting.corrupted;
-        }
-        a
+        Accounting::sum(self.progress.iter().map(|p| &p.accounting))
     }
 
     /// Frames sent that have not arrived (in flight or lost): every frame has one receiver.
