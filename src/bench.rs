@@ -136,8 +136,8 @@ pub fn render(reports: &[RunReport], format: Format) -> String {
 fn render_table(reports: &[RunReport]) -> String {
     let mut rows: Vec<Vec<String>> = Vec::new();
     let lat_label = match reports.first().map(|r| r.pattern.as_str()) {
-        Some("stream") => "one-way",
-        _ => "rtt",
+        Some("ping-pong") | None => "rtt",
+        Some(_) => "one-way (end to end, slowest consumer)",
     };
     rows.push(
         [
