@@ -195,7 +195,7 @@ fn render_table(reports: &[RunReport]) -> String {
     let mut out = String::new();
     if let Some(r) = reports.first() {
         out.push_str(&format!(
-            "{} latency in µs (p50..mean), {}, {} warm-up messages; cpu = CPU seconds of the initiating / responding process\n",
+            "{} latency in µs (p50..mean), {}, {} warm-up messages; cpu = CPU seconds of the first node (pinger, producer) / of all the others\n",
             lat_label, r.placement, r.warmup
         ));
     }
