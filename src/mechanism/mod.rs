@@ -389,6 +389,29 @@ impl Channel {
     }
 }
 
+/// When the process `pid` started, in clock ticks since boot (`/proc/PID/stat` field 22): with the
+/// PID, it names one process even after the PID is reused.
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let (_, rest) = stat.rsplit_once(')')?;
+        // Fields after the command name start at field 3 (state); field 22 is the 20th of them.
+        rest.split_whitespace().nth(19)?.parse().ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
+/// Whether the peer that was process `pid`, started at `start` (if known), still runs: a dead
+/// peer whose PID now belongs to another process counts as dead.
+pub fn peer_alive(pid: u32, start: Option<u64>) -> bool {
+    process_alive(pid) && start.is_none_or(|s| process_start_time(pid) == Some(s))
+}
+
 /// Whether the process with `pid` still runs (a zombie counts as dead).
 pub fn process_alive(pid: u32) -> bool {
     #[cfg(target_os = "linux")]
@@ -519,6 +542,16 @@ mod tests {
         let (mut tx, _rx) = pair(64, None);
         let payload = vec![0; (1 << 20) + 1];
         assert!(matches!(tx.send(header(0, &payload), &payload), Err(SendError::TooLarge { .. })));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_reused_pid_is_not_taken_for_the_peer() {
+        let me = std::process::id();
+        let start = process_start_time(me).expect("own start time");
+        assert!(peer_alive(me, Some(start)));
+        assert!(!peer_alive(me, Some(start + 1)), "same PID, another start time: another process");
+        assert!(!peer_alive(u32::MAX - 1, None));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! message marks a clean close. Queues have no notion of a dead peer, so every send and receive
 //! times out after [`PEER_CHECK_INTERVAL`] and checks the peer's PID.
 
-use super::{Link, LinkError, PEER_CHECK_INTERVAL, Queued, QueuedUnit, process_alive};
+use super::{Link, LinkError, PEER_CHECK_INTERVAL, Queued, QueuedUnit, peer_alive, process_start_time};
 
 /// Linux's default per-queue limits for unprivileged users (`/proc/sys/fs/mqueue/`).
 pub const DEFAULT_DEPTH: usize = 10;
@@ -84,6 +84,8 @@ pub struct MqLink {
     msg_size: usize,
     depth: u64,
     peer_pid: u32,
+    /// The peer's start time read at open, so a reused PID is not taken for the peer.
+    peer_start: Option<u64>,
     chunk: Vec<u8>,
 }
 
@@ -116,6 +118,7 @@ pub fn open(tx_name: &str, rx_name: &str, peer_pid: u32) -> Result<Box<dyn Link>
         msg_size,
         depth: attr.mq_maxmsg as u64,
         peer_pid,
+        peer_start: process_start_time(peer_pid),
         chunk: Vec::with_capacity(msg_size),
     }))
 }
@@ -153,7 +156,7 @@ impl MqLink {
     }
 
     fn check_peer(&self) -> Result<(), LinkError> {
-        if self.peer_pid != 0 && !process_alive(self.peer_pid) {
+        if self.peer_pid != 0 && !peer_alive(self.peer_pid, self.peer_start) {
             return Err(LinkError::PeerGone(format!("peer process {} died", self.peer_pid)));
         }
         Ok(())

@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use crossbeam::utils::CachePadded;
 
-use super::{Link, LinkError, PEER_CHECK_INTERVAL, Queued, QueuedUnit, ShmWait, process_alive};
+use super::{Link, LinkError, PEER_CHECK_INTERVAL, Queued, QueuedUnit, ShmWait, peer_alive};
 
 /// Default capacity of each ring: a 1 MiB frame plus header is published whole.
 pub const DEFAULT_RING_BYTES: usize = 2 * 1024 * 1024;
@@ -55,6 +55,9 @@ struct RingCtl {
     space: CachePadded<Event>,
     producer_pid: AtomicU32,
     consumer_pid: AtomicU32,
+    /// Start times of the two processes, so a reused PID is not taken for the peer.
+    producer_start: AtomicU64,
+    consumer_start: AtomicU64,
     producer_closed: AtomicU32,
     consumer_closed: AtomicU32,
     capacity: AtomicU64,
@@ -217,6 +220,9 @@ pub fn open(name: &str, tx_ring: usize, wait: ShmWait) -> Result<Box<dyn Link>, 
     }
     let (tx, rx) = (tx_ring & 1, (tx_ring + 1) & 1);
     let pid = std::process::id();
+    let start = super::process_start_time(pid).unwrap_or(0);
+    map.ctl(tx).producer_start.store(start, Ordering::Relaxed);
+    map.ctl(rx).consumer_start.store(start, Ordering::Relaxed);
     map.ctl(tx).producer_pid.store(pid, Ordering::Release);
     map.ctl(rx).consumer_pid.store(pid, Ordering::Release);
     Ok(Box::new(ShmLink {
@@ -290,14 +296,18 @@ impl ShmLink {
     }
 
     fn check_peer(&self, ctl: &RingCtl, side: Side) -> Result<(), LinkError> {
-        let (pid, closed) = match side {
-            Side::Writer => (ctl.consumer_pid.load(Ordering::Acquire), ctl.consumer_closed.load(Ordering::Acquire)),
-            Side::Reader => (ctl.producer_pid.load(Ordering::Acquire), 0),
+        let (pid, start, closed) = match side {
+            Side::Writer => (
+                ctl.consumer_pid.load(Ordering::Acquire),
+                ctl.consumer_start.load(Ordering::Relaxed),
+                ctl.consumer_closed.load(Ordering::Acquire),
+            ),
+            Side::Reader => (ctl.producer_pid.load(Ordering::Acquire), ctl.producer_start.load(Ordering::Relaxed), 0),
         };
         if closed != 0 {
             return Err(LinkError::PeerGone("reader closed the ring".into()));
         }
-        if pid != 0 && pid != std::process::id() && !process_alive(pid) {
+        if pid != 0 && pid != std::process::id() && !peer_alive(pid, (start != 0).then_some(start)) {
             return Err(LinkError::PeerGone(format!("peer process {pid} died")));
         }
         Ok(())
