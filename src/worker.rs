@@ -724,8 +724,10 @@ fn play(
                 // Pass it on unchanged: same sequence number, the producer's send time (so the
                 // consumer measures end to end) and the checksum it came with.
                 let fwd = Header { sender_id: role.wire_id(), receiver_id: out_peer.wire_id(), ..rh };
+                let forwarded_at = monotonic_nanos();
                 out.forward_last_payload_of(inc, fwd).map_err(|e| e.to_string())?;
-                meter.on_sent(outbound, rh.seq, rh.payload_len as usize, rh.send_ts_nanos);
+                // Telemetry gets this hop's own send time; the frame keeps the producer's.
+                meter.on_sent(outbound, rh.seq, rh.payload_len as usize, forwarded_at);
                 meter.maybe_progress(inbound, inc);
             }
         }

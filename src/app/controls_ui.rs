@@ -24,7 +24,7 @@ pub fn controls_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
         buttons_ui(app, ui);
         ui.separator();
         if ui.button("Save…").on_hover_text("Save this scenario to a file").clicked()
-            || ui.button("Load…").on_hover_text("Load a scenario file").clicked()
+            || ui.add_enabled(!running, egui::Button::new("Load…")).on_hover_text("Load a scenario file").clicked()
         {
             app.ui_state.show_file_window = true;
         }

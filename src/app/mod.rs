@@ -164,7 +164,7 @@ impl IpcLabApp {
             self.start();
             return;
         }
-        if !self.ui_state.pace().gated() && !self.model.paused {
+        if !self.model.pace.gated() && !self.model.paused {
             self.ui_state.pace_choice = PaceChoice::Step;
             self.pending.push(Command::SetPace(Pace::Step));
         }
@@ -189,8 +189,19 @@ impl IpcLabApp {
         for _ in 0..20_000 {
             match session.updates().try_recv() {
                 Ok(u) => self.model.apply(u, now),
-                Err(_) => break,
+                Err(crossbeam::channel::TryRecvError::Empty) => break,
+                Err(crossbeam::channel::TryRecvError::Disconnected) => {
+                    if self.model.is_running() {
+                        self.model.status = RunStatus::Finished(Err("the session thread ended".into()));
+                    }
+                    break;
+                }
             }
+        }
+        if !self.model.is_running() {
+            // A run that ended (or never started) leaves nothing paused or frozen behind.
+            self.model.paused = false;
+            self.ui_state.frozen_timeline = None;
         }
     }
 
@@ -257,7 +268,7 @@ impl IpcLabApp {
             timeline_ui::timeline_ui(&self.model, frozen, ui)
         });
         egui::Panel::right("stats").resizable(true).default_size(340.0).min_size(260.0).show(ui, |ui| {
-            stats_ui::stats_ui(&self.model, ui);
+            stats_ui::stats_ui(&self.model, now, ui);
         });
         let mut actions = Vec::new();
         egui::CentralPanel::default().show(ui, |ui| {
@@ -286,6 +297,12 @@ impl IpcLabApp {
 }
 
 impl eframe::App for IpcLabApp {
+    /// Runs every frame, also while the window is hidden or minimized (when `ui` does not):
+    /// updates are folded here so they never pile up unread.
+    fn logic(&mut self, _ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.drain_updates();
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.ui_root(ui);
     }

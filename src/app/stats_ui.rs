@@ -12,7 +12,7 @@ fn micros(nanos: u64) -> String {
     if nanos >= 10_000_000 { format!("{:.1} ms", nanos as f64 / 1e6) } else { format!("{:.2} µs", nanos as f64 / 1e3) }
 }
 
-pub fn stats_ui(model: &Model, ui: &mut egui::Ui) {
+pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
     egui::ScrollArea::vertical().show(ui, |ui| {
         ui.heading("Live numbers");
         egui::Grid::new("latency").num_columns(2).striped(true).show(ui, |ui| {
@@ -36,11 +36,9 @@ pub fn stats_ui(model: &Model, ui: &mut egui::Ui) {
             }
             ui.label("throughput");
             let size = model.spec.as_ref().map_or(0, |s| s.size) as f64;
-            ui.label(format!(
-                "{} msg/s · {}/s",
-                thousands(model.msgs_per_sec as u64),
-                human_bytes((model.msgs_per_sec * size) as u64)
-            ));
+            let rate = model.msgs_per_sec(now_nanos);
+            ui.label(format!("{} msg/s · {}/s", thousands(rate as u64), human_bytes((rate * size) as u64)))
+                .on_hover_text("messages delivered to their final receiver per second, over the last second");
             ui.end_row();
         });
         ui.add_space(6.0);

@@ -165,7 +165,7 @@ pub struct Model {
     arrival_on_stage: Vec<u64>,
     /// Received-message counts over time, for throughput: (model nanos, received).
     throughput_marks: VecDeque<(u64, u64)>,
-    pub msgs_per_sec: f64,
+    msgs_per_sec: f64,
 }
 
 impl Default for Model {
@@ -263,7 +263,7 @@ impl Model {
                     ..Model::default()
                 };
             }
-            Update::StartFailed(why) => self.status = RunStatus::StartFailed(why),
+            Update::StartFailed(why) => *self = Model { status: RunStatus::StartFailed(why), ..Model::default() },
             Update::Paced { pace, paused } => {
                 self.pace = pace;
                 self.paused = paused;
@@ -387,10 +387,11 @@ impl Model {
         let origin = *self.origin_nanos.get_or_insert(send_ts_nanos);
         // A received message completes the one already shown in flight, or appears whole when
         // its send was not sampled.
-        if let Some(m) = self.messages.iter_mut().rev().take(64).find(|m| m.from == from && m.seq == seq) {
+        if let Some(m) = self.messages.iter_mut().rev().take(64).find(|m| m.from == from && m.to == to && m.seq == seq)
+        {
+            // Keep the hop's own send time: a relay passes the producer's stamp along in the frame.
             if recv_ts_nanos.is_some() {
                 m.recv_ts_nanos = recv_ts_nanos;
-                m.send_ts_nanos = send_ts_nanos;
             }
         } else {
             if self.messages.len() == MAX_MESSAGES {
@@ -412,7 +413,9 @@ impl Model {
                 }
             }
         }
-        if let Some(r) = recv_ts_nanos {
+        // Latency plots take final receivers only: a relay's arrival is not the end of the trip.
+        let final_receiver = self.program(to) != Some(Program::Relay);
+        if let Some(r) = recv_ts_nanos.filter(|_| final_receiver) {
             let latency = r.saturating_sub(send_ts_nanos);
             self.histogram.record(latency);
             if self.latency_series.len() == MAX_SERIES {
@@ -444,8 +447,29 @@ impl Model {
         if ready > now_nanos && ready - now_nanos <= 2 * self.crossing_nanos() { ready } else { now_nanos }
     }
 
+    fn program(&self, role: Role) -> Option<Program> {
+        self.topology.as_ref().and_then(|t| t.programs.get(role.index()).copied())
+    }
+
+    /// Messages that reached their final receiver (relays pass them on), as last reported.
+    pub fn delivered_total(&self) -> u64 {
+        self.progress
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.program(Role(*i as u16)) != Some(Program::Relay))
+            .map(|(_, p)| p.received)
+            .sum()
+    }
+
+    /// Deliveries per second over the last second, zero once traffic stops (paused, stopped,
+    /// finished) rather than the last rate frozen on screen.
+    pub fn msgs_per_sec(&self, now_nanos: u64) -> f64 {
+        let stale = self.throughput_marks.back().is_none_or(|m| now_nanos.saturating_sub(m.0) > 1_500_000_000);
+        if !self.is_running() || self.paused || stale { 0.0 } else { self.msgs_per_sec }
+    }
+
     fn mark_throughput(&mut self, now_nanos: u64) {
-        let received = self.received_total();
+        let received = self.delivered_total();
         self.throughput_marks.push_back((now_nanos, received));
         while self.throughput_marks.len() > 2
             && now_nanos.saturating_sub(self.throughput_marks.front().map_or(0, |m| m.0)) > 1_000_000_000
@@ -494,8 +518,8 @@ pub fn describe_wchan(wchan: &str) -> String {
         "write on a pipe"
     } else if w.contains("unix_stream") || w.contains("unix_wait") {
         "recv on a Unix socket"
-    } else if w.contains("tcp") || w.contains("sk_wait") || w.contains("sk_stream") {
-        "recv on a TCP socket"
+    } else if w.contains("tcp") || w.contains("sk_wait") || w.contains("sk_stream") || w == "wait_woken" {
+        "recv on a socket"
     } else if w.contains("mq_") || w.contains("wq_sleep") {
         "a message-queue call"
     } else if w.contains("futex") {
@@ -580,6 +604,29 @@ mod tests {
         assert_eq!(m.workers[1].state, ProcState::Killed(9));
         assert_eq!(m.workers[1].state.label(), "killed(signal 9)");
         assert_eq!(m.progress.len(), 2);
+    }
+
+    #[test]
+    fn fan_out_keeps_each_consumers_copy_of_a_sequence_number_apart() {
+        let mut m = Model::default();
+        let spec = RunSpec { pattern: Pattern::FanOut, nodes: 3, ..RunSpec::default() };
+        let workers = (0..4).map(|i| (i, vec![Role(i as u16)], 100 + i as u32)).collect();
+        m.apply(Update::Started { spec, prefix: "p".into(), workers, pace: Pace::RealTime }, 0);
+        for consumer in 1..=3u16 {
+            let event = Event::Message {
+                role: Role(consumer),
+                peer: Role(0),
+                direction: Direction::Received,
+                seq: 0,
+                size: 64,
+                send_ts_nanos: 10,
+                recv_ts_nanos: Some(20 + consumer as u64),
+                sample_every: 1,
+            };
+            m.apply(Update::Event(RunEvent::Telemetry { worker_id: consumer as usize, event }), 1);
+        }
+        assert_eq!(m.messages.len(), 3, "one message per link, not one merged");
+        assert_eq!(m.progress.len(), 4);
     }
 
     #[test]
