@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::mechanism::MechanismId;
 use crate::report::RunReport;
-use crate::scenario::{Pattern, RunSpec, human_bytes};
+use crate::scenario::{RunSpec, human_bytes};
 use crate::supervisor::{RunEvent, run_to_end};
 use crate::telemetry::{Event, Role};
 
@@ -272,9 +272,4 @@ pub fn emit(text: &str, out: Option<&Path>) -> std::io::Result<()> {
             stdout.flush()
         }
     }
-}
-
-/// The patterns `bench` accepts.
-pub fn parse_pattern(s: &str) -> Result<Pattern, String> {
-    s.parse()
 }

@@ -177,7 +177,7 @@ fn bench_cmd(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let sizes =
         a.size.split(',').map(|s| parse_bytes(s).map_err(anyhow::Error::msg)).collect::<anyhow::Result<Vec<_>>>()?;
     let format: Format = a.format.parse().map_err(anyhow::Error::msg)?;
-    let pattern = bench::parse_pattern(&a.pattern).map_err(anyhow::Error::msg)?;
+    let pattern: ipc_lab::scenario::Pattern = a.pattern.parse().map_err(anyhow::Error::msg)?;
     let shm_wait: ShmWait = a.shm_wait.parse().map_err(anyhow::Error::msg)?;
     let pin = a.pin.as_deref().map(bench::parse_cpu_list).transpose().map_err(anyhow::Error::msg)?;
     if a.count == 0 {

@@ -666,7 +666,6 @@ fn play(
                 return Err("a producer needs at least one link".into());
             }
             // Every link carries warmup + count frames; with several links they are dealt in turn.
-            let n = channels.len();
             'send: for seq in 0..total {
                 for (i, ch) in channels.iter_mut().enumerate() {
                     pacer.wait(&control.stop);
@@ -688,7 +687,6 @@ fn play(
                     meter.maybe_progress(i, ch);
                 }
             }
-            let _ = n;
             for (i, ch) in channels.iter_mut().enumerate() {
                 let sent = meter.ports[i].sent;
                 ch.send(header(role, specs[i].peer, FrameKind::End, sent), &[]).map_err(|e| e.to_string())?;

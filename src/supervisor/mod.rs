@@ -14,7 +14,7 @@ pub mod resources;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -212,11 +212,6 @@ impl OutcomeBuilder {
         self.exits.sort_by_key(|e| e.worker_id);
         RunOutcome { spec: self.spec, prefix: self.prefix, stats: self.stats, errors: self.errors, exits: self.exits }
     }
-}
-
-/// The path of the `ipc-lab` executable to run workers from.
-pub fn current_exe() -> Result<PathBuf, RunError> {
-    std::env::current_exe().map_err(setup("finding the ipc-lab executable"))
 }
 
 impl Run {

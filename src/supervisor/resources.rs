@@ -89,11 +89,6 @@ impl Resources {
             remove(&named);
         }
     }
-
-    /// Every name this run still holds (for tests and `list`).
-    pub fn names(&self) -> &[Named] {
-        &self.named
-    }
 }
 
 impl Drop for Resources {
