@@ -298,10 +298,7 @@ impl Channel {
         }
         header.payload_len = payload.len() as u32;
         header.payload_crc = crate::wire::payload_crc(payload);
-        let mut raw = [0u8; HEADER_LEN];
-        header.encode(&mut raw);
-        self.link.send_bytes(&[&raw, payload])?;
-        Ok(())
+        write_frame(&mut *self.link, &header, payload)
     }
 
     /// Sends the payload of the frame received last back out under `header` without copying it
@@ -311,26 +308,24 @@ impl Channel {
         let payload = &self.rbuf[self.last_payload.0..self.last_payload.1];
         header.payload_len = payload.len() as u32;
         header.payload_crc = payload_crc;
-        let mut raw = [0u8; HEADER_LEN];
-        header.encode(&mut raw);
-        self.link.send_bytes(&[&raw, payload])?;
-        Ok(())
+        write_frame(&mut *self.link, &header, payload)
     }
 
     /// Sends `header` (length and checksum as they are) with the payload `from` received last:
     /// a relay passes a frame on without copying it twice or recomputing its checksum.
     pub fn forward_last_payload_of(&mut self, from: &Channel, header: Header) -> Result<(), SendError> {
-        let payload = &from.rbuf[from.last_payload.0..from.last_payload.1];
-        let mut raw = [0u8; HEADER_LEN];
-        header.encode(&mut raw);
-        self.link.send_bytes(&[&raw, payload])?;
-        Ok(())
+        write_frame(&mut *self.link, &header, from.last_payload())
+    }
+
+    /// The payload of the frame received last (valid until the next `recv`).
+    fn last_payload(&self) -> &[u8] {
+        &self.rbuf[self.last_payload.0..self.last_payload.1]
     }
 
     /// Whether the payload of the frame received last matches `header`'s checksum (valid until
     /// the next `recv`).
     pub fn last_payload_intact(&self, header: &Header) -> bool {
-        crate::wire::payload_crc(&self.rbuf[self.last_payload.0..self.last_payload.1]) == header.payload_crc
+        crate::wire::payload_crc(self.last_payload()) == header.payload_crc
     }
 
     /// Receives the next frame; `Ok(None)` when the peer ended cleanly between frames.
@@ -410,6 +405,14 @@ pub fn process_start_time(pid: u32) -> Option<u64> {
 /// peer whose PID now belongs to another process counts as dead.
 pub fn peer_alive(pid: u32, start: Option<u64>) -> bool {
     process_alive(pid) && start.is_none_or(|s| process_start_time(pid) == Some(s))
+}
+
+/// Encodes `header` and writes it with `payload` as one frame: the one place frames leave.
+fn write_frame(link: &mut dyn Link, header: &Header, payload: &[u8]) -> Result<(), SendError> {
+    let mut raw = [0u8; HEADER_LEN];
+    header.encode(&mut raw);
+    link.send_bytes(&[&raw, payload])?;
+    Ok(())
 }
 
 /// Whether the process with `pid` still runs (a zombie counts as dead).
