@@ -183,11 +183,7 @@ pub fn fill_payload(payload: &mut [u8], seq: u64) {
 pub fn monotonic_nanos() -> u64 {
     #[cfg(unix)]
     {
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: clock_gettime writes one timespec; CLOCK_MONOTONIC cannot fail on a supported
-        // kernel (and a zero would show up as a glaring outlier, not a plausible number).
-        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+        clock_nanos(libc::CLOCK_MONOTONIC)
     }
     #[cfg(not(unix))]
     {
@@ -196,6 +192,16 @@ pub fn monotonic_nanos() -> u64 {
         static START: OnceLock<Instant> = OnceLock::new();
         START.get_or_init(Instant::now).elapsed().as_nanos() as u64
     }
+}
+
+/// Nanoseconds on `clock` (CLOCK_MONOTONIC, CLOCK_THREAD_CPUTIME_ID, CLOCK_REALTIME_COARSE...).
+#[cfg(unix)]
+pub fn clock_nanos(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec; the clocks used here cannot fail on a supported
+    // kernel (and a zero would show up as a glaring outlier, not a plausible number).
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@
 //! one message is **fragmented**: it goes out as consecutive messages of at most `mq_msgsize` bytes,
 //! each frame starting a new message, and the receiver reassembles the byte stream. A zero-length
 //! message marks a clean close. Queues have no notion of a dead peer, so every send and receive
-//! times out after [`PEER_CHECK_INTERVAL`] and checks the peer's PID.
+//! times out after [`PEER_CHECK_INTERVAL`](super::PEER_CHECK_INTERVAL) and checks the peer's PID.
 
-use super::{Link, LinkError, PEER_CHECK_INTERVAL, Queued, QueuedUnit, peer_alive, process_start_time};
+use super::{Link, LinkError, Queued, QueuedUnit, peer_alive, process_start_time};
 
 /// Linux's default per-queue limits for unprivileged users (`/proc/sys/fs/mqueue/`).
 pub const DEFAULT_DEPTH: usize = 10;
@@ -124,23 +124,10 @@ pub fn open(tx_name: &str, rx_name: &str, peer_pid: u32) -> Result<Box<dyn Link>
 }
 
 #[cfg(target_os = "linux")]
-fn deadline() -> libc::timespec {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes the timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
-    ts.tv_nsec += PEER_CHECK_INTERVAL.as_nanos() as libc::c_long;
-    if ts.tv_nsec >= 1_000_000_000 {
-        ts.tv_sec += 1;
-        ts.tv_nsec -= 1_000_000_000;
-    }
-    ts
-}
-
-#[cfg(target_os = "linux")]
 impl MqLink {
     fn send_message(&self, msg: &[u8]) -> Result<(), LinkError> {
         loop {
-            let dl = deadline();
+            let dl = super::peer_check_deadline();
             // SAFETY: msg is a valid buffer of msg.len() <= mq_msgsize bytes; tx is open for writing.
             let rc = unsafe { libc::mq_timedsend(self.tx, msg.as_ptr().cast(), msg.len(), 0, &dl) };
             if rc == 0 {
@@ -193,7 +180,7 @@ impl Link for MqLink {
 
     fn recv_bytes(&mut self, buf: &mut [u8]) -> Result<usize, LinkError> {
         loop {
-            let dl = deadline();
+            let dl = super::peer_check_deadline();
             let mut prio = 0;
             // SAFETY: buf holds at least mq_msgsize bytes (min_read_len); rx is open for reading.
             let n = unsafe { libc::mq_timedreceive(self.rx, buf.as_mut_ptr().cast(), buf.len(), &mut prio, &dl) };

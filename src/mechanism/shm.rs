@@ -492,15 +492,9 @@ fn sleep_on(event: &Event, seen: u32, wait: ShmWait) {
             }
         }
         ShmWait::Semaphore => {
-            let mut deadline = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-            // SAFETY: plain libc calls on a semaphore initialised with pshared = 1 by `create`.
+            let deadline = super::peer_check_deadline();
+            // SAFETY: a semaphore initialised with pshared = 1 by `create`; a valid deadline.
             unsafe {
-                libc::clock_gettime(libc::CLOCK_REALTIME, &mut deadline);
-                deadline.tv_nsec += timeout.tv_nsec;
-                if deadline.tv_nsec >= 1_000_000_000 {
-                    deadline.tv_sec += 1;
-                    deadline.tv_nsec -= 1_000_000_000;
-                }
                 libc::sem_timedwait(&event.sem as *const libc::sem_t as *mut libc::sem_t, &deadline);
             }
         }
