@@ -589,7 +589,7 @@ fn play(
     let mut meter = Meter::new(role, &specs, sink, run.per_message_events, thread_only)?;
     let mut channels: Vec<Channel> = ports.into_iter().map(|(_, link)| Channel::new(link, run.max_payload)).collect();
     let total = run.warmup.saturating_add(run.count);
-    let gate = |op, seq| control.gates.pass(role, op, seq, sink, &control.stop);
+    let gate = |op, seq: &dyn Fn() -> u64| control.gates.pass(role, op, seq, sink, &control.stop);
     let stopped = || control.stop.load(Ordering::Relaxed);
     let mut pacer = Pacer::new(run.rate_per_sec);
     let mut payload = vec![0u8; run.size];
@@ -604,7 +604,7 @@ fn play(
             let (ch, peer) = (&mut channels[0], specs[0].peer);
             for seq in 0..total {
                 pacer.wait(&control.stop);
-                gate(Op::Send, seq);
+                gate(Op::Send, &|| seq);
                 if stopped() {
                     break;
                 }
@@ -615,7 +615,7 @@ fn play(
                 }
                 ch.send(h, &payload).map_err(|e| e.to_string())?;
                 meter.on_sent(0, seq, payload.len(), h.send_ts_nanos);
-                gate(Op::Recv, seq);
+                gate(Op::Recv, &|| seq);
                 let Some(reply) = ch.recv().map_err(|e| e.to_string())? else {
                     return Err(format!("peer ended the channel before replying to message {seq}"));
                 };
@@ -634,7 +634,7 @@ fn play(
             need(1, "echo")?;
             let (ch, peer) = (&mut channels[0], specs[0].peer);
             loop {
-                gate(Op::Recv, meter.received());
+                gate(Op::Recv, &|| meter.received());
                 let Some(msg) = ch.recv().map_err(|e| e.to_string())? else {
                     return Err("peer ended the channel without saying end".into());
                 };
@@ -647,7 +647,7 @@ fn play(
                 if rh.seq == run.warmup {
                     meter.start_measuring(rts);
                 }
-                gate(Op::Send, rh.seq);
+                gate(Op::Send, &|| rh.seq);
                 // Reply first, then check and count: the verification stays off the round trip.
                 let h = header(role, peer, FrameKind::Echo, rh.seq);
                 ch.send_last_payload(h, rh.payload_crc).map_err(|e| e.to_string())?;
@@ -669,7 +669,7 @@ fn play(
             'send: for seq in 0..total {
                 for (i, ch) in channels.iter_mut().enumerate() {
                     pacer.wait(&control.stop);
-                    gate(Op::Send, seq);
+                    gate(Op::Send, &|| seq);
                     if stopped() {
                         break 'send;
                     }
@@ -701,7 +701,7 @@ fn play(
                 if inbound == 0 { (&mut first[0], &mut second[0]) } else { (&mut second[0], &mut first[0]) };
             let out_peer = specs[outbound].peer;
             loop {
-                gate(Op::Recv, meter.received());
+                gate(Op::Recv, &|| meter.received());
                 let Some(msg) = inc.recv().map_err(|e| e.to_string())? else {
                     return Err("upstream ended the channel without saying end".into());
                 };
@@ -718,11 +718,12 @@ fn play(
                     meter.start_measuring(rh.send_ts_nanos);
                     meter.measured(rts.saturating_sub(rh.send_ts_nanos), rts);
                 }
-                gate(Op::Send, rh.seq);
+                gate(Op::Send, &|| rh.seq);
                 // Pass it on unchanged: same sequence number, the producer's send time (so the
                 // consumer measures end to end) and the checksum it came with.
                 let fwd = Header { sender_id: role.wire_id(), receiver_id: out_peer.wire_id(), ..rh };
-                let forwarded_at = monotonic_nanos();
+                // Only telemetry reads this hop's send time: no clock read when nobody watches.
+                let forwarded_at = if meter.events { monotonic_nanos() } else { 0 };
                 out.forward_last_payload_of(inc, fwd).map_err(|e| e.to_string())?;
                 // Telemetry gets this hop's own send time; the frame keeps the producer's.
                 meter.on_sent(outbound, rh.seq, rh.payload_len as usize, forwarded_at);
@@ -746,10 +747,10 @@ fn consume(
     ch: &mut Channel,
     meter: &mut Meter,
     run: &RunSpec,
-    gate: &dyn Fn(Op, u64),
+    gate: &dyn Fn(Op, &dyn Fn() -> u64),
 ) -> Result<(), String> {
     loop {
-        gate(Op::Recv, meter.ports[port].tracker.accounting().received);
+        gate(Op::Recv, &|| meter.ports[port].tracker.accounting().received);
         let Some(msg) = ch.recv().map_err(|e| e.to_string())? else {
             return Err("peer ended the channel without saying end".into());
         };
@@ -785,9 +786,9 @@ fn consume_many(
         std::thread::Builder::new()
             .name(format!("node-{}-link-{port}", role.0))
             .spawn(move || {
-                let gate = |op, seq| control.gates.pass(role, op, seq, &sink, &control.stop);
+                let gate = |op, seq: &dyn Fn() -> u64| control.gates.pass(role, op, seq, &sink, &control.stop);
                 let result = loop {
-                    gate(Op::Recv, 0);
+                    gate(Op::Recv, &|| 0);
                     let msg = match ch.recv() {
                         Ok(Some(m)) => m,
                         Ok(None) => break Err("peer ended the channel without saying end".to_string()),
@@ -888,11 +889,13 @@ impl Gates {
         self.changed.notify_all();
     }
 
-    /// Waits at the gate if gates are on. One relaxed load when they are off.
-    fn pass(&self, role: Role, op: Op, seq: u64, sink: &Sink, stop: &AtomicBool) {
+    /// Waits at the gate if gates are on. One relaxed load when they are off: the sequence number
+    /// for the telemetry is only worked out when someone is watching.
+    fn pass(&self, role: Role, op: Op, seq: &dyn Fn() -> u64, sink: &Sink, stop: &AtomicBool) {
         if !self.enabled.load(Ordering::Relaxed) {
             return;
         }
+        let seq = seq();
         sink.emit(&Event::Gate { role, op, seq, passed: false });
         let slot = role.index().min(MAX_NODES as usize);
         let mut permits = self.permits.lock().unwrap_or_else(|p| p.into_inner());
