@@ -158,6 +158,21 @@ pub enum Direction {
     Received,
 }
 
+/// One frame sent or received. At high rates only one message in `sample_every` is reported;
+/// the counts still cover all of them.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MessageEvent {
+    pub role: Role,
+    /// The node at the other end of the link.
+    pub peer: Role,
+    pub direction: Direction,
+    pub seq: u64,
+    pub size: u32,
+    pub send_ts_nanos: u64,
+    pub recv_ts_nanos: Option<u64>,
+    pub sample_every: u64,
+}
+
 /// One line of telemetry from a worker.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -182,19 +197,8 @@ pub enum Event {
         sample_every: u64,
         telemetry_dropped: u64,
     },
-    /// One frame sent or received (only when the run asked for per-message events). At high
-    /// rates only one message in `sample_every` is reported; the counts still cover all of them.
-    Message {
-        role: Role,
-        /// The node at the other end of the link.
-        peer: Role,
-        direction: Direction,
-        seq: u64,
-        size: u32,
-        send_ts_nanos: u64,
-        recv_ts_nanos: Option<u64>,
-        sample_every: u64,
-    },
+    /// One frame sent or received (only when the run asked for per-message events).
+    Message(MessageEvent),
     /// Step mode: the role is at its gate before `op` (waiting) or was let through (passed).
     Gate { role: Role, op: Op, seq: u64, passed: bool },
     /// The role finished; its numbers.

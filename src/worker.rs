@@ -22,7 +22,8 @@ use crate::mechanism::Queued;
 use crate::mechanism::{self, Channel, Link, LinkError, MechanismId, ShmWait};
 use crate::scenario::{MAX_NODES, Program, RunSpec};
 use crate::telemetry::{
-    Control, Direction, Event, LatencySummary, LinkStats, Op, PeerInfo, Role, RoleStats, Sink, TELEMETRY_VERSION,
+    Control, Direction, Event, LatencySummary, LinkStats, MessageEvent, Op, PeerInfo, Role, RoleStats, Sink,
+    TELEMETRY_VERSION,
 };
 use crate::wire::{FrameKind, Header, monotonic_nanos};
 
@@ -483,7 +484,7 @@ impl Meter {
         p.sent += 1;
         self.since_progress += 1;
         if self.events && seq.is_multiple_of(self.sample_every) {
-            self.sink.try_emit(&Event::Message {
+            self.sink.try_emit(&Event::Message(MessageEvent {
                 role: self.role,
                 peer: p.peer,
                 direction: Direction::Sent,
@@ -492,7 +493,7 @@ impl Meter {
                 send_ts_nanos: ts,
                 recv_ts_nanos: None,
                 sample_every: self.sample_every,
-            });
+            }));
         }
     }
 
@@ -501,7 +502,7 @@ impl Meter {
         p.tracker.record(header.seq, intact);
         self.since_progress += 1;
         if self.events && header.seq.is_multiple_of(self.sample_every) {
-            self.sink.try_emit(&Event::Message {
+            self.sink.try_emit(&Event::Message(MessageEvent {
                 role: self.role,
                 peer: p.peer,
                 direction: Direction::Received,
@@ -510,7 +511,7 @@ impl Meter {
                 send_ts_nanos: header.send_ts_nanos,
                 recv_ts_nanos: Some(recv_ts),
                 sample_every: self.sample_every,
-            });
+            }));
         }
     }
 

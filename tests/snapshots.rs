@@ -13,7 +13,7 @@ use ipc_lab::mechanism::{MechanismId, Queued, QueuedUnit};
 use ipc_lab::scenario::RunSpec;
 use ipc_lab::session::{Pace, Update};
 use ipc_lab::supervisor::RunEvent;
-use ipc_lab::telemetry::{Accounting, Direction, Event, LatencySummary, Role};
+use ipc_lab::telemetry::{Accounting, Direction, Event, LatencySummary, MessageEvent, Role};
 
 fn harness() -> Harness<'static, IpcLabApp> {
     let app = IpcLabApp::new(exe(), Arc::new(|| {}), AppOptions::default()).expect("app");
@@ -48,7 +48,7 @@ fn paused_running_layout() {
                 (Role::Responder, Direction::Sent, t + 20_000, None),
                 (Role::Initiator, Direction::Received, t + 20_000, Some(t + 29_000 + seq * 50)),
             ] {
-                let event = Event::Message {
+                let event = Event::Message(MessageEvent {
                     role,
                     peer: role.peer(),
                     direction: dir,
@@ -57,7 +57,7 @@ fn paused_running_layout() {
                     send_ts_nanos: send,
                     recv_ts_nanos: recv,
                     sample_every: 1,
-                };
+                });
                 app.model.apply(telemetry(role, event), seq * 1_000);
             }
         }

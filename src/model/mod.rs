@@ -11,7 +11,7 @@ use crate::report::RunReport;
 use crate::scenario::{Program, RunSpec, Topology};
 use crate::session::{Pace, ProcSample, Update};
 use crate::supervisor::{ExitKind, RunEvent};
-use crate::telemetry::{Accounting, Direction, Event, LatencySummary, Op, Role};
+use crate::telemetry::{Accounting, Direction, Event, LatencySummary, MessageEvent, Op, Role};
 
 /// Messages kept for the stage and the timeline.
 pub const MAX_MESSAGES: usize = 4096;
@@ -333,9 +333,9 @@ impl Model {
                     self.sample_every = sample_every.max(1);
                     self.mark_throughput(now_nanos);
                 }
-                Event::Message { role, peer, direction, seq, size, send_ts_nanos, recv_ts_nanos, sample_every } => {
-                    self.sample_every = sample_every.max(1);
-                    self.on_message(role, peer, direction, seq, size, send_ts_nanos, recv_ts_nanos, now_nanos);
+                Event::Message(m) => {
+                    self.sample_every = m.sample_every.max(1);
+                    self.on_message(&m, now_nanos);
                 }
                 Event::Gate { role, op, seq, passed } => {
                     if let Some(w) = self.workers.get_mut(worker_id) {
@@ -368,18 +368,8 @@ impl Model {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn on_message(
-        &mut self,
-        role: Role,
-        peer: Role,
-        direction: Direction,
-        seq: u64,
-        size: u32,
-        send_ts_nanos: u64,
-        recv_ts_nanos: Option<u64>,
-        now_nanos: u64,
-    ) {
+    fn on_message(&mut self, event: &MessageEvent, now_nanos: u64) {
+        let MessageEvent { role, peer, direction, seq, size, send_ts_nanos, recv_ts_nanos, .. } = *event;
         let (from, to) = match direction {
             Direction::Sent => (role, peer),
             Direction::Received => (peer, role),
@@ -561,7 +551,7 @@ mod tests {
     fn msg(role: Role, direction: Direction, seq: u64, recv: Option<u64>) -> Update {
         Update::Event(RunEvent::Telemetry {
             worker_id: role.wire_id() as usize,
-            event: Event::Message {
+            event: Event::Message(MessageEvent {
                 role,
                 peer: role.peer(),
                 direction,
@@ -570,7 +560,7 @@ mod tests {
                 send_ts_nanos: 1_000 + seq,
                 recv_ts_nanos: recv,
                 sample_every: 1,
-            },
+            }),
         })
     }
 
@@ -613,7 +603,7 @@ mod tests {
         let workers = (0..4).map(|i| (i, vec![Role(i as u16)], 100 + i as u32)).collect();
         m.apply(Update::Started { spec, prefix: "p".into(), workers, pace: Pace::RealTime }, 0);
         for consumer in 1..=3u16 {
-            let event = Event::Message {
+            let event = Event::Message(MessageEvent {
                 role: Role(consumer),
                 peer: Role(0),
                 direction: Direction::Received,
@@ -622,7 +612,7 @@ mod tests {
                 send_ts_nanos: 10,
                 recv_ts_nanos: Some(20 + consumer as u64),
                 sample_every: 1,
-            };
+            });
             m.apply(Update::Event(RunEvent::Telemetry { worker_id: consumer as usize, event }), 1);
         }
         assert_eq!(m.messages.len(), 3, "one message per link, not one merged");
