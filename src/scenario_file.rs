@@ -109,7 +109,6 @@ impl Scenario {
             shm_wait: self.shm_wait,
             rate_per_sec: self.rate_per_sec,
             nodes: self.nodes,
-            per_message_events: true,
             ..RunSpec::default()
         }
     }

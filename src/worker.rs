@@ -475,6 +475,11 @@ impl Meter {
 
     fn measured(&mut self, latency_nanos: u64, end_nanos: u64) {
         self.hist.saturating_record(latency_nanos.max(1));
+        self.counted(end_nanos);
+    }
+
+    /// One more measured message (a side that measures no latency: the echo, the producer).
+    fn counted(&mut self, end_nanos: u64) {
         self.measured += 1;
         self.measure_end_nanos = end_nanos;
     }
@@ -656,8 +661,7 @@ fn play(
                 meter.on_received(0, &rh, intact, rts);
                 meter.on_sent(0, rh.seq, rh.payload_len as usize, h.send_ts_nanos);
                 if rh.seq >= run.warmup {
-                    meter.measured += 1;
-                    meter.measure_end_nanos = h.send_ts_nanos;
+                    meter.counted(h.send_ts_nanos);
                 }
                 meter.maybe_progress(0, ch);
             }
@@ -682,8 +686,7 @@ fn play(
                     ch.send(h, &payload).map_err(|e| e.to_string())?;
                     meter.on_sent(i, seq, payload.len(), h.send_ts_nanos);
                     if seq >= run.warmup {
-                        meter.measured += 1;
-                        meter.measure_end_nanos = h.send_ts_nanos;
+                        meter.counted(h.send_ts_nanos);
                     }
                     meter.maybe_progress(i, ch);
                 }

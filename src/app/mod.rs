@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crate::mechanism::MechanismId;
 use crate::model::{Model, RunStatus};
 use crate::scenario_file::Scenario;
-use crate::session::{Command, Pace, Session};
+use crate::session::{Command, Pace, Session, Update};
 use crate::supervisor::WorkerSignal;
 use crate::telemetry::Role;
 
@@ -192,15 +192,14 @@ impl IpcLabApp {
                 Err(crossbeam::channel::TryRecvError::Empty) => break,
                 Err(crossbeam::channel::TryRecvError::Disconnected) => {
                     if self.model.is_running() {
-                        self.model.status = RunStatus::Finished(Err("the session thread ended".into()));
+                        self.model.apply(Update::Finished { report: Err("the session thread ended".into()) }, now);
                     }
                     break;
                 }
             }
         }
         if !self.model.is_running() {
-            // A run that ended (or never started) leaves nothing paused or frozen behind.
-            self.model.paused = false;
+            // A run that ended (or never started) leaves no frozen timeline behind.
             self.ui_state.frozen_timeline = None;
         }
     }

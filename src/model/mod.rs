@@ -276,6 +276,7 @@ impl Model {
                     self.push_error(e.clone());
                 }
                 self.status = RunStatus::Finished(report);
+                self.paused = false;
             }
             Update::Proc(sample) => self.apply_proc(sample),
             Update::Event(ev) => self.apply_event(ev, now_nanos),
