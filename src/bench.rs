@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::mechanism::MechanismId;
 use crate::report::RunReport;
-use crate::scenario::{RunSpec, human_bytes};
+use crate::scenario::{MAX_CPUS, RunSpec, human_bytes};
 use crate::supervisor::{RunEvent, run_to_end};
 use crate::telemetry::{Event, Role};
 
@@ -53,28 +53,35 @@ pub fn parse_mechanisms(list: &str) -> Result<Vec<MechanismId>, String> {
     Ok(out)
 }
 
-/// Parses a CPU list such as "0", "0,1" or "0-3".
+/// Parses a CPU list such as "0", "0,1" or "0-3". Ranges are checked before they are expanded,
+/// so a list can never ask for more memory than [`MAX_CPUS`] numbers.
 pub fn parse_cpu_list(list: &str) -> Result<Vec<usize>, String> {
     let bad = || format!("invalid CPU list '{list}' (examples: 0, 0,1, 0-3)");
+    // SAFETY: sysconf only reads a system setting.
+    #[cfg(unix)]
+    let configured = match unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) } {
+        n if n > 0 => (n as usize).min(MAX_CPUS),
+        _ => MAX_CPUS,
+    };
+    #[cfg(not(unix))]
+    let configured = MAX_CPUS;
+    let exists = |c: usize| {
+        if c < configured { Ok(c) } else { Err(format!("CPU {c} does not exist (this machine has CPUs 0-{})", configured - 1)) }
+    };
     let mut cpus = Vec::new();
     for item in list.split(',').map(str::trim) {
         match item.split_once('-') {
             Some((a, b)) => {
-                let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                let (a, b): (usize, usize) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
                 if a > b {
                     return Err(bad());
                 }
-                cpus.extend(a..=b);
+                cpus.extend(exists(a)?..=exists(b)?);
             }
-            None => cpus.push(item.parse().map_err(|_| bad())?),
+            None => cpus.push(exists(item.parse().map_err(|_| bad())?)?),
         }
-    }
-    #[cfg(unix)]
-    {
-        // SAFETY: sysconf only reads a system setting.
-        let configured = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
-        if let Some(&c) = cpus.iter().find(|&&c| configured > 0 && c >= configured as usize) {
-            return Err(format!("CPU {c} does not exist (this machine has CPUs 0-{})", configured - 1));
+        if cpus.len() > MAX_CPUS {
+            return Err(format!("a CPU list names at most {MAX_CPUS} CPUs"));
         }
     }
     Ok(cpus)
@@ -135,6 +142,7 @@ pub fn render(reports: &[RunReport], format: Format) -> String {
 
 fn render_table(reports: &[RunReport]) -> String {
     let mut rows: Vec<Vec<String>> = Vec::new();
+    let any_injected = reports.iter().any(|r| !r.injected.is_zero());
     let lat_label = match reports.first().map(|r| r.pattern.as_str()) {
         Some("ping-pong") | None => "rtt",
         Some(_) => "one-way (end to end, slowest consumer)",
@@ -161,6 +169,7 @@ fn render_table(reports: &[RunReport]) -> String {
         ]
         .iter()
         .map(|s| s.to_string())
+        .chain(any_injected.then(|| "injected drop/dup/reorder/corrupt".to_string()))
         .collect(),
     );
     for r in reports {
@@ -189,6 +198,11 @@ fn render_table(reports: &[RunReport]) -> String {
             r.out_of_order.to_string(),
             r.corrupted.to_string(),
         ]);
+        if any_injected {
+            let i = r.injected;
+            let last = rows.len() - 1;
+            rows[last].push(format!("{}/{}/{}/{}", i.dropped, i.duplicated, i.reordered, i.corrupted));
+        }
     }
     let widths: Vec<usize> =
         (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
@@ -221,7 +235,7 @@ fn render_table(reports: &[RunReport]) -> String {
 
 fn render_csv(reports: &[RunReport]) -> String {
     let mut out = String::from(
-        "mechanism,shm_wait,size,pattern,count,warmup,placement,latency,p50_ns,p90_ns,p99_ns,p999_ns,max_ns,mean_ns,msgs_per_sec,bytes_per_sec,cpu_parent_secs,cpu_child_secs,sent,received,lost,duplicated,out_of_order,corrupted,telemetry_dropped\n",
+        "mechanism,shm_wait,size,pattern,count,warmup,placement,latency,p50_ns,p90_ns,p99_ns,p999_ns,max_ns,mean_ns,msgs_per_sec,bytes_per_sec,cpu_parent_secs,cpu_child_secs,sent,received,lost,duplicated,out_of_order,corrupted,telemetry_dropped,injected_dropped,injected_duplicated,injected_reordered,injected_corrupted\n",
     );
     for r in reports {
         let (kind, lat) = match (r.rtt_ns, r.one_way_ns) {
@@ -231,7 +245,7 @@ fn render_csv(reports: &[RunReport]) -> String {
         };
         let l = |f: fn(&crate::report::LatencyNanos) -> String| lat.as_ref().map_or(String::new(), f);
         out.push_str(&format!(
-            "{},{},{},{},{},{},\"{}\",{},{},{},{},{},{},{},{:.1},{:.1},{:.6},{:.6},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},\"{}\",{},{},{},{},{},{},{},{:.1},{:.1},{:.6},{:.6},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.mechanism,
             r.shm_wait.as_deref().unwrap_or(""),
             r.size,
@@ -256,7 +270,11 @@ fn render_csv(reports: &[RunReport]) -> String {
             r.duplicated,
             r.out_of_order,
             r.corrupted,
-            r.telemetry_dropped
+            r.telemetry_dropped,
+            r.injected.dropped,
+            r.injected.duplicated,
+            r.injected.reordered,
+            r.injected.corrupted
         ));
     }
     out

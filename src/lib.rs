@@ -7,6 +7,7 @@
 pub mod accounting;
 pub mod app;
 pub mod bench;
+pub mod faults;
 pub mod mechanism;
 pub mod model;
 pub mod report;

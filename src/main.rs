@@ -107,6 +107,11 @@ struct BenchArgs {
     /// Bytes per POSIX queue message; larger frames are fragmented.
     #[arg(long, default_value = "8192", value_name = "BYTES")]
     mq_msg_size: String,
+    /// Faults the producers inject on purpose, to see what the receivers detect: a fraction of
+    /// frames (0.01 or 1%) or given sequence numbers (seq:5:17) per kind, e.g.
+    /// drop=0.01,dup=0.01,reorder=seq:7,corrupt=1%,seed=3. One-way patterns only.
+    #[arg(long, value_name = "FAULTS")]
+    inject: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -194,6 +199,7 @@ fn bench_cmd(a: BenchArgs) -> anyhow::Result<ExitCode> {
         mq_msg_size: parse_bytes(&a.mq_msg_size).map_err(anyhow::Error::msg).context("--mq-msg-size")?,
         pin,
         nodes: a.nodes,
+        faults: a.inject.as_deref().map(str::parse).transpose().map_err(anyhow::Error::msg).context("--inject")?.unwrap_or_default(),
         ..RunSpec::default()
     };
     // Refuse bad input before any process starts, naming the first problem.

@@ -6,7 +6,8 @@ use serde::Serialize;
 use crate::scenario::Pattern;
 use crate::scenario::Program;
 use crate::supervisor::RunOutcome;
-use crate::telemetry::{Accounting, LatencySummary, Role, RoleStats};
+use crate::faults::FaultCounts;
+use crate::telemetry::{Accounting, LatencySummary, LinkStats, Role, RoleStats};
 
 /// Latency percentiles in nanoseconds, as the bench JSON carries them.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -57,6 +58,28 @@ pub struct RunReport {
     pub out_of_order: u64,
     pub corrupted: u64,
     pub telemetry_dropped: u64,
+    /// Faults the producers injected on purpose, all links together; `lost`, `duplicated`,
+    /// `out_of_order` and `corrupted` are what the receivers detected.
+    pub injected: FaultCounts,
+    /// The same numbers per link and direction.
+    pub links: Vec<LinkReport>,
+}
+
+/// One direction of one link: what its sender sent and injected, what its receiver detected.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LinkReport {
+    pub link: u16,
+    /// Node names, e.g. "producer" → "relay 1".
+    pub from: String,
+    pub to: String,
+    pub sent: u64,
+    pub received: u64,
+    pub unique: u64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub out_of_order: u64,
+    pub corrupted: u64,
+    pub injected: FaultCounts,
 }
 
 impl RunReport {
@@ -76,15 +99,40 @@ impl RunReport {
                 .ok_or_else(|| format!("{} never reported its results", topology.node_name(role)))?;
             nodes.push(stats);
         }
-        // Loss on each link and direction: what one end sent minus the distinct frames the other saw.
-        let on_link = |role: Role, link: u16| {
-            nodes[role.index()].links.iter().find(|l| l.link == link).copied().unwrap_or_default()
+        // Each link and direction: what one end sent against what the other end saw. A link an end
+        // does not report is an error, not zero loss.
+        let on_link = |role: Role, link: u16| -> Result<LinkStats, String> {
+            nodes[role.index()].links.iter().find(|l| l.link == link).copied().ok_or_else(|| {
+                format!("{} did not report link {link}: its accounting is missing", topology.node_name(role))
+            })
         };
-        let mut lost = 0;
+        let mut links = Vec::new();
         for l in &topology.links {
-            let (up, down) = (on_link(l.up, l.link), on_link(l.down, l.link));
-            lost += up.sent.saturating_sub(down.accounting.unique) + down.sent.saturating_sub(up.accounting.unique);
+            let (up, down) = (on_link(l.up, l.link)?, on_link(l.down, l.link)?);
+            let mut directions = vec![(l.up, up, l.down, down)];
+            if spec.pattern == Pattern::PingPong {
+                directions.push((l.down, down, l.up, up));
+            }
+            for (from, tx, to, rx) in directions {
+                let a = rx.accounting;
+                links.push(LinkReport {
+                    link: l.link,
+                    from: topology.node_name(from),
+                    to: topology.node_name(to),
+                    sent: tx.sent,
+                    received: a.received,
+                    unique: a.unique,
+                    lost: tx.sent.saturating_sub(a.unique),
+                    duplicated: a.duplicated,
+                    out_of_order: a.out_of_order,
+                    corrupted: a.corrupted,
+                    injected: tx.injected,
+                });
+            }
         }
+        let lost = links.iter().map(|l| l.lost).sum();
+        let mut injected = FaultCounts::default();
+        links.iter().for_each(|l| injected.add(&l.injected));
         let consumers: Vec<&RoleStats> =
             topology.programs.iter().zip(&nodes).filter(|(p, _)| **p == Program::Consumer).map(|(_, s)| *s).collect();
         let (latency, msgs_per_sec) = if spec.pattern == Pattern::PingPong {
@@ -123,6 +171,8 @@ impl RunReport {
             corrupted: accounting.corrupted,
             // In the thread baseline all nodes share one telemetry queue and report the same count.
             telemetry_dropped: if spec.mechanism.in_process() { dropped.max().unwrap_or(0) } else { dropped.sum() },
+            injected,
+            links,
         })
     }
 }

@@ -141,6 +141,8 @@ pub struct RunSpec {
     pub rate_per_sec: Option<f64>,
     /// Start with the gates on: every role waits before each IPC operation (step mode).
     pub gated: bool,
+    /// Faults the producers inject on purpose (drop, duplicate, reorder, corrupt).
+    pub faults: crate::faults::Faults,
 }
 
 /// A count so large that a run goes on until it is asked to stop.
@@ -165,12 +167,21 @@ impl Default for RunSpec {
             rate_per_sec: None,
             gated: false,
             nodes: 3,
+            faults: crate::faults::Faults::default(),
         }
     }
 }
 
 /// Most nodes a pipeline or fan may have.
 pub const MAX_NODES: u16 = 16;
+/// Largest `max_payload` a run may ask for: every worker allocates a buffer of this size.
+pub const MAX_PAYLOAD_LIMIT: usize = 256 << 20;
+/// Bounds of an shm ring (each direction), and of a message queue's shape.
+pub const SHM_RING_RANGE: std::ops::RangeInclusive<usize> = 4096..=(1 << 30);
+pub const MQ_DEPTH_MAX: usize = 65_536;
+pub const MQ_MSG_SIZE_MAX: usize = 16 << 20;
+/// CPUs a pin list may name (the size of the kernel's default cpu_set_t).
+pub const MAX_CPUS: usize = 1024;
 
 impl RunSpec {
     /// The nodes and links this run's pattern makes.
@@ -205,21 +216,31 @@ impl RunSpec {
         }
     }
 
-    /// Checks everything that can be checked before a process starts.
+    /// Checks everything that can be checked before a process starts. Every process boundary
+    /// (CLI, scenario file, worker spec) goes through here, so no value that passes can make a
+    /// worker panic or allocate without bound.
     pub fn validate(&self) -> Result<(), String> {
         let min = if self.pattern == Pattern::Pipeline { 2 } else { 1 };
-        if matches!(self.pattern, Pattern::Pipeline | Pattern::FanOut | Pattern::FanIn)
-            && !(min..=MAX_NODES).contains(&self.nodes)
-        {
+        if !(min..=MAX_NODES).contains(&self.nodes) {
             return Err(format!("a {} needs between {min} and {MAX_NODES} nodes, not {}", self.pattern, self.nodes));
         }
         if self.count == 0 {
             return Err("count must be at least 1".into());
         }
+        if self.count > ENDLESS || self.warmup > ENDLESS {
+            return Err(format!("count and warm-up must be at most {ENDLESS}"));
+        }
         if let Some(rate) = self.rate_per_sec
             && !(1e-3..=1e9).contains(&rate)
         {
             return Err(format!("rate must be between 0.001 and 1e9 messages per second, not {rate}"));
+        }
+        if self.max_payload > MAX_PAYLOAD_LIMIT {
+            return Err(format!(
+                "maximum payload {} is above the {} every worker could be asked to hold",
+                human_bytes(self.max_payload as u64),
+                human_bytes(MAX_PAYLOAD_LIMIT as u64)
+            ));
         }
         if self.size > self.max_payload {
             return Err(format!(
@@ -228,17 +249,40 @@ impl RunSpec {
                 human_bytes(self.max_payload as u64)
             ));
         }
-        if self.max_payload > u32::MAX as usize - crate::wire::HEADER_LEN {
-            return Err(format!(
-                "maximum payload {} is above the 4 GiB the frame header can describe",
-                self.max_payload
-            ));
-        }
         self.mechanism
             .availability()
             .map_err(|why| format!("mechanism '{}' is not available on this platform: {why}", self.mechanism))?;
-        if self.mechanism == MechanismId::Mqueue && (self.mq_depth == 0 || self.mq_msg_size == 0) {
-            return Err("message queue depth and message size must be at least 1".into());
+        if self.mechanism == MechanismId::Mqueue
+            && !((1..=MQ_DEPTH_MAX).contains(&self.mq_depth) && (1..=MQ_MSG_SIZE_MAX).contains(&self.mq_msg_size))
+        {
+            return Err(format!(
+                "message queue depth must be 1..={MQ_DEPTH_MAX} and message size 1..={MQ_MSG_SIZE_MAX} bytes"
+            ));
+        }
+        if self.mechanism == MechanismId::Shm && !SHM_RING_RANGE.contains(&self.shm_ring_bytes) {
+            return Err(format!(
+                "shm ring must be between {} and {}, not {}",
+                human_bytes(*SHM_RING_RANGE.start() as u64),
+                human_bytes(*SHM_RING_RANGE.end() as u64),
+                human_bytes(self.shm_ring_bytes as u64)
+            ));
+        }
+        if let Some(pin) = &self.pin {
+            if pin.is_empty() || pin.len() > MAX_CPUS {
+                return Err(format!("a CPU list names 1 to {MAX_CPUS} CPUs"));
+            }
+            if let Some(c) = pin.iter().find(|&&c| c >= MAX_CPUS) {
+                return Err(format!("CPU {c} is beyond the {MAX_CPUS} CPUs a pin list may name"));
+            }
+        }
+        if self.mechanism == MechanismId::Tcp && self.tcp_host.trim().is_empty() {
+            return Err("TCP needs a host to listen on".into());
+        }
+        self.faults.validate(self.size)?;
+        if !self.faults.is_none() && self.pattern == Pattern::PingPong {
+            return Err("faults need a one-way pattern (stream, pipeline, fan-out, fan-in): in ping-pong the \
+                        pinger would wait forever for the echo of a dropped ping"
+                .into());
         }
         Ok(())
     }

@@ -107,6 +107,9 @@ pub struct LinkStats {
     pub link: u16,
     pub sent: u64,
     pub accounting: Accounting,
+    /// Faults this end injected into what it sent on the link.
+    #[serde(default)]
+    pub injected: crate::faults::FaultCounts,
 }
 
 impl Accounting {
@@ -192,10 +195,17 @@ pub enum Event {
         received: u64,
         /// Receive-buffer fill per link, as this node's ends read it.
         queues: Vec<(u16, Queued)>,
+        /// Fill of the buffers this node sends into, per link, read from its end (for pipes,
+        /// queues and rings the same buffer the receiver reads; for sockets the send queue).
+        #[serde(default)]
+        sending: Vec<(u16, Queued)>,
         accounting: Accounting,
         latency: Option<LatencySummary>,
         sample_every: u64,
         telemetry_dropped: u64,
+        /// Faults this node injected so far, all its links together.
+        #[serde(default)]
+        injected: crate::faults::FaultCounts,
     },
     /// One frame sent or received (only when the run asked for per-message events).
     Message(MessageEvent),
@@ -213,6 +223,8 @@ pub enum Event {
 pub enum Op {
     Send,
     Recv,
+    /// Send the End frame that tells the receiver nothing more comes.
+    SendEnd,
 }
 
 impl Op {
@@ -220,6 +232,7 @@ impl Op {
         match self {
             Op::Send => "send",
             Op::Recv => "recv",
+            Op::SendEnd => "send end",
         }
     }
 }

@@ -17,13 +17,15 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::{Receiver, unbounded};
 use serde::{Deserialize, Serialize};
 
+use std::sync::atomic::AtomicU64;
+
 use crate::accounting::SeqTracker;
-use crate::mechanism::Queued;
-use crate::mechanism::{self, Channel, Link, LinkError, MechanismId, ShmWait};
+use crate::faults::{Action, FaultCounts, Injector};
+use crate::mechanism::{self, Channel, Gauge, Link, LinkError, MechanismId, Queued, ShmWait};
 use crate::scenario::{MAX_NODES, Program, RunSpec};
 use crate::telemetry::{
-    Control, Direction, Event, LatencySummary, LinkStats, MessageEvent, Op, PeerInfo, Role, RoleStats, Sink,
-    TELEMETRY_VERSION,
+    Accounting, Control, Direction, Event, LatencySummary, LinkStats, MessageEvent, Op, PeerInfo, Role, RoleStats,
+    Sink, TELEMETRY_VERSION,
 };
 use crate::wire::{FrameKind, Header, monotonic_nanos};
 
@@ -81,6 +83,42 @@ pub struct WorkerSpec {
     pub run: RunSpec,
 }
 
+impl WorkerSpec {
+    /// Checks what a worker is told before it acts on it: the run (see [`RunSpec::validate`]),
+    /// and that its roles and ports belong to that run's topology, each port once.
+    pub fn validate(&self) -> Result<(), String> {
+        self.run.validate()?;
+        let topology = self.run.topology();
+        if self.roles.is_empty() {
+            return Err("a worker must play at least one node".into());
+        }
+        for role in &self.roles {
+            if role.index() >= topology.programs.len() {
+                return Err(format!("node {} is not in a topology of {} nodes", role.0, topology.programs.len()));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for p in &self.ports {
+            if !self.roles.contains(&p.role) {
+                return Err(format!("port on link {} belongs to node {}, which this worker does not play", p.link, p.role.0));
+            }
+            let link = topology.links.iter().find(|l| l.link == p.link).ok_or_else(|| format!("no link {}", p.link))?;
+            let (me, peer) = if p.upstream { (link.up, link.down) } else { (link.down, link.up) };
+            if me != p.role || peer != p.peer {
+                return Err(format!("port on link {} does not match the topology", p.link));
+            }
+            if !seen.insert((p.link, p.upstream)) {
+                return Err(format!("link {} has two {} ports", p.link, if p.upstream { "upstream" } else { "downstream" }));
+            }
+            let thread = matches!(p.endpoint, EndpointSpec::Thread);
+            if thread != self.run.mechanism.in_process() {
+                return Err(format!("port on link {} has an endpoint of another mechanism", p.link));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Exit codes, so the supervisor can tell a worker's own failure from a signal.
 pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_BAD_SPEC: i32 = 2;
@@ -95,6 +133,10 @@ pub fn main(spec_json: &str) -> i32 {
             return EXIT_BAD_SPEC;
         }
     };
+    if let Err(e) = spec.validate() {
+        eprintln!("error: worker spec is not valid: {e}");
+        return EXIT_BAD_SPEC;
+    }
     // Pin before any thread starts, so the telemetry and control threads inherit the placement.
     let pinned = match &spec.run.pin {
         Some(cpus) => pin_to(&process_cpus(cpus, &spec.roles)),
@@ -238,9 +280,10 @@ fn run(spec: &WorkerSpec, sink: &Sink) -> Result<(), String> {
     control.expect_go()?;
 
     // Each node runs its program on its own thread; the first failure ends the worker (threads
-    // still blocked on a dead peer end with the process).
+    // still blocked on a dead peer end with the process). A sampler reports their progress.
     let (done_tx, done_rx) = unbounded();
     let topology = spec.run.topology();
+    let mut nodes = Vec::new();
     for &role in &spec.roles {
         let my_ports: Vec<(PortSpec, Box<dyn Link>)> = {
             let (mine, rest): (Vec<_>, Vec<_>) = opened.into_iter().partition(|(p, _)| p.role == role);
@@ -249,7 +292,9 @@ fn run(spec: &WorkerSpec, sink: &Sink) -> Result<(), String> {
         };
         let program =
             *topology.programs.get(role.index()).ok_or_else(|| format!("{} is not in the topology", role.as_str()))?;
-        let (run, sink, shared, done) = (spec.run.clone(), sink.clone(), control.shared.clone(), done_tx.clone());
+        let cells = NodeCells::new(role, &my_ports, sink);
+        nodes.push(cells.clone());
+        let (run, shared, done) = (spec.run.clone(), control.shared.clone(), done_tx.clone());
         let pin = spec.run.pin.clone();
         std::thread::Builder::new()
             .name(format!("node-{}", role.0))
@@ -260,11 +305,12 @@ fn run(spec: &WorkerSpec, sink: &Sink) -> Result<(), String> {
                     let _ = done.send((role, Err(e)));
                     return;
                 }
-                let result = play(role, program, my_ports, &run, &sink, &shared, in_process);
+                let result = play(role, program, my_ports, &run, cells, &shared, in_process);
                 let _ = done.send((role, result));
             })
             .map_err(|e| format!("cannot start a node thread: {e}"))?;
     }
+    start_sampler(nodes)?;
     drop(done_tx);
     for _ in 0..spec.roles.len() {
         match done_rx.recv() {
@@ -402,19 +448,137 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 /// Per-message events per second and direction a worker aims at when messages come faster.
 const SAMPLES_PER_SEC: f64 = 400.0;
 
-/// One port's counts.
+/// One port's counts as the node thread last published them.
+#[derive(Default)]
+struct PortCells {
+    sent: AtomicU64,
+    received: AtomicU64,
+    unique: AtomicU64,
+    duplicated: AtomicU64,
+    out_of_order: AtomicU64,
+    corrupted: AtomicU64,
+    injected: [AtomicU64; 4],
+}
+
+impl PortCells {
+    fn accounting(&self) -> Accounting {
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Accounting {
+            received: r(&self.received),
+            unique: r(&self.unique),
+            duplicated: r(&self.duplicated),
+            out_of_order: r(&self.out_of_order),
+            corrupted: r(&self.corrupted),
+        }
+    }
+
+    fn injected(&self) -> FaultCounts {
+        let r = |i: usize| self.injected[i].load(Ordering::Relaxed);
+        FaultCounts { dropped: r(0), duplicated: r(1), reordered: r(2), corrupted: r(3) }
+    }
+}
+
+/// A node's counters, shared between its thread (which publishes after every operation, a few
+/// relaxed stores) and whoever reports progress: the sampler thread on a timer, and the node's
+/// own step gate when it arrives. So progress stays current while the node is blocked in a send
+/// or a receive, and the buffer fill is read from the ends that still run.
+pub struct NodeCells {
+    role: Role,
+    links: Vec<u16>,
+    ports: Vec<PortCells>,
+    gauges: Vec<Option<Arc<dyn Gauge>>>,
+    latency: Mutex<Option<LatencySummary>>,
+    sample_every: AtomicU64,
+    /// Set once the node has its final numbers: no progress after them.
+    finished: AtomicBool,
+    /// One report at a time, so a report read earlier is never sent after a newer one.
+    emit: Mutex<()>,
+    sink: Sink,
+}
+
+impl NodeCells {
+    fn new(role: Role, ports: &[(PortSpec, Box<dyn Link>)], sink: &Sink) -> Arc<NodeCells> {
+        Arc::new(NodeCells {
+            role,
+            links: ports.iter().map(|(p, _)| p.link).collect(),
+            ports: ports.iter().map(|_| PortCells::default()).collect(),
+            gauges: ports.iter().map(|(_, l)| l.gauge()).collect(),
+            latency: Mutex::new(None),
+            sample_every: AtomicU64::new(1),
+            finished: AtomicBool::new(false),
+            emit: Mutex::new(()),
+            sink: sink.clone(),
+        })
+    }
+
+    /// Reports this node's counts and buffer fill now (dropped, and counted, if the telemetry
+    /// queue is full).
+    fn emit_progress(&self) {
+        let _one_at_a_time = self.emit.lock().unwrap_or_else(|p| p.into_inner());
+        if self.finished.load(Ordering::Relaxed) {
+            return;
+        }
+        let per_port: Vec<Accounting> = self.ports.iter().map(PortCells::accounting).collect();
+        let mut injected = FaultCounts::default();
+        self.ports.iter().for_each(|p| injected.add(&p.injected()));
+        let readings = |read: fn(&dyn Gauge) -> Option<Queued>| -> Vec<(u16, Queued)> {
+            self.links
+                .iter()
+                .zip(&self.gauges)
+                .filter_map(|(&link, g)| g.as_deref().and_then(read).map(|q| (link, q)))
+                .collect()
+        };
+        self.sink.try_emit(&Event::Progress {
+            role: self.role,
+            sent: self.ports.iter().map(|p| p.sent.load(Ordering::Relaxed)).sum(),
+            received: per_port.iter().map(|a| a.received).sum(),
+            queues: readings(|g| g.receiving()),
+            sending: readings(|g| g.sending()),
+            accounting: crate::telemetry::Accounting::sum(&per_port),
+            latency: *self.latency.lock().unwrap_or_else(|p| p.into_inner()),
+            sample_every: self.sample_every.load(Ordering::Relaxed),
+            telemetry_dropped: self.sink.dropped(),
+            injected,
+        });
+    }
+
+    fn finish(&self) {
+        let _one_at_a_time = self.emit.lock().unwrap_or_else(|p| p.into_inner());
+        self.finished.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Reports every node's progress every [`PROGRESS_INTERVAL`] for as long as the worker runs.
+fn start_sampler(nodes: Vec<Arc<NodeCells>>) -> Result<(), String> {
+    std::thread::Builder::new()
+        .name("sampler".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(PROGRESS_INTERVAL);
+                if nodes.iter().all(|n| n.finished.load(Ordering::Relaxed)) {
+                    return;
+                }
+                nodes.iter().for_each(|n| n.emit_progress());
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| format!("cannot start the sampler thread: {e}"))
+}
+
+/// One port's counts, kept by the node thread.
 struct PortCount {
-    link: u16,
     peer: Role,
     sent: u64,
     tracker: SeqTracker,
-    queued: Option<Queued>,
+    injector: Option<Injector>,
 }
 
-/// Per-node state of the loop: accounting per port, latency, progress and per-message telemetry.
+/// Per-node state of the loop: accounting per port, latency, and per-message telemetry.
 struct Meter {
     role: Role,
     sink: Sink,
+    cells: Arc<NodeCells>,
+    control: Arc<Shared>,
     events: bool,
     thread_only: bool,
     ports: Vec<PortCount>,
@@ -424,27 +588,38 @@ struct Meter {
     measure_end_nanos: u64,
     measured: u64,
     cpu_start: f64,
+    /// CPU of helper threads (a thread-baseline fan-in consumer's link readers).
+    cpu_extra: f64,
     /// Report one message in this many (per-message events only); adapted to the rate.
     sample_every: u64,
     since_progress: u64,
 }
 
 impl Meter {
-    fn new(role: Role, ports: &[PortSpec], sink: &Sink, events: bool, thread_only: bool) -> Result<Self, String> {
+    fn new(
+        role: Role,
+        ports: &[PortSpec],
+        run: &RunSpec,
+        cells: Arc<NodeCells>,
+        control: Arc<Shared>,
+        thread_only: bool,
+    ) -> Result<Self, String> {
         let hist = hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000_000, 3).map_err(|e| e.to_string())?;
         Ok(Meter {
             role,
-            sink: sink.clone(),
-            events,
+            sink: cells.sink.clone(),
+            cells,
+            control,
+            events: run.per_message_events,
             thread_only,
             ports: ports
                 .iter()
                 .map(|p| PortCount {
-                    link: p.link,
                     peer: p.peer,
                     sent: 0,
                     tracker: SeqTracker::default(),
-                    queued: None,
+                    // Only data a node produces gets faults; relays pass on what they get.
+                    injector: p.upstream.then(|| Injector::new(&run.faults, p.link)).flatten(),
                 })
                 .collect(),
             hist,
@@ -453,6 +628,7 @@ impl Meter {
             measure_end_nanos: 0,
             measured: 0,
             cpu_start: 0.0,
+            cpu_extra: 0.0,
             sample_every: 1,
             since_progress: 0,
         })
@@ -487,6 +663,7 @@ impl Meter {
     fn on_sent(&mut self, port: usize, seq: u64, size: usize, ts: u64) {
         let p = &mut self.ports[port];
         p.sent += 1;
+        self.cells.ports[port].sent.store(p.sent, Ordering::Relaxed);
         self.since_progress += 1;
         if self.events && seq.is_multiple_of(self.sample_every) {
             self.sink.try_emit(&Event::Message(MessageEvent {
@@ -505,6 +682,17 @@ impl Meter {
     fn on_received(&mut self, port: usize, header: &Header, intact: bool, recv_ts: u64) {
         let p = &mut self.ports[port];
         p.tracker.record(header.seq, intact);
+        let a = p.tracker.accounting();
+        let c = &self.cells.ports[port];
+        for (cell, v) in [
+            (&c.received, a.received),
+            (&c.unique, a.unique),
+            (&c.duplicated, a.duplicated),
+            (&c.out_of_order, a.out_of_order),
+            (&c.corrupted, a.corrupted),
+        ] {
+            cell.store(v, Ordering::Relaxed);
+        }
         self.since_progress += 1;
         if self.events && header.seq.is_multiple_of(self.sample_every) {
             self.sink.try_emit(&Event::Message(MessageEvent {
@@ -520,50 +708,72 @@ impl Meter {
         }
     }
 
-    fn maybe_progress(&mut self, port: usize, channel: &Channel) {
-        // Reading the clock costs ~25 ns: a bench run looks at it every 64 messages only.
-        if (!self.events && !self.since_progress.is_multiple_of(64)) || self.last_progress.elapsed() < PROGRESS_INTERVAL
-        {
+    fn on_injected(&mut self, port: usize, action: Action) {
+        let Some(inj) = self.ports[port].injector.as_mut() else { return };
+        let (i, n) = match action {
+            Action::Drop => (0, &mut inj.counts.dropped),
+            Action::Duplicate => (1, &mut inj.counts.duplicated),
+            Action::Reorder => (2, &mut inj.counts.reordered),
+            Action::Corrupt(_) => (3, &mut inj.counts.corrupted),
+            Action::Send => return,
+        };
+        *n += 1;
+        self.cells.ports[port].injected[i].store(*n, Ordering::Relaxed);
+    }
+
+    /// After each operation: the latency summary and the message sampling for live views. The
+    /// counts were published as they changed; progress itself is reported by the sampler thread
+    /// and at each step gate. A bench run (no live view) skips all of it.
+    fn after_op(&mut self) {
+        if !self.events {
             return;
         }
+        let gated = self.control.gates.enabled();
+        if !gated && self.last_progress.elapsed() < PROGRESS_INTERVAL {
+            return;
+        }
+        let secs = self.last_progress.elapsed().as_secs_f64().max(1e-3);
         self.last_progress = Instant::now();
-        self.ports[port].queued = channel.link().queued();
-        // Keep per-message telemetry near SAMPLES_PER_SEC whatever the message rate; a power of
-        // two, so sender and receiver (same rate) pick the same messages.
-        let per_sec = self.since_progress as f64 / PROGRESS_INTERVAL.as_secs_f64();
-        self.sample_every = ((per_sec / SAMPLES_PER_SEC).max(1.0) as u64).next_power_of_two();
+        if !gated {
+            // Keep per-message telemetry near SAMPLES_PER_SEC whatever the message rate; a power
+            // of two, so sender and receiver (same rate) pick the same messages.
+            let per_sec = self.since_progress as f64 / secs;
+            self.sample_every = ((per_sec / SAMPLES_PER_SEC).max(1.0) as u64).next_power_of_two();
+        } else {
+            self.sample_every = 1;
+        }
         self.since_progress = 0;
-        let per_port: Vec<_> = self.ports.iter().map(|p| p.tracker.accounting()).collect();
-        let accounting = crate::telemetry::Accounting::sum(&per_port);
-        self.sink.try_emit(&Event::Progress {
-            role: self.role,
-            sent: self.sent(),
-            received: self.received(),
-            queues: self.ports.iter().filter_map(|p| p.queued.map(|q| (p.link, q))).collect(),
-            accounting,
-            // Percentiles walk the histogram (~0.3 ms): only for live views, not for bench runs.
-            latency: (self.events && !self.hist.is_empty()).then(|| LatencySummary::from_histogram(&self.hist)),
-            sample_every: self.sample_every,
-            telemetry_dropped: self.sink.dropped(),
-        });
+        self.cells.sample_every.store(self.sample_every, Ordering::Relaxed);
+        // Percentiles walk the histogram (~0.3 ms): ten times a second at most, or once per step.
+        if !self.hist.is_empty() {
+            *self.cells.latency.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(LatencySummary::from_histogram(&self.hist));
+        }
     }
 
     fn finish(self) -> RoleStats {
         let cpu = if self.measure_start_nanos.is_some() { cpu_secs(self.thread_only) - self.cpu_start } else { 0.0 };
         let per_port: Vec<_> = self.ports.iter().map(|p| p.tracker.accounting()).collect();
         let accounting = crate::telemetry::Accounting::sum(&per_port);
+        self.cells.finish();
         RoleStats {
             links: self
                 .ports
                 .iter()
-                .map(|p| LinkStats { link: p.link, sent: p.sent, accounting: p.tracker.accounting() })
+                .zip(&self.cells.links)
+                .map(|(p, &link)| LinkStats {
+                    link,
+                    sent: p.sent,
+                    accounting: p.tracker.accounting(),
+                    injected: p.injector.as_ref().map(|i| i.counts).unwrap_or_default(),
+                })
                 .collect(),
             sent: self.sent(),
             accounting,
             latency: (!self.hist.is_empty()).then(|| LatencySummary::from_histogram(&self.hist)),
             measured_nanos: self.measure_start_nanos.map_or(0, |s| self.measure_end_nanos.saturating_sub(s)),
             measured_messages: self.measured,
-            cpu_secs: cpu.max(0.0),
+            cpu_secs: (cpu + self.cpu_extra).max(0.0),
             telemetry_dropped: self.sink.dropped(),
         }
     }
@@ -587,18 +797,20 @@ fn play(
     program: Program,
     ports: Vec<(PortSpec, Box<dyn Link>)>,
     run: &RunSpec,
-    sink: &Sink,
+    cells: Arc<NodeCells>,
     control: &Arc<Shared>,
     thread_only: bool,
 ) -> Result<RoleStats, String> {
     let specs: Vec<PortSpec> = ports.iter().map(|(p, _)| p.clone()).collect();
-    let mut meter = Meter::new(role, &specs, sink, run.per_message_events, thread_only)?;
+    let mut meter = Meter::new(role, &specs, run, cells.clone(), control.clone(), thread_only)?;
     let mut channels: Vec<Channel> = ports.into_iter().map(|(_, link)| Channel::new(link, run.max_payload)).collect();
     let total = run.warmup.saturating_add(run.count);
-    let gate = |op, seq: &dyn Fn() -> u64| control.gates.pass(role, op, seq, sink, &control.stop);
+    let gate = |op, seq: &dyn Fn() -> u64| control.gates.pass(role, op, seq, &cells, &control.stop);
     let stopped = || control.stop.load(Ordering::Relaxed);
     let mut pacer = Pacer::new(run.rate_per_sec);
-    let mut payload = vec![0u8; run.size];
+    let mut payload = Vec::new();
+    payload.try_reserve_exact(run.size).map_err(|e| format!("cannot hold a payload of {} bytes: {e}", run.size))?;
+    payload.resize(run.size, 0);
     crate::wire::fill_payload(&mut payload, 0);
     let need = |n: usize, what: &str| {
         if channels.len() == n { Ok(()) } else { Err(format!("a {what} needs {n} link(s), has {}", channels.len())) }
@@ -621,6 +833,7 @@ fn play(
                 }
                 ch.send(h, &payload).map_err(|e| e.to_string())?;
                 meter.on_sent(0, seq, payload.len(), h.send_ts_nanos);
+                meter.after_op();
                 gate(Op::Recv, &|| seq);
                 let Some(reply) = ch.recv().map_err(|e| e.to_string())? else {
                     return Err(format!("peer ended the channel before replying to message {seq}"));
@@ -631,9 +844,10 @@ fn play(
                 if seq >= run.warmup {
                     meter.measured(rts.saturating_sub(h.send_ts_nanos), rts);
                 }
-                meter.maybe_progress(0, ch);
+                meter.after_op();
             }
             let sent = meter.sent();
+            gate(Op::SendEnd, &|| sent);
             ch.send(header(role, peer, FrameKind::End, sent), &[]).map_err(|e| e.to_string())?;
         }
         Program::Echo => {
@@ -653,23 +867,34 @@ fn play(
                 if rh.seq == run.warmup {
                     meter.start_measuring(rts);
                 }
+                // Count the receive before the gate of the reply, so a student stepping sees it.
+                let count_now = meter.events && control.gates.enabled();
+                if count_now {
+                    let intact = ch.last_payload_intact(&rh);
+                    meter.on_received(0, &rh, intact, rts);
+                    meter.after_op();
+                }
                 gate(Op::Send, &|| rh.seq);
                 // Reply first, then check and count: the verification stays off the round trip.
                 let h = header(role, peer, FrameKind::Echo, rh.seq);
                 ch.send_last_payload(h, rh.payload_crc).map_err(|e| e.to_string())?;
-                let intact = ch.last_payload_intact(&rh);
-                meter.on_received(0, &rh, intact, rts);
+                if !count_now {
+                    let intact = ch.last_payload_intact(&rh);
+                    meter.on_received(0, &rh, intact, rts);
+                }
                 meter.on_sent(0, rh.seq, rh.payload_len as usize, h.send_ts_nanos);
                 if rh.seq >= run.warmup {
                     meter.counted(h.send_ts_nanos);
                 }
-                meter.maybe_progress(0, ch);
+                meter.after_op();
             }
         }
         Program::Producer => {
             if channels.is_empty() {
                 return Err("a producer needs at least one link".into());
             }
+            // A frame held back per link by a reorder fault, sent right after the next one.
+            let mut held: Vec<Option<(Header, Vec<u8>)>> = vec![None; channels.len()];
             // Every link carries warmup + count frames; with several links they are dealt in turn.
             'send: for seq in 0..total {
                 for (i, ch) in channels.iter_mut().enumerate() {
@@ -683,16 +908,51 @@ fn play(
                     if seq == run.warmup && i == 0 {
                         meter.start_measuring(h.send_ts_nanos);
                     }
-                    ch.send(h, &payload).map_err(|e| e.to_string())?;
+                    let action = match meter.ports[i].injector.as_mut() {
+                        None => Action::Send,
+                        Some(inj) => inj.decide(seq, payload.len(), seq + 1 == total),
+                    };
+                    match action {
+                        Action::Send => {
+                            ch.send(h, &payload).map_err(|e| e.to_string())?;
+                            if let Some((hh, p)) = held[i].take() {
+                                // This frame overtook the held one: now the held one, late.
+                                ch.send(hh, &p).map_err(|e| e.to_string())?;
+                                meter.on_injected(i, Action::Reorder);
+                            }
+                        }
+                        Action::Drop => {}
+                        Action::Duplicate => {
+                            ch.send(h, &payload).map_err(|e| e.to_string())?;
+                            ch.send(h, &payload).map_err(|e| e.to_string())?;
+                        }
+                        Action::Reorder => held[i] = Some((h, payload.clone())),
+                        Action::Corrupt(at) => {
+                            let crc = crate::wire::payload_crc(&payload);
+                            payload[at] ^= 0xA5;
+                            let sent = ch.send_with_crc(h, &payload, crc);
+                            payload[at] ^= 0xA5;
+                            sent.map_err(|e| e.to_string())?;
+                        }
+                    }
+                    if !matches!(action, Action::Send | Action::Reorder) {
+                        meter.on_injected(i, action);
+                    }
+                    // A dropped frame was sent as far as the application knows: the channel lost it.
                     meter.on_sent(i, seq, payload.len(), h.send_ts_nanos);
                     if seq >= run.warmup {
                         meter.counted(h.send_ts_nanos);
                     }
-                    meter.maybe_progress(i, ch);
+                    meter.after_op();
                 }
             }
             for (i, ch) in channels.iter_mut().enumerate() {
+                // Stopped before a held frame was overtaken: it goes out in order after all.
+                if let Some((hh, p)) = held[i].take() {
+                    ch.send(hh, &p).map_err(|e| e.to_string())?;
+                }
                 let sent = meter.ports[i].sent;
+                gate(Op::SendEnd, &|| sent);
                 ch.send(header(role, specs[i].peer, FrameKind::End, sent), &[]).map_err(|e| e.to_string())?;
             }
         }
@@ -713,6 +973,7 @@ fn play(
                 let rh = msg.header;
                 if rh.kind == FrameKind::End {
                     let sent = meter.ports[outbound].sent;
+                    gate(Op::SendEnd, &|| sent);
                     out.send(header(role, out_peer, FrameKind::End, sent), &[]).map_err(|e| e.to_string())?;
                     break;
                 }
@@ -722,6 +983,7 @@ fn play(
                     meter.start_measuring(rh.send_ts_nanos);
                     meter.measured(rts.saturating_sub(rh.send_ts_nanos), rts);
                 }
+                meter.after_op();
                 gate(Op::Send, &|| rh.seq);
                 // Pass it on unchanged: same sequence number, the producer's send time (so the
                 // consumer measures end to end) and the checksum it came with.
@@ -731,14 +993,14 @@ fn play(
                 out.forward_last_payload_of(inc, fwd).map_err(|e| e.to_string())?;
                 // Telemetry gets this hop's own send time; the frame keeps the producer's.
                 meter.on_sent(outbound, rh.seq, rh.payload_len as usize, forwarded_at);
-                meter.maybe_progress(inbound, inc);
+                meter.after_op();
             }
         }
         Program::Consumer => {
             if channels.len() == 1 {
                 consume(0, &mut channels[0], &mut meter, run, &gate)?;
             } else {
-                return consume_many(role, channels, meter, run, control);
+                return consume_many(role, channels, meter, run, control, thread_only);
             }
         }
     }
@@ -768,7 +1030,7 @@ fn consume(
             meter.start_measuring(rh.send_ts_nanos);
             meter.measured(rts.saturating_sub(rh.send_ts_nanos), rts);
         }
-        meter.maybe_progress(port, ch);
+        meter.after_op();
     }
 }
 
@@ -780,19 +1042,24 @@ fn consume_many(
     meter: Meter,
     run: &RunSpec,
     control: &Arc<Shared>,
+    thread_only: bool,
 ) -> Result<RoleStats, String> {
+    let cells = meter.cells.clone();
     let meter = Arc::new(Mutex::new(meter));
     let (done_tx, done_rx) = unbounded();
     let n = channels.len();
     for (port, mut ch) in channels.into_iter().enumerate() {
-        let (meter, run, control, done) = (meter.clone(), run.clone(), control.clone(), done_tx.clone());
-        let sink = meter.lock().unwrap_or_else(|p| p.into_inner()).sink.clone();
+        let (meter, run, control, done, cells) =
+            (meter.clone(), run.clone(), control.clone(), done_tx.clone(), cells.clone());
         std::thread::Builder::new()
             .name(format!("node-{}-link-{port}", role.0))
             .spawn(move || {
-                let gate = |op, seq: &dyn Fn() -> u64| control.gates.pass(role, op, seq, &sink, &control.stop);
+                let gate = |op, seq: &dyn Fn() -> u64| control.gates.pass(role, op, seq, &cells, &control.stop);
+                let lock = || meter.lock().unwrap_or_else(|p| p.into_inner());
+                // In the thread baseline the node's CPU is these threads' own (RUSAGE_THREAD).
+                let mut cpu_start: Option<f64> = None;
                 let result = loop {
-                    gate(Op::Recv, &|| 0);
+                    gate(Op::Recv, &|| lock().ports[port].tracker.accounting().received);
                     let msg = match ch.recv() {
                         Ok(Some(m)) => m,
                         Ok(None) => break Err("peer ended the channel without saying end".to_string()),
@@ -803,14 +1070,20 @@ fn consume_many(
                     if rh.kind == FrameKind::End {
                         break Ok(());
                     }
-                    let mut m = meter.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut m = lock();
                     m.on_received(port, &rh, intact, rts);
                     if rh.seq >= run.warmup {
+                        if thread_only && cpu_start.is_none() {
+                            cpu_start = Some(cpu_secs(true));
+                        }
                         m.start_measuring(rh.send_ts_nanos);
                         m.measured(rts.saturating_sub(rh.send_ts_nanos), rts);
                     }
-                    m.maybe_progress(port, &ch);
+                    m.after_op();
                 };
+                if let Some(c0) = cpu_start {
+                    lock().cpu_extra += cpu_secs(true) - c0;
+                }
                 // Let go of the meter before saying done, so the last one out can take it back.
                 drop(meter);
                 let _ = done.send(result);
@@ -893,13 +1166,20 @@ impl Gates {
         self.changed.notify_all();
     }
 
+    fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
     /// Waits at the gate if gates are on. One relaxed load when they are off: the sequence number
-    /// for the telemetry is only worked out when someone is watching.
-    fn pass(&self, role: Role, op: Op, seq: &dyn Fn() -> u64, sink: &Sink, stop: &AtomicBool) {
+    /// for the telemetry is only worked out when someone is watching. Arriving, the node reports
+    /// its progress first, so the counts a student sees at a gate are exact.
+    fn pass(&self, role: Role, op: Op, seq: &dyn Fn() -> u64, cells: &NodeCells, stop: &AtomicBool) {
         if !self.enabled.load(Ordering::Relaxed) {
             return;
         }
         let seq = seq();
+        let sink = &cells.sink;
+        cells.emit_progress();
         sink.emit(&Event::Gate { role, op, seq, passed: false });
         let slot = role.index().min(MAX_NODES as usize);
         let mut permits = self.permits.lock().unwrap_or_else(|p| p.into_inner());

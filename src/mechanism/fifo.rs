@@ -7,7 +7,7 @@
 use std::fs::OpenOptions;
 use std::path::Path;
 
-use super::stream::{StreamLink, pipe_capacity};
+use super::stream::StreamLink;
 use super::{Link, LinkError};
 
 /// Opens the FIFO pair. `initiator` is the side that writes `forward` and reads `backward`.
@@ -25,8 +25,8 @@ pub fn open(forward: &Path, backward: &Path, initiator: bool) -> Result<Box<dyn 
         let r = open_read(forward)?;
         (r, open_write(backward)?)
     };
-    let fd = reader.as_raw_fd();
-    Ok(Box::new(StreamLink::new(Box::new(reader), Box::new(writer), fd, pipe_capacity(fd))))
+    let (rfd, wfd) = (reader.as_raw_fd(), writer.as_raw_fd());
+    Ok(Box::new(StreamLink::new(Box::new(reader), Box::new(writer), rfd, wfd, true)))
 }
 
 /// Creates a FIFO at `path` readable and writable by the owner only.

@@ -215,11 +215,23 @@ pub trait Link: Send {
     fn min_read_len(&self) -> usize {
         1
     }
-    /// Bytes (or for mqueue, messages) waiting in this endpoint's receive buffer, if the
-    /// mechanism can tell: FIONREAD for pipes and sockets, `mq_curmsgs`, ring occupancy.
-    fn queued(&self) -> Option<Queued> {
+    /// A handle that reads this endpoint's buffer fill from any thread, for as long as the process
+    /// runs (it holds its own references: duplicated descriptors, the mapping), so a sampler can
+    /// report the fill on a timer while the node's thread is blocked in a send or receive.
+    fn gauge(&self) -> Option<std::sync::Arc<dyn Gauge>> {
         None
     }
+}
+
+/// Reads the fill of one endpoint's buffers. See [`Link::gauge`].
+pub trait Gauge: Send + Sync {
+    /// The buffer this end receives from: FIONREAD for pipes and sockets, `mq_curmsgs`, ring
+    /// occupancy.
+    fn receiving(&self) -> Option<Queued>;
+    /// The buffer this end sends into, read from this end: for pipes, queues and rings the very
+    /// buffer its peer reads (so it stays current while the peer is stopped); for sockets this
+    /// end's own send queue (SIOCOUTQ), marked `at_sender`.
+    fn sending(&self) -> Option<Queued>;
 }
 
 /// A reading of the receive buffer's fill.
@@ -229,6 +241,9 @@ pub struct Queued {
     pub unit: QueuedUnit,
     /// Capacity in the same unit, where the mechanism has a fixed one.
     pub capacity: Option<u64>,
+    /// A socket sender's own send queue (SIOCOUTQ), a different buffer from the receiver's.
+    #[serde(default)]
+    pub at_sender: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -298,6 +313,17 @@ impl Channel {
         }
         header.payload_len = payload.len() as u32;
         header.payload_crc = crate::wire::payload_crc(payload);
+        write_frame(&mut *self.link, &header, payload)
+    }
+
+    /// Sends one frame with a checksum computed by the caller: fault injection corrupts a payload
+    /// after computing its checksum, as a damaged channel would.
+    pub fn send_with_crc(&mut self, mut header: Header, payload: &[u8], payload_crc: u32) -> Result<(), SendError> {
+        if payload.len() > self.max_payload {
+            return Err(SendError::TooLarge { len: payload.len(), max: self.max_payload });
+        }
+        header.payload_len = payload.len() as u32;
+        header.payload_crc = payload_crc;
         write_frame(&mut *self.link, &header, payload)
     }
 

@@ -7,7 +7,7 @@
 //! message marks a clean close. Queues have no notion of a dead peer, so every send and receive
 //! times out after [`PEER_CHECK_INTERVAL`](super::PEER_CHECK_INTERVAL) and checks the peer's PID.
 
-use super::{Link, LinkError, Queued, QueuedUnit, peer_alive, process_start_time};
+use super::{Gauge, Link, LinkError, Queued, QueuedUnit, peer_alive, process_start_time};
 
 /// Linux's default per-queue limits for unprivileged users (`/proc/sys/fs/mqueue/`).
 pub const DEFAULT_DEPTH: usize = 10;
@@ -201,15 +201,45 @@ impl Link for MqLink {
         self.msg_size
     }
 
-    fn queued(&self) -> Option<Queued> {
+    fn gauge(&self) -> Option<std::sync::Arc<dyn Gauge>> {
+        use std::os::fd::BorrowedFd;
+        // On Linux a message-queue descriptor is a file descriptor: duplicate both so the gauge
+        // never reads one the link has closed. SAFETY: both are open while the link lives.
+        let dup = |fd| unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned().ok();
+        Some(std::sync::Arc::new(MqGauge { tx: dup(self.tx)?, rx: dup(self.rx)?, depth: self.depth }))
+    }
+}
+
+#[cfg(target_os = "linux")]
+struct MqGauge {
+    tx: std::os::fd::OwnedFd,
+    rx: std::os::fd::OwnedFd,
+    depth: u64,
+}
+
+#[cfg(target_os = "linux")]
+impl MqGauge {
+    fn fill(&self, fd: &std::os::fd::OwnedFd) -> Option<Queued> {
+        use std::os::fd::AsRawFd;
         // SAFETY: mq_attr is plain data filled by mq_getattr on an open descriptor.
         let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
-        let rc = unsafe { libc::mq_getattr(self.rx, &mut attr) };
+        let rc = unsafe { libc::mq_getattr(fd.as_raw_fd(), &mut attr) };
         (rc == 0).then_some(Queued {
             amount: attr.mq_curmsgs as u64,
             unit: QueuedUnit::Messages,
             capacity: Some(self.depth),
+            at_sender: false,
         })
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Gauge for MqGauge {
+    fn receiving(&self) -> Option<Queued> {
+        self.fill(&self.rx)
+    }
+    fn sending(&self) -> Option<Queued> {
+        self.fill(&self.tx)
     }
 }
 

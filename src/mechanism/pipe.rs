@@ -7,7 +7,7 @@
 #[cfg(unix)]
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
-use super::stream::{StreamLink, pipe_capacity};
+use super::stream::StreamLink;
 use super::{Link, LinkError};
 
 /// Wraps the inherited pipe ends `read_fd` and `write_fd` (both owned by this process from now on).
@@ -21,11 +21,11 @@ pub fn open(read_fd: RawFd, write_fd: RawFd) -> Result<Box<dyn Link>, LinkError>
     // SAFETY: the supervisor passed these descriptors to this process for its sole use, and they
     // were just checked to be open.
     let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(read_fd), OwnedFd::from_raw_fd(write_fd)) };
-    let capacity = pipe_capacity(read_fd);
     Ok(Box::new(StreamLink::new(
         Box::new(std::fs::File::from(reader)),
         Box::new(std::fs::File::from(writer)),
         read_fd,
-        capacity,
+        write_fd,
+        true,
     )))
 }

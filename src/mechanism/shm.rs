@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use crossbeam::utils::CachePadded;
 
-use super::{Link, LinkError, PEER_CHECK_INTERVAL, Queued, QueuedUnit, ShmWait, peer_alive};
+use super::{Gauge, Link, LinkError, PEER_CHECK_INTERVAL, Queued, QueuedUnit, ShmWait, peer_alive};
 
 /// Default capacity of each ring: a 1 MiB frame plus header is published whole.
 pub const DEFAULT_RING_BYTES: usize = 2 * 1024 * 1024;
@@ -91,6 +91,8 @@ struct Mapping {
 // control blocks, and each ring's data area is written by one side and read by the other in the
 // ranges the indices hand over.
 unsafe impl Send for Mapping {}
+// SAFETY: shared access goes through the atomics of the control blocks only (see above).
+unsafe impl Sync for Mapping {}
 
 impl Drop for Mapping {
     fn drop(&mut self) {
@@ -174,7 +176,7 @@ pub fn unlink(name: &str) -> std::io::Result<()> {
 }
 
 pub struct ShmLink {
-    map: Mapping,
+    map: std::sync::Arc<Mapping>,
     tx: usize,
     rx: usize,
     wait: ShmWait,
@@ -226,7 +228,7 @@ pub fn open(name: &str, tx_ring: usize, wait: ShmWait) -> Result<Box<dyn Link>, 
     map.ctl(tx).producer_pid.store(pid, Ordering::Release);
     map.ctl(rx).consumer_pid.store(pid, Ordering::Release);
     Ok(Box::new(ShmLink {
-        map,
+        map: std::sync::Arc::new(map),
         tx,
         rx,
         wait,
@@ -257,9 +259,11 @@ impl ShmLink {
             Side::Writer => &*ctl.space,
             Side::Reader => &*ctl.data,
         };
-        // The clock is read only once a wait has gone on for a while: a spinning reader that
-        // finds data within a few thousand spins never pays for it.
-        let mut last_check: Option<Instant> = None;
+        // The clock starts when the wait turns into sleeping (or after the first few thousand
+        // spins), so the peer is checked PEER_CHECK_INTERVAL after the wait began, not after
+        // the first sleep ended: a dead peer is noticed within the interval. A spinning reader
+        // that finds data within a few thousand spins never reads the clock.
+        let mut waiting_since: Option<Instant> = None;
         let mut spins: u32 = 0;
         loop {
             if ready() {
@@ -282,12 +286,14 @@ impl ShmLink {
                         event.armed.store(0, Ordering::Relaxed);
                         return Ok(());
                     }
-                    sleep_on(event, seen, self.wait);
+                    let since = *waiting_since.get_or_insert_with(Instant::now);
+                    let left = PEER_CHECK_INTERVAL.saturating_sub(since.elapsed());
+                    sleep_on(event, seen, self.wait, left.max(std::time::Duration::from_millis(1)));
                 }
             }
-            let since = *last_check.get_or_insert_with(Instant::now);
+            let since = *waiting_since.get_or_insert_with(Instant::now);
             if since.elapsed() >= PEER_CHECK_INTERVAL {
-                last_check = Some(Instant::now());
+                waiting_since = Some(Instant::now());
                 self.check_peer(ctl, side)?;
             } else if matches!(side, Side::Writer) && ctl.consumer_closed.load(Ordering::Acquire) != 0 {
                 return Err(LinkError::PeerGone("reader closed the ring".into()));
@@ -453,10 +459,33 @@ impl Link for ShmLink {
         Ok(n)
     }
 
-    fn queued(&self) -> Option<Queued> {
-        let ctl = self.map.ctl(self.rx);
+    fn gauge(&self) -> Option<std::sync::Arc<dyn Gauge>> {
+        Some(std::sync::Arc::new(ShmGauge { map: self.map.clone(), tx: self.tx, rx: self.rx, cap: self.cap }))
+    }
+}
+
+/// Ring occupancy, read from the control blocks both sides see.
+struct ShmGauge {
+    map: std::sync::Arc<Mapping>,
+    tx: usize,
+    rx: usize,
+    cap: u64,
+}
+
+impl ShmGauge {
+    fn fill(&self, ring: usize) -> Queued {
+        let ctl = self.map.ctl(ring);
         let amount = ctl.tail.load(Ordering::Acquire).saturating_sub(ctl.head.load(Ordering::Acquire));
-        Some(Queued { amount, unit: QueuedUnit::Bytes, capacity: Some(self.cap) })
+        Queued { amount: amount.min(self.cap), unit: QueuedUnit::Bytes, capacity: Some(self.cap), at_sender: false }
+    }
+}
+
+impl Gauge for ShmGauge {
+    fn receiving(&self) -> Option<Queued> {
+        Some(self.fill(self.rx))
+    }
+    fn sending(&self) -> Option<Queued> {
+        Some(self.fill(self.tx))
     }
 }
 
@@ -474,25 +503,27 @@ impl Drop for ShmLink {
     }
 }
 
+/// Sleeps until woken or `timeout` passes; any outcome (woken, timed out, interrupted, the
+/// word already changed) sends the caller round its loop.
 #[cfg(target_os = "linux")]
-fn sleep_on(event: &Event, seen: u32, wait: ShmWait) {
-    let timeout = libc::timespec { tv_sec: 0, tv_nsec: PEER_CHECK_INTERVAL.as_nanos() as libc::c_long };
+fn sleep_on(event: &Event, seen: u32, wait: ShmWait, timeout: std::time::Duration) {
     match wait {
         ShmWait::Futex => {
+            let t = libc::timespec {
+                tv_sec: timeout.as_secs() as libc::time_t,
+                tv_nsec: timeout.subsec_nanos() as libc::c_long,
+            };
             // SAFETY: FUTEX_WAIT on a u32 in shared memory (so not FUTEX_PRIVATE), with a relative
-            // timeout; any error (EAGAIN, ETIMEDOUT, EINTR) just sends us round the loop.
+            // timeout.
             unsafe {
-                libc::syscall(
-                    libc::SYS_futex,
-                    event.seq.as_ptr(),
-                    libc::FUTEX_WAIT,
-                    seen,
-                    &timeout as *const libc::timespec,
-                );
+                libc::syscall(libc::SYS_futex, event.seq.as_ptr(), libc::FUTEX_WAIT, seen, &t as *const libc::timespec);
             }
         }
         ShmWait::Semaphore => {
-            let deadline = super::peer_check_deadline();
+            // sem_timedwait takes an absolute CLOCK_REALTIME deadline.
+            let at = crate::wire::clock_nanos(libc::CLOCK_REALTIME) + timeout.as_nanos() as u64;
+            let deadline =
+                libc::timespec { tv_sec: (at / 1_000_000_000) as libc::time_t, tv_nsec: (at % 1_000_000_000) as libc::c_long };
             // SAFETY: a semaphore initialised with pshared = 1 by `create`; a valid deadline.
             unsafe {
                 libc::sem_timedwait(&event.sem as *const libc::sem_t as *mut libc::sem_t, &deadline);

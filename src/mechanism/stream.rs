@@ -6,7 +6,7 @@
 
 use std::io::{IoSlice, Read, Write};
 
-use super::{Link, LinkError, Queued, QueuedUnit};
+use super::{Gauge, Link, LinkError, Queued, QueuedUnit};
 
 /// Frames up to this size are sent with one write() of a contiguous copy; larger ones with writev().
 const SMALL_FRAME: usize = 1024;
@@ -17,24 +17,29 @@ pub struct StreamLink {
     writer: Box<dyn Write + Send>,
     #[cfg(unix)]
     read_fd: std::os::fd::RawFd,
-    /// Kernel buffer capacity of the read side, where it is known (a pipe's F_GETPIPE_SZ).
-    capacity: Option<u64>,
+    #[cfg(unix)]
+    write_fd: std::os::fd::RawFd,
+    /// A pipe (both ends see one buffer) rather than a socket (a buffer at each end).
+    pipe: bool,
 }
 
 impl StreamLink {
+    /// `read_fd` and `write_fd` are the descriptors behind `reader` and `writer` (one socket may
+    /// be both); `pipe` says whether they are pipe ends.
     #[cfg(unix)]
     pub fn new(
         reader: Box<dyn Read + Send>,
         writer: Box<dyn Write + Send>,
         read_fd: std::os::fd::RawFd,
-        capacity: Option<u64>,
+        write_fd: std::os::fd::RawFd,
+        pipe: bool,
     ) -> Self {
-        StreamLink { scratch: Vec::with_capacity(SMALL_FRAME), reader, writer, read_fd, capacity }
+        StreamLink { scratch: Vec::with_capacity(SMALL_FRAME), reader, writer, read_fd, write_fd, pipe }
     }
 
     #[cfg(not(unix))]
     pub fn new(reader: Box<dyn Read + Send>, writer: Box<dyn Write + Send>) -> Self {
-        StreamLink { reader, writer, capacity: None }
+        StreamLink { scratch: Vec::with_capacity(SMALL_FRAME), reader, writer, pipe: false }
     }
 }
 
@@ -90,18 +95,59 @@ impl Link for StreamLink {
         }
     }
 
-    fn queued(&self) -> Option<Queued> {
-        #[cfg(unix)]
-        {
-            let mut n: libc::c_int = 0;
-            // SAFETY: FIONREAD writes one c_int through the pointer; the fd is owned by `reader`.
-            let rc = unsafe { libc::ioctl(self.read_fd, libc::FIONREAD, &mut n) };
-            (rc == 0).then_some(Queued { amount: n as u64, unit: QueuedUnit::Bytes, capacity: self.capacity })
+    #[cfg(unix)]
+    fn gauge(&self) -> Option<std::sync::Arc<dyn Gauge>> {
+        use std::os::fd::BorrowedFd;
+        // SAFETY: both descriptors are open for as long as this link lives, which is now.
+        let dup = |fd| unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned().ok();
+        let gauge = StreamGauge { read: dup(self.read_fd)?, write: dup(self.write_fd)?, pipe: self.pipe };
+        Some(std::sync::Arc::new(gauge))
+    }
+}
+
+/// Reads a stream's fill through descriptors of its own (duplicates), so it never touches a
+/// descriptor the link has closed. They live in the same process as the link, so they do not
+/// keep a dead peer's channel open.
+#[cfg(unix)]
+struct StreamGauge {
+    read: std::os::fd::OwnedFd,
+    write: std::os::fd::OwnedFd,
+    pipe: bool,
+}
+
+#[cfg(unix)]
+fn ioctl_int(fd: &std::os::fd::OwnedFd, request: libc::Ioctl) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD and SIOCOUTQ write one c_int through the pointer; the fd is open.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), request, &mut n) };
+    (rc == 0 && n >= 0).then_some(n as u64)
+}
+
+#[cfg(unix)]
+impl Gauge for StreamGauge {
+    fn receiving(&self) -> Option<Queued> {
+        use std::os::fd::AsRawFd;
+        let amount = ioctl_int(&self.read, libc::FIONREAD)?;
+        let capacity = if self.pipe { pipe_capacity(self.read.as_raw_fd()) } else { None };
+        Some(Queued { amount, unit: QueuedUnit::Bytes, capacity, at_sender: false })
+    }
+
+    fn sending(&self) -> Option<Queued> {
+        use std::os::fd::AsRawFd;
+        if self.pipe {
+            // FIONREAD works on either end of a pipe: the bytes the reader has not read yet.
+            let amount = ioctl_int(&self.write, libc::FIONREAD)?;
+            let capacity = pipe_capacity(self.write.as_raw_fd());
+            return Some(Queued { amount, unit: QueuedUnit::Bytes, capacity, at_sender: false });
         }
-        #[cfg(not(unix))]
+        #[cfg(target_os = "linux")]
         {
-            None
+            let amount = ioctl_int(&self.write, libc::TIOCOUTQ)?; // SIOCOUTQ
+            Some(Queued { amount, unit: QueuedUnit::Bytes, capacity: None, at_sender: true })
         }
+        #[cfg(not(target_os = "linux"))]
+        None
     }
 }
 

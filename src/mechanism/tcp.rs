@@ -36,7 +36,7 @@ fn wrap(stream: TcpStream) -> Result<Box<dyn Link>, LinkError> {
     {
         use std::os::fd::AsRawFd;
         let fd = reader.as_raw_fd();
-        Ok(Box::new(StreamLink::new(Box::new(reader), Box::new(stream), fd, None)))
+        Ok(Box::new(StreamLink::new(Box::new(reader), Box::new(stream), fd, fd, false)))
     }
     #[cfg(not(unix))]
     Ok(Box::new(StreamLink::new(Box::new(reader), Box::new(stream))))

@@ -5,7 +5,7 @@
 
 use crossbeam::channel::{Receiver, Sender, bounded};
 
-use super::{Link, LinkError, Queued, QueuedUnit};
+use super::{Gauge, Link, LinkError, Queued, QueuedUnit};
 
 /// Frames in flight per direction before the sender blocks, like a pipe's buffer.
 pub const DEPTH: usize = 1024;
@@ -50,8 +50,26 @@ impl Link for ThreadLink {
         Ok(n)
     }
 
-    fn queued(&self) -> Option<Queued> {
-        Some(Queued { amount: self.rx.len() as u64, unit: QueuedUnit::Messages, capacity: Some(DEPTH as u64) })
+    fn gauge(&self) -> Option<std::sync::Arc<dyn Gauge>> {
+        Some(std::sync::Arc::new(ThreadGauge { tx: self.tx.clone(), rx: self.rx.clone() }))
+    }
+}
+
+/// Channel lengths. It holds clones of both ends, so a thread waiting for the other to hang up
+/// would wait for the gauge too; no node does (every run ends with an End frame).
+struct ThreadGauge {
+    tx: Sender<Vec<u8>>,
+    rx: Receiver<Vec<u8>>,
+}
+
+impl Gauge for ThreadGauge {
+    fn receiving(&self) -> Option<Queued> {
+        let amount = self.rx.len() as u64;
+        Some(Queued { amount, unit: QueuedUnit::Messages, capacity: Some(DEPTH as u64), at_sender: false })
+    }
+    fn sending(&self) -> Option<Queued> {
+        let amount = self.tx.len() as u64;
+        Some(Queued { amount, unit: QueuedUnit::Messages, capacity: Some(DEPTH as u64), at_sender: false })
     }
 }
 

@@ -41,5 +41,5 @@ fn wrap(stream: Stream) -> Result<Box<dyn Link>, LinkError> {
     let reader = std_stream.try_clone().map_err(|e| LinkError::io("clone socket", e))?;
     use std::os::fd::AsRawFd;
     let fd = reader.as_raw_fd();
-    Ok(Box::new(StreamLink::new(Box::new(reader), Box::new(std_stream), fd, None)))
+    Ok(Box::new(StreamLink::new(Box::new(reader), Box::new(std_stream), fd, fd, false)))
 }

@@ -327,6 +327,7 @@ impl Model {
                     latency,
                     sample_every,
                     telemetry_dropped,
+                    ..
                 } => {
                     if let Some(p) = self.progress.get_mut(slot(role)) {
                         *p = RoleProgress { sent, received, accounting, latency, queues, telemetry_dropped };

@@ -121,6 +121,57 @@ fn owner_pid(name: &str) -> Option<u32> {
     name.strip_prefix(PREFIX)?.split('-').next()?.parse().ok()
 }
 
+/// Whether `name` is a run prefix, `ipc-lab-<pid>-<n>` and nothing else.
+fn is_run_prefix(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(PREFIX) else { return false };
+    let mut parts = rest.split('-');
+    let digits = |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    digits(parts.next()) && digits(parts.next()) && parts.next().is_none()
+}
+
+/// Whether a POSIX name from the manifest of run `prefix` is one that run made:
+/// `/<prefix>-<what>`, `what` plain letters, digits and dashes.
+fn belongs_to(name: &str, prefix: &str) -> bool {
+    name.strip_prefix('/')
+        .and_then(|n| n.strip_prefix(prefix))
+        .and_then(|n| n.strip_prefix('-'))
+        .is_some_and(|what| !what.is_empty() && what.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+}
+
+/// A run directory we may trust: a real directory (not a link), ours, mode 0700, as
+/// [`Resources::create`] makes them. Anything else in /tmp with a look-alike name is left alone.
+fn trusted_run_dir(path: &Path) -> bool {
+    let Ok(meta) = fs::symlink_metadata(path) else { return false };
+    if !meta.is_dir() {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        meta.uid() == uid && meta.mode() & 0o777 == 0o700
+    }
+    #[cfg(not(unix))]
+    true
+}
+
+/// Whether the file at `path` belongs to this user (shm segments and queues of other users
+/// are never ours to remove, whatever their name).
+fn owned_by_us(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid cannot fail.
+        fs::symlink_metadata(path).is_ok_and(|m| m.uid() == unsafe { libc::geteuid() })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        true
+    }
+}
+
 /// Removes what runs of dead supervisors left behind. Runs once per process.
 pub fn sweep_stale() {
     static ONCE: Once = Once::new();
@@ -129,21 +180,24 @@ pub fn sweep_stale() {
     });
 }
 
-/// Removes leftovers of dead owners now; returns how many were removed.
+/// Removes leftovers of dead owners now; returns how many were removed. Only names with our
+/// prefix, of a dead owner, are touched: a manifest is followed only in a run directory we own
+/// (mode 0700), and only for names of that very run, so a manifest planted in /tmp cannot make
+/// a sweep delete anybody's other segments or queues.
 pub fn sweep_now() -> std::io::Result<usize> {
     let dead = |name: &str| owner_pid(name).is_some_and(|pid| !process_alive(pid));
     let mut removed = 0;
     for entry in fs::read_dir(std::env::temp_dir())? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.starts_with(PREFIX) || !dead(&name) {
+        if !is_run_prefix(&name) || !dead(&name) || !trusted_run_dir(&entry.path()) {
             continue;
         }
         if let Ok(manifest) = fs::read_to_string(entry.path().join(MANIFEST)) {
             for line in manifest.lines() {
                 match line.split_once(' ') {
-                    Some(("shm", n)) => remove(&Named::Shm(n.to_string())),
-                    Some(("mqueue", n)) => remove(&Named::Mqueue(n.to_string())),
+                    Some(("shm", n)) if belongs_to(n, &name) => remove(&Named::Shm(n.to_string())),
+                    Some(("mqueue", n)) if belongs_to(n, &name) => remove(&Named::Mqueue(n.to_string())),
                     _ => {}
                 }
             }
@@ -159,7 +213,11 @@ pub fn sweep_now() -> std::io::Result<usize> {
         };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(PREFIX) && dead(&name) && fs::remove_file(entry.path()).is_ok() {
+            if name.starts_with(PREFIX)
+                && dead(&name)
+                && owned_by_us(&entry.path())
+                && fs::remove_file(entry.path()).is_ok()
+            {
                 removed += 1;
             }
         }
@@ -221,13 +279,68 @@ mod tests {
         assert!(leftovers(&prefix).is_empty());
     }
 
+    /// A run directory as a dead supervisor leaves it: mode 0700, a manifest.
+    fn plant(name: &str, mode: u32, manifest: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(name);
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
+        fs::write(dir.join(MANIFEST), manifest).unwrap();
+        dir
+    }
+
     #[test]
     fn leftovers_of_a_dead_owner_are_swept() {
         // PID 0x7fff_fff0 is far above pid_max, so it cannot be alive.
-        let dir = std::env::temp_dir().join("ipc-lab-2147483632-0");
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join(MANIFEST), b"").unwrap();
+        let dir = plant("ipc-lab-2147483632-0", 0o700, "");
         sweep_now().unwrap();
         assert!(!dir.exists());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_planted_manifest_cannot_make_the_sweep_delete_other_names() {
+        // Somebody's own segment and queue, and one of a run that is not the manifest's.
+        let me = std::process::id();
+        let victim_shm = format!("/important-data-{me}");
+        let victim_mq = format!("/important-queue-{me}");
+        let other_run = format!("/ipc-lab-{me}-999-link0-shm");
+        for n in [&victim_shm, &other_run] {
+            crate::mechanism::shm::create(n, 4096).expect("create a segment");
+        }
+        crate::mechanism::mqueue::create(&victim_mq, 1, 64).expect("create a queue");
+        let manifest = format!("shm {victim_shm}\nmqueue {victim_mq}\nshm {other_run}\nshm /../../etc/passwd\n");
+        let dead_run = plant("ipc-lab-2147483632-1", 0o700, &manifest);
+        // A look-alike directory that Resources::create would never make (mode 0755): not trusted.
+        let loose = plant("ipc-lab-2147483632-2", 0o755, &manifest);
+        sweep_now().unwrap();
+        let shm_exists = |n: &str| Path::new("/dev/shm").join(n.trim_start_matches('/')).exists();
+        assert!(shm_exists(&victim_shm), "the sweep removed a segment that was not a run's");
+        assert!(shm_exists(&other_run), "the sweep removed a live run's segment named in a stranger's manifest");
+        let c = std::ffi::CString::new(victim_mq.clone()).unwrap();
+        // SAFETY: a valid C string; no O_CREAT.
+        let mqd = unsafe { libc::mq_open(c.as_ptr(), libc::O_RDONLY) };
+        assert!(mqd != -1, "the sweep removed a message queue that was not a run's");
+        // SAFETY: closing what we opened.
+        unsafe { libc::mq_close(mqd) };
+        assert!(!dead_run.exists(), "the dead run's own directory goes");
+        assert!(loose.exists(), "a directory with another mode is not ours to remove");
+        let _ = fs::remove_dir_all(&loose);
+        for n in [&victim_shm, &other_run] {
+            let _ = crate::mechanism::shm::unlink(n);
+        }
+        let _ = crate::mechanism::mqueue::unlink(&victim_mq);
+    }
+
+    #[test]
+    fn only_exact_run_prefixes_and_their_own_names_qualify() {
+        assert!(is_run_prefix("ipc-lab-12-3"));
+        assert!(!is_run_prefix("ipc-lab-12-3-x") && !is_run_prefix("ipc-lab-12") && !is_run_prefix("ipc-lab--3"));
+        assert!(belongs_to("/ipc-lab-12-3-link0-shm", "ipc-lab-12-3"));
+        assert!(!belongs_to("/ipc-lab-12-30-link0-shm", "ipc-lab-12-3"));
+        assert!(!belongs_to("/ipc-lab-12-3-", "ipc-lab-12-3"));
+        assert!(!belongs_to("/ipc-lab-12-3-../x", "ipc-lab-12-3"));
+        assert!(!belongs_to("/home", "ipc-lab-12-3"));
     }
 }
