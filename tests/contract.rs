@@ -3,14 +3,14 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
-use ipc_lab::mechanism::MechanismId;
+use ipc_lab::mechanism::{MechanismId, PEER_CHECK_INTERVAL, QueuedUnit};
 use ipc_lab::report::RunReport;
-use ipc_lab::scenario::Pattern;
-use ipc_lab::supervisor::{ExitKind, Run, WorkerSignal};
-use ipc_lab::telemetry::Role;
+use ipc_lab::scenario::{Pattern, RunSpec};
+use ipc_lab::supervisor::{ExitKind, Run, RunEvent, WorkerSignal};
+use ipc_lab::telemetry::{Event, Role};
 
 const SIZES: [usize; 6] = [0, 1, 64, 4096, 65537, 1 << 20];
 
@@ -50,34 +50,147 @@ fn delivers_every_frame_in_order(mechanism: MechanismId) {
     }
 }
 
-/// Killing one end mid-stream makes the other end fail promptly instead of hanging.
-fn dead_peer_is_an_error_not_a_hang(mechanism: MechanismId) {
-    for victim in [Role::Responder, Role::Initiator] {
-        let run = Run::start(spec(mechanism, Pattern::Stream, 4096, 1 << 40), &exe()).expect("start");
-        let prefix = run.prefix().to_string();
-        wait_for_progress(&run, Role::Responder, 1000, Duration::from_secs(10));
-        let worker = run.worker_for(victim).expect("victim").worker_id;
-        run.signal(worker, WorkerSignal::Kill).expect("kill");
-        let (outcome, took) = wait_within(run, Duration::from_secs(5));
-        let what = format!("{mechanism}, {} killed", victim.as_str());
-        let killed = outcome.exits.iter().find(|e| e.worker_id == worker).expect("victim exit");
-        assert_eq!(killed.exit, ExitKind::Signal(9), "{what}");
-        if !mechanism.in_process() {
-            let survivor = outcome.exits.iter().find(|e| e.worker_id != worker).expect("survivor exit");
-            assert_eq!(survivor.exit, ExitKind::Code(1), "{what}: the survivor must fail, not finish: {outcome:?}");
-            assert!(!outcome.errors.is_empty(), "{what}: the survivor says why");
-        }
-        assert!(took < Duration::from_secs(3), "{what}: took {took:?}");
-        assert!(outcome.failure().is_some(), "{what}: the run must count as failed");
-        assert_nothing_left(&prefix, &pids(&outcome));
+/// How long after a peer dies the survivor may take to notice, per mechanism: the kernel tells
+/// stream mechanisms at once (EOF, EPIPE); shm and mqueue check every PEER_CHECK_INTERVAL.
+fn notice_bound(mechanism: MechanismId) -> Duration {
+    const SLACK: Duration = Duration::from_millis(30);
+    match mechanism {
+        MechanismId::Shm | MechanismId::Mqueue => PEER_CHECK_INTERVAL + SLACK,
+        _ => SLACK,
     }
+}
+
+/// Killing one end mid-stream makes the other end fail within the documented bound (best of
+/// three tries, so a busy machine's one slow wake-up does not fail it; a slow mechanism fails
+/// all three), and the run is reported as failed with nothing left behind.
+fn dead_peer_is_noticed_within_the_bound(mechanism: MechanismId) {
+    noticed_within_the_bound(spec(mechanism, Pattern::Stream, 4096, 1 << 40));
+}
+
+fn noticed_within_the_bound(base: RunSpec) {
+    let mechanism = base.mechanism;
+    let bound = notice_bound(mechanism);
+    for victim in [Role::Responder, Role::Initiator] {
+        let mut tries = Vec::new();
+        for _ in 0..3 {
+            let mut run = Run::start(base.clone(), &exe()).expect("start");
+            let prefix = run.prefix().to_string();
+            let mut builder = run.outcome_builder();
+            run.take_early_events().iter().for_each(|e| builder.add(e));
+            wait_for_progress(&run, Role::Responder, 1000, Duration::from_secs(10));
+            let worker = run.worker_for(victim).expect("victim").worker_id;
+            let survivor = 1 - worker;
+            let killed_at = Instant::now();
+            run.signal(worker, WorkerSignal::Kill).expect("kill");
+            let mut noticed = None;
+            while !builder.is_complete() {
+                let left = Duration::from_secs(5).saturating_sub(killed_at.elapsed());
+                let ev = run.events().recv_timeout(left).unwrap_or_else(|_| panic!("{mechanism}: a hang"));
+                if noticed.is_none()
+                    && matches!(&ev, RunEvent::Telemetry { worker_id, event: Event::Error { .. } } if *worker_id == survivor)
+                {
+                    noticed = Some(killed_at.elapsed());
+                }
+                builder.add(&ev);
+            }
+            drop(run);
+            let outcome = builder.finish();
+            let what = format!("{mechanism}, {} killed", victim.as_str());
+            let killed = outcome.exits.iter().find(|e| e.worker_id == worker).expect("victim exit");
+            assert_eq!(killed.exit, ExitKind::Signal(9), "{what}");
+            let survived = outcome.exits.iter().find(|e| e.worker_id == survivor).expect("survivor exit");
+            assert_eq!(survived.exit, ExitKind::Code(1), "{what}: the survivor must fail, not finish: {outcome:?}");
+            assert!(outcome.failure().is_some(), "{what}: the run must count as failed");
+            assert_nothing_left(&prefix, &pids(&outcome));
+            let took = noticed.unwrap_or_else(|| panic!("{what}: the survivor never said why it failed"));
+            eprintln!("{mechanism} {} killed: noticed after {took:?}", victim.as_str());
+            tries.push(took);
+            if took <= bound {
+                break;
+            }
+        }
+        let best = tries.iter().min().copied().unwrap_or(Duration::MAX);
+        assert!(
+            best <= bound,
+            "{mechanism}, {} killed: noticed after {tries:?}, bound {bound:?}",
+            victim.as_str()
+        );
+    }
+}
+
+/// The producers inject faults on the real channel; the receivers' accounting reports exactly
+/// what was injected: each dropped frame lost, each duplicate, each reordered frame out of order,
+/// each corrupted payload corrupted, on every link a producer feeds.
+fn injected_faults_are_detected_exactly(mechanism: MechanismId) {
+    let cases = [
+        (Pattern::Stream, 2, "drop=0.02,dup=0.02,reorder=0.02,corrupt=0.02,seed=1"),
+        (Pattern::Stream, 2, "drop=seq:0:5:6,dup=seq:9,reorder=seq:20:21:22,corrupt=seq:40"),
+        (Pattern::FanOut, 2, "drop=0.03,dup=0.03,reorder=0.03,corrupt=0.03,seed=2"),
+        (Pattern::FanIn, 2, "drop=0.03,dup=0.03,reorder=0.03,corrupt=0.03,seed=3"),
+        (Pattern::Pipeline, 3, "drop=0.03,dup=0.03,reorder=0.03,corrupt=0.03,seed=4"),
+    ];
+    for (pattern, nodes, faults) in cases {
+        let s = RunSpec { nodes, faults: faults.parse().expect("faults"), ..spec(mechanism, pattern, 64, 1000) };
+        let what = format!("{mechanism} {pattern} {faults}");
+        let outcome = ipc_lab::supervisor::run_to_end(s, &exe(), |_| {}).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let report = RunReport::from_outcome(&outcome).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let i = report.injected;
+        assert!(i.dropped > 0 && i.duplicated > 0 && i.reordered > 0 && i.corrupted > 0, "{what}: injected {i:?}");
+        for l in report.links.iter().filter(|l| !l.injected.is_zero()) {
+            let detected = (l.lost, l.duplicated, l.out_of_order, l.corrupted);
+            let injected = (l.injected.dropped, l.injected.duplicated, l.injected.reordered, l.injected.corrupted);
+            assert_eq!(detected, injected, "{what}: link {} {} → {}: detected vs injected", l.link, l.from, l.to);
+            assert_eq!(l.received, l.sent - l.lost + l.duplicated, "{what}: link {}", l.link);
+        }
+        if pattern != Pattern::Pipeline {
+            // No relay passes faults on: the run's totals are the injected ones.
+            assert_eq!((report.lost, report.duplicated, report.out_of_order, report.corrupted),
+                       (i.dropped, i.duplicated, i.reordered, i.corrupted), "{what}: totals");
+        }
+        assert_nothing_left(&outcome.prefix, &pids(&outcome));
+    }
+}
+
+/// With the receiver stopped, its buffer fills, and the sender (still running) keeps reporting
+/// the fill: the gauge reaches full within a second. For sockets the sender reads its own send
+/// queue (SIOCOUTQ), which grows once the receiver's buffer is full.
+fn a_stopped_receivers_buffer_fills_on_the_gauge(mechanism: MechanismId) {
+    let run = Run::start(spec(mechanism, Pattern::Stream, 64, 1 << 40), &exe()).expect("start");
+    wait_for_progress(&run, Role::Responder, 1000, Duration::from_secs(10));
+    let consumer = run.worker_for(Role::Responder).expect("consumer").worker_id;
+    run.signal(consumer, WorkerSignal::Stop).expect("stop");
+    let stopped_at = Instant::now();
+    let frame = (64 + ipc_lab::wire::HEADER_LEN) as u64;
+    let mut last = None;
+    let full = loop {
+        let left = Duration::from_secs(1).saturating_sub(stopped_at.elapsed());
+        let ev = run.events().recv_timeout(left);
+        if let Ok(RunEvent::Telemetry { event: Event::Progress { role: Role::Initiator, sending, sent, .. }, .. }) = ev {
+            let q = sending.iter().find(|(l, _)| *l == 0).map(|(_, q)| *q).expect("the sender reads the fill");
+            last = Some((q, sent));
+            let is_full = match (q.unit, q.capacity) {
+                (QueuedUnit::Messages, Some(c)) => q.amount >= c,
+                // Pipes pack frames into pages and rings align them: full is "no room for more".
+                (QueuedUnit::Bytes, Some(c)) => q.amount + 16 * frame >= c,
+                (_, None) => q.at_sender && q.amount > 0,
+            };
+            if is_full {
+                break q;
+            }
+        }
+        assert!(stopped_at.elapsed() < Duration::from_secs(1), "{mechanism}: not full within a second: {last:?}");
+    };
+    assert!(full.amount > 0, "{mechanism}: {full:?}");
+    run.signal(consumer, WorkerSignal::Continue).expect("continue");
+    wait_for_progress(&run, Role::Responder, 100, Duration::from_secs(10));
+    run.request_stop();
+    let (outcome, _) = wait_within(run, Duration::from_secs(30));
+    let report = RunReport::from_outcome(&outcome).unwrap_or_else(|e| panic!("{mechanism}: {e}"));
+    assert_eq!((report.lost, report.duplicated, report.out_of_order, report.corrupted), (0, 0, 0, 0));
 }
 
 /// A stopped peer is back-pressure: the run stalls, then completes intact after SIGCONT.
 fn stopped_peer_resumes_without_loss(mechanism: MechanismId) {
-    if mechanism.in_process() {
-        return; // both roles live in one process; stopping it stops the whole run, not a peer
-    }
     let run = Run::start(spec(mechanism, Pattern::Stream, 64, 1 << 40), &exe()).expect("start");
     wait_for_progress(&run, Role::Responder, 100, Duration::from_secs(10));
     let consumer = run.worker_for(Role::Responder).expect("responder").worker_id;
@@ -98,7 +211,7 @@ fn topologies_deliver_every_frame(mechanism: MechanismId) {
     for (pattern, nodes, links) in [(Pattern::Pipeline, 4, 3u64), (Pattern::FanOut, 3, 3), (Pattern::FanIn, 3, 3)] {
         for size in [0, 64, 65537] {
             let count = 200;
-            let s = ipc_lab::scenario::RunSpec { nodes, ..spec(mechanism, pattern, size, count) };
+            let s = RunSpec { nodes, ..spec(mechanism, pattern, size, count) };
             let outcome = ipc_lab::supervisor::run_to_end(s, &exe(), |_| {})
                 .unwrap_or_else(|e| panic!("{mechanism} {pattern} did not start: {e}"));
             let what = format!("{mechanism} {pattern} of {nodes}, {size} B");
@@ -118,9 +231,6 @@ fn topologies_deliver_every_frame(mechanism: MechanismId) {
 
 /// Killing the middle of a pipeline fails both its neighbours promptly.
 fn a_dead_relay_fails_its_neighbours(mechanism: MechanismId) {
-    if mechanism.in_process() {
-        return; // one process holds every node
-    }
     let s = ipc_lab::scenario::RunSpec { nodes: 3, ..spec(mechanism, Pattern::Pipeline, 64, 1 << 40) };
     let run = Run::start(s, &exe()).expect("start");
     let prefix = run.prefix().to_string();
@@ -136,42 +246,45 @@ fn a_dead_relay_fails_its_neighbours(mechanism: MechanismId) {
     assert_nothing_left(&prefix, &pids(&outcome));
 }
 
-macro_rules! contract_suite {
-    ($($name:ident => $mech:expr),* $(,)?) => {$(
-        mod $name {
-            use super::MechanismId;
-            #[test]
-            fn delivers_every_frame_in_order_at_every_size() {
-                super::delivers_every_frame_in_order($mech);
-            }
-            #[test]
-            fn dead_peer_is_an_error_within_a_bound() {
-                super::dead_peer_is_an_error_not_a_hang($mech);
-            }
-            #[test]
-            fn stopped_peer_resumes_without_loss() {
-                super::stopped_peer_resumes_without_loss($mech);
-            }
-            #[test]
-            fn pipelines_and_fans_deliver_every_frame() {
-                super::topologies_deliver_every_frame($mech);
-            }
-            #[test]
-            fn a_dead_relay_fails_its_neighbours() {
-                super::a_dead_relay_fails_its_neighbours($mech);
-            }
+/// One test per mechanism a check applies to, named `check::mechanism`; the lists say, visibly,
+/// which mechanisms a check leaves out and why.
+macro_rules! per_mechanism {
+    ($check:ident: $($name:ident => $mech:ident),+ $(,)?) => {
+        mod $check {
+            $(
+                #[test]
+                fn $name() {
+                    super::$check(ipc_lab::mechanism::MechanismId::$mech);
+                }
+            )+
         }
-    )*};
+    };
 }
 
-contract_suite! {
-    pipe => MechanismId::Pipe,
-    fifo => MechanismId::Fifo,
-    unix => MechanismId::Unix,
-    tcp => MechanismId::Tcp,
-    shm => MechanismId::Shm,
-    mqueue => MechanismId::Mqueue,
-    thread => MechanismId::Thread,
+per_mechanism!(delivers_every_frame_in_order:
+    pipe => Pipe, fifo => Fifo, unix => Unix, tcp => Tcp, shm => Shm, mqueue => Mqueue, thread => Thread);
+per_mechanism!(topologies_deliver_every_frame:
+    pipe => Pipe, fifo => Fifo, unix => Unix, tcp => Tcp, shm => Shm, mqueue => Mqueue, thread => Thread);
+per_mechanism!(injected_faults_are_detected_exactly:
+    pipe => Pipe, fifo => Fifo, unix => Unix, tcp => Tcp, shm => Shm, mqueue => Mqueue, thread => Thread);
+// The checks below kill or stop one process while its peer goes on. `thread` is left out: its
+// nodes are threads of one process, so there is no peer process to kill or stop alone.
+per_mechanism!(dead_peer_is_noticed_within_the_bound:
+    pipe => Pipe, fifo => Fifo, unix => Unix, tcp => Tcp, shm => Shm, mqueue => Mqueue);
+per_mechanism!(stopped_peer_resumes_without_loss:
+    pipe => Pipe, fifo => Fifo, unix => Unix, tcp => Tcp, shm => Shm, mqueue => Mqueue);
+per_mechanism!(a_dead_relay_fails_its_neighbours:
+    pipe => Pipe, fifo => Fifo, unix => Unix, tcp => Tcp, shm => Shm, mqueue => Mqueue);
+per_mechanism!(a_stopped_receivers_buffer_fills_on_the_gauge:
+    pipe => Pipe, fifo => Fifo, unix => Unix, tcp => Tcp, shm => Shm, mqueue => Mqueue);
+
+/// Every shm wake-up strategy notices a dead peer within the bound (futex is the default above).
+#[test]
+fn every_shm_wait_strategy_notices_a_dead_peer_within_the_bound() {
+    use ipc_lab::mechanism::ShmWait;
+    for wait in [ShmWait::Spin, ShmWait::Semaphore] {
+        noticed_within_the_bound(RunSpec { shm_wait: wait, ..spec(MechanismId::Shm, Pattern::Stream, 4096, 1 << 40) });
+    }
 }
 
 /// The shm wake-up strategies all keep the contract.

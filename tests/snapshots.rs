@@ -66,7 +66,7 @@ fn paused_running_layout() {
                 role,
                 sent: 40,
                 received: 40,
-                queues: vec![(0, Queued { amount: 104, unit: QueuedUnit::Bytes, capacity: Some(65536) })],
+                queues: vec![(0, Queued { amount: 104, unit: QueuedUnit::Bytes, capacity: Some(65536), at_sender: false })],
                 accounting: Accounting { received: 40, unique: 40, ..Default::default() },
                 latency: Some(LatencySummary {
                     count: 40,
@@ -80,6 +80,8 @@ fn paused_running_layout() {
                 }),
                 sample_every: 1,
                 telemetry_dropped: 0,
+                sending: vec![],
+                injected: Default::default(),
             };
             app.model.apply(telemetry(role, event), 40_000);
         }
