@@ -187,3 +187,82 @@ pub fn placement(pin: Option<&[usize]>) -> String {
         _ => "unpinned".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::RunSpec;
+    use crate::supervisor::{ExitKind, WorkerExit};
+    use crate::telemetry::LinkStats;
+
+    fn acc(received: u64, unique: u64) -> Accounting {
+        Accounting { received, unique, duplicated: received - unique, ..Default::default() }
+    }
+
+    fn outcome(pattern: Pattern, nodes: Vec<RoleStats>) -> RunOutcome {
+        let spec = RunSpec { pattern, nodes: 2, ..RunSpec::default() };
+        let exits = (0..nodes.len())
+            .map(|i| WorkerExit {
+                worker_id: i,
+                roles: vec![Role(i as u16)],
+                pid: 100 + i as u32,
+                exit: ExitKind::Code(0),
+                stderr_tail: String::new(),
+            })
+            .collect();
+        let stats = nodes.into_iter().enumerate().map(|(i, s)| (Role(i as u16), s)).collect();
+        RunOutcome { spec, prefix: "p".into(), stats, errors: vec![], exits }
+    }
+
+    fn link(link: u16, sent: u64, received: u64, unique: u64) -> LinkStats {
+        LinkStats { link, sent, accounting: acc(received, unique), injected: FaultCounts::default() }
+    }
+
+    #[test]
+    fn loss_is_what_was_sent_minus_what_arrived_once() {
+        let producer = RoleStats { links: vec![link(0, 100, 0, 0)], sent: 100, ..Default::default() };
+        let consumer = RoleStats { links: vec![link(0, 0, 98, 97)], accounting: acc(98, 97), ..Default::default() };
+        let r = RunReport::from_outcome(&outcome(Pattern::Stream, vec![producer, consumer])).unwrap();
+        assert_eq!((r.sent, r.received, r.lost, r.duplicated), (100, 98, 3, 1));
+        assert_eq!(r.links.len(), 1);
+        assert_eq!((r.links[0].from.as_str(), r.links[0].to.as_str(), r.links[0].lost), ("producer", "consumer", 3));
+    }
+
+    #[test]
+    fn ping_pong_counts_loss_in_both_directions() {
+        let pinger = RoleStats { links: vec![link(0, 10, 9, 9)], sent: 10, accounting: acc(9, 9), ..Default::default() };
+        let echo = RoleStats { links: vec![link(0, 9, 10, 10)], sent: 9, accounting: acc(10, 10), ..Default::default() };
+        let r = RunReport::from_outcome(&outcome(Pattern::PingPong, vec![pinger, echo])).unwrap();
+        assert_eq!(r.links.len(), 2, "one entry per direction");
+        assert_eq!(r.lost, 0);
+        let pinger = RoleStats { links: vec![link(0, 10, 8, 8)], sent: 10, accounting: acc(8, 8), ..Default::default() };
+        let echo = RoleStats { links: vec![link(0, 10, 10, 10)], sent: 10, accounting: acc(10, 10), ..Default::default() };
+        let r = RunReport::from_outcome(&outcome(Pattern::PingPong, vec![pinger, echo])).unwrap();
+        assert_eq!(r.lost, 2, "two echoes never came back");
+    }
+
+    #[test]
+    fn a_link_missing_from_a_report_is_an_error_not_zero_loss() {
+        let producer = RoleStats { links: vec![link(0, 100, 0, 0)], sent: 100, ..Default::default() };
+        let consumer = RoleStats { links: vec![], ..Default::default() };
+        let err = RunReport::from_outcome(&outcome(Pattern::Stream, vec![producer, consumer])).unwrap_err();
+        assert!(err.contains("did not report link 0"), "{err}");
+    }
+
+    #[test]
+    fn injected_faults_are_reported_beside_what_was_detected() {
+        let injected = FaultCounts { dropped: 2, duplicated: 1, reordered: 0, corrupted: 3 };
+        let producer = RoleStats {
+            links: vec![LinkStats { injected, ..link(0, 100, 0, 0) }],
+            sent: 100,
+            ..Default::default()
+        };
+        let consumer = RoleStats { links: vec![link(0, 0, 99, 98)], accounting: acc(99, 98), ..Default::default() };
+        let r = RunReport::from_outcome(&outcome(Pattern::Stream, vec![producer, consumer])).unwrap();
+        assert_eq!(r.injected, injected);
+        assert_eq!(r.links[0].injected, injected);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["injected"]["dropped"], 2);
+        assert_eq!(json["lost"], 2);
+    }
+}

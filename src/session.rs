@@ -64,6 +64,8 @@ pub enum Command {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProcSample {
     pub worker_id: usize,
+    /// The node whose thread this is (a `thread` run has all its nodes in one process).
+    pub role: Role,
     /// The kernel's state letter: R running, S sleeping, T stopped, Z zombie...
     pub state: char,
     /// Where in the kernel it sleeps (`/proc/PID/wchan`), e.g. `pipe_read`.
@@ -352,33 +354,32 @@ impl SessionThread {
         }
         if now >= self.next_sample {
             self.next_sample = now + SAMPLE_INTERVAL;
-            let samples: Vec<ProcSample> = a
-                .run
-                .workers()
-                .iter()
-                .filter_map(|w| {
-                    // CPU for the whole process; state and wait channel from the thread that runs
-                    // the node's IPC (the main thread only waits for it).
-                    let (process_state, ticks) = proc_stat(&format!("/proc/{}", w.pid))?;
-                    let task = w.roles.first().and_then(|&r| node_task(w.pid, r));
+            let mut samples: Vec<ProcSample> = Vec::new();
+            for w in a.run.workers() {
+                // CPU for the whole process; state and wait channel from the thread that runs
+                // each node's IPC (the main thread only waits for it). A `thread` run has every
+                // node in one process: each gets its own thread's state.
+                let Some((process_state, ticks)) = proc_stat(&format!("/proc/{}", w.pid)) else { continue };
+                let Some(prev) = a.cpu_prev.get_mut(w.worker_id) else { continue };
+                let cpu_percent = match *prev {
+                    Some((t0, at)) => {
+                        let secs = now.duration_since(at).as_secs_f64().max(1e-3);
+                        100.0 * (ticks.saturating_sub(t0)) as f64 / clock_ticks_per_sec() / secs
+                    }
+                    None => 0.0,
+                };
+                *prev = Some((ticks, now));
+                for &role in &w.roles {
+                    let task = node_task(w.pid, role);
                     let (state, wchan) = match &task {
                         Some(t) => (proc_stat(t).map_or(process_state, |s| s.0), proc_wchan(t)),
                         None => (process_state, proc_wchan(&format!("/proc/{}", w.pid))),
                     };
                     // A stopped process shows as stopped whatever its threads were doing.
                     let state = if matches!(process_state, 'T' | 't') { process_state } else { state };
-                    let prev = a.cpu_prev.get_mut(w.worker_id)?;
-                    let cpu_percent = match *prev {
-                        Some((t0, at)) => {
-                            let secs = now.duration_since(at).as_secs_f64().max(1e-3);
-                            100.0 * (ticks.saturating_sub(t0)) as f64 / clock_ticks_per_sec() / secs
-                        }
-                        None => 0.0,
-                    };
-                    *prev = Some((ticks, now));
-                    Some(ProcSample { worker_id: w.worker_id, state, wchan, cpu_percent })
-                })
-                .collect();
+                    samples.push(ProcSample { worker_id: w.worker_id, role, state, wchan, cpu_percent });
+                }
+            }
             for s in samples {
                 self.send(Update::Proc(s));
             }

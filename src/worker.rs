@@ -1209,3 +1209,129 @@ fn stamp_seq(payload: &mut [u8], seq: u64) {
     let n = payload.len().min(8);
     payload[..n].copy_from_slice(&seq.to_le_bytes()[..n]);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faults::{FaultRule, Faults};
+    use crate::scenario::{ENDLESS, Pattern};
+    use proptest::prelude::*;
+
+    fn arb_f64() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            Just(0.0),
+            Just(-1.0),
+            Just(f64::NAN),
+            Just(f64::INFINITY),
+            Just(1e-300),
+            Just(0.5),
+            Just(4.0),
+            any::<f64>()
+        ]
+    }
+
+    fn arb_usize() -> impl Strategy<Value = usize> {
+        prop_oneof![Just(0usize), Just(1), Just(64), Just(4096), Just(1 << 20), Just(usize::MAX), any::<usize>()]
+    }
+
+    fn arb_rule() -> impl Strategy<Value = FaultRule> {
+        prop_oneof![
+            Just(FaultRule::Never),
+            arb_f64().prop_map(FaultRule::Fraction),
+            proptest::collection::vec(any::<u64>(), 0..4).prop_map(FaultRule::Seqs),
+        ]
+    }
+
+    prop_compose! {
+        fn arb_run()(
+            mechanism in proptest::sample::select(MechanismId::ALL.to_vec()),
+            pattern in proptest::sample::select(vec![Pattern::PingPong, Pattern::Stream, Pattern::Pipeline, Pattern::FanOut, Pattern::FanIn]),
+            size in arb_usize(), max_payload in arb_usize(),
+            count in prop_oneof![Just(0u64), Just(1), Just(ENDLESS), Just(u64::MAX), any::<u64>()],
+            warmup in prop_oneof![Just(0u64), Just(u64::MAX), any::<u64>()],
+            shm_ring_bytes in arb_usize(), mq_depth in arb_usize(), mq_msg_size in arb_usize(),
+            pin in proptest::option::of(proptest::collection::vec(arb_usize(), 0..3)),
+            nodes in any::<u16>(), rate in proptest::option::of(arb_f64()),
+            faults in (arb_rule(), arb_rule(), arb_rule(), arb_rule(), any::<u64>()),
+        ) -> RunSpec {
+            RunSpec {
+                mechanism, pattern, size, max_payload, count, warmup, shm_ring_bytes, mq_depth, mq_msg_size, pin,
+                nodes, rate_per_sec: rate,
+                faults: Faults { drop: faults.0, duplicate: faults.1, reorder: faults.2, corrupt: faults.3, seed: faults.4 },
+                ..RunSpec::default()
+            }
+        }
+    }
+
+    prop_compose! {
+        fn arb_worker_spec()(
+            run in arb_run(),
+            roles in proptest::collection::vec(any::<u16>().prop_map(Role), 0..3),
+            ports in proptest::collection::vec((any::<u16>(), any::<u16>(), any::<bool>(), any::<u16>()), 0..4),
+        ) -> WorkerSpec {
+            let ports = ports
+                .into_iter()
+                .map(|(role, link, upstream, peer)| PortSpec {
+                    role: Role(role % 20),
+                    link: link % 20,
+                    upstream,
+                    peer: Role(peer % 20),
+                    endpoint: EndpointSpec::Thread,
+                })
+                .collect();
+            WorkerSpec { roles, ports, run }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// A worker spec from anywhere (a supervisor of another version, a hand-typed command)
+        /// is refused with a reason, or every value the worker will act on is in bounds: the
+        /// allocations, the pacer, the ring, the pin list, the topology. Never a panic.
+        #[test]
+        fn random_worker_specs_are_refused_or_safe(spec in arb_worker_spec()) {
+            if spec.validate().is_ok() {
+                let run = &spec.run;
+                prop_assert!(run.size <= run.max_payload && run.max_payload <= crate::scenario::MAX_PAYLOAD_LIMIT);
+                let _ = Pacer::new(run.rate_per_sec);
+                let topology = run.topology();
+                prop_assert!(spec.roles.iter().all(|r| r.index() < topology.programs.len()));
+                prop_assert!(run.warmup.checked_add(run.count).is_some());
+                if run.mechanism == MechanismId::Shm {
+                    prop_assert!(run.shm_ring_bytes.max(4096).checked_next_power_of_two().is_some());
+                }
+                if let Some(pin) = &run.pin {
+                    let cpus = process_cpus(pin, &spec.roles);
+                    prop_assert!(cpus.len() <= crate::scenario::MAX_CPUS);
+                }
+                let _ = Injector::new(&run.faults, 0).map(|mut i| i.decide(0, run.size, false));
+            }
+        }
+
+        /// The same through JSON text, as the worker receives it: mangled text is an error.
+        #[test]
+        fn random_worker_spec_text_never_panics(text in "\\PC{0,200}", spec in arb_worker_spec(), cut in any::<prop::sample::Index>()) {
+            let _ = serde_json::from_str::<WorkerSpec>(&text).map(|s| s.validate());
+            let json = serde_json::to_string(&spec).expect("encode");
+            let cut = cut.index(json.len() + 1);
+            if let Some(prefix) = json.get(..cut) {
+                let _ = serde_json::from_str::<WorkerSpec>(prefix).map(|s| s.validate());
+            }
+        }
+    }
+
+    #[test]
+    fn a_spec_with_a_zero_rate_or_a_huge_size_is_refused() {
+        let base = WorkerSpec { roles: vec![Role(0)], ports: vec![], run: RunSpec::default() };
+        let zero_rate = WorkerSpec { run: RunSpec { rate_per_sec: Some(0.0), ..RunSpec::default() }, ..base.clone() };
+        assert!(zero_rate.validate().unwrap_err().contains("rate"));
+        let huge = WorkerSpec {
+            run: RunSpec { size: usize::MAX / 2, max_payload: usize::MAX, ..RunSpec::default() },
+            ..base.clone()
+        };
+        assert!(huge.validate().unwrap_err().contains("maximum payload"));
+        let stranger = WorkerSpec { roles: vec![Role(9)], ..base };
+        assert!(stranger.validate().unwrap_err().contains("not in a topology"));
+    }
+}
