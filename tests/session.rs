@@ -43,3 +43,96 @@ fn step_mode_finishes_every_topology() {
     }
     step_to_the_end(Pattern::FanIn, MechanismId::Thread);
 }
+
+/// At every step gate a worker reports its counts first, and they are exact: a student who
+/// steps sees "about to send #n" beside n sent, never the count of one operation ago.
+#[test]
+fn counts_are_exact_at_every_step_gate() {
+    use ipc_lab::supervisor::RunEvent;
+    use ipc_lab::telemetry::{Event, Op, Role};
+    for pattern in [Pattern::PingPong, Pattern::Stream] {
+        let session = Session::start(exe(), Arc::new(|| {})).expect("session");
+        let spec = RunSpec { mechanism: MechanismId::Pipe, pattern, count: 4, warmup: 0, ..RunSpec::default() };
+        session.send(Command::Start { spec, pace: Pace::Step });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last: std::collections::HashMap<Role, (u64, u64)> = Default::default();
+        let mut gates = 0;
+        loop {
+            assert!(Instant::now() < deadline, "{pattern}: stalled after {gates} gates");
+            match session.updates().recv_timeout(Duration::from_millis(30)) {
+                Ok(Update::Event(RunEvent::Telemetry { event: Event::Progress { role, sent, received, .. }, .. })) => {
+                    last.insert(role, (sent, received));
+                }
+                Ok(Update::Event(RunEvent::Telemetry { event: Event::Gate { role, op, seq, passed: false }, .. })) => {
+                    gates += 1;
+                    let got = last.get(&role).copied();
+                    // (sent, received) a node must have reported on reaching this gate.
+                    let want = match (pattern, role, op) {
+                        (Pattern::PingPong, Role(0), Op::Send) => (seq, seq),
+                        (Pattern::PingPong, Role(0), Op::Recv) => (seq + 1, seq),
+                        (Pattern::PingPong, _, Op::Recv) => (seq, seq),
+                        (Pattern::PingPong, _, Op::Send) => (seq, seq + 1),
+                        (_, Role(0), Op::Send) => (seq, 0),
+                        (_, _, Op::Recv) => (0, seq),
+                        (_, _, Op::SendEnd) => (seq, last.get(&role).map_or(0, |c| c.1)),
+                        other => panic!("unexpected gate {other:?}"),
+                    };
+                    assert_eq!(got, Some(want), "{pattern}: {} at its {op:?} gate #{seq}", role.as_str());
+                }
+                Ok(Update::Finished { report }) => {
+                    let r = report.unwrap_or_else(|e| panic!("{pattern}: {e}"));
+                    assert_eq!(r.lost, 0);
+                    assert!(gates >= 8, "{pattern}: only {gates} gates for 4 messages");
+                    break;
+                }
+                Ok(Update::StartFailed(e)) => panic!("{e}"),
+                Ok(_) => {}
+                Err(_) => session.send(Command::Step),
+            }
+        }
+    }
+}
+
+/// Stop asks workers to finish; one that cannot (it is SIGSTOPped) is killed after the grace.
+#[test]
+fn stop_kills_what_does_not_finish_within_the_grace() {
+    use ipc_lab::session::STOP_GRACE;
+    use ipc_lab::supervisor::{ExitKind, RunEvent, WorkerSignal};
+    use ipc_lab::telemetry::Role;
+    let session = Session::start(exe(), Arc::new(|| {})).expect("session");
+    let spec = RunSpec {
+        mechanism: MechanismId::Fifo,
+        pattern: Pattern::Stream,
+        count: ipc_lab::scenario::ENDLESS,
+        ..RunSpec::default()
+    };
+    session.send(Command::Start { spec, pace: Pace::RealTime });
+    let mut consumer = None;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while consumer.is_none() {
+        assert!(Instant::now() < deadline, "never started");
+        if let Ok(Update::Started { workers, .. }) = session.updates().recv_timeout(Duration::from_secs(1)) {
+            consumer = workers.iter().find(|w| w.1.contains(&Role(1))).map(|w| w.0);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    session.send(Command::Signal { role: Role(1), signal: WorkerSignal::Stop });
+    std::thread::sleep(Duration::from_millis(100));
+    let stop_at = Instant::now();
+    session.send(Command::Stop);
+    let mut consumer_exit = None;
+    loop {
+        let left = (STOP_GRACE + Duration::from_secs(3)).saturating_sub(stop_at.elapsed());
+        match session.updates().recv_timeout(left) {
+            Ok(Update::Event(RunEvent::Exited { worker_id, exit, .. })) if Some(worker_id) == consumer => {
+                consumer_exit = Some((exit, stop_at.elapsed()));
+            }
+            Ok(Update::Finished { .. }) => break,
+            Ok(_) => {}
+            Err(_) => panic!("the run did not end within the grace plus 3 s"),
+        }
+    }
+    let (exit, after) = consumer_exit.expect("the stopped consumer's end is reported");
+    assert_eq!(exit, ExitKind::Signal(9), "a stopped worker cannot finish: it is killed");
+    assert!(after >= STOP_GRACE - Duration::from_millis(50), "killed after {after:?}, before the grace of {STOP_GRACE:?}");
+}
