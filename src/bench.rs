@@ -291,3 +291,23 @@ pub fn emit(text: &str, out: Option<&Path>) -> std::io::Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_parse_and_huge_ranges_are_refused_before_they_are_expanded() {
+        assert_eq!(parse_cpu_list("0"), Ok(vec![0]));
+        assert_eq!(parse_cpu_list("0,1"), Ok(vec![0, 1]));
+        assert_eq!(parse_cpu_list("0-1"), Ok(vec![0, 1]));
+        assert_eq!(parse_cpu_list(" 1 - 1 "), Ok(vec![1]));
+        for bad in ["", "x", "1-0", "-", "0-", "0,,1", "1.5"] {
+            assert!(parse_cpu_list(bad).is_err(), "{bad:?} must be refused");
+        }
+        // These once allocated (or overflowed) before checking: now they are refused at once.
+        for huge in ["0-18446744073709551615", "0-400000000000", "18446744073709551615"] {
+            assert!(parse_cpu_list(huge).unwrap_err().contains("does not exist"), "{huge}");
+        }
+    }
+}

@@ -104,6 +104,43 @@ fn bad_input_gets_one_clear_error_line() {
     assert_clear_error(&["bench", "--count", "many"], "invalid value 'many'");
     assert_clear_error(&["bench", "--frobnicate"], "unexpected argument");
     assert_clear_error(&["worker", "{not json"], "worker spec is not valid");
+    assert_clear_error(&["worker", r#"{"roles":[],"ports":[],"run":{"rate_per_sec":0.0}}"#], "rate must be between");
+    assert_clear_error(&["bench", "--pin", "0-18446744073709551615"], "does not exist");
+    assert_clear_error(&["bench", "--pin", "0-400000000000"], "does not exist");
+    assert_clear_error(&["bench", "--pin", "1-0"], "invalid CPU list");
+    assert_clear_error(&["bench", "--max-size", "4GiB"], "maximum payload");
+    assert_clear_error(&["bench", "-m", "shm", "--shm-ring", "16"], "shm ring must be between");
+    assert_clear_error(&["bench", "-p", "stream", "--inject", "drop=2"], "--inject");
+    assert_clear_error(&["bench", "-p", "stream", "--inject", "smash=0.1"], "unknown fault 'smash'");
+    assert_clear_error(&["bench", "--inject", "drop=0.1"], "faults need a one-way pattern");
+    assert_clear_error(&["bench", "-p", "stream", "-s", "0", "--inject", "corrupt=0.5"], "needs a payload");
+}
+
+#[test]
+fn bench_reports_injected_faults_beside_what_was_detected() {
+    let (code, stdout, stderr) = ipc_lab(&[
+        "bench", "-m", "pipe,mqueue", "-p", "stream", "-c", "2000", "-f", "json", "--inject",
+        "drop=0.01,dup=0.01,reorder=0.01,corrupt=0.01,seed=5",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let runs: serde_json::Value = serde_json::from_str(&stdout).expect("valid JSON");
+    for run in runs.as_array().expect("an array") {
+        let inj = &run["injected"];
+        for (detected, injected) in
+            [("lost", "dropped"), ("duplicated", "duplicated"), ("out_of_order", "reordered"), ("corrupted", "corrupted")]
+        {
+            assert!(inj[injected].as_u64().is_some_and(|n| n > 0), "{injected} in {run}");
+            assert_eq!(run[detected], inj[injected], "{detected} vs injected {injected}: {run}");
+        }
+        let link = &run["links"][0];
+        assert_eq!((link["from"].as_str(), link["to"].as_str()), (Some("producer"), Some("consumer")), "{run}");
+        assert_eq!(link["injected"], *inj);
+    }
+    let (code, stdout, stderr) =
+        ipc_lab(&["bench", "-m", "fifo", "-p", "stream", "-c", "500", "--inject", "drop=seq:3:4"]);
+    assert_eq!(code, 0, "{stderr}");
+    let row = stdout.lines().find(|l| l.starts_with("fifo")).expect("a fifo row");
+    assert!(row.ends_with("2/0/0/0"), "the table shows what was injected: {row}");
 }
 
 #[test]
