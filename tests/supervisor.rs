@@ -97,8 +97,6 @@ fn stale_resources_of_a_dead_supervisor_are_swept() {
         .expect("spawn bench");
     wait_for_children(bench.id(), 2);
     let dead_pid = bench.id();
-    bench.kill().expect("kill -9");
-    let _ = bench.wait();
     let dir_prefix = format!("ipc-lab-{dead_pid}-");
     let left = || {
         std::fs::read_dir(std::env::temp_dir())
@@ -107,7 +105,11 @@ fn stale_resources_of_a_dead_supervisor_are_swept() {
             .filter(|e| e.file_name().to_string_lossy().starts_with(&dir_prefix))
             .count()
     };
-    assert!(left() > 0, "a SIGKILLed supervisor leaves its run directory behind");
+    // Checked while its owner lives, when no sweep (this test's or a parallel test's) may take it.
+    assert!(left() > 0, "a running bench has its run directory");
+    bench.kill().expect("kill -9");
+    let _ = bench.wait();
+    // From here a parallel test's sweep may get there first; either way a sweep removes it.
     resources::sweep_now().expect("sweep");
     assert_eq!(left(), 0, "the sweep removes it");
 }
@@ -166,4 +168,19 @@ fn stop_and_continue_reach_the_worker() {
     run.request_stop();
     let (outcome, _) = wait_within(run, Duration::from_secs(10));
     assert!(outcome.failure().is_none(), "{:?}", outcome.failure());
+}
+
+/// In the thread baseline every node is a thread, and CPU is per thread (RUSAGE_THREAD): a fan-in
+/// consumer's work happens on its link threads, so its CPU is theirs, not its idle node thread's.
+#[test]
+fn thread_fan_in_consumer_cpu_is_its_reader_threads() {
+    let s = ipc_lab::scenario::RunSpec { nodes: 3, ..spec(MechanismId::Thread, Pattern::FanIn, 4096, 100_000) };
+    let outcome = ipc_lab::supervisor::run_to_end(s, &exe(), |_| {}).expect("start");
+    let report = ipc_lab::report::RunReport::from_outcome(&outcome).expect("report");
+    let cpu = &report.cpu_secs_per_node;
+    let producers = cpu[..3].iter().sum::<f64>() / 3.0;
+    let consumer = cpu[3];
+    assert!(producers > 0.0, "{cpu:?}");
+    // The consumer reads and checks three producers' frames: comparable work, not ~0.
+    assert!(consumer > 0.3 * producers, "consumer CPU {consumer} s against {producers} s per producer: {cpu:?}");
 }
