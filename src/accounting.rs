@@ -10,7 +10,9 @@
 //! [`MAX_GAPS`]: past it, the oldest gap is forgotten. A frame that later lands below the newest
 //! forgotten gap's end and in no remembered gap is then ambiguous (late, or a very old repeat);
 //! it is counted as late (unique, out of order), the likelier of the two. That takes more than
-//! 4096 gaps open at once; the injected faults of a run leave at most one.
+//! 4096 gaps never filled: a lossy run (each dropped frame leaves one) gets there, and from then
+//! on only a frame older than the 4096 newest gaps is judged this way; recent duplicates and late
+//! frames, the ones a channel produces, are still told apart exactly.
 
 use std::collections::BTreeMap;
 
@@ -140,6 +142,21 @@ mod tests {
         t.record(1, true);
         assert_eq!(t.accounting().duplicated, 0);
         assert_eq!(t.accounting().out_of_order, 1);
+    }
+
+    #[test]
+    fn recent_duplicates_and_late_frames_stay_exact_after_many_losses() {
+        let mut t = SeqTracker::default();
+        // 10,000 frames with every other one lost: 5,000 gaps, more than are remembered.
+        for seq in (0..20_000u64).step_by(2) {
+            t.record(seq, true);
+        }
+        assert!(t.gaps() <= MAX_GAPS);
+        t.record(19_998, true); // a duplicate of the newest
+        t.record(19_997, true); // a late frame filling a recent gap
+        t.record(19_997, true); // and its duplicate
+        let a = t.accounting();
+        assert_eq!((a.duplicated, a.out_of_order), (2, 1));
     }
 
     proptest! {

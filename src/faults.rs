@@ -84,6 +84,20 @@ impl Faults {
         if total > 1.0 + 1e-9 {
             return Err(format!("fault fractions add up to {total}, more than every frame (1.0)"));
         }
+        // The frame after a reordered one overtakes it and must go out clean; a list that asks
+        // for a fault there would be silently ignored, so it is refused.
+        if let FaultRule::Seqs(held) = &self.reorder {
+            for (name, rule) in self.rules() {
+                if let FaultRule::Seqs(listed) = rule
+                    && let Some(s) = held.iter().find(|&&s| s.checked_add(1).is_some_and(|n| listed.contains(&n)))
+                {
+                    return Err(format!(
+                        "frame {} overtakes reordered frame {s} and goes out clean: it cannot also be listed for {name}",
+                        s + 1
+                    ));
+                }
+            }
+        }
         if size == 0 && !self.corrupt.is_never() {
             return Err("corrupt needs a payload to corrupt: use a size of at least 1 byte".into());
         }
@@ -276,7 +290,16 @@ mod tests {
         assert_eq!(f.reorder, FaultRule::Seqs(vec![5, 17]));
         assert_eq!(f.seed, 9);
         assert_eq!(f.to_string(), "drop=0.01,dup=0.02,reorder=seq:5:17");
-        for bad in ["drop", "drop=2", "drop=-0.1", "smash=0.1", "drop=seq:x", "drop=0.6,dup=0.6"] {
+        for bad in [
+            "drop",
+            "drop=2",
+            "drop=-0.1",
+            "smash=0.1",
+            "drop=seq:x",
+            "drop=0.6,dup=0.6",
+            "reorder=seq:4,corrupt=seq:5",
+            "reorder=seq:4:5",
+        ] {
             let parsed = bad.parse::<Faults>();
             assert!(parsed.is_err() || parsed.unwrap().validate(64).is_err(), "{bad} must be refused");
         }

@@ -511,9 +511,10 @@ impl NodeCells {
         })
     }
 
-    /// Reports this node's counts and buffer fill now (dropped, and counted, if the telemetry
-    /// queue is full).
-    fn emit_progress(&self) {
+    /// Reports this node's counts and buffer fill now. From the sampler a full telemetry queue
+    /// drops the report (and counts it); at a step gate (`wait`) the report waits for room, so
+    /// the counts beside the gate are never older than the gate.
+    fn emit_progress(&self, wait: bool) {
         let _one_at_a_time = self.emit.lock().unwrap_or_else(|p| p.into_inner());
         if self.finished.load(Ordering::Relaxed) {
             return;
@@ -528,7 +529,7 @@ impl NodeCells {
                 .filter_map(|(&link, g)| g.as_deref().and_then(read).map(|q| (link, q)))
                 .collect()
         };
-        self.sink.try_emit(&Event::Progress {
+        let event = Event::Progress {
             role: self.role,
             sent: self.ports.iter().map(|p| p.sent.load(Ordering::Relaxed)).sum(),
             received: per_port.iter().map(|a| a.received).sum(),
@@ -539,7 +540,8 @@ impl NodeCells {
             sample_every: self.sample_every.load(Ordering::Relaxed),
             telemetry_dropped: self.sink.dropped(),
             injected,
-        });
+        };
+        if wait { self.sink.emit(&event) } else { self.sink.try_emit(&event) }
     }
 
     fn finish(&self) {
@@ -558,7 +560,7 @@ fn start_sampler(nodes: Vec<Arc<NodeCells>>) -> Result<(), String> {
                 if nodes.iter().all(|n| n.finished.load(Ordering::Relaxed)) {
                     return;
                 }
-                nodes.iter().for_each(|n| n.emit_progress());
+                nodes.iter().for_each(|n| n.emit_progress(false));
             }
         })
         .map(|_| ())
@@ -590,6 +592,9 @@ struct Meter {
     cpu_start: f64,
     /// CPU of helper threads (a thread-baseline fan-in consumer's link readers).
     cpu_extra: f64,
+    /// Whether this thread's own CPU is the node's (false when helper threads do its work and
+    /// CPU is per thread: then `cpu_extra` is all of it).
+    cpu_own: bool,
     /// Report one message in this many (per-message events only); adapted to the rate.
     sample_every: u64,
     since_progress: u64,
@@ -629,6 +634,7 @@ impl Meter {
             measured: 0,
             cpu_start: 0.0,
             cpu_extra: 0.0,
+            cpu_own: true,
             sample_every: 1,
             since_progress: 0,
         })
@@ -661,9 +667,18 @@ impl Meter {
     }
 
     fn on_sent(&mut self, port: usize, seq: u64, size: usize, ts: u64) {
+        self.on_sent_counted(port, seq, size, ts, true);
+    }
+
+    /// `distinct`: a new message rather than another copy of one sent before (a relay passing on
+    /// a duplicate it received). `sent` counts distinct messages, so loss (sent − distinct
+    /// received) on a relay's outbound link is not inflated by duplicates it forwards.
+    fn on_sent_counted(&mut self, port: usize, seq: u64, size: usize, ts: u64, distinct: bool) {
         let p = &mut self.ports[port];
-        p.sent += 1;
-        self.cells.ports[port].sent.store(p.sent, Ordering::Relaxed);
+        if distinct {
+            p.sent += 1;
+            self.cells.ports[port].sent.store(p.sent, Ordering::Relaxed);
+        }
         self.since_progress += 1;
         if self.events && seq.is_multiple_of(self.sample_every) {
             self.sink.try_emit(&Event::Message(MessageEvent {
@@ -752,7 +767,11 @@ impl Meter {
     }
 
     fn finish(self) -> RoleStats {
-        let cpu = if self.measure_start_nanos.is_some() { cpu_secs(self.thread_only) - self.cpu_start } else { 0.0 };
+        let cpu = if self.measure_start_nanos.is_some() && self.cpu_own {
+            cpu_secs(self.thread_only) - self.cpu_start
+        } else {
+            0.0
+        };
         let per_port: Vec<_> = self.ports.iter().map(|p| p.tracker.accounting()).collect();
         let accounting = crate::telemetry::Accounting::sum(&per_port);
         self.cells.finish();
@@ -916,7 +935,9 @@ fn play(
                         Action::Send => {
                             ch.send(h, &payload).map_err(|e| e.to_string())?;
                             if let Some((hh, p)) = held[i].take() {
-                                // This frame overtook the held one: now the held one, late.
+                                // This frame overtook the held one: now the held one, late
+                                // (through a gate of its own: in step mode one send per step).
+                                gate(Op::Send, &|| hh.seq);
                                 ch.send(hh, &p).map_err(|e| e.to_string())?;
                                 meter.on_injected(i, Action::Reorder);
                             }
@@ -924,6 +945,7 @@ fn play(
                         Action::Drop => {}
                         Action::Duplicate => {
                             ch.send(h, &payload).map_err(|e| e.to_string())?;
+                            gate(Op::Send, &|| seq);
                             ch.send(h, &payload).map_err(|e| e.to_string())?;
                         }
                         Action::Reorder => held[i] = Some((h, payload.clone())),
@@ -949,6 +971,7 @@ fn play(
             for (i, ch) in channels.iter_mut().enumerate() {
                 // Stopped before a held frame was overtaken: it goes out in order after all.
                 if let Some((hh, p)) = held[i].take() {
+                    gate(Op::Send, &|| hh.seq);
                     ch.send(hh, &p).map_err(|e| e.to_string())?;
                 }
                 let sent = meter.ports[i].sent;
@@ -978,7 +1001,9 @@ fn play(
                     break;
                 }
                 let intact = msg.intact();
+                let unique_before = meter.ports[inbound].tracker.accounting().unique;
                 meter.on_received(inbound, &rh, intact, rts);
+                let distinct = meter.ports[inbound].tracker.accounting().unique > unique_before;
                 if rh.seq >= run.warmup {
                     meter.start_measuring(rh.send_ts_nanos);
                     meter.measured(rts.saturating_sub(rh.send_ts_nanos), rts);
@@ -992,7 +1017,7 @@ fn play(
                 let forwarded_at = if meter.events { monotonic_nanos() } else { 0 };
                 out.forward_last_payload_of(inc, fwd).map_err(|e| e.to_string())?;
                 // Telemetry gets this hop's own send time; the frame keeps the producer's.
-                meter.on_sent(outbound, rh.seq, rh.payload_len as usize, forwarded_at);
+                meter.on_sent_counted(outbound, rh.seq, rh.payload_len as usize, forwarded_at, distinct);
                 meter.after_op();
             }
         }
@@ -1045,6 +1070,9 @@ fn consume_many(
     thread_only: bool,
 ) -> Result<RoleStats, String> {
     let cells = meter.cells.clone();
+    let mut meter = meter;
+    // Per-thread CPU (the thread baseline): the link threads below do the work and count it.
+    meter.cpu_own = !thread_only;
     let meter = Arc::new(Mutex::new(meter));
     let (done_tx, done_rx) = unbounded();
     let n = channels.len();
@@ -1179,7 +1207,7 @@ impl Gates {
         }
         let seq = seq();
         let sink = &cells.sink;
-        cells.emit_progress();
+        cells.emit_progress(true);
         sink.emit(&Event::Gate { role, op, seq, passed: false });
         let slot = role.index().min(MAX_NODES as usize);
         let mut permits = self.permits.lock().unwrap_or_else(|p| p.into_inner());

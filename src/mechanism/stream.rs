@@ -115,8 +115,14 @@ struct StreamGauge {
     pipe: bool,
 }
 
+/// The request type of ioctl(2) differs between C libraries.
+#[cfg(target_os = "linux")]
+type IoctlRequest = libc::Ioctl;
+#[cfg(all(unix, not(target_os = "linux")))]
+type IoctlRequest = libc::c_ulong;
+
 #[cfg(unix)]
-fn ioctl_int(fd: &std::os::fd::OwnedFd, request: libc::Ioctl) -> Option<u64> {
+fn ioctl_int(fd: &std::os::fd::OwnedFd, request: IoctlRequest) -> Option<u64> {
     use std::os::fd::AsRawFd;
     let mut n: libc::c_int = 0;
     // SAFETY: FIONREAD and SIOCOUTQ write one c_int through the pointer; the fd is open.
