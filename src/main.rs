@@ -13,9 +13,14 @@ use ipc_lab::scenario::{RunSpec, parse_bytes};
 
 #[derive(Parser)]
 #[command(name = "ipc-lab", version, about = "Inter-process communication, done for real and measured")]
+// With no command the GUI opens, so its options work without `gui` too (`ipc-lab --presenter`);
+// they cannot be mixed with another command.
+#[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
+    #[command(flatten)]
+    gui: GuiArgs,
 }
 
 #[derive(Subcommand)]
@@ -40,8 +45,7 @@ enum Cmd {
 
 #[derive(clap::Args, Default)]
 struct GuiArgs {
-    /// A built-in scenario (ping-pong, stream, step) or a scenario file.
-    #[arg(long, value_name = "ID|FILE")]
+    #[arg(long, value_name = "ID|FILE", help = scenario_help())]
     scenario: Option<String>,
     /// Mechanism to start with.
     #[arg(long, short)]
@@ -55,6 +59,12 @@ struct GuiArgs {
     /// Print frame CPU time, fps and memory to stderr every SECS seconds.
     #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "10")]
     frame_stats: Option<f64>,
+}
+
+/// The --scenario help, listing the built-ins from the one registry.
+fn scenario_help() -> String {
+    let ids: Vec<&str> = ipc_lab::scenario_file::builtin().iter().map(|(id, _, _)| *id).collect();
+    format!("A built-in scenario ({}) or a scenario file", ids.join(", "))
 }
 
 #[derive(Subcommand)]
@@ -113,7 +123,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Cmd::Worker { spec }) => ExitCode::from(ipc_lab::worker::main(&spec) as u8),
-        command => match dispatch(command) {
+        command => match dispatch(command, cli.gui) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -123,7 +133,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn dispatch(command: Option<Cmd>) -> anyhow::Result<ExitCode> {
+fn dispatch(command: Option<Cmd>, gui: GuiArgs) -> anyhow::Result<ExitCode> {
     match command {
         Some(Cmd::Bench(args)) => bench_cmd(*args),
         Some(Cmd::List { what: ListWhat::Mechanisms }) => {
@@ -139,7 +149,7 @@ fn dispatch(command: Option<Cmd>) -> anyhow::Result<ExitCode> {
         }
         Some(Cmd::Worker { .. }) => unreachable!("handled in main"),
         Some(Cmd::Gui(args)) => gui_cmd(args),
-        None => gui_cmd(GuiArgs::default()),
+        None => gui_cmd(gui),
         Some(Cmd::Scenarios) => {
             for (id, what, _) in ipc_lab::scenario_file::builtin() {
                 println!("{id:<10} {what}");
