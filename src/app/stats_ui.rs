@@ -1,76 +1,128 @@
-//! Live statistics: latency percentiles, throughput, the delivery accounting (zeros shown, since a
-//! zero is the point), telemetry dropped, and two plots: the latency histogram and latency over time.
+//! Live statistics with the meanings `ipc-lab bench` gives them: latency percentiles (round trip
+//! in ping-pong, one-way otherwise), throughput (round trips/s or deliveries/s), the delivery
+//! accounting (zeros shown, since a zero is the point), telemetry dropped, and two plots: the
+//! latency histogram and latency over time, holding the same kind of latency as the rows above.
 
 use egui::RichText;
-use egui_plot::{Bar, BarChart, Plot, Points};
+use egui_plot::{AxisHints, Bar, BarChart, GridMark, Plot, Points};
 
 use super::stage_ui::thousands;
 use crate::model::{LiveHistogram, Model, RunStatus};
-use crate::scenario::human_bytes;
+use crate::session::Pace;
 
 fn micros(nanos: u64) -> String {
     if nanos >= 10_000_000 { format!("{:.1} ms", nanos as f64 / 1e6) } else { format!("{:.2} µs", nanos as f64 / 1e3) }
 }
 
+/// A rate for people: decimals where they matter (slow motion runs at a fraction of one a second).
+pub fn rate_text(per_sec: f64) -> String {
+    if per_sec <= 0.0 {
+        "0".into()
+    } else if per_sec < 10.0 {
+        format!("{per_sec:.2}")
+    } else if per_sec < 100.0 {
+        format!("{per_sec:.1}")
+    } else {
+        thousands(per_sec.round() as u64)
+    }
+}
+
+/// Bytes per second in decimal units, as `bench` prints MB/s.
+pub fn bytes_rate_text(per_sec: f64) -> String {
+    if per_sec < 1e3 {
+        format!("{} B/s", rate_text(per_sec))
+    } else if per_sec < 1e6 {
+        format!("{:.1} kB/s", per_sec / 1e3)
+    } else {
+        format!("{:.1} MB/s", per_sec / 1e6)
+    }
+}
+
+/// The histogram's x axis: decades of microseconds, log10 of the value.
+const DECADES: [&str; 7] = ["1 µs", "10 µs", "100 µs", "1 ms", "10 ms", "100 ms", "1 s"];
+
 pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
+    let bottom = ui.max_rect().bottom();
+    // A short panel (a 1024×768 projector) packs the rows tighter so the plots stay on screen.
+    let compact = ui.available_height() < 600.0;
     egui::ScrollArea::vertical().show(ui, |ui| {
         ui.heading("Live numbers");
+        let kind = model.latency_kind();
+        let paced = match model.pace {
+            Pace::RealTime => None,
+            Pace::SlowMotion { .. } => Some("includes the wait for the slow-motion pacing"),
+            Pace::Step => Some("includes the time you took to press Step"),
+        };
         egui::Grid::new("latency").num_columns(2).striped(true).show(ui, |ui| {
             match model.latency() {
-                Some((l, kind)) => {
-                    ui.label(format!("{kind} p50"));
-                    ui.label(RichText::new(micros(l.p50)).strong());
-                    ui.end_row();
-                    ui.label(format!("{kind} p99"));
-                    ui.label(micros(l.p99));
-                    ui.end_row();
-                    ui.label(format!("{kind} max"));
-                    ui.label(micros(l.max));
+                Some((l, kind)) if compact => {
+                    ui.label(format!("{kind} p50 · p99 · max"))
+                        .on_hover_text(format!("{kind} latency of every measured message, as the workers measured it"));
+                    ui.label(RichText::new(format!("{} · {} · {}", micros(l.p50), micros(l.p99), micros(l.max))).strong());
                     ui.end_row();
                 }
+                Some((l, kind)) => {
+                    let hint = format!("{kind} latency of every measured message, as the workers measured it");
+                    for (what, v) in [("p50", l.p50), ("p99", l.p99), ("max", l.max)] {
+                        ui.label(format!("{kind} {what}")).on_hover_text(&hint);
+                        let t = RichText::new(micros(v));
+                        ui.label(if what == "p50" { t.strong() } else { t });
+                        ui.end_row();
+                    }
+                }
                 None => {
-                    ui.label("latency");
+                    ui.label(format!("{kind} latency"));
                     ui.weak("waiting for messages");
                     ui.end_row();
                 }
             }
-            ui.label("throughput");
-            let size = model.spec.as_ref().map_or(0, |s| s.size) as f64;
-            let rate = model.msgs_per_sec(now_nanos);
-            ui.label(format!("{} msg/s · {}/s", thousands(rate as u64), human_bytes((rate * size) as u64)))
-                .on_hover_text("messages delivered to their final receiver per second, over the last second");
+            let t = model.throughput(now_nanos);
+            ui.label("throughput").on_hover_text(if t.unit == "round trips/s" {
+                "round trips completed per second over the last second; bytes count the payload both ways (as in bench)"
+            } else {
+                "messages delivered to their final receiver per second over the last second; bytes count their payload (as in bench)"
+            });
+            ui.label(format!("{} {} · {}", rate_text(t.per_sec), t.unit, bytes_rate_text(t.bytes_per_sec)));
             ui.end_row();
         });
+        if let Some(p) = paced {
+            ui.label(RichText::new(format!("Latency {p}.")).weak().small());
+        }
         ui.add_space(6.0);
-        let acc = model.accounting();
+        let c = model.counts();
         let finished = match &model.status {
             RunStatus::Finished(Ok(r)) => Some(r),
             _ => None,
         };
-        egui::Grid::new("accounting").num_columns(2).striped(true).show(ui, |ui| {
-            let mut row = |k: &str, v: u64, hint: &str| {
+        egui::Grid::new("accounting").num_columns(if compact { 4 } else { 2 }).striped(true).show(ui, |ui| {
+            let mut cell = 0;
+            let mut row = |k: &str, v: u64, hint: &str, bad: bool| {
                 ui.label(k).on_hover_text(hint);
                 let t = RichText::new(thousands(v)).monospace();
-                ui.label(if v > 0 && (k == "lost" || k == "duplicated" || k == "corrupted" || k == "out of order") {
-                    t.color(ui.visuals().error_fg_color)
-                } else {
-                    t
-                });
-                ui.end_row();
+                ui.label(if bad && v > 0 { t.color(ui.visuals().error_fg_color) } else { t });
+                cell += 1;
+                if !compact || cell % 2 == 0 {
+                    ui.end_row();
+                }
             };
-            row("sent", model.sent_total(), "data frames sent, both directions");
-            row("received", acc.received, "frames the receivers decoded");
+            row("sent", c.sent, "data frames sent on every link and direction", false);
+            row("received", c.received, "distinct frames the receivers got (copies count as duplicated)", false);
             match finished {
-                Some(r) => row("lost", r.lost, "sent but never received (computed at the end)"),
-                None => row("in flight or lost", model.not_arrived(), "sent but not (yet) seen by the receiver"),
+                Some(r) => row("lost", r.lost, "sent but never received (computed at the end)", true),
+                None => row("in flight or lost", c.not_arrived, "sent − received: not (yet) seen by the receiver", false),
             }
-            row("duplicated", acc.duplicated, "sequence numbers seen twice");
-            row("out of order", acc.out_of_order, "arrived after a later one");
-            row("corrupted", acc.corrupted, "payload failed its CRC-32");
-            row("telemetry dropped", model.telemetry_dropped(), "events a worker dropped rather than block");
+            row("duplicated", c.duplicated, "sequence numbers seen twice", true);
+            row("out of order", c.out_of_order, "arrived after a later one", true);
+            row("corrupted", c.corrupted, "payload failed its CRC-32", true);
+            row("telemetry dropped", model.telemetry_dropped(), "events a worker dropped rather than block", false);
         });
         ui.add_space(8.0);
-        ui.strong("Latency histogram (sampled messages, one-way)");
+        // Both plots share what is left of the panel, so they are on screen without scrolling
+        // whenever they can be.
+        let left = bottom - ui.cursor().top();
+        let plot_h = ((left - 80.0) / 2.0).clamp(90.0, 260.0);
+        let kind_title = if kind == "round trip" { "Round-trip" } else { "One-way" };
+        ui.strong(format!("{kind_title} latency, sampled messages"));
         let bars: Vec<Bar> = model
             .histogram
             .counts
@@ -83,19 +135,43 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
                 Bar::new((lo + hi) / 2.0, *c as f64).width(hi - lo)
             })
             .collect();
+        // Fixed bounds and one labelled tick per decade, 1 µs .. 1 s, whatever the data: a
+        // stopped process's seconds-long latency must not rescale the axis away. Narrow plots
+        // label every other decade.
+        let every = if ui.available_width() < 300.0 { 2 } else { 1 };
+        let x_axis = AxisHints::new_x()
+            .label("latency (log scale)")
+            .label_spacing(10.0..=20.0)
+            .formatter(move |mark, _| {
+                let i = mark.value.round() as usize;
+                if (mark.value - mark.value.round()).abs() < 1e-6 && i < DECADES.len() && i % every == 0 {
+                    DECADES[i].to_string()
+                } else {
+                    String::new()
+                }
+            });
         Plot::new("histogram")
-            .height(150.0)
+            .height(plot_h)
             .allow_scroll(false)
             .allow_drag(false)
-            .x_axis_label("latency (µs, log scale)")
-            .x_axis_formatter(|mark, _| format!("{:.0}", 10f64.powf(mark.value)))
-            .show(ui, |plot_ui| plot_ui.bar_chart(BarChart::new("messages", bars)));
-        ui.strong("Latency over time (µs)");
+            .allow_zoom(false)
+            .allow_boxed_zoom(false)
+            .allow_double_click_reset(false)
+            .custom_x_axes(vec![x_axis])
+            .x_grid_spacer(|_| (0..DECADES.len()).map(|i| GridMark { value: i as f64, step_size: 1.0 }).collect())
+            .default_x_bounds(-0.35, 6.35)
+            .include_y(0.0)
+            .show(ui, |plot_ui| {
+                plot_ui.set_plot_bounds_x(-0.35..=6.35);
+                plot_ui.bar_chart(BarChart::new("messages", bars));
+            });
+        ui.strong(format!("{kind_title} latency over time (µs)"));
         let points: Vec<[f64; 2]> = model.latency_series.iter().map(|&(t, l)| [t, l]).collect();
         Plot::new("latency-over-time")
-            .height(150.0)
+            .height(plot_h)
             .allow_scroll(false)
-            .x_axis_label("seconds")
+            .include_y(0.0)
+            .x_axis_label("seconds since the first message")
             .show(ui, |plot_ui| plot_ui.points(Points::new("latency", points).radius(1.5)));
         if !model.errors.is_empty() {
             ui.add_space(6.0);
