@@ -136,7 +136,7 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
         ui.add_enabled(real_time, egui::DragValue::new(rate).range(0.1..=1_000_000.0).speed(1.0).suffix(" msg/s"))
             .on_disabled_hover_text(why);
     }
-    placement_ui(s, ui);
+    placement_ui(s, app.ui_state.cpus, ui);
 }
 
 /// Where the processes run, like `bench --pin`.
@@ -179,7 +179,7 @@ pub fn usable_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn placement_ui(s: &mut Scenario, ui: &mut egui::Ui) {
+fn placement_ui(s: &mut Scenario, cpus: usize, ui: &mut egui::Ui) {
     let label = ui.label("Placement");
     let current = Placement::of(s.pin.as_deref());
     let text = match (current, &s.pin) {
@@ -187,7 +187,6 @@ fn placement_ui(s: &mut Scenario, ui: &mut egui::Ui) {
         (None, Some(cpus)) => format!("CPUs {cpus:?}"),
         (None, None) => "unpinned".into(),
     };
-    let cpus = usable_cpus();
     egui::ComboBox::from_id_salt("placement")
         .selected_text(text)
         .show_ui(ui, |ui| {
@@ -220,7 +219,7 @@ fn pace_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
         ui.add(
             egui::Slider::new(&mut app.ui_state.slow_ops_per_sec, 0.5..=20.0)
                 .logarithmic(true)
-                .suffix(" ops/s")
+                .text("ops/s")
                 .max_decimals(1),
         );
     }

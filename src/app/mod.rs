@@ -56,6 +56,8 @@ pub struct UiState {
     pub show_file_window: bool,
     /// The timeline as it was when Pause was pressed.
     pub frozen_timeline: Option<Vec<crate::model::Message>>,
+    /// CPUs this machine lets us use (the stage says the GUI shares them; tests fix it).
+    pub cpus: usize,
 }
 
 impl UiState {
@@ -111,6 +113,7 @@ impl IpcLabApp {
             file_message: None,
             show_file_window: false,
             frozen_timeline: None,
+            cpus: controls_ui::usable_cpus(),
         };
         ui_state.set_pace(scenario.pace);
         let mut app = IpcLabApp {

@@ -127,7 +127,7 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
         painter.galley(pos, galley, color);
     };
     caption(title, 16.0, title_color);
-    let cpus = super::controls_ui::usable_cpus();
+    let cpus = ui_state.cpus;
     caption(
         format!(
             "placement: {} · {cpus} CPU{} here, shared with this window",

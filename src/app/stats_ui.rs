@@ -11,7 +11,13 @@ use crate::model::{LiveHistogram, Model, RunStatus};
 use crate::session::Pace;
 
 fn micros(nanos: u64) -> String {
-    if nanos >= 10_000_000 { format!("{:.1} ms", nanos as f64 / 1e6) } else { format!("{:.2} µs", nanos as f64 / 1e3) }
+    if nanos >= 1_000_000 {
+        format!("{:.2} ms", nanos as f64 / 1e6)
+    } else if nanos >= 10_000 {
+        format!("{:.1} µs", nanos as f64 / 1e3)
+    } else {
+        format!("{:.2} µs", nanos as f64 / 1e3)
+    }
 }
 
 /// A rate for people: decimals where they matter (slow motion runs at a fraction of one a second).
@@ -43,73 +49,63 @@ const DECADES: [&str; 7] = ["1 µs", "10 µs", "100 µs", "1 ms", "10 ms", "100 
 
 pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
     let bottom = ui.max_rect().bottom();
-    // A short panel (a 1024×768 projector) packs the rows tighter so the plots stay on screen.
-    let compact = ui.available_height() < 600.0;
     egui::ScrollArea::vertical().show(ui, |ui| {
+        // Rows wrap to the panel's width rather than push it wider than it is.
+        ui.set_max_width(ui.available_width());
         ui.heading("Live numbers");
         let kind = model.latency_kind();
+        let kind_title = if kind == "round trip" { "Round-trip" } else { "One-way" };
         let paced = match model.pace {
             Pace::RealTime => None,
             Pace::SlowMotion { .. } => Some("includes the wait for the slow-motion pacing"),
             Pace::Step => Some("includes the time you took to press Step"),
         };
-        egui::Grid::new("latency").num_columns(2).striped(true).show(ui, |ui| {
-            match model.latency() {
-                Some((l, kind)) if compact => {
-                    ui.label(format!("{kind} p50 · p99 · max"))
-                        .on_hover_text(format!("{kind} latency of every measured message, as the workers measured it"));
-                    ui.label(RichText::new(format!("{} · {} · {}", micros(l.p50), micros(l.p99), micros(l.max))).strong());
-                    ui.end_row();
-                }
-                Some((l, kind)) => {
-                    let hint = format!("{kind} latency of every measured message, as the workers measured it");
-                    for (what, v) in [("p50", l.p50), ("p99", l.p99), ("max", l.max)] {
-                        ui.label(format!("{kind} {what}")).on_hover_text(&hint);
-                        let t = RichText::new(micros(v));
-                        ui.label(if what == "p50" { t.strong() } else { t });
-                        ui.end_row();
-                    }
-                }
-                None => {
-                    ui.label(format!("{kind} latency"));
-                    ui.weak("waiting for messages");
-                    ui.end_row();
-                }
+        let what = model.latency().map_or(kind, |(_, k)| k);
+        ui.strong(format!("{kind_title} latency, every message")).on_hover_text(format!(
+            "{what} latency of every measured message, as the workers measured it{}",
+            if kind == "round trip" { ": from the ping's send to its echo's receive" } else { ": from send to receive" }
+        ));
+        ui.horizontal_wrapped(|ui| match model.latency() {
+            Some((l, _)) => {
+                ui.label("p50");
+                ui.label(RichText::new(micros(l.p50)).strong());
+                ui.label("· p99");
+                ui.label(micros(l.p99));
+                ui.label("· max");
+                ui.label(micros(l.max));
             }
-            let t = model.throughput(now_nanos);
-            ui.label("throughput").on_hover_text(if t.unit == "round trips/s" {
-                "round trips completed per second over the last second; bytes count the payload both ways (as in bench)"
-            } else {
-                "messages delivered to their final receiver per second over the last second; bytes count their payload (as in bench)"
-            });
-            ui.label(format!("{} {} · {}", rate_text(t.per_sec), t.unit, bytes_rate_text(t.bytes_per_sec)));
-            ui.end_row();
+            None => {
+                ui.weak("waiting for messages");
+            }
         });
         if let Some(p) = paced {
-            ui.label(RichText::new(format!("Latency {p}.")).weak().small());
+            ui.label(RichText::new(format!("Latency {p}.")).weak());
         }
+        let t = model.throughput(now_nanos);
+        ui.strong("Throughput").on_hover_text(if t.unit == "round trips/s" {
+            "round trips completed per second; bytes count the payload both ways (as in bench)"
+        } else {
+            "messages delivered to their final receiver per second; bytes count their payload (as in bench)"
+        });
+        ui.label(format!("{} {} · {}", rate_text(t.per_sec), t.unit, bytes_rate_text(t.bytes_per_sec)));
         ui.add_space(6.0);
         let c = model.counts();
         let finished = match &model.status {
             RunStatus::Finished(Ok(r)) => Some(r),
             _ => None,
         };
-        egui::Grid::new("accounting").num_columns(if compact { 4 } else { 2 }).striped(true).show(ui, |ui| {
-            let mut cell = 0;
+        egui::Grid::new("accounting").num_columns(2).striped(true).show(ui, |ui| {
             let mut row = |k: &str, v: u64, hint: &str, bad: bool| {
                 ui.label(k).on_hover_text(hint);
                 let t = RichText::new(thousands(v)).monospace();
                 ui.label(if bad && v > 0 { t.color(ui.visuals().error_fg_color) } else { t });
-                cell += 1;
-                if !compact || cell % 2 == 0 {
-                    ui.end_row();
-                }
+                ui.end_row();
             };
             row("sent", c.sent, "data frames sent on every link and direction", false);
             row("received", c.received, "distinct frames the receivers got (copies count as duplicated)", false);
             match finished {
                 Some(r) => row("lost", r.lost, "sent but never received (computed at the end)", true),
-                None => row("in flight or lost", c.not_arrived, "sent − received: not (yet) seen by the receiver", false),
+                None => row("in flight or lost", c.not_arrived, "sent minus received: not (yet) seen by the receiver", false),
             }
             row("duplicated", c.duplicated, "sequence numbers seen twice", true);
             row("out of order", c.out_of_order, "arrived after a later one", true);
@@ -121,7 +117,6 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
         // whenever they can be.
         let left = bottom - ui.cursor().top();
         let plot_h = ((left - 80.0) / 2.0).clamp(90.0, 260.0);
-        let kind_title = if kind == "round trip" { "Round-trip" } else { "One-way" };
         ui.strong(format!("{kind_title} latency, sampled messages"));
         let bars: Vec<Bar> = model
             .histogram
@@ -165,8 +160,11 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
                 plot_ui.set_plot_bounds_x(-0.35..=6.35);
                 plot_ui.bar_chart(BarChart::new("messages", bars));
             });
-        ui.strong(format!("{kind_title} latency over time (µs)"));
-        let points: Vec<[f64; 2]> = model.latency_series.iter().map(|&(t, l)| [t, l]).collect();
+        // Microseconds, or milliseconds once they would need six digits (slow motion, a stopped peer).
+        let slow = model.latency_series.iter().any(|&(_, l)| l >= 10_000.0);
+        let (unit, scale) = if slow { ("ms", 1e-3) } else { ("µs", 1.0) };
+        ui.strong(format!("{kind_title} latency over time ({unit})"));
+        let points: Vec<[f64; 2]> = model.latency_series.iter().map(|&(t, l)| [t, l * scale]).collect();
         Plot::new("latency-over-time")
             .height(plot_h)
             .allow_scroll(false)

@@ -86,7 +86,8 @@ pub fn timeline_ui(model: &Model, frozen: Option<&[Message]>, ui: &mut egui::Ui)
                     tips.push([t(r), lane(m.to, nodes)]);
                 }
             }
-            let name = format!("{} → {}", topology.node_name(from), topology.node_name(to));
+            // Words, not an arrow glyph: the default fonts have no "→".
+            let name = format!("{} to {}", topology.node_name(from), topology.node_name(to));
             let color = packet_color(&topology, from, to);
             plot_ui.arrows(Arrows::new(name.clone(), origins.clone(), tips).color(color).tip_length(8.0));
             plot_ui.points(Points::new(name, origins).color(color).radius(2.5));
