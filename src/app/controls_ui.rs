@@ -46,7 +46,7 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     let label = ui.label("Scenario");
     egui::ComboBox::from_id_salt("scenario")
         .selected_text(s.name.clone())
-        .width(110.0)
+        .width(96.0)
         .show_ui(ui, |ui| {
             for (id, what, preset) in builtin() {
                 if ui.selectable_label(s.name == id, id).on_hover_text(what).clicked() {
@@ -66,6 +66,7 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     let label = ui.label("Mechanism");
     egui::ComboBox::from_id_salt("mechanism")
         .selected_text(s.mechanism.as_str())
+        .width(76.0)
         .show_ui(ui, |ui| {
             for m in MechanismId::ALL {
                 let available = m.availability();
@@ -107,6 +108,7 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     let label = ui.label("Size");
     egui::ComboBox::from_id_salt("size")
         .selected_text(human_bytes(s.size as u64))
+        .width(76.0)
         .show_ui(ui, |ui| {
             for size in SIZES {
                 ui.selectable_value(&mut s.size, size, human_bytes(size as u64));
@@ -189,6 +191,7 @@ fn placement_ui(s: &mut Scenario, cpus: usize, ui: &mut egui::Ui) {
     };
     egui::ComboBox::from_id_salt("placement")
         .selected_text(text)
+        .width(110.0)
         .show_ui(ui, |ui| {
             for (p, what) in [
                 (Placement::Unpinned, "wherever the scheduler puts them"),

@@ -153,6 +153,7 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
             .allow_boxed_zoom(false)
             .allow_double_click_reset(false)
             .custom_x_axes(vec![x_axis])
+            .custom_y_axes(vec![AxisHints::new_y().label_spacing(12.0..=20.0)])
             .x_grid_spacer(|_| (0..DECADES.len()).map(|i| GridMark { value: i as f64, step_size: 1.0 }).collect())
             .default_x_bounds(-0.35, 6.35)
             .include_y(0.0)
@@ -168,6 +169,7 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
         Plot::new("latency-over-time")
             .height(plot_h)
             .allow_scroll(false)
+            .custom_y_axes(vec![AxisHints::new_y().label_spacing(12.0..=20.0)])
             .include_y(0.0)
             .x_axis_label("seconds since the first message")
             .show(ui, |plot_ui| plot_ui.points(Points::new("latency", points).radius(1.5)));

@@ -716,7 +716,8 @@ impl Model {
     /// the run is over, rather than the last rate frozen on screen.
     pub fn throughput(&self, now_nanos: u64) -> Throughput {
         let per_sec = if !self.is_running() || self.paused { 0.0 } else { self.completion_rate(now_nanos) };
-        let ping_pong = self.spec.as_ref().is_some_and(|s| s.pattern == Pattern::PingPong);
+        // Before any run, the same default as `latency_kind`.
+        let ping_pong = self.spec.as_ref().is_none_or(|s| s.pattern == Pattern::PingPong);
         let size = self.spec.as_ref().map_or(0, |s| s.size) as f64;
         Throughput {
             per_sec,
