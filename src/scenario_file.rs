@@ -208,9 +208,7 @@ mod tests {
 
     #[test]
     fn a_changed_builtin_is_named_custom_and_placement_keeps_the_name() {
-        let mut s = Scenario::default();
-        s.mechanism = MechanismId::Tcp;
-        s.pin = Some(vec![0]);
+        let mut s = Scenario { mechanism: MechanismId::Tcp, pin: Some(vec![0]), ..Default::default() };
         assert!(!s.mark_custom_if_changed(), "mechanism and placement are not the scenario");
         assert_eq!(s.name, "ping-pong");
         s.pattern = Pattern::Stream;

@@ -306,7 +306,11 @@ fn status_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
 /// The absolute path of a file, so the user knows which file it was, whatever the working
 /// directory.
 fn full_path(path: &Path) -> String {
-    std::fs::canonicalize(path).or_else(|_| std::path::absolute(path)).unwrap_or_else(|_| path.to_path_buf()).display().to_string()
+    std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// The save/load window: a path and two buttons; errors are shown, never panicked on.

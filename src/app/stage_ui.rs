@@ -144,10 +144,18 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
                 let micro_millis = STAGE_NANOS_PER_LATENCY_MICRO / 1_000_000;
                 let mut t = format!("packets cross at 1 µs of measured latency = {micro_millis} ms");
                 if packets.iter().any(|p| p.clamp == Clamp::Max) {
-                    t += &format!(" (slower than {} µs: shown at {} s)", MAX_CROSSING_NANOS / STAGE_NANOS_PER_LATENCY_MICRO, MAX_CROSSING_NANOS as f64 / 1e9);
+                    t += &format!(
+                        " (slower than {} µs: shown at {} s)",
+                        MAX_CROSSING_NANOS / STAGE_NANOS_PER_LATENCY_MICRO,
+                        MAX_CROSSING_NANOS as f64 / 1e9
+                    );
                 }
                 if packets.iter().any(|p| p.clamp == Clamp::Min) {
-                    t += &format!(" (faster than {} µs: shown at {} ms)", MIN_CROSSING_NANOS / STAGE_NANOS_PER_LATENCY_MICRO, MIN_CROSSING_NANOS / 1_000_000);
+                    t += &format!(
+                        " (faster than {} µs: shown at {} ms)",
+                        MIN_CROSSING_NANOS / STAGE_NANOS_PER_LATENCY_MICRO,
+                        MIN_CROSSING_NANOS / 1_000_000
+                    );
                 }
                 t
             }

@@ -63,7 +63,11 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
         let what = model.latency().map_or(kind, |(_, k)| k);
         ui.strong(format!("{kind_title} latency, every message")).on_hover_text(format!(
             "{what} latency of every measured message, as the workers measured it{}",
-            if kind == "round trip" { ": from the ping's send to its echo's receive" } else { ": from send to receive" }
+            if kind == "round trip" {
+                ": from the ping's send to its echo's receive"
+            } else {
+                ": from send to receive"
+            }
         ));
         ui.horizontal_wrapped(|ui| match model.latency() {
             Some((l, _)) => {
@@ -105,7 +109,12 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
             row("received", c.received, "distinct frames the receivers got (copies count as duplicated)", false);
             match finished {
                 Some(r) => row("lost", r.lost, "sent but never received (computed at the end)", true),
-                None => row("in flight or lost", c.not_arrived, "sent minus received: not (yet) seen by the receiver", false),
+                None => row(
+                    "in flight or lost",
+                    c.not_arrived,
+                    "sent minus received: not (yet) seen by the receiver",
+                    false,
+                ),
             }
             row("duplicated", c.duplicated, "sequence numbers seen twice", true);
             row("out of order", c.out_of_order, "arrived after a later one", true);
@@ -134,12 +143,10 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
         // stopped process's seconds-long latency must not rescale the axis away. Narrow plots
         // label every other decade.
         let every = if ui.available_width() < 300.0 { 2 } else { 1 };
-        let x_axis = AxisHints::new_x()
-            .label("latency (log scale)")
-            .label_spacing(10.0..=20.0)
-            .formatter(move |mark, _| {
+        let x_axis =
+            AxisHints::new_x().label("latency (log scale)").label_spacing(10.0..=20.0).formatter(move |mark, _| {
                 let i = mark.value.round() as usize;
-                if (mark.value - mark.value.round()).abs() < 1e-6 && i < DECADES.len() && i % every == 0 {
+                if (mark.value - mark.value.round()).abs() < 1e-6 && i < DECADES.len() && i.is_multiple_of(every) {
                     DECADES[i].to_string()
                 } else {
                     String::new()

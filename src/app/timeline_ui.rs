@@ -45,17 +45,14 @@ pub fn timeline_ui(model: &Model, frozen: Option<&[Message]>, ui: &mut egui::Ui)
     // are, and the font shrinks to fit when the panel is short.
     let lane_px = (ui.available_height() - 40.0) / nodes.max(1) as f32;
     let font = egui::FontId::proportional((lane_px * 0.8).clamp(8.0, 14.0));
-    let y_axis = AxisHints::new_y()
-        .label_spacing(0.0..=1.0)
-        .tick_label_font(font)
-        .formatter(move |mark, _| {
-            let i = nodes as f64 - 1.0 - mark.value;
-            if (i - i.round()).abs() < 1e-9 && i >= -1e-9 && (i.round() as usize) < names.len() {
-                names[i.round() as usize].clone()
-            } else {
-                String::new()
-            }
-        });
+    let y_axis = AxisHints::new_y().label_spacing(0.0..=1.0).tick_label_font(font).formatter(move |mark, _| {
+        let i = nodes as f64 - 1.0 - mark.value;
+        if (i - i.round()).abs() < 1e-9 && i >= -1e-9 && (i.round() as usize) < names.len() {
+            names[i.round() as usize].clone()
+        } else {
+            String::new()
+        }
+    });
     let plot = Plot::new("timeline")
         .legend(Legend::default())
         .allow_scroll(frozen.is_some())

@@ -486,7 +486,15 @@ impl Model {
             RunEvent::BadTelemetry { message, .. } => self.push_error(message),
             RunEvent::Telemetry { worker_id, event } => match event {
                 Event::Progress {
-                    role, sent, received, queues, accounting, latency, sample_every, telemetry_dropped, ..
+                    role,
+                    sent,
+                    received,
+                    queues,
+                    accounting,
+                    latency,
+                    sample_every,
+                    telemetry_dropped,
+                    ..
                 } => {
                     if let Some(p) = self.progress.get_mut(slot(role))
                         && !p.done
@@ -826,7 +834,9 @@ pub fn placement_text(topology: &Topology, pin: Option<&[usize]>) -> String {
     match &groups[..] {
         [(cpu, _)] if n == 2 => format!("both on CPU {cpu}"),
         [(cpu, _)] => format!("all on CPU {cpu}"),
-        _ if n == 2 => groups.iter().map(|(c, names)| format!("{} on CPU {c}", names.join(", "))).collect::<Vec<_>>().join(", "),
+        _ if n == 2 => {
+            groups.iter().map(|(c, names)| format!("{} on CPU {c}", names.join(", "))).collect::<Vec<_>>().join(", ")
+        }
         _ => groups.iter().map(|(c, names)| format!("{} on CPU {c}", names.join(", "))).collect::<Vec<_>>().join(" · "),
     }
 }
