@@ -244,8 +244,11 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
         }
         let (a, b) = lane_ends(p.from, p.to);
         let at = a + (b - a) * p.along as f32;
-        let label = p.seq.to_string();
-        let packet = Rect::from_center_size(at, vec2((14.0 + 7.0 * label.len() as f32) * k, 18.0 * k));
+        // Long sequence numbers (millions into a stream) keep their last digits: the packet must
+        // fit its lane, and the digits that change are the ones that tell packets apart.
+        let digits = p.seq.to_string();
+        let label = if digits.len() > 5 { format!("…{}", &digits[digits.len() - 4..]) } else { digits };
+        let packet = Rect::from_center_size(at, vec2((14.0 + 7.0 * label.chars().count() as f32) * k, 18.0 * k));
         painter.rect_filled(packet, CornerRadius::same(4), packet_color(topology, p.from, p.to));
         painter.text(packet.center(), Align2::CENTER_CENTER, label, FontId::monospace(11.0 * k), Color32::WHITE);
     }
