@@ -72,7 +72,7 @@ fn layout(topology: &Topology, rect: Rect) -> Vec<Rect> {
     // Boxes grow with the window (text grows with them, see `draw_node`) and always leave a gap
     // between columns for the lanes.
     let row_h = rect.height() / rows as f32;
-    let w = (col_w * 0.68).min(col_w - 36.0).clamp(90.0, 420.0);
+    let w = (col_w * 0.63).min(col_w - 40.0).clamp(90.0, 420.0);
     let h = (row_h * 0.72).min(row_h - 8.0).clamp(64.0, 210.0).min(w * 1.1);
     let size = vec2(w, h);
     let mut seen = vec![0usize; columns];

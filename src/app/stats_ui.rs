@@ -4,7 +4,7 @@
 //! latency histogram and latency over time, holding the same kind of latency as the rows above.
 
 use egui::RichText;
-use egui_plot::{AxisHints, Bar, BarChart, GridMark, Plot, Points};
+use egui_plot::{AxisHints, Bar, BarChart, GridInput, GridMark, Plot, Points};
 
 use super::stage_ui::thousands;
 use crate::model::{LiveHistogram, Model, RunStatus};
@@ -46,6 +46,19 @@ pub fn bytes_rate_text(per_sec: f64) -> String {
 
 /// The histogram's x axis: decades of microseconds, log10 of the value.
 const DECADES: [&str; 7] = ["1 µs", "10 µs", "100 µs", "1 ms", "10 ms", "100 ms", "1 s"];
+
+/// About four grid marks at 1, 2 or 5 × 10^k (egui_plot's default only uses powers of ten, so a
+/// short plot of 0..7000 µs showed no number but 0).
+fn nice_marks(input: GridInput) -> Vec<GridMark> {
+    let (lo, hi) = input.bounds;
+    let span = (hi - lo).abs().max(1e-9);
+    let raw = span / 4.0;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * magnitude).find(|s| *s >= raw).unwrap_or(10.0 * magnitude);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last).map(|i| GridMark { value: i as f64 * step, step_size: step }).collect()
+}
 
 pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
     let bottom = ui.max_rect().bottom();
@@ -177,8 +190,10 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
             .height(plot_h)
             .allow_scroll(false)
             .custom_y_axes(vec![AxisHints::new_y().label_spacing(12.0..=20.0)])
+            .y_grid_spacer(nice_marks)
+            .x_grid_spacer(nice_marks)
+            .custom_x_axes(vec![AxisHints::new_x().label("seconds since the first message").label_spacing(24.0..=36.0)])
             .include_y(0.0)
-            .x_axis_label("seconds since the first message")
             .show(ui, |plot_ui| plot_ui.points(Points::new("latency", points).radius(1.5)));
         if !model.errors.is_empty() {
             ui.add_space(6.0);
