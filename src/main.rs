@@ -220,3 +220,28 @@ fn bench_cmd(a: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gui_options_work_without_the_gui_command_but_not_with_another() {
+        let cli =
+            Cli::try_parse_from(["ipc-lab", "--presenter", "--scenario", "fan-out"]).expect("top-level gui flags");
+        assert!(cli.command.is_none() && cli.gui.presenter);
+        assert_eq!(cli.gui.scenario.as_deref(), Some("fan-out"));
+        assert!(Cli::try_parse_from(["ipc-lab", "gui", "--presenter"]).is_ok());
+        assert!(Cli::try_parse_from(["ipc-lab", "bench", "--presenter"]).is_err());
+        assert!(Cli::try_parse_from(["ipc-lab", "--presenter", "bench"]).is_err());
+        assert!(Cli::try_parse_from(["ipc-lab", "bench", "-m", "pipe"]).is_ok());
+    }
+
+    #[test]
+    fn the_scenario_help_lists_every_built_in() {
+        let help = scenario_help();
+        for (id, _, _) in ipc_lab::scenario_file::builtin() {
+            assert!(help.contains(id), "{id} missing from: {help}");
+        }
+    }
+}

@@ -254,6 +254,7 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
     }
 
     // Processes.
+    let sent_shown = model.sent_shown();
     for (i, node) in nodes.iter().enumerate() {
         let role = Role(i as u16);
         let Some(w) = model.worker_for(role) else { continue };
@@ -262,7 +263,7 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
         let response = ui.interact(*node, id, Sense::click());
         let label = format!("{name} process");
         response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
-        draw_node(&painter, *node, w, role, &name, model, ui);
+        draw_node(&painter, *node, w, role, model, sent_shown.get(i).copied(), ui);
         response.context_menu(|ui| {
             ui.label(format!("{name} · pid {}", w.pid));
             ui.separator();
@@ -288,10 +289,11 @@ fn draw_node(
     node: Rect,
     w: &WorkerView,
     role: Role,
-    name: &str,
     model: &Model,
+    sent_shown: Option<u64>,
     ui: &egui::Ui,
 ) {
+    let name = model.topology.as_ref().map_or_else(|| role.as_str(), |t| t.node_name(role));
     let visuals = ui.visuals();
     let color = role_color(role);
     let state_c = state_color(&w.state);
@@ -320,7 +322,7 @@ fn draw_node(
     line(&painter, format!("pid {}", w.pid), FontId::monospace(14.0 * k), visuals.text_color(), None);
     line(&painter, w.state.label(), FontId::proportional(15.0 * k), visuals.text_color(), Some(state_c));
     let Some(p) = model.progress.get(role.index()) else { return };
-    let sent = model.sent_shown().get(role.index()).copied().unwrap_or(p.sent);
+    let sent = sent_shown.unwrap_or(p.sent);
     let small = FontId::proportional(13.0 * k);
     line(
         &painter,

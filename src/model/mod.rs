@@ -336,21 +336,16 @@ impl Model {
     /// so a consumer's report can be newer than its producer's; a receiver holding N distinct
     /// frames from one sender proves that sender sent N.
     pub fn sent_shown(&self) -> Vec<u64> {
-        let mut shown: Vec<u64> = self.progress.iter().map(|p| p.sent).collect();
-        for i in 0..self.progress.len() {
-            let receiver = Role(i as u16);
-            if let [sender] = self.senders_to(receiver)[..]
-                && let Some(s) = shown.get_mut(sender.index())
+        let mut proven = vec![0u64; self.progress.len()];
+        for (i, p) in self.progress.iter().enumerate() {
+            // A sender may feed several receivers (fan-out): what they prove adds up.
+            if let [sender] = self.senders_to(Role(i as u16))[..]
+                && let Some(n) = proven.get_mut(sender.index())
             {
-                // A sender may feed several receivers (fan-out): what they prove adds up.
-                let proven: u64 = (0..self.progress.len())
-                    .filter(|&j| self.senders_to(Role(j as u16))[..] == [sender])
-                    .map(|j| self.progress[j].accounting.unique)
-                    .sum();
-                *s = (*s).max(proven);
+                *n += p.accounting.unique;
             }
         }
-        shown
+        self.progress.iter().zip(proven).map(|(p, proven)| p.sent.max(proven)).collect()
     }
 
     /// Sent, received and not (yet) arrived, consistent at every frame: received never exceeds
