@@ -247,3 +247,21 @@ fn changing_a_built_in_makes_it_custom_and_the_rate_follows_the_pace() {
     assert_eq!(h.state().ui_state.scenario.name, "custom");
     assert!(!h.get_by_label("unlimited").accesskit_node().is_disabled());
 }
+
+#[test]
+fn saving_names_the_full_path_of_the_file() {
+    let name = format!("ipclab-test-save-{}.json", std::process::id());
+    let full = std::env::current_dir().expect("cwd").join(&name);
+    let mut h = harness(AppOptions::default());
+    h.get_by_label("Save…").click();
+    h.run_steps(2);
+    h.state_mut().ui_state.file_path = name.clone(); // relative: where would it go?
+    h.run_steps(1);
+    h.get_by_label("Save").click();
+    h.run_steps(2);
+    let saved = std::fs::read_to_string(&full);
+    let _ = std::fs::remove_file(&full);
+    let (msg, ok) = h.state().ui_state.file_message.clone().expect("a message");
+    assert!(ok && saved.is_ok(), "{msg}");
+    assert_eq!(msg, format!("saved to {}", full.display()), "the message names the absolute path");
+}
