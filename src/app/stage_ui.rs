@@ -73,7 +73,7 @@ fn layout(topology: &Topology, rect: Rect) -> Vec<Rect> {
     // between columns for the lanes.
     let row_h = rect.height() / rows as f32;
     let w = (col_w * 0.63).min(col_w - 40.0).clamp(90.0, 420.0);
-    let h = (row_h * 0.72).min(row_h - 8.0).clamp(64.0, 210.0).min(w * 1.1);
+    let h = (row_h * 0.84).min(row_h - 12.0).clamp(64.0, 210.0).min(w * 1.1);
     let size = vec2(w, h);
     let mut seen = vec![0usize; columns];
     depth
@@ -303,11 +303,26 @@ fn draw_node(
     let title = if w.roles.len() > 1 { format!("{name} · thread") } else { name.to_string() };
     // Text scales with the box: small boxes (long pipelines, small windows) get smaller text so
     // it stays inside, big ones (a large screen) bigger text so it reads from the back row.
-    let k = (node.width() / 160.0).min((node.height() - 14.0) / 110.0).clamp(0.7, 2.2);
+    let k = (node.width() / 160.0).min((node.height() - 14.0) / 84.0).clamp(0.7, 2.2);
     let painter = painter.with_clip_rect(node.shrink(2.0));
     let x = node.left() + 10.0 * k.max(1.0);
     let wrap = node.right() - x - 6.0;
     let mut y = node.top() + 8.0 * k.max(1.0);
+    // Name and PID share the first line: one line less leaves room for bigger text.
+    let mut job = egui::text::LayoutJob::default();
+    job.wrap.max_width = wrap;
+    let format = |font_id: FontId, color: Color32| egui::TextFormat {
+        font_id,
+        color,
+        valign: egui::Align::BOTTOM,
+        ..Default::default()
+    };
+    job.append(&title, 0.0, format(FontId::proportional(18.0 * k), color));
+    job.append(&format!("pid {}", w.pid), 8.0 * k, format(FontId::monospace(14.0 * k), visuals.text_color()));
+    let galley = painter.layout_job(job);
+    let h = galley.size().y;
+    painter.galley(pos2(x, y), galley, color);
+    y += h + 2.0 * k;
     let mut line = |painter: &egui::Painter, text: String, font: FontId, color: Color32, dot: Option<Color32>| {
         let indent = if dot.is_some() { 18.0 * k } else { 0.0 };
         if let Some(c) = dot {
@@ -318,8 +333,6 @@ fn draw_node(
         painter.galley(pos2(x + indent, y), galley, color);
         y += h + 2.0 * k;
     };
-    line(&painter, title, FontId::proportional(18.0 * k), color, None);
-    line(&painter, format!("pid {}", w.pid), FontId::monospace(14.0 * k), visuals.text_color(), None);
     line(&painter, w.state.label(), FontId::proportional(15.0 * k), visuals.text_color(), Some(state_c));
     let Some(p) = model.progress.get(role.index()) else { return };
     let sent = sent_shown.unwrap_or(p.sent);
