@@ -309,16 +309,23 @@ fn draw_node(
     let wrap = node.right() - x - 6.0;
     let mut y = node.top() + 8.0 * k.max(1.0);
     // Name and PID share the first line: one line less leaves room for bigger text.
-    let mut job = egui::text::LayoutJob::default();
-    job.wrap.max_width = wrap;
     let format = |font_id: FontId, color: Color32| egui::TextFormat {
         font_id,
         color,
         valign: egui::Align::BOTTOM,
         ..Default::default()
     };
-    job.append(&title, 0.0, format(FontId::proportional(18.0 * k), color));
-    job.append(&format!("pid {}", w.pid), 8.0 * k, format(FontId::monospace(14.0 * k), visuals.text_color()));
+    let pid = format!("pid {}", w.pid);
+    let name_and_pid = |separator: f32, newline: bool| {
+        let mut job = egui::text::LayoutJob::default();
+        job.append(&title, 0.0, format(FontId::proportional(18.0 * k), color));
+        let pid = if newline { format!("\n{pid}") } else { pid.clone() };
+        job.append(&pid, separator, format(FontId::monospace(14.0 * k), visuals.text_color()));
+        job
+    };
+    // On one line when it fits; otherwise the PID goes below, whole.
+    let job = name_and_pid(8.0 * k, false);
+    let job = if painter.layout_job(job.clone()).size().x <= wrap { job } else { name_and_pid(0.0, true) };
     let galley = painter.layout_job(job);
     let h = galley.size().y;
     painter.galley(pos2(x, y), galley, color);
