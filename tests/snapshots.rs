@@ -141,6 +141,19 @@ fn large_screen_1920x1080_layout() {
         h.state_mut(),
         RunSpec { mechanism: MechanismId::Shm, pattern: Pattern::FanOut, nodes: 3, ..RunSpec::default() },
     );
+    // A consumer stopped (SIGSTOP) for 5 s and continued: its message's latency is beyond the
+    // histogram's last decade, which must keep its axis (1 µs .. 1 s) and labels.
+    let stalled = Event::Message(MessageEvent {
+        role: Role(3),
+        peer: Role(0),
+        direction: Direction::Received,
+        seq: 40,
+        size: 64,
+        send_ts_nanos: 3_000_000_000,
+        recv_ts_nanos: Some(8_000_000_000),
+        sample_every: 1,
+    });
+    h.state_mut().model.apply(telemetry(Role(3), stalled), 41_000);
     h.run_steps(3);
     h.snapshot("large_1920x1080");
 }

@@ -2,7 +2,7 @@
 //! send to its receive. Zoom and drag with the mouse; Pause freezes it; hover shows the details.
 
 use egui::Color32;
-use egui_plot::{Arrows, AxisHints, GridMark, Legend, Plot, PlotPoint, Points};
+use egui_plot::{Arrows, AxisHints, Corner, GridMark, Legend, Plot, PlotPoint, Points};
 
 use super::stage_ui::{packet_color, thousands};
 use crate::model::{Message, Model};
@@ -54,7 +54,7 @@ pub fn timeline_ui(model: &Model, frozen: Option<&[Message]>, ui: &mut egui::Ui)
         }
     });
     let plot = Plot::new("timeline")
-        .legend(Legend::default())
+        .legend(Legend::default().position(Corner::LeftTop)) // the newest arrows are on the right
         .allow_scroll(frozen.is_some())
         .allow_drag(frozen.is_some())
         .allow_zoom(frozen.is_some())
