@@ -80,32 +80,36 @@ fn paused_run(app: &mut IpcLabApp, spec: RunSpec) {
         let role = Role(i as u16);
         let sends = hops.iter().filter(|h| h.0 == role).count() as u64 * 40;
         let gets = hops.iter().filter(|h| h.1 == role).count() as u64 * 40;
-        let queues = topology
+        let queues: Vec<(u16, Queued)> = topology
             .links
             .iter()
             .filter(|l| l.down == role || (ping_pong && l.up == role))
             .map(|l| (l.link, Queued { amount: 104, unit: QueuedUnit::Bytes, capacity: Some(65536) }))
             .collect();
-        let event = Event::Progress {
-            role,
-            sent: sends,
-            received: gets,
-            queues,
-            accounting: Accounting { received: gets, unique: gets, ..Default::default() },
-            latency: Some(LatencySummary {
-                count: 40,
-                min: 28_000,
-                p50: 31_000,
-                p90: 33_000,
-                p99: 35_000,
-                p999: 35_000,
-                max: 35_500,
-                mean: 31_200.0,
-            })
-            .filter(|_| gets > 0),
-            sample_every: 1,
-            telemetry_dropped: 0,
+        let latency = LatencySummary {
+            count: 40,
+            min: 28_000,
+            p50: 31_000,
+            p90: 33_000,
+            p99: 35_000,
+            p999: 35_000,
+            max: 35_500,
+            mean: 31_200.0,
         };
+        // Built through its wire form, so fields the engine adds later (with serde defaults)
+        // need no change here.
+        let event: Event = serde_json::from_value(serde_json::json!({
+            "event": "progress",
+            "role": role,
+            "sent": sends,
+            "received": gets,
+            "queues": queues,
+            "accounting": Accounting { received: gets, unique: gets, ..Default::default() },
+            "latency": (gets > 0).then_some(latency),
+            "sample_every": 1,
+            "telemetry_dropped": 0,
+        }))
+        .expect("a progress event");
         app.model.apply(telemetry(role, event), 40_000);
     }
     app.model.apply(Update::Paced { pace: Pace::RealTime, paused: true }, 40_000);
