@@ -10,7 +10,7 @@ use std::sync::Arc;
 use common::exe;
 use egui_kittest::Harness;
 use ipc_lab::app::{AppOptions, IpcLabApp};
-use ipc_lab::mechanism::{MechanismId, Queued, QueuedUnit};
+use ipc_lab::mechanism::MechanismId;
 use ipc_lab::scenario::{Pattern, RunSpec};
 use ipc_lab::session::{Pace, Update};
 use ipc_lab::supervisor::RunEvent;
@@ -80,11 +80,12 @@ fn paused_run(app: &mut IpcLabApp, spec: RunSpec) {
         let role = Role(i as u16);
         let sends = hops.iter().filter(|h| h.0 == role).count() as u64 * 40;
         let gets = hops.iter().filter(|h| h.1 == role).count() as u64 * 40;
-        let queues: Vec<(u16, Queued)> = topology
+        let fill = serde_json::json!({ "amount": 104, "unit": "bytes", "capacity": 65536 });
+        let queues: Vec<(u16, serde_json::Value)> = topology
             .links
             .iter()
             .filter(|l| l.down == role || (ping_pong && l.up == role))
-            .map(|l| (l.link, Queued { amount: 104, unit: QueuedUnit::Bytes, capacity: Some(65536) }))
+            .map(|l| (l.link, fill.clone()))
             .collect();
         let latency = LatencySummary {
             count: 40,
