@@ -60,6 +60,12 @@ fn nice_marks(input: GridInput) -> Vec<GridMark> {
     (first..=last).map(|i| GridMark { value: i as f64 * step, step_size: step }).collect()
 }
 
+/// A grid mark's number with as many decimals as its step needs (0.5 must not read "0").
+fn nice_label(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -> String {
+    let decimals = if mark.step_size >= 1.0 { 0 } else { (-mark.step_size.log10()).ceil() as usize };
+    format!("{:.*}", decimals, mark.value)
+}
+
 pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
     let bottom = ui.max_rect().bottom();
     egui::ScrollArea::vertical().show(ui, |ui| {
@@ -189,11 +195,20 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
         Plot::new("latency-over-time")
             .height(plot_h)
             .allow_scroll(false)
-            .custom_y_axes(vec![AxisHints::new_y().label_spacing(12.0..=20.0)])
+            .custom_y_axes(vec![AxisHints::new_y().label_spacing(12.0..=20.0).formatter(nice_label)])
             .y_grid_spacer(nice_marks)
             .x_grid_spacer(nice_marks)
-            .custom_x_axes(vec![AxisHints::new_x().label("seconds since the first message").label_spacing(24.0..=36.0)])
+            .custom_x_axes(vec![
+                AxisHints::new_x()
+                    .label("seconds since the first message")
+                    .label_spacing(24.0..=36.0)
+                    .formatter(nice_label),
+            ])
+            // From zero, and never a vanishing range (an empty plot read "-0 0 0").
             .include_y(0.0)
+            .include_y(1.0)
+            .include_x(0.0)
+            .include_x(1.0)
             .show(ui, |plot_ui| plot_ui.points(Points::new("latency", points).radius(1.5)));
         if !model.errors.is_empty() {
             ui.add_space(6.0);

@@ -53,7 +53,17 @@ pub fn timeline_ui(model: &Model, frozen: Option<&[Message]>, ui: &mut egui::Ui)
             String::new()
         }
     });
-    let plot = Plot::new("timeline")
+    // Arrows do not widen the plot's bounds by themselves: include where they end, or a message
+    // that took a second (step mode) leaves the view as a flat line.
+    let (first, last) = messages.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), m| {
+        let end = m.recv_ts_nanos.unwrap_or(m.send_ts_nanos);
+        (lo.min(t(m.send_ts_nanos)), hi.max(t(end)))
+    });
+    let mut plot = Plot::new("timeline");
+    if first.is_finite() && last.is_finite() {
+        plot = plot.include_x(first).include_x(last);
+    }
+    let plot = plot
         .legend(Legend::default().position(Corner::LeftTop)) // the newest arrows are on the right
         .allow_scroll(frozen.is_some())
         .allow_drag(frozen.is_some())
