@@ -13,9 +13,14 @@ use ipc_lab::scenario::{RunSpec, parse_bytes};
 
 #[derive(Parser)]
 #[command(name = "ipc-lab", version, about = "Inter-process communication, done for real and measured")]
+// With no command the GUI opens, so its options work without `gui` too (`ipc-lab --presenter`);
+// they cannot be mixed with another command.
+#[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
+    #[command(flatten)]
+    gui: GuiArgs,
 }
 
 #[derive(Subcommand)]
@@ -40,8 +45,7 @@ enum Cmd {
 
 #[derive(clap::Args, Default)]
 struct GuiArgs {
-    /// A built-in scenario (ping-pong, stream, step) or a scenario file.
-    #[arg(long, value_name = "ID|FILE")]
+    #[arg(long, value_name = "ID|FILE", help = scenario_help())]
     scenario: Option<String>,
     /// Mechanism to start with.
     #[arg(long, short)]
@@ -55,6 +59,12 @@ struct GuiArgs {
     /// Print frame CPU time, fps and memory to stderr every SECS seconds.
     #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "10")]
     frame_stats: Option<f64>,
+}
+
+/// The --scenario help, listing the built-ins from the one registry.
+fn scenario_help() -> String {
+    let ids: Vec<&str> = ipc_lab::scenario_file::builtin().iter().map(|(id, _, _)| *id).collect();
+    format!("A built-in scenario ({}) or a scenario file", ids.join(", "))
 }
 
 #[derive(Subcommand)]
@@ -118,7 +128,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Cmd::Worker { spec }) => ExitCode::from(ipc_lab::worker::main(&spec) as u8),
-        command => match dispatch(command) {
+        command => match dispatch(command, cli.gui) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -128,7 +138,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn dispatch(command: Option<Cmd>) -> anyhow::Result<ExitCode> {
+fn dispatch(command: Option<Cmd>, gui: GuiArgs) -> anyhow::Result<ExitCode> {
     match command {
         Some(Cmd::Bench(args)) => bench_cmd(*args),
         Some(Cmd::List { what: ListWhat::Mechanisms }) => {
@@ -144,7 +154,7 @@ fn dispatch(command: Option<Cmd>) -> anyhow::Result<ExitCode> {
         }
         Some(Cmd::Worker { .. }) => unreachable!("handled in main"),
         Some(Cmd::Gui(args)) => gui_cmd(args),
-        None => gui_cmd(GuiArgs::default()),
+        None => gui_cmd(gui),
         Some(Cmd::Scenarios) => {
             for (id, what, _) in ipc_lab::scenario_file::builtin() {
                 println!("{id:<10} {what}");
@@ -215,4 +225,29 @@ fn bench_cmd(a: BenchArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: run failed: {f}");
     }
     Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gui_options_work_without_the_gui_command_but_not_with_another() {
+        let cli =
+            Cli::try_parse_from(["ipc-lab", "--presenter", "--scenario", "fan-out"]).expect("top-level gui flags");
+        assert!(cli.command.is_none() && cli.gui.presenter);
+        assert_eq!(cli.gui.scenario.as_deref(), Some("fan-out"));
+        assert!(Cli::try_parse_from(["ipc-lab", "gui", "--presenter"]).is_ok());
+        assert!(Cli::try_parse_from(["ipc-lab", "bench", "--presenter"]).is_err());
+        assert!(Cli::try_parse_from(["ipc-lab", "--presenter", "bench"]).is_err());
+        assert!(Cli::try_parse_from(["ipc-lab", "bench", "-m", "pipe"]).is_ok());
+    }
+
+    #[test]
+    fn the_scenario_help_lists_every_built_in() {
+        let help = scenario_help();
+        for (id, _, _) in ipc_lab::scenario_file::builtin() {
+            assert!(help.contains(id), "{id} missing from: {help}");
+        }
+    }
 }

@@ -25,6 +25,9 @@ pub struct Scenario {
     pub shm_wait: ShmWait,
     /// Pipeline stages, fan-out consumers or fan-in producers.
     pub nodes: u16,
+    /// CPUs to pin the nodes to, as `bench --pin`: `[0]` all on one core, `[0, 1]` alternating
+    /// between two; `None` leaves placement to the scheduler.
+    pub pin: Option<Vec<usize>>,
 }
 
 impl Default for Scenario {
@@ -39,9 +42,13 @@ impl Default for Scenario {
             pace: Pace::RealTime,
             shm_wait: ShmWait::default(),
             nodes: 3,
+            pin: None,
         }
     }
 }
+
+/// What a scenario's name says when its settings no longer match the built-in it was named after.
+pub const CUSTOM: &str = "custom";
 
 /// Built-in scenarios: (id, what it shows, the scenario).
 pub fn builtin() -> Vec<(&'static str, &'static str, Scenario)> {
@@ -109,8 +116,34 @@ impl Scenario {
             shm_wait: self.shm_wait,
             rate_per_sec: self.rate_per_sec,
             nodes: self.nodes,
+            pin: self.pin.clone(),
             ..RunSpec::default()
         }
+    }
+
+    /// The built-in this scenario is named after, if any.
+    pub fn builtin_named(&self) -> Option<Scenario> {
+        builtin().into_iter().find(|(id, _, _)| *id == self.name).map(|(_, _, s)| s)
+    }
+
+    /// Whether the settings that make a built-in what it is (pattern, size, count, rate, pace,
+    /// nodes) still match the built-in this scenario is named after. Where it runs (mechanism,
+    /// shm wait, placement) is a separate choice and keeps the name.
+    pub fn matches_its_builtin(&self) -> bool {
+        self.builtin_named().is_none_or(|b| {
+            (b.pattern, b.size, b.count, b.rate_per_sec, b.pace, b.nodes)
+                == (self.pattern, self.size, self.count, self.rate_per_sec, self.pace, self.nodes)
+        })
+    }
+
+    /// Renames a changed built-in to [`CUSTOM`], so the name on screen never claims settings
+    /// the scenario no longer has. Returns whether it renamed.
+    pub fn mark_custom_if_changed(&mut self) -> bool {
+        if self.matches_its_builtin() {
+            return false;
+        }
+        self.name = CUSTOM.into();
+        true
     }
 
     /// A built-in scenario by id, or a scenario file.
@@ -171,6 +204,18 @@ mod tests {
         assert!(Scenario::parse("{\"count\": 0}").unwrap_err().contains("count"));
         assert!(Scenario::parse("not json").is_err());
         assert!(Scenario::resolve("no-such-thing").unwrap_err().contains("no scenario 'no-such-thing'"));
+    }
+
+    #[test]
+    fn a_changed_builtin_is_named_custom_and_placement_keeps_the_name() {
+        let mut s = Scenario { mechanism: MechanismId::Tcp, pin: Some(vec![0]), ..Default::default() };
+        assert!(!s.mark_custom_if_changed(), "mechanism and placement are not the scenario");
+        assert_eq!(s.name, "ping-pong");
+        s.pattern = Pattern::Stream;
+        assert!(s.mark_custom_if_changed());
+        assert_eq!(s.name, CUSTOM);
+        assert_eq!(s.run_spec().pin, Some(vec![0]), "placement reaches the run");
+        assert!(Scenario::parse("{\"pin\": [0, 1]}").is_ok_and(|s| s.pin == Some(vec![0, 1])));
     }
 
     #[test]

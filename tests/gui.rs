@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::exe;
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use ipc_lab::app::{AppOptions, IpcLabApp};
 use ipc_lab::mechanism::{MechanismId, process_alive};
 use ipc_lab::model::{ProcState, RunStatus};
@@ -153,4 +153,115 @@ fn a_bad_scenario_file_is_a_message_not_a_crash() {
     let (msg, ok) = h.state().ui_state.file_message.clone().expect("a message");
     assert!(!ok && msg.contains("not a valid scenario"), "{msg}");
     assert_eq!(h.state().ui_state.scenario, Scenario::default(), "the current scenario is kept");
+}
+
+/// Lets frames run for `how_long`, checking `each` after every one.
+fn run_for(h: &mut Harness<'_, IpcLabApp>, how_long: Duration, mut each: impl FnMut(&IpcLabApp)) {
+    let until = Instant::now() + how_long;
+    while Instant::now() < until {
+        h.step();
+        each(h.state());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn slow_motion_lets_operations_through_at_the_chosen_rate() {
+    let ops_per_sec = 5.0;
+    let scenario = Scenario { pace: Pace::SlowMotion { ops_per_sec }, rate_per_sec: None, ..Scenario::default() };
+    let mut h = harness(AppOptions { scenario: Some(scenario), autostart: true, ..Default::default() });
+    step_until(&mut h, Duration::from_secs(10), "the first operation", |app| app.model.gate_passes >= 1);
+    let (start, passes) = (Instant::now(), h.state().model.gate_passes);
+    run_for(&mut h, Duration::from_secs(4), |_| {});
+    let measured = (h.state().model.gate_passes - passes) as f64 / start.elapsed().as_secs_f64();
+    assert!(
+        (measured - ops_per_sec).abs() <= ops_per_sec * 0.1,
+        "slow motion at {ops_per_sec} ops/s let {measured:.2} ops/s through"
+    );
+}
+
+#[test]
+fn pause_freezes_the_counts_and_resume_continues_them() {
+    let scenario = Scenario { pattern: ipc_lab::scenario::Pattern::Stream, ..unlimited() };
+    let mut h = harness(AppOptions { scenario: Some(scenario), autostart: true, ..Default::default() });
+    step_until(&mut h, Duration::from_secs(10), "traffic", |app| app.model.received_total() > 1000);
+    h.get_by_label("Pause").click();
+    step_until(&mut h, Duration::from_secs(5), "the session to pause", |app| app.model.paused);
+    // Operations already past their gate finish; then every worker waits at its gate.
+    run_for(&mut h, Duration::from_millis(400), |_| {});
+    let frozen = h.state().model.counts();
+    assert!(frozen.sent > 0);
+    run_for(&mut h, Duration::from_millis(600), |app| {
+        assert_eq!(app.model.counts(), frozen, "counts moved while paused");
+        assert_eq!(app.model.msgs_per_sec(0), 0.0, "no throughput while paused");
+    });
+    h.get_by_label("Resume").click();
+    step_until(&mut h, Duration::from_secs(10), "traffic to continue", |app| {
+        app.model.counts().received > frozen.received + 1000
+    });
+}
+
+#[test]
+fn received_never_exceeds_sent_on_any_frame_of_a_fast_stream() {
+    let scenario = Scenario { pattern: ipc_lab::scenario::Pattern::Stream, ..unlimited() };
+    let mut h = harness(AppOptions { scenario: Some(scenario), autostart: true, ..Default::default() });
+    step_until(&mut h, Duration::from_secs(10), "traffic", |app| app.model.received_total() > 0);
+    let mut frames = 0;
+    run_for(&mut h, Duration::from_secs(2), |app| {
+        let c = app.model.counts();
+        assert!(c.received <= c.sent, "frame {frames}: received {} > sent {}", c.received, c.sent);
+        assert_eq!(c.not_arrived, c.sent - c.received, "frame {frames}: in flight is sent − received");
+        let per_node = app.model.sent_shown();
+        assert!(per_node[0] >= app.model.progress[1].accounting.unique, "frame {frames}: producer's sent");
+        frames += 1;
+    });
+    assert!(frames > 20, "only {frames} frames drawn");
+    assert!(h.state().model.counts().received > 10_000, "a fast stream");
+}
+
+#[test]
+fn changing_a_built_in_makes_it_custom_and_the_rate_follows_the_pace() {
+    let mut h = harness(AppOptions::default());
+    h.run_steps(2);
+    assert_eq!(h.state().ui_state.scenario.name, "ping-pong");
+    h.get_by_label("stream").click();
+    h.run_steps(2);
+    assert_eq!(h.state().ui_state.scenario.name, "custom");
+    let shown = format!("{:?}", h.get_by_role_and_label(egui::Role::ComboBox, "Scenario").accesskit_node());
+    assert!(shown.contains("custom"), "the scenario box says custom: {shown}");
+    assert!(!h.get_by_label("unlimited").accesskit_node().is_disabled(), "a rate limit applies in real time");
+    // Picking a built-in restores its name and settings; "step" paces by hand, so the rate
+    // limit means nothing and its controls are disabled.
+    h.get_by_role_and_label(egui::Role::ComboBox, "Scenario").click();
+    h.run_steps(2);
+    h.get_by_label("step").click();
+    h.run_steps(2);
+    let app = h.state();
+    assert_eq!(app.ui_state.scenario.name, "step");
+    assert_eq!(app.ui_state.scenario.pattern, ipc_lab::scenario::Pattern::PingPong);
+    assert_eq!(app.ui_state.pace(), Pace::Step);
+    assert!(h.get_by_label("unlimited").accesskit_node().is_disabled());
+    // Real time is not what "step" is: custom again, and the rate is back.
+    h.get_by_label("Real time").click();
+    h.run_steps(2);
+    assert_eq!(h.state().ui_state.scenario.name, "custom");
+    assert!(!h.get_by_label("unlimited").accesskit_node().is_disabled());
+}
+
+#[test]
+fn saving_names_the_full_path_of_the_file() {
+    let name = format!("ipclab-test-save-{}.json", std::process::id());
+    let full = std::env::current_dir().expect("cwd").join(&name);
+    let mut h = harness(AppOptions::default());
+    h.get_by_label("Save…").click();
+    h.run_steps(2);
+    h.state_mut().ui_state.file_path = name.clone(); // relative: where would it go?
+    h.run_steps(1);
+    h.get_by_label("Save").click();
+    h.run_steps(2);
+    let saved = std::fs::read_to_string(&full);
+    let _ = std::fs::remove_file(&full);
+    let (msg, ok) = h.state().ui_state.file_message.clone().expect("a message");
+    assert!(ok && saved.is_ok(), "{msg}");
+    assert_eq!(msg, format!("saved to {}", full.display()), "the message names the absolute path");
 }

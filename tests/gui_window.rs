@@ -1,5 +1,6 @@
 //! The real window, under Xvfb: SIGTERM to the GUI ends every worker and removes every named
-//! resource. (`.ci/run` installs xvfb; the behaviour tests in `gui.rs` need no display at all.)
+//! resource, over FIFOs, shared memory and message queues. (`.ci/run` installs xvfb; the
+//! behaviour tests in `gui.rs` need no display at all.)
 
 mod common;
 
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{children_of, exe};
 use ipc_lab::mechanism::process_alive;
+use ipc_lab::supervisor::resources::leftovers;
 
 fn cmdline(pid: u32) -> String {
     std::fs::read(format!("/proc/{pid}/cmdline"))
@@ -28,28 +30,34 @@ fn descendants(pid: u32) -> Vec<u32> {
     all
 }
 
-#[test]
-fn sigterm_to_the_window_ends_every_worker_and_removes_every_name() {
+/// One real window at a time: `xvfb-run -a` picks a free display racily.
+static ONE_WINDOW: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Opens the GUI under Xvfb running `scenario` over `mechanism`, waits for its `workers`, sends
+/// SIGTERM to the GUI and checks that every worker ended and every named resource of the run
+/// (run directory, FIFOs, sockets, shm segments, message queues) is gone.
+fn sigterm_ends_the_run(scenario: &str, mechanism: &str, workers: usize) {
+    let _one = ONE_WINDOW.lock().unwrap_or_else(|p| p.into_inner());
     let exe = exe();
     let mut xvfb = Command::new("xvfb-run")
         .args(["-a", "-s", "-screen 0 1280x800x24"])
         .arg(&exe)
-        .args(["gui", "--scenario", "pipeline", "--mechanism", "fifo", "--autostart"])
+        .args(["gui", "--scenario", scenario, "--mechanism", mechanism, "--autostart"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("xvfb-run is needed for this test (apt-get install xvfb xauth)");
-    // Find the GUI process and wait for its run's four workers.
+    // Find the GUI process and wait for its run's workers.
     let deadline = Instant::now() + Duration::from_secs(30);
-    let (gui, workers) = loop {
-        assert!(Instant::now() < deadline, "the GUI never started its workers");
+    let (gui, pids) = loop {
+        assert!(Instant::now() < deadline, "the GUI never started its {workers} workers");
         let gui = descendants(xvfb.id())
             .into_iter()
             .find(|&p| cmdline(p).contains(" gui ") && cmdline(p).contains("ipc-lab"));
         if let Some(gui) = gui {
-            let workers: Vec<u32> = children_of(gui).into_iter().filter(|&p| cmdline(p).contains(" worker ")).collect();
-            if workers.len() == 4 {
-                break (gui, workers);
+            let pids: Vec<u32> = children_of(gui).into_iter().filter(|&p| cmdline(p).contains(" worker ")).collect();
+            if pids.len() == workers {
+                break (gui, pids);
             }
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -64,14 +72,34 @@ fn sigterm_to_the_window_ends_every_worker_and_removes_every_name() {
             })
             .unwrap_or_default()
     };
-    assert!(!run_dirs().is_empty(), "a running run has its directory");
-    eprintln!("gui {gui}, workers {workers:?}, run {:?}", run_dirs());
+    // The run directory is named by the run's prefix, `ipc-lab-<gui pid>-<n>`.
+    let prefixes = run_dirs();
+    assert_eq!(prefixes.len(), 1, "one run, one directory: {prefixes:?}");
+    let prefix = prefixes[0].clone();
+    eprintln!("gui {gui}, workers {pids:?}, run {prefix}");
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(gui as i32), nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
     let deadline = Instant::now() + Duration::from_secs(5);
-    while workers.iter().any(|&w| process_alive(w)) || process_alive(gui) {
+    while pids.iter().any(|&w| process_alive(w)) || process_alive(gui) {
         assert!(Instant::now() < deadline, "workers or the GUI outlived SIGTERM");
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(run_dirs().is_empty(), "the run directory is removed: {:?}", run_dirs());
+    let left = leftovers(&prefix);
+    assert!(left.is_empty(), "named resources outlived SIGTERM: {left:?}");
     let _ = xvfb.wait();
+}
+
+#[test]
+fn sigterm_to_the_window_ends_every_worker_and_removes_every_name() {
+    sigterm_ends_the_run("pipeline", "fifo", 4);
+}
+
+#[test]
+fn sigterm_to_the_window_removes_shared_memory() {
+    sigterm_ends_the_run("ping-pong", "shm", 2);
+}
+
+#[test]
+fn sigterm_to_the_window_removes_message_queues() {
+    sigterm_ends_the_run("fan-out", "mqueue", 4);
 }

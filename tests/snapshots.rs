@@ -1,5 +1,6 @@
-//! A few snapshot images guard the look of the stage: idle, and paused mid-run. The paused
-//! layout is fed a fixed sequence of model updates (fixed PIDs, timestamps and counts), so the
+//! A few snapshot images guard the look of the stage: idle, paused mid-run at the default size,
+//! a pipeline on a 1024×768 projector in presenter mode, and a large 1920×1080 screen. The running
+//! layouts are fed a fixed sequence of model updates (fixed PIDs, timestamps and counts), so the
 //! picture is the same on every run; the behaviour tests in `gui.rs` use real processes.
 
 mod common;
@@ -9,15 +10,24 @@ use std::sync::Arc;
 use common::exe;
 use egui_kittest::Harness;
 use ipc_lab::app::{AppOptions, IpcLabApp};
-use ipc_lab::mechanism::{MechanismId, Queued, QueuedUnit};
-use ipc_lab::scenario::RunSpec;
+use ipc_lab::mechanism::MechanismId;
+use ipc_lab::scenario::{Pattern, RunSpec};
 use ipc_lab::session::{Pace, Update};
 use ipc_lab::supervisor::RunEvent;
 use ipc_lab::telemetry::{Accounting, Direction, Event, LatencySummary, MessageEvent, Role};
 
+/// A harness drawing `size` points at `pixels_per_point` (the image is their product).
+fn harness_at(size: [f32; 2], pixels_per_point: f32) -> Harness<'static, IpcLabApp> {
+    let mut app = IpcLabApp::new(exe(), Arc::new(|| {}), AppOptions::default()).expect("app");
+    app.ui_state.cpus = 2; // what the stage says about this machine, fixed for the picture
+    Harness::builder()
+        .with_size(size)
+        .with_pixels_per_point(pixels_per_point)
+        .build_ui_state(|ui, app: &mut IpcLabApp| app.ui_root(ui), app)
+}
+
 fn harness() -> Harness<'static, IpcLabApp> {
-    let app = IpcLabApp::new(exe(), Arc::new(|| {}), AppOptions::default()).expect("app");
-    Harness::builder().with_size([1280.0, 800.0]).build_ui_state(|ui, app: &mut IpcLabApp| app.ui_root(ui), app)
+    harness_at([1280.0, 800.0], 1.0)
 }
 
 #[test]
@@ -31,63 +41,124 @@ fn telemetry(role: Role, event: Event) -> Update {
     Update::Event(RunEvent::Telemetry { worker_id: role.wire_id() as usize, event })
 }
 
-#[test]
-fn paused_running_layout() {
-    let mut h = harness();
-    {
-        let app = h.state_mut();
-        let spec = RunSpec { mechanism: MechanismId::Pipe, ..RunSpec::default() };
-        let workers = vec![(0, vec![Role::Initiator], 4242), (1, vec![Role::Responder], 4243)];
-        app.model.apply(Update::Started { spec, prefix: "ipc-lab-4241-0".into(), workers, pace: Pace::RealTime }, 0);
-        let base = 1_000_000_000u64;
-        for seq in 0..40u64 {
-            let t = base + seq * 50_000_000;
-            for (role, dir, send, recv) in [
-                (Role::Initiator, Direction::Sent, t, None),
-                (Role::Responder, Direction::Received, t, Some(t + 8_000 + seq * 100)),
-                (Role::Responder, Direction::Sent, t + 20_000, None),
-                (Role::Initiator, Direction::Received, t + 20_000, Some(t + 29_000 + seq * 50)),
-            ] {
+/// Feeds a fixed, paused run of `spec` into the app: 40 messages over every hop (and back in
+/// ping-pong), then each node's progress.
+fn paused_run(app: &mut IpcLabApp, spec: RunSpec) {
+    let topology = spec.topology();
+    let ping_pong = spec.pattern == Pattern::PingPong;
+    let n = topology.programs.len();
+    let workers = (0..n).map(|i| (i, vec![Role(i as u16)], 4242 + i as u32)).collect();
+    app.model.apply(Update::Started { spec, prefix: "ipc-lab-4241-0".into(), workers, pace: Pace::RealTime }, 0);
+    let base = 1_000_000_000u64;
+    let mut hops: Vec<(Role, Role)> = topology.links.iter().map(|l| (l.up, l.down)).collect();
+    if ping_pong {
+        hops.push((Role::Responder, Role::Initiator));
+    }
+    for seq in 0..40u64 {
+        let t = base + seq * 50_000_000;
+        for (hop, &(from, to)) in hops.iter().enumerate() {
+            let send = t + hop as u64 * 20_000;
+            let recv = send + 8_000 + seq * 100;
+            for (role, peer, direction, recv_ts) in
+                [(from, to, Direction::Sent, None), (to, from, Direction::Received, Some(recv))]
+            {
                 let event = Event::Message(MessageEvent {
                     role,
-                    peer: role.peer(),
-                    direction: dir,
+                    peer,
+                    direction,
                     seq,
                     size: 64,
                     send_ts_nanos: send,
-                    recv_ts_nanos: recv,
+                    recv_ts_nanos: recv_ts,
                     sample_every: 1,
                 });
                 app.model.apply(telemetry(role, event), seq * 1_000);
             }
         }
-        for role in [Role::Initiator, Role::Responder] {
-            let event = Event::Progress {
-                role,
-                sent: 40,
-                received: 40,
-                queues: vec![(0, Queued { amount: 104, unit: QueuedUnit::Bytes, capacity: Some(65536), at_sender: false })],
-                accounting: Accounting { received: 40, unique: 40, ..Default::default() },
-                latency: Some(LatencySummary {
-                    count: 40,
-                    min: 28_000,
-                    p50: 31_000,
-                    p90: 33_000,
-                    p99: 35_000,
-                    p999: 35_000,
-                    max: 35_500,
-                    mean: 31_200.0,
-                }),
-                sample_every: 1,
-                telemetry_dropped: 0,
-                sending: vec![],
-                injected: Default::default(),
-            };
-            app.model.apply(telemetry(role, event), 40_000);
-        }
-        app.model.apply(Update::Paced { pace: Pace::RealTime, paused: true }, 40_000);
-        app.ui_state.frozen_timeline = Some(app.model.messages.iter().copied().collect());
     }
+    for i in 0..n {
+        let role = Role(i as u16);
+        let sends = hops.iter().filter(|h| h.0 == role).count() as u64 * 40;
+        let gets = hops.iter().filter(|h| h.1 == role).count() as u64 * 40;
+        let fill = serde_json::json!({ "amount": 104, "unit": "bytes", "capacity": 65536 });
+        let queues: Vec<(u16, serde_json::Value)> = topology
+            .links
+            .iter()
+            .filter(|l| l.down == role || (ping_pong && l.up == role))
+            .map(|l| (l.link, fill.clone()))
+            .collect();
+        let latency = LatencySummary {
+            count: 40,
+            min: 28_000,
+            p50: 31_000,
+            p90: 33_000,
+            p99: 35_000,
+            p999: 35_000,
+            max: 35_500,
+            mean: 31_200.0,
+        };
+        // Built through its wire form, so fields the engine adds later (with serde defaults)
+        // need no change here.
+        let event: Event = serde_json::from_value(serde_json::json!({
+            "event": "progress",
+            "role": role,
+            "sent": sends,
+            "received": gets,
+            "queues": queues,
+            "accounting": Accounting { received: gets, unique: gets, ..Default::default() },
+            "latency": (gets > 0).then_some(latency),
+            "sample_every": 1,
+            "telemetry_dropped": 0,
+        }))
+        .expect("a progress event");
+        app.model.apply(telemetry(role, event), 40_000);
+    }
+    app.model.apply(Update::Paced { pace: Pace::RealTime, paused: true }, 40_000);
+    app.ui_state.frozen_timeline = Some(app.model.messages.iter().copied().collect());
+}
+
+#[test]
+fn paused_running_layout() {
+    let mut h = harness();
+    paused_run(h.state_mut(), RunSpec { mechanism: MechanismId::Pipe, ..RunSpec::default() });
     h.run_steps(3);
     h.snapshot("paused_running");
+}
+
+/// Presenter mode on a 1024×768 projector: the app zooms by 1.2 there, so the layout has
+/// 853×640 points drawn at 1.2 pixels each. (The harness's screen is fixed in points, so the
+/// zoom is given as its pixel density rather than left to the presenter toggle.)
+#[test]
+fn presenter_1024x768_layout() {
+    let mut h = harness_at([1024.0 / 1.2, 768.0 / 1.2], 1.2);
+    paused_run(
+        h.state_mut(),
+        RunSpec { mechanism: MechanismId::Unix, pattern: Pattern::Pipeline, nodes: 4, ..RunSpec::default() },
+    );
+    h.run_steps(3);
+    h.snapshot("presenter_1024x768");
+}
+
+#[test]
+fn large_screen_1920x1080_layout() {
+    let mut h = harness_at([1920.0, 1080.0], 1.0);
+    paused_run(
+        h.state_mut(),
+        RunSpec { mechanism: MechanismId::Shm, pattern: Pattern::FanOut, nodes: 3, ..RunSpec::default() },
+    );
+    // A consumer stopped (SIGSTOP) for 5 s and continued: its message's latency is beyond the
+    // histogram's last decade, which must keep its axis (1 µs .. 1 s) and labels.
+    let stalled = Event::Message(MessageEvent {
+        role: Role(3),
+        peer: Role(0),
+        direction: Direction::Received,
+        seq: 40,
+        size: 64,
+        send_ts_nanos: 3_000_000_000,
+        recv_ts_nanos: Some(8_000_000_000),
+        sample_every: 1,
+    });
+    h.state_mut().model.apply(telemetry(Role(3), stalled), 41_000);
+    h.run_steps(3);
+    h.snapshot("large_1920x1080");
 }

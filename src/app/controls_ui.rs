@@ -10,18 +10,18 @@ use crate::model::RunStatus;
 use crate::scenario::{Pattern, human_bytes};
 use crate::scenario_file::{Scenario, builtin};
 
+use super::stage_ui::thousands;
+
 const SIZES: [usize; 7] = [0, 64, 1024, 4096, 65536, 1 << 20, 16 << 20];
 
 pub fn controls_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     let running = app.model.is_running();
     ui.add_space(4.0);
+    // The run buttons lead the first row and keep their place whatever is chosen below.
     ui.horizontal_wrapped(|ui| {
-        ui.add_enabled_ui(!running, |ui| scenario_ui(app, ui));
-    });
-    ui.horizontal_wrapped(|ui| {
-        pace_ui(app, ui);
-        ui.separator();
         buttons_ui(app, ui);
+        ui.separator();
+        pace_ui(app, ui);
         ui.separator();
         if ui.button("Save…").on_hover_text("Save this scenario to a file").clicked()
             || ui.add_enabled(!running, egui::Button::new("Load…")).on_hover_text("Load a scenario file").clicked()
@@ -29,6 +29,13 @@ pub fn controls_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
             app.ui_state.show_file_window = true;
         }
         ui.toggle_value(&mut app.ui_state.presenter, "Presenter").on_hover_text("Big text for a projector (F5)");
+    });
+    // What to run: fixed while a run goes on.
+    ui.horizontal_wrapped(|ui| {
+        if running {
+            ui.disable();
+        }
+        scenario_ui(app, ui);
     });
     status_ui(app, ui);
     ui.add_space(2.0);
@@ -39,6 +46,7 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     let label = ui.label("Scenario");
     egui::ComboBox::from_id_salt("scenario")
         .selected_text(s.name.clone())
+        .width(96.0)
         .show_ui(ui, |ui| {
             for (id, what, preset) in builtin() {
                 if ui.selectable_label(s.name == id, id).on_hover_text(what).clicked() {
@@ -58,6 +66,7 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     let label = ui.label("Mechanism");
     egui::ComboBox::from_id_salt("mechanism")
         .selected_text(s.mechanism.as_str())
+        .width(76.0)
         .show_ui(ui, |ui| {
             for m in MechanismId::ALL {
                 let available = m.availability();
@@ -99,6 +108,7 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     let label = ui.label("Size");
     egui::ComboBox::from_id_salt("size")
         .selected_text(human_bytes(s.size as u64))
+        .width(76.0)
         .show_ui(ui, |ui| {
             for size in SIZES {
                 ui.selectable_value(&mut s.size, size, human_bytes(size as u64));
@@ -114,14 +124,91 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     if let Some(count) = s.count.as_mut() {
         ui.add(egui::DragValue::new(count).range(1..=100_000_000).speed(10.0));
     }
-    ui.label("Rate");
+    // Slow motion and step mode set the pace themselves; a rate limit only means something in
+    // real time.
+    let real_time = app.ui_state.pace_choice == PaceChoice::RealTime;
+    let why = "Slow motion and step mode set the pace; the rate limit applies in real time";
+    ui.add_enabled(real_time, egui::Label::new("Rate")).on_disabled_hover_text(why);
     let mut unlimited = s.rate_per_sec.is_none();
-    if ui.checkbox(&mut unlimited, "unlimited").changed() {
+    if ui.add_enabled(real_time, egui::Checkbox::new(&mut unlimited, "unlimited")).on_disabled_hover_text(why).changed()
+    {
         s.rate_per_sec = if unlimited { None } else { Some(20.0) };
     }
     if let Some(rate) = s.rate_per_sec.as_mut() {
-        ui.add(egui::DragValue::new(rate).range(0.1..=1_000_000.0).speed(1.0).suffix(" msg/s"));
+        ui.add_enabled(real_time, egui::DragValue::new(rate).range(0.1..=1_000_000.0).speed(1.0).suffix(" msg/s"))
+            .on_disabled_hover_text(why);
     }
+    placement_ui(s, app.ui_state.cpus, ui);
+}
+
+/// Where the processes run, like `bench --pin`.
+#[derive(Clone, Copy, PartialEq)]
+enum Placement {
+    Unpinned,
+    SameCore,
+    AcrossCores,
+}
+
+impl Placement {
+    fn of(pin: Option<&[usize]>) -> Option<Placement> {
+        match pin {
+            None => Some(Placement::Unpinned),
+            Some([0]) => Some(Placement::SameCore),
+            Some([0, 1]) => Some(Placement::AcrossCores),
+            Some(_) => None, // a file's own CPU list
+        }
+    }
+
+    fn pin(self) -> Option<Vec<usize>> {
+        match self {
+            Placement::Unpinned => None,
+            Placement::SameCore => Some(vec![0]),
+            Placement::AcrossCores => Some(vec![0, 1]),
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Placement::Unpinned => "unpinned",
+            Placement::SameCore => "same core",
+            Placement::AcrossCores => "across cores",
+        }
+    }
+}
+
+/// CPUs this process may run on (its children inherit the same).
+pub fn usable_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn placement_ui(s: &mut Scenario, cpus: usize, ui: &mut egui::Ui) {
+    let label = ui.label("Placement");
+    let current = Placement::of(s.pin.as_deref());
+    let text = match (current, &s.pin) {
+        (Some(p), _) => p.label().to_string(),
+        (None, Some(cpus)) => format!("CPUs {cpus:?}"),
+        (None, None) => "unpinned".into(),
+    };
+    egui::ComboBox::from_id_salt("placement")
+        .selected_text(text)
+        .width(110.0)
+        .show_ui(ui, |ui| {
+            for (p, what) in [
+                (Placement::Unpinned, "wherever the scheduler puts them"),
+                (Placement::SameCore, "every process on CPU 0: they take turns on one core"),
+                (Placement::AcrossCores, "alternate CPU 0 and CPU 1: the first node on 0, the next on 1, ..."),
+            ] {
+                let enabled = p != Placement::AcrossCores || cpus >= 2;
+                let r = ui.add_enabled(enabled, egui::Button::selectable(current == Some(p), p.label()));
+                let r = r.on_hover_text(what).on_disabled_hover_text("this machine has only one CPU");
+                if r.clicked() {
+                    s.pin = p.pin();
+                }
+            }
+        })
+        .response
+        .labelled_by(label.id)
+        .on_hover_text("Pin the processes to CPUs, like bench --pin");
 }
 
 fn pace_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
@@ -135,7 +222,7 @@ fn pace_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
         ui.add(
             egui::Slider::new(&mut app.ui_state.slow_ops_per_sec, 0.5..=20.0)
                 .logarithmic(true)
-                .suffix(" ops/s")
+                .text("ops/s")
                 .max_decimals(1),
         );
     }
@@ -147,17 +234,23 @@ fn pace_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
 
 fn buttons_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     let running = app.model.is_running();
-    if ui.add_enabled(!running, egui::Button::new(RichText::new("Start").strong())).clicked() {
+    // Fixed widths: "Pause" turning into "Resume" must not push Step and Stop along.
+    let size = egui::vec2(68.0, 0.0);
+    if ui.add_enabled(!running, egui::Button::new(RichText::new("Start").strong()).min_size(size)).clicked() {
         app.start();
     }
     let pause_label = if app.model.paused { "Resume" } else { "Pause" };
-    if ui.add_enabled(running, egui::Button::new(pause_label)).on_hover_text("Space").clicked() {
+    if ui.add_enabled(running, egui::Button::new(pause_label).min_size(size)).on_hover_text("Space").clicked() {
         app.toggle_pause();
     }
-    if ui.button("Step").on_hover_text("Release exactly one IPC operation (S or →)").clicked() {
+    if ui
+        .add(egui::Button::new("Step").min_size(size))
+        .on_hover_text("Release exactly one IPC operation (S or →)")
+        .clicked()
+    {
         app.step();
     }
-    if ui.add_enabled(running, egui::Button::new("Stop")).on_hover_text("Esc").clicked() {
+    if ui.add_enabled(running, egui::Button::new("Stop").min_size(size)).on_hover_text("Esc").clicked() {
         app.stop();
     }
 }
@@ -170,17 +263,31 @@ fn status_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
         RunStatus::Starting => ("Starting worker processes…".to_string(), None),
         RunStatus::Running => {
             let m = &app.model;
-            let mech = m.mechanism().map_or("?", |m| m.as_str());
             let state = if m.paused { "paused" } else { "running" };
-            (format!("{state}: real processes talking over {mech} (run {})", m.prefix), None)
+            let what = match m.mechanism() {
+                Some(mech) if mech.in_process() => {
+                    let n = m.topology.as_ref().map_or(2, |t| t.programs.len());
+                    let n = if n == 2 { "two".to_string() } else { n.to_string() };
+                    format!("{n} threads of one process, talking over an in-process channel (the baseline)")
+                }
+                Some(mech) => format!("real processes talking over {mech}"),
+                None => "real processes".into(),
+            };
+            (format!("{state}: {what} (run {})", m.prefix), None)
         }
-        RunStatus::Finished(Ok(r)) => (
-            format!(
-                "finished: {} messages sent, {} received, {} lost, {} corrupted",
-                r.sent, r.received, r.lost, r.corrupted
-            ),
-            None,
-        ),
+        RunStatus::Finished(Ok(r)) => {
+            let c = app.model.counts();
+            (
+                format!(
+                    "finished: {} messages sent, {} received, {} lost, {} corrupted",
+                    thousands(c.sent),
+                    thousands(c.received),
+                    thousands(r.lost),
+                    thousands(r.corrupted)
+                ),
+                None,
+            )
+        }
         RunStatus::Finished(Err(e)) => (format!("run failed: {e}"), Some(ui.visuals().error_fg_color)),
         RunStatus::StartFailed(e) => (format!("could not start: {e}"), Some(ui.visuals().error_fg_color)),
     };
@@ -190,10 +297,20 @@ fn status_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
             t = t.color(c);
         }
         ui.label(t);
-        if let Some(n) = &app.model.notice {
+        if let Some(n) = app.model.notice(app.now_nanos()) {
             ui.label(RichText::new(format!("· {n}")).weak());
         }
     });
+}
+
+/// The absolute path of a file, so the user knows which file it was, whatever the working
+/// directory.
+fn full_path(path: &Path) -> String {
+    std::fs::canonicalize(path)
+        .or_else(|_| std::path::absolute(path))
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// The save/load window: a path and two buttons; errors are shown, never panicked on.
@@ -208,7 +325,7 @@ pub fn file_window(app: &mut IpcLabApp, ctx: &egui::Context) {
             if ui.button("Save").clicked() {
                 let path = Path::new(&app.ui_state.file_path);
                 app.ui_state.file_message = Some(match app.ui_state.scenario.save(path) {
-                    Ok(()) => (format!("saved to {}", path.display()), true),
+                    Ok(()) => (format!("saved to {}", full_path(path)), true),
                     Err(e) => (e, false),
                 });
             }
@@ -218,7 +335,7 @@ pub fn file_window(app: &mut IpcLabApp, ctx: &egui::Context) {
                     Ok(s) => {
                         app.ui_state.set_pace(s.pace);
                         app.ui_state.scenario = s;
-                        (format!("loaded {}", path.display()), true)
+                        (format!("loaded {}", full_path(&path)), true)
                     }
                     Err(e) => (e, false),
                 });

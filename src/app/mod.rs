@@ -56,6 +56,8 @@ pub struct UiState {
     pub show_file_window: bool,
     /// The timeline as it was when Pause was pressed.
     pub frozen_timeline: Option<Vec<crate::model::Message>>,
+    /// CPUs this machine lets us use (the stage says the GUI shares them; tests fix it).
+    pub cpus: usize,
 }
 
 impl UiState {
@@ -87,7 +89,10 @@ pub struct IpcLabApp {
     started: Instant,
     pending: Vec<Command>,
     frame_stats: Option<FrameStats>,
-    presenter_applied: bool,
+    /// The zoom presenter mode currently adds (1.0 when off).
+    presenter_factor: f32,
+    /// A zoom asked for that has not taken effect yet, and frames since.
+    zoom_asked: Option<(f32, u8)>,
 }
 
 impl IpcLabApp {
@@ -108,6 +113,7 @@ impl IpcLabApp {
             file_message: None,
             show_file_window: false,
             frozen_timeline: None,
+            cpus: controls_ui::usable_cpus(),
         };
         ui_state.set_pace(scenario.pace);
         let mut app = IpcLabApp {
@@ -117,7 +123,8 @@ impl IpcLabApp {
             started: Instant::now(),
             pending: Vec::new(),
             frame_stats: options.frame_stats.map(FrameStats::new),
-            presenter_applied: false,
+            presenter_factor: 1.0,
+            zoom_asked: None,
         };
         if options.autostart {
             app.start();
@@ -241,15 +248,34 @@ impl IpcLabApp {
             self.ui_state.presenter = !self.ui_state.presenter;
         }
         if page {
-            self.model.notice = Some("PageUp / PageDown will turn lesson pages (coming soon)".into());
+            let now = self.now_nanos();
+            self.model.set_notice("PageUp / PageDown will turn lesson pages (coming soon)", now);
         }
     }
 
+    /// Presenter mode enlarges everything by a factor that suits the window: 1.5 where there is
+    /// room (1280 pixels wide and up), less on a 1024×768 projector so the stage, the numbers and
+    /// the timeline still fit. It follows the window as it is resized; the user's own zoom
+    /// (Ctrl+= / Ctrl+-) is kept underneath.
     fn apply_presenter(&mut self, ctx: &egui::Context) {
-        if self.presenter_applied != self.ui_state.presenter {
-            let factor = if self.ui_state.presenter { 1.5 } else { 1.0 / 1.5 };
-            ctx.set_zoom_factor((ctx.zoom_factor() * factor).clamp(0.5, 4.0));
-            self.presenter_applied = self.ui_state.presenter;
+        let zoom = ctx.zoom_factor();
+        if let Some((asked, frames)) = self.zoom_asked.as_mut() {
+            // A new zoom takes effect at the next pass; until then the sizes are the old ones.
+            *frames += 1;
+            if (zoom - *asked).abs() > 1e-3 && *frames < 4 {
+                return;
+            }
+            self.zoom_asked = None;
+        }
+        let user_zoom = zoom / self.presenter_factor;
+        // Window size in points at the user's zoom: independent of the zoom presenter adds.
+        let window = ctx.content_rect().size() * zoom / user_zoom;
+        let wanted = if self.ui_state.presenter { presenter_factor(window) } else { 1.0 };
+        if (wanted - self.presenter_factor).abs() > 0.01 {
+            let new_zoom = (user_zoom * wanted).clamp(0.5, 4.0);
+            ctx.set_zoom_factor(new_zoom);
+            self.zoom_asked = Some((new_zoom, 0));
+            self.presenter_factor = wanted;
         }
     }
 
@@ -262,11 +288,27 @@ impl IpcLabApp {
         let now = self.now_nanos();
 
         egui::Panel::top("controls").show(ui, |ui| controls_ui::controls_ui(self, ui));
-        egui::Panel::bottom("timeline").resizable(true).default_size(210.0).min_size(120.0).show(ui, |ui| {
-            let frozen = self.ui_state.frozen_timeline.as_deref();
-            timeline_ui::timeline_ui(&self.model, frozen, ui)
-        });
-        egui::Panel::right("stats").resizable(true).default_size(340.0).min_size(260.0).show(ui, |ui| {
+        // The edit above may have changed what the scenario is; its name must follow.
+        self.ui_state.scenario.pace = self.ui_state.pace();
+        if !self.model.is_running() {
+            self.ui_state.scenario.mark_custom_if_changed();
+        }
+        // Side and bottom panels take a share of the window, so the stage keeps the rest at
+        // every size; the user may still drag their edges.
+        let window = ui.ctx().content_rect().size();
+        let lanes = self.model.topology.as_ref().map_or(2, |t| t.programs.len()) as f32;
+        let timeline_min = (lanes * 24.0 + 70.0).min(window.y * 0.45);
+        egui::Panel::bottom("timeline")
+            .resizable(true)
+            .default_size((window.y * 0.27).max(timeline_min))
+            .size_range(timeline_min..=window.y * 0.6)
+            .show(ui, |ui| {
+                let frozen = self.ui_state.frozen_timeline.as_deref();
+                timeline_ui::timeline_ui(&self.model, frozen, ui)
+            });
+        // The numbers panel is a fixed share of the width (it used to keep the width of the
+        // window it was first drawn in, taking half a smaller one).
+        egui::Panel::right("stats").resizable(false).exact_size((window.x * 0.27).clamp(230.0, 520.0)).show(ui, |ui| {
             stats_ui::stats_ui(&self.model, now, ui);
         });
         let mut actions = Vec::new();
@@ -281,8 +323,14 @@ impl IpcLabApp {
         }
         self.send_pending();
 
-        if self.model.is_running() && self.ui_state.animate {
+        // Keep drawing while packets move: during a run, and after it while the last received
+        // ones finish crossing.
+        if self.ui_state.animate && (self.model.is_running() || !self.model.packets(now, true).is_empty()) {
             ui.ctx().request_repaint_after(Duration::from_millis(16));
+        }
+        // A notice fades on its own.
+        if self.model.notice(now).is_some() {
+            ui.ctx().request_repaint_after(Duration::from_millis(500));
         }
         if let Some(stats) = self.frame_stats.as_mut() {
             stats.record(frame_stats::thread_cpu_nanos().saturating_sub(frame_start));
@@ -316,6 +364,12 @@ impl Drop for IpcLabApp {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Presenter zoom for a window of `size` points (at the user's zoom): 1.5 from 1280 wide and
+/// 800 high, down to 1.15 at 1024×768.
+fn presenter_factor(size: egui::Vec2) -> f32 {
+    (size.x / 850.0).min(size.y / 530.0).clamp(1.15, 1.5)
 }
 
 /// Opens the window and runs until it closes (or SIGTERM/SIGINT arrives).

@@ -9,8 +9,12 @@ use egui::{Align2, Color32, CornerRadius, FontId, Pos2, Rect, Sense, Stroke, Str
 
 use super::UiState;
 use crate::mechanism::QueuedUnit;
-use crate::model::{Model, ProcState, WorkerView};
+use crate::model::{
+    Clamp, MAX_CROSSING_NANOS, MIN_CROSSING_NANOS, Model, ProcState, STAGE_NANOS_PER_LATENCY_MICRO, WorkerView,
+    placement_text,
+};
 use crate::scenario::{Pattern, Topology, human_bytes};
+use crate::session::Pace;
 use crate::supervisor::WorkerSignal;
 use crate::telemetry::Role;
 
@@ -30,6 +34,12 @@ const MAX_PACKETS: usize = 80;
 
 pub fn role_color(role: Role) -> Color32 {
     PALETTE[role.index() % PALETTE.len()]
+}
+
+/// The color of a message from `from` to `to`: its sender's, or, when the sender sends on
+/// several links (a fan-out producer), its receiver's, so each link can be told apart.
+pub fn packet_color(topology: &Topology, from: Role, to: Role) -> Color32 {
+    if topology.links.iter().filter(|l| l.up == from).count() > 1 { role_color(to) } else { role_color(from) }
 }
 
 fn state_color(state: &ProcState) -> Color32 {
@@ -59,7 +69,12 @@ fn layout(topology: &Topology, rect: Rect) -> Vec<Rect> {
     }
     let rows = per_column.iter().copied().max().unwrap_or(1);
     let col_w = rect.width() / columns as f32;
-    let size = vec2((col_w * 0.6).clamp(120.0, 270.0), (rect.height() / rows as f32 * 0.7).clamp(84.0, 130.0));
+    // Boxes grow with the window (text grows with them, see `draw_node`) and always leave a gap
+    // between columns for the lanes.
+    let row_h = rect.height() / rows as f32;
+    let w = (col_w * 0.63).min(col_w - 40.0).clamp(90.0, 420.0);
+    let h = (row_h * 0.84).min(row_h - 12.0).clamp(64.0, 210.0).min(w * 1.1);
+    let size = vec2(w, h);
     let mut seen = vec![0usize; columns];
     depth
         .iter()
@@ -94,26 +109,72 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
     };
 
     let mech = spec.mechanism;
-    painter.text(
-        pos2(rect.center().x, rect.top() + 10.0),
-        Align2::CENTER_TOP,
-        format!("{} · {}", mech.as_str(), mech.description()),
-        FontId::proportional(15.0),
-        text,
+    let running = model.is_running();
+    // The title says what the run on stage is; once it is over (and the controls may already
+    // say something else), that it was the last run.
+    let title = if running {
+        format!("{} · {}", mech.as_str(), mech.description())
+    } else {
+        format!("last run: {} · {} · {}", mech.as_str(), spec.pattern, mech.description())
+    };
+    let title_color = if running { text } else { weak };
+    let width = rect.width() - 16.0;
+    let mut caption_y = rect.top() + 8.0;
+    let mut caption = |text: String, size: f32, color: Color32| {
+        let galley = painter.layout(text, FontId::proportional(size), color, width);
+        let pos = pos2(rect.center().x - galley.size().x / 2.0, caption_y);
+        caption_y += galley.size().y + 3.0;
+        painter.galley(pos, galley, color);
+    };
+    caption(title, 16.0, title_color);
+    let cpus = ui_state.cpus;
+    caption(
+        format!(
+            "placement: {} · {cpus} CPU{} here, shared with this window",
+            placement_text(topology, spec.pin.as_deref()),
+            if cpus == 1 { "" } else { "s" }
+        ),
+        13.0,
+        weak,
     );
-    let mut caption_y = rect.top() + 32.0;
+    let packets = model.packets(now_nanos, ui_state.animate);
+    if running {
+        let scale = match model.pace {
+            Pace::RealTime => {
+                let micro_millis = STAGE_NANOS_PER_LATENCY_MICRO / 1_000_000;
+                let mut t = format!("packets cross at 1 µs of measured latency = {micro_millis} ms");
+                if packets.iter().any(|p| p.clamp == Clamp::Max) {
+                    t += &format!(
+                        " (slower than {} µs: shown at {} s)",
+                        MAX_CROSSING_NANOS / STAGE_NANOS_PER_LATENCY_MICRO,
+                        MAX_CROSSING_NANOS as f64 / 1e9
+                    );
+                }
+                if packets.iter().any(|p| p.clamp == Clamp::Min) {
+                    t += &format!(
+                        " (faster than {} µs: shown at {} ms)",
+                        MIN_CROSSING_NANOS / STAGE_NANOS_PER_LATENCY_MICRO,
+                        MIN_CROSSING_NANOS / 1_000_000
+                    );
+                }
+                t
+            }
+            Pace::SlowMotion { ops_per_sec } => format!(
+                "slow motion, {ops_per_sec:.1} operations/s: latency includes the time a message waits for the pacing"
+            ),
+            Pace::Step => "step mode: latency includes the time you take to press Step".to_string(),
+        };
+        caption(scale, 13.0, weak);
+    }
     if model.sample_every > 1 {
-        painter.text(
-            pos2(rect.center().x, caption_y),
-            Align2::CENTER_TOP,
+        caption(
             format!("showing 1 in {} messages; the numbers count all of them", thousands(model.sample_every)),
-            FontId::proportional(14.0),
+            13.0,
             weak,
         );
-        caption_y += 20.0;
     }
     let stage =
-        Rect::from_min_max(pos2(rect.left() + 8.0, caption_y + 10.0), pos2(rect.right() - 8.0, rect.bottom() - 10.0));
+        Rect::from_min_max(pos2(rect.left() + 8.0, caption_y + 8.0), pos2(rect.right() - 8.0, rect.bottom() - 10.0));
     let nodes = layout(topology, stage);
     let two_way = spec.pattern == Pattern::PingPong;
     let lane_gap = if two_way { 28.0 } else { 0.0 };
@@ -174,37 +235,26 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
         }
     }
 
-    // Packets: the newest MAX_PACKETS messages, drawn oldest first so the newest is on top.
-    let crossing = model.crossing_nanos() as f64 / 1e9;
-    let skip = model.messages.len().saturating_sub(MAX_PACKETS);
-    for m in model.messages.iter().skip(skip) {
-        if m.from.index() >= nodes.len() || m.to.index() >= nodes.len() {
+    // Packets: the newest MAX_PACKETS, drawn oldest first so the newest is on top.
+    let skip = packets.len().saturating_sub(MAX_PACKETS);
+    let k = (nodes.first().map_or(100.0, |n| n.height()) / 110.0).clamp(0.8, 1.6);
+    for p in packets.iter().skip(skip) {
+        if p.from.index() >= nodes.len() || p.to.index() >= nodes.len() {
             continue;
         }
-        if ui_state.animate && m.depart_at_nanos > now_nanos {
-            continue; // waits for the message that caused it to arrive first
-        }
-        let age = now_nanos.saturating_sub(m.depart_at_nanos) as f64 / 1e9;
-        let mut f = if ui_state.animate { age / crossing } else { 0.5 };
-        if m.recv_ts_nanos.is_none() {
-            f = f.min(0.88); // in the receiver's buffer until it is really read
-        } else if f >= 1.0 {
-            continue;
-        }
-        let (a, b) = lane_ends(m.from, m.to);
-        let at = a + (b - a) * f as f32;
-        let packet = Rect::from_center_size(at, vec2(34.0, 18.0));
-        painter.rect_filled(packet, CornerRadius::same(4), role_color(m.from));
-        painter.text(
-            packet.center(),
-            Align2::CENTER_CENTER,
-            m.seq.to_string(),
-            FontId::monospace(11.0),
-            Color32::WHITE,
-        );
+        let (a, b) = lane_ends(p.from, p.to);
+        let at = a + (b - a) * p.along as f32;
+        // Long sequence numbers (millions into a stream) keep their last digits: the packet must
+        // fit its lane, and the digits that change are the ones that tell packets apart.
+        let digits = p.seq.to_string();
+        let label = if digits.len() > 5 { format!("…{}", &digits[digits.len() - 4..]) } else { digits };
+        let packet = Rect::from_center_size(at, vec2((14.0 + 7.0 * label.chars().count() as f32) * k, 18.0 * k));
+        painter.rect_filled(packet, CornerRadius::same(4), packet_color(topology, p.from, p.to));
+        painter.text(packet.center(), Align2::CENTER_CENTER, label, FontId::monospace(11.0 * k), Color32::WHITE);
     }
 
     // Processes.
+    let sent_shown = model.sent_shown();
     for (i, node) in nodes.iter().enumerate() {
         let role = Role(i as u16);
         let Some(w) = model.worker_for(role) else { continue };
@@ -213,7 +263,7 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
         let response = ui.interact(*node, id, Sense::click());
         let label = format!("{name} process");
         response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
-        draw_node(&painter, *node, w, role, &name, model, ui);
+        draw_node(&painter, *node, w, role, model, sent_shown.get(i).copied(), ui);
         response.context_menu(|ui| {
             ui.label(format!("{name} · pid {}", w.pid));
             ui.separator();
@@ -239,10 +289,11 @@ fn draw_node(
     node: Rect,
     w: &WorkerView,
     role: Role,
-    name: &str,
     model: &Model,
+    sent_shown: Option<u64>,
     ui: &egui::Ui,
 ) {
+    let name = model.topology.as_ref().map_or_else(|| role.as_str(), |t| t.node_name(role));
     let visuals = ui.visuals();
     let color = role_color(role);
     let state_c = state_color(&w.state);
@@ -250,32 +301,55 @@ fn draw_node(
     painter.rect_filled(node, 10.0, visuals.extreme_bg_color);
     painter.rect_stroke(node, 10.0, Stroke::new(if at_gate { 4.0 } else { 2.5 }, color), StrokeKind::Inside);
     let title = if w.roles.len() > 1 { format!("{name} · thread") } else { name.to_string() };
-    // Narrow nodes (long pipelines) get smaller text so it stays inside.
-    let k = (node.width() / 240.0).clamp(0.7, 1.0);
-    let x = node.left() + 10.0;
-    let mut y = node.top() + 10.0;
-    painter.text(pos2(x, y), Align2::LEFT_TOP, title, FontId::proportional(18.0 * k), color);
-    y += 26.0 * k;
-    painter.text(
-        pos2(x, y),
-        Align2::LEFT_TOP,
-        format!("pid {}", w.pid),
-        FontId::monospace(14.0 * k),
-        visuals.text_color(),
-    );
-    y += 22.0 * k;
-    painter.circle_filled(pos2(x + 6.0, y + 8.0 * k), 6.0 * k, state_c);
-    let state_galley =
-        painter.layout(w.state.label(), FontId::proportional(15.0 * k), visuals.text_color(), node.right() - x - 22.0);
-    painter.galley(pos2(x + 18.0, y), state_galley.clone(), visuals.text_color());
-    y += state_galley.size().y + 4.0;
+    // Text scales with the box: small boxes (long pipelines, small windows) get smaller text so
+    // it stays inside, big ones (a large screen) bigger text so it reads from the back row.
+    let k = (node.width() / 160.0).min((node.height() - 14.0) / 84.0).clamp(0.7, 2.2);
+    let painter = painter.with_clip_rect(node.shrink(2.0));
+    let x = node.left() + 10.0 * k.max(1.0);
+    let wrap = node.right() - x - 6.0;
+    let mut y = node.top() + 8.0 * k.max(1.0);
+    // Name and PID share the first line: one line less leaves room for bigger text.
+    let format = |font_id: FontId, color: Color32| egui::TextFormat {
+        font_id,
+        color,
+        valign: egui::Align::BOTTOM,
+        ..Default::default()
+    };
+    let pid = format!("pid {}", w.pid);
+    let name_and_pid = |separator: f32, newline: bool| {
+        let mut job = egui::text::LayoutJob::default();
+        job.append(&title, 0.0, format(FontId::proportional(18.0 * k), color));
+        let pid = if newline { format!("\n{pid}") } else { pid.clone() };
+        job.append(&pid, separator, format(FontId::monospace(14.0 * k), visuals.text_color()));
+        job
+    };
+    // On one line when it fits; otherwise the PID goes below, whole.
+    let job = name_and_pid(8.0 * k, false);
+    let job = if painter.layout_job(job.clone()).size().x <= wrap { job } else { name_and_pid(0.0, true) };
+    let galley = painter.layout_job(job);
+    let h = galley.size().y;
+    painter.galley(pos2(x, y), galley, color);
+    y += h + 2.0 * k;
+    let mut line = |painter: &egui::Painter, text: String, font: FontId, color: Color32, dot: Option<Color32>| {
+        let indent = if dot.is_some() { 18.0 * k } else { 0.0 };
+        if let Some(c) = dot {
+            painter.circle_filled(pos2(x + 6.0 * k, y + 9.0 * k), 6.0 * k, c);
+        }
+        let galley = painter.layout(text, font, color, wrap - indent);
+        let h = galley.size().y;
+        painter.galley(pos2(x + indent, y), galley, color);
+        y += h + 2.0 * k;
+    };
+    line(&painter, w.state.label(), FontId::proportional(15.0 * k), visuals.text_color(), Some(state_c));
     let Some(p) = model.progress.get(role.index()) else { return };
-    painter.text(
-        pos2(x, y),
-        Align2::LEFT_TOP,
-        format!("CPU {:.0}% · sent {} · got {}", w.cpu_percent, thousands(p.sent), thousands(p.received)),
-        FontId::proportional(13.0 * k),
+    let sent = sent_shown.unwrap_or(p.sent);
+    let small = FontId::proportional(13.0 * k);
+    line(
+        &painter,
+        format!("CPU {:.0}% · sent {} · got {}", w.cpu_percent, thousands(sent), thousands(p.accounting.unique)),
+        small,
         visuals.weak_text_color(),
+        None,
     );
 }
 

@@ -1,76 +1,151 @@
-//! Live statistics: latency percentiles, throughput, the delivery accounting (zeros shown, since a
-//! zero is the point), telemetry dropped, and two plots: the latency histogram and latency over time.
+//! Live statistics with the meanings `ipc-lab bench` gives them: latency percentiles (round trip
+//! in ping-pong, one-way otherwise), throughput (round trips/s or deliveries/s), the delivery
+//! accounting (zeros shown, since a zero is the point), telemetry dropped, and two plots: the
+//! latency histogram and latency over time, holding the same kind of latency as the rows above.
 
 use egui::RichText;
-use egui_plot::{Bar, BarChart, Plot, Points};
+use egui_plot::{AxisHints, Bar, BarChart, GridInput, GridMark, Plot, Points};
 
 use super::stage_ui::thousands;
 use crate::model::{LiveHistogram, Model, RunStatus};
-use crate::scenario::human_bytes;
+use crate::session::Pace;
 
 fn micros(nanos: u64) -> String {
-    if nanos >= 10_000_000 { format!("{:.1} ms", nanos as f64 / 1e6) } else { format!("{:.2} µs", nanos as f64 / 1e3) }
+    if nanos >= 1_000_000 {
+        format!("{:.2} ms", nanos as f64 / 1e6)
+    } else if nanos >= 10_000 {
+        format!("{:.1} µs", nanos as f64 / 1e3)
+    } else {
+        format!("{:.2} µs", nanos as f64 / 1e3)
+    }
+}
+
+/// A rate for people: decimals where they matter (slow motion runs at a fraction of one a second).
+pub fn rate_text(per_sec: f64) -> String {
+    if per_sec <= 0.0 {
+        "0".into()
+    } else if per_sec < 10.0 {
+        format!("{per_sec:.2}")
+    } else if per_sec < 100.0 {
+        format!("{per_sec:.1}")
+    } else {
+        thousands(per_sec.round() as u64)
+    }
+}
+
+/// Bytes per second in decimal units, as `bench` prints MB/s.
+pub fn bytes_rate_text(per_sec: f64) -> String {
+    if per_sec < 1e3 {
+        format!("{} B/s", rate_text(per_sec))
+    } else if per_sec < 1e6 {
+        format!("{:.1} kB/s", per_sec / 1e3)
+    } else {
+        format!("{:.1} MB/s", per_sec / 1e6)
+    }
+}
+
+/// The histogram's x axis: decades of microseconds, log10 of the value.
+const DECADES: [&str; 7] = ["1 µs", "10 µs", "100 µs", "1 ms", "10 ms", "100 ms", "1 s"];
+
+/// About four grid marks at 1, 2 or 5 × 10^k (egui_plot's default only uses powers of ten, so a
+/// short plot of 0..7000 µs showed no number but 0).
+fn nice_marks(input: GridInput) -> Vec<GridMark> {
+    let (lo, hi) = input.bounds;
+    let span = (hi - lo).abs().max(1e-9);
+    let raw = span / 4.0;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * magnitude).find(|s| *s >= raw).unwrap_or(10.0 * magnitude);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last).map(|i| GridMark { value: i as f64 * step, step_size: step }).collect()
+}
+
+/// A grid mark's number with as many decimals as its step needs (0.5 must not read "0").
+fn nice_label(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -> String {
+    let decimals = if mark.step_size >= 1.0 { 0 } else { (-mark.step_size.log10()).ceil() as usize };
+    format!("{:.*}", decimals, mark.value)
 }
 
 pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
+    let bottom = ui.max_rect().bottom();
     egui::ScrollArea::vertical().show(ui, |ui| {
+        // Rows wrap to the panel's width rather than push it wider than it is.
+        ui.set_max_width(ui.available_width());
         ui.heading("Live numbers");
-        egui::Grid::new("latency").num_columns(2).striped(true).show(ui, |ui| {
-            match model.latency() {
-                Some((l, kind)) => {
-                    ui.label(format!("{kind} p50"));
-                    ui.label(RichText::new(micros(l.p50)).strong());
-                    ui.end_row();
-                    ui.label(format!("{kind} p99"));
-                    ui.label(micros(l.p99));
-                    ui.end_row();
-                    ui.label(format!("{kind} max"));
-                    ui.label(micros(l.max));
-                    ui.end_row();
-                }
-                None => {
-                    ui.label("latency");
-                    ui.weak("waiting for messages");
-                    ui.end_row();
-                }
+        let kind = model.latency_kind();
+        let kind_title = if kind == "round trip" { "Round-trip" } else { "One-way" };
+        let paced = match model.pace {
+            Pace::RealTime => None,
+            Pace::SlowMotion { .. } => Some("includes the wait for the slow-motion pacing"),
+            Pace::Step => Some("includes the time you took to press Step"),
+        };
+        let what = model.latency().map_or(kind, |(_, k)| k);
+        ui.strong(format!("{kind_title} latency, every message")).on_hover_text(format!(
+            "{what} latency of every measured message, as the workers measured it{}",
+            if kind == "round trip" {
+                ": from the ping's send to its echo's receive"
+            } else {
+                ": from send to receive"
             }
-            ui.label("throughput");
-            let size = model.spec.as_ref().map_or(0, |s| s.size) as f64;
-            let rate = model.msgs_per_sec(now_nanos);
-            ui.label(format!("{} msg/s · {}/s", thousands(rate as u64), human_bytes((rate * size) as u64)))
-                .on_hover_text("messages delivered to their final receiver per second, over the last second");
-            ui.end_row();
+        ));
+        ui.horizontal_wrapped(|ui| match model.latency() {
+            Some((l, _)) => {
+                ui.label("p50");
+                ui.label(RichText::new(micros(l.p50)).strong());
+                ui.label("· p99");
+                ui.label(micros(l.p99));
+                ui.label("· max");
+                ui.label(micros(l.max));
+            }
+            None => {
+                ui.weak("waiting for messages");
+            }
         });
+        if let Some(p) = paced {
+            ui.label(RichText::new(format!("Latency {p}.")).weak());
+        }
+        let t = model.throughput(now_nanos);
+        ui.strong("Throughput").on_hover_text(if t.unit == "round trips/s" {
+            "round trips completed per second; bytes count the payload both ways (as in bench)"
+        } else {
+            "messages delivered to their final receiver per second; bytes count their payload (as in bench)"
+        });
+        ui.label(format!("{} {} · {}", rate_text(t.per_sec), t.unit, bytes_rate_text(t.bytes_per_sec)));
         ui.add_space(6.0);
-        let acc = model.accounting();
+        let c = model.counts();
         let finished = match &model.status {
             RunStatus::Finished(Ok(r)) => Some(r),
             _ => None,
         };
         egui::Grid::new("accounting").num_columns(2).striped(true).show(ui, |ui| {
-            let mut row = |k: &str, v: u64, hint: &str| {
+            let mut row = |k: &str, v: u64, hint: &str, bad: bool| {
                 ui.label(k).on_hover_text(hint);
                 let t = RichText::new(thousands(v)).monospace();
-                ui.label(if v > 0 && (k == "lost" || k == "duplicated" || k == "corrupted" || k == "out of order") {
-                    t.color(ui.visuals().error_fg_color)
-                } else {
-                    t
-                });
+                ui.label(if bad && v > 0 { t.color(ui.visuals().error_fg_color) } else { t });
                 ui.end_row();
             };
-            row("sent", model.sent_total(), "data frames sent, both directions");
-            row("received", acc.received, "frames the receivers decoded");
+            row("sent", c.sent, "data frames sent on every link and direction", false);
+            row("received", c.received, "distinct frames the receivers got (copies count as duplicated)", false);
             match finished {
-                Some(r) => row("lost", r.lost, "sent but never received (computed at the end)"),
-                None => row("in flight or lost", model.not_arrived(), "sent but not (yet) seen by the receiver"),
+                Some(r) => row("lost", r.lost, "sent but never received (computed at the end)", true),
+                None => row(
+                    "in flight or lost",
+                    c.not_arrived,
+                    "sent minus received: not (yet) seen by the receiver",
+                    false,
+                ),
             }
-            row("duplicated", acc.duplicated, "sequence numbers seen twice");
-            row("out of order", acc.out_of_order, "arrived after a later one");
-            row("corrupted", acc.corrupted, "payload failed its CRC-32");
-            row("telemetry dropped", model.telemetry_dropped(), "events a worker dropped rather than block");
+            row("duplicated", c.duplicated, "sequence numbers seen twice", true);
+            row("out of order", c.out_of_order, "arrived after a later one", true);
+            row("corrupted", c.corrupted, "payload failed its CRC-32", true);
+            row("telemetry dropped", model.telemetry_dropped(), "events a worker dropped rather than block", false);
         });
         ui.add_space(8.0);
-        ui.strong("Latency histogram (sampled messages, one-way)");
+        // Both plots share what is left of the panel, so they are on screen without scrolling
+        // whenever they can be.
+        let left = bottom - ui.cursor().top();
+        let plot_h = ((left - 80.0) / 2.0).clamp(90.0, 260.0);
+        ui.strong(format!("{kind_title} latency, sampled messages"));
         let bars: Vec<Bar> = model
             .histogram
             .counts
@@ -83,19 +158,57 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
                 Bar::new((lo + hi) / 2.0, *c as f64).width(hi - lo)
             })
             .collect();
+        // Fixed bounds and one labelled tick per decade, 1 µs .. 1 s, whatever the data: a
+        // stopped process's seconds-long latency must not rescale the axis away. Narrow plots
+        // label every other decade.
+        let every = if ui.available_width() < 300.0 { 2 } else { 1 };
+        let x_axis =
+            AxisHints::new_x().label("latency (log scale)").label_spacing(10.0..=20.0).formatter(move |mark, _| {
+                let i = mark.value.round() as usize;
+                if (mark.value - mark.value.round()).abs() < 1e-6 && i < DECADES.len() && i.is_multiple_of(every) {
+                    DECADES[i].to_string()
+                } else {
+                    String::new()
+                }
+            });
         Plot::new("histogram")
-            .height(150.0)
+            .height(plot_h)
             .allow_scroll(false)
             .allow_drag(false)
-            .x_axis_label("latency (µs, log scale)")
-            .x_axis_formatter(|mark, _| format!("{:.0}", 10f64.powf(mark.value)))
-            .show(ui, |plot_ui| plot_ui.bar_chart(BarChart::new("messages", bars)));
-        ui.strong("Latency over time (µs)");
-        let points: Vec<[f64; 2]> = model.latency_series.iter().map(|&(t, l)| [t, l]).collect();
+            .allow_zoom(false)
+            .allow_boxed_zoom(false)
+            .allow_double_click_reset(false)
+            .custom_x_axes(vec![x_axis])
+            .custom_y_axes(vec![AxisHints::new_y().label_spacing(12.0..=20.0)])
+            .x_grid_spacer(|_| (0..DECADES.len()).map(|i| GridMark { value: i as f64, step_size: 1.0 }).collect())
+            .default_x_bounds(-0.35, 6.35)
+            .include_y(0.0)
+            .show(ui, |plot_ui| {
+                plot_ui.set_plot_bounds_x(-0.35..=6.35);
+                plot_ui.bar_chart(BarChart::new("messages", bars));
+            });
+        // Microseconds, or milliseconds once they would need six digits (slow motion, a stopped peer).
+        let slow = model.latency_series.iter().any(|&(_, l)| l >= 10_000.0);
+        let (unit, scale) = if slow { ("ms", 1e-3) } else { ("µs", 1.0) };
+        ui.strong(format!("{kind_title} latency over time ({unit})"));
+        let points: Vec<[f64; 2]> = model.latency_series.iter().map(|&(t, l)| [t, l * scale]).collect();
         Plot::new("latency-over-time")
-            .height(150.0)
+            .height(plot_h)
             .allow_scroll(false)
-            .x_axis_label("seconds")
+            .custom_y_axes(vec![AxisHints::new_y().label_spacing(12.0..=20.0).formatter(nice_label)])
+            .y_grid_spacer(nice_marks)
+            .x_grid_spacer(nice_marks)
+            .custom_x_axes(vec![
+                AxisHints::new_x()
+                    .label("seconds since the first message")
+                    .label_spacing(24.0..=36.0)
+                    .formatter(nice_label),
+            ])
+            // From zero, and never a vanishing range (an empty plot read "-0 0 0").
+            .include_y(0.0)
+            .include_y(1.0)
+            .include_x(0.0)
+            .include_x(1.0)
             .show(ui, |plot_ui| plot_ui.points(Points::new("latency", points).radius(1.5)));
         if !model.errors.is_empty() {
             ui.add_space(6.0);

@@ -2,9 +2,9 @@
 //! send to its receive. Zoom and drag with the mouse; Pause freezes it; hover shows the details.
 
 use egui::Color32;
-use egui_plot::{Arrows, GridMark, Legend, Plot, PlotPoint, Points};
+use egui_plot::{Arrows, AxisHints, Corner, GridMark, Legend, Plot, PlotPoint, Points};
 
-use super::stage_ui::{role_color, thousands};
+use super::stage_ui::{packet_color, thousands};
 use crate::model::{Message, Model};
 use crate::scenario::human_bytes;
 use crate::telemetry::Role;
@@ -41,43 +41,63 @@ pub fn timeline_ui(model: &Model, frozen: Option<&[Message]>, ui: &mut egui::Ui)
     let Some(topology) = model.topology.clone() else { return };
     let nodes = topology.programs.len();
     let names: Vec<String> = (0..nodes).map(|i| topology.node_name(Role(i as u16))).collect();
-    let plot = Plot::new("timeline")
-        .legend(Legend::default())
+    // Every lane is named at every panel height: labels are allowed however close the lanes
+    // are, and the font shrinks to fit when the panel is short.
+    let lane_px = (ui.available_height() - 40.0) / nodes.max(1) as f32;
+    let font = egui::FontId::proportional((lane_px * 0.8).clamp(8.0, 14.0));
+    let y_axis = AxisHints::new_y().label_spacing(0.0..=1.0).tick_label_font(font).formatter(move |mark, _| {
+        let i = nodes as f64 - 1.0 - mark.value;
+        if (i - i.round()).abs() < 1e-9 && i >= -1e-9 && (i.round() as usize) < names.len() {
+            names[i.round() as usize].clone()
+        } else {
+            String::new()
+        }
+    });
+    // Arrows do not widen the plot's bounds by themselves: include where they end, or a message
+    // that took a second (step mode) leaves the view as a flat line.
+    let (first, last) = messages.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), m| {
+        let end = m.recv_ts_nanos.unwrap_or(m.send_ts_nanos);
+        (lo.min(t(m.send_ts_nanos)), hi.max(t(end)))
+    });
+    let mut plot = Plot::new("timeline");
+    if first.is_finite() && last.is_finite() {
+        plot = plot.include_x(first).include_x(last);
+    }
+    let plot = plot
+        .legend(Legend::default().position(Corner::LeftTop)) // the newest arrows are on the right
         .allow_scroll(frozen.is_some())
         .allow_drag(frozen.is_some())
         .allow_zoom(frozen.is_some())
         .show_y(false)
-        .y_axis_label("")
+        .custom_y_axes(vec![y_axis])
         .x_axis_label("time since first message (ms)")
         .include_y(-0.3)
         .include_y(nodes as f64 - 0.7)
         // A grid line (and a name) on every lane, however short the panel.
-        .y_grid_spacer(move |_| (0..nodes).map(|i| GridMark { value: i as f64, step_size: 1.0 }).collect())
-        .y_axis_formatter(move |mark, _| {
-            let v = mark.value;
-            let i = nodes as f64 - 1.0 - v;
-            if (i - i.round()).abs() < 1e-9 && i >= 0.0 && (i as usize) < names.len() {
-                names[i as usize].clone()
-            } else {
-                String::new()
-            }
-        });
+        .y_grid_spacer(move |_| (0..nodes).map(|i| GridMark { value: i as f64, step_size: 1.0 }).collect());
+    // One series per link direction, so a producer sending on several links (fan-out) shows
+    // each link in its receiver's color, and the legend says which is which.
+    let mut pairs: Vec<(Role, Role)> = Vec::new();
+    for m in messages {
+        if m.recv_ts_nanos.is_some() && !pairs.contains(&(m.from, m.to)) {
+            pairs.push((m.from, m.to));
+        }
+    }
+    pairs.sort();
     let response = plot.show(ui, |plot_ui| {
-        for i in 0..nodes {
-            let role = Role(i as u16);
+        for &(from, to) in &pairs {
             let (mut origins, mut tips) = (Vec::new(), Vec::new());
-            for m in messages.iter().filter(|m| m.from == role) {
+            for m in messages.iter().filter(|m| m.from == from && m.to == to) {
                 if let Some(r) = m.recv_ts_nanos {
                     origins.push([t(m.send_ts_nanos), lane(m.from, nodes)]);
                     tips.push([t(r), lane(m.to, nodes)]);
                 }
             }
-            if origins.is_empty() {
-                continue;
-            }
-            let name = format!("from {}", topology.node_name(role));
-            plot_ui.arrows(Arrows::new(name.clone(), origins.clone(), tips).color(role_color(role)).tip_length(8.0));
-            plot_ui.points(Points::new(name, origins).color(role_color(role)).radius(2.5));
+            // Words, not an arrow glyph: the default fonts have no "→".
+            let name = format!("{} to {}", topology.node_name(from), topology.node_name(to));
+            let color = packet_color(&topology, from, to);
+            plot_ui.arrows(Arrows::new(name.clone(), origins.clone(), tips).color(color).tip_length(8.0));
+            plot_ui.points(Points::new(name, origins).color(color).radius(2.5));
         }
         plot_ui.pointer_coordinate().and_then(|p| nearest(messages, p, plot_ui.plot_bounds(), origin, nodes))
     });

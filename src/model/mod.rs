@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 
 use crate::mechanism::{MechanismId, Queued};
 use crate::report::RunReport;
-use crate::scenario::{Program, RunSpec, Topology};
+use crate::scenario::{Pattern, Program, RunSpec, Topology};
 use crate::session::{Pace, ProcSample, Update};
 use crate::supervisor::{ExitKind, RunEvent};
 use crate::telemetry::{Accounting, Direction, Event, LatencySummary, MessageEvent, Op, Role};
@@ -89,6 +89,89 @@ pub struct Message {
     /// learned of it, or later, once the message that caused it has arrived on the stage (an echo
     /// never leaves before its ping has visibly arrived).
     pub depart_at_nanos: u64,
+    /// How long its packet takes to cross the stage (model clock), and whether that time was
+    /// clamped to stay readable.
+    pub crossing_nanos: u64,
+    pub crossing_clamp: Clamp,
+}
+
+/// On-screen crossing time per microsecond of measured latency, in real-time pace: one factor
+/// for every mechanism, so a faster mechanism's packets visibly cross faster. Chosen for the
+/// demos that people watch (a few messages a second, where a wake-up from idle makes one-way
+/// latency 20..200 µs); at full speed (a few µs) packets are shown at the minimum, and the stage
+/// says so.
+pub const STAGE_NANOS_PER_LATENCY_MICRO: u64 = 2_000_000;
+/// Crossings are kept between these bounds so a packet is visible and the stage keeps up.
+pub const MIN_CROSSING_NANOS: u64 = 40_000_000;
+pub const MAX_CROSSING_NANOS: u64 = 1_500_000_000;
+/// Fewest messages in the last second for it alone to give the throughput.
+const THROUGHPUT_MIN_COUNT: u64 = 50;
+/// Changes of the count a slow run's throughput is measured over, and how far back at most.
+const THROUGHPUT_POINTS: usize = 21;
+const THROUGHPUT_WINDOW_NANOS: u64 = 10_000_000_000;
+/// How far along its lane a packet waits while its receive is not yet reported.
+pub const WAITING_AT: f64 = 0.88;
+/// How long a notice stays on screen.
+pub const NOTICE_NANOS: u64 = 4_000_000_000;
+
+/// Whether a crossing time is the scaled latency or was clamped to a bound.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Clamp {
+    #[default]
+    None,
+    /// Faster than the shortest readable crossing: shown at [`MIN_CROSSING_NANOS`].
+    Min,
+    /// Slower than the longest crossing the stage waits for: shown at [`MAX_CROSSING_NANOS`].
+    Max,
+}
+
+/// The crossing time of a packet whose message took `latency_nanos`, in real-time pace.
+pub fn crossing_for_latency(latency_nanos: u64) -> (u64, Clamp) {
+    let scaled = (latency_nanos as u128 * STAGE_NANOS_PER_LATENCY_MICRO as u128 / 1000).min(u64::MAX as u128) as u64;
+    if scaled < MIN_CROSSING_NANOS {
+        (MIN_CROSSING_NANOS, Clamp::Min)
+    } else if scaled > MAX_CROSSING_NANOS {
+        (MAX_CROSSING_NANOS, Clamp::Max)
+    } else {
+        (scaled, Clamp::None)
+    }
+}
+
+/// A packet on the stage this frame: which lane, and how far along it (0 sender, 1 receiver).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Packet {
+    pub from: Role,
+    pub to: Role,
+    pub seq: u64,
+    pub along: f64,
+    /// Its receive is not reported yet: it waits in the receiver's buffer.
+    pub waiting: bool,
+    pub clamp: Clamp,
+}
+
+/// The counts the statistics show, consistent with each other at every frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Data frames sent on every link and direction; at least what the receivers prove was sent.
+    pub sent: u64,
+    /// Distinct frames the receivers got (copies are counted in `duplicated`).
+    pub received: u64,
+    /// `sent - received`: in flight, or lost.
+    pub not_arrived: u64,
+    pub duplicated: u64,
+    pub out_of_order: u64,
+    pub corrupted: u64,
+}
+
+/// Throughput with the same meaning as `ipc-lab bench`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Throughput {
+    /// Round trips per second (ping-pong) or messages delivered to final receivers per second.
+    pub per_sec: f64,
+    /// "round trips/s" or "msgs/s".
+    pub unit: &'static str,
+    /// Payload bytes per second, both directions counted in ping-pong.
+    pub bytes_per_sec: f64,
 }
 
 impl Message {
@@ -107,6 +190,8 @@ pub struct RoleProgress {
     /// Receive-buffer fill per link at this node.
     pub queues: Vec<(u16, Queued)>,
     pub telemetry_dropped: u64,
+    /// The role reported its final numbers; later progress reports are older than those.
+    pub done: bool,
 }
 
 /// Live latency histogram with fixed log-spaced buckets (1 µs .. ~1 s), bounded memory.
@@ -117,7 +202,7 @@ pub struct LiveHistogram {
 
 /// Bucket i covers [BASE^(i) µs, BASE^(i+1) µs).
 const HIST_BUCKETS: usize = 48;
-const HIST_BASE: f64 = 1.3335; // 48 buckets span 1 µs .. ~1 s
+const HIST_BASE: f64 = 1.3335; // 48 buckets span 1 µs .. ~1 s (1.3335^48 = 1.0e6)
 
 impl Default for LiveHistogram {
     fn default() -> Self {
@@ -126,6 +211,9 @@ impl Default for LiveHistogram {
 }
 
 impl LiveHistogram {
+    /// Number of buckets (1 µs .. 1 s; slower ones go in the last).
+    pub const BUCKETS: usize = HIST_BUCKETS;
+
     pub fn record(&mut self, nanos: u64) {
         let micros = (nanos as f64 / 1000.0).max(1.0);
         let i = (micros.ln() / HIST_BASE.ln()) as usize;
@@ -151,21 +239,24 @@ pub struct Model {
     pub progress: Vec<RoleProgress>,
     pub topology: Option<Topology>,
     pub messages: VecDeque<Message>,
-    /// (seconds since the run started, one-way latency µs) of sampled messages.
+    /// (seconds since the first message, latency µs) of sampled messages: round trips in
+    /// ping-pong, one-way (end to end) otherwise, as [`Model::latency_kind`] says.
     pub latency_series: VecDeque<(f64, f64)>,
     pub histogram: LiveHistogram,
     /// One message in this many is shown (the counts cover all of them).
     pub sample_every: u64,
     pub gate_passes: u64,
     pub errors: VecDeque<String>,
-    pub notice: Option<String>,
+    /// A passing remark and when it was made (model clock); see [`Model::notice`].
+    notice: Option<(String, u64)>,
     /// CLOCK_MONOTONIC of the first message, the timeline's origin.
     pub origin_nanos: Option<u64>,
     /// When the last packet to each node finishes crossing the stage (model clock).
     arrival_on_stage: Vec<u64>,
-    /// Received-message counts over time, for throughput: (model nanos, received).
+    /// Recent one-hop latency per (sender, receiver), the estimate for packets not yet received.
+    link_latency: Vec<(Role, Role, u64)>,
+    /// When the count of completions moved, for throughput: (model nanos, completions).
     throughput_marks: VecDeque<(u64, u64)>,
-    msgs_per_sec: f64,
 }
 
 impl Default for Model {
@@ -188,8 +279,8 @@ impl Default for Model {
             notice: None,
             origin_nanos: None,
             throughput_marks: VecDeque::new(),
-            msgs_per_sec: 0.0,
             arrival_on_stage: Vec::new(),
+            link_latency: Vec::new(),
         }
     }
 }
@@ -212,6 +303,7 @@ impl Model {
         self.progress.iter().map(|p| p.received).sum()
     }
 
+    /// Data frames sent, all roles, as last reported (see [`Model::counts`] for what to show).
     pub fn sent_total(&self) -> u64 {
         self.progress.iter().map(|p| p.sent).sum()
     }
@@ -221,9 +313,68 @@ impl Model {
         Accounting::sum(self.progress.iter().map(|p| &p.accounting))
     }
 
+    /// The nodes `role` receives from: its upstream ends, and in ping-pong the echo's replies.
+    fn senders_to(&self, role: Role) -> Vec<Role> {
+        let Some(t) = self.topology.as_ref() else { return Vec::new() };
+        let two_way = self.spec.as_ref().is_some_and(|s| s.pattern == Pattern::PingPong);
+        t.links
+            .iter()
+            .filter_map(|l| {
+                if l.down == role {
+                    Some(l.up)
+                } else if two_way && l.up == role {
+                    Some(l.down)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// What each node is shown to have sent: its own last report, or more when its receivers
+    /// already prove more. Progress reports of different processes arrive at different times,
+    /// so a consumer's report can be newer than its producer's; a receiver holding N distinct
+    /// frames from one sender proves that sender sent N.
+    pub fn sent_shown(&self) -> Vec<u64> {
+        let mut proven = vec![0u64; self.progress.len()];
+        for (i, p) in self.progress.iter().enumerate() {
+            // A sender may feed several receivers (fan-out): what they prove adds up.
+            if let [sender] = self.senders_to(Role(i as u16))[..]
+                && let Some(n) = proven.get_mut(sender.index())
+            {
+                *n += p.accounting.unique;
+            }
+        }
+        self.progress.iter().zip(proven).map(|(p, proven)| p.sent.max(proven)).collect()
+    }
+
+    /// Sent, received and not (yet) arrived, consistent at every frame: received never exceeds
+    /// sent, and not arrived is exactly their difference.
+    pub fn counts(&self) -> Counts {
+        let shown = self.sent_shown();
+        let mut sent: u64 = shown.iter().sum();
+        // A receiver fed by several senders (fan-in) proves only their sum.
+        for (i, p) in self.progress.iter().enumerate() {
+            let senders = self.senders_to(Role(i as u16));
+            if senders.len() > 1 {
+                let theirs: u64 = senders.iter().filter_map(|s| shown.get(s.index())).sum();
+                sent += p.accounting.unique.saturating_sub(theirs);
+            }
+        }
+        let acc = self.accounting();
+        Counts {
+            sent,
+            received: acc.unique,
+            not_arrived: sent.saturating_sub(acc.unique),
+            duplicated: acc.duplicated,
+            out_of_order: acc.out_of_order,
+            corrupted: acc.corrupted,
+        }
+    }
+
     /// Frames sent that have not arrived (in flight or lost): every frame has one receiver.
     pub fn not_arrived(&self) -> u64 {
-        self.sent_total().saturating_sub(self.accounting().unique)
+        self.counts().not_arrived
     }
 
     pub fn telemetry_dropped(&self) -> u64 {
@@ -233,6 +384,18 @@ impl Model {
     /// The worker that plays `role`.
     pub fn worker_for(&self, role: Role) -> Option<&WorkerView> {
         self.workers.iter().find(|w| w.roles.contains(&role))
+    }
+
+    /// The current notice, until it is [`NOTICE_NANOS`] old.
+    pub fn notice(&self, now_nanos: u64) -> Option<&str> {
+        self.notice
+            .as_ref()
+            .filter(|(_, at)| now_nanos.saturating_sub(*at) < NOTICE_NANOS)
+            .map(|(text, _)| text.as_str())
+    }
+
+    pub fn set_notice(&mut self, text: impl Into<String>, now_nanos: u64) {
+        self.notice = Some((text.into(), now_nanos));
     }
 
     /// Folds one update in; `now_nanos` is the model clock (for the animation).
@@ -268,15 +431,14 @@ impl Model {
                 self.pace = pace;
                 self.paused = paused;
             }
-            Update::NothingToStep => {
-                self.notice = Some("nothing is waiting at a gate to step".into());
-            }
+            Update::NothingToStep => self.set_notice("nothing is waiting at a gate to step", now_nanos),
             Update::Finished { report } => {
                 if let Err(e) = &report {
                     self.push_error(e.clone());
                 }
                 self.status = RunStatus::Finished(report);
                 self.paused = false;
+                self.notice = None;
             }
             Update::Proc(sample) => self.apply_proc(sample),
             Update::Event(ev) => self.apply_event(ev, now_nanos),
@@ -329,8 +491,18 @@ impl Model {
                     telemetry_dropped,
                     ..
                 } => {
-                    if let Some(p) = self.progress.get_mut(slot(role)) {
-                        *p = RoleProgress { sent, received, accounting, latency, queues, telemetry_dropped };
+                    if let Some(p) = self.progress.get_mut(slot(role))
+                        && !p.done
+                    {
+                        *p = RoleProgress {
+                            sent,
+                            received,
+                            accounting,
+                            latency,
+                            queues,
+                            telemetry_dropped,
+                            done: false,
+                        };
                     }
                     self.sample_every = sample_every.max(1);
                     self.mark_throughput(now_nanos);
@@ -339,7 +511,7 @@ impl Model {
                     self.sample_every = m.sample_every.max(1);
                     self.on_message(&m, now_nanos);
                 }
-                Event::Gate { role, op, seq, passed } => {
+                Event::Gate { op, seq, passed, .. } => {
                     if let Some(w) = self.workers.get_mut(worker_id) {
                         if passed {
                             w.gate = None;
@@ -354,7 +526,6 @@ impl Model {
                     if passed {
                         self.gate_passes += 1;
                     }
-                    let _ = role;
                 }
                 Event::Error { message, .. } => self.push_error(message),
                 Event::Done { role, stats } => {
@@ -364,6 +535,7 @@ impl Model {
                     p.accounting = stats.accounting;
                     p.latency = stats.latency.or(p.latency);
                     p.telemetry_dropped = stats.telemetry_dropped;
+                    p.done = true;
                 }
                 Event::Hello { .. } | Event::Listening { .. } | Event::Ready { .. } => {}
             },
@@ -379,53 +551,105 @@ impl Model {
         let origin = *self.origin_nanos.get_or_insert(send_ts_nanos);
         // A received message completes the one already shown in flight, or appears whole when
         // its send was not sampled.
-        if let Some(m) = self.messages.iter_mut().rev().take(64).find(|m| m.from == from && m.to == to && m.seq == seq)
-        {
-            // Keep the hop's own send time: a relay passes the producer's stamp along in the frame.
-            if recv_ts_nanos.is_some() {
-                m.recv_ts_nanos = recv_ts_nanos;
-            }
-        } else {
-            if self.messages.len() == MAX_MESSAGES {
-                self.messages.pop_front();
-            }
-            self.messages.push_back(Message {
-                from,
-                to,
-                seq,
-                size,
-                send_ts_nanos,
-                recv_ts_nanos,
-                depart_at_nanos: self.departure(from, now_nanos),
-            });
-            if let Some(m) = self.messages.back() {
-                let arrival = m.depart_at_nanos + self.crossing_nanos();
-                if let Some(a) = self.arrival_on_stage.get_mut(slot(m.to)) {
+        let real_time = self.pace == Pace::RealTime;
+        let found = self.messages.iter().rev().take(64).position(|m| m.from == from && m.to == to && m.seq == seq);
+        let hop_latency = match found {
+            Some(back) => {
+                let i = self.messages.len() - 1 - back;
+                let m = &mut self.messages[i];
+                // Keep the hop's own send time: a relay passes the producer's stamp along in the frame.
+                if recv_ts_nanos.is_some() {
+                    m.recv_ts_nanos = recv_ts_nanos;
+                }
+                let latency = m.latency_nanos();
+                if let (Some(l), true) = (latency, real_time) {
+                    (m.crossing_nanos, m.crossing_clamp) = crossing_for_latency(l);
+                }
+                let arrival = m.depart_at_nanos + m.crossing_nanos;
+                if let Some(a) = self.arrival_on_stage.get_mut(slot(to)) {
                     *a = arrival;
                 }
+                latency
             }
+            None => {
+                if self.messages.len() == MAX_MESSAGES {
+                    self.messages.pop_front();
+                }
+                let latency = recv_ts_nanos.map(|r| r.saturating_sub(send_ts_nanos));
+                let (crossing_nanos, crossing_clamp) = self.crossing(from, to, latency);
+                let depart_at_nanos = self.departure(from, now_nanos, crossing_nanos);
+                self.messages.push_back(Message {
+                    from,
+                    to,
+                    seq,
+                    size,
+                    send_ts_nanos,
+                    recv_ts_nanos,
+                    depart_at_nanos,
+                    crossing_nanos,
+                    crossing_clamp,
+                });
+                if let Some(a) = self.arrival_on_stage.get_mut(slot(to)) {
+                    *a = depart_at_nanos + crossing_nanos;
+                }
+                latency
+            }
+        };
+        if let Some(l) = hop_latency {
+            self.note_link_latency(from, to, l);
         }
-        // Latency plots take final receivers only: a relay's arrival is not the end of the trip.
-        let final_receiver = self.program(to) != Some(Program::Relay);
-        if let Some(r) = recv_ts_nanos.filter(|_| final_receiver) {
-            let latency = r.saturating_sub(send_ts_nanos);
-            self.histogram.record(latency);
-            if self.latency_series.len() == MAX_SERIES {
-                self.latency_series.pop_front();
+        let Some(r) = recv_ts_nanos else { return };
+        // Latency plots hold what the numbers above them hold: round trips at the pinger in
+        // ping-pong; one-way (end to end through a pipeline) at the consumers otherwise.
+        let latency = match self.program(to) {
+            Some(Program::Pinger) => {
+                let ping = self.messages.iter().rev().find(|m| m.from == to && m.to == from && m.seq == seq);
+                match ping {
+                    Some(p) => r.saturating_sub(p.send_ts_nanos),
+                    None => return, // the ping's send was not seen: no round trip to tell
+                }
             }
-            let t = r.saturating_sub(origin) as f64 / 1e9;
-            self.latency_series.push_back((t, latency as f64 / 1000.0));
+            Some(Program::Consumer) => r.saturating_sub(send_ts_nanos),
+            _ => return,
+        };
+        self.histogram.record(latency);
+        if self.latency_series.len() == MAX_SERIES {
+            self.latency_series.pop_front();
+        }
+        let t = r.saturating_sub(origin) as f64 / 1e9;
+        self.latency_series.push_back((t, latency as f64 / 1000.0));
+    }
+
+    fn note_link_latency(&mut self, from: Role, to: Role, latency_nanos: u64) {
+        match self.link_latency.iter_mut().find(|(f, t, _)| *f == from && *t == to) {
+            // A short memory: the estimate follows the link as it speeds up or slows down.
+            Some((_, _, est)) => *est = (*est * 3 + latency_nanos) / 4,
+            None => self.link_latency.push((from, to, latency_nanos)),
         }
     }
 
-    /// How long a packet takes to cross the stage: slow enough to follow, and in real time short
-    /// enough that a ping and its echo both fit between two round trips.
+    /// The link's recent one-hop latency, the estimate for a packet whose receive is not known.
+    pub fn link_latency_nanos(&self, from: Role, to: Role) -> Option<u64> {
+        self.link_latency.iter().find(|(f, t, _)| *f == from && *t == to).map(|(_, _, l)| *l)
+    }
+
+    /// A packet's crossing time: in real time its latency (or the link's recent latency while the
+    /// receive is unknown) scaled by one factor for every mechanism; when paced, a fixed time the
+    /// eye can follow, because there the latency is mostly the pacing.
+    fn crossing(&self, from: Role, to: Role, latency_nanos: Option<u64>) -> (u64, Clamp) {
+        match self.pace {
+            Pace::RealTime => match latency_nanos.or_else(|| self.link_latency_nanos(from, to)) {
+                Some(l) => crossing_for_latency(l),
+                None => (MIN_CROSSING_NANOS, Clamp::None),
+            },
+            _ => (self.crossing_nanos(), Clamp::None),
+        }
+    }
+
+    /// How long a packet takes to cross the stage when the run is paced (slow motion, step).
     pub fn crossing_nanos(&self) -> u64 {
         let secs = match self.pace {
-            Pace::RealTime => {
-                let per_direction = self.spec.as_ref().and_then(|s| s.rate_per_sec).unwrap_or(f64::INFINITY);
-                (0.4 / per_direction).clamp(0.08, 0.6)
-            }
+            Pace::RealTime => return MAX_CROSSING_NANOS,
             Pace::SlowMotion { ops_per_sec } => (0.8 / ops_per_sec).clamp(0.3, 1.5),
             Pace::Step => 0.8,
         };
@@ -434,45 +658,122 @@ impl Model {
 
     /// A packet from `from` leaves once what `from` last received has arrived on the stage,
     /// unless that would put the stage more than two crossings behind the processes.
-    fn departure(&self, from: Role, now_nanos: u64) -> u64 {
+    fn departure(&self, from: Role, now_nanos: u64, crossing_nanos: u64) -> u64 {
         let ready = self.arrival_on_stage.get(slot(from)).copied().unwrap_or(0);
-        if ready > now_nanos && ready - now_nanos <= 2 * self.crossing_nanos() { ready } else { now_nanos }
+        if ready > now_nanos && ready - now_nanos <= 2 * crossing_nanos.max(MIN_CROSSING_NANOS) {
+            ready
+        } else {
+            now_nanos
+        }
+    }
+
+    /// The packets on the stage at `now_nanos`, oldest first. While the run goes on, a packet
+    /// whose receive is not reported waits near the receiver (in its buffer); once the run is
+    /// over, received packets finish crossing and the others leave the stage (the timeline
+    /// still has them). Without animation (tests) a packet sits mid-lane.
+    pub fn packets(&self, now_nanos: u64, animate: bool) -> Vec<Packet> {
+        let running = self.is_running();
+        self.messages
+            .iter()
+            .filter_map(|m| {
+                if animate && m.depart_at_nanos > now_nanos {
+                    return None; // waits for the message that caused it to arrive first
+                }
+                let waiting = m.recv_ts_nanos.is_none();
+                if !running && (waiting || !animate) {
+                    return None;
+                }
+                let age = now_nanos.saturating_sub(m.depart_at_nanos) as f64;
+                let mut along = if animate { age / m.crossing_nanos.max(1) as f64 } else { 0.5 };
+                if waiting {
+                    along = along.min(WAITING_AT);
+                } else if along >= 1.0 {
+                    return None;
+                }
+                Some(Packet { from: m.from, to: m.to, seq: m.seq, along, waiting, clamp: m.crossing_clamp })
+            })
+            .collect()
     }
 
     fn program(&self, role: Role) -> Option<Program> {
         self.topology.as_ref().and_then(|t| t.programs.get(role.index()).copied())
     }
 
-    /// Messages that reached their final receiver (relays pass them on), as last reported.
-    pub fn delivered_total(&self) -> u64 {
+    /// What throughput counts, as last reported: round trips completed at the pinger in
+    /// ping-pong, messages that reached a final receiver otherwise (relays pass them on).
+    pub fn completed_total(&self) -> u64 {
+        let wanted = |p: Option<Program>| match self.spec.as_ref().map(|s| s.pattern) {
+            Some(Pattern::PingPong) => p == Some(Program::Pinger),
+            _ => p == Some(Program::Consumer),
+        };
         self.progress
             .iter()
             .enumerate()
-            .filter(|(i, _)| self.program(Role(*i as u16)) != Some(Program::Relay))
+            .filter(|(i, _)| wanted(self.program(Role(*i as u16))))
             .map(|(_, p)| p.received)
             .sum()
     }
 
-    /// Deliveries per second over the last second, zero once traffic stops (paused, stopped,
-    /// finished) rather than the last rate frozen on screen.
+    /// Throughput with `ipc-lab bench`'s meaning: round trips per second and payload both ways
+    /// in ping-pong; messages delivered to final receivers otherwise. Zero while paused and once
+    /// the run is over, rather than the last rate frozen on screen.
+    pub fn throughput(&self, now_nanos: u64) -> Throughput {
+        let per_sec = if !self.is_running() || self.paused { 0.0 } else { self.completion_rate(now_nanos) };
+        // Before any run, the same default as `latency_kind`.
+        let ping_pong = self.spec.as_ref().is_none_or(|s| s.pattern == Pattern::PingPong);
+        let size = self.spec.as_ref().map_or(0, |s| s.size) as f64;
+        Throughput {
+            per_sec,
+            unit: if ping_pong { "round trips/s" } else { "msgs/s" },
+            bytes_per_sec: per_sec * size * if ping_pong { 2.0 } else { 1.0 },
+        }
+    }
+
+    /// See [`Model::throughput`].
     pub fn msgs_per_sec(&self, now_nanos: u64) -> f64 {
-        let stale = self.throughput_marks.back().is_none_or(|m| now_nanos.saturating_sub(m.0) > 1_500_000_000);
-        if !self.is_running() || self.paused || stale { 0.0 } else { self.msgs_per_sec }
+        self.throughput(now_nanos).per_sec
+    }
+
+    /// Completions per second, measured between the moments the count changed, so a steady
+    /// 4 a second reads 4.00 and not 3 or 5 depending on where a one-second window falls: over
+    /// the last second when that holds enough messages to be precise, otherwise over the last
+    /// [`THROUGHPUT_POINTS`] changes (up to [`THROUGHPUT_WINDOW_NANOS`]). When completions stop,
+    /// the rate falls with the time since the last one.
+    fn completion_rate(&self, now_nanos: u64) -> f64 {
+        let recent: Vec<(u64, u64)> = self
+            .throughput_marks
+            .iter()
+            .copied()
+            .filter(|m| now_nanos.saturating_sub(m.0) <= THROUGHPUT_WINDOW_NANOS)
+            .collect();
+        let last_second: Vec<(u64, u64)> =
+            recent.iter().copied().filter(|m| now_nanos.saturating_sub(m.0) <= 1_000_000_000).collect();
+        let points = match (last_second.first(), last_second.last()) {
+            (Some(a), Some(b)) if b.1 - a.1 >= THROUGHPUT_MIN_COUNT => &last_second[..],
+            _ => &recent[recent.len().saturating_sub(THROUGHPUT_POINTS)..],
+        };
+        let (Some(&(t0, c0)), Some(&(t1, c1))) = (points.first(), points.last()) else { return 0.0 };
+        if points.len() < 2 || t1 <= t0 {
+            return 0.0;
+        }
+        let interval = (t1 - t0) / (points.len() as u64 - 1);
+        let since_last = now_nanos.saturating_sub(t1);
+        // Quiet for longer than two usual gaps: count the quiet time in.
+        let span = if since_last > 2 * interval { now_nanos - t0 } else { t1 - t0 };
+        (c1 - c0) as f64 / (span as f64 / 1e9)
     }
 
     fn mark_throughput(&mut self, now_nanos: u64) {
-        let received = self.delivered_total();
-        self.throughput_marks.push_back((now_nanos, received));
-        while self.throughput_marks.len() > 2
-            && now_nanos.saturating_sub(self.throughput_marks.front().map_or(0, |m| m.0)) > 1_000_000_000
-        {
+        let completed = self.completed_total();
+        if self.throughput_marks.back().is_some_and(|m| m.1 >= completed) {
+            return; // only the moments the count moves
+        }
+        if self.throughput_marks.len() == MAX_SERIES {
             self.throughput_marks.pop_front();
         }
-        if let (Some(a), Some(b)) = (self.throughput_marks.front(), self.throughput_marks.back()) {
-            let dt = b.0.saturating_sub(a.0) as f64 / 1e9;
-            if dt > 0.05 {
-                self.msgs_per_sec = b.1.saturating_sub(a.1) as f64 / dt;
-            }
+        self.throughput_marks.push_back((now_nanos, completed));
+        while self.throughput_marks.front().is_some_and(|m| now_nanos.saturating_sub(m.0) > THROUGHPUT_WINDOW_NANOS) {
+            self.throughput_marks.pop_front();
         }
     }
 
@@ -481,6 +782,16 @@ impl Model {
             self.errors.pop_front();
         }
         self.errors.push_back(e);
+    }
+
+    /// What the latency numbers and plots hold: "round trip" in ping-pong, "one-way" otherwise
+    /// (end to end through a pipeline).
+    pub fn latency_kind(&self) -> &'static str {
+        match self.spec.as_ref().map(|s| s.pattern) {
+            Some(Pattern::PingPong) | None => "round trip",
+            Some(Pattern::Pipeline) => "one-way, end to end",
+            Some(_) => "one-way",
+        }
     }
 
     /// Latency numbers to show: the workers' own, over all messages. Round trip at the pinger;
@@ -498,6 +809,30 @@ impl Model {
             }
         }
         best.map(|l| (l, "one-way"))
+    }
+}
+
+/// Where a run's nodes are placed, for people: "unpinned", "both on CPU 0", "pinger on CPU 0,
+/// echo on CPU 1", "producer, relay 2 on CPU 0 · relay 1, consumer on CPU 1".
+pub fn placement_text(topology: &Topology, pin: Option<&[usize]>) -> String {
+    let Some(cpus) = pin.filter(|c| !c.is_empty()) else { return "unpinned".into() };
+    let n = topology.programs.len();
+    let mut groups: Vec<(usize, Vec<String>)> = Vec::new();
+    for i in 0..n {
+        let role = Role(i as u16);
+        let Some(cpu) = crate::worker::role_cpu(cpus, role) else { continue };
+        match groups.iter_mut().find(|(c, _)| *c == cpu) {
+            Some((_, names)) => names.push(topology.node_name(role)),
+            None => groups.push((cpu, vec![topology.node_name(role)])),
+        }
+    }
+    match &groups[..] {
+        [(cpu, _)] if n == 2 => format!("both on CPU {cpu}"),
+        [(cpu, _)] => format!("all on CPU {cpu}"),
+        _ if n == 2 => {
+            groups.iter().map(|(c, names)| format!("{} on CPU {c}", names.join(", "))).collect::<Vec<_>>().join(", ")
+        }
+        _ => groups.iter().map(|(c, names)| format!("{} on CPU {c}", names.join(", "))).collect::<Vec<_>>().join(" · "),
     }
 }
 
@@ -533,7 +868,6 @@ pub fn describe_wchan(wchan: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::Pattern;
 
     fn started(pattern: Pattern) -> Model {
         let mut m = Model::default();
@@ -619,6 +953,176 @@ mod tests {
         }
         assert_eq!(m.messages.len(), 3, "one message per link, not one merged");
         assert_eq!(m.progress.len(), 4);
+    }
+
+    /// A progress report built through its wire form, so fields the engine adds to it later
+    /// (with serde defaults) need no change here.
+    fn progress(role: Role, sent: u64, unique: u64) -> Update {
+        let accounting = Accounting { received: unique, unique, ..Default::default() };
+        let event = serde_json::from_value(serde_json::json!({
+            "event": "progress",
+            "role": role,
+            "sent": sent,
+            "received": unique,
+            "queues": [],
+            "accounting": accounting,
+            "latency": null,
+            "sample_every": 1,
+            "telemetry_dropped": 0,
+        }))
+        .expect("a progress event");
+        Update::Event(RunEvent::Telemetry { worker_id: role.index(), event })
+    }
+
+    fn started_with(spec: RunSpec, pace: Pace) -> Model {
+        let mut m = Model::default();
+        let n = spec.topology().programs.len();
+        let workers = (0..n).map(|i| (i, vec![Role(i as u16)], 100 + i as u32)).collect();
+        m.apply(Update::Started { spec, prefix: "p".into(), workers, pace }, 0);
+        m
+    }
+
+    #[test]
+    fn crossing_time_is_latency_times_one_factor_within_bounds() {
+        // 100 µs at 1 µs = 2 ms: 200 ms, for every mechanism alike.
+        assert_eq!(crossing_for_latency(100_000), (200_000_000, Clamp::None));
+        assert_eq!(crossing_for_latency(200_000).0, 2 * crossing_for_latency(100_000).0);
+        assert_eq!(crossing_for_latency(1_000), (MIN_CROSSING_NANOS, Clamp::Min));
+        assert_eq!(crossing_for_latency(5_000_000_000), (MAX_CROSSING_NANOS, Clamp::Max));
+        assert_eq!(crossing_for_latency(u64::MAX).1, Clamp::Max);
+    }
+
+    #[test]
+    fn a_packet_crosses_in_its_scaled_latency_and_waits_for_its_receive() {
+        let mut m = started(Pattern::Stream);
+        // A first message, received after 100 µs: it crosses in 200 ms.
+        m.apply(msg(Role::Initiator, Direction::Sent, 0, None), 0);
+        m.apply(msg(Role::Responder, Direction::Received, 0, Some(1_000 + 100_000)), 0);
+        assert_eq!(m.messages[0].crossing_nanos, 200_000_000);
+        assert_eq!(m.packets(100_000_000, true)[0].along, 0.5);
+        assert!(m.packets(200_000_000, true).is_empty(), "arrived");
+        // The next one is not received yet: the link's recent latency is its estimate, and it
+        // waits near the receiver until its receive is reported.
+        m.apply(msg(Role::Initiator, Direction::Sent, 1, None), 300_000_000);
+        assert_eq!(m.messages[1].crossing_nanos, 200_000_000);
+        let p = m.packets(900_000_000, true);
+        assert_eq!((p.len(), p[0].along, p[0].waiting), (1, WAITING_AT, true));
+    }
+
+    #[test]
+    fn when_the_run_ends_no_packet_is_left_in_a_lane() {
+        let mut m = started(Pattern::Stream);
+        m.apply(msg(Role::Initiator, Direction::Sent, 0, None), 0);
+        m.apply(msg(Role::Responder, Direction::Received, 0, Some(1_000 + 100_000)), 0);
+        m.apply(msg(Role::Initiator, Direction::Sent, 1, None), 10);
+        m.apply(Update::Finished { report: Err("stopped".into()) }, 20);
+        let p = m.packets(100_000_000, true);
+        assert_eq!(p.len(), 1, "the received one finishes crossing, the other leaves the stage");
+        assert_eq!(p[0].seq, 0);
+        assert!(m.packets(300_000_000, true).is_empty());
+        assert_eq!(m.messages.len(), 2, "the timeline keeps both");
+    }
+
+    #[test]
+    fn sent_is_at_least_what_the_receivers_prove() {
+        // The consumer's report is newer than the producer's.
+        let mut m = started(Pattern::Stream);
+        m.apply(progress(Role::Initiator, 17_458_260, 0), 1);
+        m.apply(progress(Role::Responder, 0, 17_462_022), 2);
+        let c = m.counts();
+        assert_eq!(c.sent, 17_462_022);
+        assert_eq!((c.received, c.not_arrived), (17_462_022, 0));
+        assert_eq!(m.sent_shown(), vec![17_462_022, 0]);
+        // Fan-out: three consumers together prove what the producer sent.
+        let mut m = started_with(RunSpec { pattern: Pattern::FanOut, nodes: 3, ..RunSpec::default() }, Pace::RealTime);
+        m.apply(progress(Role(0), 10, 0), 1);
+        for c in 1..=3 {
+            m.apply(progress(Role(c), 0, 5), 2);
+        }
+        assert_eq!(m.counts().sent, 15);
+        // Fan-in: one consumer fed by three producers proves their sum.
+        let mut m = started_with(RunSpec { pattern: Pattern::FanIn, nodes: 3, ..RunSpec::default() }, Pace::RealTime);
+        for p in 0..3 {
+            m.apply(progress(Role(p), 2, 0), 1);
+        }
+        m.apply(progress(Role(3), 0, 9), 2);
+        let c = m.counts();
+        assert!(c.received <= c.sent && c.not_arrived == c.sent - c.received, "{c:?}");
+        // Ping-pong: each side proves the other's sends; a normal report changes nothing.
+        let mut m = started(Pattern::PingPong);
+        m.apply(progress(Role::Initiator, 7, 6), 1);
+        m.apply(progress(Role::Responder, 6, 7), 2);
+        assert_eq!(m.counts(), Counts { sent: 13, received: 13, not_arrived: 0, ..Counts::default() });
+    }
+
+    #[test]
+    fn a_final_report_is_not_overwritten_by_an_older_progress_report() {
+        let mut m = started(Pattern::Stream);
+        let stats = crate::telemetry::RoleStats { sent: 50, ..Default::default() };
+        m.apply(Update::Event(RunEvent::Telemetry { worker_id: 0, event: Event::Done { role: Role(0), stats } }), 1);
+        m.apply(progress(Role::Initiator, 40, 0), 2);
+        assert_eq!(m.progress[0].sent, 50);
+    }
+
+    #[test]
+    fn throughput_means_what_bench_means() {
+        // Ping-pong at 4 round trips a second: 4.00 round trips/s, payload counted both ways.
+        let mut m = started(Pattern::PingPong);
+        for i in 0..=20u64 {
+            let t = i * 250_000_000;
+            m.apply(progress(Role::Initiator, i, i), t);
+            m.apply(progress(Role::Responder, i, i), t + 1);
+        }
+        let t = m.throughput(5_000_000_100);
+        assert_eq!(t.unit, "round trips/s");
+        assert!((t.per_sec - 4.0).abs() < 0.01, "{t:?}");
+        assert!((t.bytes_per_sec - 4.0 * 64.0 * 2.0).abs() < 1.0, "{t:?}");
+        // When round trips stop, the rate falls instead of staying frozen.
+        assert!(m.throughput(10_000_000_000).per_sec < 2.1);
+        // A stream counts deliveries to the consumer, one way.
+        let mut m = started(Pattern::Stream);
+        for i in 0..=10u64 {
+            m.apply(progress(Role::Responder, 0, i * 1000), i * 100_000_000);
+        }
+        let t = m.throughput(1_000_000_000);
+        assert_eq!(t.unit, "msgs/s");
+        assert!((t.per_sec - 10_000.0).abs() < 1.0, "{t:?}");
+        assert!((t.bytes_per_sec - 640_000.0).abs() < 100.0);
+    }
+
+    #[test]
+    fn ping_pong_plots_round_trips() {
+        let mut m = started(Pattern::PingPong);
+        // Ping 0 sent at 1_000, echoed back and received at 31_000: a 30 µs round trip.
+        m.apply(msg(Role::Initiator, Direction::Sent, 0, None), 0);
+        m.apply(msg(Role::Responder, Direction::Received, 0, Some(9_000)), 0);
+        m.apply(msg(Role::Responder, Direction::Sent, 0, None), 0);
+        m.apply(msg(Role::Initiator, Direction::Received, 0, Some(31_000)), 0);
+        assert_eq!(m.latency_series.iter().map(|p| p.1).collect::<Vec<_>>(), vec![30.0]);
+        assert_eq!(m.histogram.counts.iter().sum::<u64>(), 1);
+        assert_eq!(m.latency_kind(), "round trip");
+    }
+
+    #[test]
+    fn a_notice_goes_away_on_its_own_and_with_the_run() {
+        let mut m = started(Pattern::PingPong);
+        m.apply(Update::NothingToStep, 1_000);
+        assert!(m.notice(2_000).is_some());
+        assert!(m.notice(1_000 + NOTICE_NANOS).is_none());
+        m.apply(Update::NothingToStep, 5_000);
+        m.apply(Update::Finished { report: Err("x".into()) }, 6_000);
+        assert!(m.notice(7_000).is_none());
+    }
+
+    #[test]
+    fn placement_reads_as_words() {
+        let two = RunSpec::default().topology();
+        assert_eq!(placement_text(&two, None), "unpinned");
+        assert_eq!(placement_text(&two, Some(&[0])), "both on CPU 0");
+        assert_eq!(placement_text(&two, Some(&[0, 1])), "pinger on CPU 0, echo on CPU 1");
+        let four = RunSpec { pattern: Pattern::Pipeline, nodes: 4, ..RunSpec::default() }.topology();
+        assert_eq!(placement_text(&four, Some(&[0, 1])), "producer, relay 2 on CPU 0 · relay 1, consumer on CPU 1");
+        assert_eq!(placement_text(&four, Some(&[0])), "all on CPU 0");
     }
 
     #[test]
