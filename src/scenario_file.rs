@@ -28,6 +28,9 @@ pub struct Scenario {
     /// CPUs to pin the nodes to, as `bench --pin`: `[0]` all on one core, `[0, 1]` alternating
     /// between two; `None` leaves placement to the scheduler.
     pub pin: Option<Vec<usize>>,
+    /// Faults the producers inject on purpose (one-way patterns).
+    #[serde(skip_serializing_if = "crate::faults::Faults::is_none")]
+    pub faults: crate::faults::Faults,
 }
 
 impl Default for Scenario {
@@ -43,6 +46,7 @@ impl Default for Scenario {
             shm_wait: ShmWait::default(),
             nodes: 3,
             pin: None,
+            faults: crate::faults::Faults::default(),
         }
     }
 }
@@ -117,6 +121,7 @@ impl Scenario {
             rate_per_sec: self.rate_per_sec,
             nodes: self.nodes,
             pin: self.pin.clone(),
+            faults: self.faults.clone(),
             ..RunSpec::default()
         }
     }
@@ -133,6 +138,7 @@ impl Scenario {
         self.builtin_named().is_none_or(|b| {
             (b.pattern, b.size, b.count, b.rate_per_sec, b.pace, b.nodes)
                 == (self.pattern, self.size, self.count, self.rate_per_sec, self.pace, self.nodes)
+                && self.faults.is_none()
         })
     }
 

@@ -40,7 +40,9 @@ impl Pace {
     }
 }
 
-/// What the GUI asks of the session.
+/// What the GUI asks of the session. (A handful a second at most: the size of `Start` does
+/// not matter.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
     Start {

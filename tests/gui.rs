@@ -265,3 +265,32 @@ fn saving_names_the_full_path_of_the_file() {
     assert!(ok && saved.is_ok(), "{msg}");
     assert_eq!(msg, format!("saved to {}", full.display()), "the message names the absolute path");
 }
+
+/// Fault injection from the GUI: the Faults menu offers the four faults; a stream run with them
+/// shows, beside what the receivers detected, exactly what the producer injected.
+#[test]
+fn faults_chosen_in_the_gui_are_detected_exactly() {
+    use ipc_lab::scenario::Pattern;
+    let scenario = Scenario { pattern: Pattern::Stream, count: Some(3000), rate_per_sec: None, ..Scenario::default() };
+    let mut h = harness(AppOptions { scenario: Some(scenario), ..Default::default() });
+    h.get_by_label("Faults: none").click();
+    h.run_steps(2);
+    for name in ["drop", "duplicate", "reorder", "corrupt"] {
+        assert!(h.query_all_by_label(name).next().is_some(), "a slider for {name}");
+    }
+    h.state_mut().ui_state.scenario.faults = "drop=0.02,dup=0.02,reorder=0.02,corrupt=0.02,seed=11".parse().unwrap();
+    h.key_press(egui::Key::Escape);
+    h.run_steps(2);
+    assert_eq!(h.state().ui_state.scenario.name, "custom", "faults change what the scenario does");
+    h.get_by_label("Start").click();
+    step_until(&mut h, Duration::from_secs(20), "the run to finish", |app| {
+        matches!(app.model.status, RunStatus::Finished(_))
+    });
+    let app = h.state();
+    let RunStatus::Finished(Ok(r)) = &app.model.status else { panic!("{:?}", app.model.status) };
+    let i = r.injected;
+    assert!(i.dropped > 0 && i.duplicated > 0 && i.reordered > 0 && i.corrupted > 0, "{i:?}");
+    assert_eq!((r.lost, r.duplicated, r.out_of_order, r.corrupted), (i.dropped, i.duplicated, i.reordered, i.corrupted));
+    assert_eq!(app.model.injected(), i, "the model's injected counts are the report's");
+    h.get_by_label("injected"); // the column is on screen
+}

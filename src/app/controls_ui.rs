@@ -103,7 +103,8 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
             Pattern::FanOut => (" consumers", 1),
             _ => (" producers", 1),
         };
-        ui.add(egui::DragValue::new(&mut s.nodes).range(min..=crate::scenario::MAX_NODES).suffix(what));
+        ui.add(egui::DragValue::new(&mut s.nodes).range(min..=crate::scenario::MAX_NODES).suffix(what))
+            .widget_info(|| egui::WidgetInfo::labeled(egui::Role::SpinButton, true, what.trim()));
     }
     let label = ui.label("Size");
     egui::ComboBox::from_id_salt("size")
@@ -116,19 +117,19 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
         })
         .response
         .labelled_by(label.id);
-    ui.label("Count");
+    let count_label = ui.label("Count");
     let mut endless = s.count.is_none();
     if ui.checkbox(&mut endless, "endless").changed() {
         s.count = if endless { None } else { Some(1000) };
     }
     if let Some(count) = s.count.as_mut() {
-        ui.add(egui::DragValue::new(count).range(1..=100_000_000).speed(10.0));
+        ui.add(egui::DragValue::new(count).range(1..=100_000_000).speed(10.0)).labelled_by(count_label.id);
     }
     // Slow motion and step mode set the pace themselves; a rate limit only means something in
     // real time.
     let real_time = app.ui_state.pace_choice == PaceChoice::RealTime;
     let why = "Slow motion and step mode set the pace; the rate limit applies in real time";
-    ui.add_enabled(real_time, egui::Label::new("Rate")).on_disabled_hover_text(why);
+    let rate_label = ui.add_enabled(real_time, egui::Label::new("Rate")).on_disabled_hover_text(why);
     let mut unlimited = s.rate_per_sec.is_none();
     if ui.add_enabled(real_time, egui::Checkbox::new(&mut unlimited, "unlimited")).on_disabled_hover_text(why).changed()
     {
@@ -136,9 +137,55 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     }
     if let Some(rate) = s.rate_per_sec.as_mut() {
         ui.add_enabled(real_time, egui::DragValue::new(rate).range(0.1..=1_000_000.0).speed(1.0).suffix(" msg/s"))
+            .labelled_by(rate_label.id)
             .on_disabled_hover_text(why);
     }
     placement_ui(s, app.ui_state.cpus, ui);
+    faults_ui(s, ui);
+}
+
+/// Fault injection: the producers drop, duplicate, reorder or corrupt a share of their frames on
+/// the real channel, and the statistics show what the receivers detect beside it.
+fn faults_ui(s: &mut Scenario, ui: &mut egui::Ui) {
+    use crate::faults::FaultRule;
+    let one_way = s.pattern != Pattern::PingPong;
+    let summary = if s.faults.is_none() { "none".to_string() } else { s.faults.to_string() };
+    {
+        ui.menu_button(format!("Faults: {summary}"), |ui| {
+            if !one_way {
+                ui.colored_label(
+                    ui.visuals().warn_fg_color,
+                    "Faults need a one-way pattern: in ping-pong a dropped ping would leave the pinger waiting forever.",
+                );
+            }
+            ui.label("Each producer damages this share of its frames, on the real channel:");
+            let percent = |rule: &FaultRule| match rule {
+                FaultRule::Fraction(p) => p * 100.0,
+                _ => 0.0,
+            };
+            let rules = [
+                ("drop", &mut s.faults.drop),
+                ("duplicate", &mut s.faults.duplicate),
+                ("reorder", &mut s.faults.reorder),
+                ("corrupt", &mut s.faults.corrupt),
+            ];
+            for (name, rule) in rules {
+                let mut p = percent(rule);
+                let r = ui.add(egui::Slider::new(&mut p, 0.0..=25.0).suffix(" %").max_decimals(1).text(name));
+                if r.changed() {
+                    *rule = if p > 0.0 { FaultRule::Fraction(p / 100.0) } else { FaultRule::Never };
+                }
+            }
+            if s.size == 0 && !matches!(s.faults.corrupt, FaultRule::Never) {
+                ui.colored_label(ui.visuals().warn_fg_color, "corrupt needs a payload: pick a size above 0 B");
+            }
+            if ui.button("No faults").clicked() {
+                s.faults = crate::faults::Faults::default();
+            }
+        })
+        .response
+        .on_hover_text("Drop, duplicate, reorder or corrupt frames on purpose and see what the receiver detects");
+    }
 }
 
 /// Where the processes run, like `bench --pin`.

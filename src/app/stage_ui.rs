@@ -199,19 +199,21 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
         for (from, to) in directions {
             let (a, b) = lane_ends(from, to);
             lane(&painter, a, b, lane_stroke);
-            // The receiving end's buffer, as it reads it from the kernel or the ring.
-            let queue = model
-                .progress
-                .get(to.index())
-                .and_then(|p| p.queues.iter().find(|(k, _)| *k == l.link))
-                .map(|(_, q)| *q);
-            if let Some(q) = queue {
-                let label = match (q.unit, q.capacity) {
+            // The lane's buffer, as the end that still runs reads it from the kernel or the ring;
+            // a socket also has the sender's own send queue.
+            let (queue, send_queue) = model.lane_fill(l.link, from, to);
+            if let Some(q) = queue.or(send_queue) {
+                let mut label = match (q.unit, q.capacity) {
                     (QueuedUnit::Bytes, Some(c)) => format!("queued {} of {}", human_bytes(q.amount), human_bytes(c)),
                     (QueuedUnit::Bytes, None) => format!("queued {}", human_bytes(q.amount)),
                     (QueuedUnit::Messages, Some(c)) => format!("queued {} of {} msgs", q.amount, c),
                     (QueuedUnit::Messages, None) => format!("queued {} msgs", q.amount),
                 };
+                if let (Some(_), Some(sq)) = (queue, send_queue) {
+                    label.push_str(&format!(" · sender's queue {}", human_bytes(sq.amount)));
+                } else if q.at_sender {
+                    label = format!("sender's queue {}", human_bytes(q.amount));
+                }
                 let mid = a + (b - a) * 0.5;
                 let above = if two_way && from.index() > to.index() { 20.0 } else { -20.0 };
                 let bar = Rect::from_center_size(mid + vec2(0.0, above), vec2(90.0, 8.0));
@@ -300,7 +302,7 @@ fn draw_node(
     let at_gate = matches!(w.state, ProcState::AtGate { .. });
     painter.rect_filled(node, 10.0, visuals.extreme_bg_color);
     painter.rect_stroke(node, 10.0, Stroke::new(if at_gate { 4.0 } else { 2.5 }, color), StrokeKind::Inside);
-    let title = if w.roles.len() > 1 { format!("{name} · thread") } else { name.to_string() };
+    let title = if w.shares_process { format!("{name} · thread") } else { name.to_string() };
     // Text scales with the box: small boxes (long pipelines, small windows) get smaller text so
     // it stays inside, big ones (a large screen) bigger text so it reads from the back row.
     let k = (node.width() / 160.0).min((node.height() - 14.0) / 84.0).clamp(0.7, 2.2);

@@ -117,28 +117,43 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
             RunStatus::Finished(Ok(r)) => Some(r),
             _ => None,
         };
-        egui::Grid::new("accounting").num_columns(2).striped(true).show(ui, |ui| {
-            let mut row = |k: &str, v: u64, hint: &str, bad: bool| {
+        // With fault injection on, what the producers injected stands beside what the receivers
+        // detected, so a student can check the one against the other.
+        let faults_on = model.spec.as_ref().is_some_and(|s| !s.faults.is_none());
+        let injected = finished.map_or_else(|| model.injected(), |r| r.injected);
+        egui::Grid::new("accounting").num_columns(if faults_on { 3 } else { 2 }).striped(true).show(ui, |ui| {
+            if faults_on {
+                ui.label("");
+                ui.label(RichText::new("detected").weak());
+                ui.label(RichText::new("injected").weak())
+                    .on_hover_text("faults the producers made on purpose (Faults…); relays pass them on");
+                ui.end_row();
+            }
+            let mut row = |k: &str, v: u64, hint: &str, bad: bool, inj: Option<u64>| {
                 ui.label(k).on_hover_text(hint);
                 let t = RichText::new(thousands(v)).monospace();
                 ui.label(if bad && v > 0 { t.color(ui.visuals().error_fg_color) } else { t });
+                if faults_on {
+                    ui.label(inj.map_or(RichText::new(""), |n| RichText::new(thousands(n)).monospace()));
+                }
                 ui.end_row();
             };
-            row("sent", c.sent, "data frames sent on every link and direction", false);
-            row("received", c.received, "distinct frames the receivers got (copies count as duplicated)", false);
+            row("sent", c.sent, "data frames sent on every link and direction", false, None);
+            row("received", c.received, "distinct frames the receivers got (copies count as duplicated)", false, None);
             match finished {
-                Some(r) => row("lost", r.lost, "sent but never received (computed at the end)", true),
+                Some(r) => row("lost", r.lost, "sent but never received (computed at the end)", true, Some(injected.dropped)),
                 None => row(
                     "in flight or lost",
                     c.not_arrived,
                     "sent minus received: not (yet) seen by the receiver",
                     false,
+                    Some(injected.dropped),
                 ),
             }
-            row("duplicated", c.duplicated, "sequence numbers seen twice", true);
-            row("out of order", c.out_of_order, "arrived after a later one", true);
-            row("corrupted", c.corrupted, "payload failed its CRC-32", true);
-            row("telemetry dropped", model.telemetry_dropped(), "events a worker dropped rather than block", false);
+            row("duplicated", c.duplicated, "sequence numbers seen twice", true, Some(injected.duplicated));
+            row("out of order", c.out_of_order, "arrived after a later one", true, Some(injected.reordered));
+            row("corrupted", c.corrupted, "payload failed its CRC-32", true, Some(injected.corrupted));
+            row("telemetry dropped", model.telemetry_dropped(), "events a worker dropped rather than block", false, None);
         });
         ui.add_space(8.0);
         // Both plots share what is left of the panel, so they are on screen without scrolling

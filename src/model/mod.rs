@@ -53,6 +53,7 @@ impl ProcState {
             ProcState::Starting => "starting".into(),
             ProcState::Running => "running".into(),
             ProcState::Blocked(on) => format!("blocked in {on}"),
+            ProcState::AtGate { op: Op::SendEnd, seq } => format!("about to send the end mark (after {seq} messages)"),
             ProcState::AtGate { op, seq } => format!("about to {} #{seq}", op.as_str()),
             ProcState::Stopped => "stopped (SIGSTOP)".into(),
             ProcState::Exited(c) => format!("exited({c})"),
@@ -69,7 +70,11 @@ impl ProcState {
 #[derive(Clone, Debug, PartialEq)]
 pub struct WorkerView {
     pub worker_id: usize,
+    /// The node this view shows. A `thread` run has all its nodes in one process: each node
+    /// gets a view of its own (same worker, same PID, its own thread's state).
     pub roles: Vec<Role>,
+    /// Other nodes are threads of this same process.
+    pub shares_process: bool,
     pub pid: u32,
     pub state: ProcState,
     pub cpu_percent: f64,
@@ -189,7 +194,13 @@ pub struct RoleProgress {
     pub latency: Option<LatencySummary>,
     /// Receive-buffer fill per link at this node.
     pub queues: Vec<(u16, Queued)>,
+    /// Fill of the buffers this node sends into, as its end reads them.
+    pub sending: Vec<(u16, Queued)>,
+    /// When this report arrived (model clock), to pick the fresher of two readings.
+    pub at_nanos: u64,
     pub telemetry_dropped: u64,
+    /// Faults this node injected so far (fault injection), beside what receivers detect.
+    pub injected: crate::faults::FaultCounts,
     /// The role reported its final numbers; later progress reports are older than those.
     pub done: bool,
 }
@@ -381,6 +392,29 @@ impl Model {
         self.progress.iter().map(|p| p.telemetry_dropped).sum()
     }
 
+    /// Faults the producers injected so far, all links together.
+    pub fn injected(&self) -> crate::faults::FaultCounts {
+        let mut total = crate::faults::FaultCounts::default();
+        self.progress.iter().for_each(|p| total.add(&p.injected));
+        total
+    }
+
+    /// The fill of the buffer that carries `from` → `to` on `link`, from whichever end reported
+    /// it last: a stopped receiver reports nothing, and its running sender still reads the same
+    /// buffer (pipes, FIFOs, queues, rings). For sockets the sender reads only its own send
+    /// queue, a second buffer: that reading comes back as the second value.
+    pub fn lane_fill(&self, link: u16, from: Role, to: Role) -> (Option<Queued>, Option<Queued>) {
+        let find = |v: &[(u16, Queued)]| v.iter().find(|(k, _)| *k == link).map(|(_, q)| *q);
+        let (rx, tx) = (self.progress.get(to.index()), self.progress.get(from.index()));
+        let at_receiver = rx.and_then(|p| find(&p.queues).map(|q| (q, p.at_nanos)));
+        let at_sender = tx.and_then(|p| find(&p.sending).map(|q| (q, p.at_nanos)));
+        match (at_receiver, at_sender) {
+            (_, Some((q, _))) if q.at_sender => (at_receiver.map(|r| r.0), Some(q)),
+            (Some((r, rt)), Some((q, qt))) => (Some(if qt > rt { q } else { r }), None),
+            (r, q) => (r.or(q).map(|x| x.0), None),
+        }
+    }
+
     /// The worker that plays `role`.
     pub fn worker_for(&self, role: Role) -> Option<&WorkerView> {
         self.workers.iter().find(|w| w.roles.contains(&role))
@@ -414,13 +448,17 @@ impl Model {
                     pace,
                     workers: workers
                         .into_iter()
-                        .map(|(worker_id, roles, pid)| WorkerView {
-                            worker_id,
-                            roles,
-                            pid,
-                            state: ProcState::Running,
-                            cpu_percent: 0.0,
-                            gate: None,
+                        .flat_map(|(worker_id, roles, pid)| {
+                            let shares_process = roles.len() > 1;
+                            roles.into_iter().map(move |role| WorkerView {
+                                worker_id,
+                                roles: vec![role],
+                                shares_process,
+                                pid,
+                                state: ProcState::Running,
+                                cpu_percent: 0.0,
+                                gate: None,
+                            })
                         })
                         .collect(),
                     ..Model::default()
@@ -446,7 +484,9 @@ impl Model {
     }
 
     fn apply_proc(&mut self, s: ProcSample) {
-        let Some(w) = self.workers.get_mut(s.worker_id) else { return };
+        let Some(w) = self.workers.iter_mut().find(|w| w.worker_id == s.worker_id && w.roles.contains(&s.role)) else {
+            return;
+        };
         w.cpu_percent = s.cpu_percent;
         if !w.state.is_alive() {
             return;
@@ -466,7 +506,7 @@ impl Model {
     fn apply_event(&mut self, ev: RunEvent, now_nanos: u64) {
         match ev {
             RunEvent::Exited { worker_id, exit, stderr_tail } => {
-                if let Some(w) = self.workers.get_mut(worker_id) {
+                for w in self.workers.iter_mut().filter(|w| w.worker_id == worker_id) {
                     w.state = match exit {
                         ExitKind::Code(c) => ProcState::Exited(c),
                         ExitKind::Signal(s) => ProcState::Killed(s),
@@ -489,7 +529,8 @@ impl Model {
                     latency,
                     sample_every,
                     telemetry_dropped,
-                    ..
+                    sending,
+                    injected,
                 } => {
                     if let Some(p) = self.progress.get_mut(slot(role))
                         && !p.done
@@ -500,7 +541,10 @@ impl Model {
                             accounting,
                             latency,
                             queues,
+                            sending,
+                            at_nanos: now_nanos,
                             telemetry_dropped,
+                            injected,
                             done: false,
                         };
                     }
@@ -511,8 +555,10 @@ impl Model {
                     self.sample_every = m.sample_every.max(1);
                     self.on_message(&m, now_nanos);
                 }
-                Event::Gate { op, seq, passed, .. } => {
-                    if let Some(w) = self.workers.get_mut(worker_id) {
+                Event::Gate { role, op, seq, passed } => {
+                    if let Some(w) =
+                        self.workers.iter_mut().find(|w| w.worker_id == worker_id && w.roles.contains(&role))
+                    {
                         if passed {
                             w.gate = None;
                             if matches!(w.state, ProcState::AtGate { .. }) {
@@ -535,6 +581,9 @@ impl Model {
                     p.accounting = stats.accounting;
                     p.latency = stats.latency.or(p.latency);
                     p.telemetry_dropped = stats.telemetry_dropped;
+                    let mut injected = crate::faults::FaultCounts::default();
+                    stats.links.iter().for_each(|l| injected.add(&l.injected));
+                    p.injected = injected;
                     p.done = true;
                 }
                 Event::Hello { .. } | Event::Listening { .. } | Event::Ready { .. } => {}
@@ -868,6 +917,7 @@ pub fn describe_wchan(wchan: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mechanism::QueuedUnit;
 
     fn started(pattern: Pattern) -> Model {
         let mut m = Model::default();
@@ -1123,6 +1173,58 @@ mod tests {
         let four = RunSpec { pattern: Pattern::Pipeline, nodes: 4, ..RunSpec::default() }.topology();
         assert_eq!(placement_text(&four, Some(&[0, 1])), "producer, relay 2 on CPU 0 · relay 1, consumer on CPU 1");
         assert_eq!(placement_text(&four, Some(&[0])), "all on CPU 0");
+    }
+
+    #[test]
+    fn a_stopped_receivers_lane_shows_the_senders_fresher_reading() {
+        let mut m = started(Pattern::Stream);
+        let q = |amount, at_sender| Queued { amount, unit: QueuedUnit::Bytes, capacity: Some(65536), at_sender };
+        let report = |role: Role, queues: Vec<(u16, Queued)>, sending: Vec<(u16, Queued)>| {
+            Update::Event(RunEvent::Telemetry {
+                worker_id: role.index(),
+                event: Event::Progress {
+                    role,
+                    sent: 0,
+                    received: 0,
+                    queues,
+                    sending,
+                    accounting: Accounting::default(),
+                    latency: None,
+                    sample_every: 1,
+                    telemetry_dropped: 0,
+                    injected: Default::default(),
+                },
+            })
+        };
+        // The consumer read 0 B just before it was stopped; the producer keeps reading the pipe.
+        m.apply(report(Role::Responder, vec![(0, q(0, false))], vec![]), 10);
+        m.apply(report(Role::Initiator, vec![], vec![(0, q(64896, false))]), 20);
+        assert_eq!(m.lane_fill(0, Role::Initiator, Role::Responder), (Some(q(64896, false)), None));
+        // A newer receiver reading wins again once it runs.
+        m.apply(report(Role::Responder, vec![(0, q(100, false))], vec![]), 30);
+        assert_eq!(m.lane_fill(0, Role::Initiator, Role::Responder).0, Some(q(100, false)));
+        // A socket sender's send queue is another buffer: shown beside, not instead.
+        m.apply(report(Role::Initiator, vec![], vec![(0, q(5000, true))]), 40);
+        assert_eq!(m.lane_fill(0, Role::Initiator, Role::Responder), (Some(q(100, false)), Some(q(5000, true))));
+    }
+
+    #[test]
+    fn each_thread_of_a_thread_run_keeps_its_own_state() {
+        let mut m = Model::default();
+        let spec = RunSpec { mechanism: MechanismId::Thread, ..RunSpec::default() };
+        let workers = vec![(0, vec![Role::Initiator, Role::Responder], 10)];
+        m.apply(Update::Started { spec, prefix: "p".into(), workers, pace: Pace::RealTime }, 0);
+        assert_eq!(m.workers.len(), 2, "one view per node");
+        let sample = |role, state, wchan: &str| {
+            Update::Proc(ProcSample { worker_id: 0, role, state, wchan: wchan.into(), cpu_percent: 1.0 })
+        };
+        m.apply(sample(Role::Initiator, 'S', "hrtimer_nanosleep"), 1);
+        m.apply(sample(Role::Responder, 'S', "futex_wait_queue"), 1);
+        assert_eq!(m.worker_for(Role::Initiator).map(|w| w.state.label()), Some("blocked in sleep (rate limit)".into()));
+        assert_eq!(m.worker_for(Role::Responder).map(|w| w.state.label()), Some("blocked in futex wait".into()));
+        assert!(m.workers.iter().all(|w| w.shares_process && w.pid == 10));
+        m.apply(Update::Event(RunEvent::Exited { worker_id: 0, exit: ExitKind::Code(0), stderr_tail: String::new() }), 2);
+        assert!(m.workers.iter().all(|w| w.state == ProcState::Exited(0)));
     }
 
     #[test]
