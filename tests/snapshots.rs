@@ -44,6 +44,15 @@ fn telemetry(role: Role, event: Event) -> Update {
 /// Feeds a fixed, paused run of `spec` into the app: 40 messages over every hop (and back in
 /// ping-pong), then each node's progress.
 fn paused_run(app: &mut IpcLabApp, spec: RunSpec) {
+    // The controls show what this run is (they would have started it).
+    app.ui_state.scenario = ipc_lab::scenario_file::Scenario {
+        name: spec.pattern.as_str().into(),
+        pattern: spec.pattern,
+        mechanism: spec.mechanism,
+        nodes: spec.nodes,
+        shm_wait: spec.shm_wait,
+        ..Default::default()
+    };
     let topology = spec.topology();
     let ping_pong = spec.pattern == Pattern::PingPong;
     let n = topology.programs.len();

@@ -149,7 +149,19 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
 fn faults_ui(s: &mut Scenario, ui: &mut egui::Ui) {
     use crate::faults::FaultRule;
     let one_way = s.pattern != Pattern::PingPong;
-    let summary = if s.faults.is_none() { "none".to_string() } else { s.faults.to_string() };
+    let summary = {
+        use crate::faults::FaultRule;
+        let f = &s.faults;
+        let parts: Vec<String> = [("drop", &f.drop), ("dup", &f.duplicate), ("reorder", &f.reorder), ("corrupt", &f.corrupt)]
+            .into_iter()
+            .filter_map(|(n, r)| match r {
+                FaultRule::Fraction(p) if *p > 0.0 => Some(format!("{n} {}%", (p * 1000.0).round() / 10.0)),
+                FaultRule::Seqs(v) if !v.is_empty() => Some(format!("{n} {} listed", v.len())),
+                _ => None,
+            })
+            .collect();
+        if parts.is_empty() { "none".to_string() } else { parts.join(", ") }
+    };
     {
         ui.menu_button(format!("Faults: {summary}"), |ui| {
             if !one_way {
@@ -229,6 +241,8 @@ pub fn usable_cpus() -> usize {
 }
 
 fn placement_ui(s: &mut Scenario, cpus: usize, ui: &mut egui::Ui) {
+    // Label and box wrap together.
+    ui.horizontal(|ui| {
     let label = ui.label("Placement");
     let current = Placement::of(s.pin.as_deref());
     let text = match (current, &s.pin) {
@@ -256,6 +270,7 @@ fn placement_ui(s: &mut Scenario, cpus: usize, ui: &mut egui::Ui) {
         .response
         .labelled_by(label.id)
         .on_hover_text("Pin the processes to CPUs, like bench --pin");
+    });
 }
 
 fn pace_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {

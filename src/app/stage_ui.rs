@@ -72,8 +72,12 @@ fn layout(topology: &Topology, rect: Rect) -> Vec<Rect> {
     // Boxes grow with the window (text grows with them, see `draw_node`) and always leave a gap
     // between columns for the lanes.
     let row_h = rect.height() / rows as f32;
-    let w = (col_w * 0.63).min(col_w - 40.0).clamp(90.0, 420.0);
-    let h = (row_h * 0.84).min(row_h - 12.0).clamp(64.0, 210.0).min(w * 1.1);
+    // Two columns get long lanes (room for packets to move); more columns get wider boxes, so
+    // their text stays readable on a projector.
+    let share = if columns <= 2 { 0.5 } else { 0.63 };
+    let w = (col_w * share).min(col_w - 40.0).clamp(90.0, 360.0);
+    // Narrow boxes (long pipelines) may grow taller, so their text can stay large and wrap.
+    let h = (row_h * 0.84).min(row_h - 12.0).clamp(64.0, 230.0).min(w * 1.35);
     let size = vec2(w, h);
     let mut seen = vec![0usize; columns];
     depth
@@ -305,7 +309,7 @@ fn draw_node(
     let title = if w.shares_process { format!("{name} · thread") } else { name.to_string() };
     // Text scales with the box: small boxes (long pipelines, small windows) get smaller text so
     // it stays inside, big ones (a large screen) bigger text so it reads from the back row.
-    let k = (node.width() / 160.0).min((node.height() - 14.0) / 84.0).clamp(0.7, 2.2);
+    let k = (node.width() / 110.0).min((node.height() - 14.0) / 92.0).clamp(0.7, 2.2);
     let painter = painter.with_clip_rect(node.shrink(2.0));
     let x = node.left() + 10.0 * k.max(1.0);
     let wrap = node.right() - x - 6.0;
@@ -348,7 +352,14 @@ fn draw_node(
     let small = FontId::proportional(13.0 * k);
     line(
         &painter,
-        format!("CPU {:.0}% · sent {} · got {}", w.cpu_percent, thousands(sent), thousands(p.accounting.unique)),
+        // Narrow boxes break the line between its parts, not inside one ("sent / 40").
+        format!(
+            "CPU {:.0}%{}sent {} · got {}",
+            w.cpu_percent,
+            if wrap < 13.0 * k * 14.0 { "\n" } else { " · " },
+            thousands(sent),
+            thousands(p.accounting.unique)
+        ),
         small,
         visuals.weak_text_color(),
         None,

@@ -126,7 +126,10 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
                 ui.label("");
                 ui.label(RichText::new("detected").weak());
                 ui.label(RichText::new("injected").weak())
-                    .on_hover_text("faults the producers made on purpose (Faults…); relays pass them on");
+                    .on_hover_text(
+                        "faults the producers made on purpose (Faults…); relays pass them on. While the run goes on, \
+                         frames still in flight are injected but not yet detected: the columns agree at the end",
+                    );
                 ui.end_row();
             }
             let mut row = |k: &str, v: u64, hint: &str, bad: bool, inj: Option<u64>| {
