@@ -165,6 +165,12 @@ fn dispatch(command: Option<Cmd>, gui: GuiArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn gui_cmd(a: GuiArgs) -> anyhow::Result<ExitCode> {
+    ipc_lab::app::run(gui_options(a)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Checks the GUI's options and turns them into the app's, before any window opens.
+fn gui_options(a: GuiArgs) -> anyhow::Result<ipc_lab::app::AppOptions> {
     let scenario =
         a.scenario.as_deref().map(ipc_lab::scenario_file::Scenario::resolve).transpose().map_err(anyhow::Error::msg)?;
     let mechanism = a.mechanism.as_deref().map(str::parse::<MechanismId>).transpose().map_err(anyhow::Error::msg)?;
@@ -176,18 +182,37 @@ fn gui_cmd(a: GuiArgs) -> anyhow::Result<ExitCode> {
         Some(secs) => bail!("--frame-stats needs a positive number of seconds, not {secs}"),
         None => None,
     };
-    ipc_lab::app::run(ipc_lab::app::AppOptions {
+    Ok(ipc_lab::app::AppOptions {
         scenario,
         mechanism,
         autostart: a.autostart,
         presenter: a.presenter,
         frame_stats,
         animate: true,
-    })?;
-    Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn bench_cmd(a: BenchArgs) -> anyhow::Result<ExitCode> {
+    let out = a.out.clone();
+    let plan = bench_plan(a)?;
+    let exe = std::env::current_exe().context("finding the ipc-lab executable")?;
+    let (reports, failures) = bench::run_all(&plan.base, &plan.mechanisms, &plan.sizes, &exe);
+    bench::emit(&bench::render(&reports, plan.format), out.as_deref()).context("writing the results")?;
+    for f in &failures {
+        eprintln!("error: run failed: {f}");
+    }
+    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// What `bench` will run, every combination checked before any process starts.
+struct BenchPlan {
+    base: RunSpec,
+    mechanisms: Vec<MechanismId>,
+    sizes: Vec<usize>,
+    format: Format,
+}
+
+fn bench_plan(a: BenchArgs) -> anyhow::Result<BenchPlan> {
     let mechanisms = bench::parse_mechanisms(&a.mechanism).map_err(anyhow::Error::msg)?;
     let sizes =
         a.size.split(',').map(|s| parse_bytes(s).map_err(anyhow::Error::msg)).collect::<anyhow::Result<Vec<_>>>()?;
@@ -209,7 +234,14 @@ fn bench_cmd(a: BenchArgs) -> anyhow::Result<ExitCode> {
         mq_msg_size: parse_bytes(&a.mq_msg_size).map_err(anyhow::Error::msg).context("--mq-msg-size")?,
         pin,
         nodes: a.nodes,
-        faults: a.inject.as_deref().map(str::parse).transpose().map_err(anyhow::Error::msg).context("--inject")?.unwrap_or_default(),
+        faults: a
+            .inject
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(anyhow::Error::msg)
+            .context("--inject")?
+            .unwrap_or_default(),
         ..RunSpec::default()
     };
     // Refuse bad input before any process starts, naming the first problem.
@@ -218,13 +250,7 @@ fn bench_cmd(a: BenchArgs) -> anyhow::Result<ExitCode> {
             RunSpec { mechanism, size, ..base.clone() }.validate().map_err(anyhow::Error::msg)?;
         }
     }
-    let exe = std::env::current_exe().context("finding the ipc-lab executable")?;
-    let (reports, failures) = bench::run_all(&base, &mechanisms, &sizes, &exe);
-    bench::emit(&bench::render(&reports, format), a.out.as_deref()).context("writing the results")?;
-    for f in &failures {
-        eprintln!("error: run failed: {f}");
-    }
-    Ok(if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(BenchPlan { base, mechanisms, sizes, format })
 }
 
 #[cfg(test)]
@@ -241,6 +267,54 @@ mod tests {
         assert!(Cli::try_parse_from(["ipc-lab", "bench", "--presenter"]).is_err());
         assert!(Cli::try_parse_from(["ipc-lab", "--presenter", "bench"]).is_err());
         assert!(Cli::try_parse_from(["ipc-lab", "bench", "-m", "pipe"]).is_ok());
+    }
+
+    /// Random argument lists, from the words the CLI knows and values that break naive code:
+    /// parsing and every check before a process starts or a window opens give an error or a
+    /// plan; never a panic. (Running a plan is the engine's business, tested elsewhere.)
+    mod random_arguments {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn word() -> impl Strategy<Value = String> {
+            prop_oneof![
+                proptest::sample::select(vec![
+                    "bench", "gui", "list", "mechanisms", "worker", "scenarios", "-m", "--mechanism", "-s", "--size",
+                    "-c", "--count", "--warmup", "-p", "--pattern", "--nodes", "--shm-wait", "--pin", "-f",
+                    "--format", "--max-size", "--shm-ring", "--mq-depth", "--mq-msg-size", "--inject", "--scenario",
+                    "--presenter", "--autostart", "--frame-stats", "all", "pipe,shm", "64,4k", "1MiB", "16MiB",
+                    "4GiB", "0", "1", "-1", "0-1", "0-18446744073709551615", "18446744073709551615", "1e308", "NaN",
+                    "stream", "ping-pong", "pipeline", "fan-in", "spin", "json", "drop=0.1", "drop=seq:1:2",
+                    "corrupt=2", "=", ",", "", "step", "/nonexistent.json", "{}",
+                ])
+                .prop_map(str::to_string),
+                "\\PC{0,12}",
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(3000))]
+            #[test]
+            fn never_panic(words in proptest::collection::vec(word(), 0..8)) {
+                let args = std::iter::once("ipc-lab".to_string()).chain(words);
+                let Ok(cli) = Cli::try_parse_from(args) else { return Ok(()) };
+                match cli.command {
+                    Some(Cmd::Bench(a)) => {
+                        let _ = bench_plan(*a);
+                    }
+                    Some(Cmd::Gui(a)) => {
+                        let _ = gui_options(a);
+                    }
+                    None => {
+                        let _ = gui_options(cli.gui);
+                    }
+                    Some(Cmd::Worker { spec }) => {
+                        let _ = serde_json::from_str::<ipc_lab::worker::WorkerSpec>(&spec).map(|s| s.validate());
+                    }
+                    Some(Cmd::List { .. } | Cmd::Scenarios) => {}
+                }
+            }
+        }
     }
 
     #[test]
