@@ -66,13 +66,18 @@ pub fn parse_cpu_list(list: &str) -> Result<Vec<usize>, String> {
     #[cfg(not(unix))]
     let configured = MAX_CPUS;
     let exists = |c: usize| {
-        if c < configured { Ok(c) } else { Err(format!("CPU {c} does not exist (this machine has CPUs 0-{})", configured - 1)) }
+        if c < configured {
+            Ok(c)
+        } else {
+            Err(format!("CPU {c} does not exist (this machine has CPUs 0-{})", configured - 1))
+        }
     };
     let mut cpus = Vec::new();
     for item in list.split(',').map(str::trim) {
         match item.split_once('-') {
             Some((a, b)) => {
-                let (a, b): (usize, usize) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
+                let (a, b): (usize, usize) =
+                    (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
                 if a > b {
                     return Err(bad());
                 }

@@ -3,10 +3,10 @@
 
 use serde::Serialize;
 
+use crate::faults::FaultCounts;
 use crate::scenario::Pattern;
 use crate::scenario::Program;
 use crate::supervisor::RunOutcome;
-use crate::faults::FaultCounts;
 use crate::telemetry::{Accounting, LatencySummary, LinkStats, Role, RoleStats};
 
 /// Latency percentiles in nanoseconds, as the bench JSON carries them.
@@ -230,13 +230,17 @@ mod tests {
 
     #[test]
     fn ping_pong_counts_loss_in_both_directions() {
-        let pinger = RoleStats { links: vec![link(0, 10, 9, 9)], sent: 10, accounting: acc(9, 9), ..Default::default() };
-        let echo = RoleStats { links: vec![link(0, 9, 10, 10)], sent: 9, accounting: acc(10, 10), ..Default::default() };
+        let pinger =
+            RoleStats { links: vec![link(0, 10, 9, 9)], sent: 10, accounting: acc(9, 9), ..Default::default() };
+        let echo =
+            RoleStats { links: vec![link(0, 9, 10, 10)], sent: 9, accounting: acc(10, 10), ..Default::default() };
         let r = RunReport::from_outcome(&outcome(Pattern::PingPong, vec![pinger, echo])).unwrap();
         assert_eq!(r.links.len(), 2, "one entry per direction");
         assert_eq!(r.lost, 0);
-        let pinger = RoleStats { links: vec![link(0, 10, 8, 8)], sent: 10, accounting: acc(8, 8), ..Default::default() };
-        let echo = RoleStats { links: vec![link(0, 10, 10, 10)], sent: 10, accounting: acc(10, 10), ..Default::default() };
+        let pinger =
+            RoleStats { links: vec![link(0, 10, 8, 8)], sent: 10, accounting: acc(8, 8), ..Default::default() };
+        let echo =
+            RoleStats { links: vec![link(0, 10, 10, 10)], sent: 10, accounting: acc(10, 10), ..Default::default() };
         let r = RunReport::from_outcome(&outcome(Pattern::PingPong, vec![pinger, echo])).unwrap();
         assert_eq!(r.lost, 2, "two echoes never came back");
     }
@@ -252,11 +256,8 @@ mod tests {
     #[test]
     fn injected_faults_are_reported_beside_what_was_detected() {
         let injected = FaultCounts { dropped: 2, duplicated: 1, reordered: 0, corrupted: 3 };
-        let producer = RoleStats {
-            links: vec![LinkStats { injected, ..link(0, 100, 0, 0) }],
-            sent: 100,
-            ..Default::default()
-        };
+        let producer =
+            RoleStats { links: vec![LinkStats { injected, ..link(0, 100, 0, 0) }], sent: 100, ..Default::default() };
         let consumer = RoleStats { links: vec![link(0, 0, 99, 98)], accounting: acc(99, 98), ..Default::default() };
         let r = RunReport::from_outcome(&outcome(Pattern::Stream, vec![producer, consumer])).unwrap();
         assert_eq!(r.injected, injected);

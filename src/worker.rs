@@ -100,7 +100,10 @@ impl WorkerSpec {
         let mut seen = std::collections::HashSet::new();
         for p in &self.ports {
             if !self.roles.contains(&p.role) {
-                return Err(format!("port on link {} belongs to node {}, which this worker does not play", p.link, p.role.0));
+                return Err(format!(
+                    "port on link {} belongs to node {}, which this worker does not play",
+                    p.link, p.role.0
+                ));
             }
             let link = topology.links.iter().find(|l| l.link == p.link).ok_or_else(|| format!("no link {}", p.link))?;
             let (me, peer) = if p.upstream { (link.up, link.down) } else { (link.down, link.up) };
@@ -108,7 +111,11 @@ impl WorkerSpec {
                 return Err(format!("port on link {} does not match the topology", p.link));
             }
             if !seen.insert((p.link, p.upstream)) {
-                return Err(format!("link {} has two {} ports", p.link, if p.upstream { "upstream" } else { "downstream" }));
+                return Err(format!(
+                    "link {} has two {} ports",
+                    p.link,
+                    if p.upstream { "upstream" } else { "downstream" }
+                ));
             }
             let thread = matches!(p.endpoint, EndpointSpec::Thread);
             if thread != self.run.mechanism.in_process() {

@@ -46,7 +46,12 @@ fn arb_value() -> impl Strategy<Value = serde_json::Value> {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
             proptest::collection::btree_map(
-                prop_oneof![Just("ops_per_sec".to_string()), Just("fraction".to_string()), Just("seqs".to_string()), "[a-z_]{1,8}"],
+                prop_oneof![
+                    Just("ops_per_sec".to_string()),
+                    Just("fraction".to_string()),
+                    Just("seqs".to_string()),
+                    "[a-z_]{1,8}"
+                ],
                 inner,
                 0..3
             )

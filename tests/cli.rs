@@ -119,16 +119,28 @@ fn bad_input_gets_one_clear_error_line() {
 #[test]
 fn bench_reports_injected_faults_beside_what_was_detected() {
     let (code, stdout, stderr) = ipc_lab(&[
-        "bench", "-m", "pipe,mqueue", "-p", "stream", "-c", "2000", "-f", "json", "--inject",
+        "bench",
+        "-m",
+        "pipe,mqueue",
+        "-p",
+        "stream",
+        "-c",
+        "2000",
+        "-f",
+        "json",
+        "--inject",
         "drop=0.01,dup=0.01,reorder=0.01,corrupt=0.01,seed=5",
     ]);
     assert_eq!(code, 0, "{stderr}");
     let runs: serde_json::Value = serde_json::from_str(&stdout).expect("valid JSON");
     for run in runs.as_array().expect("an array") {
         let inj = &run["injected"];
-        for (detected, injected) in
-            [("lost", "dropped"), ("duplicated", "duplicated"), ("out_of_order", "reordered"), ("corrupted", "corrupted")]
-        {
+        for (detected, injected) in [
+            ("lost", "dropped"),
+            ("duplicated", "duplicated"),
+            ("out_of_order", "reordered"),
+            ("corrupted", "corrupted"),
+        ] {
             assert!(inj[injected].as_u64().is_some_and(|n| n > 0), "{injected} in {run}");
             assert_eq!(run[detected], inj[injected], "{detected} vs injected {injected}: {run}");
         }

@@ -110,11 +110,7 @@ fn noticed_within_the_bound(base: RunSpec) {
             }
         }
         let best = tries.iter().min().copied().unwrap_or(Duration::MAX);
-        assert!(
-            best <= bound,
-            "{mechanism}, {} killed: noticed after {tries:?}, bound {bound:?}",
-            victim.as_str()
-        );
+        assert!(best <= bound, "{mechanism}, {} killed: noticed after {tries:?}, bound {bound:?}", victim.as_str());
     }
 }
 
@@ -144,8 +140,11 @@ fn injected_faults_are_detected_exactly(mechanism: MechanismId) {
         }
         if pattern != Pattern::Pipeline {
             // No relay passes faults on: the run's totals are the injected ones.
-            assert_eq!((report.lost, report.duplicated, report.out_of_order, report.corrupted),
-                       (i.dropped, i.duplicated, i.reordered, i.corrupted), "{what}: totals");
+            assert_eq!(
+                (report.lost, report.duplicated, report.out_of_order, report.corrupted),
+                (i.dropped, i.duplicated, i.reordered, i.corrupted),
+                "{what}: totals"
+            );
         } else {
             // A relay passes on duplicates, late and corrupted frames as they came; what it
             // never got it cannot pass on, and that is not lost again downstream.
@@ -153,7 +152,10 @@ fn injected_faults_are_detected_exactly(mechanism: MechanismId) {
                 assert_eq!(
                     (l.lost, l.duplicated, l.out_of_order, l.corrupted),
                     (0, i.duplicated, i.reordered, i.corrupted),
-                    "{what}: link {} {} → {} downstream of the faults", l.link, l.from, l.to
+                    "{what}: link {} {} → {} downstream of the faults",
+                    l.link,
+                    l.from,
+                    l.to
                 );
             }
         }
@@ -188,7 +190,8 @@ fn a_stopped_receivers_buffer_fills_on_the_gauge(mechanism: MechanismId) {
     let full = loop {
         let left = Duration::from_secs(1).saturating_sub(stopped_at.elapsed());
         let ev = run.events().recv_timeout(left);
-        if let Ok(RunEvent::Telemetry { event: Event::Progress { role: Role::Initiator, sending, sent, .. }, .. }) = ev {
+        if let Ok(RunEvent::Telemetry { event: Event::Progress { role: Role::Initiator, sending, sent, .. }, .. }) = ev
+        {
             let q = sending.iter().find(|(l, _)| *l == 0).map(|(_, q)| *q).expect("the sender reads the fill");
             last = Some((q, sent));
             // Full: the sender has stalled on it (no more sent over two reports) and the reading

@@ -290,7 +290,10 @@ fn faults_chosen_in_the_gui_are_detected_exactly() {
     let RunStatus::Finished(Ok(r)) = &app.model.status else { panic!("{:?}", app.model.status) };
     let i = r.injected;
     assert!(i.dropped > 0 && i.duplicated > 0 && i.reordered > 0 && i.corrupted > 0, "{i:?}");
-    assert_eq!((r.lost, r.duplicated, r.out_of_order, r.corrupted), (i.dropped, i.duplicated, i.reordered, i.corrupted));
+    assert_eq!(
+        (r.lost, r.duplicated, r.out_of_order, r.corrupted),
+        (i.dropped, i.duplicated, i.reordered, i.corrupted)
+    );
     assert_eq!(app.model.injected(), i, "the model's injected counts are the report's");
     h.get_by_label("injected"); // the column is on screen
 }

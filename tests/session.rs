@@ -60,10 +60,14 @@ fn counts_are_exact_at_every_step_gate() {
         loop {
             assert!(Instant::now() < deadline, "{pattern}: stalled after {gates} gates");
             match session.updates().recv_timeout(Duration::from_millis(30)) {
-                Ok(Update::Event(RunEvent::Telemetry { event: Event::Progress { role, sent, received, .. }, .. })) => {
+                Ok(Update::Event(RunEvent::Telemetry {
+                    event: Event::Progress { role, sent, received, .. }, ..
+                })) => {
                     last.insert(role, (sent, received));
                 }
-                Ok(Update::Event(RunEvent::Telemetry { event: Event::Gate { role, op, seq, passed: false }, .. })) => {
+                Ok(Update::Event(RunEvent::Telemetry {
+                    event: Event::Gate { role, op, seq, passed: false }, ..
+                })) => {
                     gates += 1;
                     let got = last.get(&role).copied();
                     // (sent, received) a node must have reported on reaching this gate.
@@ -134,5 +138,8 @@ fn stop_kills_what_does_not_finish_within_the_grace() {
     }
     let (exit, after) = consumer_exit.expect("the stopped consumer's end is reported");
     assert_eq!(exit, ExitKind::Signal(9), "a stopped worker cannot finish: it is killed");
-    assert!(after >= STOP_GRACE - Duration::from_millis(50), "killed after {after:?}, before the grace of {STOP_GRACE:?}");
+    assert!(
+        after >= STOP_GRACE - Duration::from_millis(50),
+        "killed after {after:?}, before the grace of {STOP_GRACE:?}"
+    );
 }

@@ -152,14 +152,15 @@ fn faults_ui(s: &mut Scenario, ui: &mut egui::Ui) {
     let summary = {
         use crate::faults::FaultRule;
         let f = &s.faults;
-        let parts: Vec<String> = [("drop", &f.drop), ("dup", &f.duplicate), ("reorder", &f.reorder), ("corrupt", &f.corrupt)]
-            .into_iter()
-            .filter_map(|(n, r)| match r {
-                FaultRule::Fraction(p) if *p > 0.0 => Some(format!("{n} {}%", (p * 1000.0).round() / 10.0)),
-                FaultRule::Seqs(v) if !v.is_empty() => Some(format!("{n} {} listed", v.len())),
-                _ => None,
-            })
-            .collect();
+        let parts: Vec<String> =
+            [("drop", &f.drop), ("dup", &f.duplicate), ("reorder", &f.reorder), ("corrupt", &f.corrupt)]
+                .into_iter()
+                .filter_map(|(n, r)| match r {
+                    FaultRule::Fraction(p) if *p > 0.0 => Some(format!("{n} {}%", (p * 1000.0).round() / 10.0)),
+                    FaultRule::Seqs(v) if !v.is_empty() => Some(format!("{n} {} listed", v.len())),
+                    _ => None,
+                })
+                .collect();
         if parts.is_empty() { "none".to_string() } else { parts.join(", ") }
     };
     {
@@ -243,33 +244,33 @@ pub fn usable_cpus() -> usize {
 fn placement_ui(s: &mut Scenario, cpus: usize, ui: &mut egui::Ui) {
     // Label and box wrap together.
     ui.horizontal(|ui| {
-    let label = ui.label("Placement");
-    let current = Placement::of(s.pin.as_deref());
-    let text = match (current, &s.pin) {
-        (Some(p), _) => p.label().to_string(),
-        (None, Some(cpus)) => format!("CPUs {cpus:?}"),
-        (None, None) => "unpinned".into(),
-    };
-    egui::ComboBox::from_id_salt("placement")
-        .selected_text(text)
-        .width(110.0)
-        .show_ui(ui, |ui| {
-            for (p, what) in [
-                (Placement::Unpinned, "wherever the scheduler puts them"),
-                (Placement::SameCore, "every process on CPU 0: they take turns on one core"),
-                (Placement::AcrossCores, "alternate CPU 0 and CPU 1: the first node on 0, the next on 1, ..."),
-            ] {
-                let enabled = p != Placement::AcrossCores || cpus >= 2;
-                let r = ui.add_enabled(enabled, egui::Button::selectable(current == Some(p), p.label()));
-                let r = r.on_hover_text(what).on_disabled_hover_text("this machine has only one CPU");
-                if r.clicked() {
-                    s.pin = p.pin();
+        let label = ui.label("Placement");
+        let current = Placement::of(s.pin.as_deref());
+        let text = match (current, &s.pin) {
+            (Some(p), _) => p.label().to_string(),
+            (None, Some(cpus)) => format!("CPUs {cpus:?}"),
+            (None, None) => "unpinned".into(),
+        };
+        egui::ComboBox::from_id_salt("placement")
+            .selected_text(text)
+            .width(110.0)
+            .show_ui(ui, |ui| {
+                for (p, what) in [
+                    (Placement::Unpinned, "wherever the scheduler puts them"),
+                    (Placement::SameCore, "every process on CPU 0: they take turns on one core"),
+                    (Placement::AcrossCores, "alternate CPU 0 and CPU 1: the first node on 0, the next on 1, ..."),
+                ] {
+                    let enabled = p != Placement::AcrossCores || cpus >= 2;
+                    let r = ui.add_enabled(enabled, egui::Button::selectable(current == Some(p), p.label()));
+                    let r = r.on_hover_text(what).on_disabled_hover_text("this machine has only one CPU");
+                    if r.clicked() {
+                        s.pin = p.pin();
+                    }
                 }
-            }
-        })
-        .response
-        .labelled_by(label.id)
-        .on_hover_text("Pin the processes to CPUs, like bench --pin");
+            })
+            .response
+            .labelled_by(label.id)
+            .on_hover_text("Pin the processes to CPUs, like bench --pin");
     });
 }
 

@@ -125,11 +125,10 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
             if faults_on {
                 ui.label("");
                 ui.label(RichText::new("detected").weak());
-                ui.label(RichText::new("injected").weak())
-                    .on_hover_text(
-                        "faults the producers made on purpose (Faults…); relays pass them on. While the run goes on, \
+                ui.label(RichText::new("injected").weak()).on_hover_text(
+                    "faults the producers made on purpose (Faults…); relays pass them on. While the run goes on, \
                          frames still in flight are injected but not yet detected: the columns agree at the end",
-                    );
+                );
                 ui.end_row();
             }
             let mut row = |k: &str, v: u64, hint: &str, bad: bool, inj: Option<u64>| {
@@ -144,7 +143,9 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
             row("sent", c.sent, "data frames sent on every link and direction", false, None);
             row("received", c.received, "distinct frames the receivers got (copies count as duplicated)", false, None);
             match finished {
-                Some(r) => row("lost", r.lost, "sent but never received (computed at the end)", true, Some(injected.dropped)),
+                Some(r) => {
+                    row("lost", r.lost, "sent but never received (computed at the end)", true, Some(injected.dropped))
+                }
                 None => row(
                     "in flight or lost",
                     c.not_arrived,
@@ -156,7 +157,13 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
             row("duplicated", c.duplicated, "sequence numbers seen twice", true, Some(injected.duplicated));
             row("out of order", c.out_of_order, "arrived after a later one", true, Some(injected.reordered));
             row("corrupted", c.corrupted, "payload failed its CRC-32", true, Some(injected.corrupted));
-            row("telemetry dropped", model.telemetry_dropped(), "events a worker dropped rather than block", false, None);
+            row(
+                "telemetry dropped",
+                model.telemetry_dropped(),
+                "events a worker dropped rather than block",
+                false,
+                None,
+            );
         });
         ui.add_space(8.0);
         // Both plots share what is left of the panel, so they are on screen without scrolling

@@ -1220,10 +1220,16 @@ mod tests {
         };
         m.apply(sample(Role::Initiator, 'S', "hrtimer_nanosleep"), 1);
         m.apply(sample(Role::Responder, 'S', "futex_wait_queue"), 1);
-        assert_eq!(m.worker_for(Role::Initiator).map(|w| w.state.label()), Some("blocked in sleep (rate limit)".into()));
+        assert_eq!(
+            m.worker_for(Role::Initiator).map(|w| w.state.label()),
+            Some("blocked in sleep (rate limit)".into())
+        );
         assert_eq!(m.worker_for(Role::Responder).map(|w| w.state.label()), Some("blocked in futex wait".into()));
         assert!(m.workers.iter().all(|w| w.shares_process && w.pid == 10));
-        m.apply(Update::Event(RunEvent::Exited { worker_id: 0, exit: ExitKind::Code(0), stderr_tail: String::new() }), 2);
+        m.apply(
+            Update::Event(RunEvent::Exited { worker_id: 0, exit: ExitKind::Code(0), stderr_tail: String::new() }),
+            2,
+        );
         assert!(m.workers.iter().all(|w| w.state == ProcState::Exited(0)));
     }
 
