@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::faults::FaultCounts;
 use crate::scenario::Pattern;
-use crate::scenario::Program;
+use crate::scenario::{Program, Topology};
 use crate::supervisor::RunOutcome;
 use crate::telemetry::{Accounting, LatencySummary, LinkStats, Role, RoleStats};
 
@@ -155,7 +155,7 @@ impl RunReport {
             count: spec.count,
             warmup: spec.warmup,
             shm_wait: (spec.mechanism == crate::mechanism::MechanismId::Shm).then(|| spec.shm_wait.to_string()),
-            placement: placement(spec.pin.as_deref()),
+            placement: placement_text(&topology, spec.pin.as_deref()),
             rtt_ns: (spec.pattern == Pattern::PingPong).then_some(latency).flatten().map(Into::into),
             one_way_ns: (spec.pattern != Pattern::PingPong).then_some(latency).flatten().map(Into::into),
             msgs_per_sec,
@@ -177,14 +177,27 @@ impl RunReport {
     }
 }
 
-/// Says where the roles ran, e.g. "both on CPU 0" or "initiator on CPU 0, responder on CPU 1".
-pub fn placement(pin: Option<&[usize]>) -> String {
-    use crate::telemetry::Role;
-    use crate::worker::role_cpu;
-    match pin.map(|cpus| (role_cpu(cpus, Role::Initiator), role_cpu(cpus, Role::Responder))) {
-        Some((Some(a), Some(b))) if a == b => format!("both on CPU {a}"),
-        Some((Some(a), Some(b))) => format!("initiator on CPU {a}, responder on CPU {b}"),
-        _ => "unpinned".into(),
+/// Where a run's nodes are placed, for people: "unpinned", "both on CPU 0", "pinger on CPU 0,
+/// echo on CPU 1", "producer, relay 2 on CPU 0 · relay 1, consumer on CPU 1".
+pub fn placement_text(topology: &Topology, pin: Option<&[usize]>) -> String {
+    let Some(cpus) = pin.filter(|c| !c.is_empty()) else { return "unpinned".into() };
+    let n = topology.programs.len();
+    let mut groups: Vec<(usize, Vec<String>)> = Vec::new();
+    for i in 0..n {
+        let role = Role(i as u16);
+        let Some(cpu) = crate::worker::role_cpu(cpus, role) else { continue };
+        match groups.iter_mut().find(|(c, _)| *c == cpu) {
+            Some((_, names)) => names.push(topology.node_name(role)),
+            None => groups.push((cpu, vec![topology.node_name(role)])),
+        }
+    }
+    match &groups[..] {
+        [(cpu, _)] if n == 2 => format!("both on CPU {cpu}"),
+        [(cpu, _)] => format!("all on CPU {cpu}"),
+        _ if n == 2 => {
+            groups.iter().map(|(c, names)| format!("{} on CPU {c}", names.join(", "))).collect::<Vec<_>>().join(", ")
+        }
+        _ => groups.iter().map(|(c, names)| format!("{} on CPU {c}", names.join(", "))).collect::<Vec<_>>().join(" · "),
     }
 }
 

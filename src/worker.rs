@@ -751,10 +751,14 @@ impl Meter {
             return;
         }
         let gated = self.control.gates.enabled();
-        if !gated && self.last_progress.elapsed() < PROGRESS_INTERVAL {
+        let elapsed = self.last_progress.elapsed();
+        // A burst (the first messages of a fast stream) adapts the sampling at once, not after
+        // PROGRESS_INTERVAL: otherwise it floods the telemetry queue and events are dropped.
+        let burst = self.since_progress >= 2 * SAMPLES_PER_SEC as u64 * self.sample_every;
+        if !gated && !burst && elapsed < PROGRESS_INTERVAL {
             return;
         }
-        let secs = self.last_progress.elapsed().as_secs_f64().max(1e-3);
+        let secs = elapsed.as_secs_f64().max(1e-4);
         self.last_progress = Instant::now();
         if !gated {
             // Keep per-message telemetry near SAMPLES_PER_SEC whatever the message rate; a power
@@ -767,7 +771,7 @@ impl Meter {
         self.since_progress = 0;
         self.cells.sample_every.store(self.sample_every, Ordering::Relaxed);
         // Percentiles walk the histogram (~0.3 ms): ten times a second at most, or once per step.
-        if !self.hist.is_empty() {
+        if (gated || elapsed >= PROGRESS_INTERVAL) && !self.hist.is_empty() {
             *self.cells.latency.lock().unwrap_or_else(|p| p.into_inner()) =
                 Some(LatencySummary::from_histogram(&self.hist));
         }
@@ -847,7 +851,7 @@ fn play(
             need(1, "pinger")?;
             let (ch, peer) = (&mut channels[0], specs[0].peer);
             for seq in 0..total {
-                pacer.wait(&control.stop);
+                pacer.wait(&control.stop, control.gates.enabled());
                 gate(Op::Send, &|| seq);
                 if stopped() {
                     break;
@@ -924,7 +928,7 @@ fn play(
             // Every link carries warmup + count frames; with several links they are dealt in turn.
             'send: for seq in 0..total {
                 for (i, ch) in channels.iter_mut().enumerate() {
-                    pacer.wait(&control.stop);
+                    pacer.wait(&control.stop, control.gates.enabled());
                     gate(Op::Send, &|| seq);
                     if stopped() {
                         break 'send;
@@ -1148,9 +1152,15 @@ impl Pacer {
         Pacer { interval: rate_per_sec.map(|r| Duration::from_secs_f64(1.0 / r)), next: Instant::now() }
     }
 
-    fn wait(&mut self, stop: &AtomicBool) {
+    /// Waits for the next slot. With the gates on (slow motion, step) the session sets the pace,
+    /// and a rate limit meant for real time would only slow it further: no wait then.
+    fn wait(&mut self, stop: &AtomicBool, gated: bool) {
         let Some(interval) = self.interval else { return };
         let now = Instant::now();
+        if gated {
+            self.next = now;
+            return;
+        }
         if self.next > now {
             // Sleep in slices so a stop request is honoured promptly even at 0.1 msgs/s.
             let mut left = self.next - now;

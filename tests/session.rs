@@ -143,3 +143,58 @@ fn stop_kills_what_does_not_finish_within_the_grace() {
         "killed after {after:?}, before the grace of {STOP_GRACE:?}"
     );
 }
+
+/// A rate limit is for real time; in slow motion the session sets the pace, and a lower rate
+/// limit left in the scenario must not slow the run below it.
+#[test]
+fn slow_motion_is_not_held_back_by_a_real_time_rate_limit() {
+    use ipc_lab::supervisor::RunEvent;
+    use ipc_lab::telemetry::Event;
+    let session = Session::start(exe(), Arc::new(|| {})).expect("session");
+    let spec = RunSpec {
+        mechanism: MechanismId::Pipe,
+        pattern: Pattern::Stream,
+        count: ipc_lab::scenario::ENDLESS,
+        rate_per_sec: Some(1.0),
+        ..RunSpec::default()
+    };
+    session.send(Command::Start { spec, pace: Pace::SlowMotion { ops_per_sec: 10.0 } });
+    let mut passes = 0;
+    let mut first_pass = None;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while first_pass.is_none_or(|t: Instant| t.elapsed() < Duration::from_secs(2)) {
+        assert!(Instant::now() < deadline, "no gate passes");
+        if let Ok(Update::Event(RunEvent::Telemetry { event: Event::Gate { passed: true, .. }, .. })) =
+            session.updates().recv_timeout(Duration::from_millis(100))
+        {
+            first_pass.get_or_insert_with(Instant::now);
+            passes += 1;
+        }
+    }
+    // 10 operations a second for 2 s (a 1 msg/s limit would allow about 4: a send and a receive
+    // a second).
+    assert!(passes >= 15, "{passes} operations in 2 s of slow motion at 10 ops/s");
+    session.send(Command::Stop);
+}
+
+/// At full speed the workers sample per-message events from the first burst on, so the live
+/// view does not start by dropping thousands of them (it once dropped ~20,000 in a TCP stream's
+/// first 100 ms).
+#[test]
+fn a_full_speed_stream_drops_next_to_no_telemetry() {
+    for mechanism in [MechanismId::Tcp, MechanismId::Shm] {
+        let session = Session::start(exe(), Arc::new(|| {})).expect("session");
+        let spec = RunSpec { mechanism, pattern: Pattern::Stream, count: 300_000, warmup: 0, ..RunSpec::default() };
+        session.send(Command::Start { spec, pace: Pace::RealTime });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let report = loop {
+            assert!(Instant::now() < deadline, "{mechanism}: the run did not finish");
+            match session.updates().recv_timeout(Duration::from_millis(200)) {
+                Ok(Update::Finished { report }) => break report.unwrap_or_else(|e| panic!("{mechanism}: {e}")),
+                Ok(Update::StartFailed(e)) => panic!("{e}"),
+                _ => {}
+            }
+        };
+        assert!(report.telemetry_dropped < 1_000, "{mechanism}: {} events dropped", report.telemetry_dropped);
+    }
+}

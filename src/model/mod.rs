@@ -861,29 +861,8 @@ impl Model {
     }
 }
 
-/// Where a run's nodes are placed, for people: "unpinned", "both on CPU 0", "pinger on CPU 0,
-/// echo on CPU 1", "producer, relay 2 on CPU 0 · relay 1, consumer on CPU 1".
-pub fn placement_text(topology: &Topology, pin: Option<&[usize]>) -> String {
-    let Some(cpus) = pin.filter(|c| !c.is_empty()) else { return "unpinned".into() };
-    let n = topology.programs.len();
-    let mut groups: Vec<(usize, Vec<String>)> = Vec::new();
-    for i in 0..n {
-        let role = Role(i as u16);
-        let Some(cpu) = crate::worker::role_cpu(cpus, role) else { continue };
-        match groups.iter_mut().find(|(c, _)| *c == cpu) {
-            Some((_, names)) => names.push(topology.node_name(role)),
-            None => groups.push((cpu, vec![topology.node_name(role)])),
-        }
-    }
-    match &groups[..] {
-        [(cpu, _)] if n == 2 => format!("both on CPU {cpu}"),
-        [(cpu, _)] => format!("all on CPU {cpu}"),
-        _ if n == 2 => {
-            groups.iter().map(|(c, names)| format!("{} on CPU {c}", names.join(", "))).collect::<Vec<_>>().join(", ")
-        }
-        _ => groups.iter().map(|(c, names)| format!("{} on CPU {c}", names.join(", "))).collect::<Vec<_>>().join(" · "),
-    }
-}
+pub use crate::report::placement_text;
+
 
 /// Turns a kernel wait channel into words a student knows.
 pub fn describe_wchan(wchan: &str) -> String {
