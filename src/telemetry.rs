@@ -206,6 +206,11 @@ pub enum Event {
         /// Faults this node injected so far, all its links together.
         #[serde(default)]
         injected: crate::faults::FaultCounts,
+        /// The 100 ms tick of CLOCK_MONOTONIC this report was sampled at: every worker samples
+        /// at the same ticks, so reports of one tick from different processes go together.
+        /// `None` for a report sent on reaching a step gate (exact as it stands).
+        #[serde(default)]
+        tick: Option<u64>,
     },
     /// One frame sent or received (only when the run asked for per-message events).
     Message(MessageEvent),

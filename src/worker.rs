@@ -521,7 +521,7 @@ impl NodeCells {
     /// Reports this node's counts and buffer fill now. From the sampler a full telemetry queue
     /// drops the report (and counts it); at a step gate (`wait`) the report waits for room, so
     /// the counts beside the gate are never older than the gate.
-    fn emit_progress(&self, wait: bool) {
+    fn emit_progress(&self, wait: bool, tick: Option<u64>) {
         let _one_at_a_time = self.emit.lock().unwrap_or_else(|p| p.into_inner());
         if self.finished.load(Ordering::Relaxed) {
             return;
@@ -547,6 +547,7 @@ impl NodeCells {
             sample_every: self.sample_every.load(Ordering::Relaxed),
             telemetry_dropped: self.sink.dropped(),
             injected,
+            tick,
         };
         if wait { self.sink.emit(&event) } else { self.sink.try_emit(&event) }
     }
@@ -557,17 +558,23 @@ impl NodeCells {
     }
 }
 
-/// Reports every node's progress every [`PROGRESS_INTERVAL`] for as long as the worker runs.
+/// Reports every node's progress every [`PROGRESS_INTERVAL`] for as long as the worker runs, at
+/// the same ticks of CLOCK_MONOTONIC in every worker (multiples of the interval), so that the
+/// counts of different processes are read within scheduling jitter of each other, not up to a
+/// whole interval apart.
 fn start_sampler(nodes: Vec<Arc<NodeCells>>) -> Result<(), String> {
+    let interval = PROGRESS_INTERVAL.as_nanos() as u64;
     std::thread::Builder::new()
         .name("sampler".into())
         .spawn(move || {
             loop {
-                std::thread::sleep(PROGRESS_INTERVAL);
+                let now = monotonic_nanos();
+                let tick = now / interval + 1;
+                std::thread::sleep(Duration::from_nanos(tick * interval - now));
                 if nodes.iter().all(|n| n.finished.load(Ordering::Relaxed)) {
                     return;
                 }
-                nodes.iter().for_each(|n| n.emit_progress(false));
+                nodes.iter().for_each(|n| n.emit_progress(false, Some(tick)));
             }
         })
         .map(|_| ())
@@ -1224,7 +1231,7 @@ impl Gates {
         }
         let seq = seq();
         let sink = &cells.sink;
-        cells.emit_progress(true);
+        cells.emit_progress(true, None);
         sink.emit(&Event::Gate { role, op, seq, passed: false });
         let slot = role.index().min(MAX_NODES as usize);
         let mut permits = self.permits.lock().unwrap_or_else(|p| p.into_inner());

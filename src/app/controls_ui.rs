@@ -106,6 +106,7 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
         ui.add(egui::DragValue::new(&mut s.nodes).range(min..=crate::scenario::MAX_NODES).suffix(what))
             .widget_info(|| egui::WidgetInfo::labeled(egui::Role::SpinButton, true, what.trim()));
     }
+    keep_together(ui, 130.0);
     let label = ui.label("Size");
     egui::ComboBox::from_id_salt("size")
         .selected_text(human_bytes(s.size as u64))
@@ -117,6 +118,7 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
         })
         .response
         .labelled_by(label.id);
+    keep_together(ui, 190.0);
     let count_label = ui.label("Count");
     let mut endless = s.count.is_none();
     if ui.checkbox(&mut endless, "endless").changed() {
@@ -129,6 +131,7 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     // real time.
     let real_time = app.ui_state.pace_choice == PaceChoice::RealTime;
     let why = "Slow motion and step mode set the pace; the rate limit applies in real time";
+    keep_together(ui, 200.0);
     let rate_label = ui.add_enabled(real_time, egui::Label::new("Rate")).on_disabled_hover_text(why);
     let mut unlimited = s.rate_per_sec.is_none();
     if ui.add_enabled(real_time, egui::Checkbox::new(&mut unlimited, "unlimited")).on_disabled_hover_text(why).changed()
@@ -142,6 +145,14 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     }
     placement_ui(s, app.ui_state.cpus, ui);
     faults_ui(s, ui);
+}
+
+/// In a wrapping row, starts a new row unless `width` points are left, so a label is not left
+/// at the end of one row with its control at the start of the next.
+fn keep_together(ui: &mut egui::Ui, width: f32) {
+    if ui.available_width() < width {
+        ui.end_row();
+    }
 }
 
 /// Fault injection: the producers drop, duplicate, reorder or corrupt a share of their frames on
@@ -164,7 +175,10 @@ fn faults_ui(s: &mut Scenario, ui: &mut egui::Ui) {
         if parts.is_empty() { "none".to_string() } else { parts.join(", ") }
     };
     {
-        ui.menu_button(format!("Faults: {summary}"), |ui| {
+        // Stays open while sliders are dragged and clicked; a click outside closes it.
+        let config =
+            egui::containers::menu::MenuConfig::new().close_behavior(egui::PopupCloseBehavior::CloseOnClickOutside);
+        egui::containers::menu::MenuButton::new(format!("Faults: {summary}")).config(config).ui(ui, |ui| {
             if !one_way {
                 ui.colored_label(
                     ui.visuals().warn_fg_color,
@@ -196,7 +210,7 @@ fn faults_ui(s: &mut Scenario, ui: &mut egui::Ui) {
                 s.faults = crate::faults::Faults::default();
             }
         })
-        .response
+        .0
         .on_hover_text("Drop, duplicate, reorder or corrupt frames on purpose and see what the receiver detects");
     }
 }
@@ -242,36 +256,34 @@ pub fn usable_cpus() -> usize {
 }
 
 fn placement_ui(s: &mut Scenario, cpus: usize, ui: &mut egui::Ui) {
-    // Label and box wrap together.
-    ui.horizontal(|ui| {
-        let label = ui.label("Placement");
-        let current = Placement::of(s.pin.as_deref());
-        let text = match (current, &s.pin) {
-            (Some(p), _) => p.label().to_string(),
-            (None, Some(cpus)) => format!("CPUs {cpus:?}"),
-            (None, None) => "unpinned".into(),
-        };
-        egui::ComboBox::from_id_salt("placement")
-            .selected_text(text)
-            .width(110.0)
-            .show_ui(ui, |ui| {
-                for (p, what) in [
-                    (Placement::Unpinned, "wherever the scheduler puts them"),
-                    (Placement::SameCore, "every process on CPU 0: they take turns on one core"),
-                    (Placement::AcrossCores, "alternate CPU 0 and CPU 1: the first node on 0, the next on 1, ..."),
-                ] {
-                    let enabled = p != Placement::AcrossCores || cpus >= 2;
-                    let r = ui.add_enabled(enabled, egui::Button::selectable(current == Some(p), p.label()));
-                    let r = r.on_hover_text(what).on_disabled_hover_text("this machine has only one CPU");
-                    if r.clicked() {
-                        s.pin = p.pin();
-                    }
+    keep_together(ui, 220.0);
+    let label = ui.label("Placement");
+    let current = Placement::of(s.pin.as_deref());
+    let text = match (current, &s.pin) {
+        (Some(p), _) => p.label().to_string(),
+        (None, Some(cpus)) => format!("CPUs {cpus:?}"),
+        (None, None) => "unpinned".into(),
+    };
+    egui::ComboBox::from_id_salt("placement")
+        .selected_text(text)
+        .width(110.0)
+        .show_ui(ui, |ui| {
+            for (p, what) in [
+                (Placement::Unpinned, "wherever the scheduler puts them"),
+                (Placement::SameCore, "every process on CPU 0: they take turns on one core"),
+                (Placement::AcrossCores, "alternate CPU 0 and CPU 1: the first node on 0, the next on 1, ..."),
+            ] {
+                let enabled = p != Placement::AcrossCores || cpus >= 2;
+                let r = ui.add_enabled(enabled, egui::Button::selectable(current == Some(p), p.label()));
+                let r = r.on_hover_text(what).on_disabled_hover_text("this machine has only one CPU");
+                if r.clicked() {
+                    s.pin = p.pin();
                 }
-            })
-            .response
-            .labelled_by(label.id)
-            .on_hover_text("Pin the processes to CPUs, like bench --pin");
-    });
+            }
+        })
+        .response
+        .labelled_by(label.id)
+        .on_hover_text("Pin the processes to CPUs, like bench --pin");
 }
 
 fn pace_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {

@@ -308,7 +308,7 @@ impl IpcLabApp {
             });
         // The numbers panel is a fixed share of the width (it used to keep the width of the
         // window it was first drawn in, taking half a smaller one).
-        egui::Panel::right("stats").resizable(false).exact_size((window.x * 0.27).clamp(230.0, 520.0)).show(ui, |ui| {
+        egui::Panel::right("stats").resizable(false).exact_size((window.x * 0.27).clamp(275.0, 520.0)).show(ui, |ui| {
             stats_ui::stats_ui(&self.model, now, ui);
         });
         let mut actions = Vec::new();

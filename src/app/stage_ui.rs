@@ -244,7 +244,8 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
     // Packets: the newest MAX_PACKETS, drawn oldest first so the newest is on top.
     let skip = packets.len().saturating_sub(MAX_PACKETS);
     let k = (nodes.first().map_or(100.0, |n| n.height()) / 110.0).clamp(0.8, 1.6);
-    for p in packets.iter().skip(skip) {
+    let shown: Vec<_> = packets.iter().skip(skip).collect();
+    for (n, p) in shown.iter().enumerate() {
         if p.from.index() >= nodes.len() || p.to.index() >= nodes.len() {
             continue;
         }
@@ -256,7 +257,15 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
         let label = if digits.len() > 5 { format!("…{}", &digits[digits.len() - 4..]) } else { digits };
         let packet = Rect::from_center_size(at, vec2((14.0 + 7.0 * label.chars().count() as f32) * k, 18.0 * k));
         painter.rect_filled(packet, CornerRadius::same(4), packet_color(topology, p.from, p.to));
-        painter.text(packet.center(), Align2::CENTER_CENTER, label, FontId::monospace(11.0 * k), Color32::WHITE);
+        // A packet a newer one (drawn later, on top) overlaps keeps its colour but not its number:
+        // overlapping digits would read as garbage.
+        let covered = shown[n + 1..].iter().any(|q| {
+            let (qa, qb) = lane_ends(q.from, q.to);
+            (q.from, q.to) == (p.from, p.to) && ((qa + (qb - qa) * q.along as f32) - at).length() < packet.width()
+        });
+        if !covered {
+            painter.text(packet.center(), Align2::CENTER_CENTER, label, FontId::monospace(11.0 * k), Color32::WHITE);
+        }
     }
 
     // Processes.
@@ -309,7 +318,10 @@ fn draw_node(
     let title = if w.shares_process { format!("{name} · thread") } else { name.to_string() };
     // Text scales with the box: small boxes (long pipelines, small windows) get smaller text so
     // it stays inside, big ones (a large screen) bigger text so it reads from the back row.
-    let k = (node.width() / 110.0).min((node.height() - 14.0) / 92.0).clamp(0.7, 2.2);
+    // Narrow boxes (long pipelines) keep text near full size and let it wrap onto their extra
+    // height; the height bounds it so the last line (sent/got) always fits.
+    let by_width = if node.width() < 160.0 { (node.width() / 110.0).min(1.0) } else { node.width() / 160.0 };
+    let k = by_width.min((node.height() - 14.0) / 110.0).clamp(0.7, 2.2);
     let painter = painter.with_clip_rect(node.shrink(2.0));
     let x = node.left() + 10.0 * k.max(1.0);
     let wrap = node.right() - x - 6.0;

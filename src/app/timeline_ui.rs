@@ -64,7 +64,8 @@ pub fn timeline_ui(model: &Model, frozen: Option<&[Message]>, ui: &mut egui::Ui)
         plot = plot.include_x(first).include_x(last);
     }
     let plot = plot
-        .legend(Legend::default().position(Corner::LeftTop)) // the newest arrows are on the right
+        // The newest arrows are on the right; a see-through legend lets the oldest show through.
+        .legend(Legend::default().position(Corner::LeftTop).background_alpha(0.35))
         .allow_scroll(frozen.is_some())
         .allow_drag(frozen.is_some())
         .allow_zoom(frozen.is_some())

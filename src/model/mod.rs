@@ -173,6 +173,9 @@ pub struct Counts {
 pub struct Throughput {
     /// Round trips per second (ping-pong) or messages delivered to final receivers per second.
     pub per_sec: f64,
+    /// The whole run's average, as `bench` reports it (the run has finished), rather than the
+    /// rate of the last second.
+    pub run_average: bool,
     /// "round trips/s" or "msgs/s".
     pub unit: &'static str,
     /// Payload bytes per second, both directions counted in ping-pong.
@@ -226,9 +229,15 @@ impl LiveHistogram {
     pub const BUCKETS: usize = HIST_BUCKETS;
 
     pub fn record(&mut self, nanos: u64) {
+        self.record_n(nanos, 1);
+    }
+
+    /// Records one sampled message that stands for `n` messages (it was 1 in `n`): early
+    /// messages, sampled 1 in 1 before the rate was known, then weigh no more than later ones.
+    pub fn record_n(&mut self, nanos: u64, n: u64) {
         let micros = (nanos as f64 / 1000.0).max(1.0);
         let i = (micros.ln() / HIST_BASE.ln()) as usize;
-        self.counts[i.min(HIST_BUCKETS - 1)] += 1;
+        self.counts[i.min(HIST_BUCKETS - 1)] += n.max(1);
     }
 
     /// Lower edge of bucket `i` in microseconds.
@@ -268,6 +277,9 @@ pub struct Model {
     link_latency: Vec<(Role, Role, u64)>,
     /// When the count of completions moved, for throughput: (model nanos, completions).
     throughput_marks: VecDeque<(u64, u64)>,
+    /// Progress reports per node waiting for the other nodes' reports of the same tick, so the
+    /// counts shown always come from one instant (see [`Model::commit_tick`]).
+    staged: Vec<VecDeque<(u64, RoleProgress)>>,
 }
 
 impl Default for Model {
@@ -290,6 +302,7 @@ impl Default for Model {
             notice: None,
             origin_nanos: None,
             throughput_marks: VecDeque::new(),
+            staged: Vec::new(),
             arrival_on_stage: Vec::new(),
             link_latency: Vec::new(),
         }
@@ -392,6 +405,40 @@ impl Model {
         self.progress.iter().map(|p| p.telemetry_dropped).sum()
     }
 
+    fn commit(&mut self, role: Role, report: RoleProgress) {
+        if let Some(p) = self.progress.get_mut(slot(role))
+            && !p.done
+        {
+            *p = report;
+        }
+    }
+
+    /// Shows the reports of tick `tick` once every node that still reports has sent its own:
+    /// all processes sample at the same ticks, so counts of different processes are shown from
+    /// one instant (within scheduling jitter), never one read 100 ms after the other. A node that
+    /// has finished, died or stopped reporting for two ticks (SIGSTOP) is not waited for; its
+    /// last counts stand, and they are true: a stopped process counts nothing.
+    fn commit_tick(&mut self, tick: u64) {
+        let waiting = |i: usize, m: &Model| -> bool {
+            let done = m.progress.get(i).is_none_or(|p| p.done);
+            let alive = m.worker_for(Role(i as u16)).is_some_and(|w| w.state.is_alive());
+            let latest = m.staged[i].back().map(|(t, _)| *t);
+            !done && alive && latest.is_some_and(|t| t < tick && t + 2 > tick)
+        };
+        if (0..self.staged.len()).any(|i| waiting(i, self)) {
+            return;
+        }
+        for i in 0..self.staged.len() {
+            // This tick's report, or the latest older one of a node that stopped reporting.
+            let pick = self.staged[i].iter().rposition(|(t, _)| *t <= tick);
+            if let Some(at) = pick {
+                let (_, report) = self.staged[i][at].clone();
+                self.staged[i].drain(..at); // the one shown stays: it says which tick a node is at
+                self.commit(Role(i as u16), report);
+            }
+        }
+    }
+
     /// Faults the producers injected so far, all links together.
     pub fn injected(&self) -> crate::faults::FaultCounts {
         let mut total = crate::faults::FaultCounts::default();
@@ -440,6 +487,7 @@ impl Model {
                 let nodes = topology.programs.len();
                 *self = Model {
                     progress: vec![RoleProgress::default(); nodes],
+                    staged: vec![VecDeque::new(); nodes],
                     arrival_on_stage: vec![0; nodes],
                     topology: Some(topology),
                     status: RunStatus::Running,
@@ -531,22 +579,37 @@ impl Model {
                     telemetry_dropped,
                     sending,
                     injected,
+                    tick,
                 } => {
-                    if let Some(p) = self.progress.get_mut(slot(role))
-                        && !p.done
-                    {
-                        *p = RoleProgress {
-                            sent,
-                            received,
-                            accounting,
-                            latency,
-                            queues,
-                            sending,
-                            at_nanos: now_nanos,
-                            telemetry_dropped,
-                            injected,
-                            done: false,
-                        };
+                    let report = RoleProgress {
+                        sent,
+                        received,
+                        accounting,
+                        latency,
+                        queues,
+                        sending,
+                        at_nanos: now_nanos,
+                        telemetry_dropped,
+                        injected,
+                        done: false,
+                    };
+                    match tick {
+                        // Sent at a step gate: exact now, and newer than anything staged.
+                        None => {
+                            if let Some(q) = self.staged.get_mut(slot(role)) {
+                                q.clear();
+                            }
+                            self.commit(role, report);
+                        }
+                        Some(tick) => {
+                            if let Some(q) = self.staged.get_mut(slot(role)) {
+                                if q.len() == 4 {
+                                    q.pop_front();
+                                }
+                                q.push_back((tick, report));
+                            }
+                            self.commit_tick(tick);
+                        }
                     }
                     self.sample_every = sample_every.max(1);
                     self.mark_throughput(now_nanos);
@@ -661,7 +724,7 @@ impl Model {
             Some(Program::Consumer) => r.saturating_sub(send_ts_nanos),
             _ => return,
         };
-        self.histogram.record(latency);
+        self.histogram.record_n(latency, event.sample_every);
         if self.latency_series.len() == MAX_SERIES {
             self.latency_series.pop_front();
         }
@@ -767,12 +830,18 @@ impl Model {
     /// in ping-pong; messages delivered to final receivers otherwise. Zero while paused and once
     /// the run is over, rather than the last rate frozen on screen.
     pub fn throughput(&self, now_nanos: u64) -> Throughput {
-        let per_sec = if !self.is_running() || self.paused { 0.0 } else { self.completion_rate(now_nanos) };
         // Before any run, the same default as `latency_kind`.
         let ping_pong = self.spec.as_ref().is_none_or(|s| s.pattern == Pattern::PingPong);
         let size = self.spec.as_ref().map_or(0, |s| s.size) as f64;
+        let (per_sec, run_average) = match &self.status {
+            // A finished run: its average, the very number `bench` prints.
+            RunStatus::Finished(Ok(r)) => (r.msgs_per_sec, true),
+            _ if !self.is_running() || self.paused => (0.0, false),
+            _ => (self.completion_rate(now_nanos), false),
+        };
         Throughput {
             per_sec,
+            run_average,
             unit: if ping_pong { "round trips/s" } else { "msgs/s" },
             bytes_per_sec: per_sec * size * if ping_pong { 2.0 } else { 1.0 },
         }
@@ -807,6 +876,11 @@ impl Model {
         }
         let interval = (t1 - t0) / (points.len() as u64 - 1);
         let since_last = now_nanos.saturating_sub(t1);
+        // Nothing completed for longer than three usual gaps (and 1.5 s): traffic has stopped
+        // (a stopped receiver, a blocked sender), and the rate is zero, not the last one frozen.
+        if since_last > (3 * interval).max(1_500_000_000) {
+            return 0.0;
+        }
         // Quiet for longer than two usual gaps: count the quiet time in.
         let span = if since_last > 2 * interval { now_nanos - t0 } else { t1 - t0 };
         (c1 - c0) as f64 / (span as f64 / 1e9)
@@ -862,7 +936,6 @@ impl Model {
 }
 
 pub use crate::report::placement_text;
-
 
 /// Turns a kernel wait channel into words a student knows.
 pub fn describe_wchan(wchan: &str) -> String {
@@ -1172,6 +1245,7 @@ mod tests {
                     sample_every: 1,
                     telemetry_dropped: 0,
                     injected: Default::default(),
+                    tick: None,
                 },
             })
         };
@@ -1210,6 +1284,32 @@ mod tests {
             2,
         );
         assert!(m.workers.iter().all(|w| w.state == ProcState::Exited(0)));
+    }
+
+    #[test]
+    fn counts_of_different_processes_are_shown_from_one_tick() {
+        let mut m = started(Pattern::Stream);
+        let tick = |role: Role, tick: u64, sent: u64, unique: u64| {
+            let event = crate::telemetry::parse_event(&format!(
+                r#"{{"event":"progress","role":{},"sent":{sent},"received":{unique},"queues":[],"accounting":{{"received":{unique},"unique":{unique},"duplicated":0,"out_of_order":0,"corrupted":0}},"latency":null,"sample_every":1,"telemetry_dropped":0,"tick":{tick}}}"#,
+                role.0
+            ))
+            .expect("a progress line");
+            Update::Event(RunEvent::Telemetry { worker_id: role.index(), event })
+        };
+        m.apply(tick(Role::Initiator, 10, 1000, 0), 1);
+        m.apply(tick(Role::Responder, 10, 0, 990), 2);
+        assert_eq!((m.progress[0].sent, m.progress[1].accounting.unique), (1000, 990));
+        // The producer's next tick alone does not move the numbers: the consumer's is missing.
+        m.apply(tick(Role::Initiator, 11, 2000, 0), 3);
+        assert_eq!(m.progress[0].sent, 1000, "shown only with the consumer's report of the same tick");
+        m.apply(tick(Role::Responder, 11, 0, 1990), 4);
+        assert_eq!((m.progress[0].sent, m.progress[1].accounting.unique), (2000, 1990));
+        // The consumer is stopped: after two ticks without it, the producer's counts go on.
+        m.apply(tick(Role::Initiator, 12, 2500, 0), 5);
+        assert_eq!(m.progress[0].sent, 2000);
+        m.apply(tick(Role::Initiator, 13, 2600, 0), 6);
+        assert_eq!((m.progress[0].sent, m.progress[1].accounting.unique), (2600, 1990));
     }
 
     #[test]
