@@ -163,7 +163,8 @@ fn render_table(reports: &[RunReport]) -> String {
             "p99.9",
             "max",
             "mean",
-            "msgs/s",
+            // In ping-pong a message is a round trip, as the JSON's msgs_per_sec says.
+            if lat_label == "rtt" { "round trips/s" } else { "msgs/s" },
             "MB/s",
             "cpu init",
             "cpu resp",

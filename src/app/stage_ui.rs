@@ -287,7 +287,15 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
                 ("Stop (SIGSTOP)", WorkerSignal::Stop),
                 ("Continue (SIGCONT)", WorkerSignal::Continue),
             ] {
-                if ui.add_enabled(w.state.is_alive(), egui::Button::new(what)).clicked() {
+                // Continue only what is stopped, stop only what is not.
+                let stopped = w.state == ProcState::Stopped;
+                let makes_sense = w.state.is_alive()
+                    && match signal {
+                        WorkerSignal::Kill => true,
+                        WorkerSignal::Stop => !stopped,
+                        WorkerSignal::Continue => stopped,
+                    };
+                if ui.add_enabled(makes_sense, egui::Button::new(what)).clicked() {
                     actions.push((role, signal));
                     ui.close();
                 }
