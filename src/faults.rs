@@ -305,7 +305,8 @@ mod tests {
             let parsed = bad.parse::<Faults>();
             assert!(parsed.is_err() || parsed.unwrap().validate(64).is_err(), "{bad} must be refused");
         }
-        let from_file: Faults = serde_json::from_str(r#"{"dup":{"fraction":0.5}}"#).expect("dup, as on the command line");
+        let from_file: Faults =
+            serde_json::from_str(r#"{"dup":{"fraction":0.5}}"#).expect("dup, as on the command line");
         assert_eq!(from_file.duplicate, FaultRule::Fraction(0.5));
         let corrupt: Faults = "corrupt=0.5".parse().unwrap();
         assert!(corrupt.validate(0).unwrap_err().contains("payload"));
