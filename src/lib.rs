@@ -15,6 +15,8 @@ pub mod scenario;
 pub mod scenario_file;
 pub mod session;
 pub mod supervisor;
+#[cfg(target_os = "linux")]
+pub mod sync;
 pub mod telemetry;
 pub mod wire;
 pub mod worker;

@@ -1,0 +1,231 @@
+//! Process-shared synchronization, real and observable: the resources scenario programs lock,
+//! wait on and race over (issue 4/7). Everything here is a kernel or libc object shared between
+//! processes, never a simulation:
+//!
+//! - [`mutex`]: a robust, process-shared pthread mutex: when its owner dies, the next locker
+//!   gets `EOWNERDEAD` and can recover it.
+//! - [`semaphore`]: a process-shared POSIX counting semaphore: a dead holder's unit is never given
+//!   back.
+//! - [`counter`]: a u64 shared by processes, incremented racily (load, then store) or atomically.
+//! - [`filelock`]: an fcntl record lock (`F_SETLKW`): the one lock where Linux detects a deadlock
+//!   itself and answers `EDEADLK`.
+//!
+//! The first three live in one shared-memory segment, a [`SyncArea`]: created and named by the
+//! supervisor (which records, removes and sweeps the name like every other), mapped by each worker.
+
+pub mod counter;
+pub mod filelock;
+pub mod mutex;
+pub mod semaphore;
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use thiserror::Error;
+
+pub use counter::Counter;
+pub use filelock::FileLock;
+pub use mutex::{Locked, RobustMutex};
+pub use semaphore::Semaphore;
+
+/// What a slot of a [`SyncArea`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncKind {
+    Mutex,
+    Semaphore { initial: u32 },
+    Counter,
+}
+
+/// Errors of a synchronization operation.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SyncError {
+    #[error(
+        "the kernel detected a deadlock (EDEADLK): this lock waits, directly or through others, for a lock its own process holds"
+    )]
+    Deadlock,
+    #[error("the mutex's owner died and it was not made consistent: it can never be locked again (ENOTRECOVERABLE)")]
+    NotRecoverable,
+    #[error("{op} failed: {errno}")]
+    Os { op: &'static str, errno: i32 },
+    #[error("no {what} at index {index} in this area")]
+    NoSuchResource { what: &'static str, index: usize },
+    #[error("not an ipc-lab synchronization area: {0}")]
+    BadArea(String),
+}
+
+impl SyncError {
+    pub(crate) fn os(op: &'static str, errno: i32) -> Self {
+        SyncError::Os { op, errno }
+    }
+}
+
+const AREA_MAGIC: u64 = u64::from_le_bytes(*b"IPCLSYN1");
+/// Most slots one area holds.
+pub const MAX_SLOTS: usize = 64;
+
+/// One resource: room for any of the kinds, on its own cache lines.
+#[repr(C, align(64))]
+pub(crate) struct Slot {
+    pub(crate) kind: AtomicU32,
+    pub(crate) mutex: libc::pthread_mutex_t,
+    pub(crate) sem: libc::sem_t,
+    pub(crate) counter: AtomicU64,
+}
+
+#[repr(C)]
+struct AreaHeader {
+    magic: AtomicU64,
+    slots: AtomicU64,
+}
+
+const KIND_MUTEX: u32 = 1;
+const KIND_SEMAPHORE: u32 = 2;
+const KIND_COUNTER: u32 = 3;
+
+fn slots_offset() -> usize {
+    std::mem::size_of::<AreaHeader>().next_multiple_of(std::mem::align_of::<Slot>())
+}
+
+fn area_len(slots: usize) -> usize {
+    slots_offset() + slots * std::mem::size_of::<Slot>()
+}
+
+/// A mapped area of process-shared resources.
+pub struct SyncArea {
+    base: *mut u8,
+    len: usize,
+    slots: usize,
+}
+
+// SAFETY: the mapping is shared memory; every access goes through atomics or through the
+// process-shared pthread/semaphore objects, which are made for concurrent use.
+unsafe impl Send for SyncArea {}
+// SAFETY: as above.
+unsafe impl Sync for SyncArea {}
+
+impl SyncArea {
+    /// Creates the segment `name` (a `/name` for shm_open) holding `kinds`, each initialised as a
+    /// process-shared object. The caller records the name for removal first.
+    #[cfg(target_os = "linux")]
+    pub fn create(name: &str, kinds: &[SyncKind]) -> Result<(), SyncError> {
+        if kinds.len() > MAX_SLOTS {
+            return Err(SyncError::BadArea(format!("{} resources, at most {MAX_SLOTS}", kinds.len())));
+        }
+        let area = Self::map(name, Some(area_len(kinds.len())))?;
+        for (i, kind) in kinds.iter().enumerate() {
+            let slot = area.slot(i).ok_or(SyncError::NoSuchResource { what: "slot", index: i })?;
+            match kind {
+                SyncKind::Mutex => mutex::init(slot)?,
+                SyncKind::Semaphore { initial } => semaphore::init(slot, *initial)?,
+                SyncKind::Counter => slot.counter.store(0, Ordering::Relaxed),
+            }
+            let k = match kind {
+                SyncKind::Mutex => KIND_MUTEX,
+                SyncKind::Semaphore { .. } => KIND_SEMAPHORE,
+                SyncKind::Counter => KIND_COUNTER,
+            };
+            slot.kind.store(k, Ordering::Release);
+        }
+        area.header().slots.store(kinds.len() as u64, Ordering::Release);
+        area.header().magic.store(AREA_MAGIC, Ordering::Release);
+        Ok(())
+    }
+
+    /// Maps the existing area `name`.
+    #[cfg(target_os = "linux")]
+    pub fn open(name: &str) -> Result<SyncArea, SyncError> {
+        let mut area = Self::map(name, None)?;
+        if area.header().magic.load(Ordering::Acquire) != AREA_MAGIC {
+            return Err(SyncError::BadArea(format!("{name} is not initialised")));
+        }
+        let slots = area.header().slots.load(Ordering::Acquire) as usize;
+        if slots > MAX_SLOTS || area_len(slots) > area.len {
+            return Err(SyncError::BadArea(format!("{name} says {slots} slots in {} bytes", area.len)));
+        }
+        area.slots = slots;
+        Ok(area)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn map(name: &str, create_len: Option<usize>) -> Result<SyncArea, SyncError> {
+        use nix::fcntl::OFlag;
+        use nix::sys::mman::{MapFlags, ProtFlags, mmap, shm_open};
+        use nix::sys::stat::Mode;
+        let errno = |op| move |e: nix::Error| SyncError::os(op, e as i32);
+        let flags = if create_len.is_some() { OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL } else { OFlag::O_RDWR };
+        let fd = shm_open(name, flags, Mode::from_bits_truncate(0o600)).map_err(errno("shm_open"))?;
+        let len = match create_len {
+            Some(len) => {
+                nix::unistd::ftruncate(&fd, len as i64).map_err(errno("ftruncate"))?;
+                len
+            }
+            None => nix::sys::stat::fstat(&fd).map_err(errno("fstat"))?.st_size as usize,
+        };
+        if len < slots_offset() {
+            return Err(SyncError::BadArea(format!("{name} holds {len} bytes")));
+        }
+        let size = std::num::NonZeroUsize::new(len).ok_or(SyncError::BadArea("empty".into()))?;
+        // SAFETY: a fresh shared mapping of a segment we opened; nothing aliases it yet.
+        let ptr =
+            unsafe { mmap(None, size, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED, &fd, 0) }
+                .map_err(errno("mmap"))?;
+        let slots = create_len.map_or(0, |l| (l - slots_offset()) / std::mem::size_of::<Slot>());
+        Ok(SyncArea { base: ptr.as_ptr().cast(), len, slots })
+    }
+
+    fn header(&self) -> &AreaHeader {
+        // SAFETY: the mapping is at least `slots_offset()` bytes, page-aligned; atomics only.
+        unsafe { &*(self.base as *const AreaHeader) }
+    }
+
+    pub(crate) fn slot(&self, i: usize) -> Option<&Slot> {
+        // SAFETY: `i < slots` and the mapping holds `area_len(slots)` bytes; each slot is aligned.
+        (i < self.slots)
+            .then(|| unsafe { &*(self.base.add(slots_offset() + i * std::mem::size_of::<Slot>()) as *const Slot) })
+    }
+
+    fn slot_of(&self, i: usize, kind: u32, what: &'static str) -> Result<&Slot, SyncError> {
+        self.slot(i)
+            .filter(|s| s.kind.load(Ordering::Acquire) == kind)
+            .ok_or(SyncError::NoSuchResource { what, index: i })
+    }
+
+    /// The robust mutex in slot `i`.
+    pub fn mutex(&self, i: usize) -> Result<RobustMutex<'_>, SyncError> {
+        self.slot_of(i, KIND_MUTEX, "mutex").map(RobustMutex::new)
+    }
+
+    /// The semaphore in slot `i`.
+    pub fn semaphore(&self, i: usize) -> Result<Semaphore<'_>, SyncError> {
+        self.slot_of(i, KIND_SEMAPHORE, "semaphore").map(Semaphore::new)
+    }
+
+    /// The counter in slot `i`.
+    pub fn counter(&self, i: usize) -> Result<Counter<'_>, SyncError> {
+        self.slot_of(i, KIND_COUNTER, "counter").map(Counter::new)
+    }
+}
+
+impl Drop for SyncArea {
+    fn drop(&mut self) {
+        // SAFETY: base/len come from a successful mmap; no borrow outlives `self`.
+        unsafe {
+            let _ = nix::sys::mman::munmap(std::ptr::NonNull::new_unchecked(self.base.cast()), self.len);
+        }
+    }
+}
+
+/// Removes the area's name; mappings stay valid until unmapped.
+#[cfg(target_os = "linux")]
+pub fn unlink(name: &str) -> std::io::Result<()> {
+    nix::sys::mman::shm_unlink(name).map_err(Into::into)
+}
+
+/// `Ok(())` when this platform has the process-shared objects used here.
+pub fn availability() -> Result<(), String> {
+    if cfg!(target_os = "linux") {
+        Ok(())
+    } else {
+        Err("robust process-shared mutexes and semaphores are wired up for Linux only".into())
+    }
+}
