@@ -178,8 +178,8 @@ fn gui_options(a: GuiArgs) -> anyhow::Result<ipc_lab::app::AppOptions> {
         m.availability().map_err(|why| anyhow::anyhow!("mechanism '{m}' is not available on this platform: {why}"))?;
     }
     let frame_stats = match a.frame_stats {
-        Some(secs) if secs.is_finite() && secs > 0.0 => Some(std::time::Duration::from_secs_f64(secs)),
-        Some(secs) => bail!("--frame-stats needs a positive number of seconds, not {secs}"),
+        Some(secs) if secs > 0.0 && secs <= 86_400.0 => Some(std::time::Duration::from_secs_f64(secs)),
+        Some(secs) => bail!("--frame-stats needs a number of seconds above 0 and at most a day (86400), not {secs}"),
         None => None,
     };
     Ok(ipc_lab::app::AppOptions {
@@ -365,6 +365,16 @@ mod tests {
                     Some(Cmd::List { .. } | Cmd::Scenarios) => {}
                 }
             }
+        }
+    }
+
+    /// Found by `random_arguments`: 1e308 seconds once panicked converting to a Duration.
+    #[test]
+    fn absurd_frame_stats_periods_are_refused() {
+        for secs in ["1e308", "18446744073709551615", "NaN", "inf", "0", "-0.5"] {
+            let cli = Cli::try_parse_from(["ipc-lab", &format!("--frame-stats={secs}")]).expect("a number parses");
+            let err = gui_options(cli.gui).err().unwrap_or_else(|| panic!("{secs} accepted"));
+            assert!(err.to_string().contains("--frame-stats"), "{err}");
         }
     }
 

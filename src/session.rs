@@ -352,7 +352,10 @@ impl SessionThread {
             && now >= a.next_release
         {
             release_one(a);
-            a.next_release = now + Duration::from_secs_f64(1.0 / ops_per_sec.clamp(0.05, 1000.0));
+            // A pace from a file is validated; a NaN from anywhere else must not panic here.
+            let gap =
+                Duration::try_from_secs_f64(1.0 / ops_per_sec.clamp(0.05, 1000.0)).unwrap_or(Duration::from_secs(1));
+            a.next_release = now + gap;
         }
         if now >= self.next_sample {
             self.next_sample = now + SAMPLE_INTERVAL;

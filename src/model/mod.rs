@@ -4,6 +4,8 @@
 //! Memory stays bounded however long a run goes: messages, the latency series and errors live in
 //! fixed-size rings; the latency histogram has a fixed number of buckets.
 
+pub mod waitfor;
+
 use std::collections::VecDeque;
 
 use crate::mechanism::{MechanismId, Queued};

@@ -1,0 +1,178 @@
+//! The wait-for graph: who holds which resource and who waits for which, as the processes report
+//! it, and the question a deadlock lesson asks of it: is there a cycle of processes each waiting
+//! for a resource the next one holds? Pure logic (no I/O, no egui); the kernel's side of the
+//! evidence (process states, wait channels, /proc/locks) is checked by the caller before a cycle
+//! is called a deadlock rather than a suspected one.
+
+use std::collections::BTreeMap;
+
+/// A process (by node index) and a resource (by name), as the scenario names them.
+pub type Proc = usize;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WaitFor {
+    /// resource → the processes holding it (a semaphore can have several).
+    holders: BTreeMap<String, Vec<Proc>>,
+    /// process → the resource it is blocked on.
+    waiting: BTreeMap<Proc, String>,
+}
+
+/// One step of a cycle: `proc` waits for `resource`, held by the next step's process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Edge {
+    pub proc: Proc,
+    pub resource: String,
+}
+
+impl WaitFor {
+    pub fn acquired(&mut self, proc: Proc, resource: &str) {
+        self.waiting.remove(&proc);
+        let h = self.holders.entry(resource.to_string()).or_default();
+        if !h.contains(&proc) {
+            h.push(proc);
+        }
+    }
+
+    pub fn released(&mut self, proc: Proc, resource: &str) {
+        if let Some(h) = self.holders.get_mut(resource) {
+            h.retain(|&p| p != proc);
+        }
+    }
+
+    pub fn blocked_on(&mut self, proc: Proc, resource: &str) {
+        self.waiting.insert(proc, resource.to_string());
+    }
+
+    pub fn unblocked(&mut self, proc: Proc) {
+        self.waiting.remove(&proc);
+    }
+
+    /// A process ended: it waits for nothing and holds nothing any more (what a dead process
+    /// held is, for robust mutexes, handed on; for a semaphore, lost: the caller says which by
+    /// calling `acquired` for the next owner, or not).
+    pub fn gone(&mut self, proc: Proc) {
+        self.waiting.remove(&proc);
+        for h in self.holders.values_mut() {
+            h.retain(|&p| p != proc);
+        }
+    }
+
+    pub fn holders(&self, resource: &str) -> &[Proc] {
+        self.holders.get(resource).map_or(&[], |h| h.as_slice())
+    }
+
+    pub fn waits_for(&self, proc: Proc) -> Option<&str> {
+        self.waiting.get(&proc).map(String::as_str)
+    }
+
+    /// The first cycle of waits, smallest process first: each process waits for a resource
+    /// held by the next, and the last one's resource is held by the first. `None` when the
+    /// waits form no cycle (everyone may still be blocked: that is a hang, not a deadlock).
+    pub fn cycle(&self) -> Option<Vec<Edge>> {
+        for &start in self.waiting.keys() {
+            let mut path: Vec<Edge> = Vec::new();
+            let mut at = start;
+            while let Some(resource) = self.waiting.get(&at) {
+                if let Some(i) = path.iter().position(|e| e.proc == at) {
+                    let mut cycle = path.split_off(i);
+                    // Start the sentence at the smallest process, for a stable wording.
+                    let min = cycle.iter().enumerate().min_by_key(|(_, e)| e.proc).map_or(0, |(i, _)| i);
+                    cycle.rotate_left(min);
+                    return Some(cycle);
+                }
+                path.push(Edge { proc: at, resource: resource.clone() });
+                // Follow to a holder that is itself waiting (any one closes a cycle the same way).
+                let next = self.holders(resource).iter().copied().find(|h| *h != at && self.waiting.contains_key(h));
+                match next {
+                    Some(n) => at = n,
+                    None => break,
+                }
+            }
+        }
+        None
+    }
+
+    /// The cycle in one sentence: "relay 1 holds lock A and waits for lock B, which relay 2
+    /// holds; relay 2 waits for lock A, which relay 1 holds."
+    pub fn describe(&self, cycle: &[Edge], name: impl Fn(Proc) -> String) -> String {
+        let mut parts = Vec::new();
+        for (i, e) in cycle.iter().enumerate() {
+            let next = &cycle[(i + 1) % cycle.len()];
+            let holds: Vec<&str> = self
+                .holders
+                .iter()
+                .filter(|(r, h)| h.contains(&e.proc) && **r != e.resource)
+                .map(|(r, _)| r.as_str())
+                .collect();
+            let held = if holds.is_empty() { String::new() } else { format!(" holds {} and", holds.join(", ")) };
+            parts.push(format!("{}{held} waits for {}, which {} holds", name(e.proc), e.resource, name(next.proc)));
+        }
+        let mut s = parts.join("; ");
+        s.push('.');
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(p: Proc) -> String {
+        format!("relay {p}")
+    }
+
+    #[test]
+    fn opposite_lock_order_is_a_cycle_said_in_one_sentence() {
+        let mut g = WaitFor::default();
+        g.acquired(1, "lock A");
+        g.acquired(2, "lock B");
+        assert_eq!(g.cycle(), None, "holding is not waiting");
+        g.blocked_on(1, "lock B");
+        assert_eq!(g.cycle(), None, "one waiter is a queue, not a cycle");
+        g.blocked_on(2, "lock A");
+        let c = g.cycle().expect("a cycle");
+        assert_eq!(c.len(), 2);
+        assert_eq!(
+            g.describe(&c, name),
+            "relay 1 holds lock A and waits for lock B, which relay 2 holds; \
+             relay 2 holds lock B and waits for lock A, which relay 1 holds."
+        );
+    }
+
+    #[test]
+    fn a_chain_that_ends_at_a_running_process_is_no_deadlock() {
+        let mut g = WaitFor::default();
+        g.acquired(0, "fork 0");
+        g.acquired(1, "fork 1");
+        g.blocked_on(1, "fork 0"); // 1 waits for 0, and 0 waits for nothing: it can go on
+        assert_eq!(g.cycle(), None);
+    }
+
+    #[test]
+    fn five_philosophers_each_holding_the_left_fork_deadlock() {
+        let mut g = WaitFor::default();
+        for p in 0..5 {
+            g.acquired(p, &format!("fork {p}"));
+        }
+        for p in 0..5 {
+            g.blocked_on(p, &format!("fork {}", (p + 1) % 5));
+        }
+        let c = g.cycle().expect("a cycle of five");
+        assert_eq!(c.iter().map(|e| e.proc).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+        // One philosopher killed: its fork is released, the cycle is gone.
+        g.gone(2);
+        assert_eq!(g.cycle(), None);
+    }
+
+    #[test]
+    fn a_semaphore_held_by_several_closes_a_cycle_through_any_waiting_holder() {
+        let mut g = WaitFor::default();
+        g.acquired(0, "seats");
+        g.acquired(1, "seats");
+        g.acquired(2, "mutex");
+        g.blocked_on(2, "seats");
+        g.blocked_on(1, "mutex");
+        let c = g.cycle().expect("2 waits for seats held by 1, which waits for the mutex 2 holds");
+        assert_eq!(c.iter().map(|e| e.proc).collect::<Vec<_>>(), vec![1, 2]);
+    }
+}
