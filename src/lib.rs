@@ -5,11 +5,15 @@
 //! into numbers. See ARCHITECTURE.md for the map.
 
 pub mod accounting;
+#[cfg(target_os = "linux")]
+pub mod actor;
 pub mod app;
 pub mod bench;
 pub mod faults;
 pub mod mechanism;
 pub mod model;
+#[cfg(target_os = "linux")]
+pub mod program;
 pub mod report;
 pub mod scenario;
 pub mod scenario_file;

@@ -41,6 +41,12 @@ enum Cmd {
     /// Internal: the child process the supervisor starts.
     #[command(hide = true)]
     Worker { spec: String },
+    /// Internal: one process of a scenario program.
+    #[command(hide = true)]
+    Actor { spec: String },
+    /// Run a scenario program (deadlocks, races) headless and say how it ended: exit 0
+    /// completed, 3 deadlock, 4 hang, 1 failed or timed out, 2 bad input.
+    Run(RunArgs),
 }
 
 #[derive(clap::Args, Default)]
@@ -71,6 +77,23 @@ fn scenario_help() -> String {
 enum ListWhat {
     /// Mechanism ids, what each is, and whether this platform has it.
     Mechanisms,
+    /// Scenario programs (ipc-lab run ID) and the live stage's scenarios (ipc-lab --scenario ID).
+    Scenarios,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// A built-in scenario program (see `ipc-lab list scenarios`) or a scenario program file.
+    scenario: String,
+    /// Run the variant with the fix.
+    #[arg(long)]
+    fixed: bool,
+    /// Give up (and end every process) after SECS seconds.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    timeout: f64,
+    /// text or json.
+    #[arg(long, short, default_value = "text")]
+    format: String,
 }
 
 #[derive(clap::Args)]
@@ -128,6 +151,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Cmd::Worker { spec }) => ExitCode::from(ipc_lab::worker::main(&spec) as u8),
+        #[cfg(target_os = "linux")]
+        Some(Cmd::Actor { spec }) => ExitCode::from(ipc_lab::actor::main(&spec) as u8),
         command => match dispatch(command, cli.gui) {
             Ok(code) => code,
             Err(e) => {
@@ -141,6 +166,18 @@ fn main() -> ExitCode {
 fn dispatch(command: Option<Cmd>, gui: GuiArgs) -> anyhow::Result<ExitCode> {
     match command {
         Some(Cmd::Bench(args)) => bench_cmd(*args),
+        Some(Cmd::Run(args)) => run_cmd(args),
+        Some(Cmd::List { what: ListWhat::Scenarios }) => {
+            #[cfg(target_os = "linux")]
+            for s in ipc_lab::program::builtin() {
+                let s = s.map_err(anyhow::Error::msg)?;
+                println!("{:<22} {}", s.id, s.title);
+            }
+            for (id, what, _) in ipc_lab::scenario_file::builtin() {
+                println!("{:<22} (live stage: ipc-lab --scenario {id}) {what}", id);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Cmd::List { what: ListWhat::Mechanisms }) => {
             println!("{:<8} {:<10} description", "id", "available");
             for m in MechanismId::ALL {
@@ -152,7 +189,7 @@ fn dispatch(command: Option<Cmd>, gui: GuiArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Some(Cmd::Worker { .. }) => unreachable!("handled in main"),
+        Some(Cmd::Worker { .. } | Cmd::Actor { .. }) => bail!("internal commands are started by the supervisor"),
         Some(Cmd::Gui(args)) => gui_cmd(args),
         None => gui_cmd(gui),
         Some(Cmd::Scenarios) => {
@@ -161,6 +198,83 @@ fn dispatch(command: Option<Cmd>, gui: GuiArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// `ipc-lab run`: exit 0 completed, 3 deadlock (the kernel's EDEADLK too), 4 hang, 1 failed or
+/// timed out, 2 bad input.
+fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
+    #[cfg(target_os = "linux")]
+    {
+        use ipc_lab::supervisor::program::Verdict;
+        let scenario = ipc_lab::program::resolve(&a.scenario).map_err(anyhow::Error::msg)?;
+        if !(a.timeout > 0.0 && a.timeout <= 3600.0) {
+            bail!("--timeout needs seconds above 0 and at most an hour, not {}", a.timeout);
+        }
+        let json = match a.format.as_str() {
+            "text" => false,
+            "json" => true,
+            other => bail!("unknown format '{other}' (known: text, json)"),
+        };
+        let exe = std::env::current_exe().context("finding the ipc-lab executable")?;
+        let outcome =
+            ipc_lab::supervisor::program::run(&scenario, a.fixed, &exe, std::time::Duration::from_secs_f64(a.timeout))?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&outcome)?);
+        } else {
+            let variant = if a.fixed { " (fixed)" } else { "" };
+            match &outcome.verdict {
+                Verdict::Completed => {
+                    println!("{}{variant}: completed in {:.2} s", outcome.scenario, outcome.took_secs)
+                }
+                Verdict::Deadlock { cycle, evidence } => {
+                    println!("{}{variant}: DEADLOCK: {cycle}", outcome.scenario);
+                    for e in evidence {
+                        println!("  kernel: {e}");
+                    }
+                }
+                Verdict::KernelCaught { what } => {
+                    println!("{}{variant}: DEADLOCK caught by the kernel: {what}", outcome.scenario)
+                }
+                Verdict::Hang { evidence } => {
+                    println!(
+                        "{}{variant}: HANG: every process asleep, nothing moving, no cycle of waits",
+                        outcome.scenario
+                    );
+                    for e in evidence {
+                        println!("  kernel: {e}");
+                    }
+                }
+                Verdict::Failed { why } => println!("{}{variant}: failed: {why}", outcome.scenario),
+                Verdict::TimedOut { after_secs } => {
+                    println!("{}{variant}: still running after {after_secs} s: stopped", outcome.scenario)
+                }
+            }
+            for (name, value) in &outcome.counters {
+                match scenario.expect.get(name) {
+                    Some(&want) if !a.fixed && *value < want => println!(
+                        "  counter {name} = {value}: {} of {want} increments were lost (read, then written back \
+                         over another process's update)",
+                        want - value
+                    ),
+                    _ => println!("  counter {name} = {value}"),
+                }
+            }
+            for (name, want, got) in &outcome.unexpected {
+                println!("  counter {name}: expected {want}, got {got}");
+            }
+        }
+        Ok(ExitCode::from(match outcome.verdict {
+            Verdict::Completed if outcome.unexpected.is_empty() => 0,
+            Verdict::Deadlock { .. } | Verdict::KernelCaught { .. } => 3,
+            Verdict::Hang { .. } => 4,
+            _ => 1,
+        }))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = a;
+        bail!("scenario programs need Linux (robust process-shared mutexes, fcntl deadlock detection)")
     }
 }
 
@@ -362,7 +476,7 @@ mod tests {
                     Some(Cmd::Worker { spec }) => {
                         let _ = serde_json::from_str::<ipc_lab::worker::WorkerSpec>(&spec).map(|s| s.validate());
                     }
-                    Some(Cmd::List { .. } | Cmd::Scenarios) => {}
+                    Some(Cmd::List { .. } | Cmd::Scenarios | Cmd::Run(_) | Cmd::Actor { .. }) => {}
                 }
             }
         }

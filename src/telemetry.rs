@@ -220,6 +220,28 @@ pub enum Event {
     Done { role: Role, stats: RoleStats },
     /// The role failed; the worker exits non-zero after this.
     Error { role: Option<Role>, message: String },
+    /// Scenario programs: a process starts (`enter`), completes (`leave`) or is refused
+    /// (`failed`, with the reason) an operation on a named resource.
+    Sync { role: Role, op: SyncOp, resource: String, phase: SyncPhase, detail: Option<String> },
+}
+
+/// An operation of a scenario program, as reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncOp {
+    Lock,
+    Unlock,
+    Wait,
+    Post,
+    Barrier,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncPhase {
+    Enter,
+    Leave,
+    Failed,
 }
 
 /// An IPC operation a worker is about to do.

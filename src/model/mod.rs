@@ -651,7 +651,7 @@ impl Model {
                     p.injected = injected;
                     p.done = true;
                 }
-                Event::Hello { .. } | Event::Listening { .. } | Event::Ready { .. } => {}
+                Event::Hello { .. } | Event::Listening { .. } | Event::Ready { .. } | Event::Sync { .. } => {}
             },
         }
     }

@@ -10,6 +10,8 @@
 //! closes exits by itself too (every platform). PR_SET_PDEATHSIG fires when the *thread* that
 //! spawned the child ends, so a [`Run`] must be started and dropped on the same long-lived thread.
 
+#[cfg(target_os = "linux")]
+pub mod program;
 pub mod resources;
 
 use std::collections::BTreeMap;
@@ -587,8 +589,25 @@ fn spawn_worker(
 ) -> Result<WorkerProc, RunError> {
     let spec_json =
         serde_json::to_string(wspec).map_err(|e| RunError::Invalid(format!("encoding the worker spec: {e}")))?;
+    spawn_child(exe, "worker", &spec_json, worker_id, &wspec.roles, &wspec.ports, keep_fds, pgid, events)
+}
+
+/// Starts `exe SUBCOMMAND SPEC` as a child of this run: its own process group (the run's),
+/// SIGKILL when this thread ends, the named descriptors inherited, stdin/stdout/stderr piped.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn spawn_child(
+    exe: &Path,
+    subcommand: &str,
+    spec_json: &str,
+    worker_id: usize,
+    roles: &[Role],
+    ports: &[PortSpec],
+    keep_fds: &[i32],
+    pgid: Option<u32>,
+    events: Sender<RunEvent>,
+) -> Result<WorkerProc, RunError> {
     let mut cmd = Command::new(exe);
-    cmd.arg("worker").arg(spec_json).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.arg(subcommand).arg(spec_json).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
@@ -636,9 +655,9 @@ fn spawn_worker(
         .map_err(setup("starting a telemetry reader thread"))?;
     Ok(WorkerProc {
         worker_id,
-        roles: wspec.roles.clone(),
+        roles: roles.to_vec(),
         pid,
-        ports: wspec.ports.clone(),
+        ports: ports.to_vec(),
         child,
         control: Mutex::new(control),
         reader: Some(reader),

@@ -32,8 +32,14 @@ pub use semaphore::Semaphore;
 #[serde(rename_all = "snake_case")]
 pub enum SyncKind {
     Mutex,
-    Semaphore { initial: u32 },
+    Semaphore {
+        initial: u32,
+    },
     Counter,
+    /// Meeting point for `parties` processes, reusable round after round.
+    Barrier {
+        parties: u32,
+    },
 }
 
 /// Errors of a synchronization operation.
@@ -70,6 +76,8 @@ pub(crate) struct Slot {
     pub(crate) mutex: libc::pthread_mutex_t,
     pub(crate) sem: libc::sem_t,
     pub(crate) counter: AtomicU64,
+    /// A kind's fixed parameter (a barrier's parties).
+    pub(crate) param: AtomicU64,
 }
 
 #[repr(C)]
@@ -81,6 +89,7 @@ struct AreaHeader {
 const KIND_MUTEX: u32 = 1;
 const KIND_SEMAPHORE: u32 = 2;
 const KIND_COUNTER: u32 = 3;
+const KIND_BARRIER: u32 = 4;
 
 fn slots_offset() -> usize {
     std::mem::size_of::<AreaHeader>().next_multiple_of(std::mem::align_of::<Slot>())
@@ -118,11 +127,16 @@ impl SyncArea {
                 SyncKind::Mutex => mutex::init(slot)?,
                 SyncKind::Semaphore { initial } => semaphore::init(slot, *initial)?,
                 SyncKind::Counter => slot.counter.store(0, Ordering::Relaxed),
+                SyncKind::Barrier { parties } => {
+                    slot.counter.store(0, Ordering::Relaxed);
+                    slot.param.store(u64::from((*parties).max(1)), Ordering::Relaxed);
+                }
             }
             let k = match kind {
                 SyncKind::Mutex => KIND_MUTEX,
                 SyncKind::Semaphore { .. } => KIND_SEMAPHORE,
                 SyncKind::Counter => KIND_COUNTER,
+                SyncKind::Barrier { .. } => KIND_BARRIER,
             };
             slot.kind.store(k, Ordering::Release);
         }
@@ -198,6 +212,19 @@ impl SyncArea {
     /// The semaphore in slot `i`.
     pub fn semaphore(&self, i: usize) -> Result<Semaphore<'_>, SyncError> {
         self.slot_of(i, KIND_SEMAPHORE, "semaphore").map(Semaphore::new)
+    }
+
+    /// The barrier in slot `i`: each arrival waits until `parties` have arrived in its round.
+    /// It sleeps between looks (1 ms), so a process waiting here is asleep in the kernel.
+    pub fn barrier_wait(&self, i: usize) -> Result<(), SyncError> {
+        let slot = self.slot_of(i, KIND_BARRIER, "barrier")?;
+        let parties = slot.param.load(Ordering::Relaxed).max(1);
+        let ticket = slot.counter.fetch_add(1, Ordering::SeqCst);
+        let round_done = (ticket / parties + 1) * parties;
+        while slot.counter.load(Ordering::SeqCst) < round_done {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Ok(())
     }
 
     /// The counter in slot `i`.

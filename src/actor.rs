@@ -1,0 +1,191 @@
+//! The actor: one process of a scenario program (`ipc-lab actor SPEC`, started by the
+//! supervisor). It maps the run's synchronization area and opens its lock file, says hello, waits
+//! for `go`, then performs its steps, each a real call on a real resource, reporting every
+//! blocking operation as it enters and leaves it (and what refused it) on its telemetry channel.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::program::{ResourceDecl, ResourceKind, Step};
+use crate::sync::{FileLock, Locked, SyncArea, SyncError};
+use crate::telemetry::{Control, Event, Role, Sink, SyncOp, SyncPhase, TELEMETRY_VERSION};
+
+/// What an actor is told on its command line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorSpec {
+    pub role: Role,
+    /// The shm name of the run's synchronization area.
+    pub area: String,
+    /// The run's lock file (fcntl record locks: resource `i` is byte `i`).
+    pub lock_file: PathBuf,
+    pub resources: Vec<ResourceDecl>,
+    pub steps: Vec<Step>,
+}
+
+/// Entry point of `ipc-lab actor`. Returns the process exit code.
+pub fn main(spec_json: &str) -> i32 {
+    let spec: ActorSpec = match serde_json::from_str(spec_json) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: actor spec is not valid: {e}");
+            return crate::worker::EXIT_BAD_SPEC;
+        }
+    };
+    let (sink, writer) = match Sink::start(Box::new(std::io::stdout())) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: actor cannot start telemetry: {e}");
+            return crate::worker::EXIT_FAILED;
+        }
+    };
+    let code = match run(&spec, &sink) {
+        Ok(()) => 0,
+        Err(message) => {
+            sink.emit(&Event::Error { role: Some(spec.role), message });
+            crate::worker::EXIT_FAILED
+        }
+    };
+    sink.close();
+    drop(sink);
+    let _ = writer.join();
+    code
+}
+
+struct Actor<'a> {
+    spec: &'a ActorSpec,
+    sink: &'a Sink,
+    area: SyncArea,
+    locks: FileLock,
+}
+
+fn run(spec: &ActorSpec, sink: &Sink) -> Result<(), String> {
+    let area = SyncArea::open(&spec.area).map_err(|e| e.to_string())?;
+    let locks = FileLock::open(&spec.lock_file).map_err(|e| e.to_string())?;
+    sink.emit(&Event::Hello { version: TELEMETRY_VERSION, pid: std::process::id(), roles: vec![spec.role] });
+    // Wait for go; a closed control channel means the supervisor is gone.
+    let mut line = String::new();
+    let stdin = std::io::stdin();
+    loop {
+        line.clear();
+        match stdin.lock().read_line(&mut line) {
+            Ok(0) | Err(_) => std::process::exit(crate::worker::EXIT_SUPERVISOR_GONE),
+            Ok(_) => {}
+        }
+        if let Ok(Control::Go) = crate::telemetry::parse_control(line.trim_end()) {
+            break;
+        }
+    }
+    // From here the supervisor's closing the channel (it gave up on the run) ends us too.
+    std::thread::Builder::new()
+        .name("control".into())
+        .spawn(|| {
+            for l in std::io::stdin().lock().lines() {
+                if l.is_err() {
+                    break;
+                }
+            }
+            std::process::exit(crate::worker::EXIT_SUPERVISOR_GONE);
+        })
+        .map_err(|e| format!("cannot start the control thread: {e}"))?;
+    let actor = Actor { spec, sink, area, locks };
+    actor.steps(&spec.steps)
+}
+
+impl Actor<'_> {
+    fn index(&self, name: &str) -> Result<(usize, ResourceKind), String> {
+        self.spec
+            .resources
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.name == name)
+            .map(|(i, r)| (i, r.kind))
+            .ok_or_else(|| format!("no resource named '{name}'"))
+    }
+
+    fn report(&self, op: SyncOp, resource: &str, phase: SyncPhase, detail: Option<String>) {
+        // Lifecycle-like: these are few and the graph depends on every one.
+        self.sink.emit(&Event::Sync { role: self.spec.role, op, resource: resource.to_string(), phase, detail });
+    }
+
+    /// Performs `op` on `resource`, reported as entered and then left or refused.
+    fn blocking(
+        &self,
+        op: SyncOp,
+        resource: &str,
+        call: impl FnOnce() -> Result<Option<String>, SyncError>,
+    ) -> Result<(), String> {
+        self.report(op, resource, SyncPhase::Enter, None);
+        match call() {
+            Ok(detail) => {
+                self.report(op, resource, SyncPhase::Leave, detail);
+                Ok(())
+            }
+            Err(e) => {
+                let why = e.to_string();
+                self.report(op, resource, SyncPhase::Failed, Some(why.clone()));
+                Err(format!("{} on '{resource}': {why}", format!("{op:?}").to_lowercase()))
+            }
+        }
+    }
+
+    fn steps(&self, steps: &[Step]) -> Result<(), String> {
+        for step in steps {
+            match step {
+                Step::Lock { resource } => {
+                    let (i, kind) = self.index(resource)?;
+                    self.blocking(SyncOp::Lock, resource, || match kind {
+                        ResourceKind::FileLock => self.locks.lock(i as u64).map(|()| None),
+                        _ => {
+                            let m = self.area.mutex(i)?;
+                            match m.lock()? {
+                                Locked::Acquired => Ok(None),
+                                Locked::OwnerDied => {
+                                    m.make_consistent()?;
+                                    Ok(Some("its owner had died (EOWNERDEAD): recovered".into()))
+                                }
+                            }
+                        }
+                    })?;
+                }
+                Step::Unlock { resource } => {
+                    let (i, kind) = self.index(resource)?;
+                    self.blocking(SyncOp::Unlock, resource, || match kind {
+                        ResourceKind::FileLock => self.locks.unlock(i as u64).map(|()| None),
+                        _ => self.area.mutex(i)?.unlock().map(|()| None),
+                    })?;
+                }
+                Step::Wait { resource } => {
+                    let (i, _) = self.index(resource)?;
+                    self.blocking(SyncOp::Wait, resource, || self.area.semaphore(i)?.wait().map(|()| None))?;
+                }
+                Step::Post { resource } => {
+                    let (i, _) = self.index(resource)?;
+                    self.blocking(SyncOp::Post, resource, || self.area.semaphore(i)?.post().map(|()| None))?;
+                }
+                Step::Barrier { resource } => {
+                    let (i, _) = self.index(resource)?;
+                    self.blocking(SyncOp::Barrier, resource, || self.area.barrier_wait(i).map(|()| None))?;
+                }
+                Step::Increment { resource, atomic } => {
+                    let (i, _) = self.index(resource)?;
+                    let c = self.area.counter(i).map_err(|e| e.to_string())?;
+                    if *atomic {
+                        c.atomic_add(1);
+                    } else {
+                        c.racy_increment(50);
+                    }
+                }
+                Step::Sleep { millis } => std::thread::sleep(std::time::Duration::from_millis(*millis)),
+                Step::Repeat { times, steps } => {
+                    for _ in 0..*times {
+                        self.steps(steps)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,258 @@
+//! Scenario programs (issue 4/7): a scenario as data, where each process runs a small program of
+//! real operations on shared resources: lock and unlock a robust mutex or an fcntl record lock,
+//! wait on and post a semaphore, meet at a barrier, increment a shared counter, sleep, repeat.
+//! Built-in scenarios are files in `scenarios/`, compiled in; a file of the same shape runs too.
+//! A bad file is an error naming the field (serde's line and column) or the step that is wrong.
+
+use serde::{Deserialize, Serialize};
+
+/// A scenario of processes running programs on shared resources.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramScenario {
+    pub id: String,
+    pub title: String,
+    /// What it shows, in a few sentences.
+    pub about: String,
+    pub resources: Vec<ResourceDecl>,
+    pub processes: Vec<ProcessDecl>,
+    /// The variant that completes (the fix), if the scenario has one.
+    #[serde(default)]
+    pub fixed: Option<Vec<ProcessDecl>>,
+    /// Counter values a completed run must end with (fixed variant), by resource name.
+    #[serde(default)]
+    pub expect: std::collections::BTreeMap<String, u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceDecl {
+    pub name: String,
+    pub kind: ResourceKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKind {
+    /// A robust process-shared mutex.
+    Mutex,
+    /// A process-shared counting semaphore.
+    Semaphore { initial: u32 },
+    /// A shared u64 (increments are racy unless a step says atomic).
+    Counter,
+    /// An fcntl record lock (one byte of the run's lock file).
+    FileLock,
+    /// A barrier for `parties` arrivals (reusable, round after round).
+    Barrier { parties: u32 },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessDecl {
+    pub name: String,
+    pub steps: Vec<Step>,
+}
+
+/// One operation of a program.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    Lock {
+        resource: String,
+    },
+    Unlock {
+        resource: String,
+    },
+    Wait {
+        resource: String,
+    },
+    Post {
+        resource: String,
+    },
+    Barrier {
+        resource: String,
+    },
+    Increment {
+        resource: String,
+        #[serde(default)]
+        atomic: bool,
+    },
+    Sleep {
+        millis: u64,
+    },
+    Repeat {
+        times: u64,
+        steps: Vec<Step>,
+    },
+}
+
+/// Bounds a scenario must keep (processes per run, nesting, work per process).
+pub const MAX_PROCESSES: usize = 9;
+const MAX_DEPTH: usize = 4;
+const MAX_OPS: u64 = 100_000_000;
+const MAX_SLEEP_MILLIS: u64 = 60_000;
+
+impl ProgramScenario {
+    pub fn parse(text: &str) -> Result<ProgramScenario, String> {
+        let s: ProgramScenario =
+            serde_json::from_str(text).map_err(|e| format!("not a valid scenario program: {e}"))?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// The processes of the chosen variant.
+    pub fn processes(&self, fixed: bool) -> Result<&[ProcessDecl], String> {
+        match (fixed, &self.fixed) {
+            (false, _) => Ok(&self.processes),
+            (true, Some(f)) => Ok(f),
+            (true, None) => Err(format!("scenario '{}' has no fixed variant", self.id)),
+        }
+    }
+
+    pub fn resource(&self, name: &str) -> Option<(usize, &ResourceDecl)> {
+        self.resources.iter().enumerate().find(|(_, r)| r.name == name)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.resources.len() > crate::sync::MAX_SLOTS {
+            return Err(format!("{} resources, at most {}", self.resources.len(), crate::sync::MAX_SLOTS));
+        }
+        for (i, r) in self.resources.iter().enumerate() {
+            if self.resources[..i].iter().any(|o| o.name == r.name) {
+                return Err(format!("two resources are named '{}'", r.name));
+            }
+            if let ResourceKind::Barrier { parties } = r.kind
+                && parties == 0
+            {
+                return Err(format!("barrier '{}' needs at least one party", r.name));
+            }
+        }
+        let mut variants = vec![("processes", &self.processes)];
+        if let Some(f) = &self.fixed {
+            variants.push(("fixed", f));
+        }
+        for (what, processes) in variants {
+            if processes.is_empty() || processes.len() > MAX_PROCESSES {
+                return Err(format!("{what}: 1 to {MAX_PROCESSES} processes, not {}", processes.len()));
+            }
+            for p in processes {
+                self.check_steps(&p.steps, 0, 1).map_err(|e| format!("{what}: process '{}': {e}", p.name))?;
+            }
+        }
+        for name in self.expect.keys() {
+            match self.resource(name) {
+                Some((_, r)) if r.kind == ResourceKind::Counter => {}
+                _ => return Err(format!("expect names '{name}', which is not a counter")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks each step's resource kind, nesting and total work (`times` multiplies).
+    fn check_steps(&self, steps: &[Step], depth: usize, times: u64) -> Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("repeats nest deeper than {MAX_DEPTH}"));
+        }
+        let kind = |name: &str| self.resource(name).map(|(_, r)| r.kind).ok_or(format!("no resource named '{name}'"));
+        for (i, step) in steps.iter().enumerate() {
+            let wrong = |what: &str| Err(format!("step {}: {what}", i + 1));
+            match step {
+                Step::Lock { resource } | Step::Unlock { resource } => {
+                    if !matches!(kind(resource)?, ResourceKind::Mutex | ResourceKind::FileLock) {
+                        return wrong(&format!("'{resource}' is not a mutex or file lock"));
+                    }
+                }
+                Step::Wait { resource } | Step::Post { resource } => {
+                    if !matches!(kind(resource)?, ResourceKind::Semaphore { .. }) {
+                        return wrong(&format!("'{resource}' is not a semaphore"));
+                    }
+                }
+                Step::Barrier { resource } => {
+                    if !matches!(kind(resource)?, ResourceKind::Barrier { .. }) {
+                        return wrong(&format!("'{resource}' is not a barrier"));
+                    }
+                }
+                Step::Increment { resource, .. } => {
+                    if kind(resource)? != ResourceKind::Counter {
+                        return wrong(&format!("'{resource}' is not a counter"));
+                    }
+                }
+                Step::Sleep { millis } if *millis > MAX_SLEEP_MILLIS => {
+                    return wrong(&format!("sleep of {millis} ms is over a minute"));
+                }
+                Step::Sleep { .. } => {}
+                Step::Repeat { times: n, steps } => {
+                    let total = times.checked_mul(*n).filter(|t| *t <= MAX_OPS);
+                    let Some(total) = total else {
+                        return wrong(&format!("repeats more than {MAX_OPS} times in all"));
+                    };
+                    self.check_steps(steps, depth + 1, total)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The built-in scenario programs, from `scenarios/`: (file name, text).
+const BUILTIN: [(&str, &str); 3] = [
+    ("deadlock-lock-order.json", include_str!("../scenarios/deadlock-lock-order.json")),
+    ("deadlock-fcntl.json", include_str!("../scenarios/deadlock-fcntl.json")),
+    ("race-counter.json", include_str!("../scenarios/race-counter.json")),
+];
+
+/// Every built-in scenario program, parsed (a bad built-in is a test failure, not a panic).
+pub fn builtin() -> Vec<Result<ProgramScenario, String>> {
+    BUILTIN.iter().map(|(file, text)| ProgramScenario::parse(text).map_err(|e| format!("{file}: {e}"))).collect()
+}
+
+/// A built-in by id, or a scenario program file.
+pub fn resolve(id_or_file: &str) -> Result<ProgramScenario, String> {
+    if let Some(s) = builtin().into_iter().flatten().find(|s| s.id == id_or_file) {
+        return Ok(s);
+    }
+    let path = std::path::Path::new(id_or_file);
+    if path.exists() {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        return ProgramScenario::parse(&text).map_err(|e| format!("{}: {e}", path.display()));
+    }
+    let ids: Vec<String> = builtin().into_iter().flatten().map(|s| s.id).collect();
+    Err(format!("no scenario '{id_or_file}': not a built-in ({}) and no such file", ids.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_scenario_program_parses_and_has_a_fix() {
+        for s in builtin() {
+            let s = s.unwrap_or_else(|e| panic!("{e}"));
+            assert!(s.fixed.is_some(), "{} has a fixed variant", s.id);
+            assert!(!s.about.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_malformed_program_names_what_is_wrong() {
+        let base = include_str!("../scenarios/deadlock-lock-order.json");
+        let cases = [
+            (base.replace("\"op\": \"lock\"", "\"op\": \"lcok\""), "unknown variant `lcok`"),
+            (base.replace("\"resource\": \"lock B\"", "\"resource\": \"lock C\""), "no resource named 'lock C'"),
+            (base.replacen("\"kind\": \"mutex\"", "\"kind\": \"counter\"", 1), "'lock A' is not a mutex or file lock"),
+            (base.replace("\"title\"", "\"titel\""), "unknown field `titel`"),
+        ];
+        for (text, want) in cases {
+            let err = ProgramScenario::parse(&text).unwrap_err();
+            assert!(err.contains(want), "{err}");
+        }
+        let err = ProgramScenario::parse("{\"id\": 1}").unwrap_err();
+        assert!(err.contains("line 1"), "serde says where: {err}");
+    }
+
+    #[test]
+    fn endless_work_is_refused() {
+        let text = include_str!("../scenarios/race-counter.json").replace("200000", "100000000000");
+        assert!(ProgramScenario::parse(&text).unwrap_err().contains("repeats more than"));
+    }
+}

@@ -1,0 +1,309 @@
+//! Runs a scenario program (issue 4/7): creates its resources, starts one actor process per
+//! program, and decides from what the actors report and what the kernel shows how it ended:
+//! completed; **deadlocked** (a cycle in the wait-for graph that persists while every process in
+//! it is asleep in the kernel on the kind of wait the graph says); **caught by the kernel** (an
+//! fcntl lock refused with EDEADLK); or **hung** (everyone asleep, nothing moving, no cycle).
+//! Whatever the verdict, every actor ends and every name is removed.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{RecvTimeoutError, unbounded};
+use serde::Serialize;
+
+use super::resources::{Named, Resources};
+use super::{ExitKind, RunError, RunEvent, WorkerProc, WorkerSignal, setup, signal_worker, spawn_child};
+use crate::actor::ActorSpec;
+use crate::model::waitfor::WaitFor;
+use crate::program::{ProgramScenario, ResourceKind};
+use crate::sync::{SyncArea, SyncError, SyncKind};
+use crate::telemetry::{Control, Event, Role, SyncOp, SyncPhase, encode_control};
+
+/// How a scenario program ended.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    Completed,
+    /// The cycle in one sentence, and each process's kernel state as evidence.
+    Deadlock {
+        cycle: String,
+        evidence: Vec<String>,
+    },
+    /// The kernel refused a lock that would have closed a cycle (EDEADLK).
+    KernelCaught {
+        what: String,
+    },
+    /// Everyone asleep, nothing moving, and no cycle to blame.
+    Hang {
+        evidence: Vec<String>,
+    },
+    Failed {
+        why: String,
+    },
+    TimedOut {
+        after_secs: f64,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProgramOutcome {
+    pub scenario: String,
+    pub fixed: bool,
+    pub verdict: Verdict,
+    /// Final counter values, by resource name.
+    pub counters: Vec<(String, u64)>,
+    /// Counters that did not end at the value the scenario expects: (name, expected, got).
+    pub unexpected: Vec<(String, u64, u64)>,
+    pub prefix: String,
+    pub pids: Vec<u32>,
+    pub took_secs: f64,
+}
+
+/// A cycle must hold this long, every process in it asleep, before it is called a deadlock.
+const DEADLOCK_PERSISTS: Duration = Duration::from_millis(300);
+/// Everyone asleep with nothing reported for this long, and no cycle: a hang.
+const HANG_AFTER: Duration = Duration::from_secs(1);
+const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+/// The actors of a run; dropping it kills what still runs and removes every name.
+struct Actors {
+    workers: Vec<WorkerProc>,
+    _resources: Resources,
+}
+
+impl Drop for Actors {
+    fn drop(&mut self) {
+        for w in &self.workers {
+            let _ = signal_worker(w, WorkerSignal::Kill);
+            w.control.lock().unwrap_or_else(|p| p.into_inner()).take();
+        }
+        for w in &mut self.workers {
+            if let Some(r) = w.reader.take() {
+                let _ = r.join();
+            }
+        }
+    }
+}
+
+/// Runs `scenario` (its fixed variant with `fixed`) with actors from `exe`, for at most `timeout`.
+pub fn run(scenario: &ProgramScenario, fixed: bool, exe: &Path, timeout: Duration) -> Result<ProgramOutcome, RunError> {
+    let processes = scenario.processes(fixed).map_err(RunError::Invalid)?;
+    super::resources::sweep_stale();
+    let mut res = Resources::create().map_err(setup("creating the run directory"))?;
+    let prefix = res.prefix().to_string();
+    let area_name = res.posix_name("sync");
+    res.register(Named::Shm(area_name.clone())).map_err(setup("recording the sync area"))?;
+    // One slot per resource, in order; a file lock's slot stays unused (its lock is a file byte).
+    let kinds: Vec<SyncKind> = scenario
+        .resources
+        .iter()
+        .map(|r| match r.kind {
+            ResourceKind::Mutex => SyncKind::Mutex,
+            ResourceKind::Semaphore { initial } => SyncKind::Semaphore { initial },
+            ResourceKind::Counter | ResourceKind::FileLock => SyncKind::Counter,
+            ResourceKind::Barrier { parties } => SyncKind::Barrier { parties },
+        })
+        .collect();
+    let sync_err = |what: &str| {
+        let what = what.to_string();
+        move |e: SyncError| RunError::Setup { what, source: std::io::Error::other(e.to_string()) }
+    };
+    SyncArea::create(&area_name, &kinds).map_err(sync_err("creating the sync area"))?;
+    let area = SyncArea::open(&area_name).map_err(sync_err("mapping the sync area"))?;
+    let lock_file = res.dir().join("locks");
+    res.register(Named::File(lock_file.clone())).map_err(setup("recording the lock file"))?;
+    std::fs::write(&lock_file, b"").map_err(setup("creating the lock file"))?;
+
+    let (tx, events) = unbounded();
+    let mut workers = Vec::new();
+    let mut pgid = None;
+    for (i, p) in processes.iter().enumerate() {
+        let spec = ActorSpec {
+            role: Role(i as u16),
+            area: area_name.clone(),
+            lock_file: lock_file.clone(),
+            resources: scenario.resources.clone(),
+            steps: p.steps.clone(),
+        };
+        let json = serde_json::to_string(&spec).map_err(|e| RunError::Invalid(format!("encoding an actor: {e}")))?;
+        let w = spawn_child(exe, "actor", &json, i, &[Role(i as u16)], &[], &[], pgid, tx.clone())?;
+        pgid.get_or_insert(w.pid);
+        workers.push(w);
+    }
+    drop(tx);
+    let mut actors = Actors { workers, _resources: res };
+    let pids: Vec<u32> = actors.workers.iter().map(|w| w.pid).collect();
+
+    // Start-up: every actor maps the area and opens the lock file, then says hello.
+    let deadline = Instant::now() + super::STARTUP_TIMEOUT;
+    let mut hello = vec![false; processes.len()];
+    while hello.iter().any(|h| !h) {
+        match events.recv_deadline(deadline) {
+            Ok(RunEvent::Telemetry { worker_id, event: Event::Hello { .. } }) => hello[worker_id] = true,
+            Ok(RunEvent::Exited { worker_id, exit, stderr_tail }) => {
+                return Err(RunError::Startup {
+                    worker: processes[worker_id].name.clone(),
+                    why: format!("{exit}: {stderr_tail}"),
+                });
+            }
+            Ok(RunEvent::Telemetry { worker_id, event: Event::Error { message, .. } }) => {
+                return Err(RunError::Startup { worker: processes[worker_id].name.clone(), why: message });
+            }
+            Ok(_) => {}
+            Err(_) => return Err(RunError::Startup { worker: "?".into(), why: "actors not ready in time".into() }),
+        }
+    }
+    actors._resources.unlink_names();
+    for w in &actors.workers {
+        if let Some(stdin) = w.control.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            use std::io::Write;
+            let _ = stdin.write_all(encode_control(&Control::Go).as_bytes()).and_then(|()| stdin.flush());
+        }
+    }
+
+    let started = Instant::now();
+    let name = |i: usize| processes.get(i).map_or_else(|| format!("process {i}"), |p| p.name.clone());
+    let mut graph = WaitFor::default();
+    let mut exits: Vec<Option<ExitKind>> = vec![None; processes.len()];
+    let mut errors = Vec::new();
+    let mut kernel_caught: Option<String> = None;
+    let mut last_activity = Instant::now();
+    let mut cycle_since: Option<Instant> = None;
+    let mut next_sample = Instant::now();
+    let kind_of = |r: &str| scenario.resource(r).map(|(_, d)| d.kind);
+    let verdict = loop {
+        if exits.iter().all(Option::is_some) {
+            break match (&kernel_caught, exits.iter().all(|e| *e == Some(ExitKind::Code(0)))) {
+                (Some(what), _) => Verdict::KernelCaught { what: what.clone() },
+                (None, true) => Verdict::Completed,
+                (None, false) => Verdict::Failed { why: errors.join("; ") },
+            };
+        }
+        if started.elapsed() > timeout {
+            break Verdict::TimedOut { after_secs: timeout.as_secs_f64() };
+        }
+        match events.recv_timeout(SAMPLE_EVERY.min(Duration::from_millis(50))) {
+            Ok(RunEvent::Telemetry { worker_id, event: Event::Sync { op, resource, phase, detail, .. } }) => {
+                last_activity = Instant::now();
+                match (op, phase) {
+                    (SyncOp::Lock | SyncOp::Wait | SyncOp::Barrier, SyncPhase::Enter) => {
+                        graph.blocked_on(worker_id, &resource)
+                    }
+                    (SyncOp::Lock | SyncOp::Wait, SyncPhase::Leave) => graph.acquired(worker_id, &resource),
+                    (SyncOp::Barrier, SyncPhase::Leave) => graph.unblocked(worker_id),
+                    (SyncOp::Unlock | SyncOp::Post, SyncPhase::Leave) => graph.released(worker_id, &resource),
+                    (_, SyncPhase::Failed) => {
+                        graph.unblocked(worker_id);
+                        let why = detail.unwrap_or_default();
+                        if why.contains("EDEADLK") {
+                            let holders: Vec<String> = graph.holders(&resource).iter().map(|&h| name(h)).collect();
+                            kernel_caught = Some(format!(
+                                "{} asked for {resource}, held by {}, which waits for what {} holds: the kernel refused \
+                                 with EDEADLK instead of letting both sleep forever",
+                                name(worker_id),
+                                holders.join(", "),
+                                name(worker_id)
+                            ));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Ok(RunEvent::Telemetry { event: Event::Error { message, .. }, .. }) => errors.push(message),
+            Ok(RunEvent::Exited { worker_id, exit, .. }) => {
+                last_activity = Instant::now();
+                graph.gone(worker_id);
+                if let Some(e) = exits.get_mut(worker_id) {
+                    *e = Some(exit);
+                }
+            }
+            Ok(_) => {}
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                break Verdict::Failed { why: "every actor's channel closed".into() };
+            }
+        }
+        if Instant::now() < next_sample {
+            continue;
+        }
+        next_sample = Instant::now() + SAMPLE_EVERY;
+        // The kernel's side: each live actor's state and wait channel.
+        let kernel: Vec<Option<(char, String)>> = actors
+            .workers
+            .iter()
+            .enumerate()
+            .map(|(i, w)| if exits[i].is_some() { None } else { kernel_state(w.pid) })
+            .collect();
+        let evidence = |who: &mut dyn Iterator<Item = usize>| -> Vec<String> {
+            who.filter_map(|i| {
+                kernel[i].as_ref().map(|(s, w)| format!("{} (pid {}): state {s}, asleep in {w}", name(i), pids[i]))
+            })
+            .collect()
+        };
+        if let Some(cycle) = graph.cycle() {
+            // The kernel must agree: every process of the cycle asleep on the kind of wait the
+            // graph says (a futex for mutexes and semaphores, a file-lock wait for record locks).
+            let agrees = cycle.iter().all(|e| match (&kernel[e.proc], kind_of(&e.resource)) {
+                (Some((s, w)), Some(ResourceKind::FileLock)) => matches!(s, 'S' | 'D') && w.contains("lock"),
+                (Some((s, w)), Some(_)) => matches!(s, 'S' | 'D') && w.contains("futex"),
+                _ => false,
+            });
+            if agrees {
+                let since = *cycle_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= DEADLOCK_PERSISTS {
+                    break Verdict::Deadlock {
+                        cycle: graph.describe(&cycle, name),
+                        evidence: evidence(&mut cycle.iter().map(|e| e.proc)),
+                    };
+                }
+            } else {
+                cycle_since = None;
+            }
+        } else {
+            cycle_since = None;
+            let all_asleep = kernel.iter().flatten().all(|(s, _)| matches!(s, 'S' | 'D'));
+            if all_asleep && last_activity.elapsed() >= HANG_AFTER && kernel.iter().any(Option::is_some) {
+                break Verdict::Hang { evidence: evidence(&mut (0..processes.len())) };
+            }
+        }
+    };
+    let counters: Vec<(String, u64)> = scenario
+        .resources
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.kind == ResourceKind::Counter)
+        .filter_map(|(i, r)| area.counter(i).ok().map(|c| (r.name.clone(), c.load())))
+        .collect();
+    let unexpected = if verdict == Verdict::Completed && fixed {
+        scenario
+            .expect
+            .iter()
+            .filter_map(|(n, &want)| {
+                let got = counters.iter().find(|(c, _)| c == n).map_or(0, |(_, v)| *v);
+                (got != want).then(|| (n.clone(), want, got))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    drop(actors); // kills what still runs, removes every name
+    Ok(ProgramOutcome {
+        scenario: scenario.id.clone(),
+        fixed,
+        verdict,
+        counters,
+        unexpected,
+        prefix,
+        pids,
+        took_secs: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// State letter and wait channel of the process's main node thread (the actor runs its steps on
+/// its main thread), or of the process.
+fn kernel_state(pid: u32) -> Option<(char, String)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
+    let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+    Some((state, wchan.trim().to_string()))
+}

@@ -1,0 +1,80 @@
+//! Scenario programs over real processes: the deadlocks really happen and are detected with the
+//! kernel's evidence, the kernel catches the fcntl one, the race loses updates, every fix
+//! completes exactly, and nothing is left behind whatever the verdict.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{assert_nothing_left, exe};
+use ipc_lab::program::resolve;
+use ipc_lab::supervisor::program::{ProgramOutcome, Verdict, run};
+
+fn run_builtin(id: &str, fixed: bool) -> ProgramOutcome {
+    let scenario = resolve(id).expect("a built-in");
+    let outcome = run(&scenario, fixed, &exe(), Duration::from_secs(20)).expect("the run starts");
+    assert_nothing_left(&outcome.prefix, &outcome.pids);
+    outcome
+}
+
+#[test]
+fn opposite_lock_order_deadlocks_and_the_kernel_agrees() {
+    let o = run_builtin("deadlock-lock-order", false);
+    let Verdict::Deadlock { cycle, evidence } = &o.verdict else { panic!("{o:?}") };
+    assert!(o.took_secs < 3.0, "detected after {} s", o.took_secs);
+    assert!(cycle.contains("worker 1 holds lock A and waits for lock B, which worker 2 holds"), "{cycle}");
+    assert_eq!(evidence.len(), 2, "{evidence:?}");
+    for e in evidence {
+        assert!(e.contains("state S") && e.contains("futex"), "asleep on a futex, as the kernel says: {e}");
+    }
+    let fixed = run_builtin("deadlock-lock-order", true);
+    assert_eq!(fixed.verdict, Verdict::Completed);
+}
+
+#[test]
+fn the_kernel_refuses_the_fcntl_lock_that_would_close_the_cycle() {
+    let o = run_builtin("deadlock-fcntl", false);
+    let Verdict::KernelCaught { what } = &o.verdict else { panic!("{o:?}") };
+    assert!(what.contains("EDEADLK") && what.contains("record"), "{what}");
+    assert!(o.took_secs < 3.0);
+    assert_eq!(run_builtin("deadlock-fcntl", true).verdict, Verdict::Completed);
+}
+
+#[test]
+fn racy_increments_lose_updates_and_the_mutex_fix_is_exact() {
+    let mut lost = 0;
+    for _ in 0..3 {
+        let o = run_builtin("race-counter", false);
+        assert_eq!(o.verdict, Verdict::Completed);
+        lost = 400_000 - o.counters[0].1;
+        if lost > 0 {
+            break;
+        }
+    }
+    assert!(lost > 0, "no update lost in three racy runs");
+    let fixed = run_builtin("race-counter", true);
+    assert_eq!(fixed.verdict, Verdict::Completed);
+    assert_eq!(fixed.counters, vec![("counter".to_string(), 400_000)]);
+    assert!(fixed.unexpected.is_empty());
+}
+
+#[test]
+fn run_exit_codes_say_how_it_ended() {
+    let code = |args: &[&str]| std::process::Command::new(exe()).args(args).output().expect("run").status.code();
+    assert_eq!(code(&["run", "deadlock-lock-order"]), Some(3));
+    assert_eq!(code(&["run", "deadlock-lock-order", "--fixed"]), Some(0));
+    assert_eq!(code(&["run", "deadlock-fcntl"]), Some(3));
+    assert_eq!(code(&["run", "no-such-scenario"]), Some(2));
+    let bad = std::env::temp_dir().join(format!("ipclab-test-bad-program-{}.json", std::process::id()));
+    std::fs::write(
+        &bad,
+        include_str!("../scenarios/deadlock-lock-order.json").replace("\"op\": \"lock\"", "\"op\": \"lcok\""),
+    )
+    .expect("write");
+    let out = std::process::Command::new(exe()).args(["run", bad.to_str().expect("utf-8")]).output().expect("run");
+    let _ = std::fs::remove_file(&bad);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error:") && err.contains("unknown variant `lcok`") && err.contains("line"), "{err}");
+}
