@@ -179,6 +179,9 @@ impl Actor<'_> {
                     }
                 }
                 Step::Sleep { millis } => std::thread::sleep(std::time::Duration::from_millis(*millis)),
+                // A crash, holding what it holds: no unlock, no goodbye (the telemetry thread may
+                // not even get to write).
+                Step::Exit { code } => std::process::exit(*code),
                 Step::Repeat { times, steps } => {
                     for _ in 0..*times {
                         self.steps(steps)?;

@@ -260,6 +260,9 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
                     _ => println!("  counter {name} = {value}"),
                 }
             }
+            for note in &outcome.notes {
+                println!("  {note}");
+            }
             for (name, want, got) in &outcome.unexpected {
                 println!("  counter {name}: expected {want}, got {got}");
             }

@@ -84,6 +84,10 @@ pub enum Step {
         times: u64,
         steps: Vec<Step>,
     },
+    /// End the process here, holding whatever it holds (as a crash would).
+    Exit {
+        code: i32,
+    },
 }
 
 /// Bounds a scenario must keep (processes per run, nesting, work per process).
@@ -180,7 +184,7 @@ impl ProgramScenario {
                 Step::Sleep { millis } if *millis > MAX_SLEEP_MILLIS => {
                     return wrong(&format!("sleep of {millis} ms is over a minute"));
                 }
-                Step::Sleep { .. } => {}
+                Step::Sleep { .. } | Step::Exit { .. } => {}
                 Step::Repeat { times: n, steps } => {
                     let total = times.checked_mul(*n).filter(|t| *t <= MAX_OPS);
                     let Some(total) = total else {
@@ -195,10 +199,12 @@ impl ProgramScenario {
 }
 
 /// The built-in scenario programs, from `scenarios/`: (file name, text).
-const BUILTIN: [(&str, &str); 3] = [
+const BUILTIN: [(&str, &str); 5] = [
     ("deadlock-lock-order.json", include_str!("../scenarios/deadlock-lock-order.json")),
     ("deadlock-fcntl.json", include_str!("../scenarios/deadlock-fcntl.json")),
+    ("dining-philosophers.json", include_str!("../scenarios/dining-philosophers.json")),
     ("race-counter.json", include_str!("../scenarios/race-counter.json")),
+    ("owner-died.json", include_str!("../scenarios/owner-died.json")),
 ];
 
 /// Every built-in scenario program, parsed (a bad built-in is a test failure, not a panic).

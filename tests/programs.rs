@@ -78,3 +78,22 @@ fn run_exit_codes_say_how_it_ended() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("error:") && err.contains("unknown variant `lcok`") && err.contains("line"), "{err}");
 }
+
+#[test]
+fn five_philosophers_deadlock_in_a_cycle_of_five_and_ordered_forks_fix_it() {
+    let o = run_builtin("dining-philosophers", false);
+    let Verdict::Deadlock { evidence, .. } = &o.verdict else { panic!("{o:?}") };
+    assert_eq!(evidence.len(), 5, "{evidence:?}");
+    assert!(o.took_secs < 3.0);
+    assert_eq!(run_builtin("dining-philosophers", true).verdict, Verdict::Completed);
+}
+
+#[test]
+fn a_dead_owners_robust_mutex_is_recovered_but_its_semaphore_unit_is_lost() {
+    let o = run_builtin("owner-died", false);
+    let Verdict::Hang { evidence } = &o.verdict else { panic!("a unit nobody gives back: {o:?}") };
+    assert!(evidence.iter().any(|e| e.contains("survivor") && e.contains("futex")), "{evidence:?}");
+    let fixed = run_builtin("owner-died", true);
+    assert_eq!(fixed.verdict, Verdict::Completed);
+    assert!(fixed.notes.iter().any(|n| n.contains("EOWNERDEAD")), "{:?}", fixed.notes);
+}

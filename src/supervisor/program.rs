@@ -54,6 +54,8 @@ pub struct ProgramOutcome {
     pub counters: Vec<(String, u64)>,
     /// Counters that did not end at the value the scenario expects: (name, expected, got).
     pub unexpected: Vec<(String, u64, u64)>,
+    /// What the processes were told on the way (e.g. a mutex handed over by a dead owner).
+    pub notes: Vec<String>,
     pub prefix: String,
     pub pids: Vec<u32>,
     pub took_secs: f64,
@@ -167,6 +169,7 @@ pub fn run(scenario: &ProgramScenario, fixed: bool, exe: &Path, timeout: Duratio
     let mut exits: Vec<Option<ExitKind>> = vec![None; processes.len()];
     let mut errors = Vec::new();
     let mut kernel_caught: Option<String> = None;
+    let mut notes = Vec::new();
     let mut last_activity = Instant::now();
     let mut cycle_since: Option<Instant> = None;
     let mut next_sample = Instant::now();
@@ -185,6 +188,9 @@ pub fn run(scenario: &ProgramScenario, fixed: bool, exe: &Path, timeout: Duratio
         match events.recv_timeout(SAMPLE_EVERY.min(Duration::from_millis(50))) {
             Ok(RunEvent::Telemetry { worker_id, event: Event::Sync { op, resource, phase, detail, .. } }) => {
                 last_activity = Instant::now();
+                if let (SyncPhase::Leave, Some(d)) = (phase, &detail) {
+                    notes.push(format!("{}: {} {resource}: {d}", name(worker_id), format!("{op:?}").to_lowercase()));
+                }
                 match (op, phase) {
                     (SyncOp::Lock | SyncOp::Wait | SyncOp::Barrier, SyncPhase::Enter) => {
                         graph.blocked_on(worker_id, &resource)
@@ -293,6 +299,7 @@ pub fn run(scenario: &ProgramScenario, fixed: bool, exe: &Path, timeout: Duratio
         verdict,
         counters,
         unexpected,
+        notes,
         prefix,
         pids,
         took_secs: started.elapsed().as_secs_f64(),
