@@ -8,7 +8,11 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::program::{ResourceDecl, ResourceKind, Step};
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{Read, Write};
+
+use crate::program::{PipeEnd, ResourceDecl, ResourceKind, Step};
 use crate::sync::{FileLock, Locked, SyncArea, SyncError};
 use crate::telemetry::{Control, Event, Role, Sink, SyncOp, SyncPhase, TELEMETRY_VERSION};
 
@@ -23,6 +27,9 @@ pub struct ActorSpec {
     pub lock_file: PathBuf,
     pub resources: Vec<ResourceDecl>,
     pub steps: Vec<Step>,
+    /// Per resource, for pipes: the inherited (read, write) descriptors, both open at start.
+    #[serde(default)]
+    pub pipes: Vec<Option<(i32, i32)>>,
 }
 
 /// Entry point of `ipc-lab actor`. Returns the process exit code.
@@ -59,11 +66,36 @@ struct Actor<'a> {
     sink: &'a Sink,
     area: SyncArea,
     locks: FileLock,
+    /// Per resource: this process's copies of a pipe's (read, write) ends, `None` once closed.
+    pipes: RefCell<Vec<PipeEnds>>,
+}
+
+/// A process's copies of one pipe's (read, write) ends; `None` once closed (or not a pipe).
+type PipeEnds = (Option<File>, Option<File>);
+
+/// Takes ownership of the pipe ends this process inherited.
+fn adopt_pipes(spec: &ActorSpec) -> Result<Vec<PipeEnds>, String> {
+    use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd};
+    let adopt = |fd: i32| -> Result<File, String> {
+        // Only descriptors that are open are adopted: never a stranger's number.
+        nix::fcntl::fcntl(unsafe { BorrowedFd::borrow_raw(fd) }, nix::fcntl::FcntlArg::F_GETFD)
+            .map_err(|e| format!("pipe descriptor {fd} is not open: {e}"))?;
+        // SAFETY: the supervisor passed this open descriptor to this process for its sole use.
+        Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    };
+    spec.pipes
+        .iter()
+        .map(|p| match p {
+            Some((r, w)) => Ok((Some(adopt(*r)?), Some(adopt(*w)?))),
+            None => Ok((None, None)),
+        })
+        .collect()
 }
 
 fn run(spec: &ActorSpec, sink: &Sink) -> Result<(), String> {
     let area = SyncArea::open(&spec.area).map_err(|e| e.to_string())?;
     let locks = FileLock::open(&spec.lock_file).map_err(|e| e.to_string())?;
+    let pipes = RefCell::new(adopt_pipes(spec)?);
     sink.emit(&Event::Hello { version: TELEMETRY_VERSION, pid: std::process::id(), roles: vec![spec.role] });
     // Wait for go; a closed control channel means the supervisor is gone.
     let mut line = String::new();
@@ -90,7 +122,7 @@ fn run(spec: &ActorSpec, sink: &Sink) -> Result<(), String> {
             std::process::exit(crate::worker::EXIT_SUPERVISOR_GONE);
         })
         .map_err(|e| format!("cannot start the control thread: {e}"))?;
-    let actor = Actor { spec, sink, area, locks };
+    let actor = Actor { spec, sink, area, locks, pipes };
     actor.steps(&spec.steps)
 }
 
@@ -182,6 +214,59 @@ impl Actor<'_> {
                 // A crash, holding what it holds: no unlock, no goodbye (the telemetry thread may
                 // not even get to write).
                 Step::Exit { code } => std::process::exit(*code),
+                Step::Send { resource, bytes } => {
+                    let (i, _) = self.index(resource)?;
+                    let buf = vec![0x5Au8; (*bytes).min(1 << 30) as usize];
+                    self.blocking(SyncOp::Send, resource, || {
+                        let mut pipes = self.pipes.borrow_mut();
+                        let w = pipes
+                            .get_mut(i)
+                            .and_then(|p| p.1.as_mut())
+                            .ok_or(SyncError::os("write: end closed", libc::EBADF))?;
+                        w.write_all(&buf)
+                            .map(|()| None)
+                            .map_err(|e| SyncError::os("write", e.raw_os_error().unwrap_or(0)))
+                    })?;
+                }
+                Step::Recv { resource, bytes, until_eof } => {
+                    let (i, _) = self.index(resource)?;
+                    self.blocking(SyncOp::Recv, resource, || {
+                        let mut pipes = self.pipes.borrow_mut();
+                        let r = pipes
+                            .get_mut(i)
+                            .and_then(|p| p.0.as_mut())
+                            .ok_or(SyncError::os("read: end closed", libc::EBADF))?;
+                        let mut buf = [0u8; 65536];
+                        let mut got: u64 = 0;
+                        while *until_eof || got < *bytes {
+                            let want = if *until_eof { buf.len() } else { ((*bytes - got) as usize).min(buf.len()) };
+                            match r.read(&mut buf[..want]) {
+                                Ok(0) if *until_eof => return Ok(Some(format!("end of file after {got} bytes"))),
+                                Ok(0) => return Err(SyncError::os("read: end of file before the bytes came", 0)),
+                                Ok(n) => got += n as u64,
+                                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                                Err(e) => return Err(SyncError::os("read", e.raw_os_error().unwrap_or(0))),
+                            }
+                        }
+                        Ok(None)
+                    })?;
+                }
+                Step::Close { resource, end } => {
+                    let (i, _) = self.index(resource)?;
+                    let mut pipes = self.pipes.borrow_mut();
+                    if let Some(p) = pipes.get_mut(i) {
+                        match end {
+                            PipeEnd::Read => drop(p.0.take()),
+                            PipeEnd::Write => drop(p.1.take()),
+                        }
+                    }
+                    drop(pipes);
+                    let which = match end {
+                        PipeEnd::Read => "read",
+                        PipeEnd::Write => "write",
+                    };
+                    self.report(SyncOp::Close, resource, SyncPhase::Leave, Some(which.into()));
+                }
                 Step::Repeat { times, steps } => {
                     for _ in 0..*times {
                         self.steps(steps)?;

@@ -44,6 +44,26 @@ pub enum ResourceKind {
     FileLock,
     /// A barrier for `parties` arrivals (reusable, round after round).
     Barrier { parties: u32 },
+    /// An anonymous pipe. Like children of `fork`, every process starts with both ends open and
+    /// closes the ones it does not use (or forgets to: that is a lesson).
+    Pipe,
+}
+
+/// An end of a pipe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PipeEnd {
+    Read,
+    Write,
+}
+
+/// The pseudo-resource a pipe waiter waits for, for the wait-for graph and its sentence: a reader
+/// waits for whoever holds the write end, a blocked writer for whoever holds the read end.
+pub fn pipe_end_name(pipe: &str, end: PipeEnd) -> String {
+    match end {
+        PipeEnd::Read => format!("the read end of {pipe}"),
+        PipeEnd::Write => format!("the write end of {pipe}"),
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -87,6 +107,25 @@ pub enum Step {
     /// End the process here, holding whatever it holds (as a crash would).
     Exit {
         code: i32,
+    },
+    /// Write `bytes` bytes into a pipe (blocks while it is full).
+    Send {
+        resource: String,
+        bytes: u64,
+    },
+    /// Read `bytes` bytes from a pipe (blocks while it is empty); with `until_eof`, read until
+    /// every write end is closed.
+    Recv {
+        resource: String,
+        #[serde(default)]
+        bytes: u64,
+        #[serde(default)]
+        until_eof: bool,
+    },
+    /// Close this process's copy of one end of a pipe.
+    Close {
+        resource: String,
+        end: PipeEnd,
     },
 }
 
@@ -185,6 +224,19 @@ impl ProgramScenario {
                     return wrong(&format!("sleep of {millis} ms is over a minute"));
                 }
                 Step::Sleep { .. } | Step::Exit { .. } => {}
+                Step::Send { resource, bytes } | Step::Recv { resource, bytes, .. } => {
+                    if kind(resource)? != ResourceKind::Pipe {
+                        return wrong(&format!("'{resource}' is not a pipe"));
+                    }
+                    if *bytes > 1 << 30 {
+                        return wrong("more than 1 GiB at once");
+                    }
+                }
+                Step::Close { resource, .. } => {
+                    if kind(resource)? != ResourceKind::Pipe {
+                        return wrong(&format!("'{resource}' is not a pipe"));
+                    }
+                }
                 Step::Repeat { times: n, steps } => {
                     let total = times.checked_mul(*n).filter(|t| *t <= MAX_OPS);
                     let Some(total) = total else {
@@ -199,7 +251,10 @@ impl ProgramScenario {
 }
 
 /// The built-in scenario programs, from `scenarios/`: (file name, text).
-const BUILTIN: [(&str, &str); 5] = [
+const BUILTIN: [(&str, &str); 8] = [
+    ("deadlock-read-read.json", include_str!("../scenarios/deadlock-read-read.json")),
+    ("deadlock-pipe-full.json", include_str!("../scenarios/deadlock-pipe-full.json")),
+    ("hang-unclosed-write-end.json", include_str!("../scenarios/hang-unclosed-write-end.json")),
     ("deadlock-lock-order.json", include_str!("../scenarios/deadlock-lock-order.json")),
     ("deadlock-fcntl.json", include_str!("../scenarios/deadlock-fcntl.json")),
     ("dining-philosophers.json", include_str!("../scenarios/dining-philosophers.json")),

@@ -234,6 +234,12 @@ pub enum SyncOp {
     Wait,
     Post,
     Barrier,
+    /// Write into a pipe.
+    Send,
+    /// Read from a pipe.
+    Recv,
+    /// Close one end of a pipe (`detail`: "read" or "write").
+    Close,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -97,3 +97,29 @@ fn a_dead_owners_robust_mutex_is_recovered_but_its_semaphore_unit_is_lost() {
     assert_eq!(fixed.verdict, Verdict::Completed);
     assert!(fixed.notes.iter().any(|n| n.contains("EOWNERDEAD")), "{:?}", fixed.notes);
 }
+
+#[test]
+fn pipes_deadlock_when_both_read_first_or_both_fill_first_and_hang_on_an_unclosed_write_end() {
+    for (id, wait) in [("deadlock-read-read", "pipe_read"), ("deadlock-pipe-full", "pipe_write")] {
+        let o = run_builtin(id, false);
+        let Verdict::Deadlock { cycle, evidence } = &o.verdict else { panic!("{id}: {o:?}") };
+        assert!(cycle.contains("alice") && cycle.contains("bob"), "{cycle}");
+        assert!(evidence.iter().all(|e| e.contains("state S") && e.contains(wait)), "{id}: {evidence:?}");
+        assert!(o.took_secs < 3.0);
+        assert_eq!(run_builtin(id, true).verdict, Verdict::Completed, "{id} fixed");
+    }
+    let o = run_builtin("hang-unclosed-write-end", false);
+    let Verdict::Hang { evidence } = &o.verdict else { panic!("{o:?}") };
+    assert!(evidence.iter().any(|e| e.contains("reader") && e.contains("pipe_read")), "{evidence:?}");
+    let fixed = run_builtin("hang-unclosed-write-end", true);
+    assert_eq!(fixed.verdict, Verdict::Completed);
+    assert!(fixed.notes.iter().any(|n| n.contains("end of file after 192 bytes")), "{:?}", fixed.notes);
+}
+
+#[test]
+fn a_run_that_times_out_ends_every_process_and_leaves_nothing() {
+    let scenario = resolve("race-counter").expect("built-in");
+    let o = run(&scenario, true, &exe(), Duration::from_millis(100)).expect("start");
+    assert!(matches!(o.verdict, Verdict::TimedOut { .. }), "{o:?}");
+    assert_nothing_left(&o.prefix, &o.pids);
+}

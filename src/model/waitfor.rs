@@ -105,7 +105,15 @@ impl WaitFor {
                 .map(|(r, _)| r.as_str())
                 .collect();
             let held = if holds.is_empty() { String::new() } else { format!(" holds {} and", holds.join(", ")) };
-            parts.push(format!("{}{held} waits for {}, which {} holds", name(e.proc), e.resource, name(next.proc)));
+            // A pipe's waiter waits for data or room, from whoever holds the other end.
+            let waits = if let Some(pipe) = e.resource.strip_prefix("the write end of ") {
+                format!("waits for data on {pipe}, whose write end {} holds", name(next.proc))
+            } else if let Some(pipe) = e.resource.strip_prefix("the read end of ") {
+                format!("waits for room in {pipe}, whose read end {} holds", name(next.proc))
+            } else {
+                format!("waits for {}, which {} holds", e.resource, name(next.proc))
+            };
+            parts.push(format!("{}{held} {waits}", name(e.proc)));
         }
         let mut s = parts.join("; ");
         s.push('.');

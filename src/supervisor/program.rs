@@ -15,7 +15,7 @@ use super::resources::{Named, Resources};
 use super::{ExitKind, RunError, RunEvent, WorkerProc, WorkerSignal, setup, signal_worker, spawn_child};
 use crate::actor::ActorSpec;
 use crate::model::waitfor::WaitFor;
-use crate::program::{ProgramScenario, ResourceKind};
+use crate::program::{PipeEnd, ProgramScenario, ResourceKind, pipe_end_name};
 use crate::sync::{SyncArea, SyncError, SyncKind};
 use crate::telemetry::{Control, Event, Role, SyncOp, SyncPhase, encode_control};
 
@@ -102,7 +102,7 @@ pub fn run(scenario: &ProgramScenario, fixed: bool, exe: &Path, timeout: Duratio
         .map(|r| match r.kind {
             ResourceKind::Mutex => SyncKind::Mutex,
             ResourceKind::Semaphore { initial } => SyncKind::Semaphore { initial },
-            ResourceKind::Counter | ResourceKind::FileLock => SyncKind::Counter,
+            ResourceKind::Counter | ResourceKind::FileLock | ResourceKind::Pipe => SyncKind::Counter,
             ResourceKind::Barrier { parties } => SyncKind::Barrier { parties },
         })
         .collect();
@@ -116,6 +116,22 @@ pub fn run(scenario: &ProgramScenario, fixed: bool, exe: &Path, timeout: Duratio
     res.register(Named::File(lock_file.clone())).map_err(setup("recording the lock file"))?;
     std::fs::write(&lock_file, b"").map_err(setup("creating the lock file"))?;
 
+    // Pipes, made here and inherited by every actor (as children of fork inherit them); this
+    // process's copies close once all actors run, or a reader would never see end of file.
+    let mut pipe_fds: Vec<Option<(i32, i32)>> = Vec::new();
+    let mut our_copies: Vec<std::os::fd::OwnedFd> = Vec::new();
+    for r in &scenario.resources {
+        if r.kind == ResourceKind::Pipe {
+            use std::os::fd::AsRawFd;
+            let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|e| RunError::Setup { what: "creating a pipe".into(), source: e.into() })?;
+            pipe_fds.push(Some((rd.as_raw_fd(), wr.as_raw_fd())));
+            our_copies.extend([rd, wr]);
+        } else {
+            pipe_fds.push(None);
+        }
+    }
+    let keep_fds: Vec<i32> = pipe_fds.iter().flatten().flat_map(|&(r, w)| [r, w]).collect();
     let (tx, events) = unbounded();
     let mut workers = Vec::new();
     let mut pgid = None;
@@ -126,13 +142,15 @@ pub fn run(scenario: &ProgramScenario, fixed: bool, exe: &Path, timeout: Duratio
             lock_file: lock_file.clone(),
             resources: scenario.resources.clone(),
             steps: p.steps.clone(),
+            pipes: pipe_fds.clone(),
         };
         let json = serde_json::to_string(&spec).map_err(|e| RunError::Invalid(format!("encoding an actor: {e}")))?;
-        let w = spawn_child(exe, "actor", &json, i, &[Role(i as u16)], &[], &[], pgid, tx.clone())?;
+        let w = spawn_child(exe, "actor", &json, i, &[Role(i as u16)], &[], &keep_fds, pgid, tx.clone())?;
         pgid.get_or_insert(w.pid);
         workers.push(w);
     }
     drop(tx);
+    drop(our_copies);
     let mut actors = Actors { workers, _resources: res };
     let pids: Vec<u32> = actors.workers.iter().map(|w| w.pid).collect();
 
@@ -166,6 +184,13 @@ pub fn run(scenario: &ProgramScenario, fixed: bool, exe: &Path, timeout: Duratio
     let started = Instant::now();
     let name = |i: usize| processes.get(i).map_or_else(|| format!("process {i}"), |p| p.name.clone());
     let mut graph = WaitFor::default();
+    // Every actor starts holding both ends of every pipe.
+    for r in scenario.resources.iter().filter(|r| r.kind == ResourceKind::Pipe) {
+        for i in 0..processes.len() {
+            graph.acquired(i, &pipe_end_name(&r.name, PipeEnd::Read));
+            graph.acquired(i, &pipe_end_name(&r.name, PipeEnd::Write));
+        }
+    }
     let mut exits: Vec<Option<ExitKind>> = vec![None; processes.len()];
     let mut errors = Vec::new();
     let mut kernel_caught: Option<String> = None;
@@ -188,10 +213,22 @@ pub fn run(scenario: &ProgramScenario, fixed: bool, exe: &Path, timeout: Duratio
         match events.recv_timeout(SAMPLE_EVERY.min(Duration::from_millis(50))) {
             Ok(RunEvent::Telemetry { worker_id, event: Event::Sync { op, resource, phase, detail, .. } }) => {
                 last_activity = Instant::now();
-                if let (SyncPhase::Leave, Some(d)) = (phase, &detail) {
+                if let (SyncPhase::Leave, Some(d), false) = (phase, &detail, op == SyncOp::Close) {
                     notes.push(format!("{}: {} {resource}: {d}", name(worker_id), format!("{op:?}").to_lowercase()));
                 }
                 match (op, phase) {
+                    // A reader waits for whoever holds the write end; a writer for the read end.
+                    (SyncOp::Recv, SyncPhase::Enter) => {
+                        graph.blocked_on(worker_id, &pipe_end_name(&resource, PipeEnd::Write))
+                    }
+                    (SyncOp::Send, SyncPhase::Enter) => {
+                        graph.blocked_on(worker_id, &pipe_end_name(&resource, PipeEnd::Read))
+                    }
+                    (SyncOp::Send | SyncOp::Recv, SyncPhase::Leave) => graph.unblocked(worker_id),
+                    (SyncOp::Close, _) => {
+                        let end = if detail.as_deref() == Some("read") { PipeEnd::Read } else { PipeEnd::Write };
+                        graph.released(worker_id, &pipe_end_name(&resource, end));
+                    }
                     (SyncOp::Lock | SyncOp::Wait | SyncOp::Barrier, SyncPhase::Enter) => {
                         graph.blocked_on(worker_id, &resource)
                     }
@@ -250,6 +287,7 @@ pub fn run(scenario: &ProgramScenario, fixed: bool, exe: &Path, timeout: Duratio
             // The kernel must agree: every process of the cycle asleep on the kind of wait the
             // graph says (a futex for mutexes and semaphores, a file-lock wait for record locks).
             let agrees = cycle.iter().all(|e| match (&kernel[e.proc], kind_of(&e.resource)) {
+                (Some((s, w)), None) if e.resource.starts_with("the ") => matches!(s, 'S' | 'D') && w.contains("pipe"),
                 (Some((s, w)), Some(ResourceKind::FileLock)) => matches!(s, 'S' | 'D') && w.contains("lock"),
                 (Some((s, w)), Some(_)) => matches!(s, 'S' | 'D') && w.contains("futex"),
                 _ => false,
