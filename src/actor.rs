@@ -123,7 +123,12 @@ fn run(spec: &ActorSpec, sink: &Sink) -> Result<(), String> {
         })
         .map_err(|e| format!("cannot start the control thread: {e}"))?;
     let actor = Actor { spec, sink, area, locks, pipes };
-    actor.steps(&spec.steps)
+    let result = actor.steps(&spec.steps);
+    // Never unmap the area before the process ends: a robust mutex still held at exit is handed
+    // to its next locker (EOWNERDEAD) by the kernel walking this process's robust list, which
+    // points into the mapping. Unmapped first, the walk finds nothing and the waiter hangs.
+    std::mem::forget(actor);
+    result
 }
 
 impl Actor<'_> {
@@ -210,7 +215,12 @@ impl Actor<'_> {
                         c.racy_increment(50);
                     }
                 }
-                Step::Sleep { millis } => std::thread::sleep(std::time::Duration::from_millis(*millis)),
+                Step::Sleep { millis } => {
+                    // Reported, so a sleeping process is not taken for a stuck one.
+                    self.report(SyncOp::Sleep, "", SyncPhase::Enter, None);
+                    std::thread::sleep(std::time::Duration::from_millis(*millis));
+                    self.report(SyncOp::Sleep, "", SyncPhase::Leave, None);
+                }
                 // A crash, holding what it holds: no unlock, no goodbye (the telemetry thread may
                 // not even get to write).
                 Step::Exit { code } => std::process::exit(*code),

@@ -245,6 +245,15 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
                         println!("  kernel: {e}");
                     }
                 }
+                Verdict::Suspected { cycle, evidence } => {
+                    println!(
+                        "{}{variant}: SUSPECTED deadlock (the kernel does not confirm it): {cycle}",
+                        outcome.scenario
+                    );
+                    for e in evidence {
+                        println!("  kernel: {e}");
+                    }
+                }
                 Verdict::Failed { why } => println!("{}{variant}: failed: {why}", outcome.scenario),
                 Verdict::TimedOut { after_secs } => {
                     println!("{}{variant}: still running after {after_secs} s: stopped", outcome.scenario)
@@ -263,6 +272,9 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
             for note in &outcome.notes {
                 println!("  {note}");
             }
+            for e in &outcome.errors {
+                println!("  said: {e}");
+            }
             for (name, want, got) in &outcome.unexpected {
                 println!("  counter {name}: expected {want}, got {got}");
             }
@@ -270,7 +282,7 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(ExitCode::from(match outcome.verdict {
             Verdict::Completed if outcome.unexpected.is_empty() => 0,
             Verdict::Deadlock { .. } | Verdict::KernelCaught { .. } => 3,
-            Verdict::Hang { .. } => 4,
+            Verdict::Hang { .. } | Verdict::Suspected { .. } => 4,
             _ => 1,
         }))
     }

@@ -169,6 +169,11 @@ impl ProgramScenario {
             {
                 return Err(format!("barrier '{}' needs at least one party", r.name));
             }
+            if let ResourceKind::Semaphore { initial } = r.kind
+                && initial > i32::MAX as u32
+            {
+                return Err(format!("semaphore '{}' starts at {initial}, above SEM_VALUE_MAX ({})", r.name, i32::MAX));
+            }
         }
         let mut variants = vec![("processes", &self.processes)];
         if let Some(f) = &self.fixed {
@@ -223,7 +228,11 @@ impl ProgramScenario {
                 Step::Sleep { millis } if *millis > MAX_SLEEP_MILLIS => {
                     return wrong(&format!("sleep of {millis} ms is over a minute"));
                 }
-                Step::Sleep { .. } | Step::Exit { .. } => {}
+                Step::Sleep { .. } => {}
+                Step::Exit { code } if !(0..=255).contains(code) => {
+                    return wrong(&format!("exit code {code} is not 0..=255 (the kernel keeps only 8 bits)"));
+                }
+                Step::Exit { .. } => {}
                 Step::Send { resource, bytes } | Step::Recv { resource, bytes, .. } => {
                     if kind(resource)? != ResourceKind::Pipe {
                         return wrong(&format!("'{resource}' is not a pipe"));

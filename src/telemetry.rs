@@ -240,6 +240,8 @@ pub enum SyncOp {
     Recv,
     /// Close one end of a pipe (`detail`: "read" or "write").
     Close,
+    /// A sleep step: asleep on purpose, not stuck.
+    Sleep,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -123,3 +123,37 @@ fn a_run_that_times_out_ends_every_process_and_leaves_nothing() {
     assert!(matches!(o.verdict, Verdict::TimedOut { .. }), "{o:?}");
     assert_nothing_left(&o.prefix, &o.pids);
 }
+
+/// Cases a review found: each once gave a wrong verdict (a false deadlock through a semaphore or
+/// a pipe another process could still release, a sleeping process taken for a hung one, a cycle
+/// through a barrier or across a file lock missed, an error hidden behind a hang, a robust mutex
+/// never handed over because its owner unmapped it before exiting) or accepted a bad value.
+#[test]
+fn verdicts_hold_in_the_cases_a_review_found() {
+    let case = |file: &str| {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenario_cases").join(file);
+        resolve(path.to_str().expect("utf-8"))
+    };
+    let run_case = |file: &str| {
+        let scenario = case(file).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let o = run(&scenario, false, &exe(), Duration::from_secs(20)).expect("start");
+        assert_nothing_left(&o.prefix, &o.pids);
+        o
+    };
+    for file in ["semfalse.json", "pipefalse.json", "sleep.json"] {
+        let o = run_case(file);
+        assert_eq!(o.verdict, Verdict::Completed, "{file}: {o:?}");
+    }
+    for file in ["barrier.json", "mixed.json"] {
+        let o = run_case(file);
+        assert!(matches!(o.verdict, Verdict::Deadlock { .. }), "{file}: {o:?}");
+    }
+    let o = run_case("errhang.json");
+    assert!(matches!(o.verdict, Verdict::Hang { .. }), "{o:?}");
+    assert!(o.errors.iter().any(|e| e.contains("unlock")), "the failing process's words are kept: {o:?}");
+    let o = run_case("od2.json");
+    assert_eq!(o.verdict, Verdict::Completed);
+    assert!(o.notes.iter().any(|n| n.contains("EOWNERDEAD")), "{:?}", o.notes);
+    assert!(case("exit256.json").unwrap_err().contains("0..=255"));
+    assert!(case("bigsem.json").unwrap_err().contains("SEM_VALUE_MAX"));
+}

@@ -25,18 +25,25 @@ pub struct Edge {
 }
 
 impl WaitFor {
+    /// `proc` took one unit of `resource` (a process may hold several units of a semaphore:
+    /// holders are counted, not just listed).
     pub fn acquired(&mut self, proc: Proc, resource: &str) {
         self.waiting.remove(&proc);
-        let h = self.holders.entry(resource.to_string()).or_default();
-        if !h.contains(&proc) {
-            h.push(proc);
+        self.holders.entry(resource.to_string()).or_default().push(proc);
+    }
+
+    /// `proc` gave back one unit of `resource`.
+    pub fn released(&mut self, proc: Proc, resource: &str) {
+        if let Some(h) = self.holders.get_mut(resource)
+            && let Some(i) = h.iter().position(|&p| p == proc)
+        {
+            h.remove(i);
         }
     }
 
-    pub fn released(&mut self, proc: Proc, resource: &str) {
-        if let Some(h) = self.holders.get_mut(resource) {
-            h.retain(|&p| p != proc);
-        }
+    /// Sets who holds `resource` outright (a barrier is "held" by the parties not there yet).
+    pub fn set_holders(&mut self, resource: &str, procs: Vec<Proc>) {
+        self.holders.insert(resource.to_string(), procs);
     }
 
     pub fn blocked_on(&mut self, proc: Proc, resource: &str) {
@@ -68,6 +75,8 @@ impl WaitFor {
     /// The first cycle of waits, smallest process first: each process waits for a resource
     /// held by the next, and the last one's resource is held by the first. `None` when the
     /// waits form no cycle (everyone may still be blocked: that is a hang, not a deadlock).
+    /// Through a resource with several holders (a semaphore, a pipe end) this is a candidate
+    /// only: another holder, outside the cycle, may still release it; the caller checks.
     pub fn cycle(&self) -> Option<Vec<Edge>> {
         for &start in self.waiting.keys() {
             let mut path: Vec<Edge> = Vec::new();
@@ -101,7 +110,7 @@ impl WaitFor {
             let holds: Vec<&str> = self
                 .holders
                 .iter()
-                .filter(|(r, h)| h.contains(&e.proc) && **r != e.resource)
+                .filter(|(r, h)| h.contains(&e.proc) && **r != e.resource && !r.is_empty())
                 .map(|(r, _)| r.as_str())
                 .collect();
             let held = if holds.is_empty() { String::new() } else { format!(" holds {} and", holds.join(", ")) };
@@ -173,7 +182,7 @@ mod tests {
     }
 
     #[test]
-    fn a_semaphore_held_by_several_closes_a_cycle_through_any_waiting_holder() {
+    fn a_semaphore_held_by_several_gives_a_candidate_cycle_through_a_waiting_holder() {
         let mut g = WaitFor::default();
         g.acquired(0, "seats");
         g.acquired(1, "seats");
@@ -182,5 +191,16 @@ mod tests {
         g.blocked_on(1, "mutex");
         let c = g.cycle().expect("2 waits for seats held by 1, which waits for the mutex 2 holds");
         assert_eq!(c.iter().map(|e| e.proc).collect::<Vec<_>>(), vec![1, 2]);
+        // A candidate: process 0 holds a seat too and is not waiting: it may give it back.
+        assert_eq!(g.holders("seats"), &[0, 1]);
+    }
+
+    #[test]
+    fn units_are_counted_per_holder() {
+        let mut g = WaitFor::default();
+        g.acquired(1, "S");
+        g.acquired(1, "S");
+        g.released(1, "S");
+        assert_eq!(g.holders("S"), &[1], "one post gives back one of two units");
     }
 }

@@ -37,6 +37,12 @@ pub enum Verdict {
     Hang {
         evidence: Vec<String>,
     },
+    /// The processes report a cycle the kernel does not confirm (not every process of it is
+    /// asleep on that kind of wait): suspected, not called a deadlock.
+    Suspected {
+        cycle: String,
+        evidence: Vec<String>,
+    },
     Failed {
         why: String,
     },
@@ -56,6 +62,9 @@ pub struct ProgramOutcome {
     pub unexpected: Vec<(String, u64, u64)>,
     /// What the processes were told on the way (e.g. a mutex handed over by a dead owner).
     pub notes: Vec<String>,
+    /// What processes said when they failed, and the kernel's EDEADLK if it refused a lock,
+    /// whatever the verdict.
+    pub errors: Vec<String>,
     pub prefix: String,
     pub pids: Vec<u32>,
     pub took_secs: f64,
@@ -133,7 +142,8 @@ pub fn run(scenario: &ProgramScenario, fixed: bool, exe: &Path, timeout: Duratio
     }
     let keep_fds: Vec<i32> = pipe_fds.iter().flatten().flat_map(|&(r, w)| [r, w]).collect();
     let (tx, events) = unbounded();
-    let mut workers = Vec::new();
+    // Built before the first spawn, so a failed spawn still kills and reaps those started.
+    let mut actors = Actors { workers: Vec::new(), _resources: res };
     let mut pgid = None;
     for (i, p) in processes.iter().enumerate() {
         let spec = ActorSpec {
@@ -147,11 +157,10 @@ pub fn run(scenario: &ProgramScenario, fixed: bool, exe: &Path, timeout: Duratio
         let json = serde_json::to_string(&spec).map_err(|e| RunError::Invalid(format!("encoding an actor: {e}")))?;
         let w = spawn_child(exe, "actor", &json, i, &[Role(i as u16)], &[], &keep_fds, pgid, tx.clone())?;
         pgid.get_or_insert(w.pid);
-        workers.push(w);
+        actors.workers.push(w);
     }
     drop(tx);
     drop(our_copies);
-    let mut actors = Actors { workers, _resources: res };
     let pids: Vec<u32> = actors.workers.iter().map(|w| w.pid).collect();
 
     // Start-up: every actor maps the area and opens the lock file, then says hello.
@@ -197,6 +206,8 @@ pub fn run(scenario: &ProgramScenario, fixed: bool, exe: &Path, timeout: Duratio
     let mut notes = Vec::new();
     let mut last_activity = Instant::now();
     let mut cycle_since: Option<Instant> = None;
+    let mut suspect_since: Option<Instant> = None;
+    let mut sleeping = vec![false; processes.len()];
     let mut next_sample = Instant::now();
     let kind_of = |r: &str| scenario.resource(r).map(|(_, d)| d.kind);
     let verdict = loop {
@@ -217,6 +228,8 @@ pub fn run(scenario: &ProgramScenario, fixed: bool, exe: &Path, timeout: Duratio
                     notes.push(format!("{}: {} {resource}: {d}", name(worker_id), format!("{op:?}").to_lowercase()));
                 }
                 match (op, phase) {
+                    (SyncOp::Sleep, SyncPhase::Enter) => sleeping[worker_id] = true,
+                    (SyncOp::Sleep, _) => sleeping[worker_id] = false,
                     // A reader waits for whoever holds the write end; a writer for the read end.
                     (SyncOp::Recv, SyncPhase::Enter) => {
                         graph.blocked_on(worker_id, &pipe_end_name(&resource, PipeEnd::Write))
@@ -239,12 +252,14 @@ pub fn run(scenario: &ProgramScenario, fixed: bool, exe: &Path, timeout: Duratio
                         graph.unblocked(worker_id);
                         let why = detail.unwrap_or_default();
                         if why.contains("EDEADLK") {
-                            let holders: Vec<String> = graph.holders(&resource).iter().map(|&h| name(h)).collect();
+                            let mut holders: Vec<String> = graph.holders(&resource).iter().map(|&h| name(h)).collect();
+                            holders.dedup();
+                            let held =
+                                if holders.is_empty() { "another process".to_string() } else { holders.join(", ") };
                             kernel_caught = Some(format!(
-                                "{} asked for {resource}, held by {}, which waits for what {} holds: the kernel refused \
-                                 with EDEADLK instead of letting both sleep forever",
+                                "{} asked for {resource}, held by {held}, which waits (directly or through others) for \
+                                 what {} holds: the kernel refused with EDEADLK instead of letting them sleep forever",
                                 name(worker_id),
-                                holders.join(", "),
                                 name(worker_id)
                             ));
                         }
@@ -256,6 +271,9 @@ pub fn run(scenario: &ProgramScenario, fixed: bool, exe: &Path, timeout: Duratio
             Ok(RunEvent::Exited { worker_id, exit, .. }) => {
                 last_activity = Instant::now();
                 graph.gone(worker_id);
+                if let Some(s) = sleeping.get_mut(worker_id) {
+                    *s = false;
+                }
                 if let Some(e) = exits.get_mut(worker_id) {
                     *e = Some(exit);
                 }
@@ -283,16 +301,38 @@ pub fn run(scenario: &ProgramScenario, fixed: bool, exe: &Path, timeout: Duratio
             })
             .collect()
         };
+        let live: Vec<usize> = (0..processes.len()).filter(|&i| exits[i].is_none()).collect();
+        // A barrier is "held" by the live parties not waiting at it yet: they are what it waits for.
+        for r in scenario.resources.iter().filter(|r| matches!(r.kind, ResourceKind::Barrier { .. })) {
+            let waiting_here = live.iter().any(|&p| graph.waits_for(p) == Some(r.name.as_str()));
+            let not_there = live.iter().copied().filter(|&p| graph.waits_for(p) != Some(r.name.as_str()));
+            // Nobody waiting at it: it holds nobody up (and is nobody's to "hold" in a sentence).
+            graph.set_holders(&r.name, if waiting_here { not_there.collect() } else { Vec::new() });
+        }
+        // Asleep on the kind of wait the graph says: a futex for mutexes, semaphores and barriers,
+        // a pipe wait for pipes, a record-lock wait for fcntl locks (its wchan names vary between
+        // kernels: fcntl_setlk, locks_lock_inode_wait, ...).
+        let asleep_on = |p: usize, resource: &str| match (&kernel[p], kind_of(resource)) {
+            (Some((s, w)), None) if resource.starts_with("the ") => matches!(s, 'S' | 'D') && w.contains("pipe"),
+            (Some((s, w)), Some(ResourceKind::FileLock)) => {
+                matches!(s, 'S' | 'D') && (w.contains("lock") || w.contains("setlk"))
+            }
+            (Some((s, w)), Some(_)) => matches!(s, 'S' | 'D') && w.contains("futex"),
+            _ => false,
+        };
+        let blocked = |p: usize| !sleeping[p] && graph.waits_for(p).is_some_and(|r| asleep_on(p, r));
         if let Some(cycle) = graph.cycle() {
-            // The kernel must agree: every process of the cycle asleep on the kind of wait the
-            // graph says (a futex for mutexes and semaphores, a file-lock wait for record locks).
-            let agrees = cycle.iter().all(|e| match (&kernel[e.proc], kind_of(&e.resource)) {
-                (Some((s, w)), None) if e.resource.starts_with("the ") => matches!(s, 'S' | 'D') && w.contains("pipe"),
-                (Some((s, w)), Some(ResourceKind::FileLock)) => matches!(s, 'S' | 'D') && w.contains("lock"),
-                (Some((s, w)), Some(_)) => matches!(s, 'S' | 'D') && w.contains("futex"),
-                _ => false,
+            // The cycle is genuine only if nobody outside it can break it: every holder of a
+            // resource with several holders (a semaphore unit, a pipe end, a barrier) is itself
+            // blocked, and for a semaphore, which anyone may post, every live process is.
+            let genuine = cycle.iter().all(|e| match kind_of(&e.resource) {
+                Some(ResourceKind::Mutex | ResourceKind::FileLock) => true,
+                Some(ResourceKind::Semaphore { .. }) => live.iter().all(|&p| blocked(p)),
+                _ => graph.holders(&e.resource).iter().all(|&h| blocked(h)),
             });
-            if agrees {
+            let agrees = cycle.iter().all(|e| asleep_on(e.proc, &e.resource));
+            if genuine && agrees {
+                suspect_since = None;
                 let since = *cycle_since.get_or_insert_with(Instant::now);
                 if since.elapsed() >= DEADLOCK_PERSISTS {
                     break Verdict::Deadlock {
@@ -300,15 +340,29 @@ pub fn run(scenario: &ProgramScenario, fixed: bool, exe: &Path, timeout: Duratio
                         evidence: evidence(&mut cycle.iter().map(|e| e.proc)),
                     };
                 }
+            } else if genuine {
+                // What the processes say and what the kernel shows disagree: say so, not "deadlock".
+                cycle_since = None;
+                let since = *suspect_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= HANG_AFTER && last_activity.elapsed() >= HANG_AFTER {
+                    break Verdict::Suspected {
+                        cycle: graph.describe(&cycle, name),
+                        evidence: evidence(&mut cycle.iter().map(|e| e.proc)),
+                    };
+                }
             } else {
                 cycle_since = None;
+                suspect_since = None;
             }
         } else {
             cycle_since = None;
-            let all_asleep = kernel.iter().flatten().all(|(s, _)| matches!(s, 'S' | 'D'));
-            if all_asleep && last_activity.elapsed() >= HANG_AFTER && kernel.iter().any(Option::is_some) {
-                break Verdict::Hang { evidence: evidence(&mut (0..processes.len())) };
-            }
+            suspect_since = None;
+        }
+        // Nobody running, nobody sleeping on purpose, nothing reported for a while: a hang.
+        let all_stuck = !live.is_empty()
+            && live.iter().all(|&p| !sleeping[p] && kernel[p].as_ref().is_some_and(|(s, _)| matches!(s, 'S' | 'D')));
+        if cycle_since.is_none() && suspect_since.is_none() && all_stuck && last_activity.elapsed() >= HANG_AFTER {
+            break Verdict::Hang { evidence: evidence(&mut live.iter().copied()) };
         }
     };
     let counters: Vec<(String, u64)> = scenario
@@ -330,6 +384,8 @@ pub fn run(scenario: &ProgramScenario, fixed: bool, exe: &Path, timeout: Duratio
     } else {
         Vec::new()
     };
+    // The kernel's refusal is the verdict when everything then ended; otherwise it is news.
+    let kernel_caught_note = kernel_caught.filter(|_| !matches!(verdict, Verdict::KernelCaught { .. }));
     drop(actors); // kills what still runs, removes every name
     Ok(ProgramOutcome {
         scenario: scenario.id.clone(),
@@ -338,6 +394,7 @@ pub fn run(scenario: &ProgramScenario, fixed: bool, exe: &Path, timeout: Duratio
         counters,
         unexpected,
         notes,
+        errors: errors.into_iter().chain(kernel_caught_note).collect(),
         prefix,
         pids,
         took_secs: started.elapsed().as_secs_f64(),

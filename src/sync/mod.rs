@@ -73,8 +73,11 @@ pub const MAX_SLOTS: usize = 64;
 #[repr(C, align(64))]
 pub(crate) struct Slot {
     pub(crate) kind: AtomicU32,
-    pub(crate) mutex: libc::pthread_mutex_t,
-    pub(crate) sem: libc::sem_t,
+    /// Written by libc through raw pointers from several processes: interior mutability.
+    pub(crate) mutex: std::cell::UnsafeCell<libc::pthread_mutex_t>,
+    pub(crate) sem: std::cell::UnsafeCell<libc::sem_t>,
+    /// A barrier's round number, a u32 word to sleep on (futex).
+    pub(crate) round: AtomicU32,
     pub(crate) counter: AtomicU64,
     /// A kind's fixed parameter (a barrier's parties).
     pub(crate) param: AtomicU64,
@@ -214,15 +217,27 @@ impl SyncArea {
         self.slot_of(i, KIND_SEMAPHORE, "semaphore").map(Semaphore::new)
     }
 
-    /// The barrier in slot `i`: each arrival waits until `parties` have arrived in its round.
-    /// It sleeps between looks (1 ms), so a process waiting here is asleep in the kernel.
+    /// The barrier in slot `i`: each arrival waits until `parties` have arrived in its round,
+    /// asleep on a futex (the kernel shows it waiting, like a mutex or semaphore waiter).
     pub fn barrier_wait(&self, i: usize) -> Result<(), SyncError> {
         let slot = self.slot_of(i, KIND_BARRIER, "barrier")?;
         let parties = slot.param.load(Ordering::Relaxed).max(1);
+        let seen = slot.round.load(Ordering::SeqCst);
         let ticket = slot.counter.fetch_add(1, Ordering::SeqCst);
         let round_done = (ticket / parties + 1) * parties;
+        if ticket + 1 == round_done {
+            slot.round.fetch_add(1, Ordering::SeqCst);
+            // SAFETY: FUTEX_WAKE on a u32 in shared memory; wakes every waiter of the round.
+            unsafe { libc::syscall(libc::SYS_futex, slot.round.as_ptr(), libc::FUTEX_WAKE, i32::MAX) };
+            return Ok(());
+        }
         while slot.counter.load(Ordering::SeqCst) < round_done {
-            std::thread::sleep(std::time::Duration::from_millis(1));
+            let t = libc::timespec { tv_sec: 0, tv_nsec: 100_000_000 };
+            // SAFETY: FUTEX_WAIT on the shared round word while it still reads `seen`; any
+            // outcome (woken, changed, timed out, interrupted) re-checks the count.
+            unsafe {
+                libc::syscall(libc::SYS_futex, slot.round.as_ptr(), libc::FUTEX_WAIT, seen, &t as *const libc::timespec)
+            };
         }
         Ok(())
     }

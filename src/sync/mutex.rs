@@ -21,7 +21,7 @@ pub struct RobustMutex<'a> {
 }
 
 pub(super) fn init(slot: &Slot) -> Result<(), SyncError> {
-    let m = &slot.mutex as *const libc::pthread_mutex_t as *mut libc::pthread_mutex_t;
+    let m = slot.mutex.get();
     // SAFETY: the attribute object lives on this stack frame for the calls below; the mutex is
     // in shared memory that outlives every user, initialised once before any worker maps it.
     unsafe {
@@ -50,7 +50,7 @@ impl<'a> RobustMutex<'a> {
     }
 
     fn raw(&self) -> *mut libc::pthread_mutex_t {
-        &self.slot.mutex as *const libc::pthread_mutex_t as *mut libc::pthread_mutex_t
+        self.slot.mutex.get()
     }
 
     /// Blocks until this thread holds the mutex (a futex wait in the kernel while it waits).

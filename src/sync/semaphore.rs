@@ -11,7 +11,7 @@ pub struct Semaphore<'a> {
 
 pub(super) fn init(slot: &Slot, initial: u32) -> Result<(), SyncError> {
     // SAFETY: the semaphore lives in shared memory that outlives every user; pshared = 1.
-    let rc = unsafe { libc::sem_init(&slot.sem as *const libc::sem_t as *mut libc::sem_t, 1, initial) };
+    let rc = unsafe { libc::sem_init(slot.sem.get(), 1, initial) };
     if rc == 0 {
         Ok(())
     } else {
@@ -25,7 +25,7 @@ impl<'a> Semaphore<'a> {
     }
 
     fn raw(&self) -> *mut libc::sem_t {
-        &self.slot.sem as *const libc::sem_t as *mut libc::sem_t
+        self.slot.sem.get()
     }
 
     /// Takes one unit, blocking (a futex wait in the kernel) while there is none.
