@@ -86,8 +86,11 @@ struct RunArgs {
     /// A built-in scenario program (see `ipc-lab list scenarios`) or a scenario program file.
     scenario: String,
     /// Run the variant with the fix.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "variant")]
     fixed: bool,
+    /// Run another fix by name (e.g. race-counter: mutex, semaphore, atomic).
+    #[arg(long, value_name = "NAME")]
+    variant: Option<String>,
     /// Give up (and end every process) after SECS seconds.
     #[arg(long, default_value_t = 30.0, value_name = "SECS")]
     timeout: f64,
@@ -217,12 +220,18 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
             other => bail!("unknown format '{other}' (known: text, json)"),
         };
         let exe = std::env::current_exe().context("finding the ipc-lab executable")?;
-        let outcome =
-            ipc_lab::supervisor::program::run(&scenario, a.fixed, &exe, std::time::Duration::from_secs_f64(a.timeout))?;
+        let variant = match (&a.variant, a.fixed) {
+            (Some(v), _) => v.clone(),
+            (None, true) => "fixed".to_string(),
+            (None, false) => String::new(),
+        };
+        scenario.processes(&variant).map_err(anyhow::Error::msg)?;
+        let timeout = std::time::Duration::from_secs_f64(a.timeout);
+        let outcome = ipc_lab::supervisor::program::run(&scenario, &variant, &exe, timeout)?;
         if json {
             println!("{}", serde_json::to_string_pretty(&outcome)?);
         } else {
-            let variant = if a.fixed { " (fixed)" } else { "" };
+            let variant = if outcome.variant.is_empty() { String::new() } else { format!(" ({})", outcome.variant) };
             match &outcome.verdict {
                 Verdict::Completed => {
                     println!("{}{variant}: completed in {:.2} s", outcome.scenario, outcome.took_secs)
@@ -261,7 +270,7 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
             }
             for (name, value) in &outcome.counters {
                 match scenario.expect.get(name) {
-                    Some(&want) if !a.fixed && *value < want => println!(
+                    Some(&want) if outcome.variant.is_empty() && *value < want => println!(
                         "  counter {name} = {value}: {} of {want} increments were lost (read, then written back \
                          over another process's update)",
                         want - value

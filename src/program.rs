@@ -19,6 +19,9 @@ pub struct ProgramScenario {
     /// The variant that completes (the fix), if the scenario has one.
     #[serde(default)]
     pub fixed: Option<Vec<ProcessDecl>>,
+    /// Other fixes by name (e.g. a race fixed with a mutex, a semaphore or an atomic add).
+    #[serde(default)]
+    pub variants: std::collections::BTreeMap<String, Vec<ProcessDecl>>,
     /// Counter values a completed run must end with (fixed variant), by resource name.
     #[serde(default)]
     pub expect: std::collections::BTreeMap<String, u64>,
@@ -144,11 +147,16 @@ impl ProgramScenario {
     }
 
     /// The processes of the chosen variant.
-    pub fn processes(&self, fixed: bool) -> Result<&[ProcessDecl], String> {
-        match (fixed, &self.fixed) {
-            (false, _) => Ok(&self.processes),
-            (true, Some(f)) => Ok(f),
-            (true, None) => Err(format!("scenario '{}' has no fixed variant", self.id)),
+    /// The processes of a variant: `""` as written, `"fixed"`, or one of `variants` by name.
+    pub fn processes(&self, variant: &str) -> Result<&[ProcessDecl], String> {
+        match (variant, &self.fixed) {
+            ("", _) => Ok(&self.processes),
+            ("fixed", Some(f)) => Ok(f),
+            (name, _) => self.variants.get(name).map(Vec::as_slice).ok_or_else(|| {
+                let mut known: Vec<&str> = self.fixed.iter().map(|_| "fixed").collect();
+                known.extend(self.variants.keys().map(String::as_str));
+                format!("scenario '{}' has no variant '{name}' (it has: {})", self.id, known.join(", "))
+            }),
         }
     }
 
@@ -179,6 +187,7 @@ impl ProgramScenario {
         if let Some(f) = &self.fixed {
             variants.push(("fixed", f));
         }
+        variants.extend(self.variants.iter().map(|(n, v)| (n.as_str(), v)));
         for (what, processes) in variants {
             if processes.is_empty() || processes.len() > MAX_PROCESSES {
                 return Err(format!("{what}: 1 to {MAX_PROCESSES} processes, not {}", processes.len()));

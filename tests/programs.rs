@@ -12,8 +12,12 @@ use ipc_lab::program::resolve;
 use ipc_lab::supervisor::program::{ProgramOutcome, Verdict, run};
 
 fn run_builtin(id: &str, fixed: bool) -> ProgramOutcome {
+    run_variant(id, if fixed { "fixed" } else { "" })
+}
+
+fn run_variant(id: &str, variant: &str) -> ProgramOutcome {
     let scenario = resolve(id).expect("a built-in");
-    let outcome = run(&scenario, fixed, &exe(), Duration::from_secs(20)).expect("the run starts");
+    let outcome = run(&scenario, variant, &exe(), Duration::from_secs(20)).expect("the run starts");
     assert_nothing_left(&outcome.prefix, &outcome.pids);
     outcome
 }
@@ -53,10 +57,12 @@ fn racy_increments_lose_updates_and_the_mutex_fix_is_exact() {
         }
     }
     assert!(lost > 0, "no update lost in three racy runs");
-    let fixed = run_builtin("race-counter", true);
-    assert_eq!(fixed.verdict, Verdict::Completed);
-    assert_eq!(fixed.counters, vec![("counter".to_string(), 400_000)]);
-    assert!(fixed.unexpected.is_empty());
+    for variant in ["fixed", "semaphore", "atomic"] {
+        let fixed = run_variant("race-counter", variant);
+        assert_eq!(fixed.verdict, Verdict::Completed, "{variant}");
+        assert_eq!(fixed.counters, vec![("counter".to_string(), 400_000)], "{variant}");
+        assert!(fixed.unexpected.is_empty());
+    }
 }
 
 #[test]
@@ -119,7 +125,7 @@ fn pipes_deadlock_when_both_read_first_or_both_fill_first_and_hang_on_an_unclose
 #[test]
 fn a_run_that_times_out_ends_every_process_and_leaves_nothing() {
     let scenario = resolve("race-counter").expect("built-in");
-    let o = run(&scenario, true, &exe(), Duration::from_millis(100)).expect("start");
+    let o = run(&scenario, "fixed", &exe(), Duration::from_millis(100)).expect("start");
     assert!(matches!(o.verdict, Verdict::TimedOut { .. }), "{o:?}");
     assert_nothing_left(&o.prefix, &o.pids);
 }
@@ -136,7 +142,7 @@ fn verdicts_hold_in_the_cases_a_review_found() {
     };
     let run_case = |file: &str| {
         let scenario = case(file).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let o = run(&scenario, false, &exe(), Duration::from_secs(20)).expect("start");
+        let o = run(&scenario, "", &exe(), Duration::from_secs(20)).expect("start");
         assert_nothing_left(&o.prefix, &o.pids);
         o
     };

@@ -54,7 +54,8 @@ pub enum Verdict {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ProgramOutcome {
     pub scenario: String,
-    pub fixed: bool,
+    /// "" as written, "fixed", or a named variant.
+    pub variant: String,
     pub verdict: Verdict,
     /// Final counter values, by resource name.
     pub counters: Vec<(String, u64)>,
@@ -96,9 +97,16 @@ impl Drop for Actors {
     }
 }
 
-/// Runs `scenario` (its fixed variant with `fixed`) with actors from `exe`, for at most `timeout`.
-pub fn run(scenario: &ProgramScenario, fixed: bool, exe: &Path, timeout: Duration) -> Result<ProgramOutcome, RunError> {
-    let processes = scenario.processes(fixed).map_err(RunError::Invalid)?;
+/// Runs `variant` of `scenario` ("" as written, "fixed", or a named one) with actors from `exe`,
+/// for at most `timeout`.
+pub fn run(
+    scenario: &ProgramScenario,
+    variant: &str,
+    exe: &Path,
+    timeout: Duration,
+) -> Result<ProgramOutcome, RunError> {
+    let processes = scenario.processes(variant).map_err(RunError::Invalid)?;
+    let fixed = !variant.is_empty();
     super::resources::sweep_stale();
     let mut res = Resources::create().map_err(setup("creating the run directory"))?;
     let prefix = res.prefix().to_string();
@@ -389,7 +397,7 @@ pub fn run(scenario: &ProgramScenario, fixed: bool, exe: &Path, timeout: Duratio
     drop(actors); // kills what still runs, removes every name
     Ok(ProgramOutcome {
         scenario: scenario.id.clone(),
-        fixed,
+        variant: variant.to_string(),
         verdict,
         counters,
         unexpected,
