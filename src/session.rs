@@ -19,6 +19,7 @@ use crossbeam::channel::{Receiver, Select, Sender, unbounded};
 
 use crate::report::RunReport;
 use crate::scenario::RunSpec;
+use crate::supervisor::procfs::{proc_stat, proc_wchan};
 use crate::supervisor::{OutcomeBuilder, Run, RunEvent, WorkerSignal};
 use crate::telemetry::{Event, Role};
 
@@ -420,22 +421,6 @@ fn node_task(pid: u32, role: Role) -> Option<String> {
         }
     }
     best.map(|(_, d)| d)
-}
-
-/// State letter and user+system CPU ticks of the process or thread at `dir` (/proc/PID[/task/TID]).
-fn proc_stat(dir: &str) -> Option<(char, u64)> {
-    let stat = std::fs::read_to_string(format!("{dir}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let state = fields.first()?.chars().next()?;
-    // After the command name: state is field 3 of the line, utime 14 and stime 15.
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((state, utime + stime))
-}
-
-fn proc_wchan(dir: &str) -> String {
-    std::fs::read_to_string(format!("{dir}/wchan")).map(|s| s.trim().to_string()).unwrap_or_default()
 }
 
 fn clock_ticks_per_sec() -> f64 {

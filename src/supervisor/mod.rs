@@ -11,6 +11,7 @@
 //! spawned the child ends, so a [`Run`] must be started and dropped on the same long-lived thread.
 
 #[cfg(target_os = "linux")]
+pub mod procfs;
 pub mod program;
 pub mod resources;
 
@@ -324,14 +325,7 @@ impl Run {
 
     fn send_control(&self, worker_id: usize, control: &Control) -> Result<(), RunError> {
         let w = self.workers.get(worker_id).ok_or(RunError::NoSuchWorker(worker_id))?;
-        let mut guard = w.control.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(stdin) = guard.as_mut() {
-            stdin
-                .write_all(encode_control(control).as_bytes())
-                .and_then(|()| stdin.flush())
-                .map_err(setup(format!("sending {control:?} to worker {worker_id}")))?;
-        }
-        Ok(())
+        w.send(control).map_err(setup(format!("sending {control:?} to worker {worker_id}")))
     }
 
     pub fn spec(&self) -> &RunSpec {
@@ -426,17 +420,34 @@ impl Run {
 
 impl Drop for Run {
     fn drop(&mut self) {
-        for w in &self.workers {
-            let _ = signal_worker(w, WorkerSignal::Kill);
-            // Closing stdin tells a worker that survived the signal (it cannot) to exit.
-            w.control.lock().unwrap_or_else(|p| p.into_inner()).take();
-        }
-        for w in &mut self.workers {
-            if let Some(reader) = w.reader.take() {
-                let _ = reader.join();
-            }
-        }
+        end_all(&mut self.workers);
         // `resources` drops after this, removing every name and the run directory.
+    }
+}
+
+impl WorkerProc {
+    /// Writes one control line to the worker (nothing once its channel was closed).
+    pub(crate) fn send(&self, control: &Control) -> std::io::Result<()> {
+        let mut guard = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_mut() {
+            Some(stdin) => stdin.write_all(encode_control(control).as_bytes()).and_then(|()| stdin.flush()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Kills every worker still running, closes their control channels and waits for their readers
+/// (which reap them): what ending a run, of any kind, means.
+pub(crate) fn end_all(workers: &mut [WorkerProc]) {
+    for w in workers.iter() {
+        let _ = signal_worker(w, WorkerSignal::Kill);
+        // Closing stdin tells a worker that survived the signal (it cannot) to exit.
+        w.control.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+    for w in workers.iter_mut() {
+        if let Some(reader) = w.reader.take() {
+            let _ = reader.join();
+        }
     }
 }
 

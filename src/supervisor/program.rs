@@ -11,13 +11,14 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::{RecvTimeoutError, unbounded};
 use serde::Serialize;
 
+use super::procfs::{proc_stat, proc_wchan};
 use super::resources::{Named, Resources};
-use super::{ExitKind, RunError, RunEvent, WorkerProc, WorkerSignal, setup, signal_worker, spawn_child};
+use super::{ExitKind, RunError, RunEvent, WorkerProc, end_all, setup, spawn_child};
 use crate::actor::ActorSpec;
 use crate::model::waitfor::WaitFor;
 use crate::program::{PipeEnd, ProgramScenario, ResourceKind, pipe_end_name};
 use crate::sync::{SyncArea, SyncError, SyncKind};
-use crate::telemetry::{Control, Event, Role, SyncOp, SyncPhase, encode_control};
+use crate::telemetry::{Control, Event, Role, SyncOp, SyncPhase};
 
 /// How a scenario program ended.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -85,15 +86,7 @@ struct Actors {
 
 impl Drop for Actors {
     fn drop(&mut self) {
-        for w in &self.workers {
-            let _ = signal_worker(w, WorkerSignal::Kill);
-            w.control.lock().unwrap_or_else(|p| p.into_inner()).take();
-        }
-        for w in &mut self.workers {
-            if let Some(r) = w.reader.take() {
-                let _ = r.join();
-            }
-        }
+        end_all(&mut self.workers);
     }
 }
 
@@ -192,10 +185,7 @@ pub fn run(
     }
     actors._resources.unlink_names();
     for w in &actors.workers {
-        if let Some(stdin) = w.control.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-            use std::io::Write;
-            let _ = stdin.write_all(encode_control(&Control::Go).as_bytes()).and_then(|()| stdin.flush());
-        }
+        let _ = w.send(&Control::Go);
     }
 
     let started = Instant::now();
@@ -409,11 +399,9 @@ pub fn run(
     })
 }
 
-/// State letter and wait channel of the process's main node thread (the actor runs its steps on
-/// its main thread), or of the process.
+/// State letter and wait channel of the actor (it runs its steps on its main thread, whose
+/// /proc entry is the process's).
 fn kernel_state(pid: u32) -> Option<(char, String)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
-    let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
-    Some((state, wchan.trim().to_string()))
+    let dir = format!("/proc/{pid}");
+    proc_stat(&dir).map(|(state, _)| (state, proc_wchan(&dir)))
 }
