@@ -433,12 +433,12 @@ pub fn peer_alive(pid: u32, start: Option<u64>) -> bool {
     process_alive(pid) && start.is_none_or(|s| process_start_time(pid) == Some(s))
 }
 
-/// An absolute CLOCK_REALTIME deadline [`PEER_CHECK_INTERVAL`] from now, for the timed POSIX
-/// waits (`mq_timed*`, `sem_timedwait`). The coarse clock is plenty for a 50 ms check and costs
-/// no time-stamp counter read.
+/// An absolute CLOCK_REALTIME deadline `after` from now, for the timed POSIX waits
+/// (`mq_timed*`, `sem_timedwait`). The coarse clock is plenty for the 50 ms peer checks (it may
+/// end a wait a few ms early; the waiters re-check the time) and costs no time-stamp counter read.
 #[cfg(target_os = "linux")]
-pub(crate) fn peer_check_deadline() -> libc::timespec {
-    let at = crate::wire::clock_nanos(libc::CLOCK_REALTIME_COARSE) + PEER_CHECK_INTERVAL.as_nanos() as u64;
+pub(crate) fn realtime_deadline(after: Duration) -> libc::timespec {
+    let at = crate::wire::clock_nanos(libc::CLOCK_REALTIME_COARSE) + after.as_nanos() as u64;
     libc::timespec { tv_sec: (at / 1_000_000_000) as libc::time_t, tv_nsec: (at % 1_000_000_000) as libc::c_long }
 }
 

@@ -127,7 +127,7 @@ pub fn open(tx_name: &str, rx_name: &str, peer_pid: u32) -> Result<Box<dyn Link>
 impl MqLink {
     fn send_message(&self, msg: &[u8]) -> Result<(), LinkError> {
         loop {
-            let dl = super::peer_check_deadline();
+            let dl = super::realtime_deadline(super::PEER_CHECK_INTERVAL);
             // SAFETY: msg is a valid buffer of msg.len() <= mq_msgsize bytes; tx is open for writing.
             let rc = unsafe { libc::mq_timedsend(self.tx, msg.as_ptr().cast(), msg.len(), 0, &dl) };
             if rc == 0 {
@@ -180,7 +180,7 @@ impl Link for MqLink {
 
     fn recv_bytes(&mut self, buf: &mut [u8]) -> Result<usize, LinkError> {
         loop {
-            let dl = super::peer_check_deadline();
+            let dl = super::realtime_deadline(super::PEER_CHECK_INTERVAL);
             let mut prio = 0;
             // SAFETY: buf holds at least mq_msgsize bytes (min_read_len); rx is open for reading.
             let n = unsafe { libc::mq_timedreceive(self.rx, buf.as_mut_ptr().cast(), buf.len(), &mut prio, &dl) };

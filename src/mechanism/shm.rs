@@ -520,12 +520,7 @@ fn sleep_on(event: &Event, seen: u32, wait: ShmWait, timeout: std::time::Duratio
             }
         }
         ShmWait::Semaphore => {
-            // sem_timedwait takes an absolute CLOCK_REALTIME deadline.
-            let at = crate::wire::clock_nanos(libc::CLOCK_REALTIME) + timeout.as_nanos() as u64;
-            let deadline = libc::timespec {
-                tv_sec: (at / 1_000_000_000) as libc::time_t,
-                tv_nsec: (at % 1_000_000_000) as libc::c_long,
-            };
+            let deadline = super::realtime_deadline(timeout);
             // SAFETY: a semaphore initialised with pshared = 1 by `create`; a valid deadline.
             unsafe {
                 libc::sem_timedwait(&event.sem as *const libc::sem_t as *mut libc::sem_t, &deadline);
