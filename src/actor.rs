@@ -70,8 +70,9 @@ struct Actor<'a> {
     pipes: RefCell<Vec<PipeEnds>>,
 }
 
-/// A process's copies of one pipe's (read, write) ends; `None` once closed (or not a pipe).
-type PipeEnds = (Option<File>, Option<File>);
+/// A process's copies of one pipe's ends, indexed by [`PipeEnd`]; `None` once closed (or not a
+/// pipe).
+type PipeEnds = [Option<File>; 2];
 
 /// Takes ownership of the pipe ends this process inherited.
 fn adopt_pipes(spec: &ActorSpec) -> Result<Vec<PipeEnds>, String> {
@@ -86,8 +87,8 @@ fn adopt_pipes(spec: &ActorSpec) -> Result<Vec<PipeEnds>, String> {
     spec.pipes
         .iter()
         .map(|p| match p {
-            Some((r, w)) => Ok((Some(adopt(*r)?), Some(adopt(*w)?))),
-            None => Ok((None, None)),
+            Some((r, w)) => Ok([Some(adopt(*r)?), Some(adopt(*w)?)]),
+            None => Ok([None, None]),
         })
         .collect()
 }
@@ -163,9 +164,22 @@ impl Actor<'_> {
             Err(e) => {
                 let why = e.to_string();
                 self.report(op, resource, SyncPhase::Failed, Some(why.clone()));
-                Err(format!("{} on '{resource}': {why}", format!("{op:?}").to_lowercase()))
+                Err(format!("{} on '{resource}': {why}", op.as_str()))
             }
         }
+    }
+
+    /// Runs `f` on this process's copy of `end` of pipe `i`; EBADF once that end is closed.
+    fn with_end<T>(
+        &self,
+        i: usize,
+        end: PipeEnd,
+        f: impl FnOnce(&mut File) -> Result<T, SyncError>,
+    ) -> Result<T, SyncError> {
+        let mut pipes = self.pipes.borrow_mut();
+        let file =
+            pipes.get_mut(i).and_then(|p| p[end as usize].as_mut()).ok_or(SyncError::os("end closed", libc::EBADF))?;
+        f(file)
     }
 
     fn steps(&self, steps: &[Step]) -> Result<(), String> {
@@ -228,49 +242,39 @@ impl Actor<'_> {
                     let (i, _) = self.index(resource)?;
                     let buf = vec![0x5Au8; (*bytes).min(1 << 30) as usize];
                     self.blocking(SyncOp::Send, resource, || {
-                        let mut pipes = self.pipes.borrow_mut();
-                        let w = pipes
-                            .get_mut(i)
-                            .and_then(|p| p.1.as_mut())
-                            .ok_or(SyncError::os("write: end closed", libc::EBADF))?;
-                        w.write_all(&buf)
-                            .map(|()| None)
-                            .map_err(|e| SyncError::os("write", e.raw_os_error().unwrap_or(0)))
+                        self.with_end(i, PipeEnd::Write, |w| {
+                            w.write_all(&buf)
+                                .map(|()| None)
+                                .map_err(|e| SyncError::os("write", e.raw_os_error().unwrap_or(0)))
+                        })
                     })?;
                 }
                 Step::Recv { resource, bytes, until_eof } => {
                     let (i, _) = self.index(resource)?;
                     self.blocking(SyncOp::Recv, resource, || {
-                        let mut pipes = self.pipes.borrow_mut();
-                        let r = pipes
-                            .get_mut(i)
-                            .and_then(|p| p.0.as_mut())
-                            .ok_or(SyncError::os("read: end closed", libc::EBADF))?;
-                        let mut buf = [0u8; 65536];
-                        let mut got: u64 = 0;
-                        while *until_eof || got < *bytes {
-                            let want = if *until_eof { buf.len() } else { ((*bytes - got) as usize).min(buf.len()) };
-                            match r.read(&mut buf[..want]) {
-                                Ok(0) if *until_eof => return Ok(Some(format!("end of file after {got} bytes"))),
-                                Ok(0) => return Err(SyncError::os("read: end of file before the bytes came", 0)),
-                                Ok(n) => got += n as u64,
-                                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                                Err(e) => return Err(SyncError::os("read", e.raw_os_error().unwrap_or(0))),
+                        self.with_end(i, PipeEnd::Read, |r| {
+                            let mut buf = [0u8; 65536];
+                            let mut got: u64 = 0;
+                            while *until_eof || got < *bytes {
+                                let want =
+                                    if *until_eof { buf.len() } else { ((*bytes - got) as usize).min(buf.len()) };
+                                match r.read(&mut buf[..want]) {
+                                    Ok(0) if *until_eof => return Ok(Some(format!("end of file after {got} bytes"))),
+                                    Ok(0) => return Err(SyncError::os("read: end of file before the bytes came", 0)),
+                                    Ok(n) => got += n as u64,
+                                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                                    Err(e) => return Err(SyncError::os("read", e.raw_os_error().unwrap_or(0))),
+                                }
                             }
-                        }
-                        Ok(None)
+                            Ok(None)
+                        })
                     })?;
                 }
                 Step::Close { resource, end } => {
                     let (i, _) = self.index(resource)?;
-                    let mut pipes = self.pipes.borrow_mut();
-                    if let Some(p) = pipes.get_mut(i) {
-                        match end {
-                            PipeEnd::Read => drop(p.0.take()),
-                            PipeEnd::Write => drop(p.1.take()),
-                        }
+                    if let Some(p) = self.pipes.borrow_mut().get_mut(i) {
+                        drop(p[*end as usize].take());
                     }
-                    drop(pipes);
                     let which = match end {
                         PipeEnd::Read => "read",
                         PipeEnd::Write => "write",

@@ -52,12 +52,12 @@ pub enum ResourceKind {
     Pipe,
 }
 
-/// An end of a pipe.
+/// An end of a pipe (its value indexes a process's pair of ends).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PipeEnd {
-    Read,
-    Write,
+    Read = 0,
+    Write = 1,
 }
 
 /// The pseudo-resource a pipe waiter waits for, for the wait-for graph and its sentence: a reader

@@ -244,6 +244,22 @@ pub enum SyncOp {
     Sleep,
 }
 
+impl SyncOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncOp::Lock => "lock",
+            SyncOp::Unlock => "unlock",
+            SyncOp::Wait => "wait",
+            SyncOp::Post => "post",
+            SyncOp::Barrier => "barrier",
+            SyncOp::Send => "send",
+            SyncOp::Recv => "recv",
+            SyncOp::Close => "close",
+            SyncOp::Sleep => "sleep",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncPhase {

@@ -100,7 +100,8 @@ impl Link for StreamLink {
         use std::os::fd::BorrowedFd;
         // SAFETY: both descriptors are open for as long as this link lives, which is now.
         let dup = |fd| unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned().ok();
-        let gauge = StreamGauge { read: dup(self.read_fd)?, write: dup(self.write_fd)?, pipe: self.pipe };
+        let pipe_capacity = self.pipe.then(|| pipe_capacity(self.read_fd));
+        let gauge = StreamGauge { read: dup(self.read_fd)?, write: dup(self.write_fd)?, pipe_capacity };
         Some(std::sync::Arc::new(gauge))
     }
 }
@@ -112,7 +113,8 @@ impl Link for StreamLink {
 struct StreamGauge {
     read: std::os::fd::OwnedFd,
     write: std::os::fd::OwnedFd,
-    pipe: bool,
+    /// A pipe's capacity (F_GETPIPE_SZ, both ends see one buffer), read once; `None` for a socket.
+    pipe_capacity: Option<Option<u64>>,
 }
 
 /// The request type of ioctl(2) differs between C libraries.
@@ -133,18 +135,15 @@ fn ioctl_int(fd: &std::os::fd::OwnedFd, request: IoctlRequest) -> Option<u64> {
 #[cfg(unix)]
 impl Gauge for StreamGauge {
     fn receiving(&self) -> Option<Queued> {
-        use std::os::fd::AsRawFd;
         let amount = ioctl_int(&self.read, libc::FIONREAD)?;
-        let capacity = if self.pipe { pipe_capacity(self.read.as_raw_fd()) } else { None };
+        let capacity = self.pipe_capacity.flatten();
         Some(Queued { amount, unit: QueuedUnit::Bytes, capacity, at_sender: false })
     }
 
     fn sending(&self) -> Option<Queued> {
-        use std::os::fd::AsRawFd;
-        if self.pipe {
+        if let Some(capacity) = self.pipe_capacity {
             // FIONREAD works on either end of a pipe: the bytes the reader has not read yet.
             let amount = ioctl_int(&self.write, libc::FIONREAD)?;
-            let capacity = pipe_capacity(self.write.as_raw_fd());
             return Some(Queued { amount, unit: QueuedUnit::Bytes, capacity, at_sender: false });
         }
         #[cfg(target_os = "linux")]

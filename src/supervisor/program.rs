@@ -223,7 +223,7 @@ pub fn run(
             Ok(RunEvent::Telemetry { worker_id, event: Event::Sync { op, resource, phase, detail, .. } }) => {
                 last_activity = Instant::now();
                 if let (SyncPhase::Leave, Some(d), false) = (phase, &detail, op == SyncOp::Close) {
-                    notes.push(format!("{}: {} {resource}: {d}", name(worker_id), format!("{op:?}").to_lowercase()));
+                    notes.push(format!("{}: {} {resource}: {d}", name(worker_id), op.as_str()));
                 }
                 match (op, phase) {
                     (SyncOp::Sleep, SyncPhase::Enter) => sleeping[worker_id] = true,
