@@ -217,12 +217,7 @@ fn a_stopped_receivers_buffer_fills_on_the_gauge(mechanism: MechanismId) {
     };
     eprintln!("{mechanism}: full at {full:?} after {:?} (reading before the stop: {baseline})", stopped_at.elapsed());
     assert!(full.amount > 0, "{mechanism}: {full:?}");
-    run.signal(consumer, WorkerSignal::Continue).expect("continue");
-    wait_for_progress(&run, Role::Responder, 100, Duration::from_secs(10));
-    run.request_stop();
-    let (outcome, _) = wait_within(run, Duration::from_secs(30));
-    let report = RunReport::from_outcome(&outcome).unwrap_or_else(|e| panic!("{mechanism}: {e}"));
-    assert_eq!((report.lost, report.duplicated, report.out_of_order, report.corrupted), (0, 0, 0, 0));
+    continue_and_finish_intact(run, consumer, mechanism);
 }
 
 /// A stopped peer is back-pressure: the run stalls, then completes intact after SIGCONT.
@@ -232,9 +227,15 @@ fn stopped_peer_resumes_without_loss(mechanism: MechanismId) {
     let consumer = run.worker_for(Role::Responder).expect("responder").worker_id;
     run.signal(consumer, WorkerSignal::Stop).expect("stop");
     std::thread::sleep(Duration::from_millis(200));
+    continue_and_finish_intact(run, consumer, mechanism);
+}
+
+/// Continues the stopped `consumer`, sees it move again, ends the endless run on request (the
+/// producer says End, the consumer reports) and checks nothing was lost, repeated, reordered or
+/// damaged by the stop, and nothing is left behind.
+fn continue_and_finish_intact(run: Run, consumer: usize, mechanism: MechanismId) {
     run.signal(consumer, WorkerSignal::Continue).expect("continue");
     wait_for_progress(&run, Role::Responder, 100, Duration::from_secs(10));
-    // An endless run ends on request: the producer says End, the consumer reports.
     run.request_stop();
     let (outcome, _) = wait_within(run, Duration::from_secs(30));
     let report = RunReport::from_outcome(&outcome).unwrap_or_else(|e| panic!("{mechanism}: {e}"));

@@ -97,20 +97,27 @@ fn counts_are_exact_at_every_step_gate() {
     }
 }
 
+/// A session running an endless stream over `mechanism` at `pace`, with an optional rate limit.
+fn endless_stream(mechanism: MechanismId, rate_per_sec: Option<f64>, pace: Pace) -> Session {
+    let session = Session::start(exe(), Arc::new(|| {})).expect("session");
+    let spec = RunSpec {
+        mechanism,
+        pattern: Pattern::Stream,
+        count: ipc_lab::scenario::ENDLESS,
+        rate_per_sec,
+        ..RunSpec::default()
+    };
+    session.send(Command::Start { spec, pace });
+    session
+}
+
 /// Stop asks workers to finish; one that cannot (it is SIGSTOPped) is killed after the grace.
 #[test]
 fn stop_kills_what_does_not_finish_within_the_grace() {
     use ipc_lab::session::STOP_GRACE;
     use ipc_lab::supervisor::{ExitKind, RunEvent, WorkerSignal};
     use ipc_lab::telemetry::Role;
-    let session = Session::start(exe(), Arc::new(|| {})).expect("session");
-    let spec = RunSpec {
-        mechanism: MechanismId::Fifo,
-        pattern: Pattern::Stream,
-        count: ipc_lab::scenario::ENDLESS,
-        ..RunSpec::default()
-    };
-    session.send(Command::Start { spec, pace: Pace::RealTime });
+    let session = endless_stream(MechanismId::Fifo, None, Pace::RealTime);
     let mut consumer = None;
     let deadline = Instant::now() + Duration::from_secs(10);
     while consumer.is_none() {
@@ -150,15 +157,7 @@ fn stop_kills_what_does_not_finish_within_the_grace() {
 fn slow_motion_is_not_held_back_by_a_real_time_rate_limit() {
     use ipc_lab::supervisor::RunEvent;
     use ipc_lab::telemetry::Event;
-    let session = Session::start(exe(), Arc::new(|| {})).expect("session");
-    let spec = RunSpec {
-        mechanism: MechanismId::Pipe,
-        pattern: Pattern::Stream,
-        count: ipc_lab::scenario::ENDLESS,
-        rate_per_sec: Some(1.0),
-        ..RunSpec::default()
-    };
-    session.send(Command::Start { spec, pace: Pace::SlowMotion { ops_per_sec: 10.0 } });
+    let session = endless_stream(MechanismId::Pipe, Some(1.0), Pace::SlowMotion { ops_per_sec: 10.0 });
     let mut passes = 0;
     let mut first_pass = None;
     let deadline = Instant::now() + Duration::from_secs(20);

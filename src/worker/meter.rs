@@ -51,6 +51,17 @@ pub(super) struct PortCells {
 }
 
 impl PortCells {
+    /// Stores the node thread's accounting for the sampler (the inverse of `accounting`).
+    #[inline]
+    pub(super) fn publish(&self, a: &Accounting) {
+        let w = |cell: &AtomicU64, v| cell.store(v, Ordering::Relaxed);
+        w(&self.received, a.received);
+        w(&self.unique, a.unique);
+        w(&self.duplicated, a.duplicated);
+        w(&self.out_of_order, a.out_of_order);
+        w(&self.corrupted, a.corrupted);
+    }
+
     pub(super) fn accounting(&self) -> Accounting {
         let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
         Accounting {
@@ -305,17 +316,7 @@ impl Meter {
     pub(super) fn on_received(&mut self, port: usize, header: &Header, intact: bool, recv_ts: u64) {
         let p = &mut self.ports[port];
         p.tracker.record(header.seq, intact);
-        let a = p.tracker.accounting();
-        let c = &self.cells.ports[port];
-        for (cell, v) in [
-            (&c.received, a.received),
-            (&c.unique, a.unique),
-            (&c.duplicated, a.duplicated),
-            (&c.out_of_order, a.out_of_order),
-            (&c.corrupted, a.corrupted),
-        ] {
-            cell.store(v, Ordering::Relaxed);
-        }
+        self.cells.ports[port].publish(&p.tracker.accounting());
         self.since_progress += 1;
         if self.events && header.seq.is_multiple_of(self.sample_every) {
             self.sink.try_emit(&Event::Message(MessageEvent {
