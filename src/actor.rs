@@ -3,14 +3,12 @@
 //! for `go`, then performs its steps, each a real call on a real resource, reporting every
 //! blocking operation as it enters and leaves it (and what refused it) on its telemetry channel.
 
-use std::io::BufRead;
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-
-use std::cell::RefCell;
-use std::fs::File;
-use std::io::{Read, Write};
 
 use crate::program::{PipeEnd, ResourceDecl, ResourceKind, Step};
 use crate::sync::{FileLock, Locked, SyncArea, SyncError};
@@ -41,24 +39,7 @@ pub fn main(spec_json: &str) -> i32 {
             return crate::worker::EXIT_BAD_SPEC;
         }
     };
-    let (sink, writer) = match Sink::start(Box::new(std::io::stdout())) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: actor cannot start telemetry: {e}");
-            return crate::worker::EXIT_FAILED;
-        }
-    };
-    let code = match run(&spec, &sink) {
-        Ok(()) => 0,
-        Err(message) => {
-            sink.emit(&Event::Error { role: Some(spec.role), message });
-            crate::worker::EXIT_FAILED
-        }
-    };
-    sink.close();
-    drop(sink);
-    let _ = writer.join();
-    code
+    crate::worker::with_telemetry("actor", Some(spec.role), |sink| run(&spec, sink))
 }
 
 struct Actor<'a> {

@@ -177,6 +177,22 @@ impl fmt::Display for Faults {
     }
 }
 
+impl Faults {
+    /// For people: "drop 5%, dup 1%" or "corrupt 2 listed", or "none".
+    pub fn summary(&self) -> String {
+        let parts: Vec<String> = self
+            .rules()
+            .into_iter()
+            .filter_map(|(name, rule)| match rule {
+                FaultRule::Fraction(p) if *p > 0.0 => Some(format!("{name} {}%", (p * 1000.0).round() / 10.0)),
+                FaultRule::Seqs(v) if !v.is_empty() => Some(format!("{name} {} listed", v.len())),
+                _ => None,
+            })
+            .collect();
+        if parts.is_empty() { "none".to_string() } else { parts.join(", ") }
+    }
+}
+
 /// Faults injected on one link, as the sender counts them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FaultCounts {
@@ -308,6 +324,8 @@ mod tests {
         let from_file: Faults =
             serde_json::from_str(r#"{"dup":{"fraction":0.5}}"#).expect("dup, as on the command line");
         assert_eq!(from_file.duplicate, FaultRule::Fraction(0.5));
+        assert_eq!(f.summary(), "drop 1%, dup 2%, reorder 2 listed");
+        assert_eq!(Faults::default().summary(), "none");
         let corrupt: Faults = "corrupt=0.5".parse().unwrap();
         assert!(corrupt.validate(0).unwrap_err().contains("payload"));
     }

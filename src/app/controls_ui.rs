@@ -160,20 +160,7 @@ fn keep_together(ui: &mut egui::Ui, width: f32) {
 fn faults_ui(s: &mut Scenario, ui: &mut egui::Ui) {
     use crate::faults::FaultRule;
     let one_way = s.pattern != Pattern::PingPong;
-    let summary = {
-        use crate::faults::FaultRule;
-        let f = &s.faults;
-        let parts: Vec<String> =
-            [("drop", &f.drop), ("dup", &f.duplicate), ("reorder", &f.reorder), ("corrupt", &f.corrupt)]
-                .into_iter()
-                .filter_map(|(n, r)| match r {
-                    FaultRule::Fraction(p) if *p > 0.0 => Some(format!("{n} {}%", (p * 1000.0).round() / 10.0)),
-                    FaultRule::Seqs(v) if !v.is_empty() => Some(format!("{n} {} listed", v.len())),
-                    _ => None,
-                })
-                .collect();
-        if parts.is_empty() { "none".to_string() } else { parts.join(", ") }
-    };
+    let summary = s.faults.summary();
     {
         // Stays open while sliders are dragged and clicked; a click outside closes it.
         let config =

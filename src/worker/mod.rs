@@ -151,17 +151,24 @@ pub fn main(spec_json: &str) -> i32 {
         Some(cpus) => pin_to(&process_cpus(cpus, &spec.roles)),
         None => Ok(()),
     };
+    with_telemetry("worker", single_role(&spec), |sink| pinned.and_then(|()| run(&spec, sink)))
+}
+
+/// Runs a child process's body with its telemetry channel on stdout, and returns the exit code:
+/// 0, or [`EXIT_FAILED`] after telling the supervisor why (an `error` event for `role`).
+/// Shared by the workers and the scenario actors.
+pub(crate) fn with_telemetry(what: &str, role: Option<Role>, body: impl FnOnce(&Sink) -> Result<(), String>) -> i32 {
     let (sink, writer) = match Sink::start(Box::new(std::io::stdout())) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: worker cannot start telemetry: {e}");
+            eprintln!("error: {what} cannot start telemetry: {e}");
             return EXIT_FAILED;
         }
     };
-    let code = match pinned.and_then(|()| run(&spec, &sink)) {
+    let code = match body(&sink) {
         Ok(()) => 0,
         Err(message) => {
-            sink.emit(&Event::Error { role: single_role(&spec), message });
+            sink.emit(&Event::Error { role, message });
             EXIT_FAILED
         }
     };
