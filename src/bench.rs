@@ -218,6 +218,9 @@ fn render_table(reports: &[RunReport]) -> String {
             "{} latency in µs (p50..mean), {}, {} warm-up messages; cpu = CPU seconds of the first node (pinger, producer) / of all the others\n",
             lat_label, r.placement, r.warmup
         ));
+        if r.faults != "none" {
+            out.push_str(&format!("faults injected by the producers: {}\n", r.faults));
+        }
     }
     for (i, row) in rows.iter().enumerate() {
         let line: Vec<String> = row

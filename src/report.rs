@@ -58,6 +58,8 @@ pub struct RunReport {
     pub out_of_order: u64,
     pub corrupted: u64,
     pub telemetry_dropped: u64,
+    /// The fault rules of the run, as `--inject` takes them ("none" without).
+    pub faults: String,
     /// Faults the producers injected on purpose, all links together; `lost`, `duplicated`,
     /// `out_of_order` and `corrupted` are what the receivers detected.
     pub injected: FaultCounts,
@@ -171,6 +173,7 @@ impl RunReport {
             corrupted: accounting.corrupted,
             // In the thread baseline all nodes share one telemetry queue and report the same count.
             telemetry_dropped: if spec.mechanism.in_process() { dropped.max().unwrap_or(0) } else { dropped.sum() },
+            faults: spec.faults.to_string(),
             injected,
             links,
         })

@@ -144,6 +144,7 @@ fn bench_reports_injected_faults_beside_what_was_detected() {
             assert!(inj[injected].as_u64().is_some_and(|n| n > 0), "{injected} in {run}");
             assert_eq!(run[detected], inj[injected], "{detected} vs injected {injected}: {run}");
         }
+        assert_eq!(run["faults"], "drop=0.01,dup=0.01,reorder=0.01,corrupt=0.01", "the rules beside the counts");
         let link = &run["links"][0];
         assert_eq!((link["from"].as_str(), link["to"].as_str()), (Some("producer"), Some("consumer")), "{run}");
         assert_eq!(link["injected"], *inj);
@@ -151,6 +152,7 @@ fn bench_reports_injected_faults_beside_what_was_detected() {
     let (code, stdout, stderr) =
         ipc_lab(&["bench", "-m", "fifo", "-p", "stream", "-c", "500", "--inject", "drop=seq:3:4"]);
     assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("faults injected by the producers: drop=seq:3:4"), "{stdout}");
     let row = stdout.lines().find(|l| l.starts_with("fifo")).expect("a fifo row");
     assert!(row.ends_with("2/0/0/0"), "the table shows what was injected: {row}");
 }

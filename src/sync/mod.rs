@@ -262,12 +262,3 @@ impl Drop for SyncArea {
 pub fn unlink(name: &str) -> std::io::Result<()> {
     nix::sys::mman::shm_unlink(name).map_err(Into::into)
 }
-
-/// `Ok(())` when this platform has the process-shared objects used here.
-pub fn availability() -> Result<(), String> {
-    if cfg!(target_os = "linux") {
-        Ok(())
-    } else {
-        Err("robust process-shared mutexes and semaphores are wired up for Linux only".into())
-    }
-}
