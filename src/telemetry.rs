@@ -211,6 +211,10 @@ pub enum Event {
         /// `None` for a report sent on reaching a step gate (exact as it stands).
         #[serde(default)]
         tick: Option<u64>,
+        /// CLOCK_MONOTONIC when the counts were read: reports of one tick still lie apart by
+        /// scheduling jitter, and the viewer says by how much.
+        #[serde(default)]
+        sampled_at_nanos: u64,
     },
     /// One frame sent or received (only when the run asked for per-message events).
     Message(MessageEvent),

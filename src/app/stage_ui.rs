@@ -205,7 +205,9 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
             lane(&painter, a, b, lane_stroke);
             // The lane's buffer, as the end that still runs reads it from the kernel or the ring;
             // a socket also has the sender's own send queue.
-            let (queue, send_queue) = model.lane_fill(l.link, from, to);
+            // Only while the run goes on: once its processes are gone, so are their buffers, and a
+            // last reading would sit on screen as if something were still queued.
+            let (queue, send_queue) = if model.is_running() { model.lane_fill(l.link, from, to) } else { (None, None) };
             if let Some(q) = queue.or(send_queue) {
                 let mut label = match (q.unit, q.capacity) {
                     (QueuedUnit::Bytes, Some(c)) => format!("queued {} of {}", human_bytes(q.amount), human_bytes(c)),

@@ -112,6 +112,16 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
         });
         let average = if t.run_average { " (run average, as bench)" } else { "" };
         ui.label(format!("{} {} · {}{average}", rate_text(t.per_sec), t.unit, bytes_rate_text(t.bytes_per_sec)));
+        if t.run_average {
+            // Same formula as bench, not the same conditions: say which differ.
+            ui.label(
+                RichText::new(
+                    "bench also warms up first (2,000 messages) and runs without this live view: expect its \
+                     numbers somewhat faster",
+                )
+                .weak(),
+            );
+        }
         ui.add_space(6.0);
         let c = model.counts();
         let finished = match &model.status {
@@ -165,11 +175,35 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
             row(
                 "telemetry dropped",
                 model.telemetry_dropped(),
-                "events a worker dropped rather than block",
+                "per-message events a worker dropped rather than wait for the display (the counts above still \
+                 cover every message; only the animation and plots miss them)",
                 false,
                 None,
             );
         });
+        // Counts of different processes are read at one tick but not at one instant: at a high
+        // rate what moved in between shows up in "in flight", and the screen says how much.
+        let moved = model.report_skew_nanos() as f64 / 1e9 * t.per_sec;
+        if finished.is_none() && !model.paused && model.pace == Pace::RealTime && moved >= 1.0 {
+            ui.label(
+                RichText::new(format!(
+                    "In flight is approximate now: the processes read their counts {:.0} µs apart, about {} \
+                     messages at this rate. Exact when paused or finished; the gauges show what the channels hold.",
+                    model.report_skew_nanos() as f64 / 1e3,
+                    thousands(moved as u64)
+                ))
+                .weak(),
+            );
+        }
+        if faults_on && model.spec.as_ref().is_some_and(|s| s.pattern == crate::scenario::Pattern::Pipeline) {
+            ui.label(
+                RichText::new(
+                    "In a pipeline each relay passes on the duplicates, late and corrupted frames it gets, so every \
+                     later link detects them again; a dropped frame is lost once.",
+                )
+                .weak(),
+            );
+        }
         ui.add_space(8.0);
         // Both plots share what is left of the panel, so they are on screen without scrolling
         // whenever they can be.

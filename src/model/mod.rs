@@ -203,6 +203,8 @@ pub struct RoleProgress {
     pub sending: Vec<(u16, Queued)>,
     /// When this report arrived (model clock), to pick the fresher of two readings.
     pub at_nanos: u64,
+    /// CLOCK_MONOTONIC when the worker read these counts (0: not said).
+    pub sampled_at_nanos: u64,
     pub telemetry_dropped: u64,
     /// Faults this node injected so far (fault injection), beside what receivers detect.
     pub injected: crate::faults::FaultCounts,
@@ -441,6 +443,14 @@ impl Model {
         }
     }
 
+    /// How far apart in time the shown counts of the running nodes were read: cross-process
+    /// differences (in flight) are exact only up to what moved in that time.
+    pub fn report_skew_nanos(&self) -> u64 {
+        let times = self.progress.iter().filter(|p| !p.done && p.sampled_at_nanos > 0).map(|p| p.sampled_at_nanos);
+        let (lo, hi) = times.fold((u64::MAX, 0), |(lo, hi), t| (lo.min(t), hi.max(t)));
+        hi.saturating_sub(lo)
+    }
+
     /// Faults the producers injected so far, all links together.
     pub fn injected(&self) -> crate::faults::FaultCounts {
         let mut total = crate::faults::FaultCounts::default();
@@ -582,8 +592,10 @@ impl Model {
                     sending,
                     injected,
                     tick,
+                    sampled_at_nanos,
                 } => {
                     let report = RoleProgress {
+                        sampled_at_nanos,
                         sent,
                         received,
                         accounting,
@@ -1248,6 +1260,7 @@ mod tests {
                     telemetry_dropped: 0,
                     injected: Default::default(),
                     tick: None,
+                    sampled_at_nanos: 0,
                 },
             })
         };
@@ -1312,6 +1325,22 @@ mod tests {
         assert_eq!(m.progress[0].sent, 2000);
         m.apply(tick(Role::Initiator, 13, 2600, 0), 6);
         assert_eq!((m.progress[0].sent, m.progress[1].accounting.unique), (2600, 1990));
+    }
+
+    #[test]
+    fn the_shown_counts_say_how_far_apart_they_were_read() {
+        let mut m = started(Pattern::Stream);
+        let at = |role: Role, sampled: u64| {
+            let event = crate::telemetry::parse_event(&format!(
+                r#"{{"event":"progress","role":{},"sent":5,"received":5,"queues":[],"accounting":{{"received":0,"unique":0,"duplicated":0,"out_of_order":0,"corrupted":0}},"latency":null,"sample_every":1,"telemetry_dropped":0,"tick":7,"sampled_at_nanos":{sampled}}}"#,
+                role.0
+            ))
+            .expect("a progress line");
+            Update::Event(RunEvent::Telemetry { worker_id: role.index(), event })
+        };
+        m.apply(at(Role::Initiator, 1_000_000), 1);
+        m.apply(at(Role::Responder, 1_250_000), 2);
+        assert_eq!(m.report_skew_nanos(), 250_000);
     }
 
     #[test]

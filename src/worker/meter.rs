@@ -142,6 +142,7 @@ impl NodeCells {
             telemetry_dropped: self.sink.dropped(),
             injected,
             tick,
+            sampled_at_nanos: monotonic_nanos(),
         };
         if wait { self.sink.emit(&event) } else { self.sink.try_emit(&event) }
     }
