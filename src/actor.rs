@@ -28,6 +28,16 @@ pub struct ActorSpec {
     /// Per resource, for pipes: the inherited (read, write) descriptors, both open at start.
     #[serde(default)]
     pub pipes: Vec<Option<(i32, i32)>>,
+    /// Per resource, for queues: the message queue's name (opened before hello).
+    #[serde(default)]
+    pub queues: Vec<Option<String>>,
+    /// You as the scheduler: before each operation, say what comes next and wait for a permit
+    /// (`Control::Step`). Every operation is then reported, quiet ones included.
+    #[serde(default)]
+    pub gated: bool,
+    /// The names of every process of the run, by index (for `join`).
+    #[serde(default)]
+    pub process_names: Vec<String>,
 }
 
 /// Entry point of `ipc-lab actor`. Returns the process exit code.
@@ -49,6 +59,104 @@ struct Actor<'a> {
     locks: FileLock,
     /// Per resource: this process's copies of a pipe's (read, write) ends, `None` once closed.
     pipes: RefCell<Vec<PipeEnds>>,
+    /// Per resource: the queue's descriptor.
+    queues: Vec<Option<Queue>>,
+    /// PIDs of the other processes, by index (for `join`).
+    pids: Vec<u32>,
+    /// Permits from the scheduler (gated runs).
+    permits: crossbeam::channel::Receiver<()>,
+    /// What this process holds (a name per unit: a semaphore may be held twice) ...
+    held: RefCell<Vec<String>>,
+    /// ... and what the supervisor has been told it holds.
+    told: RefCell<Vec<String>>,
+    /// This process's own counters, by resource index.
+    locals: RefCell<std::collections::BTreeMap<usize, u64>>,
+}
+
+/// An open POSIX message queue, closed on drop.
+struct Queue {
+    mqd: libc::mqd_t,
+    msg_size: usize,
+}
+
+impl Queue {
+    fn open(name: &str) -> Result<Queue, String> {
+        let c = std::ffi::CString::new(name).map_err(|_| format!("queue name {name:?} holds a NUL"))?;
+        // SAFETY: a valid C string; no O_CREAT, so no variadic arguments.
+        let mqd = unsafe { libc::mq_open(c.as_ptr(), libc::O_RDWR) };
+        if mqd == -1 {
+            return Err(format!("mq_open {name}: {}", std::io::Error::last_os_error()));
+        }
+        // SAFETY: mq_attr is plain data; mqd is open.
+        let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
+        unsafe { libc::mq_getattr(mqd, &mut attr) };
+        Ok(Queue { mqd, msg_size: attr.mq_msgsize.max(1) as usize })
+    }
+
+    /// Puts one message in, sleeping while the queue is full.
+    fn send(&self, bytes: usize) -> Result<(), SyncError> {
+        let buf = vec![0x5Au8; bytes.min(self.msg_size)];
+        loop {
+            // SAFETY: buf is valid for its length; mqd is open.
+            if unsafe { libc::mq_send(self.mqd, buf.as_ptr().cast(), buf.len(), 0) } == 0 {
+                return Ok(());
+            }
+            match std::io::Error::last_os_error().raw_os_error().unwrap_or(0) {
+                libc::EINTR => {}
+                errno => return Err(SyncError::os("mq_send", errno)),
+            }
+        }
+    }
+
+    /// Takes one message out, sleeping while the queue is empty; its length.
+    fn recv(&self) -> Result<usize, SyncError> {
+        let mut buf = vec![0u8; self.msg_size];
+        loop {
+            // SAFETY: buf holds msg_size bytes, the queue's message size.
+            let n = unsafe { libc::mq_receive(self.mqd, buf.as_mut_ptr().cast(), buf.len(), std::ptr::null_mut()) };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            match std::io::Error::last_os_error().raw_os_error().unwrap_or(0) {
+                libc::EINTR => {}
+                errno => return Err(SyncError::os("mq_receive", errno)),
+            }
+        }
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        // SAFETY: closing our own descriptor once.
+        unsafe { libc::mq_close(self.mqd) };
+    }
+}
+
+/// Sleeps until process `pid` has exited (a pidfd becomes readable then); at once if it is gone.
+fn join(pid: u32) -> Result<(), SyncError> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return match std::io::Error::last_os_error().raw_os_error().unwrap_or(0) {
+            libc::ESRCH => Ok(()),
+            errno => Err(SyncError::os("pidfd_open", errno)),
+        };
+    }
+    use std::os::fd::FromRawFd;
+    // SAFETY: a descriptor we just opened and own.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+    use std::os::fd::AsRawFd;
+    let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    loop {
+        // SAFETY: one valid pollfd.
+        if unsafe { libc::poll(&mut pfd, 1, -1) } >= 0 {
+            return Ok(());
+        }
+        match std::io::Error::last_os_error().raw_os_error().unwrap_or(0) {
+            libc::EINTR => {}
+            errno => return Err(SyncError::os("poll pidfd", errno)),
+        }
+    }
 }
 
 /// A process's copies of one pipe's ends, indexed by [`PipeEnd`]; `None` once closed (or not a
@@ -78,34 +186,59 @@ fn run(spec: &ActorSpec, sink: &Sink) -> Result<(), String> {
     let area = SyncArea::open(&spec.area).map_err(|e| e.to_string())?;
     let locks = FileLock::open(&spec.lock_file).map_err(|e| e.to_string())?;
     let pipes = RefCell::new(adopt_pipes(spec)?);
+    let queues =
+        spec.queues.iter().map(|q| q.as_deref().map(Queue::open).transpose()).collect::<Result<Vec<_>, _>>()?;
     sink.emit(&Event::Hello { version: TELEMETRY_VERSION, pid: std::process::id(), roles: vec![spec.role] });
-    // Wait for go; a closed control channel means the supervisor is gone.
+    // Wait for the others' PIDs and go; a closed control channel means the supervisor is gone.
     let mut line = String::new();
     let stdin = std::io::stdin();
+    let mut pids = Vec::new();
     loop {
         line.clear();
         match stdin.lock().read_line(&mut line) {
             Ok(0) | Err(_) => std::process::exit(crate::worker::EXIT_SUPERVISOR_GONE),
             Ok(_) => {}
         }
-        if let Ok(Control::Go) = crate::telemetry::parse_control(line.trim_end()) {
-            break;
+        match crate::telemetry::parse_control(line.trim_end()) {
+            Ok(Control::Go) => break,
+            Ok(Control::Connect { peers }) => pids = peers.iter().map(|p| p.pid).collect(),
+            _ => {}
         }
     }
-    // From here the supervisor's closing the channel (it gave up on the run) ends us too.
+    // From here the supervisor's closing the channel (it gave up on the run) ends us too; a
+    // permit from the scheduler lets the next operation go.
+    let (permit_tx, permits) = crossbeam::channel::unbounded();
     std::thread::Builder::new()
         .name("control".into())
-        .spawn(|| {
+        .spawn(move || {
             for l in std::io::stdin().lock().lines() {
-                if l.is_err() {
-                    break;
+                let Ok(l) = l else { break };
+                if let Ok(Control::Step { ops, .. }) = crate::telemetry::parse_control(&l) {
+                    for _ in 0..ops.min(1 << 20) {
+                        let _ = permit_tx.send(());
+                    }
                 }
             }
             std::process::exit(crate::worker::EXIT_SUPERVISOR_GONE);
         })
         .map_err(|e| format!("cannot start the control thread: {e}"))?;
-    let actor = Actor { spec, sink, area, locks, pipes };
+    let actor = Actor {
+        spec,
+        sink,
+        area,
+        locks,
+        pipes,
+        queues,
+        pids,
+        permits,
+        held: RefCell::default(),
+        told: RefCell::default(),
+        locals: RefCell::default(),
+    };
     let result = actor.steps(&spec.steps);
+    if result.is_ok() {
+        actor.report_locals();
+    }
     // Never unmap the area before the process ends: a robust mutex still held at exit is handed
     // to its next locker (EOWNERDEAD) by the kernel walking this process's robust list, which
     // points into the mapping. Unmapped first, the walk finds nothing and the waiter hangs.
@@ -129,18 +262,52 @@ impl Actor<'_> {
         self.sink.emit(&Event::Sync { role: self.spec.role, op, resource: resource.to_string(), phase, detail });
     }
 
+    /// With the scheduler on: says what comes next and waits for the permit to do it.
+    fn gate(&self, op: SyncOp, resource: &str, detail: Option<String>) {
+        if self.spec.gated {
+            self.report(op, resource, SyncPhase::Next, detail);
+            if self.permits.recv().is_err() {
+                std::process::exit(crate::worker::EXIT_SUPERVISOR_GONE);
+            }
+        }
+    }
+
+    /// Before blocking: if this process took something quietly, it says all it holds, so that
+    /// whoever the supervisor finds blocked has told it the truth.
+    fn tell_holding(&self) {
+        let held = self.held.borrow();
+        let mut told = self.told.borrow_mut();
+        let mut a = held.clone();
+        let mut b = told.clone();
+        a.sort();
+        b.sort();
+        if a != b {
+            self.sink.emit(&Event::Holding { role: self.spec.role, resources: a });
+            *told = held.clone();
+        }
+    }
+
+    fn report_locals(&self) {
+        let locals = self.locals.borrow();
+        if !locals.is_empty() {
+            let values = locals.iter().map(|(&i, &v)| (self.spec.resources[i].name.clone(), v)).collect();
+            self.sink.emit(&Event::Values { role: self.spec.role, values });
+        }
+    }
+
     /// Performs `op` on `resource`, reported as entered and then left or refused.
     fn blocking(
         &self,
         op: SyncOp,
         resource: &str,
         call: impl FnOnce() -> Result<Option<String>, SyncError>,
-    ) -> Result<(), String> {
+    ) -> Result<Option<String>, String> {
+        self.tell_holding();
         self.report(op, resource, SyncPhase::Enter, None);
         match call() {
             Ok(detail) => {
-                self.report(op, resource, SyncPhase::Leave, detail);
-                Ok(())
+                self.report(op, resource, SyncPhase::Leave, detail.clone());
+                Ok(detail)
             }
             Err(e) => {
                 let why = e.to_string();
@@ -148,6 +315,66 @@ impl Actor<'_> {
                 Err(format!("{} on '{resource}': {why}", op.as_str()))
             }
         }
+    }
+
+    /// Takes a unit of `resource`: first without sleeping (quietly, unless the scheduler is on),
+    /// and only if that fails, as a reported blocking operation.
+    fn acquire(
+        &self,
+        op: SyncOp,
+        resource: &str,
+        try_now: impl FnOnce() -> Result<Option<Option<String>>, SyncError>,
+        call: impl FnOnce() -> Result<Option<String>, SyncError>,
+    ) -> Result<(), String> {
+        self.gate(op, resource, None);
+        if !self.spec.gated {
+            match try_now() {
+                Ok(Some(None)) => {
+                    self.held.borrow_mut().push(resource.to_string());
+                    return Ok(());
+                }
+                // Something to say (the owner died): say it through the reported path below.
+                Ok(Some(Some(detail))) => {
+                    self.held.borrow_mut().push(resource.to_string());
+                    self.tell_holding();
+                    self.report(op, resource, SyncPhase::Enter, None);
+                    self.report(op, resource, SyncPhase::Leave, Some(detail));
+                    self.told.borrow_mut().push(resource.to_string());
+                    return Ok(());
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.report(op, resource, SyncPhase::Failed, Some(e.to_string()));
+                    return Err(format!("{} on '{resource}': {e}", op.as_str()));
+                }
+            }
+        }
+        self.blocking(op, resource, call)?;
+        self.held.borrow_mut().push(resource.to_string());
+        self.told.borrow_mut().push(resource.to_string());
+        Ok(())
+    }
+
+    /// Gives back a unit of `resource`; reported when the supervisor knows this process held it
+    /// (or the scheduler is on), quiet otherwise.
+    fn release(
+        &self,
+        op: SyncOp,
+        resource: &str,
+        call: impl FnOnce() -> Result<Option<String>, SyncError>,
+    ) -> Result<(), String> {
+        self.gate(op, resource, None);
+        let take = |v: &RefCell<Vec<String>>| {
+            let mut v = v.borrow_mut();
+            v.iter().position(|r| r == resource).map(|i| v.remove(i)).is_some()
+        };
+        take(&self.held);
+        if take(&self.told) || self.spec.gated {
+            self.blocking(op, resource, call)?;
+        } else {
+            call().map_err(|e| format!("{} on '{resource}': {e}", op.as_str()))?;
+        }
+        Ok(())
     }
 
     /// Runs `f` on this process's copy of `end` of pipe `i`; EBADF once that end is closed.
@@ -163,75 +390,150 @@ impl Actor<'_> {
         f(file)
     }
 
+    fn queue(&self, i: usize) -> Result<&Queue, SyncError> {
+        self.queues.get(i).and_then(Option::as_ref).ok_or(SyncError::os("queue not open", libc::EBADF))
+    }
+
+    fn owner_died(m: &crate::sync::RobustMutex<'_>, locked: Locked) -> Result<Option<String>, SyncError> {
+        match locked {
+            Locked::Acquired => Ok(None),
+            Locked::OwnerDied => {
+                m.make_consistent()?;
+                Ok(Some("its owner had died (EOWNERDEAD): recovered".into()))
+            }
+        }
+    }
+
     fn steps(&self, steps: &[Step]) -> Result<(), String> {
         for step in steps {
             match step {
                 Step::Lock { resource } => {
                     let (i, kind) = self.index(resource)?;
-                    self.blocking(SyncOp::Lock, resource, || match kind {
-                        ResourceKind::FileLock => self.locks.lock(i as u64).map(|()| None),
-                        _ => {
-                            let m = self.area.mutex(i)?;
-                            match m.lock()? {
-                                Locked::Acquired => Ok(None),
-                                Locked::OwnerDied => {
-                                    m.make_consistent()?;
-                                    Ok(Some("its owner had died (EOWNERDEAD): recovered".into()))
-                                }
-                            }
-                        }
-                    })?;
+                    if kind == ResourceKind::FileLock {
+                        self.acquire(
+                            SyncOp::Lock,
+                            resource,
+                            || Ok(self.locks.try_lock(i as u64)?.then_some(None)),
+                            || self.locks.lock(i as u64).map(|()| None),
+                        )?;
+                    } else {
+                        let m = self.area.mutex(i).map_err(|e| e.to_string())?;
+                        self.acquire(
+                            SyncOp::Lock,
+                            resource,
+                            || m.try_lock()?.map(|l| Self::owner_died(&m, l)).transpose(),
+                            || Self::owner_died(&m, m.lock()?),
+                        )?;
+                    }
                 }
                 Step::Unlock { resource } => {
                     let (i, kind) = self.index(resource)?;
-                    self.blocking(SyncOp::Unlock, resource, || match kind {
+                    self.release(SyncOp::Unlock, resource, || match kind {
                         ResourceKind::FileLock => self.locks.unlock(i as u64).map(|()| None),
                         _ => self.area.mutex(i)?.unlock().map(|()| None),
                     })?;
                 }
                 Step::Wait { resource } => {
                     let (i, _) = self.index(resource)?;
-                    self.blocking(SyncOp::Wait, resource, || self.area.semaphore(i)?.wait().map(|()| None))?;
+                    let sem = self.area.semaphore(i).map_err(|e| e.to_string())?;
+                    self.acquire(
+                        SyncOp::Wait,
+                        resource,
+                        || Ok(sem.try_wait()?.then_some(None)),
+                        || sem.wait().map(|()| None),
+                    )?;
                 }
                 Step::Post { resource } => {
                     let (i, _) = self.index(resource)?;
-                    self.blocking(SyncOp::Post, resource, || self.area.semaphore(i)?.post().map(|()| None))?;
+                    self.release(SyncOp::Post, resource, || self.area.semaphore(i)?.post().map(|()| None))?;
                 }
                 Step::Barrier { resource } => {
                     let (i, _) = self.index(resource)?;
+                    self.gate(SyncOp::Barrier, resource, None);
                     self.blocking(SyncOp::Barrier, resource, || self.area.barrier_wait(i).map(|()| None))?;
                 }
                 Step::Increment { resource, atomic } => {
-                    let (i, _) = self.index(resource)?;
+                    let (i, kind) = self.index(resource)?;
+                    if kind == ResourceKind::LocalCounter {
+                        self.gate(SyncOp::Add, resource, None);
+                        let v = {
+                            let mut locals = self.locals.borrow_mut();
+                            let v = locals.entry(i).or_insert(0);
+                            *v += 1;
+                            *v
+                        };
+                        if self.spec.gated {
+                            self.report(
+                                SyncOp::Add,
+                                resource,
+                                SyncPhase::Leave,
+                                Some(format!("its own copy is now {v}")),
+                            );
+                            self.report_locals();
+                        }
+                        continue;
+                    }
                     let c = self.area.counter(i).map_err(|e| e.to_string())?;
-                    if *atomic {
-                        c.atomic_add(1);
-                    } else {
-                        c.racy_increment(50);
+                    match (self.spec.gated, *atomic) {
+                        (false, true) => {
+                            c.atomic_add(1);
+                        }
+                        (false, false) => c.racy_increment(50),
+                        (true, true) => {
+                            self.gate(SyncOp::Add, resource, None);
+                            let v = c.atomic_add(1) + 1;
+                            self.report(SyncOp::Add, resource, SyncPhase::Leave, Some(format!("now {v}")));
+                        }
+                        // The scheduler sees the two halves of `counter += 1` apart, and may put
+                        // another process's increment between them.
+                        (true, false) => {
+                            self.gate(SyncOp::Load, resource, None);
+                            let v = c.load();
+                            self.report(SyncOp::Load, resource, SyncPhase::Leave, Some(format!("read {v}")));
+                            self.gate(SyncOp::Store, resource, Some(format!("will write {}", v + 1)));
+                            c.store(v + 1);
+                            self.report(SyncOp::Store, resource, SyncPhase::Leave, Some(format!("wrote {}", v + 1)));
+                        }
                     }
                 }
                 Step::Sleep { millis } => {
                     // Reported, so a sleeping process is not taken for a stuck one.
+                    self.gate(SyncOp::Sleep, "", None);
                     self.report(SyncOp::Sleep, "", SyncPhase::Enter, None);
                     std::thread::sleep(std::time::Duration::from_millis(*millis));
                     self.report(SyncOp::Sleep, "", SyncPhase::Leave, None);
                 }
                 // A crash, holding what it holds: no unlock, no goodbye (the telemetry thread may
                 // not even get to write).
-                Step::Exit { code } => std::process::exit(*code),
+                Step::Exit { code } => {
+                    self.gate(SyncOp::Exit, "", Some(format!("code {code}")));
+                    std::process::exit(*code)
+                }
                 Step::Send { resource, bytes } => {
-                    let (i, _) = self.index(resource)?;
-                    let buf = vec![0x5Au8; (*bytes).min(1 << 30) as usize];
-                    self.blocking(SyncOp::Send, resource, || {
-                        self.with_end(i, PipeEnd::Write, |w| {
-                            w.write_all(&buf)
-                                .map(|()| None)
-                                .map_err(|e| SyncError::os("write", e.raw_os_error().unwrap_or(0)))
-                        })
-                    })?;
+                    let (i, kind) = self.index(resource)?;
+                    self.gate(SyncOp::Send, resource, Some(format!("{bytes} bytes")));
+                    if kind == ResourceKind::Pipe {
+                        let buf = vec![0x5Au8; (*bytes).min(1 << 30) as usize];
+                        self.blocking(SyncOp::Send, resource, || {
+                            self.with_end(i, PipeEnd::Write, |w| {
+                                w.write_all(&buf)
+                                    .map(|()| None)
+                                    .map_err(|e| SyncError::os("write", e.raw_os_error().unwrap_or(0)))
+                            })
+                        })?;
+                    } else {
+                        self.blocking(SyncOp::Send, resource, || self.queue(i)?.send(*bytes as usize).map(|()| None))?;
+                    }
                 }
                 Step::Recv { resource, bytes, until_eof } => {
-                    let (i, _) = self.index(resource)?;
+                    let (i, kind) = self.index(resource)?;
+                    self.gate(SyncOp::Recv, resource, None);
+                    if kind != ResourceKind::Pipe {
+                        self.blocking(SyncOp::Recv, resource, || {
+                            self.queue(i)?.recv().map(|n| Some(format!("one message of {n} bytes")))
+                        })?;
+                        continue;
+                    }
                     self.blocking(SyncOp::Recv, resource, || {
                         self.with_end(i, PipeEnd::Read, |r| {
                             let mut buf = [0u8; 65536];
@@ -253,14 +555,23 @@ impl Actor<'_> {
                 }
                 Step::Close { resource, end } => {
                     let (i, _) = self.index(resource)?;
-                    if let Some(p) = self.pipes.borrow_mut().get_mut(i) {
-                        drop(p[*end as usize].take());
-                    }
                     let which = match end {
                         PipeEnd::Read => "read",
                         PipeEnd::Write => "write",
                     };
+                    self.gate(SyncOp::Close, resource, Some(which.into()));
+                    if let Some(p) = self.pipes.borrow_mut().get_mut(i) {
+                        drop(p[*end as usize].take());
+                    }
                     self.report(SyncOp::Close, resource, SyncPhase::Leave, Some(which.into()));
+                }
+                Step::Join { process } => {
+                    let who = self.spec.process_names.iter().position(|n| n == process);
+                    let pid = who
+                        .and_then(|i| self.pids.get(i).copied())
+                        .ok_or_else(|| format!("no PID for process '{process}'"))?;
+                    self.gate(SyncOp::Join, process, None);
+                    self.blocking(SyncOp::Join, process, || join(pid).map(|()| None))?;
                 }
                 Step::Repeat { times, steps } => {
                     for _ in 0..*times {

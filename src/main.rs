@@ -264,18 +264,26 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
                     }
                 }
                 Verdict::Failed { why } => println!("{}{variant}: failed: {why}", outcome.scenario),
+                Verdict::Recovered { victims } => {
+                    println!("{}{variant}: recovered after killing {}", outcome.scenario, victims.join(", "))
+                }
                 Verdict::TimedOut { after_secs } => {
                     println!("{}{variant}: still running after {after_secs} s: stopped", outcome.scenario)
                 }
             }
             for (name, value) in &outcome.counters {
                 match scenario.expect.get(name) {
-                    Some(&want) if outcome.variant.is_empty() && *value < want => println!(
+                    Some(&want) if outcome.lost_updates.is_some() && *value < want => println!(
                         "  counter {name} = {value}: {} of {want} increments were lost (read, then written back \
                          over another process's update)",
                         want - value
                     ),
                     _ => println!("  counter {name} = {value}"),
+                }
+            }
+            for (process, values) in &outcome.locals {
+                for (name, value) in values {
+                    println!("  {process}'s own {name} = {value}");
                 }
             }
             for note in &outcome.notes {

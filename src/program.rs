@@ -50,7 +50,42 @@ pub enum ResourceKind {
     /// An anonymous pipe. Like children of `fork`, every process starts with both ends open and
     /// closes the ones it does not use (or forgets to: that is a lesson).
     Pipe,
+    /// A POSIX message queue holding at most `capacity` messages; `send` puts one message in
+    /// (blocking while it is full), `recv` takes one out (blocking while it is empty).
+    Queue { capacity: u32 },
+    /// A counter in each process's own memory: every process starts with its own copy at 0, as
+    /// after `fork`, and an increment changes only the incrementer's copy.
+    LocalCounter,
 }
+
+impl ResourceKind {
+    /// Resources data is sent through (`send`/`recv`).
+    pub fn is_link(self) -> bool {
+        matches!(self, ResourceKind::Pipe | ResourceKind::Queue { .. })
+    }
+}
+
+/// The pseudo-resource a process waiting to join `process` waits for: its exit, which only it
+/// "holds".
+pub fn exit_of(process: &str) -> String {
+    format!("the exit of {process}")
+}
+
+/// The pseudo-resources of a queue: a blocked sender waits for whoever may receive from it, a
+/// blocked receiver for whoever may send to it.
+pub fn queue_side(queue: &str, receivers: bool) -> String {
+    if receivers { format!("a receiver of {queue}") } else { format!("a sender to {queue}") }
+}
+
+/// The pseudo-resource a semaphore waiter waits for: a post, which only the processes whose
+/// programs post it can make (whether they took a unit first, as with a lock, or only signal,
+/// as a producer posts "full slots").
+pub fn post_of(semaphore: &str) -> String {
+    format!("a post of {semaphore}")
+}
+
+/// Largest message a queue step may send (Linux's default `msgsize_max`).
+pub const MAX_QUEUE_MESSAGE: u64 = 8192;
 
 /// An end of a pipe (its value indexes a process's pair of ends).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +165,22 @@ pub enum Step {
         resource: String,
         end: PipeEnd,
     },
+    /// Wait until the named process has exited (as `Process.join()` waits for a child).
+    Join {
+        process: String,
+    },
+}
+
+impl Step {
+    /// Visits every step, nested ones included.
+    pub fn visit<'a>(steps: &'a [Step], f: &mut impl FnMut(&'a Step)) {
+        for s in steps {
+            f(s);
+            if let Step::Repeat { steps, .. } = s {
+                Step::visit(steps, f);
+            }
+        }
+    }
 }
 
 /// Bounds a scenario must keep (processes per run, nesting, work per process).
@@ -177,6 +228,11 @@ impl ProgramScenario {
             {
                 return Err(format!("barrier '{}' needs at least one party", r.name));
             }
+            if let ResourceKind::Queue { capacity } = r.kind
+                && !(1..=65536).contains(&capacity)
+            {
+                return Err(format!("queue '{}' holds 1 to 65536 messages, not {capacity}", r.name));
+            }
             if let ResourceKind::Semaphore { initial } = r.kind
                 && initial > i32::MAX as u32
             {
@@ -192,13 +248,17 @@ impl ProgramScenario {
             if processes.is_empty() || processes.len() > MAX_PROCESSES {
                 return Err(format!("{what}: 1 to {MAX_PROCESSES} processes, not {}", processes.len()));
             }
-            for p in processes {
-                self.check_steps(&p.steps, 0, 1).map_err(|e| format!("{what}: process '{}': {e}", p.name))?;
+            for (i, p) in processes.iter().enumerate() {
+                if processes[..i].iter().any(|o| o.name == p.name) {
+                    return Err(format!("{what}: two processes are named '{}'", p.name));
+                }
+                self.check_steps(&p.steps, 0, 1, processes, &p.name)
+                    .map_err(|e| format!("{what}: process '{}': {e}", p.name))?;
             }
         }
         for name in self.expect.keys() {
             match self.resource(name) {
-                Some((_, r)) if r.kind == ResourceKind::Counter => {}
+                Some((_, r)) if matches!(r.kind, ResourceKind::Counter | ResourceKind::LocalCounter) => {}
                 _ => return Err(format!("expect names '{name}', which is not a counter")),
             }
         }
@@ -206,7 +266,14 @@ impl ProgramScenario {
     }
 
     /// Checks each step's resource kind, nesting and total work (`times` multiplies).
-    fn check_steps(&self, steps: &[Step], depth: usize, times: u64) -> Result<(), String> {
+    fn check_steps(
+        &self,
+        steps: &[Step],
+        depth: usize,
+        times: u64,
+        processes: &[ProcessDecl],
+        me: &str,
+    ) -> Result<(), String> {
         if depth > MAX_DEPTH {
             return Err(format!("repeats nest deeper than {MAX_DEPTH}"));
         }
@@ -229,11 +296,14 @@ impl ProgramScenario {
                         return wrong(&format!("'{resource}' is not a barrier"));
                     }
                 }
-                Step::Increment { resource, .. } => {
-                    if kind(resource)? != ResourceKind::Counter {
-                        return wrong(&format!("'{resource}' is not a counter"));
+                Step::Increment { resource, atomic } => match kind(resource)? {
+                    ResourceKind::Counter => {}
+                    ResourceKind::LocalCounter if !atomic => {}
+                    ResourceKind::LocalCounter => {
+                        return wrong(&format!("'{resource}' is a process's own counter: nobody shares it to race"));
                     }
-                }
+                    _ => return wrong(&format!("'{resource}' is not a counter")),
+                },
                 Step::Sleep { millis } if *millis > MAX_SLEEP_MILLIS => {
                     return wrong(&format!("sleep of {millis} ms is over a minute"));
                 }
@@ -242,12 +312,25 @@ impl ProgramScenario {
                     return wrong(&format!("exit code {code} is not 0..=255 (the kernel keeps only 8 bits)"));
                 }
                 Step::Exit { .. } => {}
-                Step::Send { resource, bytes } | Step::Recv { resource, bytes, .. } => {
-                    if kind(resource)? != ResourceKind::Pipe {
-                        return wrong(&format!("'{resource}' is not a pipe"));
+                Step::Send { resource, bytes } | Step::Recv { resource, bytes, .. } => match kind(resource)? {
+                    ResourceKind::Pipe if *bytes > 1 << 30 => return wrong("more than 1 GiB at once"),
+                    ResourceKind::Pipe => {}
+                    ResourceKind::Queue { .. } => {
+                        if let Step::Recv { until_eof: true, .. } = step {
+                            return wrong(&format!("'{resource}' is a queue: it has no end of file"));
+                        }
+                        if matches!(step, Step::Send { .. }) && !(1..=MAX_QUEUE_MESSAGE).contains(bytes) {
+                            return wrong(&format!("a queue message is 1 to {MAX_QUEUE_MESSAGE} bytes, not {bytes}"));
+                        }
                     }
-                    if *bytes > 1 << 30 {
-                        return wrong("more than 1 GiB at once");
+                    _ => return wrong(&format!("'{resource}' is not a pipe or queue")),
+                },
+                Step::Join { process } => {
+                    if !processes.iter().any(|p| &p.name == process) {
+                        return wrong(&format!("no process named '{process}' to join"));
+                    }
+                    if process == me {
+                        return wrong("a process cannot join itself");
                     }
                 }
                 Step::Close { resource, .. } => {
@@ -260,7 +343,7 @@ impl ProgramScenario {
                     let Some(total) = total else {
                         return wrong(&format!("repeats more than {MAX_OPS} times in all"));
                     };
-                    self.check_steps(steps, depth + 1, total)?;
+                    self.check_steps(steps, depth + 1, total, processes, me)?;
                 }
             }
         }
@@ -269,7 +352,7 @@ impl ProgramScenario {
 }
 
 /// The built-in scenario programs, from `scenarios/`: (file name, text).
-const BUILTIN: [(&str, &str); 8] = [
+const BUILTIN: [(&str, &str); 12] = [
     ("deadlock-read-read.json", include_str!("../scenarios/deadlock-read-read.json")),
     ("deadlock-pipe-full.json", include_str!("../scenarios/deadlock-pipe-full.json")),
     ("hang-unclosed-write-end.json", include_str!("../scenarios/hang-unclosed-write-end.json")),
@@ -278,6 +361,10 @@ const BUILTIN: [(&str, &str); 8] = [
     ("dining-philosophers.json", include_str!("../scenarios/dining-philosophers.json")),
     ("race-counter.json", include_str!("../scenarios/race-counter.json")),
     ("owner-died.json", include_str!("../scenarios/owner-died.json")),
+    ("bounded-buffer.json", include_str!("../scenarios/bounded-buffer.json")),
+    ("deadlock-queue-join.json", include_str!("../scenarios/deadlock-queue-join.json")),
+    ("race-counter-small.json", include_str!("../scenarios/race-counter-small.json")),
+    ("private-counter.json", include_str!("../scenarios/private-counter.json")),
 ];
 
 /// Every built-in scenario program, parsed (a bad built-in is a test failure, not a panic).

@@ -227,6 +227,12 @@ pub enum Event {
     /// Scenario programs: a process starts (`enter`), completes (`leave`) or is refused
     /// (`failed`, with the reason) an operation on a named resource.
     Sync { role: Role, op: SyncOp, resource: String, phase: SyncPhase, detail: Option<String> },
+    /// Scenario programs: everything this process holds now. Sent before it blocks when it took
+    /// something without saying so (an uncontended lock is taken quietly, so a busy program is
+    /// not slowed by its own reporting); whoever blocks has said what it holds.
+    Holding { role: Role, resources: Vec<String> },
+    /// Scenario programs: the values of this process's own (not shared) counters.
+    Values { role: Role, values: Vec<(String, u64)> },
 }
 
 /// An operation of a scenario program, as reported.
@@ -246,6 +252,16 @@ pub enum SyncOp {
     Close,
     /// A sleep step: asleep on purpose, not stuck.
     Sleep,
+    /// Read a shared counter (the first half of a racy increment, `detail`: the value read).
+    Load,
+    /// Write a shared counter (the second half, `detail`: the value written).
+    Store,
+    /// One indivisible increment (an atomic add, or a process's own counter).
+    Add,
+    /// Wait for another process (named by `resource`) to exit.
+    Join,
+    /// End the process (a crash, holding what it holds).
+    Exit,
 }
 
 impl SyncOp {
@@ -260,6 +276,11 @@ impl SyncOp {
             SyncOp::Recv => "recv",
             SyncOp::Close => "close",
             SyncOp::Sleep => "sleep",
+            SyncOp::Load => "read",
+            SyncOp::Store => "write",
+            SyncOp::Add => "add 1 to",
+            SyncOp::Join => "join",
+            SyncOp::Exit => "exit",
         }
     }
 }
@@ -267,6 +288,8 @@ impl SyncOp {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncPhase {
+    /// With the scheduler on: the process waits at its gate to do this next.
+    Next,
     Enter,
     Leave,
     Failed,

@@ -163,3 +163,122 @@ fn verdicts_hold_in_the_cases_a_review_found() {
     assert!(case("exit256.json").unwrap_err().contains("0..=255"));
     assert!(case("bigsem.json").unwrap_err().contains("SEM_VALUE_MAX"));
 }
+
+#[test]
+fn a_bounded_buffer_deadlocks_when_the_producer_locks_before_waiting_and_the_fix_is_exact() {
+    let o = run_builtin("bounded-buffer", false);
+    let Verdict::Deadlock { cycle, evidence } = &o.verdict else { panic!("{o:?}") };
+    assert!(o.took_secs < 3.0, "detected after {} s", o.took_secs);
+    assert!(
+        cycle.contains("producer holds buffer lock and waits for empty slots, which only consumer posts"),
+        "{cycle}"
+    );
+    assert!(evidence.iter().all(|e| e.contains("state S") && e.contains("futex")), "{evidence:?}");
+    let fixed = run_builtin("bounded-buffer", true);
+    assert_eq!(fixed.verdict, Verdict::Completed);
+    assert!(fixed.unexpected.is_empty(), "{:?}", fixed.unexpected);
+    assert_eq!(fixed.counters, vec![("produced".into(), 6), ("consumed".into(), 6)]);
+}
+
+#[test]
+fn joining_a_producer_blocked_on_a_full_queue_deadlocks_and_draining_first_fixes_it() {
+    let o = run_builtin("deadlock-queue-join", false);
+    let Verdict::Deadlock { cycle, evidence } = &o.verdict else { panic!("{o:?}") };
+    assert!(o.took_secs < 3.0, "detected after {} s", o.took_secs);
+    assert_eq!(
+        cycle,
+        "producer waits for room in results, which consumer would empty; consumer waits for producer to exit."
+    );
+    let wait_of = |who: &str| evidence.iter().find(|e| e.starts_with(who)).unwrap_or_else(|| panic!("{evidence:?}"));
+    // The kernel's side: the producer asleep in the message queue's wait, the consumer in poll.
+    assert!(wait_of("producer").contains("state S") && wait_of("producer").contains("wq_sleep"), "{evidence:?}");
+    assert!(wait_of("consumer").contains("state S") && wait_of("consumer").contains("poll"), "{evidence:?}");
+    assert_eq!(run_builtin("deadlock-queue-join", true).verdict, Verdict::Completed);
+}
+
+#[test]
+fn each_process_has_its_own_copy_of_a_variable_and_shares_only_the_shared_one() {
+    let o = run_builtin("private-counter", false);
+    assert_eq!(o.verdict, Verdict::Completed);
+    assert_eq!(o.counters, vec![("shared count".into(), 10)]);
+    assert_eq!(
+        o.locals,
+        vec![("process A".into(), vec![("my count".into(), 5)]), ("process B".into(), vec![("my count".into(), 5)])]
+    );
+}
+
+#[test]
+fn four_seats_for_five_philosophers_cannot_deadlock() {
+    for _ in 0..3 {
+        assert_eq!(run_variant("dining-philosophers", "four-seats").verdict, Verdict::Completed);
+    }
+}
+
+mod scheduler {
+    //! You as the scheduler: each operation waits for a step, so the interleaving is yours.
+    use std::time::{Duration, Instant};
+
+    use ipc_lab::program::resolve;
+    use ipc_lab::supervisor::program::{ProgramRun, Verdict};
+
+    use super::{assert_nothing_left, exe};
+
+    /// Waits until process `i` is at its gate, then lets it do that one operation.
+    fn step(run: &mut ProgramRun, i: usize) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while run.model().procs[i].next.is_none() {
+            assert!(Instant::now() < deadline, "process {i} never reached its gate: {}", run.model().doing(i));
+            run.poll(Duration::from_millis(10));
+        }
+        run.step(i).expect("at its gate");
+    }
+
+    fn until(run: &mut ProgramRun, within: Duration, done: impl Fn(Option<&Verdict>) -> bool) {
+        let deadline = Instant::now() + within;
+        while !done(run.poll(Duration::from_millis(20))) {
+            assert!(Instant::now() < deadline, "still {:?}: {:?}", run.model().verdict, run.model().log);
+        }
+    }
+
+    #[test]
+    fn your_interleaving_of_opposite_lock_orders_deadlocks_and_killing_a_victim_frees_the_other() {
+        let scenario = resolve("deadlock-lock-order").expect("built-in");
+        let mut run = ProgramRun::start(&scenario, "no-barrier", &exe(), true).expect("start");
+        step(&mut run, 0); // worker 1 takes lock A
+        step(&mut run, 1); // worker 2 takes lock B
+        step(&mut run, 0); // worker 1 asks for lock B: blocks
+        step(&mut run, 1); // worker 2 asks for lock A: the cycle closes
+        until(&mut run, Duration::from_secs(3), |v| matches!(v, Some(Verdict::Deadlock { .. })));
+        assert!(run.step(0).unwrap_err().contains("blocked: lock lock B (held by worker 2)"));
+        run.kill(1).expect("a live victim");
+        // Worker 2 held lock B, a robust mutex: worker 1 gets it with EOWNERDEAD and goes on.
+        for _ in 0..2 {
+            step(&mut run, 0);
+        }
+        until(&mut run, Duration::from_secs(3), |v| matches!(v, Some(Verdict::Recovered { .. })));
+        assert!(run.model().notes.iter().any(|n| n.contains("EOWNERDEAD")), "{:?}", run.model().notes);
+        assert!(run.model().deadlocked_once);
+        let o = run.finish(None);
+        assert_eq!(o.verdict, Verdict::Recovered { victims: vec!["worker 2".into()] });
+        assert_nothing_left(&o.prefix, &o.pids);
+    }
+
+    #[test]
+    fn reading_twice_before_either_writes_loses_an_update() {
+        let scenario = resolve("race-counter-small").expect("built-in");
+        let mut run = ProgramRun::start(&scenario, "", &exe(), true).expect("start");
+        step(&mut run, 0); // adder 1 reads 0
+        step(&mut run, 1); // adder 2 reads 0
+        step(&mut run, 1); // adder 2 writes 1
+        step(&mut run, 0); // adder 1 writes 1: adder 2's update is lost
+        // Each adds 1 once more, one after the other: no update lost there.
+        for i in [0, 0, 1, 1] {
+            step(&mut run, i);
+        }
+        until(&mut run, Duration::from_secs(3), |v| v == Some(&Verdict::Completed));
+        assert_eq!(run.model().lost_updates(), Some(1));
+        let o = run.finish(None);
+        assert_eq!(o.counters, vec![("counter".into(), 3)]);
+        assert_nothing_left(&o.prefix, &o.pids);
+    }
+}

@@ -4,6 +4,7 @@
 //! Memory stays bounded however long a run goes: messages, the latency series and errors live in
 //! fixed-size rings; the latency histogram has a fixed number of buckets.
 
+pub mod program;
 pub mod waitfor;
 
 use std::collections::VecDeque;
@@ -663,7 +664,12 @@ impl Model {
                     p.injected = injected;
                     p.done = true;
                 }
-                Event::Hello { .. } | Event::Listening { .. } | Event::Ready { .. } | Event::Sync { .. } => {}
+                Event::Hello { .. }
+                | Event::Listening { .. }
+                | Event::Ready { .. }
+                | Event::Sync { .. }
+                | Event::Holding { .. }
+                | Event::Values { .. } => {}
             },
         }
     }

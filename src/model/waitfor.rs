@@ -46,6 +46,24 @@ impl WaitFor {
         self.holders.insert(resource.to_string(), procs);
     }
 
+    /// `proc` says it holds exactly `held` (a name per unit) of the resources `ours` accepts;
+    /// its holdings of other resources (pipe ends, its own exit) are left as they are.
+    pub fn set_held(&mut self, proc: Proc, held: &[String], ours: impl Fn(&str) -> bool) {
+        for (r, h) in self.holders.iter_mut() {
+            if ours(r) {
+                h.retain(|&p| p != proc);
+            }
+        }
+        for r in held.iter().filter(|r| ours(r)) {
+            self.holders.entry(r.clone()).or_default().push(proc);
+        }
+    }
+
+    /// Every resource `proc` holds (a name per unit), in name order.
+    pub fn held_by(&self, proc: Proc) -> Vec<&str> {
+        self.holders.iter().flat_map(|(r, h)| h.iter().filter(move |&&p| p == proc).map(move |_| r.as_str())).collect()
+    }
+
     pub fn blocked_on(&mut self, proc: Proc, resource: &str) {
         self.waiting.insert(proc, resource.to_string());
     }
@@ -103,14 +121,16 @@ impl WaitFor {
 
     /// The cycle in one sentence: "relay 1 holds lock A and waits for lock B, which relay 2
     /// holds; relay 2 waits for lock A, which relay 1 holds."
-    pub fn describe(&self, cycle: &[Edge], name: impl Fn(Proc) -> String) -> String {
+    /// `shown` says which held resources the sentence names (a semaphore's units, taken as
+    /// signals, are not "held" in the sense a reader expects).
+    pub fn describe(&self, cycle: &[Edge], name: impl Fn(Proc) -> String, shown: impl Fn(&str) -> bool) -> String {
         let mut parts = Vec::new();
         for (i, e) in cycle.iter().enumerate() {
             let next = &cycle[(i + 1) % cycle.len()];
             let holds: Vec<&str> = self
                 .holders
                 .iter()
-                .filter(|(r, h)| h.contains(&e.proc) && **r != e.resource && !r.is_empty())
+                .filter(|(r, h)| h.contains(&e.proc) && **r != e.resource && !r.is_empty() && !is_pseudo(r) && shown(r))
                 .map(|(r, _)| r.as_str())
                 .collect();
             let held = if holds.is_empty() { String::new() } else { format!(" holds {} and", holds.join(", ")) };
@@ -119,6 +139,14 @@ impl WaitFor {
                 format!("waits for data on {pipe}, whose write end {} holds", name(next.proc))
             } else if let Some(pipe) = e.resource.strip_prefix("the read end of ") {
                 format!("waits for room in {pipe}, whose read end {} holds", name(next.proc))
+            } else if let Some(queue) = e.resource.strip_prefix("a receiver of ") {
+                format!("waits for room in {queue}, which {} would empty", name(next.proc))
+            } else if let Some(queue) = e.resource.strip_prefix("a sender to ") {
+                format!("waits for a message on {queue}, which {} would send", name(next.proc))
+            } else if let Some(sem) = e.resource.strip_prefix("a post of ") {
+                format!("waits for {sem}, which only {} posts", name(next.proc))
+            } else if e.resource.starts_with("the exit of ") {
+                format!("waits for {} to exit", name(next.proc))
             } else {
                 format!("waits for {}, which {} holds", e.resource, name(next.proc))
             };
@@ -128,6 +156,12 @@ impl WaitFor {
         s.push('.');
         s
     }
+}
+
+/// Names that stand for a role rather than a thing one holds (a queue's receivers, a process's
+/// exit): in the graph as holdings, but not said as "holds".
+fn is_pseudo(resource: &str) -> bool {
+    ["a receiver of ", "a sender to ", "the exit of ", "a post of "].iter().any(|p| resource.starts_with(p))
 }
 
 #[cfg(test)]
@@ -150,7 +184,7 @@ mod tests {
         let c = g.cycle().expect("a cycle");
         assert_eq!(c.len(), 2);
         assert_eq!(
-            g.describe(&c, name),
+            g.describe(&c, name, |_| true),
             "relay 1 holds lock A and waits for lock B, which relay 2 holds; \
              relay 2 holds lock B and waits for lock A, which relay 1 holds."
         );

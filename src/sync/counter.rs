@@ -30,6 +30,11 @@ impl<'a> Counter<'a> {
         self.slot.counter.store(v.wrapping_add(1), Ordering::Relaxed);
     }
 
+    /// Writes `v` (the second half of an increment split in two).
+    pub fn store(&self, v: u64) {
+        self.slot.counter.store(v, Ordering::SeqCst);
+    }
+
     /// One indivisible increment (a `lock xadd` on x86).
     pub fn atomic_add(&self, n: u64) -> u64 {
         self.slot.counter.fetch_add(n, Ordering::SeqCst)

@@ -29,6 +29,14 @@ impl FileLock {
     }
 
     fn fcntl(&self, cmd: i32, kind: i32, byte: u64) -> Result<(), SyncError> {
+        self.fcntl_raw(cmd, kind, byte).map_err(|errno| match errno {
+            libc::EDEADLK => SyncError::Deadlock,
+            errno => SyncError::os("fcntl lock", errno),
+        })
+    }
+
+    /// The call, retried on EINTR; the errno it failed with.
+    fn fcntl_raw(&self, cmd: i32, kind: i32, byte: u64) -> Result<(), i32> {
         // SAFETY: flock is plain data; zeroed is a valid start.
         let mut fl: libc::flock = unsafe { std::mem::zeroed() };
         fl.l_type = kind as libc::c_short;
@@ -42,8 +50,7 @@ impl FileLock {
             }
             match std::io::Error::last_os_error().raw_os_error().unwrap_or(0) {
                 libc::EINTR => {}
-                libc::EDEADLK => return Err(SyncError::Deadlock),
-                errno => return Err(SyncError::os("fcntl lock", errno)),
+                errno => return Err(errno),
             }
         }
     }
@@ -52,6 +59,15 @@ impl FileLock {
     /// fails with [`SyncError::Deadlock`] when waiting would close a cycle.
     pub fn lock(&self, byte: u64) -> Result<(), SyncError> {
         self.fcntl(libc::F_SETLKW, libc::F_WRLCK, byte)
+    }
+
+    /// Takes the lock if nobody holds it, without sleeping: `false` when another process does.
+    pub fn try_lock(&self, byte: u64) -> Result<bool, SyncError> {
+        match self.fcntl_raw(libc::F_SETLK, libc::F_WRLCK, byte) {
+            Ok(()) => Ok(true),
+            Err(libc::EAGAIN | libc::EACCES) => Ok(false),
+            Err(errno) => Err(SyncError::os("fcntl lock", errno)),
+        }
     }
 
     pub fn unlock(&self, byte: u64) -> Result<(), SyncError> {

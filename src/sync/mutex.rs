@@ -66,6 +66,17 @@ impl<'a> RobustMutex<'a> {
     }
 
     /// Marks a mutex obtained with [`Locked::OwnerDied`] as repaired, so it stays usable.
+    /// Takes the mutex if it is free, without sleeping: `None` when another holds it.
+    pub fn try_lock(&self) -> Result<Option<Locked>, SyncError> {
+        match unsafe { libc::pthread_mutex_trylock(self.raw()) } {
+            0 => Ok(Some(Locked::Acquired)),
+            libc::EBUSY => Ok(None),
+            libc::EOWNERDEAD => Ok(Some(Locked::OwnerDied)),
+            libc::ENOTRECOVERABLE => Err(SyncError::NotRecoverable),
+            rc => Err(SyncError::os("pthread_mutex_trylock", rc)),
+        }
+    }
+
     pub fn make_consistent(&self) -> Result<(), SyncError> {
         // SAFETY: as in `lock`; the caller holds the mutex.
         match unsafe { libc::pthread_mutex_consistent(self.raw()) } {

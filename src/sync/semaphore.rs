@@ -43,6 +43,20 @@ impl<'a> Semaphore<'a> {
     }
 
     /// Gives one unit back, waking one waiter.
+    /// Takes a unit if one is there, without sleeping: `false` when the count is zero.
+    pub fn try_wait(&self) -> Result<bool, SyncError> {
+        loop {
+            if unsafe { libc::sem_trywait(self.raw()) } == 0 {
+                return Ok(true);
+            }
+            match std::io::Error::last_os_error().raw_os_error().unwrap_or(0) {
+                libc::EINTR => {}
+                libc::EAGAIN => return Ok(false),
+                errno => return Err(SyncError::os("sem_trywait", errno)),
+            }
+        }
+    }
+
     pub fn post(&self) -> Result<(), SyncError> {
         // SAFETY: as in `wait`.
         if unsafe { libc::sem_post(self.raw()) } == 0 {

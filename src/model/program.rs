@@ -1,0 +1,686 @@
+//! The state of a scenario program's run (issue 4/7), folded from what its actor processes report
+//! and what the kernel shows: each process's state (at its gate, blocked on what, asleep on
+//! purpose, exited), the wait-for graph, counter and semaphore values, and the verdict. Pure: no
+//! I/O, no egui; time comes in as the duration since the run began. The headless `ipc-lab run`
+//! and the GUI's stage fold the same events through this, so they decide the same way.
+//!
+//! **How a deadlock is decided**: a cycle in the wait-for graph (each process waits for a
+//! resource the next holds), genuine (no holder outside the cycle could break it), that has held
+//! for [`DEADLOCK_PERSISTS`] while every process in it is asleep in the kernel on the kind of wait
+//! the graph names (a futex for mutexes, semaphores and barriers; a pipe wait; a record-lock wait;
+//! a queue wait; a poll on a pidfd for a join). When the processes report a cycle the kernel does
+//! not confirm, it is only **suspected**. Everyone asleep with nothing moving and no cycle is a
+//! **hang**.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::waitfor::WaitFor;
+use crate::program::{
+    PipeEnd, ProcessDecl, ProgramScenario, ResourceKind, Step, exit_of, pipe_end_name, post_of, queue_side,
+};
+use crate::supervisor::ExitKind;
+use crate::telemetry::{Event, SyncOp, SyncPhase};
+
+/// How a scenario program ended (or, while it runs, how it stands).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    Completed,
+    /// The cycle in one sentence, and each process's kernel state as evidence.
+    Deadlock {
+        cycle: String,
+        evidence: Vec<String>,
+    },
+    /// The kernel refused a lock that would have closed a cycle (EDEADLK).
+    KernelCaught {
+        what: String,
+    },
+    /// Everyone asleep, nothing moving, and no cycle to blame.
+    Hang {
+        evidence: Vec<String>,
+    },
+    /// The processes report a cycle the kernel does not confirm (not every process of it is
+    /// asleep on that kind of wait): suspected, not called a deadlock.
+    Suspected {
+        cycle: String,
+        evidence: Vec<String>,
+    },
+    Failed {
+        why: String,
+    },
+    TimedOut {
+        after_secs: f64,
+    },
+    /// Every process ended, the survivors well, after you killed the ones named (the victims
+    /// that broke a deadlock).
+    Recovered {
+        victims: Vec<String>,
+    },
+}
+
+impl Verdict {
+    /// One word for a badge on the stage.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Verdict::Completed => "completed",
+            Verdict::Deadlock { .. } => "deadlock",
+            Verdict::KernelCaught { .. } => "caught by the kernel",
+            Verdict::Hang { .. } => "hang",
+            Verdict::Suspected { .. } => "suspected deadlock",
+            Verdict::Failed { .. } => "failed",
+            Verdict::TimedOut { .. } => "timed out",
+            Verdict::Recovered { .. } => "recovered",
+        }
+    }
+}
+
+/// A cycle must hold this long, every process in it asleep, before it is called a deadlock.
+pub const DEADLOCK_PERSISTS: Duration = Duration::from_millis(300);
+/// Everyone asleep with nothing reported for this long, and no cycle: a hang.
+pub const HANG_AFTER: Duration = Duration::from_secs(1);
+/// Lines of the operation log kept.
+const LOG_LINES: usize = 200;
+
+/// One process of the run, as its reports and the kernel show it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProcState {
+    pub name: String,
+    pub pid: u32,
+    /// With the scheduler on: the operation it waits at its gate to do next.
+    pub next: Option<(SyncOp, String, Option<String>)>,
+    /// The blocking operation it is in.
+    pub blocked: Option<(SyncOp, String)>,
+    /// In a sleep step: asleep on purpose, not stuck.
+    pub sleeping: bool,
+    pub exit: Option<ExitKind>,
+    /// The kernel's state letter and wait channel, sampled.
+    pub kernel: Option<(char, String)>,
+    /// Its own counters (`local_counter`), as last reported.
+    pub locals: Vec<(String, u64)>,
+    /// Operations reported done (quiet ones are not counted).
+    pub ops: u64,
+}
+
+impl ProcState {
+    pub fn live(&self) -> bool {
+        self.exit.is_none()
+    }
+}
+
+/// The run of one scenario program.
+#[derive(Clone, Debug)]
+pub struct ProgramModel {
+    pub scenario: ProgramScenario,
+    pub variant: String,
+    pub gated: bool,
+    pub procs: Vec<ProcState>,
+    pub graph: WaitFor,
+    /// Shared counters and semaphore values, by resource name, as last sampled.
+    pub counters: Vec<(String, u64)>,
+    pub semaphores: Vec<(String, i32)>,
+    /// What the processes were told on the way (a mutex handed over by a dead owner ...).
+    pub notes: Vec<String>,
+    /// What processes said when they failed.
+    pub errors: Vec<String>,
+    /// The kernel's EDEADLK refusal, said as a sentence.
+    pub kernel_caught: Option<String>,
+    /// The latest operations, oldest first: (seconds since start, line).
+    pub log: VecDeque<(f64, String)>,
+    /// How the run stands now: `None` while it runs undecided. A deadlock broken by killing a
+    /// victim goes back to `None`.
+    pub verdict: Option<Verdict>,
+    /// A deadlock was seen at some point of the run (a challenge to make one is won).
+    pub deadlocked_once: bool,
+    /// Processes you killed (victims chosen to break a deadlock), by index.
+    pub victims: Vec<usize>,
+    last_activity: Duration,
+    cycle_since: Option<Duration>,
+    suspect_since: Option<Duration>,
+}
+
+impl ProgramModel {
+    pub fn new(scenario: &ProgramScenario, variant: &str, gated: bool, processes: &[ProcessDecl]) -> Self {
+        let mut graph = WaitFor::default();
+        for (i, p) in processes.iter().enumerate() {
+            // Every process starts holding both ends of every pipe (as children of fork do),
+            // its own exit, and the receiving or sending side of each queue its program uses.
+            for r in scenario.resources.iter().filter(|r| r.kind == ResourceKind::Pipe) {
+                graph.acquired(i, &pipe_end_name(&r.name, PipeEnd::Read));
+                graph.acquired(i, &pipe_end_name(&r.name, PipeEnd::Write));
+            }
+            graph.acquired(i, &exit_of(&p.name));
+            let mut sides = Vec::new();
+            Step::visit(&p.steps, &mut |s| match s {
+                Step::Send { resource, .. } => sides.push(queue_side(resource, false)),
+                Step::Recv { resource, .. } => sides.push(queue_side(resource, true)),
+                Step::Post { resource } => sides.push(post_of(resource)),
+                _ => {}
+            });
+            sides.sort();
+            sides.dedup();
+            for r in sides.iter().filter(|side| {
+                let q = side.trim_start_matches("a receiver of ").trim_start_matches("a sender to ");
+                side.starts_with("a post of ")
+                    || matches!(scenario.resource(q).map(|(_, d)| d.kind), Some(ResourceKind::Queue { .. }))
+            }) {
+                graph.acquired(i, r);
+            }
+        }
+        ProgramModel {
+            scenario: scenario.clone(),
+            variant: variant.to_string(),
+            gated,
+            procs: processes.iter().map(|p| ProcState { name: p.name.clone(), ..ProcState::default() }).collect(),
+            graph,
+            counters: Vec::new(),
+            semaphores: Vec::new(),
+            notes: Vec::new(),
+            errors: Vec::new(),
+            kernel_caught: None,
+            log: VecDeque::new(),
+            verdict: None,
+            deadlocked_once: false,
+            victims: Vec::new(),
+            last_activity: Duration::ZERO,
+            cycle_since: None,
+            suspect_since: None,
+        }
+    }
+
+    pub fn name(&self, i: usize) -> String {
+        self.procs.get(i).map_or_else(|| format!("process {i}"), |p| p.name.clone())
+    }
+
+    fn kind_of(&self, resource: &str) -> Option<ResourceKind> {
+        self.scenario.resource(resource).map(|(_, d)| d.kind)
+    }
+
+    fn say(&mut self, now: Duration, line: String) {
+        if self.log.len() == LOG_LINES {
+            self.log.pop_front();
+        }
+        self.log.push_back((now.as_secs_f64(), line));
+    }
+
+    /// Folds one report of process `i`.
+    pub fn event(&mut self, i: usize, event: &Event, now: Duration) {
+        if i >= self.procs.len() {
+            return;
+        }
+        match event {
+            Event::Sync { op, resource, phase, detail, .. } => {
+                self.last_activity = now;
+                self.fold_sync(i, *op, resource, *phase, detail.as_deref(), now);
+            }
+            Event::Holding { resources, .. } => {
+                self.last_activity = now;
+                let lockable: Vec<String> = self
+                    .scenario
+                    .resources
+                    .iter()
+                    .filter(|r| {
+                        matches!(r.kind, ResourceKind::Mutex | ResourceKind::FileLock | ResourceKind::Semaphore { .. })
+                    })
+                    .map(|r| r.name.clone())
+                    .collect();
+                self.graph.set_held(i, resources, |r| lockable.iter().any(|l| l == r));
+            }
+            Event::Values { values, .. } => self.procs[i].locals = values.clone(),
+            Event::Error { message, .. } => {
+                let line = format!("{}: {message}", self.name(i));
+                self.say(now, line);
+                self.errors.push(message.clone());
+            }
+            _ => {}
+        }
+    }
+
+    fn fold_sync(
+        &mut self,
+        i: usize,
+        op: SyncOp,
+        resource: &str,
+        phase: SyncPhase,
+        detail: Option<&str>,
+        now: Duration,
+    ) {
+        let who = self.name(i);
+        let what = if resource.is_empty() { op.as_str().to_string() } else { format!("{} {resource}", op.as_str()) };
+        if phase != SyncPhase::Next {
+            self.procs[i].next = None;
+        }
+        match phase {
+            SyncPhase::Next => {
+                self.procs[i].next = Some((op, resource.to_string(), detail.map(str::to_string)));
+                return;
+            }
+            SyncPhase::Enter => {
+                if op != SyncOp::Sleep {
+                    self.procs[i].blocked = Some((op, resource.to_string()));
+                }
+            }
+            SyncPhase::Leave => {
+                self.procs[i].blocked = None;
+                self.procs[i].ops += 1;
+                let line = match detail {
+                    Some(d) => format!("{who}: {what}: {d}"),
+                    None => format!("{who}: {what}"),
+                };
+                self.say(now, line);
+                if let (Some(d), false) =
+                    (detail, matches!(op, SyncOp::Close | SyncOp::Load | SyncOp::Store | SyncOp::Add))
+                    && !d.starts_with("one message")
+                {
+                    self.notes.push(format!("{who}: {what}: {d}"));
+                }
+            }
+            SyncPhase::Failed => {
+                self.procs[i].blocked = None;
+                self.say(now, format!("{who}: {what} refused: {}", detail.unwrap_or("")));
+            }
+        }
+        let queue = matches!(self.kind_of(resource), Some(ResourceKind::Queue { .. }));
+        match (op, phase) {
+            (SyncOp::Sleep, SyncPhase::Enter) => self.procs[i].sleeping = true,
+            (SyncOp::Sleep, _) => self.procs[i].sleeping = false,
+            // A reader waits for whoever holds the write end (a queue's: whoever sends to it);
+            // a writer for the read end (whoever receives).
+            (SyncOp::Recv, SyncPhase::Enter) if queue => self.graph.blocked_on(i, &queue_side(resource, false)),
+            (SyncOp::Send, SyncPhase::Enter) if queue => self.graph.blocked_on(i, &queue_side(resource, true)),
+            (SyncOp::Recv, SyncPhase::Enter) => self.graph.blocked_on(i, &pipe_end_name(resource, PipeEnd::Write)),
+            (SyncOp::Send, SyncPhase::Enter) => self.graph.blocked_on(i, &pipe_end_name(resource, PipeEnd::Read)),
+            (SyncOp::Join, SyncPhase::Enter) => self.graph.blocked_on(i, &exit_of(resource)),
+            (SyncOp::Send | SyncOp::Recv | SyncOp::Join, SyncPhase::Leave) => self.graph.unblocked(i),
+            (SyncOp::Close, _) => {
+                let end = if detail == Some("read") { PipeEnd::Read } else { PipeEnd::Write };
+                self.graph.released(i, &pipe_end_name(resource, end));
+            }
+            (SyncOp::Wait, SyncPhase::Enter) => self.graph.blocked_on(i, &post_of(resource)),
+            (SyncOp::Lock | SyncOp::Barrier, SyncPhase::Enter) => self.graph.blocked_on(i, resource),
+            (SyncOp::Lock | SyncOp::Wait, SyncPhase::Leave) => self.graph.acquired(i, resource),
+            (SyncOp::Barrier, SyncPhase::Leave) => self.graph.unblocked(i),
+            (SyncOp::Unlock | SyncOp::Post, SyncPhase::Leave) => self.graph.released(i, resource),
+            (_, SyncPhase::Failed) => {
+                self.graph.unblocked(i);
+                if detail.is_some_and(|d| d.contains("EDEADLK")) {
+                    let mut holders: Vec<String> = self.graph.holders(resource).iter().map(|&h| self.name(h)).collect();
+                    holders.dedup();
+                    let held = if holders.is_empty() { "another process".to_string() } else { holders.join(", ") };
+                    self.kernel_caught = Some(format!(
+                        "{who} asked for {resource}, held by {held}, which waits (directly or through others) for \
+                         what {who} holds: the kernel refused with EDEADLK instead of letting them sleep forever"
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Process `i` ended: it holds and waits for nothing any more (what it held is, for robust
+    /// mutexes, handed on when the next locker reports; for a semaphore, lost).
+    pub fn exited(&mut self, i: usize, exit: ExitKind, now: Duration) {
+        let Some(p) = self.procs.get_mut(i) else { return };
+        self.last_activity = now;
+        p.exit = Some(exit);
+        p.sleeping = false;
+        p.blocked = None;
+        p.next = None;
+        p.kernel = None;
+        self.graph.gone(i);
+        let line = format!("{}: {exit}", self.name(i));
+        self.say(now, line);
+    }
+
+    /// You chose process `i` as the victim (its kill is on the way).
+    pub fn victim(&mut self, i: usize, now: Duration) {
+        if i < self.procs.len() && !self.victims.contains(&i) {
+            self.victims.push(i);
+            let line = format!("you killed {} (SIGKILL): the kernel releases what it held", self.name(i));
+            self.say(now, line);
+        }
+    }
+
+    pub fn all_exited(&self) -> bool {
+        self.procs.iter().all(|p| !p.live())
+    }
+
+    /// How the run ended once every process has: completed, caught by the kernel, or failed.
+    fn ending(&self) -> Verdict {
+        let survivors_well =
+            self.procs.iter().enumerate().all(|(i, p)| p.exit == Some(ExitKind::Code(0)) || self.victims.contains(&i));
+        match (&self.kernel_caught, self.procs.iter().all(|p| p.exit == Some(ExitKind::Code(0)))) {
+            (Some(what), _) => Verdict::KernelCaught { what: what.clone() },
+            (None, true) => Verdict::Completed,
+            (None, false) if survivors_well => {
+                Verdict::Recovered { victims: self.victims.iter().map(|&i| self.name(i)).collect() }
+            }
+            (None, false) => {
+                let died: Vec<String> = self
+                    .procs
+                    .iter()
+                    .filter(|p| p.exit != Some(ExitKind::Code(0)))
+                    .map(|p| format!("{} {}", p.name, p.exit.map_or("?".into(), |e| e.to_string())))
+                    .collect();
+                let why = if self.errors.is_empty() { died.join("; ") } else { self.errors.join("; ") };
+                Verdict::Failed { why }
+            }
+        }
+    }
+
+    /// Updates the kernel's side (per process: state letter and wait channel, `None` if gone)
+    /// and the shared values, then decides how the run stands.
+    pub fn sample(
+        &mut self,
+        kernel: Vec<Option<(char, String)>>,
+        counters: Vec<(String, u64)>,
+        semaphores: Vec<(String, i32)>,
+        now: Duration,
+    ) {
+        for (p, k) in self.procs.iter_mut().zip(kernel) {
+            p.kernel = if p.live() { k } else { None };
+        }
+        self.counters = counters;
+        self.semaphores = semaphores;
+        self.verdict = self.decide(now);
+        if matches!(self.verdict, Some(Verdict::Deadlock { .. } | Verdict::KernelCaught { .. })) {
+            self.deadlocked_once = true;
+        }
+    }
+
+    fn decide(&mut self, now: Duration) -> Option<Verdict> {
+        if self.all_exited() {
+            return Some(self.ending());
+        }
+        if self.kernel_caught.is_some() {
+            self.deadlocked_once = true;
+        }
+        let live: Vec<usize> = (0..self.procs.len()).filter(|&i| self.procs[i].live()).collect();
+        // A barrier is "held" by the live parties not waiting at it yet: they are what it waits for.
+        for r in self.scenario.resources.iter().filter(|r| matches!(r.kind, ResourceKind::Barrier { .. })) {
+            let waiting_here = live.iter().any(|&p| self.graph.waits_for(p) == Some(r.name.as_str()));
+            let not_there: Vec<usize> =
+                live.iter().copied().filter(|&p| self.graph.waits_for(p) != Some(r.name.as_str())).collect();
+            // Nobody waiting at it: it holds nobody up (and is nobody's to "hold" in a sentence).
+            self.graph.set_holders(&r.name, if waiting_here { not_there } else { Vec::new() });
+        }
+        let evidence = |who: &mut dyn Iterator<Item = usize>| -> Vec<String> {
+            who.filter_map(|i| {
+                let p = &self.procs[i];
+                p.kernel.as_ref().map(|(s, w)| format!("{} (pid {}): state {s}, asleep in {w}", p.name, p.pid))
+            })
+            .collect()
+        };
+        let blocked =
+            |p: usize| !self.procs[p].sleeping && self.graph.waits_for(p).is_some_and(|r| self.asleep_on(p, r));
+        if let Some(cycle) = self.graph.cycle() {
+            // Genuine only if nobody outside it can break it: every holder of a resource with
+            // several holders (a semaphore unit, a pipe end, a barrier) is itself blocked, and
+            // for a semaphore, which anyone may post, every live process is.
+            let genuine = cycle.iter().all(|e| match self.kind_of(&e.resource) {
+                Some(ResourceKind::Mutex | ResourceKind::FileLock) => true,
+                _ => self.graph.holders(&e.resource).iter().all(|&h| blocked(h)),
+            });
+            let agrees = cycle.iter().all(|e| self.asleep_on(e.proc, &e.resource));
+            let sentence = self.graph.describe(
+                &cycle,
+                |i| self.name(i),
+                |r| !matches!(self.kind_of(r), Some(ResourceKind::Semaphore { .. })),
+            );
+            if genuine && agrees {
+                self.suspect_since = None;
+                let since = *self.cycle_since.get_or_insert(now);
+                if now.saturating_sub(since) >= DEADLOCK_PERSISTS {
+                    return Some(Verdict::Deadlock {
+                        cycle: sentence,
+                        evidence: evidence(&mut cycle.iter().map(|e| e.proc)),
+                    });
+                }
+                return None;
+            } else if genuine {
+                // What the processes say and what the kernel shows disagree: say so, not "deadlock".
+                self.cycle_since = None;
+                let since = *self.suspect_since.get_or_insert(now);
+                if now.saturating_sub(since) >= HANG_AFTER && now.saturating_sub(self.last_activity) >= HANG_AFTER {
+                    return Some(Verdict::Suspected {
+                        cycle: sentence,
+                        evidence: evidence(&mut cycle.iter().map(|e| e.proc)),
+                    });
+                }
+                return None;
+            }
+        }
+        self.cycle_since = None;
+        self.suspect_since = None;
+        // Nobody running, nobody asleep on purpose or waiting for the scheduler, nothing
+        // reported for a while: a hang.
+        let all_stuck = !live.is_empty()
+            && live.iter().all(|&p| {
+                let s = &self.procs[p];
+                !s.sleeping && s.next.is_none() && s.kernel.as_ref().is_some_and(|(k, _)| matches!(k, 'S' | 'D'))
+            });
+        if all_stuck && now.saturating_sub(self.last_activity) >= HANG_AFTER {
+            return Some(Verdict::Hang { evidence: evidence(&mut live.iter().copied()) });
+        }
+        None
+    }
+
+    /// Asleep in the kernel on the kind of wait the graph says: a futex for mutexes, semaphores
+    /// and barriers, a pipe wait for pipes, a record-lock wait for fcntl locks (its wchan names
+    /// vary between kernels: fcntl_setlk, locks_lock_inode_wait, ...), a queue wait, a poll.
+    fn asleep_on(&self, p: usize, resource: &str) -> bool {
+        let Some((s, w)) = &self.procs[p].kernel else { return false };
+        if !matches!(s, 'S' | 'D') {
+            return false;
+        }
+        if resource.starts_with("the write end of ") || resource.starts_with("the read end of ") {
+            return w.contains("pipe");
+        }
+        if resource.starts_with("the exit of ") {
+            return w.contains("poll");
+        }
+        if resource.starts_with("a post of ") {
+            return w.contains("futex");
+        }
+        if let Some(q) = resource.strip_prefix("a receiver of ").or_else(|| resource.strip_prefix("a sender to ")) {
+            return matches!(self.kind_of(q), Some(ResourceKind::Queue { .. }))
+                && (w.contains("mq") || w.contains("wq_sleep"));
+        }
+        match self.kind_of(resource) {
+            Some(ResourceKind::FileLock) => w.contains("lock") || w.contains("setlk"),
+            Some(_) => w.contains("futex"),
+            None => false,
+        }
+    }
+
+    /// Updates lost by a completed racy run: for each counter the scenario expects, how far short
+    /// it ended (`None` before the end, or with nothing to compare).
+    pub fn lost_updates(&self) -> Option<u64> {
+        if self.verdict != Some(Verdict::Completed) || self.scenario.expect.is_empty() {
+            return None;
+        }
+        Some(
+            self.scenario
+                .expect
+                .iter()
+                .filter_map(|(n, &want)| {
+                    self.counters.iter().find(|(c, _)| c == n).map(|(_, got)| want.saturating_sub(*got))
+                })
+                .sum(),
+        )
+    }
+
+    /// Counters that did not end at the value the scenario expects: (name, expected, got); a
+    /// process's own counter is checked in every process.
+    pub fn unexpected(&self) -> Vec<(String, u64, u64)> {
+        let mut out = Vec::new();
+        for (n, &want) in &self.scenario.expect {
+            match self.kind_of(n) {
+                Some(ResourceKind::LocalCounter) => {
+                    for p in &self.procs {
+                        let got = p.locals.iter().find(|(c, _)| c == n).map_or(0, |(_, v)| *v);
+                        if got != want {
+                            out.push((format!("{} of {}", n, p.name), want, got));
+                        }
+                    }
+                }
+                _ => {
+                    let got = self.counters.iter().find(|(c, _)| c == n).map_or(0, |(_, v)| *v);
+                    if got != want {
+                        out.push((n.clone(), want, got));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// What process `i` is doing, in a few words, for its box on the stage.
+    pub fn doing(&self, i: usize) -> String {
+        let p = &self.procs[i];
+        if let Some(e) = p.exit {
+            return e.to_string();
+        }
+        if let Some((op, r)) = &p.blocked {
+            let holders: Vec<String> = self
+                .graph
+                .waits_for(i)
+                .map(|w| self.graph.holders(w).iter().filter(|&&h| h != i).map(|&h| self.name(h)).collect())
+                .unwrap_or_default();
+            let waits = self.graph.waits_for(i).unwrap_or("");
+            let by = if holders.is_empty() || *op == SyncOp::Join {
+                String::new()
+            } else {
+                let mut h = holders;
+                h.dedup();
+                let who = h.join(", ");
+                if waits.starts_with("a post of ") {
+                    format!(" (posted only by {who})")
+                } else if waits.starts_with("a receiver of ") {
+                    format!(" (emptied only by {who})")
+                } else if waits.starts_with("a sender to ") {
+                    format!(" (filled only by {who})")
+                } else if waits.starts_with("the write end of ") || waits.starts_with("the read end of ") {
+                    format!(" (other end open in {who})")
+                } else {
+                    format!(" (held by {who})")
+                }
+            };
+            return format!("blocked: {} {r}{by}", op.as_str());
+        }
+        if p.sleeping {
+            return "sleeping".into();
+        }
+        if let Some((op, r, d)) = &p.next {
+            let mut s = format!("next: {}", op.as_str());
+            if !r.is_empty() {
+                s.push(' ');
+                s.push_str(r);
+            }
+            if let Some(d) = d {
+                s.push_str(&format!(" ({d})"));
+            }
+            return s;
+        }
+        "running".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::Role;
+
+    fn lock_order() -> (ProgramScenario, Vec<ProcessDecl>) {
+        let s = crate::program::resolve("deadlock-lock-order").unwrap();
+        let p = s.processes("").unwrap().to_vec();
+        (s, p)
+    }
+
+    fn sync(i: u16, op: SyncOp, r: &str, phase: SyncPhase) -> Event {
+        Event::Sync { role: Role(i), op, resource: r.into(), phase, detail: None }
+    }
+
+    fn futex() -> Option<(char, String)> {
+        Some(('S', "futex_wait_queue".into()))
+    }
+
+    #[test]
+    fn a_cycle_is_a_deadlock_only_once_it_persists_with_the_kernel_agreeing() {
+        let (s, p) = lock_order();
+        let mut m = ProgramModel::new(&s, "", false, &p);
+        let t = Duration::from_millis;
+        m.event(0, &sync(0, SyncOp::Lock, "lock A", SyncPhase::Enter), t(0));
+        m.event(0, &sync(0, SyncOp::Lock, "lock A", SyncPhase::Leave), t(1));
+        m.event(1, &sync(1, SyncOp::Lock, "lock B", SyncPhase::Enter), t(1));
+        m.event(1, &sync(1, SyncOp::Lock, "lock B", SyncPhase::Leave), t(2));
+        m.event(0, &sync(0, SyncOp::Lock, "lock B", SyncPhase::Enter), t(3));
+        m.event(1, &sync(1, SyncOp::Lock, "lock A", SyncPhase::Enter), t(4));
+        // The kernel shows one of them running: not even suspected yet.
+        m.sample(vec![futex(), Some(('R', "0".into()))], vec![], vec![], t(10));
+        assert_eq!(m.verdict, None);
+        m.sample(vec![futex(), futex()], vec![], vec![], t(100));
+        assert_eq!(m.verdict, None, "a cycle must persist");
+        m.sample(vec![futex(), futex()], vec![], vec![], t(450));
+        match &m.verdict {
+            Some(Verdict::Deadlock { cycle, evidence }) => {
+                assert!(cycle.contains("worker 1 holds lock A and waits for lock B, which worker 2 holds"), "{cycle}");
+                assert_eq!(evidence.len(), 2);
+            }
+            v => panic!("{v:?}"),
+        }
+        assert_eq!(m.doing(0), "blocked: lock lock B (held by worker 2)");
+        // Kill a victim: the cycle is gone, the run goes on.
+        m.exited(1, ExitKind::Signal(9), t(500));
+        m.sample(vec![futex(), None], vec![], vec![], t(600));
+        assert_eq!(m.verdict, None);
+        assert!(m.deadlocked_once);
+    }
+
+    #[test]
+    fn quietly_taken_locks_are_known_once_the_holder_blocks() {
+        let (s, p) = lock_order();
+        let mut m = ProgramModel::new(&s, "", false, &p);
+        let t = Duration::from_millis;
+        // Each took its first lock without a word, then says what it holds before blocking.
+        m.event(0, &Event::Holding { role: Role(0), resources: vec!["lock A".into()] }, t(1));
+        m.event(0, &sync(0, SyncOp::Lock, "lock B", SyncPhase::Enter), t(2));
+        m.event(1, &Event::Holding { role: Role(1), resources: vec!["lock B".into()] }, t(1));
+        m.event(1, &sync(1, SyncOp::Lock, "lock A", SyncPhase::Enter), t(2));
+        m.sample(vec![futex(), futex()], vec![], vec![], t(10));
+        m.sample(vec![futex(), futex()], vec![], vec![], t(400));
+        assert!(matches!(m.verdict, Some(Verdict::Deadlock { .. })), "{:?}", m.verdict);
+        // Holding never drops what is not a lock (the exit each process holds).
+        assert!(m.graph.held_by(0).contains(&"the exit of worker 1"));
+    }
+
+    #[test]
+    fn waiting_for_the_scheduler_is_not_a_hang() {
+        let (s, p) = lock_order();
+        let mut m = ProgramModel::new(&s, "", true, &p);
+        let t = Duration::from_millis;
+        m.event(0, &sync(0, SyncOp::Lock, "lock A", SyncPhase::Next), t(0));
+        m.event(1, &sync(1, SyncOp::Lock, "lock B", SyncPhase::Next), t(0));
+        let stdin_wait = Some(('S', "pipe_read".into()));
+        m.sample(vec![stdin_wait.clone(), stdin_wait], vec![], vec![], t(5000));
+        assert_eq!(m.verdict, None);
+        assert_eq!(m.doing(0), "next: lock lock A");
+    }
+
+    #[test]
+    fn everyone_asleep_without_a_cycle_is_a_hang_and_a_completed_race_counts_lost_updates() {
+        let s = crate::program::resolve("race-counter").unwrap();
+        let p = s.processes("").unwrap().to_vec();
+        let mut m = ProgramModel::new(&s, "", false, &p);
+        let t = Duration::from_millis;
+        m.exited(0, ExitKind::Code(0), t(1));
+        m.exited(1, ExitKind::Code(0), t(2));
+        let want = s.expect["counter"];
+        m.sample(vec![None, None], vec![("counter".into(), want - 7)], vec![], t(3));
+        assert_eq!(m.verdict, Some(Verdict::Completed));
+        assert_eq!(m.lost_updates(), Some(7));
+        assert_eq!(m.unexpected(), vec![("counter".to_string(), want, want - 7)]);
+    }
+}
