@@ -35,6 +35,10 @@ pub struct ActorSpec {
     /// (`Control::Step`). Every operation is then reported, quiet ones included.
     #[serde(default)]
     pub gated: bool,
+    /// Report every operation, uncontended ones too (for a run someone watches; a busy
+    /// program would be slowed by it).
+    #[serde(default)]
+    pub verbose: bool,
     /// The names of every process of the run, by index (for `join`).
     #[serde(default)]
     pub process_names: Vec<String>,
@@ -327,7 +331,7 @@ impl Actor<'_> {
         call: impl FnOnce() -> Result<Option<String>, SyncError>,
     ) -> Result<(), String> {
         self.gate(op, resource, None);
-        if !self.spec.gated {
+        if !self.spec.gated && !self.spec.verbose {
             match try_now() {
                 Ok(Some(None)) => {
                     self.held.borrow_mut().push(resource.to_string());
@@ -369,7 +373,7 @@ impl Actor<'_> {
             v.iter().position(|r| r == resource).map(|i| v.remove(i)).is_some()
         };
         take(&self.held);
-        if take(&self.told) || self.spec.gated {
+        if take(&self.told) || self.spec.gated || self.spec.verbose {
             self.blocking(op, resource, call)?;
         } else {
             call().map_err(|e| format!("{} on '{resource}': {e}", op.as_str()))?;
@@ -462,7 +466,7 @@ impl Actor<'_> {
                             *v += 1;
                             *v
                         };
-                        if self.spec.gated {
+                        if self.spec.gated || self.spec.verbose {
                             self.report(
                                 SyncOp::Add,
                                 resource,
@@ -476,9 +480,27 @@ impl Actor<'_> {
                     let c = self.area.counter(i).map_err(|e| e.to_string())?;
                     match (self.spec.gated, *atomic) {
                         (false, true) => {
-                            c.atomic_add(1);
+                            let v = c.atomic_add(1) + 1;
+                            if self.spec.verbose {
+                                self.report(
+                                    SyncOp::Add,
+                                    resource,
+                                    SyncPhase::Leave,
+                                    Some(format!("atomically, now {v}")),
+                                );
+                            }
                         }
-                        (false, false) => c.racy_increment(50),
+                        (false, false) => {
+                            c.racy_increment(50);
+                            if self.spec.verbose {
+                                self.report(
+                                    SyncOp::Add,
+                                    resource,
+                                    SyncPhase::Leave,
+                                    Some("read, then wrote back".into()),
+                                );
+                            }
+                        }
                         (true, true) => {
                             self.gate(SyncOp::Add, resource, None);
                             let v = c.atomic_add(1) + 1;

@@ -12,8 +12,8 @@ pub mod bench;
 pub mod faults;
 pub mod mechanism;
 pub mod model;
-#[cfg(target_os = "linux")]
 pub mod program;
+pub mod program_session;
 pub mod report;
 pub mod scenario;
 pub mod scenario_file;

@@ -65,6 +65,15 @@ struct GuiArgs {
     /// Print frame CPU time, fps and memory to stderr every SECS seconds.
     #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "10")]
     frame_stats: Option<f64>,
+    /// Open the Programs view with this scenario program (see `ipc-lab list scenarios`).
+    #[arg(long, value_name = "ID", conflicts_with = "scenario")]
+    program: Option<String>,
+    /// With --program: the variant to run ("fixed", or a named one).
+    #[arg(long, value_name = "NAME", requires = "program")]
+    variant: Option<String>,
+    /// With --program: you are the scheduler (each operation waits until you pick the process).
+    #[arg(long, requires = "program")]
+    schedule: bool,
 }
 
 /// The --scenario help, listing the built-ins from the one registry.
@@ -328,6 +337,14 @@ fn gui_options(a: GuiArgs) -> anyhow::Result<ipc_lab::app::AppOptions> {
         Some(secs) => bail!("--frame-stats needs a number of seconds above 0 and at most a day (86400), not {secs}"),
         None => None,
     };
+    if let Some(id) = &a.program {
+        let p = ipc_lab::program::builtin()
+            .into_iter()
+            .flatten()
+            .find(|s| &s.id == id)
+            .ok_or_else(|| anyhow::anyhow!("no built-in scenario program '{id}' (see: ipc-lab list scenarios)"))?;
+        p.processes(a.variant.as_deref().unwrap_or("")).map_err(anyhow::Error::msg)?;
+    }
     Ok(ipc_lab::app::AppOptions {
         scenario,
         mechanism,
@@ -335,6 +352,9 @@ fn gui_options(a: GuiArgs) -> anyhow::Result<ipc_lab::app::AppOptions> {
         presenter: a.presenter,
         frame_stats,
         animate: true,
+        program: a.program,
+        variant: a.variant.unwrap_or_default(),
+        schedule: a.schedule,
     })
 }
 

@@ -25,6 +25,43 @@ pub struct ProgramScenario {
     /// Counter values a completed run must end with (fixed variant), by resource name.
     #[serde(default)]
     pub expect: std::collections::BTreeMap<String, u64>,
+    /// Things to try with you as the scheduler, each won by an outcome.
+    #[serde(default)]
+    pub challenges: Vec<ChallengeDecl>,
+}
+
+/// A challenge: run `variant` as the scheduler and bring about `goal`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeDecl {
+    /// "" as written, "fixed", or a named variant.
+    #[serde(default)]
+    pub variant: String,
+    pub goal: Goal,
+    /// The challenge as the student reads it.
+    pub text: String,
+}
+
+/// What wins a challenge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Goal {
+    /// Bring the processes into a deadlock (the kernel catching one counts).
+    Deadlock,
+    /// Finish, every process well, without ever deadlocking.
+    Complete,
+    /// Finish with a counter short of what it should be.
+    LostUpdate,
+}
+
+impl Goal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Goal::Deadlock => "make them deadlock",
+            Goal::Complete => "finish without deadlock",
+            Goal::LostUpdate => "lose an update",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -172,6 +209,22 @@ pub enum Step {
 }
 
 impl Step {
+    /// The resource the step works on, if any (a join names a process, not a resource).
+    pub fn resource(&self) -> Option<&str> {
+        match self {
+            Step::Lock { resource }
+            | Step::Unlock { resource }
+            | Step::Wait { resource }
+            | Step::Post { resource }
+            | Step::Barrier { resource }
+            | Step::Increment { resource, .. }
+            | Step::Send { resource, .. }
+            | Step::Recv { resource, .. }
+            | Step::Close { resource, .. } => Some(resource),
+            Step::Sleep { .. } | Step::Repeat { .. } | Step::Exit { .. } | Step::Join { .. } => None,
+        }
+    }
+
     /// Visits every step, nested ones included.
     pub fn visit<'a>(steps: &'a [Step], f: &mut impl FnMut(&'a Step)) {
         for s in steps {
@@ -209,6 +262,20 @@ impl ProgramScenario {
                 format!("scenario '{}' has no variant '{name}' (it has: {})", self.id, known.join(", "))
             }),
         }
+    }
+
+    /// Operations the variant's processes perform in all (repeats multiplied), at most
+    /// `u64::MAX`: a run of many is not reported operation by operation.
+    pub fn work(&self, variant: &str) -> u64 {
+        fn count(steps: &[Step]) -> u64 {
+            steps.iter().fold(0u64, |n, s| {
+                n.saturating_add(match s {
+                    Step::Repeat { times, steps } => times.saturating_mul(count(steps)),
+                    _ => 1,
+                })
+            })
+        }
+        self.processes(variant).map_or(0, |ps| ps.iter().fold(0u64, |n, p| n.saturating_add(count(&p.steps))))
     }
 
     pub fn resource(&self, name: &str) -> Option<(usize, &ResourceDecl)> {
@@ -255,6 +322,9 @@ impl ProgramScenario {
                 self.check_steps(&p.steps, 0, 1, processes, &p.name)
                     .map_err(|e| format!("{what}: process '{}': {e}", p.name))?;
             }
+        }
+        for c in &self.challenges {
+            self.processes(&c.variant).map_err(|e| format!("challenge '{}': {e}", c.text))?;
         }
         for name in self.expect.keys() {
             match self.resource(name) {

@@ -243,7 +243,7 @@ mod scheduler {
     #[test]
     fn your_interleaving_of_opposite_lock_orders_deadlocks_and_killing_a_victim_frees_the_other() {
         let scenario = resolve("deadlock-lock-order").expect("built-in");
-        let mut run = ProgramRun::start(&scenario, "no-barrier", &exe(), true).expect("start");
+        let mut run = ProgramRun::start(&scenario, "no-barrier", &exe(), true, false).expect("start");
         step(&mut run, 0); // worker 1 takes lock A
         step(&mut run, 1); // worker 2 takes lock B
         step(&mut run, 0); // worker 1 asks for lock B: blocks
@@ -266,7 +266,7 @@ mod scheduler {
     #[test]
     fn reading_twice_before_either_writes_loses_an_update() {
         let scenario = resolve("race-counter-small").expect("built-in");
-        let mut run = ProgramRun::start(&scenario, "", &exe(), true).expect("start");
+        let mut run = ProgramRun::start(&scenario, "", &exe(), true, false).expect("start");
         step(&mut run, 0); // adder 1 reads 0
         step(&mut run, 1); // adder 2 reads 0
         step(&mut run, 1); // adder 2 writes 1

@@ -171,3 +171,59 @@ fn large_screen_1920x1080_layout() {
     h.run_steps(3);
     h.snapshot("large_1920x1080");
 }
+
+/// The Programs view with dining philosophers deadlocked, fed a fixed sequence of reports (fixed
+/// PIDs and kernel states), at the default size and on a projector.
+fn deadlocked_philosophers(app: &mut IpcLabApp) {
+    use std::time::Duration;
+
+    use ipc_lab::model::program::ProgramModel;
+    use ipc_lab::telemetry::{SyncOp, SyncPhase};
+    app.ui_state.view = ipc_lab::app::View::Programs;
+    app.ui_state.program.choose("dining-philosophers");
+    let scenario = app.ui_state.program.scenario().expect("built-in").clone();
+    let processes = scenario.processes("").expect("as written").to_vec();
+    let mut m = ProgramModel::new(&scenario, "", false, &processes);
+    let t = Duration::from_millis;
+    let sync = |i: usize, op, r: &str, phase| Event::Sync {
+        role: Role(i as u16),
+        op,
+        resource: r.into(),
+        phase,
+        detail: None,
+    };
+    for i in 0..5 {
+        m.procs[i].pid = 5100 + i as u32;
+        let left = format!("fork {i}");
+        m.event(i, &sync(i, SyncOp::Lock, &left, SyncPhase::Enter), t(i as u64));
+        m.event(i, &sync(i, SyncOp::Lock, &left, SyncPhase::Leave), t(i as u64));
+        m.event(i, &sync(i, SyncOp::Barrier, "all seated", SyncPhase::Enter), t(10));
+    }
+    for i in 0..5 {
+        m.event(i, &sync(i, SyncOp::Barrier, "all seated", SyncPhase::Leave), t(20));
+        m.event(i, &sync(i, SyncOp::Lock, &format!("fork {}", (i + 1) % 5), SyncPhase::Enter), t(21));
+    }
+    let kernel = || (0..5).map(|_| Some(('S', "futex_do_wait".to_string()))).collect();
+    m.sample(kernel(), vec![], vec![("seats".into(), 4)], t(100));
+    m.sample(kernel(), vec![], vec![("seats".into(), 4)], t(500));
+    assert!(matches!(m.verdict, Some(ipc_lab::model::program::Verdict::Deadlock { .. })));
+    app.ui_state.program.shared =
+        ipc_lab::program_session::ProgramShared { model: Some(m), running: true, elapsed: 0.5, ..Default::default() };
+}
+
+#[test]
+fn programs_deadlock_layout() {
+    let mut h = harness();
+    deadlocked_philosophers(h.state_mut());
+    h.run_steps(3);
+    h.snapshot("programs_deadlock");
+}
+
+#[test]
+fn programs_deadlock_presenter_1024x768_layout() {
+    let mut h = harness_at([1024.0, 768.0], 1.0);
+    h.state_mut().ui_state.presenter = true;
+    deadlocked_philosophers(h.state_mut());
+    h.run_steps(6);
+    h.snapshot("programs_deadlock_presenter_1024x768");
+}

@@ -19,6 +19,8 @@ pub fn controls_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     ui.add_space(4.0);
     // The run buttons lead the first row and keep their place whatever is chosen below.
     ui.horizontal_wrapped(|ui| {
+        view_tabs(app, ui);
+        ui.separator();
         buttons_ui(app, ui);
         ui.separator();
         pace_ui(app, ui);
@@ -39,6 +41,15 @@ pub fn controls_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     });
     status_ui(app, ui);
     ui.add_space(2.0);
+}
+
+/// The views: the live stage, or scenario programs (locks, semaphores, deadlocks).
+pub fn view_tabs(app: &mut IpcLabApp, ui: &mut egui::Ui) {
+    use super::View;
+    ui.selectable_value(&mut app.ui_state.view, View::Stage, "Live stage")
+        .on_hover_text("Processes moving messages over a mechanism, timed");
+    ui.selectable_value(&mut app.ui_state.view, View::Programs, "Programs")
+        .on_hover_text("Processes running programs on locks, semaphores, pipes and queues: races and deadlocks");
 }
 
 fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {

@@ -6,6 +6,7 @@
 
 mod controls_ui;
 mod frame_stats;
+pub mod program_ui;
 mod stage_ui;
 mod stats_ui;
 mod timeline_ui;
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::mechanism::MechanismId;
 use crate::model::{Model, RunStatus};
+use crate::program_session::{ProgramCommand, ProgramSession};
 use crate::scenario_file::Scenario;
 use crate::session::{Command, Pace, Session, Update};
 use crate::supervisor::WorkerSignal;
@@ -34,6 +36,21 @@ pub struct AppOptions {
     pub frame_stats: Option<Duration>,
     /// Draw packets moving (off in tests, for deterministic frames).
     pub animate: bool,
+    /// Open the scenario-program view with this program (id) chosen.
+    pub program: Option<String>,
+    /// With `program`: its variant ("" as written).
+    pub variant: String,
+    /// With `program`: you are the scheduler.
+    pub schedule: bool,
+}
+
+/// Which view fills the window below the top row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    /// Two or more processes moving messages over a mechanism.
+    Stage,
+    /// Processes running small programs on locks, semaphores, pipes and queues.
+    Programs,
 }
 
 /// The pace the user picked, with the slow-motion rate kept while another pace is chosen.
@@ -58,6 +75,8 @@ pub struct UiState {
     pub frozen_timeline: Option<Vec<crate::model::Message>>,
     /// CPUs this machine lets us use (the stage says the GUI shares them; tests fix it).
     pub cpus: usize,
+    pub view: View,
+    pub program: program_ui::ProgramUi,
 }
 
 impl UiState {
@@ -84,6 +103,9 @@ impl UiState {
 pub struct IpcLabApp {
     /// Shared with the SIGTERM handler, which takes and drops it (ending every worker).
     session: Arc<Mutex<Option<Session>>>,
+    /// The scenario-program view's session (its actor processes); also ended on SIGTERM.
+    program_session: Arc<Mutex<Option<ProgramSession>>>,
+    program_pending: Vec<ProgramCommand>,
     pub model: Model,
     pub ui_state: UiState,
     started: Instant,
@@ -98,7 +120,8 @@ pub struct IpcLabApp {
 impl IpcLabApp {
     /// Starts the session thread; workers run from `exe`; `repaint` wakes the UI on news.
     pub fn new(exe: PathBuf, repaint: Arc<dyn Fn() + Send + Sync>, options: AppOptions) -> std::io::Result<Self> {
-        let session = Session::start(exe, repaint)?;
+        let session = Session::start(exe.clone(), repaint.clone())?;
+        let program_session = ProgramSession::start(exe, repaint)?;
         let mut scenario = options.scenario.unwrap_or_default();
         if let Some(m) = options.mechanism {
             scenario.mechanism = m;
@@ -114,10 +137,20 @@ impl IpcLabApp {
             show_file_window: false,
             frozen_timeline: None,
             cpus: controls_ui::usable_cpus(),
+            view: View::Stage,
+            program: program_ui::ProgramUi::new(),
         };
+        if let Some(id) = &options.program {
+            ui_state.view = View::Programs;
+            ui_state.program.choose(id);
+            ui_state.program.variant = options.variant.clone();
+            ui_state.program.gated = options.schedule;
+        }
         ui_state.set_pace(scenario.pace);
         let mut app = IpcLabApp {
             session: Arc::new(Mutex::new(Some(session))),
+            program_session: Arc::new(Mutex::new(Some(program_session))),
+            program_pending: Vec::new(),
             model: Model::default(),
             ui_state,
             started: Instant::now(),
@@ -127,7 +160,10 @@ impl IpcLabApp {
             zoom_asked: None,
         };
         if options.autostart {
-            app.start();
+            match app.ui_state.view {
+                View::Stage => app.start(),
+                View::Programs => app.program_start(),
+            }
         }
         Ok(app)
     }
@@ -135,6 +171,26 @@ impl IpcLabApp {
     /// The handle the SIGTERM handler uses to end the session.
     pub fn session_handle(&self) -> Arc<Mutex<Option<Session>>> {
         self.session.clone()
+    }
+
+    pub fn program_session_handle(&self) -> Arc<Mutex<Option<ProgramSession>>> {
+        self.program_session.clone()
+    }
+
+    /// Starts (or restarts) the chosen scenario program.
+    pub fn program_start(&mut self) {
+        if let Some(c) = self.ui_state.program.start_command() {
+            self.program_pending.push(c);
+        }
+    }
+
+    /// You as the scheduler: lets process `i` do its next operation.
+    pub fn program_step(&mut self, i: usize) {
+        self.program_pending.push(ProgramCommand::Step(i));
+    }
+
+    pub fn program_kill(&mut self, i: usize) {
+        self.program_pending.push(ProgramCommand::Kill(i));
     }
 
     fn now_nanos(&self) -> u64 {
@@ -218,11 +274,31 @@ impl IpcLabApp {
                 session.send(c);
             }
         }
+        let guard = self.program_session.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(session) = guard.as_ref() {
+            for c in self.program_pending.drain(..) {
+                session.send(c);
+            }
+        }
+    }
+
+    /// This frame's picture of the scenario program's run.
+    fn read_program(&mut self) {
+        let guard = self.program_session.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(session) = guard.as_ref()
+            && let Some(shared) = session.snapshot_since(self.ui_state.program.shared.generation)
+        {
+            self.ui_state.program.shared = shared;
+        }
     }
 
     fn keyboard(&mut self, ui: &mut egui::Ui) {
         use egui::Key;
         if ui.ctx().egui_wants_keyboard_input() {
+            return;
+        }
+        if self.ui_state.view == View::Programs {
+            self.program_keyboard(ui);
             return;
         }
         let (space, step, esc, presenter, page) = ui.input_mut(|i| {
@@ -250,6 +326,37 @@ impl IpcLabApp {
         if page {
             let now = self.now_nanos();
             self.model.set_notice("PageUp / PageDown will turn lesson pages (coming soon)", now);
+        }
+    }
+
+    /// The program view's keys: 1–9 step that process (you as the scheduler), Space starts,
+    /// Esc stops, F5 presenter.
+    fn program_keyboard(&mut self, ui: &mut egui::Ui) {
+        use egui::Key;
+        const DIGITS: [Key; 9] =
+            [Key::Num1, Key::Num2, Key::Num3, Key::Num4, Key::Num5, Key::Num6, Key::Num7, Key::Num8, Key::Num9];
+        let (digit, space, esc, presenter) = ui.input_mut(|i| {
+            (
+                DIGITS.iter().position(|&k| i.consume_key(egui::Modifiers::NONE, k)),
+                i.consume_key(egui::Modifiers::NONE, Key::Space),
+                i.consume_key(egui::Modifiers::NONE, Key::Escape),
+                i.consume_key(egui::Modifiers::NONE, Key::F5) || i.consume_key(egui::Modifiers::NONE, Key::F11),
+            )
+        });
+        let running = self.ui_state.program.shared.running;
+        if let Some(d) = digit
+            && running
+        {
+            self.program_step(d);
+        }
+        if space && !running {
+            self.program_start();
+        }
+        if esc && running {
+            self.program_pending.push(ProgramCommand::Stop);
+        }
+        if presenter {
+            self.ui_state.presenter = !self.ui_state.presenter;
         }
     }
 
@@ -283,9 +390,19 @@ impl IpcLabApp {
     pub fn ui_root(&mut self, ui: &mut egui::Ui) {
         let frame_start = frame_stats::thread_cpu_nanos();
         self.drain_updates();
+        self.read_program();
         self.keyboard(ui);
         self.apply_presenter(ui.ctx());
         let now = self.now_nanos();
+        if self.ui_state.view == View::Programs {
+            self.programs_root(ui);
+            self.send_pending();
+            if let Some(stats) = self.frame_stats.as_mut() {
+                stats.record(frame_stats::thread_cpu_nanos().saturating_sub(frame_start));
+                ui.ctx().request_repaint_after(Duration::from_millis(16));
+            }
+            return;
+        }
 
         egui::Panel::top("controls").show(ui, |ui| controls_ui::controls_ui(self, ui));
         // The edit above may have changed what the scenario is; its name must follow.
@@ -338,8 +455,36 @@ impl IpcLabApp {
         }
     }
 
+    /// The scenario-program view: its controls, the side panel, the graph.
+    fn programs_root(&mut self, ui: &mut egui::Ui) {
+        let mut commands = Vec::new();
+        egui::Panel::top("controls").show(ui, |ui| {
+            ui.add_space(4.0);
+            ui.horizontal(|ui| {
+                controls_ui::view_tabs(self, ui);
+                ui.separator();
+                ui.toggle_value(&mut self.ui_state.presenter, "Presenter")
+                    .on_hover_text("Big text for a projector (F5)");
+            });
+            program_ui::controls(&mut self.ui_state.program, ui, &mut commands);
+            ui.add_space(2.0);
+        });
+        let window = ui.ctx().content_rect().size();
+        egui::Panel::right("program-side").resizable(false).exact_size((window.x * 0.27).clamp(260.0, 480.0)).show(
+            ui,
+            |ui| {
+                program_ui::side(&self.ui_state.program, ui);
+            },
+        );
+        egui::CentralPanel::default().show(ui, |ui| {
+            program_ui::canvas(&self.ui_state.program, ui, &mut commands);
+        });
+        self.program_pending.extend(commands);
+    }
+
     fn shutdown(&mut self) {
         self.session.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.program_session.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 }
 
@@ -390,7 +535,7 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
             let repaint: Arc<dyn Fn() + Send + Sync> =
                 Arc::new(move || ctx.request_repaint_after(Duration::from_millis(15)));
             let app = IpcLabApp::new(exe, repaint, AppOptions { animate: true, ..options })?;
-            end_on_termination(app.session_handle(), cc.egui_ctx.clone())?;
+            end_on_termination(app.session_handle(), app.program_session_handle(), cc.egui_ctx.clone())?;
             Ok(Box::new(app))
         }),
     )
@@ -398,7 +543,11 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
 }
 
 /// On SIGTERM or SIGINT: end the session (killing workers, removing resources), then close.
-fn end_on_termination(session: Arc<Mutex<Option<Session>>>, ctx: egui::Context) -> std::io::Result<()> {
+fn end_on_termination(
+    session: Arc<Mutex<Option<Session>>>,
+    programs: Arc<Mutex<Option<ProgramSession>>>,
+    ctx: egui::Context,
+) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use signal_hook::consts::{SIGINT, SIGTERM};
@@ -406,6 +555,7 @@ fn end_on_termination(session: Arc<Mutex<Option<Session>>>, ctx: egui::Context) 
         std::thread::Builder::new().name("signals".into()).spawn(move || {
             if signals.forever().next().is_some() {
                 session.lock().unwrap_or_else(|p| p.into_inner()).take();
+                programs.lock().unwrap_or_else(|p| p.into_inner()).take();
                 ctx.send_viewport_cmd(egui::ViewportCommand::Close);
                 // If the event loop does not get to close the window, leave anyway.
                 std::thread::sleep(Duration::from_secs(2));

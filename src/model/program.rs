@@ -190,6 +190,23 @@ impl ProgramModel {
         }
     }
 
+    /// Per resource, the processes (by index) whose program in this variant uses it.
+    pub fn users(&self) -> Vec<Vec<usize>> {
+        let mut users: Vec<Vec<usize>> = vec![Vec::new(); self.scenario.resources.len()];
+        if let Ok(processes) = self.scenario.processes(&self.variant) {
+            for (p, decl) in processes.iter().enumerate() {
+                Step::visit(&decl.steps, &mut |step| {
+                    if let Some((i, _)) = step.resource().and_then(|r| self.scenario.resource(r))
+                        && !users[i].contains(&p)
+                    {
+                        users[i].push(p);
+                    }
+                });
+            }
+        }
+        users
+    }
+
     pub fn name(&self, i: usize) -> String {
         self.procs.get(i).map_or_else(|| format!("process {i}"), |p| p.name.clone())
     }
@@ -512,6 +529,16 @@ impl ProgramModel {
         )
     }
 
+    /// Whether this run has brought about `goal`.
+    pub fn achieved(&self, goal: crate::program::Goal) -> bool {
+        use crate::program::Goal;
+        match goal {
+            Goal::Deadlock => self.deadlocked_once || self.kernel_caught.is_some(),
+            Goal::Complete => self.verdict == Some(Verdict::Completed) && !self.deadlocked_once,
+            Goal::LostUpdate => self.lost_updates().is_some_and(|n| n > 0),
+        }
+    }
+
     /// Counters that did not end at the value the scenario expects: (name, expected, got); a
     /// process's own counter is checked in every process.
     pub fn unexpected(&self) -> Vec<(String, u64, u64)> {
@@ -537,7 +564,32 @@ impl ProgramModel {
         out
     }
 
-    /// What process `i` is doing, in a few words, for its box on the stage.
+    /// What process `i` is doing in a few words, for its box on the stage ("waits for fork 1",
+    /// "next: lock fork 1", "exited with code 0").
+    pub fn doing_short(&self, i: usize) -> String {
+        let p = &self.procs[i];
+        if let Some(e) = p.exit {
+            return e.to_string();
+        }
+        if let Some((op, r)) = &p.blocked {
+            return match op {
+                SyncOp::Join => format!("waits for {r} to exit"),
+                SyncOp::Send => format!("waits to send on {r}"),
+                SyncOp::Recv => format!("waits to receive on {r}"),
+                SyncOp::Barrier => format!("waits at {r}"),
+                _ => format!("waits for {r}"),
+            };
+        }
+        if p.sleeping {
+            return "sleeping".into();
+        }
+        if let Some((op, r, _)) = &p.next {
+            return if r.is_empty() { format!("next: {}", op.as_str()) } else { format!("next: {} {r}", op.as_str()) };
+        }
+        "running".into()
+    }
+
+    /// What process `i` is doing, in a few words and with whom it waits for.
     pub fn doing(&self, i: usize) -> String {
         let p = &self.procs[i];
         if let Some(e) = p.exit {

@@ -77,8 +77,15 @@ pub struct ProgramRun {
 
 impl ProgramRun {
     /// Starts `variant` of `scenario` ("" as written, "fixed", or a named one) with actors from
-    /// `exe`; `gated`: you are the scheduler (each operation waits for [`ProgramRun::step`]).
-    pub fn start(scenario: &ProgramScenario, variant: &str, exe: &Path, gated: bool) -> Result<ProgramRun, RunError> {
+    /// `exe`; `gated`: you are the scheduler (each operation waits for [`ProgramRun::step`]);
+    /// `verbose`: every operation is reported, uncontended ones too (for someone watching).
+    pub fn start(
+        scenario: &ProgramScenario,
+        variant: &str,
+        exe: &Path,
+        gated: bool,
+        verbose: bool,
+    ) -> Result<ProgramRun, RunError> {
         let processes = scenario.processes(variant).map_err(RunError::Invalid)?.to_vec();
         super::resources::sweep_stale();
         let mut res = Resources::create().map_err(setup("creating the run directory"))?;
@@ -164,6 +171,7 @@ impl ProgramRun {
                 pipes: pipe_fds.clone(),
                 queues: queues.clone(),
                 gated,
+                verbose,
                 process_names: process_names.clone(),
             };
             let json =
@@ -362,7 +370,7 @@ pub fn run(
     exe: &Path,
     timeout: Duration,
 ) -> Result<ProgramOutcome, RunError> {
-    let mut run = ProgramRun::start(scenario, variant, exe, false)?;
+    let mut run = ProgramRun::start(scenario, variant, exe, false, false)?;
     while run.elapsed() < timeout {
         if run.poll(Duration::from_millis(50)).is_some() {
             return Ok(run.finish(None));

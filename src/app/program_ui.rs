@@ -1,0 +1,640 @@
+//! The scenario-program view (issue 4/7): processes running small programs on locks,
+//! semaphores, pipes and queues, drawn with the resources they hold and wait for, the cycle of a
+//! deadlock in red and said in one sentence, the kernel's state of each process beside it; you
+//! may be the scheduler (click a process, or press its number) and kill a victim.
+
+use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, StrokeKind, pos2, vec2};
+
+use crate::model::program::{ProgramModel, Verdict};
+use crate::program::{Goal, ProgramScenario, ResourceKind};
+use crate::program_session::{ProgramCommand, ProgramShared};
+
+/// What the program view remembers between frames.
+pub struct ProgramUi {
+    pub scenarios: Vec<ProgramScenario>,
+    /// Index into `scenarios`.
+    pub chosen: usize,
+    /// "" as written, "fixed", or a named variant.
+    pub variant: String,
+    /// You are the scheduler.
+    pub gated: bool,
+    /// Index into the chosen scenario's challenges.
+    pub challenge: Option<usize>,
+    /// This frame's picture of the run.
+    pub shared: ProgramShared,
+}
+
+impl ProgramUi {
+    pub fn new() -> ProgramUi {
+        let scenarios: Vec<ProgramScenario> = crate::program::builtin().into_iter().flatten().collect();
+        let chosen = scenarios.iter().position(|s| s.id == "deadlock-lock-order").unwrap_or(0);
+        ProgramUi {
+            scenarios,
+            chosen,
+            variant: String::new(),
+            gated: false,
+            challenge: None,
+            shared: ProgramShared::default(),
+        }
+    }
+
+    pub fn scenario(&self) -> Option<&ProgramScenario> {
+        self.scenarios.get(self.chosen)
+    }
+
+    /// Picks a scenario by id; false if there is none.
+    pub fn choose(&mut self, id: &str) -> bool {
+        match self.scenarios.iter().position(|s| s.id == id) {
+            Some(i) => {
+                self.chosen = i;
+                self.variant.clear();
+                self.challenge = None;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Picks challenge `c` of the chosen scenario: its variant, and you as the scheduler.
+    pub fn choose_challenge(&mut self, c: Option<usize>) {
+        self.challenge = c;
+        if let Some(ch) = c.and_then(|c| self.scenario()?.challenges.get(c)) {
+            self.variant = ch.variant.clone();
+            self.gated = true;
+        }
+    }
+
+    pub fn start_command(&self) -> Option<ProgramCommand> {
+        let s = self.scenario()?;
+        Some(ProgramCommand::Start { scenario: Box::new(s.clone()), variant: self.variant.clone(), gated: self.gated })
+    }
+
+    fn goal(&self) -> Option<(Goal, &str)> {
+        let c = self.scenario()?.challenges.get(self.challenge?)?;
+        Some((c.goal, c.text.as_str()))
+    }
+}
+
+impl Default for ProgramUi {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn variant_label(v: &str) -> &str {
+    if v.is_empty() { "as written" } else { v }
+}
+
+/// The controls row of the view: scenario, variant, challenge, scheduler, start and stop.
+pub fn controls(p: &mut ProgramUi, ui: &mut egui::Ui, commands: &mut Vec<ProgramCommand>) {
+    let running = p.shared.running;
+    ui.horizontal_wrapped(|ui| {
+        if ui
+            .add_enabled(p.scenario().is_some(), egui::Button::new(if running { "Restart" } else { "Start" }))
+            .clicked()
+            && let Some(c) = p.start_command()
+        {
+            commands.push(c);
+        }
+        if ui.add_enabled(running, egui::Button::new("Stop")).on_hover_text("Kill every process (Esc)").clicked() {
+            commands.push(ProgramCommand::Stop);
+        }
+        ui.separator();
+        ui.add_enabled_ui(!running, |ui| {
+            let label = ui.label("Program");
+            let current = p.scenario().map_or(String::new(), |s| s.id.clone());
+            let mut pick = None;
+            egui::ComboBox::from_id_salt("program")
+                .selected_text(current)
+                .width(170.0)
+                .show_ui(ui, |ui| {
+                    for (i, s) in p.scenarios.iter().enumerate() {
+                        if ui.selectable_label(i == p.chosen, &s.id).on_hover_text(&s.title).clicked() {
+                            pick = Some(s.id.clone());
+                        }
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            if let Some(id) = pick {
+                p.choose(&id);
+            }
+            let label = ui.label("Variant");
+            let mut variants = vec![String::new()];
+            if let Some(s) = p.scenario() {
+                variants.extend(s.fixed.iter().map(|_| "fixed".to_string()));
+                variants.extend(s.variants.keys().cloned());
+            }
+            egui::ComboBox::from_id_salt("variant")
+                .selected_text(variant_label(&p.variant).to_string())
+                .width(110.0)
+                .show_ui(ui, |ui| {
+                    for v in &variants {
+                        ui.selectable_value(&mut p.variant, v.clone(), variant_label(v));
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            ui.checkbox(&mut p.gated, "You schedule")
+                .on_hover_text("Each process waits before every operation until you pick it (click it, or press 1–9)");
+            let challenges: Vec<String> = p
+                .scenario()
+                .map(|s| s.challenges.iter().map(|c| c.goal.as_str().to_string()).collect())
+                .unwrap_or_default();
+            if !challenges.is_empty() {
+                let label = ui.label("Challenge");
+                let mut pick = p.challenge;
+                egui::ComboBox::from_id_salt("challenge")
+                    .selected_text(
+                        p.challenge.and_then(|c| challenges.get(c)).map_or("none", |s| s.as_str()).to_string(),
+                    )
+                    .width(150.0)
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(&mut pick, None, "none");
+                        for (i, c) in challenges.iter().enumerate() {
+                            ui.selectable_value(&mut pick, Some(i), c);
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+                if pick != p.challenge {
+                    p.choose_challenge(pick);
+                }
+            }
+        });
+    });
+    if let Some(s) = p.scenario() {
+        if p.shared.model.is_none() {
+            ui.label(egui::RichText::new(&s.title).strong());
+            ui.label(egui::RichText::new(&s.about).weak());
+        } else {
+            ui.label(egui::RichText::new(format!("{} (hover for what it shows)", s.title)).strong())
+                .on_hover_text(&s.about);
+        }
+    }
+}
+
+/// How the run stands, in a banner: the verdict, the cycle in one sentence, the evidence.
+fn banner(p: &ProgramUi, ui: &mut egui::Ui) {
+    let Some(m) = &p.shared.model else {
+        let text = p.shared.message.clone().unwrap_or_else(|| "Press Start to run the processes.".into());
+        ui.label(egui::RichText::new(text).heading());
+        return;
+    };
+    let red = Color32::from_rgb(225, 60, 60);
+    let green = Color32::from_rgb(70, 180, 90);
+    let amber = Color32::from_rgb(230, 160, 40);
+    let secs = p.shared.elapsed;
+    let (word, color, sentence): (String, Color32, Option<String>) = match &m.verdict {
+        None if p.shared.running => {
+            let who = if m.gated { "waiting for you to pick a process" } else { "running" };
+            (format!("{who} · {secs:.1} s"), ui.visuals().text_color(), None)
+        }
+        None => ("stopped".into(), ui.visuals().weak_text_color(), None),
+        Some(Verdict::Deadlock { cycle, .. }) => ("DEADLOCK".into(), red, Some(cycle.clone())),
+        Some(Verdict::KernelCaught { what }) => ("DEADLOCK caught by the kernel".into(), amber, Some(what.clone())),
+        Some(Verdict::Suspected { cycle, .. }) => (
+            "SUSPECTED deadlock".into(),
+            amber,
+            Some(format!("{cycle} (the kernel does not confirm every process asleep on it)")),
+        ),
+        Some(Verdict::Hang { .. }) => {
+            ("HANG".into(), amber, Some("every process asleep, nothing moving, and no cycle of waits to blame".into()))
+        }
+        Some(Verdict::Completed) => (format!("completed in {secs:.2} s"), green, None),
+        Some(Verdict::Recovered { victims }) => {
+            (format!("recovered: {} killed, the others finished", victims.join(", ")), green, None)
+        }
+        Some(Verdict::Failed { why }) => ("ended".into(), ui.visuals().weak_text_color(), Some(why.clone())),
+        Some(Verdict::TimedOut { after_secs }) => (format!("still running after {after_secs} s"), amber, None),
+    };
+    ui.horizontal_wrapped(|ui| {
+        ui.label(egui::RichText::new(word).heading().strong().color(color));
+        if let Some(lost) = m.lost_updates().filter(|&n| n > 0) {
+            ui.label(egui::RichText::new(format!("· {lost} update(s) lost")).heading().color(red));
+        }
+    });
+    if let Some(s) = sentence {
+        ui.label(egui::RichText::new(s).color(color));
+    }
+    if matches!(m.verdict, Some(Verdict::Deadlock { .. } | Verdict::Hang { .. })) && p.shared.running {
+        ui.label("Right-click a process (or press its Kill button) to kill a victim and watch what it releases.");
+    }
+    if let Some(msg) = &p.shared.message {
+        ui.colored_label(ui.visuals().warn_fg_color, msg);
+    }
+}
+
+/// The side panel: the challenge, the values, the kernel's view of each process, the log.
+pub fn side(p: &ProgramUi, ui: &mut egui::Ui) {
+    let m = p.shared.model.as_ref();
+    if let Some((goal, text)) = p.goal() {
+        ui.heading("Challenge");
+        ui.label(egui::RichText::new(goal.as_str()).strong());
+        ui.label(text);
+        let won = m.is_some_and(|m| m.achieved(goal) && m.scenario.id == p.scenario().map_or("", |s| &s.id));
+        if won {
+            ui.label(egui::RichText::new("Challenge won!").heading().color(Color32::from_rgb(70, 180, 90)));
+        } else if m.is_some_and(|m| !p.shared.running && m.verdict.is_some()) {
+            ui.label("Not this time: press Start to try again.");
+        }
+        ui.separator();
+    }
+    let Some(m) = m else { return };
+    let users = m.users();
+    let used = |n: &str| m.scenario.resource(n).is_some_and(|(i, _)| !users[i].is_empty());
+    let counters: Vec<&(String, u64)> = m.counters.iter().filter(|(n, _)| used(n)).collect();
+    let semaphores: Vec<&(String, i32)> = m.semaphores.iter().filter(|(n, _)| used(n)).collect();
+    if !counters.is_empty() || !semaphores.is_empty() {
+        ui.heading("Values");
+        egui::Grid::new("values").num_columns(2).show(ui, |ui| {
+            for (n, v) in counters {
+                ui.label(n);
+                match m.scenario.expect.get(n) {
+                    Some(want) => ui.label(format!("{v} (should reach {want})")),
+                    None => ui.label(v.to_string()),
+                };
+                ui.end_row();
+            }
+            for (n, v) in semaphores {
+                ui.label(n);
+                ui.label(format!("{v} unit(s) free"));
+                ui.end_row();
+            }
+        });
+        ui.separator();
+    }
+    ui.heading("The kernel's view");
+    egui::Grid::new("kernel")
+        .num_columns(3)
+        .striped(true)
+        .show(ui, |ui| {
+            for pr in &m.procs {
+                ui.label(&pr.name);
+                ui.label(format!("pid {}", pr.pid));
+                match (&pr.kernel, &pr.exit) {
+                    (Some((s, w)), _) => {
+                        ui.label(format!("{s} {}", if w.is_empty() || w == "0" { "running" } else { w }))
+                    }
+                    (None, Some(e)) => ui.label(e.to_string()),
+                    (None, None) => ui.label("…"),
+                };
+                ui.end_row();
+            }
+        })
+        .response
+        .on_hover_text(
+            "From /proc/PID/stat (state: S asleep, R running, D uninterruptible) and /proc/PID/wchan (where it sleeps)",
+        );
+    ui.separator();
+    ui.heading("What happened");
+    egui::ScrollArea::vertical().stick_to_bottom(true).auto_shrink([false, false]).show(ui, |ui| {
+        for (t, line) in &m.log {
+            ui.horizontal_wrapped(|ui| {
+                ui.label(egui::RichText::new(format!("{t:.2} s")).weak());
+                ui.label(line);
+            });
+        }
+    });
+}
+
+/// What the central canvas asks for: a step or a kill.
+pub fn canvas(p: &ProgramUi, ui: &mut egui::Ui, commands: &mut Vec<ProgramCommand>) {
+    banner(p, ui);
+    ui.separator();
+    let Some(m) = &p.shared.model else { return };
+    let rect = ui.available_rect_before_wrap();
+    let (rect, _) = ui.allocate_exact_size(rect.size(), Sense::hover());
+    draw_graph(m, p.shared.running, rect, ui, commands);
+}
+
+/// Where a waited-for (pseudo) resource is drawn: the real resource it stands for, or, for
+/// the exit of a process, that process.
+enum Target {
+    Resource(usize),
+    Process(usize),
+}
+
+fn target_of(m: &ProgramModel, waited: &str) -> Option<Target> {
+    let strip = ["a post of ", "the write end of ", "the read end of ", "a receiver of ", "a sender to "];
+    if let Some(name) = waited.strip_prefix("the exit of ") {
+        return m.procs.iter().position(|p| p.name == name).map(Target::Process);
+    }
+    let base = strip.iter().find_map(|p| waited.strip_prefix(p)).unwrap_or(waited);
+    m.scenario.resources.iter().position(|r| r.name == base).map(Target::Resource)
+}
+
+fn resource_text(m: &ProgramModel, i: usize) -> String {
+    let r = &m.scenario.resources[i];
+    let value = |list: &[(String, u64)]| list.iter().find(|(n, _)| *n == r.name).map(|(_, v)| *v);
+    match r.kind {
+        ResourceKind::Mutex => "mutex".into(),
+        ResourceKind::FileLock => "fcntl file lock".into(),
+        ResourceKind::Semaphore { .. } => match m.semaphores.iter().find(|(n, _)| *n == r.name) {
+            Some((_, v)) => format!("semaphore: {v} free"),
+            None => "semaphore".into(),
+        },
+        ResourceKind::Counter => match value(&m.counters) {
+            Some(v) => format!("counter = {v}"),
+            None => "counter".into(),
+        },
+        ResourceKind::Barrier { parties } => format!("barrier of {parties}"),
+        ResourceKind::Pipe => "pipe".into(),
+        ResourceKind::Queue { capacity } => format!("message queue (holds {capacity})"),
+        ResourceKind::LocalCounter => "each process's own".into(),
+    }
+}
+
+fn draw_graph(m: &ProgramModel, running: bool, rect: Rect, ui: &mut egui::Ui, commands: &mut Vec<ProgramCommand>) {
+    let painter = ui.painter_at(rect);
+    let visuals = ui.visuals().clone();
+    let text = visuals.text_color();
+    let red = Color32::from_rgb(225, 60, 60);
+    let amber = Color32::from_rgb(230, 160, 40);
+    let blue = Color32::from_rgb(90, 150, 255);
+    let font = FontId::proportional(14.0);
+    let small = FontId::proportional(12.0);
+
+    let n = m.procs.len().max(1);
+    // Resources the variant's processes use, and by whom (a variant may leave one out).
+    let users = m.users();
+    let shown: Vec<usize> = (0..m.scenario.resources.len())
+        .filter(|&i| m.scenario.resources[i].kind != ResourceKind::LocalCounter && !users[i].is_empty())
+        .collect();
+    // Processes around an ellipse (two face each other, left and right); each resource between
+    // the processes that use it, pulled toward the middle; those everyone uses, stacked there.
+    let pw = (rect.width() / if n <= 2 { 3.2 } else { 4.6 }).clamp(120.0, 230.0);
+    // Name, PID and kernel state, what it does: three lines, and one per counter of its own.
+    let locals = m.procs.iter().map(|p| p.locals.len()).max().unwrap_or(0) as f32;
+    let ph = 64.0 + 15.0 * locals;
+    let center = rect.center();
+    let (rx, ry) = ((rect.width() - pw) / 2.0 - 6.0, (rect.height() - ph) / 2.0 - 30.0);
+    let angle = |p: usize| -> f32 {
+        if n == 2 {
+            std::f32::consts::PI * (1.0 - p as f32)
+        } else {
+            -std::f32::consts::FRAC_PI_2 + std::f32::consts::TAU * p as f32 / n as f32
+        }
+    };
+    let proc_rects: Vec<Rect> = (0..n)
+        .map(|p| {
+            let c = if n == 1 {
+                pos2(center.x, rect.top() + ph / 2.0 + 4.0)
+            } else {
+                center + vec2(rx * angle(p).cos(), ry * angle(p).sin())
+            };
+            Rect::from_center_size(c, vec2(pw, ph))
+        })
+        .collect();
+    let rw = (rect.width() / 7.0).clamp(90.0, 160.0);
+    let rh = 44.0;
+    let mut res_rects: Vec<Option<Rect>> = vec![None; m.scenario.resources.len()];
+    let mut middle = Vec::new();
+    for &i in &shown {
+        let (sx, sy) = users[i].iter().fold((0.0f32, 0.0f32), |(x, y), &p| (x + angle(p).cos(), y + angle(p).sin()));
+        let k = users[i].len() as f32;
+        let (mx, my) = (sx / k, sy / k);
+        if n == 1 || (mx * mx + my * my).sqrt() < 0.35 {
+            middle.push(i);
+        } else {
+            let a = my.atan2(mx);
+            res_rects[i] =
+                Some(Rect::from_center_size(center + vec2(0.5 * rx * a.cos(), 0.5 * ry * a.sin()), vec2(rw, rh)));
+        }
+    }
+    let stack = middle.len() as f32 * (rh + 12.0) - 12.0;
+    let top_y = if n == 1 { proc_rects[0].bottom() + 60.0 } else { center.y - stack / 2.0 };
+    for (k, &i) in middle.iter().enumerate() {
+        let c = pos2(center.x, top_y + rh / 2.0 + k as f32 * (rh + 12.0));
+        res_rects[i] = Some(Rect::from_center_size(c, vec2(rw, rh)));
+    }
+
+    // The cycle, once it is decided (a deadlock, or a suspected one).
+    let cycle = match &m.verdict {
+        Some(Verdict::Deadlock { .. } | Verdict::Suspected { .. }) => m.graph.cycle().unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let in_cycle = |p: usize| cycle.iter().any(|e| e.proc == p);
+
+    let arrow = |from: Pos2, to: Pos2, color: Color32, width: f32, dashed: bool| {
+        let stroke = Stroke::new(width, color);
+        if dashed {
+            painter.extend(egui::Shape::dashed_line(&[from, to], stroke, 8.0, 5.0));
+        } else {
+            painter.line_segment([from, to], stroke);
+        }
+        let dir = (to - from).normalized();
+        let side = vec2(-dir.y, dir.x);
+        let tip = to;
+        painter.add(egui::Shape::convex_polygon(
+            vec![tip, tip - dir * 11.0 + side * 5.5, tip - dir * 11.0 - side * 5.5],
+            color,
+            Stroke::NONE,
+        ));
+    };
+
+    // Holds: a lock to its holder (mutexes and file locks, where holding means owning).
+    for (i, r) in m.scenario.resources.iter().enumerate() {
+        if !matches!(r.kind, ResourceKind::Mutex | ResourceKind::FileLock) {
+            continue;
+        }
+        let Some(rr) = res_rects[i] else { continue };
+        for &h in m.graph.holders(&r.name) {
+            let red_edge = cycle.iter().enumerate().any(|(k, e)| {
+                let next = cycle[(k + 1) % cycle.len()].proc;
+                next == h && e.resource == r.name
+            });
+            let (c, w) = if red_edge { (red, 3.5) } else { (visuals.weak_text_color(), 2.0) };
+            let (a, b) = link(rr, proc_rects[h], 6.0);
+            arrow(a, b, c, w, false);
+            // A short edge keeps its word to the legend: it would sit on a box.
+            if a.distance(b) > 110.0 {
+                painter.text(a.lerp(b, 0.5) + vec2(0.0, 4.0), Align2::CENTER_TOP, "holds", small.clone(), c);
+            }
+        }
+    }
+    // Waits: a blocked process to what it waits for; in the cycle, on to the process that holds it.
+    for (p, _) in m.procs.iter().enumerate() {
+        let Some(waited) = m.graph.waits_for(p) else { continue };
+        let edge = cycle.iter().position(|e| e.proc == p);
+        let (c, w) = if edge.is_some() { (red, 3.5) } else { (amber, 2.5) };
+        match target_of(m, waited) {
+            Some(Target::Resource(i)) => {
+                let Some(rr) = res_rects[i] else { continue };
+                let (a, b) = link(proc_rects[p], rr, 6.0);
+                arrow(a, b, c, w, true);
+                if a.distance(b) > 110.0 {
+                    painter.text(
+                        a.lerp(b, 0.5) + vec2(0.0, -4.0),
+                        Align2::CENTER_BOTTOM,
+                        "waits for",
+                        small.clone(),
+                        c,
+                    );
+                }
+                // Through a role (a post, a pipe end, a queue side): on to who plays it.
+                if let Some(k) = edge {
+                    let next = cycle[(k + 1) % cycle.len()].proc;
+                    let real = m.scenario.resources.get(i).is_some_and(|r| r.name == waited);
+                    if !real {
+                        let (a, b) = link(rr, proc_rects[next], 6.0);
+                        arrow(a, b, red, 3.5, false);
+                    }
+                }
+            }
+            Some(Target::Process(q)) => {
+                let (a, b) = link(proc_rects[p], proc_rects[q], 0.0);
+                arrow(a, b, c, w, true);
+                painter.text(
+                    a.lerp(b, 0.5) + vec2(0.0, -10.0),
+                    Align2::CENTER_BOTTOM,
+                    "waits to exit",
+                    small.clone(),
+                    c,
+                );
+            }
+            None => {}
+        }
+    }
+
+    // Resources.
+    for &i in &shown {
+        let Some(rr) = res_rects[i] else { continue };
+        let hot =
+            cycle.iter().any(|e| target_of(m, &e.resource).is_some_and(|t| matches!(t, Target::Resource(j) if j == i)));
+        painter.rect(
+            rr,
+            8.0,
+            visuals.extreme_bg_color,
+            Stroke::new(if hot { 3.0 } else { 1.5 }, if hot { red } else { visuals.weak_text_color() }),
+            StrokeKind::Inside,
+        );
+        painter.text(
+            rr.center() - vec2(0.0, 9.0),
+            Align2::CENTER_CENTER,
+            &m.scenario.resources[i].name,
+            font.clone(),
+            text,
+        );
+        painter.text(
+            rr.center() + vec2(0.0, 11.0),
+            Align2::CENTER_CENTER,
+            resource_text(m, i),
+            small.clone(),
+            visuals.weak_text_color(),
+        );
+    }
+
+    // Processes: a box each, colored by what it does; click to step it, right-click to kill.
+    for (i, pr) in m.procs.iter().enumerate() {
+        let r = proc_rects[i];
+        let color = if in_cycle(i) {
+            red
+        } else if let Some(e) = pr.exit {
+            if e == crate::supervisor::ExitKind::Code(0) { visuals.weak_text_color() } else { red }
+        } else if pr.blocked.is_some() {
+            amber
+        } else if pr.next.is_some() {
+            blue
+        } else {
+            Color32::from_rgb(70, 180, 90)
+        };
+        let resp = ui.interact(r, ui.scope_id().with(("process", i)), Sense::click());
+        // Named for screen readers and tests: a click on the box is a step.
+        resp.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, m.gated, pr.name.clone()));
+        painter.rect(
+            r,
+            10.0,
+            visuals.faint_bg_color,
+            Stroke::new(if in_cycle(i) { 3.5 } else { 2.0 }, color),
+            StrokeKind::Inside,
+        );
+        let key = if m.gated && i < 9 { format!("[{}] ", i + 1) } else { String::new() };
+        let line = |y: f32, s: String, f: &FontId, c: Color32| {
+            let g = painter.layout(s, f.clone(), c, r.width() - 10.0);
+            painter.galley(pos2(r.center().x - g.size().x / 2.0, y), g.clone(), c);
+            g.size().y
+        };
+        let mut y = r.top() + 5.0;
+        y += line(y, format!("{key}{}", pr.name), &FontId::proportional(16.0), text) + 2.0;
+        let kernel = match &pr.kernel {
+            Some((s, w)) if w.is_empty() || w == "0" => format!(" · {s} on CPU"),
+            Some((s, w)) => format!(" · {s} {w}"),
+            None => String::new(),
+        };
+        // A narrow box leaves the PID to the kernel's view beside the stage.
+        let ids =
+            if pw >= 170.0 { format!("pid {}{kernel}", pr.pid) } else { kernel.trim_start_matches(" · ").to_string() };
+        y += line(y, ids, &small, visuals.weak_text_color()) + 2.0;
+        y += line(y, m.doing_short(i), &small, color) + 1.0;
+        for (n, v) in &pr.locals {
+            y += line(y, format!("its own {n} = {v}"), &small, text);
+        }
+        let live = pr.exit.is_none() && running;
+        if resp.clicked() && m.gated && live {
+            commands.push(ProgramCommand::Step(i));
+        }
+        resp.context_menu(|ui| {
+            if ui.add_enabled(live, egui::Button::new(format!("Kill {} (SIGKILL)", pr.name))).clicked() {
+                commands.push(ProgramCommand::Kill(i));
+                ui.close();
+            }
+        });
+        // A Kill button in the box's corner, for those who do not right-click (and for tests);
+        // where the box is narrow, only while the pointer is on it, not over the name.
+        if live && (pw >= 170.0 || resp.hovered() || ui.rect_contains_pointer(r)) {
+            let at = Rect::from_min_size(r.right_top() + vec2(-40.0, 3.0), vec2(37.0, 20.0));
+            let kill = ui.put(at, egui::Button::new(egui::RichText::new("Kill").small()));
+            kill.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, format!("Kill {}", pr.name)));
+            let kill = kill.on_hover_text(
+                "SIGKILL: the kernel releases what it held (pipe ends close, a robust mutex passes on with \
+                 EOWNERDEAD, a semaphore unit stays taken)",
+            );
+            if kill.clicked() {
+                commands.push(ProgramCommand::Kill(i));
+            }
+        }
+    }
+    // The legend.
+    let legend = format!(
+        "{}solid: holds · dashed: waits for · red: the cycle · orange box: blocked · blue box: waiting for you",
+        if m.gated {
+            "you are the scheduler: click a blue process (or press its number) to let it do its next operation · "
+        } else {
+            ""
+        },
+    );
+    let galley = painter.layout(legend, small, visuals.weak_text_color(), rect.width() - 12.0);
+    let at = rect.left_bottom() + vec2(6.0, -6.0 - galley.size().y);
+    painter.galley(at, galley, visuals.weak_text_color());
+}
+
+/// The ends of an edge from box `a` to box `b`: where the line between their centres (moved
+/// sideways by `offset`, so an edge each way does not overlap) leaves `a` and enters `b`.
+fn link(a: Rect, b: Rect, offset: f32) -> (Pos2, Pos2) {
+    let d = (b.center() - a.center()).normalized();
+    let side = vec2(-d.y, d.x) * offset;
+    let from = a.center() + side;
+    let to = b.center() + side;
+    (border(a, from, to), border(b, to, from))
+}
+
+/// Where the segment from `inside` (in `r`) toward `toward` crosses `r`'s border.
+fn border(r: Rect, inside: Pos2, toward: Pos2) -> Pos2 {
+    let d = toward - inside;
+    let tx = if d.x > 0.0 {
+        (r.right() - inside.x) / d.x
+    } else if d.x < 0.0 {
+        (r.left() - inside.x) / d.x
+    } else {
+        f32::INFINITY
+    };
+    let ty = if d.y > 0.0 {
+        (r.bottom() - inside.y) / d.y
+    } else if d.y < 0.0 {
+        (r.top() - inside.y) / d.y
+    } else {
+        f32::INFINITY
+    };
+    inside + d * tx.min(ty).clamp(0.0, 1.0)
+}
