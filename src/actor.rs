@@ -408,6 +408,67 @@ impl Actor<'_> {
         }
     }
 
+    fn unlock(&self, resource: &str) -> Result<(), String> {
+        let (i, kind) = self.index(resource)?;
+        self.release(SyncOp::Unlock, resource, || match kind {
+            ResourceKind::FileLock => self.locks.unlock(i as u64).map(|()| None),
+            _ => self.area.mutex(i)?.unlock().map(|()| None),
+        })
+    }
+
+    /// All or none: tries each lock in turn without sleeping; when one is busy, gives back those
+    /// taken, sleeps a random while (up to `backoff` ms) and starts again. Nobody sleeps holding
+    /// a lock while waiting for another, so no cycle of waits can form (a livelock could, if
+    /// everyone backed off in step forever; the random pause makes that vanishingly unlikely).
+    fn lock_all(&self, resources: &[String], backoff: u64) -> Result<(), String> {
+        let mut rng = fastrand::Rng::with_seed(u64::from(std::process::id()));
+        loop {
+            let mut taken: Vec<&str> = Vec::new();
+            let mut busy = None;
+            for r in resources {
+                let (i, kind) = self.index(r)?;
+                self.gate(SyncOp::Lock, r, Some("try, without waiting".into()));
+                let got = match kind {
+                    ResourceKind::FileLock => self.locks.try_lock(i as u64).map(|ok| ok.then_some(None)),
+                    _ => {
+                        let m = self.area.mutex(i).map_err(|e| e.to_string())?;
+                        m.try_lock().and_then(|l| l.map(|l| Self::owner_died(&m, l)).transpose())
+                    }
+                };
+                match got.map_err(|e| format!("lock on '{r}': {e}"))? {
+                    Some(detail) => {
+                        self.held.borrow_mut().push(r.clone());
+                        if self.spec.gated || self.spec.verbose || detail.is_some() {
+                            self.report(SyncOp::Lock, r, SyncPhase::Enter, None);
+                            self.report(SyncOp::Lock, r, SyncPhase::Leave, detail);
+                            self.told.borrow_mut().push(r.clone());
+                        }
+                        taken.push(r);
+                    }
+                    None => {
+                        busy = Some(r);
+                        break;
+                    }
+                }
+            }
+            let Some(busy) = busy else { return Ok(()) };
+            let pause = rng.u64(1..=backoff.max(1));
+            let gave = if taken.is_empty() { String::new() } else { format!("gives back {}, ", taken.join(", ")) };
+            self.report(
+                SyncOp::Lock,
+                busy,
+                SyncPhase::Failed,
+                Some(format!("busy: {gave}backs off {pause} ms and tries again")),
+            );
+            for r in taken.iter().rev() {
+                self.unlock(r)?;
+            }
+            self.report(SyncOp::Sleep, "", SyncPhase::Enter, None);
+            std::thread::sleep(std::time::Duration::from_millis(pause));
+            self.report(SyncOp::Sleep, "", SyncPhase::Leave, None);
+        }
+    }
+
     fn steps(&self, steps: &[Step]) -> Result<(), String> {
         for step in steps {
             match step {
@@ -430,13 +491,8 @@ impl Actor<'_> {
                         )?;
                     }
                 }
-                Step::Unlock { resource } => {
-                    let (i, kind) = self.index(resource)?;
-                    self.release(SyncOp::Unlock, resource, || match kind {
-                        ResourceKind::FileLock => self.locks.unlock(i as u64).map(|()| None),
-                        _ => self.area.mutex(i)?.unlock().map(|()| None),
-                    })?;
-                }
+                Step::Unlock { resource } => self.unlock(resource)?,
+                Step::LockAll { resources, backoff_millis } => self.lock_all(resources, *backoff_millis)?,
                 Step::Wait { resource } => {
                     let (i, _) = self.index(resource)?;
                     let sem = self.area.semaphore(i).map_err(|e| e.to_string())?;

@@ -106,6 +106,9 @@ struct RunArgs {
     /// text or json.
     #[arg(long, short, default_value = "text")]
     format: String,
+    /// What the scenario's pipes are made of: pipe, or unix (a socket pair).
+    #[arg(long, short, default_value = "pipe")]
+    mechanism: String,
 }
 
 #[derive(clap::Args)]
@@ -236,7 +239,11 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
         };
         scenario.processes(&variant).map_err(anyhow::Error::msg)?;
         let timeout = std::time::Duration::from_secs_f64(a.timeout);
-        let outcome = ipc_lab::supervisor::program::run(&scenario, &variant, &exe, timeout)?;
+        let links: MechanismId = a.mechanism.parse().map_err(anyhow::Error::msg)?;
+        if !matches!(links, MechanismId::Pipe | MechanismId::Unix) {
+            bail!("--mechanism for a scenario program is pipe or unix (its pipes made of a socket pair), not {links}");
+        }
+        let outcome = ipc_lab::supervisor::program::run_over(&scenario, &variant, &exe, timeout, links)?;
         if json {
             println!("{}", serde_json::to_string_pretty(&outcome)?);
         } else {

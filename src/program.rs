@@ -206,11 +206,23 @@ pub enum Step {
     Join {
         process: String,
     },
+    /// Take every lock listed, or none: when one is busy, give back those taken, pause a random
+    /// while of up to `backoff_millis`, and try again (deadlock avoided by never waiting while
+    /// holding).
+    LockAll {
+        resources: Vec<String>,
+        #[serde(default = "default_backoff")]
+        backoff_millis: u64,
+    },
+}
+
+fn default_backoff() -> u64 {
+    10
 }
 
 impl Step {
-    /// The resource the step works on, if any (a join names a process, not a resource).
-    pub fn resource(&self) -> Option<&str> {
+    /// The resources the step works on (a join names a process, not a resource).
+    pub fn resources(&self) -> Vec<&str> {
         match self {
             Step::Lock { resource }
             | Step::Unlock { resource }
@@ -220,8 +232,9 @@ impl Step {
             | Step::Increment { resource, .. }
             | Step::Send { resource, .. }
             | Step::Recv { resource, .. }
-            | Step::Close { resource, .. } => Some(resource),
-            Step::Sleep { .. } | Step::Repeat { .. } | Step::Exit { .. } | Step::Join { .. } => None,
+            | Step::Close { resource, .. } => vec![resource.as_str()],
+            Step::LockAll { resources, .. } => resources.iter().map(String::as_str).collect(),
+            Step::Sleep { .. } | Step::Repeat { .. } | Step::Exit { .. } | Step::Join { .. } => Vec::new(),
         }
     }
 
@@ -354,6 +367,19 @@ impl ProgramScenario {
                 Step::Lock { resource } | Step::Unlock { resource } => {
                     if !matches!(kind(resource)?, ResourceKind::Mutex | ResourceKind::FileLock) {
                         return wrong(&format!("'{resource}' is not a mutex or file lock"));
+                    }
+                }
+                Step::LockAll { resources, backoff_millis } => {
+                    if resources.is_empty() {
+                        return wrong("lock_all names no locks");
+                    }
+                    for resource in resources {
+                        if !matches!(kind(resource)?, ResourceKind::Mutex | ResourceKind::FileLock) {
+                            return wrong(&format!("'{resource}' is not a mutex or file lock"));
+                        }
+                    }
+                    if *backoff_millis > MAX_SLEEP_MILLIS {
+                        return wrong(&format!("a back-off of {backoff_millis} ms is over a minute"));
                     }
                 }
                 Step::Wait { resource } | Step::Post { resource } => {

@@ -8,8 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::{assert_nothing_left, exe};
+use ipc_lab::mechanism::MechanismId;
 use ipc_lab::program::resolve;
-use ipc_lab::supervisor::program::{ProgramOutcome, Verdict, run};
+use ipc_lab::supervisor::program::{ProgramOutcome, Verdict, run, run_over};
 
 fn run_builtin(id: &str, fixed: bool) -> ProgramOutcome {
     run_variant(id, if fixed { "fixed" } else { "" })
@@ -208,9 +209,10 @@ fn each_process_has_its_own_copy_of_a_variable_and_shares_only_the_shared_one() 
 }
 
 #[test]
-fn four_seats_for_five_philosophers_cannot_deadlock() {
+fn four_seats_for_five_philosophers_and_backing_off_cannot_deadlock() {
     for _ in 0..3 {
         assert_eq!(run_variant("dining-philosophers", "four-seats").verdict, Verdict::Completed);
+        assert_eq!(run_variant("deadlock-lock-order", "back-off").verdict, Verdict::Completed);
     }
 }
 
@@ -264,6 +266,35 @@ mod scheduler {
     }
 
     #[test]
+    fn backing_off_when_the_second_lock_is_busy_completes_where_waiting_deadlocks() {
+        let scenario = resolve("deadlock-lock-order").expect("built-in");
+        let mut run = ProgramRun::start(&scenario, "back-off", &exe(), true, false).expect("start");
+        step(&mut run, 0); // both at the barrier ...
+        step(&mut run, 1); // ... and through it
+        step(&mut run, 0); // worker 1 takes lock A
+        step(&mut run, 1); // worker 2 takes lock B
+        step(&mut run, 0); // worker 1 tries lock B: busy, so it gives lock A back (at its next step)
+        // From here whoever waits for the scheduler goes next, until both are done.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !run.model().all_exited() {
+            assert!(Instant::now() < deadline, "{:?}", run.model().log);
+            run.poll(Duration::from_millis(5));
+            if let Some(i) = (0..2).find(|&i| run.model().procs[i].next.is_some()) {
+                run.step(i).expect("at its gate");
+            }
+        }
+        until(&mut run, Duration::from_secs(3), |v| v == Some(&Verdict::Completed));
+        assert!(!run.model().deadlocked_once);
+        assert!(
+            run.model().log.iter().any(|(_, l)| l.contains("busy: gives back lock A, backs off")),
+            "{:?}",
+            run.model().log
+        );
+        let o = run.finish(None);
+        assert_nothing_left(&o.prefix, &o.pids);
+    }
+
+    #[test]
     fn reading_twice_before_either_writes_loses_an_update() {
         let scenario = resolve("race-counter-small").expect("built-in");
         let mut run = ProgramRun::start(&scenario, "", &exe(), true, false).expect("start");
@@ -281,4 +312,28 @@ mod scheduler {
         assert_eq!(o.counters, vec![("counter".into(), 3)]);
         assert_nothing_left(&o.prefix, &o.pids);
     }
+}
+
+#[test]
+fn pipes_made_of_socket_pairs_deadlock_and_hang_the_same_with_the_kernel_showing_socket_waits() {
+    let over_unix = |id: &str, variant: &str| {
+        let scenario = resolve(id).expect("a built-in");
+        let o = run_over(&scenario, variant, &exe(), Duration::from_secs(20), MechanismId::Unix).expect("start");
+        assert_nothing_left(&o.prefix, &o.pids);
+        o
+    };
+    for (id, wait) in [("deadlock-read-read", "unix_stream_read"), ("deadlock-pipe-full", "sock_alloc_send")] {
+        let o = over_unix(id, "");
+        let Verdict::Deadlock { evidence, .. } = &o.verdict else { panic!("{id}: {o:?}") };
+        assert!(evidence.iter().all(|e| e.contains("state S") && e.contains(wait)), "{id}: {evidence:?}");
+        assert_eq!(over_unix(id, "fixed").verdict, Verdict::Completed, "{id} fixed");
+    }
+    assert!(matches!(over_unix("hang-unclosed-write-end", "").verdict, Verdict::Hang { .. }));
+    let code = std::process::Command::new(exe())
+        .args(["run", "deadlock-read-read", "--mechanism", "tcp"])
+        .output()
+        .expect("run")
+        .status
+        .code();
+    assert_eq!(code, Some(2), "pipes cannot be made of TCP: bad input");
 }

@@ -99,6 +99,30 @@ pub fn controls(p: &mut ProgramUi, ui: &mut egui::Ui, commands: &mut Vec<Program
         if ui.add_enabled(running, egui::Button::new("Stop")).on_hover_text("Kill every process (Esc)").clicked() {
             commands.push(ProgramCommand::Stop);
         }
+        // Stuck, and the scenario has a fix: one click to see it work.
+        let stuck = p.shared.model.as_ref().is_some_and(|m| {
+            m.variant != "fixed"
+                && matches!(
+                    m.verdict,
+                    Some(
+                        Verdict::Deadlock { .. }
+                            | Verdict::Hang { .. }
+                            | Verdict::Suspected { .. }
+                            | Verdict::KernelCaught { .. }
+                    )
+                )
+        });
+        if stuck
+            && p.scenario().is_some_and(|s| s.fixed.is_some())
+            && ui.button("Restart with the fix").on_hover_text("Run the variant that completes").clicked()
+        {
+            p.variant = "fixed".into();
+            p.gated = false;
+            p.challenge = None;
+            if let Some(c) = p.start_command() {
+                commands.push(c);
+            }
+        }
         ui.separator();
         ui.add_enabled_ui(!running, |ui| {
             let label = ui.label("Program");
@@ -339,6 +363,7 @@ fn resource_text(m: &ProgramModel, i: usize) -> String {
             None => "counter".into(),
         },
         ResourceKind::Barrier { parties } => format!("barrier of {parties}"),
+        ResourceKind::Pipe if m.links == crate::mechanism::MechanismId::Unix => "pipe made of a socket pair".into(),
         ResourceKind::Pipe => "pipe".into(),
         ResourceKind::Queue { capacity } => format!("message queue (holds {capacity})"),
         ResourceKind::LocalCounter => "each process's own".into(),

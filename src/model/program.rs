@@ -136,6 +136,8 @@ pub struct ProgramModel {
     pub deadlocked_once: bool,
     /// Processes you killed (victims chosen to break a deadlock), by index.
     pub victims: Vec<usize>,
+    /// What the scenario's pipes are made of: `pipe`, or `unix` (a socket pair).
+    pub links: crate::mechanism::MechanismId,
     last_activity: Duration,
     cycle_since: Option<Duration>,
     suspect_since: Option<Duration>,
@@ -184,6 +186,7 @@ impl ProgramModel {
             verdict: None,
             deadlocked_once: false,
             victims: Vec::new(),
+            links: crate::mechanism::MechanismId::Pipe,
             last_activity: Duration::ZERO,
             cycle_since: None,
             suspect_since: None,
@@ -196,10 +199,10 @@ impl ProgramModel {
         if let Ok(processes) = self.scenario.processes(&self.variant) {
             for (p, decl) in processes.iter().enumerate() {
                 Step::visit(&decl.steps, &mut |step| {
-                    if let Some((i, _)) = step.resource().and_then(|r| self.scenario.resource(r))
-                        && !users[i].contains(&p)
-                    {
-                        users[i].push(p);
+                    for (i, _) in step.resources().into_iter().filter_map(|r| self.scenario.resource(r)) {
+                        if !users[i].contains(&p) {
+                            users[i].push(p);
+                        }
                     }
                 });
             }
@@ -355,9 +358,39 @@ impl ProgramModel {
     pub fn victim(&mut self, i: usize, now: Duration) {
         if i < self.procs.len() && !self.victims.contains(&i) {
             self.victims.push(i);
-            let line = format!("you killed {} (SIGKILL): the kernel releases what it held", self.name(i));
+            let line = format!("you killed {} (SIGKILL): {}", self.name(i), self.what_dies_with(i));
             self.say(now, line);
         }
+    }
+
+    /// What the kernel does with what process `i` holds when it dies, in a sentence.
+    pub fn what_dies_with(&self, i: usize) -> String {
+        let mut said = Vec::new();
+        let held = self.graph.held_by(i);
+        for r in self.scenario.resources.iter() {
+            let units = held.iter().filter(|h| **h == r.name).count();
+            let pipe_end = held.iter().any(|h| {
+                h.strip_prefix("the read end of ").or_else(|| h.strip_prefix("the write end of "))
+                    == Some(r.name.as_str())
+            });
+            match r.kind {
+                ResourceKind::Mutex if units > 0 => {
+                    said.push(format!("{} is a robust mutex: its next locker gets it with EOWNERDEAD", r.name))
+                }
+                ResourceKind::FileLock if units > 0 => {
+                    said.push(format!("{}: the kernel drops a dead process's fcntl locks", r.name))
+                }
+                ResourceKind::Semaphore { .. } if units > 0 => said.push(format!(
+                    "{units} unit(s) of {} stay taken: a semaphore has no owner to give them back",
+                    r.name
+                )),
+                ResourceKind::Pipe if pipe_end => {
+                    said.push(format!("its ends of {} close: a reader may now see end of file, a writer EPIPE", r.name))
+                }
+                _ => {}
+            }
+        }
+        if said.is_empty() { "it held nothing".into() } else { said.join("; ") }
     }
 
     pub fn all_exited(&self) -> bool {
@@ -493,7 +526,9 @@ impl ProgramModel {
             return false;
         }
         if resource.starts_with("the write end of ") || resource.starts_with("the read end of ") {
-            return w.contains("pipe");
+            // A pipe's wait (pipe_read, pipe_write), or a stream socket's (unix_stream_read_generic,
+            // sock_alloc_send_pskb, ...) when the pipes are socket pairs.
+            return w.contains("pipe") || w.contains("unix") || w.contains("sock");
         }
         if resource.starts_with("the exit of ") {
             return w.contains("poll");

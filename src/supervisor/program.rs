@@ -15,6 +15,7 @@ use super::procfs::{proc_stat, proc_wchan};
 use super::resources::{Named, Resources};
 use super::{RunError, RunEvent, WorkerProc, end_all, setup, spawn_child};
 use crate::actor::ActorSpec;
+use crate::mechanism::MechanismId;
 use crate::model::program::ProgramModel;
 use crate::program::{ProgramScenario, ResourceKind, Step};
 use crate::sync::{SyncArea, SyncError, SyncKind};
@@ -86,6 +87,25 @@ impl ProgramRun {
         gated: bool,
         verbose: bool,
     ) -> Result<ProgramRun, RunError> {
+        Self::start_over(scenario, variant, exe, gated, verbose, MechanismId::Pipe)
+    }
+
+    /// As [`ProgramRun::start`], with the scenario's pipes made of `links`: `pipe` (pipe(2)) or
+    /// `unix` (a connected pair of Unix stream sockets, socketpair(2): one end writes, the other
+    /// reads, and a reader sees end of file once every copy of the writing end is closed).
+    pub fn start_over(
+        scenario: &ProgramScenario,
+        variant: &str,
+        exe: &Path,
+        gated: bool,
+        verbose: bool,
+        links: MechanismId,
+    ) -> Result<ProgramRun, RunError> {
+        if !matches!(links, MechanismId::Pipe | MechanismId::Unix) {
+            return Err(RunError::Invalid(format!(
+                "a scenario program's pipes can be made of pipe or unix (socketpair), not {links}"
+            )));
+        }
         let processes = scenario.processes(variant).map_err(RunError::Invalid)?.to_vec();
         super::resources::sweep_stale();
         let mut res = Resources::create().map_err(setup("creating the run directory"))?;
@@ -147,8 +167,24 @@ impl ProgramRun {
         for r in &scenario.resources {
             if r.kind == ResourceKind::Pipe {
                 use std::os::fd::AsRawFd;
-                let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-                    .map_err(|e| RunError::Setup { what: "creating a pipe".into(), source: e.into() })?;
+                let (rd, wr) = if links == MechanismId::Unix {
+                    use std::os::fd::{FromRawFd, OwnedFd};
+                    let mut fds = [0i32; 2];
+                    // SAFETY: socketpair writes two new descriptors into the array we pass.
+                    let rc = unsafe {
+                        libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr())
+                    };
+                    if rc != 0 {
+                        let source = std::io::Error::last_os_error();
+                        return Err(RunError::Setup { what: "creating a socket pair".into(), source });
+                    }
+                    // SAFETY: both descriptors are new and ours alone.
+                    let (wr, rd) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+                    (rd, wr)
+                } else {
+                    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                        .map_err(|e| RunError::Setup { what: "creating a pipe".into(), source: e.into() })?
+                };
                 pipe_fds.push(Some((rd.as_raw_fd(), wr.as_raw_fd())));
                 our_copies.extend([rd, wr]);
             } else {
@@ -216,6 +252,7 @@ impl ProgramRun {
             let _ = w.send(&Control::Go);
         }
         let mut model = ProgramModel::new(scenario, variant, gated, &processes);
+        model.links = links;
         for (p, w) in model.procs.iter_mut().zip(&actors.workers) {
             p.pid = w.pid;
         }
@@ -370,7 +407,18 @@ pub fn run(
     exe: &Path,
     timeout: Duration,
 ) -> Result<ProgramOutcome, RunError> {
-    let mut run = ProgramRun::start(scenario, variant, exe, false, false)?;
+    run_over(scenario, variant, exe, timeout, MechanismId::Pipe)
+}
+
+/// As [`run`], with the scenario's pipes made of `links` (see [`ProgramRun::start_over`]).
+pub fn run_over(
+    scenario: &ProgramScenario,
+    variant: &str,
+    exe: &Path,
+    timeout: Duration,
+    links: MechanismId,
+) -> Result<ProgramOutcome, RunError> {
+    let mut run = ProgramRun::start_over(scenario, variant, exe, false, false, links)?;
     while run.elapsed() < timeout {
         if run.poll(Duration::from_millis(50)).is_some() {
             return Ok(run.finish(None));
