@@ -91,10 +91,12 @@ pub(super) fn parse_file(shown: &str, text: &str) -> Result<Vec<Experiment>, Les
         let what = message.rsplit_once(" at line ").map_or(message.as_str(), |(m, _)| m);
         LessonError::at(shown, e.line().max(1), format!("{what} (column {})", e.column()))
     })?;
-    entries.into_iter().map(|e| experiment(shown, text, e)).collect()
+    // Built-ins only: an experiment is part of the course, not a path on this machine.
+    let programs: Vec<ProgramScenario> = crate::program::builtin().into_iter().flatten().collect();
+    entries.into_iter().map(|e| experiment(shown, text, &programs, e)).collect()
 }
 
-fn experiment(shown: &str, text: &str, e: Entry) -> Result<Experiment, LessonError> {
+fn experiment(shown: &str, text: &str, programs: &[ProgramScenario], e: Entry) -> Result<Experiment, LessonError> {
     let line = line_of_id(text, &e.id);
     let err = |what: String| LessonError::at(shown, line, format!("experiment '{}': {what}", e.id));
     if !valid_id(&e.id) {
@@ -104,9 +106,8 @@ fn experiment(shown: &str, text: &str, e: Entry) -> Result<Experiment, LessonErr
         (Some(_), Some(_)) => return Err(err("has both 'program' and 'stage'; it runs one of them".into())),
         (None, None) => return Err(err("needs 'program' (a scenario program) or 'stage' (a live-stage setup)".into())),
         (Some(id), None) => {
-            // Built-ins only: an experiment is part of the course, not a path on this machine.
-            let scenario = crate::program::builtin().into_iter().flatten().find(|s| s.id == id).ok_or_else(|| {
-                let known: Vec<String> = crate::program::builtin().into_iter().flatten().map(|s| s.id).collect();
+            let scenario = programs.iter().find(|s| s.id == id).cloned().ok_or_else(|| {
+                let known: Vec<&str> = programs.iter().map(|s| s.id.as_str()).collect();
                 err(format!("program: no built-in scenario program '{id}' (known: {})", known.join(", ")))
             })?;
             let variant = e.variant.unwrap_or_default();
