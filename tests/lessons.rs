@@ -263,6 +263,18 @@ fn schedule_to(e: &Experiment, goal: Goal, order: &[usize]) -> Result<(), String
                 run.poll(Duration::from_millis(10));
             }
             run.step(i).map_err(|why| format!("pick {}: {why}", n + 1))?;
+            // Until the operation is done (next gate, blocked, or gone), or the next pick could
+            // overtake it and the interleaving would not be the one written.
+            loop {
+                let p = &run.model().procs[i];
+                if p.next.is_some() || p.blocked.is_some() || !p.live() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(format!("pick {}: process {i} never finished its operation", n + 1));
+                }
+                run.poll(Duration::from_millis(10));
+            }
         }
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
