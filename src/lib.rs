@@ -10,6 +10,8 @@ pub mod actor;
 pub mod app;
 pub mod bench;
 pub mod faults;
+#[cfg(target_os = "linux")]
+pub mod lessons;
 pub mod mechanism;
 pub mod model;
 pub mod program;

@@ -47,6 +47,19 @@ enum Cmd {
     /// Run a scenario program (deadlocks, races) headless and say how it ended: exit 0
     /// completed, 3 deadlock, 4 hang, 1 failed or timed out, 2 bad input.
     Run(RunArgs),
+    /// Lessons for authors.
+    Lesson {
+        #[command(subcommand)]
+        what: LessonCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum LessonCmd {
+    /// Check lesson files (a directory laid out as lessons/: en/, zh-CN/, experiments/; the
+    /// built-in lessons without DIR) and name every problem by file and line: exit 0 when all
+    /// is well, 2 otherwise.
+    Check { dir: Option<PathBuf> },
 }
 
 #[derive(clap::Args, Default)]
@@ -88,6 +101,12 @@ enum ListWhat {
     Mechanisms,
     /// Scenario programs (ipc-lab run ID) and the live stage's scenarios (ipc-lab --scenario ID).
     Scenarios,
+    /// Lessons, in course order: id and title.
+    Lessons {
+        /// en or zh-CN (default: from LC_ALL, LC_MESSAGES or LANG: zh* is zh-CN, else en).
+        #[arg(long)]
+        lang: Option<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -193,6 +212,8 @@ fn dispatch(command: Option<Cmd>, gui: GuiArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Some(Cmd::List { what: ListWhat::Lessons { lang } }) => list_lessons(lang.as_deref()),
+        Some(Cmd::Lesson { what: LessonCmd::Check { dir } }) => lesson_check(dir.as_deref()),
         Some(Cmd::List { what: ListWhat::Mechanisms }) => {
             println!("{:<8} {:<10} description", "id", "available");
             for m in MechanismId::ALL {
@@ -213,6 +234,60 @@ fn dispatch(command: Option<Cmd>, gui: GuiArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// `ipc-lab list lessons`: one line per lesson, in course order.
+fn list_lessons(lang: Option<&str>) -> anyhow::Result<ExitCode> {
+    #[cfg(target_os = "linux")]
+    {
+        use ipc_lab::lessons::{Lang, Lessons};
+        let lang = match lang {
+            Some(l) => l.parse::<Lang>().map_err(anyhow::Error::msg)?,
+            None => Lang::from_env(),
+        };
+        let lessons = Lessons::builtin().context("the built-in lessons")?;
+        for l in lessons.in_lang(lang) {
+            println!("{:<26} {}", l.id, l.title);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = lang;
+        bail!("lessons need Linux (their experiments run scenario programs)")
+    }
+}
+
+/// `ipc-lab lesson check [DIR]`: every problem, by file and line, on stderr.
+fn lesson_check(dir: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    #[cfg(target_os = "linux")]
+    {
+        use ipc_lab::lessons::{Lang, Lessons};
+        let loaded = match dir {
+            Some(d) => Lessons::load_dir(d),
+            None => Lessons::builtin(),
+        };
+        match loaded {
+            Ok(l) => {
+                let per_lang: Vec<String> =
+                    Lang::ALL.iter().map(|&lang| format!("{} {lang}", l.in_lang(lang).count())).collect();
+                println!("lessons: {}; {} experiments: all well", per_lang.join(", "), l.experiments.len());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                for problem in &e.0 {
+                    eprintln!("error: {problem}");
+                }
+                eprintln!("{} problem(s)", e.0.len());
+                Ok(ExitCode::from(2))
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = dir;
+        bail!("lessons need Linux (their experiments run scenario programs)")
     }
 }
 
@@ -458,6 +533,11 @@ mod tests {
                     "mechanisms",
                     "worker",
                     "scenarios",
+                    "lessons",
+                    "lesson",
+                    "check",
+                    "--lang",
+                    "zh-CN",
                     "-m",
                     "--mechanism",
                     "-s",
@@ -535,7 +615,7 @@ mod tests {
                     Some(Cmd::Worker { spec }) => {
                         let _ = serde_json::from_str::<ipc_lab::worker::WorkerSpec>(&spec).map(|s| s.validate());
                     }
-                    Some(Cmd::List { .. } | Cmd::Scenarios | Cmd::Run(_) | Cmd::Actor { .. }) => {}
+                    Some(Cmd::List { .. } | Cmd::Scenarios | Cmd::Run(_) | Cmd::Actor { .. } | Cmd::Lesson { .. }) => {}
                 }
             }
         }

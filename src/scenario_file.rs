@@ -172,15 +172,22 @@ impl Scenario {
 
     pub fn parse(text: &str) -> Result<Scenario, String> {
         let s: Scenario = serde_json::from_str(text).map_err(|e| format!("not a valid scenario: {e}"))?;
-        s.run_spec().validate()?;
-        if let Pace::SlowMotion { ops_per_sec } = s.pace
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// What a scenario file must pass beyond its shape (a scenario embedded in another file,
+    /// such as a lesson's experiment, is checked the same way).
+    pub fn validate(&self) -> Result<(), String> {
+        self.run_spec().validate()?;
+        if let Pace::SlowMotion { ops_per_sec } = self.pace
             && !(ops_per_sec > 0.0 && ops_per_sec <= 1000.0)
         {
             return Err(format!(
                 "slow-motion pace must be between 0 and 1000 operations per second, not {ops_per_sec}"
             ));
         }
-        Ok(s)
+        Ok(())
     }
 
     pub fn save(&self, path: &Path) -> Result<(), String> {

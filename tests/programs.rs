@@ -225,7 +225,9 @@ mod scheduler {
 
     use super::{assert_nothing_left, exe};
 
-    /// Waits until process `i` is at its gate, then lets it do that one operation.
+    /// Waits until process `i` is at its gate, lets it do that one operation, and waits until it
+    /// has done it (it is at its next gate, blocked, or gone): otherwise the next pick could
+    /// overtake it, and the interleaving would not be the one written.
     fn step(run: &mut ProgramRun, i: usize) {
         let deadline = Instant::now() + Duration::from_secs(5);
         while run.model().procs[i].next.is_none() {
@@ -233,6 +235,11 @@ mod scheduler {
             run.poll(Duration::from_millis(10));
         }
         run.step(i).expect("at its gate");
+        let done = |p: &ipc_lab::model::program::ProcState| p.next.is_some() || p.blocked.is_some() || !p.live();
+        while !done(&run.model().procs[i]) {
+            assert!(Instant::now() < deadline, "process {i} never finished its operation: {}", run.model().doing(i));
+            run.poll(Duration::from_millis(10));
+        }
     }
 
     fn until(run: &mut ProgramRun, within: Duration, done: impl Fn(Option<&Verdict>) -> bool) {
