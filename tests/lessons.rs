@@ -248,7 +248,8 @@ fn goal_of(expect: Expect) -> Option<Goal> {
 /// Drives `experiment` with you as the scheduler through `order`, and checks it reaches `goal`.
 fn schedule_to(e: &Experiment, goal: Goal, order: &[usize]) -> Result<(), String> {
     let What::Program { scenario, variant, step: true } = &e.what else { return Err("not scheduled".into()) };
-    let mut run = ProgramRun::start(scenario, variant, &exe(), true).map_err(|err| format!("did not start: {err}"))?;
+    let mut run =
+        ProgramRun::start(scenario, variant, &exe(), true, false).map_err(|err| format!("did not start: {err}"))?;
     let result = (|| {
         for (n, &i) in order.iter().enumerate() {
             let deadline = Instant::now() + Duration::from_secs(5);

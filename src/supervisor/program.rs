@@ -74,6 +74,10 @@ pub struct ProgramRun {
     next_sample: Instant,
     prefix: String,
     fixed: bool,
+    /// You as the scheduler: the process last let through, until it has done that operation,
+    /// and the picks made meanwhile, in order (so no pick overtakes the one before it).
+    released: Option<usize>,
+    queued: std::collections::VecDeque<usize>,
 }
 
 impl ProgramRun {
@@ -265,6 +269,8 @@ impl ProgramRun {
             next_sample: Instant::now(),
             prefix,
             fixed: !variant.is_empty(),
+            released: None,
+            queued: std::collections::VecDeque::new(),
         })
     }
 
@@ -301,6 +307,7 @@ impl ProgramRun {
                     std::thread::sleep(until.saturating_duration_since(Instant::now()).min(SAMPLE_EVERY));
                 }
             }
+            self.release_queued();
             if Instant::now() >= self.next_sample {
                 self.next_sample = Instant::now() + SAMPLE_EVERY;
                 self.sample();
@@ -338,19 +345,45 @@ impl ProgramRun {
         self.model.sample(kernel, counters, semaphores, self.started.elapsed());
     }
 
-    /// You as the scheduler: lets process `i` do the operation it waits at its gate to do.
-    /// Refused (with why) when it is not waiting there: blocked, asleep, gone, or running.
+    /// You as the scheduler: lets process `i` do the operation it waits at its gate to do, once
+    /// the operation let through before it is done (it is at its next gate, blocked, asleep or
+    /// gone), so operations happen in the order picked. Refused (with why) when `i` is not
+    /// waiting there: blocked, asleep, gone, running, or picked already.
     pub fn step(&mut self, i: usize) -> Result<(), String> {
         let name = self.model.name(i);
         let p = self.model.procs.get(i).ok_or_else(|| format!("no process {}", i + 1))?;
         if p.next.is_none() {
             return Err(format!("{name} is not waiting for you: {}", self.model.doing(i)));
         }
-        self.actors.workers[i]
-            .send(&Control::Step { role: Role(i as u16), ops: 1 })
-            .map_err(|e| format!("{name}: {e}"))?;
-        self.model.procs[i].next = None;
+        if self.queued.contains(&i) {
+            return Err(format!("{name} is picked already: its operation comes after the one before it"));
+        }
+        self.queued.push_back(i);
+        self.release_queued();
         Ok(())
+    }
+
+    /// Lets the next picked process through if the one before it has done its operation.
+    fn release_queued(&mut self) {
+        let settled =
+            |p: &crate::model::program::ProcState| p.next.is_some() || p.blocked.is_some() || p.sleeping || !p.live();
+        if let Some(r) = self.released
+            && !settled(&self.model.procs[r])
+        {
+            return;
+        }
+        self.released = None;
+        while let Some(i) = self.queued.pop_front() {
+            if self.model.procs[i].next.is_none() {
+                continue; // killed meanwhile
+            }
+            let sent = self.actors.workers[i].send(&Control::Step { role: Role(i as u16), ops: 1 });
+            if sent.is_ok() {
+                self.model.procs[i].next = None;
+                self.released = Some(i);
+                return;
+            }
+        }
     }
 
     /// Kills process `i` with SIGKILL (the victim that breaks a deadlock); what it held is
