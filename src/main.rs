@@ -506,6 +506,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn gui_program_options_are_checked_before_a_window_opens() {
+        let opts = |args: &[&str]| gui_options(Cli::try_parse_from(args).expect("parses").gui);
+        let o = opts(&["ipc-lab", "--program", "race-counter-small", "--schedule", "--autostart"]).expect("valid");
+        assert_eq!(o.program.as_deref(), Some("race-counter-small"));
+        assert!(o.schedule && o.autostart);
+        let o = opts(&["ipc-lab", "--program", "deadlock-lock-order", "--variant", "back-off"]).expect("valid");
+        assert_eq!(o.variant, "back-off");
+        let err = opts(&["ipc-lab", "--program", "no-such"]).unwrap_err().to_string();
+        assert!(err.contains("no built-in scenario program 'no-such'"), "{err}");
+        let err = opts(&["ipc-lab", "--program", "deadlock-lock-order", "--variant", "nope"]).unwrap_err().to_string();
+        assert!(err.contains("has no variant 'nope'"), "{err}");
+        assert!(Cli::try_parse_from(["ipc-lab", "--schedule"]).is_err(), "--schedule needs --program");
+    }
+
+    #[test]
     fn gui_options_work_without_the_gui_command_but_not_with_another() {
         let cli =
             Cli::try_parse_from(["ipc-lab", "--presenter", "--scenario", "fan-out"]).expect("top-level gui flags");

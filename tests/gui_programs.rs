@@ -61,6 +61,9 @@ fn lock_order_started_from_the_ui_deadlocks_shows_the_cycle_and_a_killed_victim_
     h.get_by_label("DEADLOCK");
     h.get_by_label_contains("worker 1 holds lock A and waits for lock B, which worker 2 holds");
     assert!(h.query_all_by_label_contains("futex").count() >= 2, "each process's wait channel is shown");
+    // A short program reports every operation, uncontended ones too, for the log beside it.
+    let log = &h.state().ui_state.program.shared.model.as_ref().expect("a run").log;
+    assert!(log.iter().any(|(_, l)| l == "worker 1: lock lock A"), "{log:?}");
     let started = pids(h.state());
     assert!(started.iter().all(|&p| process_alive(p)), "real, live processes");
 
@@ -132,4 +135,21 @@ fn finishing_without_deadlock_wins_the_other_challenge_from_the_keyboard() {
     h.run_steps(2);
     h.get_by_label("Challenge won!");
     step_until(&mut h, Duration::from_secs(2), "the run to end", |app| !app.ui_state.program.shared.running);
+}
+
+#[test]
+fn restart_with_the_fix_runs_the_variant_that_completes() {
+    let mut h =
+        harness(AppOptions { program: Some("dining-philosophers".into()), autostart: true, ..Default::default() });
+    step_until(&mut h, Duration::from_secs(5), "the deadlock", |app| {
+        matches!(verdict(app), Some(Verdict::Deadlock { .. }))
+    });
+    h.run_steps(2);
+    let stuck = pids(h.state());
+    h.get_by_label("Restart with the fix").click();
+    step_until(&mut h, Duration::from_secs(5), "the fix to complete", |app| {
+        verdict(app) == Some(Verdict::Completed) && !pids(app).is_empty() && pids(app) != stuck
+    });
+    assert_eq!(h.state().ui_state.program.variant, "fixed");
+    assert!(stuck.iter().all(|&p| !process_alive(p)), "the deadlocked processes were ended");
 }

@@ -296,13 +296,15 @@ pub fn side(p: &ProgramUi, ui: &mut egui::Ui) {
             for pr in &m.procs {
                 ui.label(&pr.name);
                 ui.label(format!("pid {}", pr.pid));
-                match (&pr.kernel, &pr.exit) {
-                    (Some((s, w)), _) => {
-                        ui.label(format!("{s} {}", if w.is_empty() || w == "0" { "running" } else { w }))
-                    }
-                    (None, Some(e)) => ui.label(e.to_string()),
-                    (None, None) => ui.label("…"),
+                let state = match (&pr.kernel, &pr.exit) {
+                    // At its gate a process sleeps until your pick arrives: say so beside the wait.
+                    (Some((s, w)), _) if pr.next.is_some() => format!("{s} {w} (for your pick)"),
+                    (Some((s, w)), _) => format!("{s} {}", if w.is_empty() || w == "0" { "running" } else { w }),
+                    (None, Some(e)) => e.to_string(),
+                    (None, None) => "…".into(),
                 };
+                // Long wait channels end in … (the whole name on hover), not past the panel.
+                ui.add(egui::Label::new(state).truncate());
                 ui.end_row();
             }
         })
@@ -365,7 +367,7 @@ fn resource_text(m: &ProgramModel, i: usize) -> String {
         ResourceKind::Barrier { parties } => format!("barrier of {parties}"),
         ResourceKind::Pipe if m.links == crate::mechanism::MechanismId::Unix => "pipe made of a socket pair".into(),
         ResourceKind::Pipe => "pipe".into(),
-        ResourceKind::Queue { capacity } => format!("message queue (holds {capacity})"),
+        ResourceKind::Queue { capacity } => format!("mqueue of {capacity}"),
         ResourceKind::LocalCounter => "each process's own".into(),
     }
 }
@@ -423,8 +425,13 @@ fn draw_graph(m: &ProgramModel, running: bool, rect: Rect, ui: &mut egui::Ui, co
             middle.push(i);
         } else {
             let a = my.atan2(mx);
-            res_rects[i] =
-                Some(Rect::from_center_size(center + vec2(0.5 * rx * a.cos(), 0.5 * ry * a.sin()), vec2(rw, rh)));
+            let mut c = center + vec2(0.5 * rx * a.cos(), 0.5 * ry * a.sin());
+            // Two processes face each other across the middle: one's own resources sit below
+            // the line between them, out of the way of the edges that cross it.
+            if n == 2 {
+                c.y += rh + 40.0;
+            }
+            res_rects[i] = Some(Rect::from_center_size(c, vec2(rw, rh)));
         }
     }
     let stack = middle.len() as f32 * (rh + 12.0) - 12.0;
@@ -508,10 +515,25 @@ fn draw_graph(m: &ProgramModel, running: bool, rect: Rect, ui: &mut egui::Ui, co
                 }
             }
             Some(Target::Process(q)) => {
-                let (a, b) = link(proc_rects[p], proc_rects[q], 0.0);
-                arrow(a, b, c, w, true);
+                // An arc over the top, clear of the resources between the two.
+                let (a, b) = (proc_rects[p].center_top(), proc_rects[q].center_top());
+                let lift = vec2(0.0, -(70.0 + 0.15 * a.distance(b)));
+                let mid = a.lerp(b, 0.5) + lift;
+                let points: Vec<Pos2> = (0..=24)
+                    .map(|k| {
+                        let t = k as f32 / 24.0;
+                        let u = 1.0 - t;
+                        pos2(
+                            u * u * a.x + 2.0 * u * t * mid.x + t * t * b.x,
+                            u * u * a.y + 2.0 * u * t * mid.y + t * t * b.y,
+                        )
+                    })
+                    .collect();
+                painter.extend(egui::Shape::dashed_line(&points, Stroke::new(w, c), 8.0, 5.0));
+                let last = points[points.len() - 2];
+                arrow(last, b, c, w, false);
                 painter.text(
-                    a.lerp(b, 0.5) + vec2(0.0, -10.0),
+                    a.lerp(b, 0.5) + lift * 0.5 + vec2(0.0, -4.0),
                     Align2::CENTER_BOTTOM,
                     "waits to exit",
                     small.clone(),

@@ -14,6 +14,9 @@ pub fn proc_stat(dir: &str) -> Option<(char, u64)> {
 }
 
 /// Where in the kernel the process or thread at `dir` sleeps (`pipe_read`, `futex_do_wait`...).
+/// The compiler's suffix on a cloned function (`poll_schedule_timeout.constprop.0`) is dropped:
+/// the function is what a reader looks up.
 pub fn proc_wchan(dir: &str) -> String {
-    std::fs::read_to_string(format!("{dir}/wchan")).map(|s| s.trim().to_string()).unwrap_or_default()
+    let w = std::fs::read_to_string(format!("{dir}/wchan")).unwrap_or_default();
+    w.trim().split('.').next().unwrap_or_default().to_string()
 }
