@@ -75,6 +75,8 @@ struct Actor<'a> {
     told: RefCell<Vec<String>>,
     /// This process's own counters, by resource index.
     locals: RefCell<std::collections::BTreeMap<usize, u64>>,
+    /// The semaphores this process's program posts (a unit it takes of those, it holds).
+    posts: std::collections::BTreeSet<String>,
 }
 
 /// An open POSIX message queue, closed on drop.
@@ -238,6 +240,15 @@ fn run(spec: &ActorSpec, sink: &Sink) -> Result<(), String> {
         held: RefCell::default(),
         told: RefCell::default(),
         locals: RefCell::default(),
+        posts: {
+            let mut posts = std::collections::BTreeSet::new();
+            Step::visit(&spec.steps, &mut |s| {
+                if let Step::Post { resource } = s {
+                    posts.insert(resource.clone());
+                }
+            });
+            posts
+        },
     };
     let result = actor.steps(&spec.steps);
     if result.is_ok() {
@@ -331,31 +342,39 @@ impl Actor<'_> {
         call: impl FnOnce() -> Result<Option<String>, SyncError>,
     ) -> Result<(), String> {
         self.gate(op, resource, None);
-        if !self.spec.gated && !self.spec.verbose {
-            match try_now() {
-                Ok(Some(None)) => {
-                    self.held.borrow_mut().push(resource.to_string());
-                    return Ok(());
+        // A lock is held; a semaphore unit is held only by a process that gives it back (a
+        // lock's use): a consumer's "full slots" unit is used up, not held.
+        let holds = op == SyncOp::Lock || self.posts.contains(resource);
+        let hold = |told: bool| {
+            if holds {
+                self.held.borrow_mut().push(resource.to_string());
+                if told {
+                    self.told.borrow_mut().push(resource.to_string());
                 }
-                // Something to say (the owner died): say it through the reported path below.
-                Ok(Some(Some(detail))) => {
-                    self.held.borrow_mut().push(resource.to_string());
+            }
+        };
+        // First without sleeping: only a process that really has to wait says it entered a wait
+        // (so the scheduler, and the wait-for graph, see a wait only where there is one).
+        match try_now() {
+            Ok(Some(detail)) => {
+                if self.spec.gated || self.spec.verbose || detail.is_some() {
                     self.tell_holding();
                     self.report(op, resource, SyncPhase::Enter, None);
-                    self.report(op, resource, SyncPhase::Leave, Some(detail));
-                    self.told.borrow_mut().push(resource.to_string());
-                    return Ok(());
+                    self.report(op, resource, SyncPhase::Leave, detail);
+                    hold(true);
+                } else {
+                    hold(false);
                 }
-                Ok(None) => {}
-                Err(e) => {
-                    self.report(op, resource, SyncPhase::Failed, Some(e.to_string()));
-                    return Err(format!("{} on '{resource}': {e}", op.as_str()));
-                }
+                return Ok(());
+            }
+            Ok(None) => {}
+            Err(e) => {
+                self.report(op, resource, SyncPhase::Failed, Some(e.to_string()));
+                return Err(format!("{} on '{resource}': {e}", op.as_str()));
             }
         }
         self.blocking(op, resource, call)?;
-        self.held.borrow_mut().push(resource.to_string());
-        self.told.borrow_mut().push(resource.to_string());
+        hold(true);
         Ok(())
     }
 
@@ -591,12 +610,18 @@ impl Actor<'_> {
                     let (i, kind) = self.index(resource)?;
                     self.gate(SyncOp::Send, resource, Some(format!("{bytes} bytes")));
                     if kind == ResourceKind::Pipe {
-                        let buf = vec![0x5Au8; (*bytes).min(1 << 30) as usize];
+                        // In pieces of 64 KiB: a send of a gigabyte needs no gigabyte of memory.
+                        let chunk = [0x5Au8; 65536];
                         self.blocking(SyncOp::Send, resource, || {
                             self.with_end(i, PipeEnd::Write, |w| {
-                                w.write_all(&buf)
-                                    .map(|()| None)
-                                    .map_err(|e| SyncError::os("write", e.raw_os_error().unwrap_or(0)))
+                                let mut left = *bytes;
+                                while left > 0 {
+                                    let n = left.min(chunk.len() as u64) as usize;
+                                    w.write_all(&chunk[..n])
+                                        .map_err(|e| SyncError::os("write", e.raw_os_error().unwrap_or(0)))?;
+                                    left -= n as u64;
+                                }
+                                Ok(None)
                             })
                         })?;
                     } else {

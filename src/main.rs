@@ -87,6 +87,12 @@ struct GuiArgs {
     /// With --program: you are the scheduler (each operation waits until you pick the process).
     #[arg(long, requires = "program")]
     schedule: bool,
+    /// Open the Lessons view at this lesson (see `ipc-lab list lessons`).
+    #[arg(long, value_name = "ID", conflicts_with_all = ["program", "scenario"])]
+    lesson: Option<String>,
+    /// Language of the lessons: en or zh-CN (default: from LC_ALL, LC_MESSAGES, LANG).
+    #[arg(long, value_name = "LANG")]
+    lang: Option<String>,
 }
 
 /// The --scenario help, listing the built-ins from the one registry.
@@ -365,16 +371,16 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
             for (name, value) in &outcome.counters {
                 match scenario.expect.get(name) {
                     Some(&want) if outcome.lost_updates.is_some() && *value < want => println!(
-                        "  counter {name} = {value}: {} of {want} increments were lost (read, then written back \
+                        "  {name} = {value}: {} of {want} increments were lost (read, then written back \
                          over another process's update)",
                         want - value
                     ),
-                    _ => println!("  counter {name} = {value}"),
+                    _ => println!("  {name} = {value}"),
                 }
             }
             for (process, values) in &outcome.locals {
                 for (name, value) in values {
-                    println!("  {process}'s own {name} = {value}");
+                    println!("  {name} = {value} in {process} (its own copy)");
                 }
             }
             for note in &outcome.notes {
@@ -419,6 +425,15 @@ fn gui_options(a: GuiArgs) -> anyhow::Result<ipc_lab::app::AppOptions> {
         Some(secs) => bail!("--frame-stats needs a number of seconds above 0 and at most a day (86400), not {secs}"),
         None => None,
     };
+    let lang = a.lang.as_deref().map(str::parse::<ipc_lab::lessons::Lang>).transpose().map_err(anyhow::Error::msg)?;
+    if let Some(id) = &a.lesson {
+        let lessons = ipc_lab::lessons::Lessons::builtin().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let l = lang.unwrap_or_else(ipc_lab::lessons::Lang::from_env);
+        if lessons.get(id, l).is_none() {
+            let ids: Vec<String> = lessons.in_lang(l).map(|x| x.id.clone()).collect();
+            bail!("no lesson '{id}' (known: {})", ids.join(", "));
+        }
+    }
     if let Some(id) = &a.program {
         let p = ipc_lab::program::builtin()
             .into_iter()
@@ -437,6 +452,10 @@ fn gui_options(a: GuiArgs) -> anyhow::Result<ipc_lab::app::AppOptions> {
         program: a.program,
         variant: a.variant.unwrap_or_default(),
         schedule: a.schedule,
+        lesson: a.lesson,
+        lang,
+        progress_path: None,
+        bundled_font: false,
     })
 }
 

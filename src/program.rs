@@ -303,6 +303,23 @@ impl ProgramScenario {
             if self.resources[..i].iter().any(|o| o.name == r.name) {
                 return Err(format!("two resources are named '{}'", r.name));
             }
+            // The wait-for graph names roles with these words; a resource named so would be
+            // taken for one.
+            let roles = [
+                "a post of ",
+                "a receiver of ",
+                "a sender to ",
+                "the exit of ",
+                "the read end of ",
+                "the write end of ",
+            ];
+            if r.name.trim().is_empty() || roles.iter().any(|p| r.name.starts_with(p)) {
+                return Err(format!(
+                    "resource {}: the name '{}' is empty or reads as a role of the wait-for graph",
+                    i + 1,
+                    r.name
+                ));
+            }
             if let ResourceKind::Barrier { parties } = r.kind
                 && parties == 0
             {
@@ -338,6 +355,11 @@ impl ProgramScenario {
         }
         for c in &self.challenges {
             self.processes(&c.variant).map_err(|e| format!("challenge '{}': {e}", c.text))?;
+            let counts =
+                self.expect.keys().any(|n| self.resource(n).is_some_and(|(_, r)| r.kind == ResourceKind::Counter));
+            if c.goal == Goal::LostUpdate && !counts {
+                return Err(format!("challenge '{}': losing an update needs a shared counter in expect", c.text));
+            }
         }
         for name in self.expect.keys() {
             match self.resource(name) {
@@ -372,6 +394,9 @@ impl ProgramScenario {
                 Step::LockAll { resources, backoff_millis } => {
                     if resources.is_empty() {
                         return wrong("lock_all names no locks");
+                    }
+                    if resources.iter().enumerate().any(|(k, r)| resources[..k].contains(r)) {
+                        return wrong("lock_all names a lock twice (it would wait for itself)");
                     }
                     for resource in resources {
                         if !matches!(kind(resource)?, ResourceKind::Mutex | ResourceKind::FileLock) {

@@ -15,7 +15,8 @@ use crate::supervisor::program::ProgramRun;
 
 pub enum ProgramCommand {
     /// Start `variant` of `scenario` (ending a run that goes on); `gated`: you schedule.
-    Start { scenario: Box<ProgramScenario>, variant: String, gated: bool },
+    /// `tag` names this start, so the UI knows which run a picture is of.
+    Start { scenario: Box<ProgramScenario>, variant: String, gated: bool, tag: u64 },
     /// Let process `i` do the operation it waits at its gate to do.
     Step(usize),
     /// Kill process `i` (a victim to break a deadlock).
@@ -37,6 +38,8 @@ pub struct ProgramShared {
     pub message: Option<String>,
     /// Counts the pictures published: the UI copies one only when it is new.
     pub generation: u64,
+    /// The tag of the start the picture is of.
+    pub tag: u64,
 }
 
 pub struct ProgramSession {
@@ -123,8 +126,9 @@ fn session_loop(
             }
         };
         match command {
-            Some(ProgramCommand::Start { scenario, variant, gated }) => {
+            Some(ProgramCommand::Start { scenario, variant, gated, tag }) => {
                 drop(run.take()); // ends the run before, if any
+                shared.lock().unwrap_or_else(|p| p.into_inner()).tag = tag;
                 // Someone watches: report every operation, unless there are so many that
                 // reporting them would be the run (the 400,000 increments of a race).
                 let verbose = scenario.work(&variant) <= VERBOSE_UP_TO;
@@ -155,8 +159,15 @@ fn session_loop(
                 if let Some(r) = run.take() {
                     let mut last = r.model().clone();
                     let _ = r.finish(None);
-                    if last.verdict.is_none() || !last.all_exited() {
-                        last.verdict = Some(Verdict::Failed { why: "stopped: every process was killed".into() });
+                    if !last.all_exited() {
+                        // What it had come to stays said, with how it ended.
+                        let before = match &last.verdict {
+                            Some(Verdict::Deadlock { cycle, .. }) => format!(" in a deadlock: {cycle}"),
+                            Some(v) => format!(" ({})", v.word()),
+                            None => String::new(),
+                        };
+                        last.verdict =
+                            Some(Verdict::Failed { why: format!("stopped by you{before}; every process killed") });
                     }
                     shared.lock().unwrap_or_else(|p| p.into_inner()).model = Some(last);
                     publish(&None, Some(None));

@@ -63,7 +63,7 @@ fn lock_order_started_from_the_ui_deadlocks_shows_the_cycle_and_a_killed_victim_
     assert!(h.query_all_by_label_contains("futex").count() >= 2, "each process's wait channel is shown");
     // A short program reports every operation, uncontended ones too, for the log beside it.
     let log = &h.state().ui_state.program.shared.model.as_ref().expect("a run").log;
-    assert!(log.iter().any(|(_, l)| l == "worker 1: lock lock A"), "{log:?}");
+    assert!(log.iter().any(|(_, l)| l == "worker 1 locked lock A"), "{log:?}");
     let started = pids(h.state());
     assert!(started.iter().all(|&p| process_alive(p)), "real, live processes");
 
@@ -112,7 +112,7 @@ fn as_the_scheduler_clicking_the_processes_in_the_fatal_order_deadlocks_them_and
     h.key_press(egui::Key::Num1);
     step_until(&mut h, Duration::from_secs(2), "the refusal", |app| app.ui_state.program.shared.message.is_some());
     h.run_steps(2);
-    h.get_by_label("worker 1 is not waiting for you: blocked: lock lock B (held by worker 2)");
+    h.get_by_label("worker 1 is not waiting for you: waits to lock lock B (held by worker 2)");
 }
 
 #[test]

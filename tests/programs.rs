@@ -155,6 +155,12 @@ fn verdicts_hold_in_the_cases_a_review_found() {
         let o = run_case(file);
         assert!(matches!(o.verdict, Verdict::Deadlock { .. }), "{file}: {o:?}");
     }
+    // A second review: a poster asleep in a join that will return, and a bystander taken for a
+    // barrier's holder, each gave a false deadlock.
+    let o = run_case("outside-poster.json");
+    assert_eq!(o.verdict, Verdict::Completed, "{o:?}");
+    let o = run_case("barrier-bystander.json");
+    assert!(matches!(o.verdict, Verdict::Hang { .. }), "{o:?}");
     let o = run_case("errhang.json");
     assert!(matches!(o.verdict, Verdict::Hang { .. }), "{o:?}");
     assert!(o.errors.iter().any(|e| e.contains("unlock")), "the failing process's words are kept: {o:?}");
@@ -258,7 +264,7 @@ mod scheduler {
         step(&mut run, 0); // worker 1 asks for lock B: blocks
         step(&mut run, 1); // worker 2 asks for lock A: the cycle closes
         until(&mut run, Duration::from_secs(3), |v| matches!(v, Some(Verdict::Deadlock { .. })));
-        assert!(run.step(0).unwrap_err().contains("blocked: lock lock B (held by worker 2)"));
+        assert!(run.step(0).unwrap_err().contains("waits to lock lock B (held by worker 2)"));
         run.kill(1).expect("a live victim");
         // Worker 2 held lock B, a robust mutex: worker 1 gets it with EOWNERDEAD and goes on.
         for _ in 0..2 {

@@ -194,14 +194,14 @@ fn deadlocked_philosophers(app: &mut IpcLabApp) {
     };
     for i in 0..5 {
         m.procs[i].pid = 5100 + i as u32;
-        let left = format!("fork {i}");
+        let left = format!("fork {}", i + 1);
         m.event(i, &sync(i, SyncOp::Lock, &left, SyncPhase::Enter), t(i as u64));
         m.event(i, &sync(i, SyncOp::Lock, &left, SyncPhase::Leave), t(i as u64));
         m.event(i, &sync(i, SyncOp::Barrier, "all seated", SyncPhase::Enter), t(10));
     }
     for i in 0..5 {
         m.event(i, &sync(i, SyncOp::Barrier, "all seated", SyncPhase::Leave), t(20));
-        m.event(i, &sync(i, SyncOp::Lock, &format!("fork {}", (i + 1) % 5), SyncPhase::Enter), t(21));
+        m.event(i, &sync(i, SyncOp::Lock, &format!("fork {}", (i + 1) % 5 + 1), SyncPhase::Enter), t(21));
     }
     let kernel = || (0..5).map(|_| Some(('S', "futex_do_wait".to_string()))).collect();
     m.sample(kernel(), vec![], vec![("seats".into(), 4)], t(100));

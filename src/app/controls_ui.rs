@@ -50,6 +50,8 @@ pub fn view_tabs(app: &mut IpcLabApp, ui: &mut egui::Ui) {
         .on_hover_text("Processes moving messages over a mechanism, timed");
     ui.selectable_value(&mut app.ui_state.view, View::Programs, "Programs")
         .on_hover_text("Processes running programs on locks, semaphores, pipes and queues: races and deadlocks");
+    ui.selectable_value(&mut app.ui_state.view, View::Lessons, "Lessons")
+        .on_hover_text("Lessons with experiments one click away (PageDown / PageUp turn the page)");
 }
 
 fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {

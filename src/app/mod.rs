@@ -5,7 +5,9 @@
 //! Commands collected during a frame are sent after it, in one place.
 
 mod controls_ui;
+pub mod fonts;
 mod frame_stats;
+pub mod lesson_ui;
 pub mod program_ui;
 mod stage_ui;
 mod stats_ui;
@@ -22,6 +24,7 @@ use crate::scenario_file::Scenario;
 use crate::session::{Command, Pace, Session, Update};
 use crate::supervisor::WorkerSignal;
 use crate::telemetry::Role;
+use egui::RichText;
 
 pub use frame_stats::FrameStats;
 
@@ -42,6 +45,15 @@ pub struct AppOptions {
     pub variant: String,
     /// With `program`: you are the scheduler.
     pub schedule: bool,
+    /// Open the Lessons view at this lesson (id).
+    pub lesson: Option<String>,
+    /// The language of lessons (and, with the catalog, the UI); `None` follows the locale.
+    pub lang: Option<crate::lessons::Lang>,
+    /// Where reading progress is kept; `None` is the default place.
+    pub progress_path: Option<PathBuf>,
+    /// Use the bundled CJK font even if the system has one (a picture that is the same
+    /// everywhere, for tests).
+    pub bundled_font: bool,
 }
 
 /// Which view fills the window below the top row.
@@ -51,6 +63,8 @@ pub enum View {
     Stage,
     /// Processes running small programs on locks, semaphores, pipes and queues.
     Programs,
+    /// A lesson page beside the stage its experiments run on.
+    Lessons,
 }
 
 /// The pace the user picked, with the slow-motion rate kept while another pace is chosen.
@@ -77,6 +91,7 @@ pub struct UiState {
     pub cpus: usize,
     pub view: View,
     pub program: program_ui::ProgramUi,
+    pub lesson: lesson_ui::LessonUi,
 }
 
 impl UiState {
@@ -88,7 +103,7 @@ impl UiState {
         }
     }
 
-    fn set_pace(&mut self, pace: Pace) {
+    pub fn set_pace(&mut self, pace: Pace) {
         match pace {
             Pace::RealTime => self.pace_choice = PaceChoice::RealTime,
             Pace::SlowMotion { ops_per_sec } => {
@@ -115,6 +130,8 @@ pub struct IpcLabApp {
     presenter_factor: f32,
     /// A zoom asked for that has not taken effect yet, and frames since.
     zoom_asked: Option<(f32, u8)>,
+    /// Fonts with Chinese glyphs go in at the first frame; whether to take the bundled one.
+    fonts: Option<bool>,
 }
 
 impl IpcLabApp {
@@ -139,7 +156,15 @@ impl IpcLabApp {
             cpus: controls_ui::usable_cpus(),
             view: View::Stage,
             program: program_ui::ProgramUi::new(),
+            lesson: lesson_ui::LessonUi::new(
+                options.lang.unwrap_or_else(crate::lessons::Lang::from_env),
+                options.progress_path.clone(),
+            ),
         };
+        if let Some(id) = &options.lesson {
+            ui_state.view = View::Lessons;
+            ui_state.lesson.open(id);
+        }
         if let Some(id) = &options.program {
             ui_state.view = View::Programs;
             ui_state.program.choose(id);
@@ -158,11 +183,13 @@ impl IpcLabApp {
             frame_stats: options.frame_stats.map(FrameStats::new),
             presenter_factor: 1.0,
             zoom_asked: None,
+            fonts: Some(options.bundled_font),
         };
         if options.autostart {
             match app.ui_state.view {
                 View::Stage => app.start(),
                 View::Programs => app.program_start(),
+                View::Lessons => {}
             }
         }
         Ok(app)
@@ -301,6 +328,10 @@ impl IpcLabApp {
             self.program_keyboard(ui);
             return;
         }
+        if self.ui_state.view == View::Lessons {
+            self.lesson_keyboard(ui);
+            return;
+        }
         let (space, step, esc, presenter, page) = ui.input_mut(|i| {
             (
                 i.consume_key(egui::Modifiers::NONE, Key::Space),
@@ -326,6 +357,76 @@ impl IpcLabApp {
         if page {
             let now = self.now_nanos();
             self.model.set_notice("PageUp / PageDown will turn lesson pages (coming soon)", now);
+        }
+    }
+
+    /// The Lessons view's keys: PageDown / PageUp turn the page, 1–9 step a scheduled program,
+    /// Esc stops the experiment, F5 presenter.
+    fn lesson_keyboard(&mut self, ui: &mut egui::Ui) {
+        use egui::Key;
+        const DIGITS: [Key; 9] =
+            [Key::Num1, Key::Num2, Key::Num3, Key::Num4, Key::Num5, Key::Num6, Key::Num7, Key::Num8, Key::Num9];
+        let (next, prev, digit, esc, presenter) = ui.input_mut(|i| {
+            (
+                i.consume_key(egui::Modifiers::NONE, Key::PageDown),
+                i.consume_key(egui::Modifiers::NONE, Key::PageUp),
+                DIGITS.iter().position(|&k| i.consume_key(egui::Modifiers::NONE, k)),
+                i.consume_key(egui::Modifiers::NONE, Key::Escape),
+                i.consume_key(egui::Modifiers::NONE, Key::F5) || i.consume_key(egui::Modifiers::NONE, Key::F11),
+            )
+        });
+        if next {
+            self.ui_state.lesson.turn(1);
+        }
+        if prev {
+            self.ui_state.lesson.turn(-1);
+        }
+        if let Some(d) = digit
+            && self.ui_state.program.shared.running
+        {
+            self.program_step(d);
+        }
+        if esc {
+            self.stop();
+            if self.ui_state.program.shared.running {
+                self.program_pending.push(ProgramCommand::Stop);
+            }
+        }
+        if presenter {
+            self.ui_state.presenter = !self.ui_state.presenter;
+        }
+    }
+
+    /// Starts experiment `id` of the lessons beside the page: a scenario program on the Programs
+    /// stage (you scheduling it if it says so), or a live-stage setup. With a challenge to win.
+    pub fn run_experiment(&mut self, id: &str, challenge: Option<(String, usize)>) {
+        let Some(e) = self.ui_state.lesson.experiment(id).cloned() else {
+            self.ui_state.lesson.warning = Some(format!("no experiment '{id}'"));
+            return;
+        };
+        self.ui_state.lesson.running = Some(id.to_string());
+        self.ui_state.lesson.challenge = challenge;
+        match e.what {
+            crate::lessons::What::Program { scenario, variant, step } => {
+                self.stop();
+                let p = &mut self.ui_state.program;
+                if !p.choose(&scenario.id) {
+                    p.scenarios.push(scenario.clone());
+                    p.choose(&scenario.id);
+                }
+                p.variant = variant;
+                p.gated = step;
+                self.program_start();
+                self.ui_state.lesson.challenge_tag = Some(self.ui_state.program.last_tag);
+            }
+            crate::lessons::What::Stage(s) => {
+                if self.ui_state.program.shared.running {
+                    self.program_pending.push(ProgramCommand::Stop);
+                }
+                self.ui_state.set_pace(s.pace);
+                self.ui_state.scenario = s;
+                self.start();
+            }
         }
     }
 
@@ -393,7 +494,18 @@ impl IpcLabApp {
         self.read_program();
         self.keyboard(ui);
         self.apply_presenter(ui.ctx());
+        if let Some(bundled_only) = self.fonts.take() {
+            fonts::install_cjk(ui.ctx(), bundled_only);
+        }
         let now = self.now_nanos();
+        if self.ui_state.view == View::Lessons {
+            self.lessons_root(ui, now);
+            self.send_pending();
+            if self.ui_state.animate && self.model.is_running() {
+                ui.ctx().request_repaint_after(Duration::from_millis(16));
+            }
+            return;
+        }
         if self.ui_state.view == View::Programs {
             self.programs_root(ui);
             self.send_pending();
@@ -482,6 +594,81 @@ impl IpcLabApp {
         self.program_pending.extend(commands);
     }
 
+    /// The Lessons view: the page, and beside it the stage its experiment runs on.
+    fn lessons_root(&mut self, ui: &mut egui::Ui, now: u64) {
+        egui::Panel::top("controls").show(ui, |ui| {
+            ui.add_space(4.0);
+            ui.horizontal(|ui| {
+                controls_ui::view_tabs(self, ui);
+                ui.separator();
+                ui.toggle_value(&mut self.ui_state.presenter, "Presenter")
+                    .on_hover_text("Big text for a projector (F5)");
+            });
+            lesson_ui::nav(&mut self.ui_state.lesson, ui);
+            ui.add_space(2.0);
+        });
+        let window = ui.ctx().content_rect().size();
+        let running = self.ui_state.lesson.running.clone();
+        let program =
+            running.as_deref().and_then(|id| self.ui_state.lesson.experiment(id)).is_some_and(lesson_ui::is_program);
+        let mut commands = Vec::new();
+        let mut signals = Vec::new();
+        // The page keeps most of the room until an experiment runs beside it.
+        let share = if running.is_some() { 0.5 } else { 0.3 };
+        egui::Panel::right("lesson-stage").resizable(false).exact_size(window.x * share).show(ui, |ui| {
+            match (&running, program) {
+                (None, _) => {
+                    ui.add_space(40.0);
+                    ui.vertical_centered(|ui| {
+                        let hint = match self.ui_state.lesson.lang {
+                            crate::lessons::Lang::En => "▶ Run it: the experiment runs here, with real processes",
+                            crate::lessons::Lang::ZhCn => "▶ 运行：实验在这里用真实的进程运行",
+                        };
+                        ui.label(RichText::new(hint).weak());
+                    });
+                }
+                (Some(_), true) => program_ui::canvas(&self.ui_state.program, ui, &mut commands),
+                (Some(_), false) => {
+                    status_line(&self.model, ui);
+                    signals = stage_ui::stage_ui(&self.model, &self.ui_state, now, ui);
+                }
+            }
+        });
+        let mut actions = Vec::new();
+        // The challenge being tried, if the run on the stage has brought its goal about.
+        let tag_now = self.ui_state.program.shared.tag;
+        let tag_ok = self.ui_state.lesson.challenge_tag == Some(tag_now)
+            && self.ui_state.program.shared.model.as_ref().is_some_and(|m| m.gated);
+        let won = self.ui_state.lesson.challenge.clone().filter(|_| tag_ok).filter(|(lesson, ci)| {
+            let goal = self
+                .ui_state
+                .lesson
+                .lessons
+                .as_ref()
+                .ok()
+                .and_then(|ls| ls.get(lesson, self.ui_state.lesson.lang))
+                .and_then(|l| l.challenges.get(*ci))
+                .map(|c| match c.goal {
+                    crate::lessons::Goal::Deadlock => crate::program::Goal::Deadlock,
+                    crate::lessons::Goal::Complete => crate::program::Goal::Complete,
+                    crate::lessons::Goal::LostUpdate => crate::program::Goal::LostUpdate,
+                });
+            let m = self.ui_state.program.shared.model.as_ref();
+            goal.is_some_and(|g| m.is_some_and(|m| m.achieved(g)))
+        });
+        egui::CentralPanel::default().show(ui, |ui| {
+            actions = lesson_ui::page(&mut self.ui_state.lesson, won, ui);
+        });
+        self.program_pending.extend(commands);
+        for (role, signal) in signals {
+            self.signal(role, signal);
+        }
+        for a in actions {
+            let lesson_ui::LessonAction::Run(id, challenge) = a;
+            self.run_experiment(&id, challenge);
+        }
+    }
+
     fn shutdown(&mut self) {
         self.session.lock().unwrap_or_else(|p| p.into_inner()).take();
         self.program_session.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -509,6 +696,18 @@ impl Drop for IpcLabApp {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// One line over the live stage beside a lesson: what runs and how it stands.
+fn status_line(model: &Model, ui: &mut egui::Ui) {
+    let text = match &model.status {
+        RunStatus::Idle => "idle".to_string(),
+        RunStatus::Starting => "starting…".to_string(),
+        RunStatus::Running => format!("running: {} messages received", model.received_total()),
+        RunStatus::Finished(_) => format!("finished: {} messages received", model.received_total()),
+        RunStatus::StartFailed(e) => format!("did not start: {e}"),
+    };
+    ui.label(RichText::new(text).strong());
 }
 
 /// Presenter zoom for a window of `size` points (at the user's zoom): 1.5 from 1280 wide and

@@ -22,6 +22,10 @@ pub struct ProgramUi {
     pub challenge: Option<usize>,
     /// This frame's picture of the run.
     pub shared: ProgramShared,
+    /// The tag of the last start, and of the start made with the challenge chosen (a challenge
+    /// is won only by the run started for it).
+    pub last_tag: u64,
+    pub challenge_tag: Option<u64>,
 }
 
 impl ProgramUi {
@@ -35,6 +39,8 @@ impl ProgramUi {
             gated: false,
             challenge: None,
             shared: ProgramShared::default(),
+            last_tag: 0,
+            challenge_tag: None,
         }
     }
 
@@ -58,15 +64,36 @@ impl ProgramUi {
     /// Picks challenge `c` of the chosen scenario: its variant, and you as the scheduler.
     pub fn choose_challenge(&mut self, c: Option<usize>) {
         self.challenge = c;
+        self.challenge_tag = None;
         if let Some(ch) = c.and_then(|c| self.scenario()?.challenges.get(c)) {
             self.variant = ch.variant.clone();
             self.gated = true;
         }
     }
 
-    pub fn start_command(&self) -> Option<ProgramCommand> {
-        let s = self.scenario()?;
-        Some(ProgramCommand::Start { scenario: Box::new(s.clone()), variant: self.variant.clone(), gated: self.gated })
+    pub fn start_command(&mut self) -> Option<ProgramCommand> {
+        let s = self.scenario()?.clone();
+        self.last_tag += 1;
+        self.challenge_tag = self.challenge.map(|_| self.last_tag);
+        Some(ProgramCommand::Start {
+            scenario: Box::new(s),
+            variant: self.variant.clone(),
+            gated: self.gated,
+            tag: self.last_tag,
+        })
+    }
+
+    /// Whether the run on the stage won challenge `c` of the chosen scenario: the run started
+    /// for it (its variant, you scheduling) brought its goal about.
+    pub fn won(&self, c: usize) -> bool {
+        let (Some(s), Some(m)) = (self.scenario(), self.shared.model.as_ref()) else { return false };
+        let Some(ch) = s.challenges.get(c) else { return false };
+        self.challenge == Some(c)
+            && self.challenge_tag == Some(self.shared.tag)
+            && m.scenario.id == s.id
+            && m.variant == ch.variant
+            && m.gated
+            && m.achieved(ch.goal)
     }
 
     fn goal(&self) -> Option<(Goal, &str)> {
@@ -227,7 +254,7 @@ fn banner(p: &ProgramUi, ui: &mut egui::Ui) {
         }
         Some(Verdict::Completed) => (format!("completed in {secs:.2} s"), green, None),
         Some(Verdict::Recovered { victims }) => {
-            (format!("recovered: {} killed, the others finished", victims.join(", ")), green, None)
+            (format!("recovered: {} killed, the rest finished", victims.join(", ")), green, None)
         }
         Some(Verdict::Failed { why }) => ("ended".into(), ui.visuals().weak_text_color(), Some(why.clone())),
         Some(Verdict::TimedOut { after_secs }) => (format!("still running after {after_secs} s"), amber, None),
@@ -235,7 +262,9 @@ fn banner(p: &ProgramUi, ui: &mut egui::Ui) {
     ui.horizontal_wrapped(|ui| {
         ui.label(egui::RichText::new(word).heading().strong().color(color));
         if let Some(lost) = m.lost_updates().filter(|&n| n > 0) {
-            ui.label(egui::RichText::new(format!("· {lost} update(s) lost")).heading().color(red));
+            let of: u64 = m.scenario.expect.values().sum();
+            let what = if lost == 1 { "update" } else { "updates" };
+            ui.label(egui::RichText::new(format!("· {lost} of {of} {what} lost")).heading().color(red));
         }
     });
     if let Some(s) = sentence {
@@ -256,7 +285,7 @@ pub fn side(p: &ProgramUi, ui: &mut egui::Ui) {
         ui.heading("Challenge");
         ui.label(egui::RichText::new(goal.as_str()).strong());
         ui.label(text);
-        let won = m.is_some_and(|m| m.achieved(goal) && m.scenario.id == p.scenario().map_or("", |s| &s.id));
+        let won = p.challenge.is_some_and(|c| p.won(c));
         if won {
             ui.label(egui::RichText::new("Challenge won!").heading().color(Color32::from_rgb(70, 180, 90)));
         } else if m.is_some_and(|m| !p.shared.running && m.verdict.is_some()) {
@@ -275,6 +304,7 @@ pub fn side(p: &ProgramUi, ui: &mut egui::Ui) {
             for (n, v) in counters {
                 ui.label(n);
                 match m.scenario.expect.get(n) {
+                    Some(want) if v == want => ui.label(format!("{v} ✓")),
                     Some(want) => ui.label(format!("{v} (should reach {want})")),
                     None => ui.label(v.to_string()),
                 };
@@ -282,7 +312,7 @@ pub fn side(p: &ProgramUi, ui: &mut egui::Ui) {
             }
             for (n, v) in semaphores {
                 ui.label(n);
-                ui.label(format!("{v} unit(s) free"));
+                ui.label(format!("value {v}"));
                 ui.end_row();
             }
         });
@@ -357,7 +387,7 @@ fn resource_text(m: &ProgramModel, i: usize) -> String {
         ResourceKind::Mutex => "mutex".into(),
         ResourceKind::FileLock => "fcntl file lock".into(),
         ResourceKind::Semaphore { .. } => match m.semaphores.iter().find(|(n, _)| *n == r.name) {
-            Some((_, v)) => format!("semaphore: {v} free"),
+            Some((_, v)) => format!("semaphore, value {v}"),
             None => "semaphore".into(),
         },
         ResourceKind::Counter => match value(&m.counters) {
@@ -535,7 +565,7 @@ fn draw_graph(m: &ProgramModel, running: bool, rect: Rect, ui: &mut egui::Ui, co
                 painter.text(
                     a.lerp(b, 0.5) + lift * 0.5 + vec2(0.0, -4.0),
                     Align2::CENTER_BOTTOM,
-                    "waits to exit",
+                    "joins: waits for it to exit",
                     small.clone(),
                     c,
                 );

@@ -136,6 +136,11 @@ pub struct ProgramModel {
     pub deadlocked_once: bool,
     /// Processes you killed (victims chosen to break a deadlock), by index.
     pub victims: Vec<usize>,
+    /// A hang was seen at some point of the run.
+    pub hung_once: bool,
+    /// The last report was an operation refused (its error event then repeats it).
+    refused: bool,
+    hang_since: Option<Duration>,
     /// What the scenario's pipes are made of: `pipe`, or `unix` (a socket pair).
     pub links: crate::mechanism::MechanismId,
     last_activity: Duration,
@@ -186,6 +191,9 @@ impl ProgramModel {
             verdict: None,
             deadlocked_once: false,
             victims: Vec::new(),
+            hung_once: false,
+            refused: false,
+            hang_since: None,
             links: crate::mechanism::MechanismId::Pipe,
             last_activity: Duration::ZERO,
             cycle_since: None,
@@ -250,8 +258,11 @@ impl ProgramModel {
             }
             Event::Values { values, .. } => self.procs[i].locals = values.clone(),
             Event::Error { message, .. } => {
-                let line = format!("{}: {message}", self.name(i));
-                self.say(now, line);
+                // A refused operation was said as it happened; its error repeats it.
+                if !std::mem::take(&mut self.refused) {
+                    let line = format!("{}: {message}", self.name(i));
+                    self.say(now, line);
+                }
                 self.errors.push(message.clone());
             }
             _ => {}
@@ -269,6 +280,7 @@ impl ProgramModel {
     ) {
         let who = self.name(i);
         let what = if resource.is_empty() { op.as_str().to_string() } else { format!("{} {resource}", op.as_str()) };
+        let posts = self.posters(resource).contains(&i);
         if phase != SyncPhase::Next {
             self.procs[i].next = None;
         }
@@ -280,14 +292,16 @@ impl ProgramModel {
             SyncPhase::Enter => {
                 if op != SyncOp::Sleep {
                     self.procs[i].blocked = Some((op, resource.to_string()));
+                    self.say(now, format!("{who} {}", waiting_phrase(op, resource)));
                 }
             }
             SyncPhase::Leave => {
                 self.procs[i].blocked = None;
                 self.procs[i].ops += 1;
-                let line = match detail {
-                    Some(d) => format!("{who}: {what}: {d}"),
-                    None => format!("{who}: {what}"),
+                let did = done_phrase(op, resource, detail);
+                let line = match detail.filter(|_| !matches!(op, SyncOp::Close | SyncOp::Send)) {
+                    Some(d) => format!("{who} {did}: {d}"),
+                    None => format!("{who} {did}"),
                 };
                 self.say(now, line);
                 if let (Some(d), false) =
@@ -300,6 +314,7 @@ impl ProgramModel {
             SyncPhase::Failed => {
                 self.procs[i].blocked = None;
                 self.say(now, format!("{who}: {what} refused: {}", detail.unwrap_or("")));
+                self.refused = true;
             }
         }
         let queue = matches!(self.kind_of(resource), Some(ResourceKind::Queue { .. }));
@@ -320,7 +335,11 @@ impl ProgramModel {
             }
             (SyncOp::Wait, SyncPhase::Enter) => self.graph.blocked_on(i, &post_of(resource)),
             (SyncOp::Lock | SyncOp::Barrier, SyncPhase::Enter) => self.graph.blocked_on(i, resource),
-            (SyncOp::Lock | SyncOp::Wait, SyncPhase::Leave) => self.graph.acquired(i, resource),
+            (SyncOp::Lock, SyncPhase::Leave) => self.graph.acquired(i, resource),
+            // A unit taken by a process that gives it back (a lock's use) is held; one taken as a
+            // signal (a consumer's "full slots") is consumed, not held.
+            (SyncOp::Wait, SyncPhase::Leave) if posts => self.graph.acquired(i, resource),
+            (SyncOp::Wait, SyncPhase::Leave) => self.graph.unblocked(i),
             (SyncOp::Barrier, SyncPhase::Leave) => self.graph.unblocked(i),
             (SyncOp::Unlock | SyncOp::Post, SyncPhase::Leave) => self.graph.released(i, resource),
             (_, SyncPhase::Failed) => {
@@ -404,7 +423,7 @@ impl ProgramModel {
         match (&self.kernel_caught, self.procs.iter().all(|p| p.exit == Some(ExitKind::Code(0)))) {
             (Some(what), _) => Verdict::KernelCaught { what: what.clone() },
             (None, true) => Verdict::Completed,
-            (None, false) if survivors_well => {
+            (None, false) if survivors_well && (self.deadlocked_once || self.hung_once) => {
                 Verdict::Recovered { victims: self.victims.iter().map(|&i| self.name(i)).collect() }
             }
             (None, false) => {
@@ -438,6 +457,9 @@ impl ProgramModel {
         if matches!(self.verdict, Some(Verdict::Deadlock { .. } | Verdict::KernelCaught { .. })) {
             self.deadlocked_once = true;
         }
+        if matches!(self.verdict, Some(Verdict::Hang { .. } | Verdict::Suspected { .. })) {
+            self.hung_once = true;
+        }
     }
 
     fn decide(&mut self, now: Duration) -> Option<Verdict> {
@@ -449,10 +471,18 @@ impl ProgramModel {
         }
         let live: Vec<usize> = (0..self.procs.len()).filter(|&i| self.procs[i].live()).collect();
         // A barrier is "held" by the live parties not waiting at it yet: they are what it waits for.
-        for r in self.scenario.resources.iter().filter(|r| matches!(r.kind, ResourceKind::Barrier { .. })) {
+        let users = self.users();
+        for (bi, r) in self.scenario.resources.iter().enumerate() {
+            if !matches!(r.kind, ResourceKind::Barrier { .. }) {
+                continue;
+            }
             let waiting_here = live.iter().any(|&p| self.graph.waits_for(p) == Some(r.name.as_str()));
-            let not_there: Vec<usize> =
-                live.iter().copied().filter(|&p| self.graph.waits_for(p) != Some(r.name.as_str())).collect();
+            // Only its users can arrive: a process that never meets at it holds nobody up.
+            let not_there: Vec<usize> = live
+                .iter()
+                .copied()
+                .filter(|&p| users[bi].contains(&p) && self.graph.waits_for(p) != Some(r.name.as_str()))
+                .collect();
             // Nobody waiting at it: it holds nobody up (and is nobody's to "hold" in a sentence).
             self.graph.set_holders(&r.name, if waiting_here { not_there } else { Vec::new() });
         }
@@ -463,16 +493,11 @@ impl ProgramModel {
             })
             .collect()
         };
-        let blocked =
-            |p: usize| !self.procs[p].sleeping && self.graph.waits_for(p).is_some_and(|r| self.asleep_on(p, r));
+        let free = self.free(&live);
         if let Some(cycle) = self.graph.cycle() {
-            // Genuine only if nobody outside it can break it: every holder of a resource with
-            // several holders (a semaphore unit, a pipe end, a barrier) is itself blocked, and
-            // for a semaphore, which anyone may post, every live process is.
-            let genuine = cycle.iter().all(|e| match self.kind_of(&e.resource) {
-                Some(ResourceKind::Mutex | ResourceKind::FileLock) => true,
-                _ => self.graph.holders(&e.resource).iter().all(|&h| blocked(h)),
-            });
+            // Genuine only if nobody can break it: no process of it can ever move again (none
+            // waits for something a process that can still move may release).
+            let genuine = cycle.iter().all(|e| !free[e.proc]);
             let agrees = cycle.iter().all(|e| self.asleep_on(e.proc, &e.resource));
             let sentence = self.graph.describe(
                 &cycle,
@@ -511,10 +536,57 @@ impl ProgramModel {
                 let s = &self.procs[p];
                 !s.sleeping && s.next.is_none() && s.kernel.as_ref().is_some_and(|(k, _)| matches!(k, 'S' | 'D'))
             });
-        if all_stuck && now.saturating_sub(self.last_activity) >= HANG_AFTER {
+        if !all_stuck {
+            self.hang_since = None;
+            return None;
+        }
+        let since = *self.hang_since.get_or_insert(now);
+        if now.saturating_sub(since) >= HANG_AFTER && now.saturating_sub(self.last_activity) >= HANG_AFTER {
             return Some(Verdict::Hang { evidence: evidence(&mut live.iter().copied()) });
         }
         None
+    }
+
+    /// Which processes may still move (by index): those not asleep on what they wait for, and,
+    /// to a fixed point, those waiting for something a process that may move could release (or
+    /// for a lock whose holder is not known: it was taken quietly, by a process that was running).
+    fn free(&self, live: &[usize]) -> Vec<bool> {
+        let n = self.procs.len();
+        let mut free: Vec<bool> = (0..n)
+            .map(|p| {
+                let s = &self.procs[p];
+                s.live()
+                    && (s.sleeping
+                        || s.next.is_some()
+                        || !self.graph.waits_for(p).is_some_and(|r| self.asleep_on(p, r)))
+            })
+            .collect();
+        loop {
+            let mut changed = false;
+            for &p in live {
+                if free[p] {
+                    continue;
+                }
+                let Some(r) = self.graph.waits_for(p) else { continue };
+                let holders: Vec<usize> =
+                    self.graph.holders(r).iter().copied().filter(|&h| h != p && self.procs[h].live()).collect();
+                // A role (a post, a queue side, an exit) nobody live plays is never coming.
+                let role =
+                    ["a post of ", "a receiver of ", "a sender to ", "the exit of "].iter().any(|x| r.starts_with(x));
+                if holders.iter().any(|&h| free[h]) || (holders.is_empty() && !role) {
+                    free[p] = true;
+                    changed = true;
+                }
+            }
+            if !changed {
+                return free;
+            }
+        }
+    }
+
+    /// The processes whose programs post semaphore `name` (by index).
+    fn posters(&self, name: &str) -> Vec<usize> {
+        self.graph.holders(&post_of(name)).to_vec()
     }
 
     /// Asleep in the kernel on the kind of wait the graph says: a futex for mutexes, semaphores
@@ -578,10 +650,13 @@ impl ProgramModel {
     /// process's own counter is checked in every process.
     pub fn unexpected(&self) -> Vec<(String, u64, u64)> {
         let mut out = Vec::new();
+        let users = self.users();
         for (n, &want) in &self.scenario.expect {
             match self.kind_of(n) {
                 Some(ResourceKind::LocalCounter) => {
-                    for p in &self.procs {
+                    let ri = self.scenario.resource(n).map_or(0, |(i, _)| i);
+                    // Every process that counts with it; one that never touches it has no count.
+                    for p in self.procs.iter().enumerate().filter(|(pi, _)| users[ri].contains(pi)).map(|(_, p)| p) {
                         let got = p.locals.iter().find(|(c, _)| c == n).map_or(0, |(_, v)| *v);
                         if got != want {
                             out.push((format!("{} of {}", n, p.name), want, got));
@@ -655,7 +730,7 @@ impl ProgramModel {
                     format!(" (held by {who})")
                 }
             };
-            return format!("blocked: {} {r}{by}", op.as_str());
+            return format!("{}{by}", waiting_phrase(*op, r));
         }
         if p.sleeping {
             return "sleeping".into();
@@ -672,6 +747,43 @@ impl ProgramModel {
             return s;
         }
         "running".into()
+    }
+}
+
+/// What a process waiting in `op` on `resource` is doing, for the log and its box: "waits to
+/// lock lock B".
+pub fn waiting_phrase(op: SyncOp, resource: &str) -> String {
+    match op {
+        SyncOp::Lock => format!("waits to lock {resource}"),
+        SyncOp::Wait => format!("waits for a unit of {resource}"),
+        SyncOp::Barrier => format!("waits at {resource}"),
+        SyncOp::Send => format!("waits to send on {resource}"),
+        SyncOp::Recv => format!("waits to receive on {resource}"),
+        SyncOp::Join => format!("waits for {resource} to exit"),
+        other => format!("waits in {} {resource}", other.as_str()),
+    }
+}
+
+/// What a process did, for the log: "locked lock A", "closed its read end of pipe 1".
+pub fn done_phrase(op: SyncOp, resource: &str, detail: Option<&str>) -> String {
+    match op {
+        SyncOp::Lock => format!("locked {resource}"),
+        SyncOp::Unlock => format!("unlocked {resource}"),
+        SyncOp::Wait => format!("took a unit of {resource}"),
+        SyncOp::Post => format!("posted {resource}"),
+        SyncOp::Barrier => format!("passed {resource}"),
+        SyncOp::Send => match detail {
+            Some(d) => format!("sent {d} on {resource}"),
+            None => format!("sent on {resource}"),
+        },
+        SyncOp::Recv => format!("received on {resource}"),
+        SyncOp::Close => format!("closed its {} end of {resource}", detail.unwrap_or("")),
+        SyncOp::Sleep => "woke from its sleep".into(),
+        SyncOp::Load => format!("read {resource}"),
+        SyncOp::Store => format!("wrote {resource}"),
+        SyncOp::Add => format!("added 1 to {resource}"),
+        SyncOp::Join => format!("joined {resource}, which has exited"),
+        SyncOp::Exit => "exits".into(),
     }
 }
 
@@ -718,7 +830,7 @@ mod tests {
             }
             v => panic!("{v:?}"),
         }
-        assert_eq!(m.doing(0), "blocked: lock lock B (held by worker 2)");
+        assert_eq!(m.doing(0), "waits to lock lock B (held by worker 2)");
         // Kill a victim: the cycle is gone, the run goes on.
         m.exited(1, ExitKind::Signal(9), t(500));
         m.sample(vec![futex(), None], vec![], vec![], t(600));

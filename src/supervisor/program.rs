@@ -146,7 +146,7 @@ impl ProgramRun {
                 continue;
             };
             let mut largest = 1;
-            for p in scenario.processes.iter().chain(scenario.fixed.iter().flatten()) {
+            for p in &processes {
                 Step::visit(&p.steps, &mut |s| {
                     if let Step::Send { resource, bytes } = s
                         && *resource == r.name
@@ -296,6 +296,12 @@ impl ProgramRun {
                 Ok(RunEvent::Exited { worker_id, exit, .. }) => {
                     self.model.exited(worker_id, exit, self.started.elapsed());
                     self.next_sample = Instant::now();
+                    if self.model.all_exited() {
+                        // Everything has ended: decide now, not at the end of the wait.
+                        self.drain();
+                        self.sample();
+                        return self.model.verdict.as_ref();
+                    }
                 }
                 Ok(_) => {}
                 Err(RecvTimeoutError::Timeout) => {}
@@ -310,10 +316,24 @@ impl ProgramRun {
             self.release_queued();
             if Instant::now() >= self.next_sample {
                 self.next_sample = Instant::now() + SAMPLE_EVERY;
+                // What is already reported first, so the kernel's picture is not compared with
+                // an older one of the processes'.
+                self.drain();
                 self.sample();
             }
             if Instant::now() >= until {
                 return self.model.verdict.as_ref();
+            }
+        }
+    }
+
+    /// Folds every report already waiting.
+    fn drain(&mut self) {
+        while let Ok(e) = self.events.try_recv() {
+            match e {
+                RunEvent::Telemetry { worker_id, event } => self.model.event(worker_id, &event, self.started.elapsed()),
+                RunEvent::Exited { worker_id, exit, .. } => self.model.exited(worker_id, exit, self.started.elapsed()),
+                _ => {}
             }
         }
     }

@@ -1,0 +1,112 @@
+//! Chinese text needs glyphs egui does not ship. At start the app looks for a font on the system
+//! that has them (fontdb lists the installed fonts; ttf-parser checks a face really covers the
+//! characters), and falls back to a subset of Noto Sans CJK SC bundled in `assets/fonts/` (SIL
+//! Open Font License), so a fresh machine shows glyphs, not boxes. Either is added behind egui's
+//! own fonts, for proportional and monospace text alike.
+
+use std::sync::Arc;
+
+/// The bundled fallback: GB2312's 3,755 common characters, every character of the Chinese
+/// lessons, CJK punctuation and full-width forms.
+pub const BUNDLED_CJK: &[u8] = include_bytes!("../../assets/fonts/NotoSansSC-subset.otf");
+
+/// Characters a face must have to be taken for Chinese text.
+const PROBE: [char; 4] = ['中', '文', '进', '程'];
+
+/// Where the Chinese glyphs came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CjkSource {
+    /// A system font: its family name.
+    System(String),
+    Bundled,
+}
+
+/// Whether face `index` of `data` has a glyph for every character of `text` (that is not ASCII).
+pub fn covers(data: &[u8], index: u32, text: &str) -> bool {
+    match ttf_parser::Face::parse(data, index) {
+        Ok(face) => text.chars().filter(|c| !c.is_ascii()).all(|c| face.glyph_index(c).is_some()),
+        Err(_) => false,
+    }
+}
+
+/// A system font face that covers Chinese: its bytes, face index and family. Sans faces of a
+/// regular weight first (they read best on a stage); `None` when the system has none.
+fn system_cjk() -> Option<(Vec<u8>, u32, String)> {
+    let mut db = fontdb::Database::new();
+    db.load_system_fonts();
+    let mut best: Option<(i32, fontdb::ID, String)> = None;
+    for face in db.faces() {
+        let family = face.families.first().map(|(f, _)| f.clone()).unwrap_or_default();
+        let score = i32::from(face.weight == fontdb::Weight::NORMAL) * 4
+            + i32::from(face.style == fontdb::Style::Normal) * 2
+            + i32::from(!family.contains("Serif") && !family.contains("Mono")) * 2
+            + i32::from(family.contains(" SC") || family.contains("Hei") || family.contains("SC"));
+        if best.as_ref().is_some_and(|(s, _, _)| *s >= score) {
+            continue;
+        }
+        let ok = db.with_face_data(face.id, |data, index| covers(data, index, &PROBE.iter().collect::<String>()));
+        if ok == Some(true) {
+            best = Some((score, face.id, family));
+        }
+    }
+    let (_, id, family) = best?;
+    db.with_face_data(id, |data, index| (data.to_vec(), index, family.clone()))
+}
+
+/// Adds a font with Chinese glyphs behind egui's own; `bundled_only` skips the system search
+/// (tests, for a picture that is the same on every machine). Says which it used.
+pub fn install_cjk(ctx: &egui::Context, bundled_only: bool) -> CjkSource {
+    let (data, source) = match (!bundled_only).then(system_cjk).flatten() {
+        Some((bytes, index, family)) => {
+            let mut d = egui::FontData::from_owned(bytes);
+            d.index = index;
+            (d, CjkSource::System(family))
+        }
+        None => (egui::FontData::from_static(BUNDLED_CJK), CjkSource::Bundled),
+    };
+    let mut fonts = egui::FontDefinitions::default();
+    fonts.font_data.insert("cjk".into(), Arc::new(data));
+    for family in [egui::FontFamily::Proportional, egui::FontFamily::Monospace] {
+        fonts.families.entry(family).or_default().push("cjk".into());
+    }
+    ctx.set_fonts(fonts);
+    source
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lessons::{Lang, Lessons};
+
+    #[test]
+    fn the_bundled_font_has_every_character_of_the_chinese_lessons() {
+        let lessons = Lessons::builtin().expect("the lessons load");
+        let mut text = String::new();
+        for l in lessons.in_lang(Lang::ZhCn) {
+            text.push_str(&l.title);
+            text.push_str(&l.body_markdown);
+            for q in &l.questions {
+                text.push_str(&q.text);
+                for a in &q.answers {
+                    text.push_str(&a.text);
+                    text.push_str(&a.why);
+                }
+            }
+            for c in &l.challenges {
+                text.push_str(&c.text);
+            }
+        }
+        let face = ttf_parser::Face::parse(BUNDLED_CJK, 0).expect("the bundled font parses");
+        let missing: String = text.chars().filter(|c| !c.is_ascii() && face.glyph_index(*c).is_none()).collect();
+        // Box-drawing and arrows in diagrams come from egui's own fonts; anything else is a hole.
+        let missing: String = missing
+            .chars()
+            .filter(|c| !('\u{2190}'..='\u{25FF}').contains(c))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert!(missing.is_empty(), "not in assets/fonts/NotoSansSC-subset.otf: {missing:?}");
+        assert!(covers(BUNDLED_CJK, 0, "进程间通信"));
+        assert!(!covers(BUNDLED_CJK, 0, "\u{4DB5}"), "a rare character outside the subset is not claimed");
+    }
+}
