@@ -484,3 +484,45 @@ fn list_lessons_prints_one_line_per_lesson_in_the_chosen_language() {
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("10 en, 10 zh-CN") && out.contains("all well"), "{out}");
 }
+
+/// Lesson 2's capacity is where its pipe-full experiment blocks: run the experiment to its
+/// deadlock, then look into each actor's pipes through /proc/PID/fd (the same pipe, opened
+/// anew) and ask the kernel how much each holds (FIONREAD): exactly the capacity the page states.
+#[test]
+fn the_pipe_full_experiment_blocks_with_its_pipes_holding_the_capacity_lesson_2_states() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    use ipc_lab::supervisor::program::ProgramRun;
+    let e = lessons().experiment("pipe-full").expect("lesson 2's experiment").clone();
+    let What::Program { scenario, variant, .. } = &e.what else { panic!("a program") };
+    let mut run = ProgramRun::start(scenario, variant, &exe(), false, false).expect("start");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !matches!(run.poll(Duration::from_millis(50)), Some(ipc_lab::supervisor::program::Verdict::Deadlock { .. })) {
+        assert!(std::time::Instant::now() < deadline, "no deadlock: {:?}", run.model().log);
+    }
+    let capacity = measure::pipe_capacity().expect("measured");
+    let mut pipes = std::collections::BTreeMap::new();
+    for p in &run.model().procs {
+        for fd in std::fs::read_dir(format!("/proc/{}/fd", p.pid)).expect("its descriptors").flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else { continue };
+            let target = target.to_string_lossy().to_string();
+            if !target.starts_with("pipe:") || pipes.contains_key(&target) {
+                continue;
+            }
+            // Opening the /proc link of a pipe opens that pipe (read side, not blocking).
+            let Ok(f) = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(fd.path()) else {
+                continue;
+            };
+            let mut queued: libc::c_int = 0;
+            // SAFETY: FIONREAD writes an int into `queued`; `f` is an open pipe.
+            assert_eq!(unsafe { libc::ioctl(f.as_raw_fd(), libc::FIONREAD, &mut queued) }, 0);
+            pipes.insert(target, queued as u64);
+        }
+    }
+    // The two data pipes (the telemetry and control pipes are nearly empty) are full.
+    let full: Vec<u64> = pipes.values().copied().filter(|&q| q > 4096).collect();
+    assert_eq!(full, vec![capacity, capacity], "{pipes:?}");
+    let o = run.finish(None);
+    assert_nothing_left(&o.prefix, &o.pids);
+}
