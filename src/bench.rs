@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::mechanism::MechanismId;
 use crate::report::RunReport;
 use crate::scenario::{MAX_CPUS, RunSpec, human_bytes};
-use crate::supervisor::{RunEvent, run_to_end};
+use crate::supervisor::RunEvent;
 use crate::telemetry::{Event, Role};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,11 +94,14 @@ pub fn parse_cpu_list(list: &str) -> Result<Vec<usize>, String> {
 
 /// Runs every (mechanism, size) combination of `base` and returns one report per run, in order.
 /// A run that fails is reported as an error line and the others still run.
+/// With `trace`, every run reports its messages (sampled at high rates) and they go into it:
+/// that costs the runs some speed, which the trace's numbers then include.
 pub fn run_all(
     base: &RunSpec,
     mechanisms: &[MechanismId],
     sizes: &[usize],
     exe: &Path,
+    mut trace: Option<&mut crate::trace::TraceBuilder>,
 ) -> (Vec<RunReport>, Vec<String>) {
     let total_runs = (mechanisms.len() * sizes.len()) as u64;
     let per_run = base.warmup + base.count;
@@ -114,14 +117,32 @@ pub fn run_all(
             let done_before = (i * sizes.len() + j) as u64 * per_run;
             bar.set_message(format!("{mechanism} {}", human_bytes(size as u64)));
             bar.set_position(done_before);
-            let spec = RunSpec { mechanism, size, ..base.clone() };
-            let on_event = |ev: &RunEvent| {
-                if let RunEvent::Telemetry { event: Event::Progress { role: Role::Initiator, sent, .. }, .. } = ev {
-                    bar.set_position(done_before + sent.min(&per_run));
-                }
-            };
-            let result =
-                run_to_end(spec, exe, on_event).map_err(|e| e.to_string()).and_then(|o| RunReport::from_outcome(&o));
+            let spec = RunSpec { mechanism, size, per_message_events: trace.is_some(), ..base.clone() };
+            if let Some(t) = trace.as_deref_mut() {
+                let label = format!("{mechanism} {} {}", human_bytes(size as u64), spec.pattern.as_str());
+                t.begin_run(&label, &spec.topology());
+            }
+            let result = crate::supervisor::Run::start(spec, exe)
+                .map(|run| {
+                    if let Some(t) = trace.as_deref_mut() {
+                        let workers: Vec<(u32, Vec<Role>)> =
+                            run.workers().iter().map(|w| (w.pid, w.roles.clone())).collect();
+                        t.processes(&workers);
+                    }
+                    run.wait_with(|ev: &RunEvent| {
+                        if let RunEvent::Telemetry {
+                            event: Event::Progress { role: Role::Initiator, sent, .. }, ..
+                        } = ev
+                        {
+                            bar.set_position(done_before + sent.min(&per_run));
+                        }
+                        if let Some(t) = trace.as_deref_mut() {
+                            t.add(ev);
+                        }
+                    })
+                })
+                .map_err(|e| e.to_string())
+                .and_then(|o| RunReport::from_outcome(&o));
             match result {
                 Ok(r) => reports.push(r),
                 Err(e) => failures.push(format!("{mechanism} {}: {e}", human_bytes(size as u64))),

@@ -24,5 +24,6 @@ pub mod supervisor;
 #[cfg(target_os = "linux")]
 pub mod sync;
 pub mod telemetry;
+pub mod trace;
 pub mod wire;
 pub mod worker;

@@ -185,6 +185,10 @@ struct BenchArgs {
     /// drop=0.01,dup=0.01,reorder=seq:7,corrupt=1%,seed=3. One-way patterns only.
     #[arg(long, value_name = "FAULTS")]
     inject: Option<String>,
+    /// Also write the runs as a Chrome trace (open it in ui.perfetto.dev): a track per process,
+    /// an arrow from each send to its receive, buffer fill; messages sampled at high rates.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -461,10 +465,15 @@ fn gui_options(a: GuiArgs) -> anyhow::Result<ipc_lab::app::AppOptions> {
 
 fn bench_cmd(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let out = a.out.clone();
+    let trace_file = a.trace.clone();
     let plan = bench_plan(a)?;
     let exe = std::env::current_exe().context("finding the ipc-lab executable")?;
-    let (reports, failures) = bench::run_all(&plan.base, &plan.mechanisms, &plan.sizes, &exe);
+    let mut trace = trace_file.as_ref().map(|_| ipc_lab::trace::TraceBuilder::new());
+    let (reports, failures) = bench::run_all(&plan.base, &plan.mechanisms, &plan.sizes, &exe, trace.as_mut());
     bench::emit(&bench::render(&reports, plan.format), out.as_deref()).context("writing the results")?;
+    if let (Some(path), Some(t)) = (trace_file, trace) {
+        std::fs::write(&path, t.finish()).with_context(|| format!("writing the trace to {}", path.display()))?;
+    }
     for f in &failures {
         eprintln!("error: run failed: {f}");
     }
