@@ -35,6 +35,133 @@ impl std::str::FromStr for Format {
     }
 }
 
+/// The size sweep: 8 B to 1 MiB, a factor of 4 apart (and 1 MiB itself at the top).
+pub const SWEEP: [usize; 10] = [8, 32, 128, 512, 2048, 8192, 32768, 131_072, 524_288, 1 << 20];
+
+/// Where a run's processes go: `same-core` (all on CPU 0), `cross-core` (alternating between
+/// CPUs 0 and 1), `unpinned` (the scheduler's choice), as a `--pin` list.
+pub fn parse_placements(list: &str) -> Result<Vec<Option<Vec<usize>>>, String> {
+    let mut out = Vec::new();
+    for p in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let pin = match p {
+            "same-core" => Some(vec![0]),
+            "cross-core" => Some(vec![0, 1]),
+            "unpinned" => None,
+            other => return Err(format!("unknown placement '{other}' (known: same-core, cross-core, unpinned)")),
+        };
+        if !out.contains(&pin) {
+            out.push(pin);
+        }
+    }
+    if out.is_empty() {
+        return Err("no placement given".into());
+    }
+    Ok(out)
+}
+
+/// Every combination to run: mechanism × size × placement × (for shm) wake-up, in that order;
+/// with `observer`, each once with live per-message telemetry off and once on.
+pub fn combinations(
+    base: &RunSpec,
+    mechanisms: &[MechanismId],
+    sizes: &[usize],
+    placements: &[Option<Vec<usize>>],
+    shm_waits: &[crate::mechanism::ShmWait],
+    observer: bool,
+) -> Vec<RunSpec> {
+    let mut out = Vec::new();
+    for &mechanism in mechanisms {
+        for &size in sizes {
+            for pin in placements {
+                let waits: &[crate::mechanism::ShmWait] =
+                    if mechanism == MechanismId::Shm { shm_waits } else { &shm_waits[..1.min(shm_waits.len())] };
+                for &shm_wait in waits {
+                    for live in if observer { &[false, true][..] } else { &[false][..] } {
+                        out.push(RunSpec {
+                            mechanism,
+                            size,
+                            pin: pin.clone(),
+                            shm_wait,
+                            per_message_events: *live,
+                            ..base.clone()
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The observer effect: for each pair of runs alike but for live telemetry (off, then on), how
+/// much slower the median round trip (or one-way latency) and the throughput got, in percent.
+pub fn observer_effect(reports: &[RunReport]) -> Vec<(String, f64, f64)> {
+    let mut out = Vec::new();
+    for pair in reports.windows(2) {
+        let (off, on) = (&pair[0], &pair[1]);
+        let alike = !off.live_telemetry
+            && on.live_telemetry
+            && (off.mechanism.as_str(), off.size, &off.placement, &off.shm_wait)
+                == (on.mechanism.as_str(), on.size, &on.placement, &on.shm_wait);
+        if !alike {
+            continue;
+        }
+        let p50 = |r: &RunReport| r.rtt_ns.as_ref().or(r.one_way_ns.as_ref()).map(|l| l.p50 as f64);
+        if let (Some(a), Some(b)) = (p50(off), p50(on))
+            && a > 0.0
+            && off.msgs_per_sec > 0.0
+        {
+            let wait = off.shm_wait.as_deref().map(|w| format!(" ({w})")).unwrap_or_default();
+            let what = format!("{}{wait} {}, {}", off.mechanism, human_bytes(off.size as u64), off.placement);
+            out.push((what, (b / a - 1.0) * 100.0, (1.0 - on.msgs_per_sec / off.msgs_per_sec) * 100.0));
+        }
+    }
+    out
+}
+
+/// The observer effect as lines under the table.
+pub fn render_observer(effects: &[(String, f64, f64)]) -> String {
+    let mut s = String::new();
+    if !effects.is_empty() {
+        s.push_str(
+            "observer effect: the same run with live per-message telemetry on (as the stage runs) against off\n",
+        );
+    }
+    for (what, latency, throughput) in effects {
+        s.push_str(&format!("  {what}: median latency {latency:+.1}%, throughput {:+.1}%\n", -throughput));
+    }
+    s
+}
+
+/// What this machine is, for a saved result: CPU model, CPUs, kernel, virtualized or not.
+pub fn machine() -> serde_json::Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
+        .unwrap_or_else(|| "unknown".into());
+    let virtualized =
+        cpuinfo.lines().any(|l| l.starts_with("flags") && l.split_whitespace().any(|f| f == "hypervisor"));
+    let kernel =
+        std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default();
+    // SAFETY: sysconf only reads a system setting.
+    let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1);
+    serde_json::json!({ "cpu_model": model, "cpus": cpus, "kernel": kernel, "virtualized": virtualized })
+}
+
+/// A result file: when, where, what was run, and the runs in `bench --format json`'s schema.
+pub fn result_file(reports: &[RunReport], command: &str) -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let doc = serde_json::json!({
+        "ipc_lab_results": 1,
+        "date_unix": secs,
+        "machine": machine(),
+        "command": command,
+        "runs": reports,
+    });
+    serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+}
+
 /// Parses "all" or a comma-separated list of mechanism ids.
 pub fn parse_mechanisms(list: &str) -> Result<Vec<MechanismId>, String> {
     if list.trim() == "all" {
@@ -92,19 +219,17 @@ pub fn parse_cpu_list(list: &str) -> Result<Vec<usize>, String> {
     Ok(cpus)
 }
 
-/// Runs every (mechanism, size) combination of `base` and returns one report per run, in order.
-/// A run that fails is reported as an error line and the others still run.
-/// With `trace`, every run reports its messages (sampled at high rates) and they go into it:
-/// that costs the runs some speed, which the trace's numbers then include.
+/// Runs every spec in `specs`, in order, one report per run. A run that fails is reported as an
+/// error line and the others still run. With `trace`, every run reports its messages (sampled at
+/// high rates) and they go into it: that costs the runs some speed, which the trace's numbers
+/// then include.
 pub fn run_all(
-    base: &RunSpec,
-    mechanisms: &[MechanismId],
-    sizes: &[usize],
+    specs: &[RunSpec],
     exe: &Path,
     mut trace: Option<&mut crate::trace::TraceBuilder>,
 ) -> (Vec<RunReport>, Vec<String>) {
-    let total_runs = (mechanisms.len() * sizes.len()) as u64;
-    let per_run = base.warmup + base.count;
+    let total_runs = specs.len() as u64;
+    let per_run = specs.first().map_or(0, |s| s.warmup + s.count);
     let bar = ProgressBar::new(total_runs * per_run);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed}] {wide_bar} {pos}/{len} msgs  {msg}")
@@ -112,16 +237,18 @@ pub fn run_all(
     );
     let mut reports = Vec::new();
     let mut failures = Vec::new();
-    for (i, &mechanism) in mechanisms.iter().enumerate() {
-        for (j, &size) in sizes.iter().enumerate() {
-            let done_before = (i * sizes.len() + j) as u64 * per_run;
+    for (i, spec) in specs.iter().enumerate() {
+        {
+            let (mechanism, size) = (spec.mechanism, spec.size);
+            let done_before = i as u64 * per_run;
             bar.set_message(format!("{mechanism} {}", human_bytes(size as u64)));
             bar.set_position(done_before);
-            let spec = RunSpec { mechanism, size, per_message_events: trace.is_some(), ..base.clone() };
+            let spec = RunSpec { per_message_events: spec.per_message_events || trace.is_some(), ..spec.clone() };
             if let Some(t) = trace.as_deref_mut() {
                 let label = format!("{mechanism} {} {}", human_bytes(size as u64), spec.pattern.as_str());
                 t.begin_run(&label, &spec.topology());
             }
+            let live = spec.per_message_events;
             let result = crate::supervisor::Run::start(spec, exe)
                 .map(|run| {
                     if let Some(t) = trace.as_deref_mut() {
@@ -144,7 +271,10 @@ pub fn run_all(
                 .map_err(|e| e.to_string())
                 .and_then(|o| RunReport::from_outcome(&o));
             match result {
-                Ok(r) => reports.push(r),
+                Ok(mut r) => {
+                    r.live_telemetry = live;
+                    reports.push(r)
+                }
                 Err(e) => failures.push(format!("{mechanism} {}: {e}", human_bytes(size as u64))),
             }
         }
@@ -202,10 +332,11 @@ fn render_table(reports: &[RunReport]) -> String {
     for r in reports {
         let lat = r.rtt_ns.or(r.one_way_ns);
         let cell = |f: fn(&crate::report::LatencyNanos) -> u64| lat.as_ref().map_or("-".into(), |l| micros(f(l)));
-        let mech = match &r.shm_wait {
+        let mech0 = match &r.shm_wait {
             Some(w) => format!("{} ({w})", r.mechanism),
             None => r.mechanism.clone(),
         };
+        let mech = if r.live_telemetry { format!("{mech0} +live") } else { mech0 };
         rows.push(vec![
             mech,
             human_bytes(r.size as u64),

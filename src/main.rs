@@ -141,7 +141,7 @@ struct BenchArgs {
     /// Comma-separated mechanism ids, or "all".
     #[arg(long, short, default_value = "all", value_name = "LIST")]
     mechanism: String,
-    /// Comma-separated payload sizes (64, 4k, 1MiB).
+    /// Comma-separated payload sizes (64, 4k, 1MiB), or "sweep": 8 B to 1 MiB, a factor of 4 apart.
     #[arg(long, short, default_value = "64,4k", value_name = "LIST")]
     size: String,
     /// Measured messages per run (round trips in ping-pong).
@@ -156,12 +156,23 @@ struct BenchArgs {
     /// Pipeline stages, fan-out consumers or fan-in producers.
     #[arg(long, default_value_t = 3, value_name = "N")]
     nodes: u16,
-    /// How shm waits for its peer: spin, futex or semaphore.
-    #[arg(long, default_value = "futex")]
+    /// How shm waits for its peer: spin, futex or semaphore; a comma-separated list runs each.
+    #[arg(long, default_value = "futex", value_name = "LIST")]
     shm_wait: String,
     /// Pin every process of a run to these CPUs (e.g. 0, or 0,1).
-    #[arg(long, value_name = "CPU-LIST")]
+    #[arg(long, value_name = "CPU-LIST", conflicts_with = "placement")]
     pin: Option<String>,
+    /// Placements to run each combination at: same-core, cross-core, unpinned (a list).
+    #[arg(long, value_name = "LIST")]
+    placement: Option<String>,
+    /// Run each combination twice, live per-message telemetry off and on, and print how much
+    /// the observing costs.
+    #[arg(long)]
+    observer: bool,
+    /// Also save a result file (the runs in --format json's schema, with the date and the
+    /// machine: CPU model, CPUs, kernel, virtualized), for later comparison.
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
     /// table, json or csv.
     #[arg(long, short, default_value = "table")]
     format: String,
@@ -466,11 +477,21 @@ fn gui_options(a: GuiArgs) -> anyhow::Result<ipc_lab::app::AppOptions> {
 fn bench_cmd(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let out = a.out.clone();
     let trace_file = a.trace.clone();
+    let save = a.save.clone();
     let plan = bench_plan(a)?;
     let exe = std::env::current_exe().context("finding the ipc-lab executable")?;
     let mut trace = trace_file.as_ref().map(|_| ipc_lab::trace::TraceBuilder::new());
-    let (reports, failures) = bench::run_all(&plan.base, &plan.mechanisms, &plan.sizes, &exe, trace.as_mut());
-    bench::emit(&bench::render(&reports, plan.format), out.as_deref()).context("writing the results")?;
+    let (reports, failures) = bench::run_all(&plan.specs, &exe, trace.as_mut());
+    let mut text = bench::render(&reports, plan.format);
+    if plan.format == Format::Table {
+        text.push_str(&bench::render_observer(&bench::observer_effect(&reports)));
+    }
+    bench::emit(&text, out.as_deref()).context("writing the results")?;
+    if let Some(path) = save {
+        let command = std::env::args().collect::<Vec<_>>().join(" ");
+        std::fs::write(&path, bench::result_file(&reports, &command))
+            .with_context(|| format!("saving the results to {}", path.display()))?;
+    }
     if let (Some(path), Some(t)) = (trace_file, trace) {
         std::fs::write(&path, t.finish()).with_context(|| format!("writing the trace to {}", path.display()))?;
     }
@@ -482,19 +503,29 @@ fn bench_cmd(a: BenchArgs) -> anyhow::Result<ExitCode> {
 
 /// What `bench` will run, every combination checked before any process starts.
 struct BenchPlan {
-    base: RunSpec,
-    mechanisms: Vec<MechanismId>,
-    sizes: Vec<usize>,
+    specs: Vec<RunSpec>,
     format: Format,
 }
 
 fn bench_plan(a: BenchArgs) -> anyhow::Result<BenchPlan> {
     let mechanisms = bench::parse_mechanisms(&a.mechanism).map_err(anyhow::Error::msg)?;
-    let sizes =
-        a.size.split(',').map(|s| parse_bytes(s).map_err(anyhow::Error::msg)).collect::<anyhow::Result<Vec<_>>>()?;
+    let sizes = if a.size.trim() == "sweep" {
+        bench::SWEEP.to_vec()
+    } else {
+        a.size.split(',').map(|s| parse_bytes(s).map_err(anyhow::Error::msg)).collect::<anyhow::Result<Vec<_>>>()?
+    };
     let format: Format = a.format.parse().map_err(anyhow::Error::msg)?;
     let pattern: ipc_lab::scenario::Pattern = a.pattern.parse().map_err(anyhow::Error::msg)?;
-    let shm_wait: ShmWait = a.shm_wait.parse().map_err(anyhow::Error::msg)?;
+    let shm_waits = a
+        .shm_wait
+        .split(',')
+        .map(|w| w.trim().parse::<ShmWait>().map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let shm_wait = *shm_waits.first().ok_or_else(|| anyhow::anyhow!("--shm-wait names no wake-up"))?;
+    let placements = match &a.placement {
+        Some(list) => bench::parse_placements(list).map_err(anyhow::Error::msg)?,
+        None => vec![None],
+    };
     let pin = a.pin.as_deref().map(bench::parse_cpu_list).transpose().map_err(anyhow::Error::msg)?;
     if a.count == 0 {
         bail!("--count must be at least 1");
@@ -520,13 +551,13 @@ fn bench_plan(a: BenchArgs) -> anyhow::Result<BenchPlan> {
             .unwrap_or_default(),
         ..RunSpec::default()
     };
+    let placements = if a.placement.is_some() { placements } else { vec![base.pin.clone()] };
+    let specs = bench::combinations(&base, &mechanisms, &sizes, &placements, &shm_waits, a.observer);
     // Refuse bad input before any process starts, naming the first problem.
-    for &mechanism in &mechanisms {
-        for &size in &sizes {
-            RunSpec { mechanism, size, ..base.clone() }.validate().map_err(anyhow::Error::msg)?;
-        }
+    for spec in &specs {
+        spec.validate().map_err(anyhow::Error::msg)?;
     }
-    Ok(BenchPlan { base, mechanisms, sizes, format })
+    Ok(BenchPlan { specs, format })
 }
 
 #[cfg(test)]

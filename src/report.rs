@@ -65,6 +65,9 @@ pub struct RunReport {
     pub injected: FaultCounts,
     /// The same numbers per link and direction.
     pub links: Vec<LinkReport>,
+    /// The run reported every message as the live stage does (to measure the observer effect).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub live_telemetry: bool,
 }
 
 /// One direction of one link: what its sender sent and injected, what its receiver detected.
@@ -176,6 +179,7 @@ impl RunReport {
             faults: spec.faults.to_string(),
             injected,
             links,
+            live_telemetry: false,
         })
     }
 }

@@ -202,6 +202,9 @@ mod tests {
         }
         assert_eq!(t.messages(), MAX_MESSAGES);
         let text = t.finish();
-        assert!(text.contains("10 more left out") && text.contains("one message in 4"), "the file says it is sampled and cut");
+        assert!(
+            text.contains("10 more left out") && text.contains("one message in 4"),
+            "the file says it is sampled and cut"
+        );
     }
 }

@@ -178,3 +178,57 @@ fn list_mechanisms_names_all_seven() {
         assert!(stdout.lines().any(|l| l.starts_with(id)), "{id} missing from {stdout}");
     }
 }
+
+/// The latency lab's sweep, headless: sizes 8 B to 1 MiB a factor of 4 apart, each placement,
+/// each shm wake-up, the observer effect, and a result file with the machine it ran on.
+#[test]
+fn bench_sweeps_sizes_placements_and_wakeups_and_saves_a_result_file() {
+    let (code, stdout, stderr) =
+        ipc_lab(&["bench", "-m", "pipe", "-s", "sweep", "-c", "40", "--warmup", "0", "-f", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let runs: serde_json::Value = serde_json::from_str(&stdout).expect("valid JSON");
+    let sizes: Vec<u64> = runs.as_array().expect("array").iter().map(|r| r["size"].as_u64().expect("size")).collect();
+    assert_eq!(sizes, ipc_lab::bench::SWEEP.iter().map(|&s| s as u64).collect::<Vec<_>>());
+
+    let save = std::env::temp_dir().join(format!("ipclab-test-save-{}.json", std::process::id()));
+    let (code, _, stderr) = ipc_lab(&[
+        "bench",
+        "-m",
+        "shm",
+        "--shm-wait",
+        "spin,futex",
+        "--placement",
+        "same-core,unpinned",
+        "-c",
+        "200",
+        "-f",
+        "json",
+        "--save",
+        save.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&save).expect("saved")).expect("valid JSON");
+    let _ = std::fs::remove_file(&save);
+    assert_eq!(saved["ipc_lab_results"], 1);
+    for key in ["cpu_model", "cpus", "kernel", "virtualized"] {
+        assert!(!saved["machine"][key].is_null(), "the machine's {key} is recorded");
+    }
+    let combos: std::collections::BTreeSet<(String, String)> = saved["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| (r["shm_wait"].as_str().unwrap_or("").to_string(), r["placement"].as_str().unwrap_or("").to_string()))
+        .collect();
+    assert_eq!(combos.len(), 4, "2 wake-ups × 2 placements: {combos:?}");
+
+    let (code, stdout, stderr) = ipc_lab(&["bench", "-m", "pipe", "-s", "64", "-c", "2000", "--observer"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("pipe +live") && stdout.contains("observer effect"), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.contains("median latency") && l.contains('%') && l.contains("throughput")),
+        "{stdout}"
+    );
+
+    assert_clear_error(&["bench", "--placement", "nowhere"], "unknown placement 'nowhere'");
+}
