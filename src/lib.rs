@@ -9,6 +9,7 @@ pub mod accounting;
 pub mod actor;
 pub mod app;
 pub mod bench;
+pub mod compare;
 pub mod faults;
 #[cfg(target_os = "linux")]
 pub mod lessons;

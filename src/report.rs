@@ -10,7 +10,7 @@ use crate::supervisor::RunOutcome;
 use crate::telemetry::{Accounting, LatencySummary, LinkStats, Role, RoleStats};
 
 /// Latency percentiles in nanoseconds, as the bench JSON carries them.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct LatencyNanos {
     pub p50: u64,
     pub p90: u64,
@@ -26,7 +26,7 @@ impl From<LatencySummary> for LatencyNanos {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct RunReport {
     pub mechanism: String,
     pub size: usize,
@@ -71,7 +71,7 @@ pub struct RunReport {
 }
 
 /// One direction of one link: what its sender sent and injected, what its receiver detected.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct LinkReport {
     pub link: u16,
     /// Node names, e.g. "producer" → "relay 1".

@@ -1,0 +1,216 @@
+//! The latency lab's comparison (issue 6/7), without egui: result files (`bench --format json`'s
+//! array of runs, or `bench --save`'s file with the date and machine) loaded into series a plot
+//! draws: latency percentiles per mechanism at a size, latency and throughput against size, CPU
+//! per message, and the thread baseline, "the cost of crossing a process boundary".
+//!
+//! Every number says what it is: round trip (ping-pong) or one way (the other patterns), which
+//! percentile, in microseconds.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::report::RunReport;
+
+/// What a result file says about the machine it ran on.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct Machine {
+    #[serde(default)]
+    pub cpu_model: String,
+    #[serde(default)]
+    pub cpus: u64,
+    #[serde(default)]
+    pub kernel: String,
+    #[serde(default)]
+    pub virtualized: bool,
+}
+
+/// One result file's runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResultSet {
+    /// Where it came from, for the legend (a file name, "this run").
+    pub label: String,
+    pub date_unix: Option<u64>,
+    pub machine: Option<Machine>,
+    pub runs: Vec<RunReport>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum File {
+    Saved { ipc_lab_results: u32, date_unix: Option<u64>, machine: Option<Machine>, runs: Vec<RunReport> },
+    Runs(Vec<RunReport>),
+}
+
+impl ResultSet {
+    /// Reads `bench --format json` output or a `bench --save` file; a bad file is an error that
+    /// says what serde found wrong, never a panic.
+    pub fn parse(label: &str, text: &str) -> Result<ResultSet, String> {
+        match serde_json::from_str::<File>(text) {
+            Ok(File::Saved { ipc_lab_results: 1, date_unix, machine, runs }) => {
+                Ok(ResultSet { label: label.into(), date_unix, machine, runs })
+            }
+            Ok(File::Saved { ipc_lab_results, .. }) => {
+                Err(format!("{label}: a result file of version {ipc_lab_results}, this program reads version 1"))
+            }
+            Ok(File::Runs(runs)) => Ok(ResultSet { label: label.into(), date_unix: None, machine: None, runs }),
+            Err(e) => Err(format!("{label}: not a result file of ipc-lab bench: {e}")),
+        }
+    }
+
+    pub fn load(path: &std::path::Path) -> Result<ResultSet, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let label = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into());
+        ResultSet::parse(&label, &text)
+    }
+}
+
+/// A number a plot can show per run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    P50,
+    P99,
+    P999,
+    /// Messages (round trips in ping-pong) per second.
+    Throughput,
+    /// CPU microseconds of all processes per message (round trip in ping-pong): a spinning
+    /// reader is not free.
+    CpuPerMessage,
+}
+
+impl Metric {
+    /// The metric's value for `r`, in the unit `label` names (µs for latencies and CPU).
+    pub fn of(self, r: &RunReport) -> Option<f64> {
+        let lat = r.rtt_ns.as_ref().or(r.one_way_ns.as_ref());
+        match self {
+            Metric::P50 => lat.map(|l| l.p50 as f64 / 1000.0),
+            Metric::P99 => lat.map(|l| l.p99 as f64 / 1000.0),
+            Metric::P999 => lat.map(|l| l.p999 as f64 / 1000.0),
+            Metric::Throughput => Some(r.msgs_per_sec),
+            Metric::CpuPerMessage => {
+                (r.count > 0).then(|| (r.cpu_parent_secs + r.cpu_child_secs) * 1e6 / r.count as f64)
+            }
+        }
+    }
+
+    /// What the number is, for an axis: which percentile of what, in which unit.
+    pub fn label(self, round_trip: bool) -> String {
+        let what = if round_trip { "round trip" } else { "one-way latency" };
+        match self {
+            Metric::P50 => format!("{what}, median (p50), µs"),
+            Metric::P99 => format!("{what}, p99, µs"),
+            Metric::P999 => format!("{what}, p99.9, µs"),
+            Metric::Throughput => {
+                if round_trip {
+                    "round trips per second".into()
+                } else {
+                    "messages per second".into()
+                }
+            }
+            Metric::CpuPerMessage => {
+                format!("CPU µs per {}, all processes", if round_trip { "round trip" } else { "message" })
+            }
+        }
+    }
+}
+
+/// A line of a plot: (x, y) points in x order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A run's line name: the mechanism, its shm wake-up, its placement when runs differ in it.
+pub fn line_name(r: &RunReport, with_placement: bool) -> String {
+    let mut name = r.mechanism.clone();
+    if let Some(w) = &r.shm_wait {
+        name.push_str(&format!(" ({w})"));
+    }
+    if with_placement {
+        name.push_str(&format!(", {}", r.placement));
+    }
+    if r.live_telemetry {
+        name.push_str(" +live");
+    }
+    name
+}
+
+/// `metric` against payload size, one line per mechanism (and wake-up, and placement where the
+/// runs have several), for runs of `pattern`.
+pub fn against_size(runs: &[RunReport], pattern: &str, metric: Metric) -> Vec<Series> {
+    let placements: std::collections::BTreeSet<&str> = runs.iter().map(|r| r.placement.as_str()).collect();
+    let mut lines: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for r in runs.iter().filter(|r| r.pattern == pattern) {
+        if let Some(y) = metric.of(r) {
+            lines.entry(line_name(r, placements.len() > 1)).or_default().push((r.size as f64, y));
+        }
+    }
+    lines
+        .into_iter()
+        .map(|(name, mut points)| {
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Series { name, points }
+        })
+        .collect()
+}
+
+/// p50, p99 and p99.9 (µs) per line at one size, for a bar chart.
+pub fn percentiles_at(runs: &[RunReport], pattern: &str, size: usize) -> Vec<(String, [f64; 3])> {
+    let placements: std::collections::BTreeSet<&str> = runs.iter().map(|r| r.placement.as_str()).collect();
+    runs.iter()
+        .filter(|r| r.pattern == pattern && r.size == size)
+        .filter_map(|r| {
+            let p = [Metric::P50.of(r)?, Metric::P99.of(r)?, Metric::P999.of(r)?];
+            Some((line_name(r, placements.len() > 1), p))
+        })
+        .collect()
+}
+
+/// The thread baseline's median at `size`: what moving a message costs without crossing a
+/// process boundary.
+pub fn baseline(runs: &[RunReport], pattern: &str, size: usize) -> Option<f64> {
+    runs.iter()
+        .find(|r| r.mechanism == "thread" && r.pattern == pattern && r.size == size)
+        .and_then(|r| Metric::P50.of(r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RECORDED: &str = include_str!("../tests/data/bench-result.json");
+
+    #[test]
+    fn a_recorded_result_file_gives_the_expected_series() {
+        let set = ResultSet::parse("recorded", RECORDED).expect("loads");
+        let m = set.machine.as_ref().expect("the machine is recorded");
+        assert_eq!((m.cpus, m.kernel.as_str()), (2, "6.18.44-fc-v769"));
+        let p50 = against_size(&set.runs, "ping-pong", Metric::P50);
+        let names: Vec<&str> = p50.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["pipe", "thread"]);
+        // pipe's medians at 64 B and 4 KiB, as recorded, in µs.
+        assert_eq!(p50[0].points, vec![(64.0, 2.249), (4096.0, 2.669)]);
+        let bars = percentiles_at(&set.runs, "ping-pong", 64);
+        assert_eq!(bars.len(), 2);
+        assert_eq!(bars[0].1, [2.249, 2.587, 6.391]);
+        assert_eq!(baseline(&set.runs, "ping-pong", 64), Some(4.071));
+        let cpu = against_size(&set.runs, "ping-pong", Metric::CpuPerMessage);
+        let want = (0.002377 + 0.00233) * 1e6 / 2000.0;
+        assert!((cpu[0].points[0].1 - want).abs() < 1e-6, "{cpu:?}: CPU seconds of both over 2,000 round trips");
+        assert_eq!(Metric::P99.label(true), "round trip, p99, µs");
+    }
+
+    #[test]
+    fn a_bare_array_loads_and_a_bad_file_says_why() {
+        let set = ResultSet::parse("recorded", RECORDED).expect("loads");
+        let array = serde_json::to_string(&set.runs).expect("runs");
+        let bare = ResultSet::parse("bare", &array).expect("a bench --format json array loads");
+        assert_eq!((bare.runs.len(), bare.machine), (set.runs.len(), None));
+        let err = ResultSet::parse("bad.json", "{\"runs\": 3}").unwrap_err();
+        assert!(err.starts_with("bad.json: not a result file"), "{err}");
+        let err = ResultSet::parse("v2.json", &RECORDED.replace("\"ipc_lab_results\": 1", "\"ipc_lab_results\": 2"))
+            .unwrap_err();
+        assert!(err.contains("version 2"), "{err}");
+    }
+}
