@@ -238,49 +238,48 @@ pub fn run_all(
     let mut reports = Vec::new();
     let mut failures = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
-        {
-            let (mechanism, size) = (spec.mechanism, spec.size);
-            let done_before = i as u64 * per_run;
-            bar.set_message(format!("{mechanism} {}", human_bytes(size as u64)));
-            bar.set_position(done_before);
-            let spec = RunSpec { per_message_events: spec.per_message_events || trace.is_some(), ..spec.clone() };
-            if let Some(t) = trace.as_deref_mut() {
-                let label = format!("{mechanism} {} {}", human_bytes(size as u64), spec.pattern.as_str());
-                t.begin_run(&label, &spec.topology());
-            }
-            let live = spec.per_message_events;
-            let result = crate::supervisor::Run::start(spec, exe)
-                .map(|run| {
-                    if let Some(t) = trace.as_deref_mut() {
-                        let workers: Vec<(u32, Vec<Role>)> =
-                            run.workers().iter().map(|w| (w.pid, w.roles.clone())).collect();
-                        t.processes(&workers);
-                    }
-                    run.wait_with(|ev: &RunEvent| {
-                        if let RunEvent::Telemetry {
-                            event: Event::Progress { role: Role::Initiator, sent, .. }, ..
-                        } = ev
-                        {
-                            bar.set_position(done_before + sent.min(&per_run));
-                        }
-                        if let Some(t) = trace.as_deref_mut() {
-                            t.add(ev);
-                        }
-                    })
-                })
-                .map_err(|e| e.to_string())
-                .and_then(|o| RunReport::from_outcome(&o));
-            match result {
-                Ok(mut r) => {
-                    r.live_telemetry = live;
-                    reports.push(r)
-                }
-                Err(e) => failures.push(format!("{mechanism} {}: {e}", human_bytes(size as u64))),
-            }
+        let (mechanism, size) = (spec.mechanism, spec.size);
+        let done_before = i as u64 * per_run;
+        bar.set_message(format!("{mechanism} {}", human_bytes(size as u64)));
+        bar.set_position(done_before);
+        match run_one(spec, exe, trace.as_deref_mut(), |sent| bar.set_position(done_before + sent.min(per_run))) {
+            Ok(r) => reports.push(r),
+            Err(e) => failures.push(format!("{mechanism} {}: {e}", human_bytes(size as u64))),
         }
     }
     bar.finish_and_clear();
     (reports, failures)
+}
+
+/// Runs one spec to its report; `on_sent` hears how many messages the first node has sent.
+pub fn run_one(
+    spec: &RunSpec,
+    exe: &Path,
+    mut trace: Option<&mut crate::trace::TraceBuilder>,
+    mut on_sent: impl FnMut(u64),
+) -> Result<RunReport, String> {
+    let spec = RunSpec { per_message_events: spec.per_message_events || trace.is_some(), ..spec.clone() };
+    if let Some(t) = trace.as_deref_mut() {
+        let label = format!("{} {} {}", spec.mechanism, human_bytes(spec.size as u64), spec.pattern.as_str());
+        t.begin_run(&label, &spec.topology());
+    }
+    let live = spec.per_message_events;
+    let run = crate::supervisor::Run::start(spec, exe).map_err(|e| e.to_string())?;
+    if let Some(t) = trace.as_deref_mut() {
+        let workers: Vec<(u32, Vec<Role>)> = run.workers().iter().map(|w| (w.pid, w.roles.clone())).collect();
+        t.processes(&workers);
+    }
+    let outcome = run.wait_with(|ev: &RunEvent| {
+        if let RunEvent::Telemetry { event: Event::Progress { role: Role::Initiator, sent, .. }, .. } = ev {
+            on_sent(*sent);
+        }
+        if let Some(t) = trace.as_deref_mut() {
+            t.add(ev);
+        }
+    });
+    let mut r = RunReport::from_outcome(&outcome)?;
+    r.live_telemetry = live;
+    Ok(r)
 }
 
 fn micros(nanos: u64) -> String {

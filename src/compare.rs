@@ -214,3 +214,99 @@ mod tests {
         assert!(err.contains("version 2"), "{err}");
     }
 }
+
+/// Where finished comparisons are kept: `$XDG_STATE_HOME/ipc-lab/results/` (or
+/// `~/.local/state/ipc-lab/results/`).
+pub fn results_dir() -> Option<std::path::PathBuf> {
+    crate::lessons::progress::Progress::default_path().and_then(|p| p.parent().map(|d| d.join("results")))
+}
+
+/// How a comparison run stands, for the view.
+#[derive(Clone, Debug, Default)]
+pub struct RunnerState {
+    pub total: usize,
+    pub done: usize,
+    /// The combination running now ("pipe 64 B").
+    pub current: String,
+    /// Messages the current run has sent, of how many.
+    pub sent: u64,
+    pub per_run: u64,
+    pub reports: Vec<RunReport>,
+    pub failures: Vec<String>,
+    pub running: bool,
+    pub cancelled: bool,
+}
+
+/// A comparison running in the background, one combination after another, through the same
+/// code as `ipc-lab bench`; cancelled between combinations (the one running finishes its few
+/// thousand messages first).
+pub struct Runner {
+    state: std::sync::Arc<std::sync::Mutex<RunnerState>>,
+    cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Runner {
+    pub fn start(
+        specs: Vec<crate::scenario::RunSpec>,
+        exe: std::path::PathBuf,
+        repaint: std::sync::Arc<dyn Fn() + Send + Sync>,
+    ) -> std::io::Result<Runner> {
+        use std::sync::atomic::Ordering;
+        let per_run = specs.first().map_or(0, |s| s.warmup + s.count);
+        let state = std::sync::Arc::new(std::sync::Mutex::new(RunnerState {
+            total: specs.len(),
+            per_run,
+            running: true,
+            ..RunnerState::default()
+        }));
+        let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (s, c) = (state.clone(), cancel.clone());
+        let thread = std::thread::Builder::new().name("compare".into()).spawn(move || {
+            let with = |f: &mut dyn FnMut(&mut RunnerState)| {
+                f(&mut s.lock().unwrap_or_else(|p| p.into_inner()));
+                repaint();
+            };
+            for spec in &specs {
+                if c.load(Ordering::Relaxed) {
+                    with(&mut |st| st.cancelled = true);
+                    break;
+                }
+                let label = format!("{} {}", spec.mechanism, crate::scenario::human_bytes(spec.size as u64));
+                with(&mut |st| {
+                    st.current = label.clone();
+                    st.sent = 0;
+                });
+                let result = crate::bench::run_one(spec, &exe, None, |sent| {
+                    s.lock().unwrap_or_else(|p| p.into_inner()).sent = sent;
+                });
+                with(&mut |st| {
+                    st.done += 1;
+                    match &result {
+                        Ok(r) => st.reports.push(r.clone()),
+                        Err(e) => st.failures.push(format!("{label}: {e}")),
+                    }
+                });
+            }
+            with(&mut |st| st.running = false);
+        })?;
+        Ok(Runner { state, cancel, thread: Some(thread) })
+    }
+
+    pub fn state(&self) -> RunnerState {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn cancel(&self) {
+        self.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        self.cancel();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

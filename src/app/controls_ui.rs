@@ -52,6 +52,8 @@ pub fn view_tabs(app: &mut IpcLabApp, ui: &mut egui::Ui) {
         .on_hover_text("Processes running programs on locks, semaphores, pipes and queues: races and deadlocks");
     ui.selectable_value(&mut app.ui_state.view, View::Lessons, "Lessons")
         .on_hover_text("Lessons with experiments one click away (PageDown / PageUp turn the page)");
+    ui.selectable_value(&mut app.ui_state.view, View::Compare, "Compare")
+        .on_hover_text("Race the mechanisms fairly, as ipc-lab bench does, and plot them against each other");
 }
 
 fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {

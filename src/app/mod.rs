@@ -4,6 +4,7 @@
 //! Panels: `controls_ui` (top), `timeline_ui` (bottom), `stats_ui` (right), `stage_ui` (centre).
 //! Commands collected during a frame are sent after it, in one place.
 
+pub mod compare_ui;
 mod controls_ui;
 pub mod fonts;
 mod frame_stats;
@@ -65,6 +66,8 @@ pub enum View {
     Programs,
     /// A lesson page beside the stage its experiments run on.
     Lessons,
+    /// The latency lab: the mechanisms raced, plotted against each other.
+    Compare,
 }
 
 /// The pace the user picked, with the slow-motion rate kept while another pace is chosen.
@@ -92,6 +95,7 @@ pub struct UiState {
     pub view: View,
     pub program: program_ui::ProgramUi,
     pub lesson: lesson_ui::LessonUi,
+    pub compare: compare_ui::CompareUi,
 }
 
 impl UiState {
@@ -132,11 +136,15 @@ pub struct IpcLabApp {
     zoom_asked: Option<(f32, u8)>,
     /// Fonts with Chinese glyphs go in at the first frame; whether to take the bundled one.
     fonts: Option<bool>,
+    /// For the compare view's runs: the executable and the UI's wake-up.
+    exe: PathBuf,
+    repaint: Arc<dyn Fn() + Send + Sync>,
 }
 
 impl IpcLabApp {
     /// Starts the session thread; workers run from `exe`; `repaint` wakes the UI on news.
     pub fn new(exe: PathBuf, repaint: Arc<dyn Fn() + Send + Sync>, options: AppOptions) -> std::io::Result<Self> {
+        let (exe_for_compare, repaint_for_compare) = (exe.clone(), repaint.clone());
         let session = Session::start(exe.clone(), repaint.clone())?;
         let program_session = ProgramSession::start(exe, repaint)?;
         let mut scenario = options.scenario.unwrap_or_default();
@@ -160,6 +168,7 @@ impl IpcLabApp {
                 options.lang.unwrap_or_else(crate::lessons::Lang::from_env),
                 options.progress_path.clone(),
             ),
+            compare: compare_ui::CompareUi::default(),
         };
         if let Some(id) = &options.lesson {
             ui_state.view = View::Lessons;
@@ -184,12 +193,14 @@ impl IpcLabApp {
             presenter_factor: 1.0,
             zoom_asked: None,
             fonts: Some(options.bundled_font),
+            exe: exe_for_compare,
+            repaint: repaint_for_compare,
         };
         if options.autostart {
             match app.ui_state.view {
                 View::Stage => app.start(),
                 View::Programs => app.program_start(),
-                View::Lessons => {}
+                View::Lessons | View::Compare => {}
             }
         }
         Ok(app)
@@ -498,6 +509,23 @@ impl IpcLabApp {
             fonts::install_cjk(ui.ctx(), bundled_only);
         }
         let now = self.now_nanos();
+        if self.ui_state.view == View::Compare {
+            egui::Panel::top("controls").show(ui, |ui| {
+                ui.add_space(4.0);
+                ui.horizontal(|ui| {
+                    controls_ui::view_tabs(self, ui);
+                    ui.separator();
+                    ui.toggle_value(&mut self.ui_state.presenter, "Presenter")
+                        .on_hover_text("Big text for a projector (F5)");
+                });
+                ui.add_space(2.0);
+            });
+            let (exe, repaint) = (self.exe.clone(), self.repaint.clone());
+            egui::CentralPanel::default()
+                .show(ui, |ui| compare_ui::compare_ui(&mut self.ui_state.compare, &exe, &repaint, ui));
+            self.send_pending();
+            return;
+        }
         if self.ui_state.view == View::Lessons {
             self.lessons_root(ui, now);
             self.send_pending();

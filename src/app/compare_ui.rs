@@ -1,0 +1,361 @@
+//! The compare view (issue 6/7): race the mechanisms fairly, through the same code path as
+//! `ipc-lab bench`, and plot what came out: latency against size (log–log, p50 and p99), the
+//! percentiles at one size, throughput and CPU per message against size, the thread baseline as
+//! a reference line. Results are kept with the date and the machine, and earlier or a
+//! colleague's result files can be laid over.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use egui::RichText;
+use egui_plot::{AxisHints, Bar, BarChart, HLine, Legend, Line, Plot};
+
+use crate::compare::{Metric, ResultSet, Runner, Series};
+use crate::mechanism::{MechanismId, ShmWait};
+use crate::scenario::{Pattern, RunSpec, human_bytes};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Chart {
+    LatencyVsSize,
+    Percentiles,
+    ThroughputVsSize,
+    CpuVsSize,
+}
+
+/// What the compare view remembers.
+pub struct CompareUi {
+    pub mechanisms: Vec<(MechanismId, bool)>,
+    /// The size sweep (8 B … 1 MiB, ×4), or just 64 B and 4 KiB.
+    pub sweep: bool,
+    pub pattern: Pattern,
+    pub count: u64,
+    /// same-core, cross-core, unpinned: which to run.
+    pub placements: [bool; 3],
+    pub shm_waits: [bool; 3],
+    pub runner: Option<Runner>,
+    /// The comparison run here last, and files laid over it.
+    pub sets: Vec<ResultSet>,
+    pub chart: Chart,
+    /// The size the percentile bars show.
+    pub bar_size: usize,
+    pub file_path: String,
+    pub message: Option<String>,
+}
+
+impl Default for CompareUi {
+    fn default() -> Self {
+        CompareUi {
+            mechanisms: MechanismId::ALL.iter().map(|&m| (m, m.availability().is_ok())).collect(),
+            sweep: true,
+            pattern: Pattern::PingPong,
+            count: 2000,
+            placements: [false, false, true],
+            shm_waits: [false, true, false],
+            runner: None,
+            sets: Vec::new(),
+            chart: Chart::LatencyVsSize,
+            bar_size: 64,
+            file_path: "results.json".into(),
+            message: None,
+        }
+    }
+}
+
+impl CompareUi {
+    /// The combinations the choices make, checked as `bench` checks them.
+    pub fn specs(&self) -> Result<Vec<RunSpec>, String> {
+        let mechanisms: Vec<MechanismId> = self.mechanisms.iter().filter(|(_, on)| *on).map(|(m, _)| *m).collect();
+        if mechanisms.is_empty() {
+            return Err("pick at least one mechanism".into());
+        }
+        let sizes: Vec<usize> = if self.sweep { crate::bench::SWEEP.to_vec() } else { vec![64, 4096] };
+        let names = ["same-core", "cross-core", "unpinned"];
+        let list: Vec<&str> = names.iter().zip(self.placements).filter(|(_, on)| *on).map(|(n, _)| *n).collect();
+        let placements = crate::bench::parse_placements(&list.join(","))?;
+        let waits: Vec<ShmWait> = [ShmWait::Spin, ShmWait::Futex, ShmWait::Semaphore]
+            .into_iter()
+            .zip(self.shm_waits)
+            .filter(|(_, on)| *on)
+            .map(|(w, _)| w)
+            .collect();
+        if waits.is_empty() {
+            return Err("pick at least one shm wake-up".into());
+        }
+        let base = RunSpec { pattern: self.pattern, count: self.count, warmup: self.count / 10, ..RunSpec::default() };
+        let specs = crate::bench::combinations(&base, &mechanisms, &sizes, &placements, &waits, false);
+        for s in &specs {
+            s.validate()?;
+        }
+        Ok(specs)
+    }
+
+    /// Starts the comparison (ending one that runs).
+    pub fn start(&mut self, exe: PathBuf, repaint: Arc<dyn Fn() + Send + Sync>) {
+        match self.specs() {
+            Ok(specs) => match Runner::start(specs, exe, repaint) {
+                Ok(r) => {
+                    self.runner = Some(r);
+                    self.message = None;
+                }
+                Err(e) => self.message = Some(format!("cannot start: {e}")),
+            },
+            Err(e) => self.message = Some(e),
+        }
+    }
+
+    /// The runs of this view's own comparison (finished or going on).
+    pub fn own_runs(&self) -> Vec<crate::report::RunReport> {
+        self.runner.as_ref().map(|r| r.state().reports).unwrap_or_default()
+    }
+}
+
+/// Log-10 axis labels: 1, 10, 100 … with the unit.
+fn log_axis(label: &str, x: bool) -> AxisHints<'static> {
+    let f = |mark: egui_plot::GridMark, _: &std::ops::RangeInclusive<f64>| {
+        if (mark.value - mark.value.round()).abs() < 1e-6 {
+            let v = 10f64.powf(mark.value);
+            if v >= 1e6 {
+                format!("{}M", v / 1e6)
+            } else if v >= 1e3 {
+                format!("{}k", v / 1e3)
+            } else {
+                format!("{v}")
+            }
+        } else {
+            String::new()
+        }
+    };
+    let a = if x { AxisHints::new_x() } else { AxisHints::new_y() };
+    a.label(label.to_string()).formatter(f)
+}
+
+/// One color per line name, the same in every chart (p50 solid, p99 dashed in that color).
+fn color_of(name: &str) -> egui::Color32 {
+    const PALETTE: [egui::Color32; 8] = [
+        egui::Color32::from_rgb(70, 140, 230),
+        egui::Color32::from_rgb(235, 140, 50),
+        egui::Color32::from_rgb(90, 190, 110),
+        egui::Color32::from_rgb(200, 100, 200),
+        egui::Color32::from_rgb(220, 200, 60),
+        egui::Color32::from_rgb(80, 200, 200),
+        egui::Color32::from_rgb(230, 90, 90),
+        egui::Color32::from_rgb(160, 160, 240),
+    ];
+    let h = name.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    PALETTE[h as usize % PALETTE.len()]
+}
+
+fn lines(plot_ui: &mut egui_plot::PlotUi<'_>, series: &[Series], suffix: &str, dashed: bool) {
+    for s in series {
+        let pts: Vec<[f64; 2]> =
+            s.points.iter().filter(|(x, y)| *x > 0.0 && *y > 0.0).map(|(x, y)| [x.log10(), y.log10()]).collect();
+        let mut line = Line::new(format!("{}{suffix}", s.name), pts).color(color_of(&s.name)).width(2.0);
+        if dashed {
+            line = line.style(egui_plot::LineStyle::dashed_loose());
+        }
+        plot_ui.line(line);
+    }
+}
+
+/// The view: choices on the left, progress, the chart.
+pub fn compare_ui(c: &mut CompareUi, exe: &std::path::Path, repaint: &Arc<dyn Fn() + Send + Sync>, ui: &mut egui::Ui) {
+    let state = c.runner.as_ref().map(|r| r.state());
+    let running = state.as_ref().is_some_and(|s| s.running);
+    egui::Panel::left("compare-choices").resizable(false).exact_size(230.0).show(ui, |ui| {
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            ui.add_enabled_ui(!running, |ui| {
+                ui.strong("Mechanisms");
+                for (m, on) in c.mechanisms.iter_mut() {
+                    ui.add_enabled(m.availability().is_ok(), egui::Checkbox::new(on, m.as_str()));
+                }
+                ui.strong("Sizes");
+                ui.radio_value(&mut c.sweep, true, "8 B … 1 MiB, ×4 apart");
+                ui.radio_value(&mut c.sweep, false, "64 B and 4 KiB");
+                ui.strong("Pattern");
+                ui.radio_value(&mut c.pattern, Pattern::PingPong, "ping-pong (round trip)");
+                ui.radio_value(&mut c.pattern, Pattern::Stream, "stream (one way)");
+                ui.horizontal(|ui| {
+                    let l = ui.label("Count");
+                    ui.add(egui::DragValue::new(&mut c.count).range(100..=1_000_000).speed(50.0)).labelled_by(l.id);
+                });
+                ui.strong("Placement");
+                for (i, name) in ["same core", "across cores", "unpinned"].iter().enumerate() {
+                    ui.checkbox(&mut c.placements[i], *name);
+                }
+                ui.strong("shm wake-up");
+                for (i, name) in ["spin", "futex", "semaphore"].iter().enumerate() {
+                    ui.checkbox(&mut c.shm_waits[i], *name);
+                }
+            });
+            ui.separator();
+            if running {
+                if ui.button("Cancel").clicked()
+                    && let Some(r) = &c.runner
+                {
+                    r.cancel();
+                }
+            } else if ui.button("▶ Run the comparison").clicked() {
+                c.start(exe.to_path_buf(), repaint.clone());
+            }
+            if let Some(s) = &state {
+                ui.label(format!("{} of {} runs done", s.done, s.total));
+                if s.running {
+                    ui.label(format!("now: {} ({} of {} messages)", s.current, s.sent.min(s.per_run), s.per_run));
+                    ui.add(egui::ProgressBar::new(s.done as f32 / s.total.max(1) as f32));
+                } else if s.cancelled {
+                    ui.label("cancelled");
+                }
+                for f in &s.failures {
+                    ui.colored_label(ui.visuals().warn_fg_color, f);
+                }
+            }
+            ui.separator();
+            ui.strong("Result files");
+            ui.text_edit_singleline(&mut c.file_path);
+            ui.horizontal(|ui| {
+                if ui.button("Save").on_hover_text("This comparison, with the date and the machine").clicked() {
+                    let runs = c.own_runs();
+                    let text = crate::bench::result_file(&runs, "ipc-lab compare view");
+                    c.message = Some(match std::fs::write(&c.file_path, text) {
+                        Ok(()) => format!("saved {} runs to {}", runs.len(), c.file_path),
+                        Err(e) => format!("cannot save: {e}"),
+                    });
+                }
+                if ui.button("Load and lay over").clicked() {
+                    match ResultSet::load(std::path::Path::new(&c.file_path)) {
+                        Ok(set) => {
+                            c.message = Some(format!("{}: {} runs", set.label, set.runs.len()));
+                            c.sets.push(set);
+                        }
+                        Err(e) => c.message = Some(e),
+                    }
+                }
+                if ui.button("Export CSV").clicked() {
+                    let path = std::path::Path::new(&c.file_path).with_extension("csv");
+                    let text = crate::bench::render(&c.own_runs(), crate::bench::Format::Csv);
+                    c.message = Some(match std::fs::write(&path, text) {
+                        Ok(()) => format!("wrote {}", path.display()),
+                        Err(e) => format!("cannot write: {e}"),
+                    });
+                }
+            });
+            for set in &c.sets {
+                let m = set.machine.as_ref().map_or(String::new(), |m| {
+                    format!(
+                        " · {} · {} CPUs · {}{}",
+                        m.cpu_model,
+                        m.cpus,
+                        m.kernel,
+                        if m.virtualized { " · VM" } else { "" }
+                    )
+                });
+                ui.label(RichText::new(format!("{}{m}", set.label)).small());
+            }
+            if let Some(msg) = &c.message {
+                ui.label(msg);
+            }
+        });
+    });
+    egui::CentralPanel::default().show(ui, |ui| chart_ui(c, ui));
+}
+
+fn chart_ui(c: &mut CompareUi, ui: &mut egui::Ui) {
+    ui.horizontal_wrapped(|ui| {
+        ui.selectable_value(&mut c.chart, Chart::LatencyVsSize, "Latency vs size");
+        ui.selectable_value(&mut c.chart, Chart::Percentiles, "Percentiles at a size");
+        ui.selectable_value(&mut c.chart, Chart::ThroughputVsSize, "Throughput vs size");
+        ui.selectable_value(&mut c.chart, Chart::CpuVsSize, "CPU per message");
+    });
+    let pattern = c.pattern.as_str();
+    let round_trip = c.pattern == Pattern::PingPong;
+    let own = ResultSet { label: "this run".into(), date_unix: None, machine: None, runs: c.own_runs() };
+    let sets: Vec<&ResultSet> = std::iter::once(&own).chain(c.sets.iter()).collect();
+    let suffix = |i: usize, set: &ResultSet| if i == 0 { String::new() } else { format!(" [{}]", set.label) };
+    if sets.iter().all(|s| s.runs.is_empty()) {
+        ui.add_space(30.0);
+        ui.label(
+            RichText::new(
+                "Pick the mechanisms and sizes, then ▶ Run the comparison: real processes, as ipc-lab bench runs them.",
+            )
+            .weak(),
+        );
+        return;
+    }
+    match c.chart {
+        Chart::LatencyVsSize | Chart::ThroughputVsSize | Chart::CpuVsSize => {
+            let (metrics, ylabel) = match c.chart {
+                Chart::LatencyVsSize => (
+                    vec![Metric::P50, Metric::P99],
+                    Metric::P50.label(round_trip).replace("median (p50), ", "p50 and p99, "),
+                ),
+                Chart::ThroughputVsSize => (vec![Metric::Throughput], Metric::Throughput.label(round_trip)),
+                _ => (vec![Metric::CpuPerMessage], Metric::CpuPerMessage.label(round_trip)),
+            };
+            ui.label(RichText::new(format!("{ylabel}, against payload size; both axes log scale")).weak());
+            Plot::new("compare-vs-size")
+                .legend(Legend::default())
+                .custom_x_axes(vec![log_axis("payload size, bytes", true)])
+                .custom_y_axes(vec![log_axis(&ylabel, false)])
+                .show(ui, |plot_ui| {
+                    for (i, set) in sets.iter().enumerate() {
+                        for &m in &metrics {
+                            let tag =
+                                if metrics.len() > 1 { if m == Metric::P50 { " p50" } else { " p99" } } else { "" };
+                            let series = crate::compare::against_size(&set.runs, pattern, m);
+                            lines(plot_ui, &series, &format!("{tag}{}", suffix(i, set)), m == Metric::P99 || i > 0);
+                        }
+                    }
+                    // The thread baseline at the smallest size: what a message costs without
+                    // crossing a process boundary.
+                    let smallest = own.runs.iter().filter(|r| r.mechanism == "thread").map(|r| r.size).min();
+                    if c.chart == Chart::LatencyVsSize
+                        && let Some(size) = smallest
+                        && let Some(b) = crate::compare::baseline(&own.runs, pattern, size).filter(|b| *b > 0.0)
+                    {
+                        let name = format!("thread p50 at {}: no process boundary", human_bytes(size as u64));
+                        plot_ui.hline(HLine::new(name, b.log10()).color(egui::Color32::GRAY));
+                    }
+                });
+        }
+        Chart::Percentiles => {
+            let sizes: Vec<usize> = {
+                let mut s: Vec<usize> = own.runs.iter().map(|r| r.size).collect();
+                s.sort_unstable();
+                s.dedup();
+                s
+            };
+            ui.horizontal_wrapped(|ui| {
+                ui.label("Size");
+                for s in &sizes {
+                    ui.selectable_value(&mut c.bar_size, *s, human_bytes(*s as u64));
+                }
+            });
+            let rows = crate::compare::percentiles_at(&own.runs, pattern, c.bar_size);
+            ui.label(
+                RichText::new(format!(
+                    "{} at {}: p50, p99, p99.9 (log scale)",
+                    if round_trip { "round trip" } else { "one-way latency" },
+                    human_bytes(c.bar_size as u64)
+                ))
+                .weak(),
+            );
+            Plot::new("compare-percentiles").legend(Legend::default()).custom_y_axes(vec![log_axis("µs", false)]).show(
+                ui,
+                |plot_ui| {
+                    for (k, name) in ["p50", "p99", "p99.9"].iter().enumerate() {
+                        let bars: Vec<Bar> = rows
+                            .iter()
+                            .enumerate()
+                            .map(|(i, (line, p))| {
+                                Bar::new(i as f64 + (k as f64 - 1.0) * 0.27, p[k].max(0.01).log10())
+                                    .width(0.25)
+                                    .name(line)
+                            })
+                            .collect();
+                        plot_ui.bar_chart(BarChart::new(*name, bars));
+                    }
+                },
+            );
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! The compare view driven through egui_kittest: a 2 mechanisms × 2 sizes comparison run from
+//! the UI with real processes, and both mechanisms in the plot's series.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::exe;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use ipc_lab::app::{AppOptions, IpcLabApp};
+use ipc_lab::compare::{Metric, against_size};
+use ipc_lab::mechanism::MechanismId;
+
+#[test]
+fn a_two_by_two_comparison_from_the_ui_puts_both_mechanisms_in_the_plot() {
+    let app = IpcLabApp::new(exe(), Arc::new(|| {}), AppOptions::default()).expect("app");
+    let mut h =
+        Harness::builder().with_size([1280.0, 800.0]).build_ui_state(|ui, app: &mut IpcLabApp| app.ui_root(ui), app);
+    h.get_by_label("Compare").click();
+    h.run_steps(2);
+    {
+        let c = &mut h.state_mut().ui_state.compare;
+        for (m, on) in c.mechanisms.iter_mut() {
+            *on = matches!(m, MechanismId::Pipe | MechanismId::Unix);
+        }
+        c.count = 300;
+    }
+    h.get_by_label("64 B and 4 KiB").click();
+    h.run_steps(2);
+    h.get_by_label("▶ Run the comparison").click();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        h.step();
+        let done = h.state().ui_state.compare.runner.as_ref().is_some_and(|r| !r.state().running);
+        if done {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the comparison did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.run_steps(3);
+    let runs = h.state().ui_state.compare.own_runs();
+    assert_eq!(runs.len(), 4, "2 mechanisms × 2 sizes");
+    let series = against_size(&runs, "ping-pong", Metric::P50);
+    let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["pipe", "unix"]);
+    assert!(series.iter().all(|s| s.points.iter().map(|p| p.0).eq([64.0, 4096.0])), "{series:?}");
+    h.get_by_label_contains("4 of 4 runs done");
+}
