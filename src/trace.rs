@@ -178,6 +178,38 @@ impl TraceBuilder {
     }
 }
 
+/// The live stage's run as a trace: the messages the model still holds (its recent ones, as
+/// sampled), each worker's process and nodes. For the stage's "Save trace".
+pub fn from_model(model: &crate::model::Model) -> Option<String> {
+    let spec = model.spec.as_ref()?;
+    let topology = model.topology.as_ref()?;
+    let mut t = TraceBuilder::new();
+    let label = format!("{} {} {}", spec.mechanism, crate::scenario::human_bytes(spec.size as u64), spec.pattern.as_str());
+    t.begin_run(&label, topology);
+    let mut workers: Vec<(u32, Vec<Role>)> = Vec::new();
+    for w in &model.workers {
+        match workers.iter_mut().find(|(pid, _)| *pid == w.pid) {
+            Some((_, roles)) => roles.extend(w.roles.iter().copied()),
+            None => workers.push((w.pid, w.roles.clone())),
+        }
+    }
+    t.processes(&workers);
+    for m in &model.messages {
+        let ev = MessageEvent {
+            role: m.to,
+            peer: m.from,
+            direction: Direction::Received,
+            seq: m.seq,
+            size: m.size,
+            send_ts_nanos: m.send_ts_nanos,
+            recv_ts_nanos: m.recv_ts_nanos,
+            sample_every: model.sample_every.max(1),
+        };
+        t.add(&RunEvent::Telemetry { worker_id: 0, event: Event::Message(ev) });
+    }
+    Some(t.finish())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
