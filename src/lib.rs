@@ -11,6 +11,8 @@ pub mod app;
 pub mod bench;
 pub mod faults;
 #[cfg(target_os = "linux")]
+pub mod i18n;
+#[cfg(target_os = "linux")]
 pub mod lessons;
 pub mod mechanism;
 pub mod model;
@@ -26,3 +28,6 @@ pub mod sync;
 pub mod telemetry;
 pub mod wire;
 pub mod worker;
+
+// The UI's translation catalog (see `i18n`): a key missing in zh-CN shows the English text.
+rust_i18n::i18n!("locales", fallback = "en");
