@@ -12,6 +12,8 @@ pub mod bench;
 pub mod compare;
 pub mod faults;
 #[cfg(target_os = "linux")]
+pub mod i18n;
+#[cfg(target_os = "linux")]
 pub mod lessons;
 pub mod mechanism;
 pub mod model;
@@ -28,3 +30,6 @@ pub mod telemetry;
 pub mod trace;
 pub mod wire;
 pub mod worker;
+
+// The UI's translation catalog (see `i18n`): a key missing in zh-CN shows the English text.
+rust_i18n::i18n!("locales", fallback = "en");

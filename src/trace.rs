@@ -184,7 +184,8 @@ pub fn from_model(model: &crate::model::Model) -> Option<String> {
     let spec = model.spec.as_ref()?;
     let topology = model.topology.as_ref()?;
     let mut t = TraceBuilder::new();
-    let label = format!("{} {} {}", spec.mechanism, crate::scenario::human_bytes(spec.size as u64), spec.pattern.as_str());
+    let label =
+        format!("{} {} {}", spec.mechanism, crate::scenario::human_bytes(spec.size as u64), spec.pattern.as_str());
     t.begin_run(&label, topology);
     let mut workers: Vec<(u32, Vec<Role>)> = Vec::new();
     for w in &model.workers {

@@ -10,13 +10,17 @@ use common::exe;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use ipc_lab::app::{AppOptions, IpcLabApp};
+use ipc_lab::lessons::Lang;
 use ipc_lab::mechanism::{MechanismId, process_alive};
 use ipc_lab::model::{ProcState, RunStatus};
 use ipc_lab::scenario_file::Scenario;
 use ipc_lab::session::Pace;
 use ipc_lab::supervisor::resources::leftovers;
 
+/// The app in English unless the test asks for another language (whatever LANG says), since the
+/// tests find widgets by their English labels.
 fn harness(options: AppOptions) -> Harness<'static, IpcLabApp> {
+    let options = AppOptions { lang: options.lang.or(Some(Lang::En)), ..options };
     let app = IpcLabApp::new(exe(), Arc::new(|| {}), options).expect("app");
     Harness::builder().with_size([1280.0, 800.0]).build_ui_state(|ui, app: &mut IpcLabApp| app.ui_root(ui), app)
 }
@@ -36,6 +40,46 @@ fn step_until(h: &mut Harness<'_, IpcLabApp>, within: Duration, what: &str, cond
 
 fn unlimited() -> Scenario {
     Scenario { rate_per_sec: None, ..Scenario::default() }
+}
+
+#[test]
+fn the_language_switch_turns_every_view_chinese_and_back() {
+    let mut h = harness(AppOptions::default());
+    h.run_steps(2);
+    h.get_by_label("Start");
+    h.get_by_label("中文").click();
+    h.run_steps(2);
+    assert_eq!(h.state().ui_state.lesson.lang, Lang::ZhCn, "one language: the lessons' too");
+    assert!(h.query_by_label("Start").is_none(), "no English left on the Start button");
+    h.get_by_label("开始");
+    h.get_by_label("实时舞台");
+    // The other views speak it too.
+    h.get_by_label("程序").click();
+    h.run_steps(2);
+    h.get_by_label("由你调度");
+    h.get_by_label("课程").click();
+    h.run_steps(2);
+    h.get_by_label("下一课 ▶");
+    h.get_by_label("English").click();
+    h.run_steps(2);
+    assert_eq!(h.state().ui_state.lesson.lang, Lang::En);
+    h.get_by_label("Next ▶");
+    h.get_by_label("Live stage").click();
+    h.run_steps(2);
+    h.get_by_label("Start");
+}
+
+#[test]
+fn the_language_follows_the_options_and_each_window_keeps_its_own() {
+    // Two apps side by side on one thread's turn each: a Chinese one does not make the other
+    // Chinese (rust-i18n's own locale is one for the process).
+    let mut zh = harness(AppOptions { lang: Some(Lang::ZhCn), ..Default::default() });
+    let mut en = harness(AppOptions::default());
+    zh.run_steps(2);
+    en.run_steps(2);
+    zh.get_by_label("开始");
+    en.get_by_label("Start");
+    assert!(en.query_by_label("开始").is_none());
 }
 
 #[test]

@@ -11,11 +11,15 @@ use common::exe;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use ipc_lab::app::{AppOptions, IpcLabApp};
+use ipc_lab::lessons::Lang;
 use ipc_lab::mechanism::process_alive;
 use ipc_lab::model::program::Verdict;
 use ipc_lab::supervisor::ExitKind;
 
+/// The app in English unless the test asks for another language (whatever LANG says), since the
+/// tests find widgets by their English labels.
 fn harness(options: AppOptions) -> Harness<'static, IpcLabApp> {
+    let options = AppOptions { lang: options.lang.or(Some(Lang::En)), ..options };
     let app = IpcLabApp::new(exe(), Arc::new(|| {}), options).expect("app");
     Harness::builder().with_size([1280.0, 800.0]).build_ui_state(|ui, app: &mut IpcLabApp| app.ui_root(ui), app)
 }

@@ -9,16 +9,25 @@ use std::sync::Arc;
 
 use common::exe;
 use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
 use ipc_lab::app::{AppOptions, IpcLabApp};
+use ipc_lab::lessons::Lang;
 use ipc_lab::mechanism::MechanismId;
 use ipc_lab::scenario::{Pattern, RunSpec};
 use ipc_lab::session::{Pace, Update};
 use ipc_lab::supervisor::RunEvent;
 use ipc_lab::telemetry::{Accounting, Direction, Event, LatencySummary, MessageEvent, Role};
 
-/// A harness drawing `size` points at `pixels_per_point` (the image is their product).
+/// A harness drawing `size` points at `pixels_per_point` (the image is their product), in English.
 fn harness_at(size: [f32; 2], pixels_per_point: f32) -> Harness<'static, IpcLabApp> {
-    let mut app = IpcLabApp::new(exe(), Arc::new(|| {}), AppOptions::default()).expect("app");
+    harness_in(Lang::En, size, pixels_per_point)
+}
+
+/// The same in `lang`. Chinese glyphs (the language switch shows 中文 in every language) come
+/// from the bundled font, so the picture is the same on every machine.
+fn harness_in(lang: Lang, size: [f32; 2], pixels_per_point: f32) -> Harness<'static, IpcLabApp> {
+    let options = AppOptions { lang: Some(lang), bundled_font: true, ..Default::default() };
+    let mut app = IpcLabApp::new(exe(), Arc::new(|| {}), options).expect("app");
     app.ui_state.cpus = 2; // what the stage says about this machine, fixed for the picture
     Harness::builder()
         .with_size(size)
@@ -148,6 +157,19 @@ fn presenter_1024x768_layout() {
     h.snapshot("presenter_1024x768");
 }
 
+/// The same projector in Chinese: every word from the zh-CN catalog, and it still fits.
+#[test]
+fn presenter_1024x768_layout_in_chinese() {
+    let mut h = harness_in(Lang::ZhCn, [1024.0 / 1.2, 768.0 / 1.2], 1.2);
+    paused_run(
+        h.state_mut(),
+        RunSpec { mechanism: MechanismId::Unix, pattern: Pattern::Pipeline, nodes: 4, ..RunSpec::default() },
+    );
+    h.run_steps(3);
+    h.get_by_label("开始");
+    h.snapshot("presenter_1024x768_zh");
+}
+
 #[test]
 fn large_screen_1920x1080_layout() {
     let mut h = harness_at([1920.0, 1080.0], 1.0);
@@ -226,4 +248,16 @@ fn programs_deadlock_presenter_1024x768_layout() {
     deadlocked_philosophers(h.state_mut());
     h.run_steps(6);
     h.snapshot("programs_deadlock_presenter_1024x768");
+}
+
+/// The philosophers deadlocked on a projector, in Chinese: the banner, the graph's words, the
+/// kernel's view. (The cycle sentence and the log are the model's and stay English.)
+#[test]
+fn programs_deadlock_presenter_1024x768_layout_in_chinese() {
+    let mut h = harness_in(Lang::ZhCn, [1024.0, 768.0], 1.0);
+    h.state_mut().ui_state.presenter = true;
+    deadlocked_philosophers(h.state_mut());
+    h.run_steps(6);
+    h.get_by_label("死锁");
+    h.snapshot("programs_deadlock_presenter_1024x768_zh");
 }

@@ -13,6 +13,7 @@ use egui_plot::{AxisHints, Bar, BarChart, HLine, Legend, Line, Plot};
 use crate::compare::{Metric, ResultSet, Runner, Series};
 use crate::mechanism::{MechanismId, ShmWait};
 use crate::scenario::{Pattern, RunSpec, human_bytes};
+use crate::tr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Chart {
@@ -66,7 +67,7 @@ impl CompareUi {
     pub fn specs(&self) -> Result<Vec<RunSpec>, String> {
         let mechanisms: Vec<MechanismId> = self.mechanisms.iter().filter(|(_, on)| *on).map(|(m, _)| *m).collect();
         if mechanisms.is_empty() {
-            return Err("pick at least one mechanism".into());
+            return Err(crate::tr!("compare.need_mechanism"));
         }
         let sizes: Vec<usize> = if self.sweep { crate::bench::SWEEP.to_vec() } else { vec![64, 4096] };
         let names = ["same-core", "cross-core", "unpinned"];
@@ -79,7 +80,7 @@ impl CompareUi {
             .map(|(w, _)| w)
             .collect();
         if waits.is_empty() {
-            return Err("pick at least one shm wake-up".into());
+            return Err(crate::tr!("compare.need_wake"));
         }
         let base = RunSpec { pattern: self.pattern, count: self.count, warmup: self.count / 10, ..RunSpec::default() };
         let specs = crate::bench::combinations(&base, &mechanisms, &sizes, &placements, &waits, false);
@@ -97,7 +98,7 @@ impl CompareUi {
                     self.runner = Some(r);
                     self.message = None;
                 }
-                Err(e) => self.message = Some(format!("cannot start: {e}")),
+                Err(e) => self.message = Some(crate::tr!("compare.cannot_start", why = e.to_string())),
             },
             Err(e) => self.message = Some(e),
         }
@@ -164,89 +165,93 @@ pub fn compare_ui(c: &mut CompareUi, exe: &std::path::Path, repaint: &Arc<dyn Fn
     egui::Panel::left("compare-choices").resizable(false).exact_size(230.0).show(ui, |ui| {
         egui::ScrollArea::vertical().show(ui, |ui| {
             ui.add_enabled_ui(!running, |ui| {
-                ui.strong("Mechanisms");
+                ui.strong(tr!("compare.mechanisms"));
                 for (m, on) in c.mechanisms.iter_mut() {
                     ui.add_enabled(m.availability().is_ok(), egui::Checkbox::new(on, m.as_str()));
                 }
-                ui.strong("Sizes");
-                ui.radio_value(&mut c.sweep, true, "8 B … 1 MiB, ×4 apart");
-                ui.radio_value(&mut c.sweep, false, "64 B and 4 KiB");
-                ui.strong("Pattern");
-                ui.radio_value(&mut c.pattern, Pattern::PingPong, "ping-pong (round trip)");
-                ui.radio_value(&mut c.pattern, Pattern::Stream, "stream (one way)");
+                ui.strong(tr!("compare.sizes"));
+                ui.radio_value(&mut c.sweep, true, tr!("compare.sweep"));
+                ui.radio_value(&mut c.sweep, false, tr!("compare.two_sizes"));
+                ui.strong(tr!("compare.pattern"));
+                ui.radio_value(&mut c.pattern, Pattern::PingPong, tr!("compare.ping_pong"));
+                ui.radio_value(&mut c.pattern, Pattern::Stream, tr!("compare.stream"));
                 ui.horizontal(|ui| {
-                    let l = ui.label("Count");
+                    let l = ui.label(tr!("compare.count"));
                     ui.add(egui::DragValue::new(&mut c.count).range(100..=1_000_000).speed(50.0)).labelled_by(l.id);
                 });
-                ui.strong("Placement");
-                for (i, name) in ["same core", "across cores", "unpinned"].iter().enumerate() {
-                    ui.checkbox(&mut c.placements[i], *name);
+                ui.strong(tr!("compare.placement"));
+                for (i, name) in
+                    [tr!("compare.same_core"), tr!("compare.cross_core"), tr!("compare.unpinned")].iter().enumerate()
+                {
+                    ui.checkbox(&mut c.placements[i], name.as_str());
                 }
-                ui.strong("shm wake-up");
-                for (i, name) in ["spin", "futex", "semaphore"].iter().enumerate() {
-                    ui.checkbox(&mut c.shm_waits[i], *name);
+                ui.strong(tr!("compare.shm_wake"));
+                for (i, name) in
+                    [ShmWait::Spin, ShmWait::Futex, ShmWait::Semaphore].iter().map(|w| w.to_string()).enumerate()
+                {
+                    ui.checkbox(&mut c.shm_waits[i], name);
                 }
             });
             ui.separator();
             if running {
-                if ui.button("Cancel").clicked()
+                if ui.button(tr!("compare.cancel")).clicked()
                     && let Some(r) = &c.runner
                 {
                     r.cancel();
                 }
-            } else if ui.button("▶ Run the comparison").clicked() {
+            } else if ui.button(tr!("compare.run")).clicked() {
                 c.start(exe.to_path_buf(), repaint.clone());
             }
             if let Some(s) = &state {
-                ui.label(format!("{} of {} runs done", s.done, s.total));
+                ui.label(tr!("compare.progress", done = s.done, total = s.total));
                 if s.running {
-                    ui.label(format!("now: {} ({} of {} messages)", s.current, s.sent.min(s.per_run), s.per_run));
+                    ui.label(tr!("compare.now", what = s.current, sent = s.sent.min(s.per_run), total = s.per_run));
                     ui.add(egui::ProgressBar::new(s.done as f32 / s.total.max(1) as f32));
                 } else if s.cancelled {
-                    ui.label("cancelled");
+                    ui.label(tr!("compare.cancelled"));
                 }
                 for f in &s.failures {
                     ui.colored_label(ui.visuals().warn_fg_color, f);
                 }
             }
             ui.separator();
-            ui.strong("Result files");
+            ui.strong(tr!("compare.files"));
             ui.text_edit_singleline(&mut c.file_path);
             ui.horizontal(|ui| {
-                if ui.button("Save").on_hover_text("This comparison, with the date and the machine").clicked() {
+                if ui.button(tr!("compare.save")).on_hover_text(tr!("compare.save_hint")).clicked() {
                     let runs = c.own_runs();
                     let text = crate::bench::result_file(&runs, "ipc-lab compare view");
                     c.message = Some(match std::fs::write(&c.file_path, text) {
-                        Ok(()) => format!("saved {} runs to {}", runs.len(), c.file_path),
-                        Err(e) => format!("cannot save: {e}"),
+                        Ok(()) => tr!("compare.saved", n = runs.len(), path = c.file_path),
+                        Err(e) => tr!("compare.cannot_save", why = e.to_string()),
                     });
                 }
-                if ui.button("Load and lay over").clicked() {
+                if ui.button(tr!("compare.load")).clicked() {
                     match ResultSet::load(std::path::Path::new(&c.file_path)) {
                         Ok(set) => {
-                            c.message = Some(format!("{}: {} runs", set.label, set.runs.len()));
+                            c.message = Some(tr!("compare.loaded", file = set.label, n = set.runs.len()));
                             c.sets.push(set);
                         }
                         Err(e) => c.message = Some(e),
                     }
                 }
-                if ui.button("Export CSV").clicked() {
+                if ui.button(tr!("compare.export_csv")).clicked() {
                     let path = std::path::Path::new(&c.file_path).with_extension("csv");
                     let text = crate::bench::render(&c.own_runs(), crate::bench::Format::Csv);
                     c.message = Some(match std::fs::write(&path, text) {
-                        Ok(()) => format!("wrote {}", path.display()),
-                        Err(e) => format!("cannot write: {e}"),
+                        Ok(()) => tr!("compare.wrote", path = path.display().to_string()),
+                        Err(e) => tr!("compare.cannot_write", why = e.to_string()),
                     });
                 }
             });
             for set in &c.sets {
                 let m = set.machine.as_ref().map_or(String::new(), |m| {
-                    format!(
-                        " · {} · {} CPUs · {}{}",
-                        m.cpu_model,
-                        m.cpus,
-                        m.kernel,
-                        if m.virtualized { " · VM" } else { "" }
+                    tr!(
+                        "compare.machine",
+                        cpu = m.cpu_model.clone(),
+                        cpus = m.cpus,
+                        kernel = m.kernel.clone(),
+                        vm = if m.virtualized { tr!("compare.vm") } else { String::new() }
                     )
                 });
                 ui.label(RichText::new(format!("{}{m}", set.label)).small());
@@ -261,24 +266,19 @@ pub fn compare_ui(c: &mut CompareUi, exe: &std::path::Path, repaint: &Arc<dyn Fn
 
 fn chart_ui(c: &mut CompareUi, ui: &mut egui::Ui) {
     ui.horizontal_wrapped(|ui| {
-        ui.selectable_value(&mut c.chart, Chart::LatencyVsSize, "Latency vs size");
-        ui.selectable_value(&mut c.chart, Chart::Percentiles, "Percentiles at a size");
-        ui.selectable_value(&mut c.chart, Chart::ThroughputVsSize, "Throughput vs size");
-        ui.selectable_value(&mut c.chart, Chart::CpuVsSize, "CPU per message");
+        ui.selectable_value(&mut c.chart, Chart::LatencyVsSize, tr!("compare.chart_latency"));
+        ui.selectable_value(&mut c.chart, Chart::Percentiles, tr!("compare.chart_percentiles"));
+        ui.selectable_value(&mut c.chart, Chart::ThroughputVsSize, tr!("compare.chart_throughput"));
+        ui.selectable_value(&mut c.chart, Chart::CpuVsSize, tr!("compare.chart_cpu"));
     });
     let pattern = c.pattern.as_str();
     let round_trip = c.pattern == Pattern::PingPong;
-    let own = ResultSet { label: "this run".into(), date_unix: None, machine: None, runs: c.own_runs() };
+    let own = ResultSet { label: tr!("compare.this_run"), date_unix: None, machine: None, runs: c.own_runs() };
     let sets: Vec<&ResultSet> = std::iter::once(&own).chain(c.sets.iter()).collect();
     let suffix = |i: usize, set: &ResultSet| if i == 0 { String::new() } else { format!(" [{}]", set.label) };
     if sets.iter().all(|s| s.runs.is_empty()) {
         ui.add_space(30.0);
-        ui.label(
-            RichText::new(
-                "Pick the mechanisms and sizes, then ▶ Run the comparison: real processes, as ipc-lab bench runs them.",
-            )
-            .weak(),
-        );
+        ui.label(RichText::new(tr!("compare.empty")).weak());
         return;
     }
     match c.chart {
@@ -286,15 +286,21 @@ fn chart_ui(c: &mut CompareUi, ui: &mut egui::Ui) {
             let (metrics, ylabel) = match c.chart {
                 Chart::LatencyVsSize => (
                     vec![Metric::P50, Metric::P99],
-                    Metric::P50.label(round_trip).replace("median (p50), ", "p50 and p99, "),
+                    if round_trip { tr!("compare.axis_rtt") } else { tr!("compare.axis_one_way") },
                 ),
-                Chart::ThroughputVsSize => (vec![Metric::Throughput], Metric::Throughput.label(round_trip)),
-                _ => (vec![Metric::CpuPerMessage], Metric::CpuPerMessage.label(round_trip)),
+                Chart::ThroughputVsSize => (
+                    vec![Metric::Throughput],
+                    if round_trip { tr!("compare.axis_rtt_per_sec") } else { tr!("compare.axis_msgs_per_sec") },
+                ),
+                _ => (
+                    vec![Metric::CpuPerMessage],
+                    if round_trip { tr!("compare.axis_cpu_rtt") } else { tr!("compare.axis_cpu_msg") },
+                ),
             };
-            ui.label(RichText::new(format!("{ylabel}, against payload size; both axes log scale")).weak());
+            ui.label(RichText::new(tr!("compare.vs_size_note", what = ylabel)).weak());
             Plot::new("compare-vs-size")
                 .legend(Legend::default())
-                .custom_x_axes(vec![log_axis("payload size, bytes", true)])
+                .custom_x_axes(vec![log_axis(&tr!("compare.size_axis"), true)])
                 .custom_y_axes(vec![log_axis(&ylabel, false)])
                 .show(ui, |plot_ui| {
                     for (i, set) in sets.iter().enumerate() {
@@ -312,7 +318,7 @@ fn chart_ui(c: &mut CompareUi, ui: &mut egui::Ui) {
                         && let Some(size) = smallest
                         && let Some(b) = crate::compare::baseline(&own.runs, pattern, size).filter(|b| *b > 0.0)
                     {
-                        let name = format!("thread p50 at {}: no process boundary", human_bytes(size as u64));
+                        let name = tr!("compare.baseline", size = human_bytes(size as u64));
                         plot_ui.hline(HLine::new(name, b.log10()).color(egui::Color32::GRAY));
                     }
                 });
@@ -325,17 +331,17 @@ fn chart_ui(c: &mut CompareUi, ui: &mut egui::Ui) {
                 s
             };
             ui.horizontal_wrapped(|ui| {
-                ui.label("Size");
+                ui.label(tr!("compare.size"));
                 for s in &sizes {
                     ui.selectable_value(&mut c.bar_size, *s, human_bytes(*s as u64));
                 }
             });
             let rows = crate::compare::percentiles_at(&own.runs, pattern, c.bar_size);
             ui.label(
-                RichText::new(format!(
-                    "{} at {}: p50, p99, p99.9 (log scale)",
-                    if round_trip { "round trip" } else { "one-way latency" },
-                    human_bytes(c.bar_size as u64)
+                RichText::new(tr!(
+                    "compare.bars_note",
+                    what = if round_trip { tr!("compare.round_trip") } else { tr!("compare.one_way") },
+                    size = human_bytes(c.bar_size as u64)
                 ))
                 .weak(),
             );

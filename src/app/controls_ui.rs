@@ -9,6 +9,7 @@ use crate::mechanism::{MechanismId, ShmWait};
 use crate::model::RunStatus;
 use crate::scenario::{Pattern, human_bytes};
 use crate::scenario_file::{Scenario, builtin};
+use crate::tr;
 
 use super::stage_ui::thousands;
 
@@ -25,12 +26,15 @@ pub fn controls_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
         ui.separator();
         pace_ui(app, ui);
         ui.separator();
-        if ui.button("Save…").on_hover_text("Save this scenario to a file").clicked()
-            || ui.add_enabled(!running, egui::Button::new("Load…")).on_hover_text("Load a scenario file").clicked()
+        if ui.button(tr!("controls.save_dots")).on_hover_text(tr!("controls.save_hint")).clicked()
+            || ui
+                .add_enabled(!running, egui::Button::new(tr!("controls.load_dots")))
+                .on_hover_text(tr!("controls.load_hint"))
+                .clicked()
         {
             app.ui_state.show_file_window = true;
         }
-        ui.toggle_value(&mut app.ui_state.presenter, "Presenter").on_hover_text("Big text for a projector (F5)");
+        presenter_and_language(app, ui);
     });
     // What to run: fixed while a run goes on.
     ui.horizontal_wrapped(|ui| {
@@ -46,19 +50,26 @@ pub fn controls_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
 /// The views: the live stage, or scenario programs (locks, semaphores, deadlocks).
 pub fn view_tabs(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     use super::View;
-    ui.selectable_value(&mut app.ui_state.view, View::Stage, "Live stage")
-        .on_hover_text("Processes moving messages over a mechanism, timed");
-    ui.selectable_value(&mut app.ui_state.view, View::Programs, "Programs")
-        .on_hover_text("Processes running programs on locks, semaphores, pipes and queues: races and deadlocks");
-    ui.selectable_value(&mut app.ui_state.view, View::Lessons, "Lessons")
-        .on_hover_text("Lessons with experiments one click away (PageDown / PageUp turn the page)");
-    ui.selectable_value(&mut app.ui_state.view, View::Compare, "Compare")
-        .on_hover_text("Race the mechanisms fairly, as ipc-lab bench does, and plot them against each other");
+    ui.selectable_value(&mut app.ui_state.view, View::Stage, tr!("view.stage")).on_hover_text(tr!("view.stage_hint"));
+    ui.selectable_value(&mut app.ui_state.view, View::Programs, tr!("view.programs"))
+        .on_hover_text(tr!("view.programs_hint"));
+    ui.selectable_value(&mut app.ui_state.view, View::Lessons, tr!("view.lessons"))
+        .on_hover_text(tr!("view.lessons_hint"));
+    ui.selectable_value(&mut app.ui_state.view, View::Compare, tr!("view.compare"))
+        .on_hover_text(tr!("view.compare_hint"));
+}
+
+/// Presenter mode and the language, at the end of every view's top row. The language is the
+/// whole window's: the lessons, and every word of the UI from the next frame on.
+pub fn presenter_and_language(app: &mut IpcLabApp, ui: &mut egui::Ui) {
+    ui.toggle_value(&mut app.ui_state.presenter, tr!("top.presenter")).on_hover_text(tr!("top.presenter_hint"));
+    ui.separator();
+    super::lesson_ui::language_ui(&mut app.ui_state.lesson, ui);
 }
 
 fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     let s = &mut app.ui_state.scenario;
-    let label = ui.label("Scenario");
+    let label = ui.label(tr!("controls.scenario"));
     egui::ComboBox::from_id_salt("scenario")
         .selected_text(s.name.clone())
         .width(96.0)
@@ -78,7 +89,7 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
         .response
         .labelled_by(label.id);
     let s = &mut app.ui_state.scenario;
-    let label = ui.label("Mechanism");
+    let label = ui.label(tr!("controls.mechanism"));
     egui::ComboBox::from_id_salt("mechanism")
         .selected_text(s.mechanism.as_str())
         .width(76.0)
@@ -87,8 +98,8 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
                 let available = m.availability();
                 let r = ui.add_enabled(available.is_ok(), egui::Button::selectable(s.mechanism == m, m.as_str()));
                 let r = match &available {
-                    Ok(()) => r.on_hover_text(m.description()),
-                    Err(why) => r.on_disabled_hover_text(format!("unavailable here: {why}")),
+                    Ok(()) => r.on_hover_text(mechanism_description(m)),
+                    Err(why) => r.on_disabled_hover_text(tr!("controls.unavailable", why = why)),
                 };
                 if r.clicked() {
                     s.mechanism = m;
@@ -99,30 +110,30 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
         .labelled_by(label.id);
     if s.mechanism == MechanismId::Shm {
         egui::ComboBox::from_id_salt("shm-wait")
-            .selected_text(format!("wait: {}", s.shm_wait))
+            .selected_text(tr!("controls.shm_wait", how = s.shm_wait))
             .show_ui(ui, |ui| {
                 for w in [ShmWait::Spin, ShmWait::Futex, ShmWait::Semaphore] {
                     ui.selectable_value(&mut s.shm_wait, w, w.to_string());
                 }
             })
             .response
-            .on_hover_text("How shared memory waits for its peer");
+            .on_hover_text(tr!("controls.shm_wait_hint"));
     }
-    ui.label("Pattern");
+    ui.label(tr!("controls.pattern"));
     for p in [Pattern::PingPong, Pattern::Stream, Pattern::Pipeline, Pattern::FanOut, Pattern::FanIn] {
-        ui.selectable_value(&mut s.pattern, p, p.as_str());
+        ui.selectable_value(&mut s.pattern, p, pattern_label(p));
     }
     if matches!(s.pattern, Pattern::Pipeline | Pattern::FanOut | Pattern::FanIn) {
         let (what, min) = match s.pattern {
-            Pattern::Pipeline => (" stages", 2),
-            Pattern::FanOut => (" consumers", 1),
-            _ => (" producers", 1),
+            Pattern::Pipeline => (tr!("controls.stages"), 2),
+            Pattern::FanOut => (tr!("controls.consumers"), 1),
+            _ => (tr!("controls.producers"), 1),
         };
-        ui.add(egui::DragValue::new(&mut s.nodes).range(min..=crate::scenario::MAX_NODES).suffix(what))
-            .widget_info(|| egui::WidgetInfo::labeled(egui::Role::SpinButton, true, what.trim()));
+        ui.add(egui::DragValue::new(&mut s.nodes).range(min..=crate::scenario::MAX_NODES).suffix(format!(" {what}")))
+            .widget_info(|| egui::WidgetInfo::labeled(egui::Role::SpinButton, true, &what));
     }
     keep_together(ui, 130.0);
-    let label = ui.label("Size");
+    let label = ui.label(tr!("controls.size"));
     egui::ComboBox::from_id_salt("size")
         .selected_text(human_bytes(s.size as u64))
         .width(76.0)
@@ -134,9 +145,9 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
         .response
         .labelled_by(label.id);
     keep_together(ui, 190.0);
-    let count_label = ui.label("Count");
+    let count_label = ui.label(tr!("controls.count"));
     let mut endless = s.count.is_none();
-    if ui.checkbox(&mut endless, "endless").changed() {
+    if ui.checkbox(&mut endless, tr!("controls.endless")).changed() {
         s.count = if endless { None } else { Some(1000) };
     }
     if let Some(count) = s.count.as_mut() {
@@ -145,18 +156,27 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     // Slow motion and step mode set the pace themselves; a rate limit only means something in
     // real time.
     let real_time = app.ui_state.pace_choice == PaceChoice::RealTime;
-    let why = "Slow motion and step mode set the pace; the rate limit applies in real time";
+    let why = tr!("controls.rate_why");
     keep_together(ui, 200.0);
-    let rate_label = ui.add_enabled(real_time, egui::Label::new("Rate")).on_disabled_hover_text(why);
+    let rate_label = ui.add_enabled(real_time, egui::Label::new(tr!("controls.rate"))).on_disabled_hover_text(&why);
     let mut unlimited = s.rate_per_sec.is_none();
-    if ui.add_enabled(real_time, egui::Checkbox::new(&mut unlimited, "unlimited")).on_disabled_hover_text(why).changed()
+    if ui
+        .add_enabled(real_time, egui::Checkbox::new(&mut unlimited, tr!("controls.unlimited")))
+        .on_disabled_hover_text(&why)
+        .changed()
     {
         s.rate_per_sec = if unlimited { None } else { Some(20.0) };
     }
     if let Some(rate) = s.rate_per_sec.as_mut() {
-        ui.add_enabled(real_time, egui::DragValue::new(rate).range(0.1..=1_000_000.0).speed(1.0).suffix(" msg/s"))
-            .labelled_by(rate_label.id)
-            .on_disabled_hover_text(why);
+        ui.add_enabled(
+            real_time,
+            egui::DragValue::new(rate)
+                .range(0.1..=1_000_000.0)
+                .speed(1.0)
+                .suffix(format!(" {}", tr!("controls.msg_per_sec"))),
+        )
+        .labelled_by(rate_label.id)
+        .on_disabled_hover_text(&why);
     }
     placement_ui(s, app.ui_state.cpus, ui);
     faults_ui(s, ui);
@@ -175,45 +195,44 @@ fn keep_together(ui: &mut egui::Ui, width: f32) {
 fn faults_ui(s: &mut Scenario, ui: &mut egui::Ui) {
     use crate::faults::FaultRule;
     let one_way = s.pattern != Pattern::PingPong;
-    let summary = s.faults.summary();
+    let summary = if s.faults.is_none() { tr!("controls.faults_none") } else { s.faults.summary() };
     {
         // Stays open while sliders are dragged and clicked; a click outside closes it.
         let config =
             egui::containers::menu::MenuConfig::new().close_behavior(egui::PopupCloseBehavior::CloseOnClickOutside);
-        egui::containers::menu::MenuButton::new(format!("Faults: {summary}")).config(config).ui(ui, |ui| {
-            if !one_way {
-                ui.colored_label(
-                    ui.visuals().warn_fg_color,
-                    "Faults need a one-way pattern: in ping-pong a dropped ping would leave the pinger waiting forever.",
-                );
-            }
-            ui.label("Each producer damages this share of its frames, on the real channel:");
-            let percent = |rule: &FaultRule| match rule {
-                FaultRule::Fraction(p) => p * 100.0,
-                _ => 0.0,
-            };
-            let rules = [
-                ("drop", &mut s.faults.drop),
-                ("duplicate", &mut s.faults.duplicate),
-                ("reorder", &mut s.faults.reorder),
-                ("corrupt", &mut s.faults.corrupt),
-            ];
-            for (name, rule) in rules {
-                let mut p = percent(rule);
-                let r = ui.add(egui::Slider::new(&mut p, 0.0..=25.0).suffix(" %").max_decimals(1).text(name));
-                if r.changed() {
-                    *rule = if p > 0.0 { FaultRule::Fraction(p / 100.0) } else { FaultRule::Never };
+        egui::containers::menu::MenuButton::new(tr!("controls.faults", summary = summary))
+            .config(config)
+            .ui(ui, |ui| {
+                if !one_way {
+                    ui.colored_label(ui.visuals().warn_fg_color, tr!("controls.faults_need_one_way"));
                 }
-            }
-            if s.size == 0 && !matches!(s.faults.corrupt, FaultRule::Never) {
-                ui.colored_label(ui.visuals().warn_fg_color, "corrupt needs a payload: pick a size above 0 B");
-            }
-            if ui.button("No faults").clicked() {
-                s.faults = crate::faults::Faults::default();
-            }
-        })
-        .0
-        .on_hover_text("Drop, duplicate, reorder or corrupt frames on purpose and see what the receiver detects");
+                ui.label(tr!("controls.faults_share"));
+                let percent = |rule: &FaultRule| match rule {
+                    FaultRule::Fraction(p) => p * 100.0,
+                    _ => 0.0,
+                };
+                let rules = [
+                    (tr!("controls.fault_drop"), &mut s.faults.drop),
+                    (tr!("controls.fault_duplicate"), &mut s.faults.duplicate),
+                    (tr!("controls.fault_reorder"), &mut s.faults.reorder),
+                    (tr!("controls.fault_corrupt"), &mut s.faults.corrupt),
+                ];
+                for (name, rule) in rules {
+                    let mut p = percent(rule);
+                    let r = ui.add(egui::Slider::new(&mut p, 0.0..=25.0).suffix(" %").max_decimals(1).text(name));
+                    if r.changed() {
+                        *rule = if p > 0.0 { FaultRule::Fraction(p / 100.0) } else { FaultRule::Never };
+                    }
+                }
+                if s.size == 0 && !matches!(s.faults.corrupt, FaultRule::Never) {
+                    ui.colored_label(ui.visuals().warn_fg_color, tr!("controls.faults_corrupt_needs_payload"));
+                }
+                if ui.button(tr!("controls.no_faults")).clicked() {
+                    s.faults = crate::faults::Faults::default();
+                }
+            })
+            .0
+            .on_hover_text(tr!("controls.faults_hint"));
     }
 }
 
@@ -243,11 +262,11 @@ impl Placement {
         }
     }
 
-    fn label(self) -> &'static str {
+    fn label(self) -> String {
         match self {
-            Placement::Unpinned => "unpinned",
-            Placement::SameCore => "same core",
-            Placement::AcrossCores => "across cores",
+            Placement::Unpinned => tr!("controls.unpinned"),
+            Placement::SameCore => tr!("controls.same_core"),
+            Placement::AcrossCores => tr!("controls.across_cores"),
         }
     }
 }
@@ -259,25 +278,25 @@ pub fn usable_cpus() -> usize {
 
 fn placement_ui(s: &mut Scenario, cpus: usize, ui: &mut egui::Ui) {
     keep_together(ui, 220.0);
-    let label = ui.label("Placement");
+    let label = ui.label(tr!("controls.placement"));
     let current = Placement::of(s.pin.as_deref());
     let text = match (current, &s.pin) {
-        (Some(p), _) => p.label().to_string(),
-        (None, Some(cpus)) => format!("CPUs {cpus:?}"),
-        (None, None) => "unpinned".into(),
+        (Some(p), _) => p.label(),
+        (None, Some(cpus)) => tr!("controls.cpus_list", list = format!("{cpus:?}")),
+        (None, None) => tr!("controls.unpinned"),
     };
     egui::ComboBox::from_id_salt("placement")
         .selected_text(text)
         .width(110.0)
         .show_ui(ui, |ui| {
             for (p, what) in [
-                (Placement::Unpinned, "wherever the scheduler puts them"),
-                (Placement::SameCore, "every process on CPU 0: they take turns on one core"),
-                (Placement::AcrossCores, "alternate CPU 0 and CPU 1: the first node on 0, the next on 1, ..."),
+                (Placement::Unpinned, tr!("controls.unpinned_hint")),
+                (Placement::SameCore, tr!("controls.same_core_hint")),
+                (Placement::AcrossCores, tr!("controls.across_cores_hint")),
             ] {
                 let enabled = p != Placement::AcrossCores || cpus >= 2;
                 let r = ui.add_enabled(enabled, egui::Button::selectable(current == Some(p), p.label()));
-                let r = r.on_hover_text(what).on_disabled_hover_text("this machine has only one CPU");
+                let r = r.on_hover_text(what).on_disabled_hover_text(tr!("controls.one_cpu"));
                 if r.clicked() {
                     s.pin = p.pin();
                 }
@@ -285,21 +304,21 @@ fn placement_ui(s: &mut Scenario, cpus: usize, ui: &mut egui::Ui) {
         })
         .response
         .labelled_by(label.id)
-        .on_hover_text("Pin the processes to CPUs, like bench --pin");
+        .on_hover_text(tr!("controls.placement_hint"));
 }
 
 fn pace_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
-    ui.label("Pace");
+    ui.label(tr!("controls.pace"));
     let before = app.ui_state.pace();
     let choice = &mut app.ui_state.pace_choice;
-    ui.selectable_value(choice, PaceChoice::RealTime, "Real time");
-    ui.selectable_value(choice, PaceChoice::SlowMotion, "Slow motion");
-    ui.selectable_value(choice, PaceChoice::Step, "Step mode");
+    ui.selectable_value(choice, PaceChoice::RealTime, tr!("controls.real_time"));
+    ui.selectable_value(choice, PaceChoice::SlowMotion, tr!("controls.slow_motion"));
+    ui.selectable_value(choice, PaceChoice::Step, tr!("controls.step_mode"));
     if app.ui_state.pace_choice == PaceChoice::SlowMotion {
         ui.add(
             egui::Slider::new(&mut app.ui_state.slow_ops_per_sec, 0.5..=20.0)
                 .logarithmic(true)
-                .text("ops/s")
+                .text(tr!("controls.ops_per_sec"))
                 .max_decimals(1),
         );
     }
@@ -313,60 +332,62 @@ fn buttons_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     let running = app.model.is_running();
     // Fixed widths: "Pause" turning into "Resume" must not push Step and Stop along.
     let size = egui::vec2(68.0, 0.0);
-    if ui.add_enabled(!running, egui::Button::new(RichText::new("Start").strong()).min_size(size)).clicked() {
+    if ui
+        .add_enabled(!running, egui::Button::new(RichText::new(tr!("controls.start")).strong()).min_size(size))
+        .clicked()
+    {
         app.start();
     }
-    let pause_label = if app.model.paused { "Resume" } else { "Pause" };
-    if ui.add_enabled(running, egui::Button::new(pause_label).min_size(size)).on_hover_text("Space").clicked() {
+    let pause_label = if app.model.paused { tr!("controls.resume") } else { tr!("controls.pause") };
+    if ui.add_enabled(running, egui::Button::new(pause_label).min_size(size)).on_hover_text(tr!("keys.space")).clicked()
+    {
         app.toggle_pause();
     }
-    if ui
-        .add(egui::Button::new("Step").min_size(size))
-        .on_hover_text("Release exactly one IPC operation (S or →)")
-        .clicked()
+    if ui.add(egui::Button::new(tr!("controls.step")).min_size(size)).on_hover_text(tr!("controls.step_hint")).clicked()
     {
         app.step();
     }
-    if ui.add_enabled(running, egui::Button::new("Stop").min_size(size)).on_hover_text("Esc").clicked() {
+    if ui
+        .add_enabled(running, egui::Button::new(tr!("controls.stop")).min_size(size))
+        .on_hover_text(tr!("keys.esc"))
+        .clicked()
+    {
         app.stop();
     }
 }
 
 fn status_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     let (text, color) = match &app.model.status {
-        RunStatus::Idle => {
-            ("Pick a mechanism and press Start (Space). Step (S) runs one operation at a time.".to_string(), None)
-        }
-        RunStatus::Starting => ("Starting worker processes…".to_string(), None),
+        RunStatus::Idle => (tr!("status.idle"), None),
+        RunStatus::Starting => (tr!("status.starting"), None),
         RunStatus::Running => {
             let m = &app.model;
-            let state = if m.paused { "paused" } else { "running" };
+            let state = if m.paused { tr!("status.paused") } else { tr!("status.running") };
             let what = match m.mechanism() {
                 Some(mech) if mech.in_process() => {
                     let n = m.topology.as_ref().map_or(2, |t| t.programs.len());
-                    let n = if n == 2 { "two".to_string() } else { n.to_string() };
-                    format!("{n} threads of one process, talking over an in-process channel (the baseline)")
+                    if n == 2 { tr!("status.threads_two") } else { tr!("status.threads", n = n) }
                 }
-                Some(mech) => format!("real processes talking over {mech}"),
-                None => "real processes".into(),
+                Some(mech) => tr!("status.processes_over", mechanism = mech),
+                None => tr!("status.processes"),
             };
-            (format!("{state}: {what} (run {})", m.prefix), None)
+            (tr!("status.line", state = state, what = what, prefix = m.prefix), None)
         }
         RunStatus::Finished(Ok(r)) => {
             let c = app.model.counts();
             (
-                format!(
-                    "finished: {} messages sent, {} received, {} lost, {} corrupted",
-                    thousands(c.sent),
-                    thousands(c.received),
-                    thousands(r.lost),
-                    thousands(r.corrupted)
+                tr!(
+                    "status.finished",
+                    sent = thousands(c.sent),
+                    received = thousands(c.received),
+                    lost = thousands(r.lost),
+                    corrupted = thousands(r.corrupted)
                 ),
                 None,
             )
         }
-        RunStatus::Finished(Err(e)) => (format!("run failed: {e}"), Some(ui.visuals().error_fg_color)),
-        RunStatus::StartFailed(e) => (format!("could not start: {e}"), Some(ui.visuals().error_fg_color)),
+        RunStatus::Finished(Err(e)) => (tr!("status.run_failed", error = e), Some(ui.visuals().error_fg_color)),
+        RunStatus::StartFailed(e) => (tr!("status.could_not_start", error = e), Some(ui.visuals().error_fg_color)),
     };
     ui.horizontal_wrapped(|ui| {
         let mut t = RichText::new(text);
@@ -393,26 +414,26 @@ fn full_path(path: &Path) -> String {
 /// The save/load window: a path and two buttons; errors are shown, never panicked on.
 pub fn file_window(app: &mut IpcLabApp, ctx: &egui::Context) {
     let mut open = true;
-    egui::Window::new("Scenario file").open(&mut open).collapsible(false).show(ctx, |ui| {
+    egui::Window::new(tr!("file.title")).open(&mut open).collapsible(false).show(ctx, |ui| {
         ui.horizontal(|ui| {
-            ui.label("Path");
+            ui.label(tr!("file.path"));
             ui.text_edit_singleline(&mut app.ui_state.file_path);
         });
         ui.horizontal(|ui| {
-            if ui.button("Save").clicked() {
+            if ui.button(tr!("file.save")).clicked() {
                 let path = Path::new(&app.ui_state.file_path);
                 app.ui_state.file_message = Some(match app.ui_state.scenario.save(path) {
-                    Ok(()) => (format!("saved to {}", full_path(path)), true),
+                    Ok(()) => (tr!("file.saved_to", path = full_path(path)), true),
                     Err(e) => (e, false),
                 });
             }
-            if ui.button("Load").clicked() {
+            if ui.button(tr!("file.load")).clicked() {
                 let path = std::path::PathBuf::from(&app.ui_state.file_path);
                 app.ui_state.file_message = Some(match Scenario::load(&path) {
                     Ok(s) => {
                         app.ui_state.set_pace(s.pace);
                         app.ui_state.scenario = s;
-                        (format!("loaded {}", full_path(&path)), true)
+                        (tr!("file.loaded", path = full_path(&path)), true)
                     }
                     Err(e) => (e, false),
                 });
@@ -425,5 +446,29 @@ pub fn file_window(app: &mut IpcLabApp, ctx: &egui::Context) {
     });
     if !open {
         app.ui_state.show_file_window = false;
+    }
+}
+
+/// A pattern's name for people (the CLI and scenario files keep `Pattern::as_str`).
+pub fn pattern_label(p: Pattern) -> String {
+    match p {
+        Pattern::PingPong => tr!("controls.pattern_ping_pong"),
+        Pattern::Stream => tr!("controls.pattern_stream"),
+        Pattern::Pipeline => tr!("controls.pattern_pipeline"),
+        Pattern::FanOut => tr!("controls.pattern_fan_out"),
+        Pattern::FanIn => tr!("controls.pattern_fan_in"),
+    }
+}
+
+/// What a mechanism is, for people (the CLI keeps `MechanismId::description`).
+pub fn mechanism_description(m: MechanismId) -> String {
+    match m {
+        MechanismId::Pipe => tr!("mechanism.pipe"),
+        MechanismId::Fifo => tr!("mechanism.fifo"),
+        MechanismId::Unix => tr!("mechanism.unix"),
+        MechanismId::Tcp => tr!("mechanism.tcp"),
+        MechanismId::Shm => tr!("mechanism.shm"),
+        MechanismId::Mqueue => tr!("mechanism.mqueue"),
+        MechanismId::Thread => tr!("mechanism.thread"),
     }
 }

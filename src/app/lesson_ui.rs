@@ -10,7 +10,8 @@ use egui::{Color32, RichText};
 use egui_commonmark::{CommonMarkCache, CommonMarkViewer};
 
 use crate::lessons::progress::Progress;
-use crate::lessons::{Experiment, Lang, Lesson, Lessons, What};
+use crate::lessons::{Experiment, Goal, Lang, Lesson, Lessons, What};
+use crate::tr;
 
 /// A piece of a page: Markdown, or an experiment's "Run it" line.
 #[derive(Clone, Debug, PartialEq)]
@@ -76,6 +77,7 @@ pub fn segments(page: &str) -> Vec<Segment> {
 /// What the Lessons view remembers between frames.
 pub struct LessonUi {
     pub lessons: Result<Lessons, String>,
+    /// The language of the lessons and of the whole UI (one for the window).
     pub lang: Lang,
     /// The open lesson's id (the same in every language).
     pub current: String,
@@ -155,7 +157,7 @@ impl LessonUi {
         if let Some(path) = &self.progress_path
             && let Err(e) = self.progress.save(path)
         {
-            self.warning = Some(format!("progress not saved: {e}"));
+            self.warning = Some(tr!("lessons.not_saved", error = e));
         }
     }
 
@@ -176,19 +178,35 @@ pub enum LessonAction {
     Run(String, Option<(String, usize)>),
 }
 
-/// Words of the page's own controls, in the page's language.
-fn words(lang: Lang) -> [&'static str; 8] {
-    match lang {
-        Lang::En => ["Run it", "Check yourself", "Challenge", "Try it", "won", "Previous", "Next", "answered"],
-        Lang::ZhCn => ["运行", "自我检查", "挑战", "试一试", "已完成", "上一课", "下一课", "已答"],
+/// A challenge's goal, in a word or two.
+fn goal_text(goal: Goal) -> String {
+    match goal {
+        Goal::Deadlock => tr!("lessons.goal_deadlock"),
+        Goal::Complete => tr!("lessons.goal_complete"),
+        Goal::LostUpdate => tr!("lessons.goal_lost_update"),
     }
 }
 
-/// The navigation row: lesson picker, previous / next, language, the score.
+/// The language switch (in every view's top row): the lessons' language and the whole UI's.
+pub fn language_ui(l: &mut LessonUi, ui: &mut egui::Ui) {
+    for lang in Lang::ALL {
+        let name = match lang {
+            Lang::En => tr!("lang.en"),
+            Lang::ZhCn => tr!("lang.zh_cn"),
+        };
+        if ui.selectable_label(l.lang == lang, name).on_hover_text(tr!("lang.hint")).clicked() && l.lang != lang {
+            l.lang = lang;
+            // The rest of this frame is drawn in the language it started with; draw the next now.
+            crate::i18n::set_lang(lang);
+            ui.ctx().request_repaint();
+        }
+    }
+}
+
+/// The navigation row: lesson picker, previous / next, the score.
 pub fn nav(l: &mut LessonUi, ui: &mut egui::Ui) {
-    let w = words(l.lang);
     ui.horizontal_wrapped(|ui| {
-        if ui.button(format!("◀ {}", w[5])).on_hover_text("PageUp").clicked() {
+        if ui.button(format!("◀ {}", tr!("lessons.previous"))).on_hover_text(tr!("keys.page_up")).clicked() {
             l.turn(-1);
         }
         let titles: Vec<(String, String)> = l
@@ -198,7 +216,7 @@ pub fn nav(l: &mut LessonUi, ui: &mut egui::Ui) {
             .unwrap_or_default();
         let current = titles.iter().find(|(id, _)| *id == l.current).map(|(_, t)| t.clone()).unwrap_or_default();
         let mut pick = None;
-        let label = ui.label(if l.lang == Lang::ZhCn { "课" } else { "Lesson" });
+        let label = ui.label(tr!("lessons.lesson"));
         let combo = egui::ComboBox::from_id_salt("lesson").selected_text(current).width(260.0).show_ui(ui, |ui| {
             for (id, title) in &titles {
                 let done = l.progress.lesson(id).is_some_and(|p| p.read);
@@ -212,24 +230,14 @@ pub fn nav(l: &mut LessonUi, ui: &mut egui::Ui) {
         if let Some(id) = pick {
             l.open(&id);
         }
-        if ui.button(format!("{} ▶", w[6])).on_hover_text("PageDown").clicked() {
+        if ui.button(format!("{} ▶", tr!("lessons.next"))).on_hover_text(tr!("keys.page_down")).clicked() {
             l.turn(1);
-        }
-        ui.separator();
-        for lang in Lang::ALL {
-            let name = match lang {
-                Lang::En => "English",
-                Lang::ZhCn => "中文",
-            };
-            if ui.selectable_label(l.lang == lang, name).clicked() {
-                l.lang = lang;
-            }
         }
         if let Some(lesson) = l.lesson() {
             let (answered, total) = l.progress.score(lesson);
             if total > 0 {
                 ui.separator();
-                ui.label(format!("{answered}/{total} {}", w[7]));
+                ui.label(tr!("lessons.answered", answered = answered, total = total));
             }
         }
     });
@@ -237,7 +245,7 @@ pub fn nav(l: &mut LessonUi, ui: &mut egui::Ui) {
         ui.colored_label(ui.visuals().warn_fg_color, warn);
     }
     if let Err(e) = &l.lessons {
-        ui.colored_label(ui.visuals().error_fg_color, format!("the lessons did not load: {e}"));
+        ui.colored_label(ui.visuals().error_fg_color, tr!("lessons.not_loaded", error = e));
     }
 }
 
@@ -245,7 +253,6 @@ pub fn nav(l: &mut LessonUi, ui: &mut egui::Ui) {
 /// `won`: the challenge (lesson id, index) the run on the stage has just won, if any.
 pub fn page(l: &mut LessonUi, won: Option<(String, usize)>, ui: &mut egui::Ui) -> Vec<LessonAction> {
     let mut actions = Vec::new();
-    let w = words(l.lang);
     let pieces = l.pieces();
     let Some(lesson) = l.lesson().cloned() else { return actions };
     // Challenges won on the stage since the last frame.
@@ -280,7 +287,11 @@ pub fn page(l: &mut LessonUi, won: Option<(String, usize)>, ui: &mut egui::Ui) -
                         let text = RichText::new(format!("▶ {label}")).strong();
                         let b = ui.add(egui::Button::new(text).selected(running));
                         b.widget_info(|| {
-                            egui::WidgetInfo::labeled(egui::Role::Button, true, format!("{}: {id}", w[0]))
+                            egui::WidgetInfo::labeled(
+                                egui::Role::Button,
+                                true,
+                                format!("{}: {id}", tr!("lessons.run_it")),
+                            )
                         });
                         if b.clicked() {
                             actions.push(LessonAction::Run(id.clone(), None));
@@ -290,7 +301,7 @@ pub fn page(l: &mut LessonUi, won: Option<(String, usize)>, ui: &mut egui::Ui) -
             }
             if !lesson.questions.is_empty() {
                 ui.add_space(8.0);
-                ui.heading(w[1]);
+                ui.heading(tr!("lessons.check_yourself"));
             }
             for (qi, q) in lesson.questions.iter().enumerate() {
                 ui.add_space(6.0);
@@ -315,14 +326,16 @@ pub fn page(l: &mut LessonUi, won: Option<(String, usize)>, ui: &mut egui::Ui) -
             }
             for (ci, c) in lesson.challenges.iter().enumerate() {
                 ui.add_space(8.0);
-                ui.heading(format!("{}: {}", w[2], c.goal.as_str()));
+                ui.heading(tr!("lessons.challenge", goal = goal_text(c.goal)));
                 CommonMarkViewer::new().show(ui, &mut l.cache, &c.text);
                 ui.horizontal(|ui| {
-                    if ui.button(format!("▶ {}", w[3])).clicked() {
+                    if ui.button(format!("▶ {}", tr!("lessons.try_it"))).clicked() {
                         actions.push(LessonAction::Run(c.experiment.clone(), Some((lesson.id.clone(), ci))));
                     }
                     if l.progress.won(&lesson, ci) {
-                        ui.label(RichText::new(format!("✓ {}", w[4])).color(Color32::from_rgb(70, 180, 90)));
+                        ui.label(
+                            RichText::new(format!("✓ {}", tr!("lessons.won"))).color(Color32::from_rgb(70, 180, 90)),
+                        );
                     }
                 });
             }

@@ -25,6 +25,7 @@ use crate::scenario_file::Scenario;
 use crate::session::{Command, Pace, Session, Update};
 use crate::supervisor::WorkerSignal;
 use crate::telemetry::Role;
+use crate::tr;
 use egui::RichText;
 
 pub use frame_stats::FrameStats;
@@ -48,7 +49,8 @@ pub struct AppOptions {
     pub schedule: bool,
     /// Open the Lessons view at this lesson (id).
     pub lesson: Option<String>,
-    /// The language of lessons (and, with the catalog, the UI); `None` follows the locale.
+    /// The language of the UI and the lessons; `None` follows the locale (LC_ALL, LC_MESSAGES,
+    /// LANG).
     pub lang: Option<crate::lessons::Lang>,
     /// Where reading progress is kept; `None` is the default place.
     pub progress_path: Option<PathBuf>,
@@ -367,7 +369,7 @@ impl IpcLabApp {
         }
         if page {
             let now = self.now_nanos();
-            self.model.set_notice("PageUp / PageDown will turn lesson pages (coming soon)", now);
+            self.model.set_notice(tr!("top.pages_soon"), now);
         }
     }
 
@@ -412,7 +414,7 @@ impl IpcLabApp {
     /// stage (you scheduling it if it says so), or a live-stage setup. With a challenge to win.
     pub fn run_experiment(&mut self, id: &str, challenge: Option<(String, usize)>) {
         let Some(e) = self.ui_state.lesson.experiment(id).cloned() else {
-            self.ui_state.lesson.warning = Some(format!("no experiment '{id}'"));
+            self.ui_state.lesson.warning = Some(tr!("lessons.no_experiment", id = id));
             return;
         };
         self.ui_state.lesson.running = Some(id.to_string());
@@ -501,6 +503,8 @@ impl IpcLabApp {
     /// Draws one frame into `ui` (the whole window).
     pub fn ui_root(&mut self, ui: &mut egui::Ui) {
         let frame_start = frame_stats::thread_cpu_nanos();
+        // This window's language for every word drawn this frame (see `i18n`).
+        crate::i18n::set_lang(self.ui_state.lesson.lang);
         self.drain_updates();
         self.read_program();
         self.keyboard(ui);
@@ -515,8 +519,7 @@ impl IpcLabApp {
                 ui.horizontal(|ui| {
                     controls_ui::view_tabs(self, ui);
                     ui.separator();
-                    ui.toggle_value(&mut self.ui_state.presenter, "Presenter")
-                        .on_hover_text("Big text for a projector (F5)");
+                    controls_ui::presenter_and_language(self, ui);
                 });
                 ui.add_space(2.0);
             });
@@ -603,8 +606,7 @@ impl IpcLabApp {
             ui.horizontal(|ui| {
                 controls_ui::view_tabs(self, ui);
                 ui.separator();
-                ui.toggle_value(&mut self.ui_state.presenter, "Presenter")
-                    .on_hover_text("Big text for a projector (F5)");
+                controls_ui::presenter_and_language(self, ui);
             });
             program_ui::controls(&mut self.ui_state.program, ui, &mut commands);
             ui.add_space(2.0);
@@ -629,8 +631,7 @@ impl IpcLabApp {
             ui.horizontal(|ui| {
                 controls_ui::view_tabs(self, ui);
                 ui.separator();
-                ui.toggle_value(&mut self.ui_state.presenter, "Presenter")
-                    .on_hover_text("Big text for a projector (F5)");
+                controls_ui::presenter_and_language(self, ui);
             });
             lesson_ui::nav(&mut self.ui_state.lesson, ui);
             ui.add_space(2.0);
@@ -648,11 +649,7 @@ impl IpcLabApp {
                 (None, _) => {
                     ui.add_space(40.0);
                     ui.vertical_centered(|ui| {
-                        let hint = match self.ui_state.lesson.lang {
-                            crate::lessons::Lang::En => "▶ Run it: the experiment runs here, with real processes",
-                            crate::lessons::Lang::ZhCn => "▶ 运行：实验在这里用真实的进程运行",
-                        };
-                        ui.label(RichText::new(hint).weak());
+                        ui.label(RichText::new(tr!("lessons.run_here")).weak());
                     });
                 }
                 (Some(_), true) => program_ui::canvas(&self.ui_state.program, ui, &mut commands),
@@ -729,11 +726,11 @@ impl Drop for IpcLabApp {
 /// One line over the live stage beside a lesson: what runs and how it stands.
 fn status_line(model: &Model, ui: &mut egui::Ui) {
     let text = match &model.status {
-        RunStatus::Idle => "idle".to_string(),
-        RunStatus::Starting => "starting…".to_string(),
-        RunStatus::Running => format!("running: {} messages received", model.received_total()),
-        RunStatus::Finished(_) => format!("finished: {} messages received", model.received_total()),
-        RunStatus::StartFailed(e) => format!("did not start: {e}"),
+        RunStatus::Idle => tr!("lessons.status_idle"),
+        RunStatus::Starting => tr!("lessons.status_starting"),
+        RunStatus::Running => tr!("lessons.status_running", n = model.received_total()),
+        RunStatus::Finished(_) => tr!("lessons.status_finished", n = model.received_total()),
+        RunStatus::StartFailed(e) => tr!("lessons.status_failed", error = e),
     };
     ui.label(RichText::new(text).strong());
 }

@@ -8,6 +8,7 @@ use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, StrokeKind, pos2,
 use crate::model::program::{ProgramModel, Verdict};
 use crate::program::{Goal, ProgramScenario, ResourceKind};
 use crate::program_session::{ProgramCommand, ProgramShared};
+use crate::tr;
 
 /// What the program view remembers between frames.
 pub struct ProgramUi {
@@ -108,8 +109,17 @@ impl Default for ProgramUi {
     }
 }
 
-fn variant_label(v: &str) -> &str {
-    if v.is_empty() { "as written" } else { v }
+fn variant_label(v: &str) -> String {
+    if v.is_empty() { tr!("programs.as_written") } else { v.to_string() }
+}
+
+/// A challenge's goal, for people (`Goal::as_str` stays the engine's word).
+pub fn goal_text(goal: Goal) -> String {
+    match goal {
+        Goal::Deadlock => tr!("programs.goal_deadlock"),
+        Goal::Complete => tr!("programs.goal_complete"),
+        Goal::LostUpdate => tr!("programs.goal_lost_update"),
+    }
 }
 
 /// The controls row of the view: scenario, variant, challenge, scheduler, start and stop.
@@ -117,13 +127,20 @@ pub fn controls(p: &mut ProgramUi, ui: &mut egui::Ui, commands: &mut Vec<Program
     let running = p.shared.running;
     ui.horizontal_wrapped(|ui| {
         if ui
-            .add_enabled(p.scenario().is_some(), egui::Button::new(if running { "Restart" } else { "Start" }))
+            .add_enabled(
+                p.scenario().is_some(),
+                egui::Button::new(if running { tr!("programs.restart") } else { tr!("programs.start") }),
+            )
             .clicked()
             && let Some(c) = p.start_command()
         {
             commands.push(c);
         }
-        if ui.add_enabled(running, egui::Button::new("Stop")).on_hover_text("Kill every process (Esc)").clicked() {
+        if ui
+            .add_enabled(running, egui::Button::new(tr!("programs.stop")))
+            .on_hover_text(tr!("programs.stop_hint"))
+            .clicked()
+        {
             commands.push(ProgramCommand::Stop);
         }
         // Stuck, and the scenario has a fix: one click to see it work.
@@ -141,7 +158,7 @@ pub fn controls(p: &mut ProgramUi, ui: &mut egui::Ui, commands: &mut Vec<Program
         });
         if stuck
             && p.scenario().is_some_and(|s| s.fixed.is_some())
-            && ui.button("Restart with the fix").on_hover_text("Run the variant that completes").clicked()
+            && ui.button(tr!("programs.restart_fix")).on_hover_text(tr!("programs.restart_fix_hint")).clicked()
         {
             p.variant = "fixed".into();
             p.gated = false;
@@ -152,7 +169,7 @@ pub fn controls(p: &mut ProgramUi, ui: &mut egui::Ui, commands: &mut Vec<Program
         }
         ui.separator();
         ui.add_enabled_ui(!running, |ui| {
-            let label = ui.label("Program");
+            let label = ui.label(tr!("programs.program"));
             let current = p.scenario().map_or(String::new(), |s| s.id.clone());
             let mut pick = None;
             egui::ComboBox::from_id_salt("program")
@@ -170,14 +187,14 @@ pub fn controls(p: &mut ProgramUi, ui: &mut egui::Ui, commands: &mut Vec<Program
             if let Some(id) = pick {
                 p.choose(&id);
             }
-            let label = ui.label("Variant");
+            let label = ui.label(tr!("programs.variant"));
             let mut variants = vec![String::new()];
             if let Some(s) = p.scenario() {
                 variants.extend(s.fixed.iter().map(|_| "fixed".to_string()));
                 variants.extend(s.variants.keys().cloned());
             }
             egui::ComboBox::from_id_salt("variant")
-                .selected_text(variant_label(&p.variant).to_string())
+                .selected_text(variant_label(&p.variant))
                 .width(110.0)
                 .show_ui(ui, |ui| {
                     for v in &variants {
@@ -186,22 +203,19 @@ pub fn controls(p: &mut ProgramUi, ui: &mut egui::Ui, commands: &mut Vec<Program
                 })
                 .response
                 .labelled_by(label.id);
-            ui.checkbox(&mut p.gated, "You schedule")
-                .on_hover_text("Each process waits before every operation until you pick it (click it, or press 1–9)");
-            let challenges: Vec<String> = p
-                .scenario()
-                .map(|s| s.challenges.iter().map(|c| c.goal.as_str().to_string()).collect())
-                .unwrap_or_default();
+            ui.checkbox(&mut p.gated, tr!("programs.you_schedule")).on_hover_text(tr!("programs.you_schedule_hint"));
+            let challenges: Vec<String> =
+                p.scenario().map(|s| s.challenges.iter().map(|c| goal_text(c.goal)).collect()).unwrap_or_default();
             if !challenges.is_empty() {
-                let label = ui.label("Challenge");
+                let label = ui.label(tr!("programs.challenge"));
                 let mut pick = p.challenge;
                 egui::ComboBox::from_id_salt("challenge")
                     .selected_text(
-                        p.challenge.and_then(|c| challenges.get(c)).map_or("none", |s| s.as_str()).to_string(),
+                        p.challenge.and_then(|c| challenges.get(c)).cloned().unwrap_or_else(|| tr!("programs.none")),
                     )
                     .width(150.0)
                     .show_ui(ui, |ui| {
-                        ui.selectable_value(&mut pick, None, "none");
+                        ui.selectable_value(&mut pick, None, tr!("programs.none"));
                         for (i, c) in challenges.iter().enumerate() {
                             ui.selectable_value(&mut pick, Some(i), c);
                         }
@@ -219,7 +233,7 @@ pub fn controls(p: &mut ProgramUi, ui: &mut egui::Ui, commands: &mut Vec<Program
             ui.label(egui::RichText::new(&s.title).strong());
             ui.label(egui::RichText::new(&s.about).weak());
         } else {
-            ui.label(egui::RichText::new(format!("{} (hover for what it shows)", s.title)).strong())
+            ui.label(egui::RichText::new(tr!("programs.hover_about", title = s.title)).strong())
                 .on_hover_text(&s.about);
         }
     }
@@ -228,7 +242,7 @@ pub fn controls(p: &mut ProgramUi, ui: &mut egui::Ui, commands: &mut Vec<Program
 /// How the run stands, in a banner: the verdict, the cycle in one sentence, the evidence.
 fn banner(p: &ProgramUi, ui: &mut egui::Ui) {
     let Some(m) = &p.shared.model else {
-        let text = p.shared.message.clone().unwrap_or_else(|| "Press Start to run the processes.".into());
+        let text = p.shared.message.clone().unwrap_or_else(|| tr!("programs.press_start"));
         ui.label(egui::RichText::new(text).heading());
         return;
     };
@@ -238,40 +252,38 @@ fn banner(p: &ProgramUi, ui: &mut egui::Ui) {
     let secs = p.shared.elapsed;
     let (word, color, sentence): (String, Color32, Option<String>) = match &m.verdict {
         None if p.shared.running => {
-            let who = if m.gated { "waiting for you to pick a process" } else { "running" };
-            (format!("{who} · {secs:.1} s"), ui.visuals().text_color(), None)
+            let who = if m.gated { tr!("programs.waiting_for_you") } else { tr!("programs.running") };
+            (tr!("programs.running_for", what = who, secs = format!("{secs:.1}")), ui.visuals().text_color(), None)
         }
-        None => ("stopped".into(), ui.visuals().weak_text_color(), None),
-        Some(Verdict::Deadlock { cycle, .. }) => ("DEADLOCK".into(), red, Some(cycle.clone())),
-        Some(Verdict::KernelCaught { what }) => ("DEADLOCK caught by the kernel".into(), amber, Some(what.clone())),
-        Some(Verdict::Suspected { cycle, .. }) => (
-            "SUSPECTED deadlock".into(),
-            amber,
-            Some(format!("{cycle} (the kernel does not confirm every process asleep on it)")),
-        ),
-        Some(Verdict::Hang { .. }) => {
-            ("HANG".into(), amber, Some("every process asleep, nothing moving, and no cycle of waits to blame".into()))
+        None => (tr!("programs.stopped"), ui.visuals().weak_text_color(), None),
+        Some(Verdict::Deadlock { cycle, .. }) => (tr!("programs.deadlock"), red, Some(cycle.clone())),
+        Some(Verdict::KernelCaught { what }) => (tr!("programs.kernel_caught"), amber, Some(what.clone())),
+        Some(Verdict::Suspected { cycle, .. }) => {
+            (tr!("programs.suspected"), amber, Some(tr!("programs.suspected_why", cycle = cycle)))
         }
-        Some(Verdict::Completed) => (format!("completed in {secs:.2} s"), green, None),
-        Some(Verdict::Recovered { victims }) => {
-            (format!("recovered: {} killed, the rest finished", victims.join(", ")), green, None)
-        }
-        Some(Verdict::Failed { why }) => ("ended".into(), ui.visuals().weak_text_color(), Some(why.clone())),
-        Some(Verdict::TimedOut { after_secs }) => (format!("still running after {after_secs} s"), amber, None),
+        Some(Verdict::Hang { .. }) => (tr!("programs.hang"), amber, Some(tr!("programs.hang_why"))),
+        Some(Verdict::Completed) => (tr!("programs.completed", secs = format!("{secs:.2}")), green, None),
+        Some(Verdict::Recovered { victims }) => (tr!("programs.recovered", victims = victims.join(", ")), green, None),
+        Some(Verdict::Failed { why }) => (tr!("programs.ended"), ui.visuals().weak_text_color(), Some(why.clone())),
+        Some(Verdict::TimedOut { after_secs }) => (tr!("programs.timed_out", secs = after_secs), amber, None),
     };
     ui.horizontal_wrapped(|ui| {
         ui.label(egui::RichText::new(word).heading().strong().color(color));
         if let Some(lost) = m.lost_updates().filter(|&n| n > 0) {
             let of: u64 = m.scenario.expect.values().sum();
-            let what = if lost == 1 { "update" } else { "updates" };
-            ui.label(egui::RichText::new(format!("· {lost} of {of} {what} lost")).heading().color(red));
+            let text = if lost == 1 {
+                tr!("programs.lost_one", lost = lost, of = of)
+            } else {
+                tr!("programs.lost_many", lost = lost, of = of)
+            };
+            ui.label(egui::RichText::new(text).heading().color(red));
         }
     });
     if let Some(s) = sentence {
         ui.label(egui::RichText::new(s).color(color));
     }
     if matches!(m.verdict, Some(Verdict::Deadlock { .. } | Verdict::Hang { .. })) && p.shared.running {
-        ui.label("Right-click a process (or press its Kill button) to kill a victim and watch what it releases.");
+        ui.label(tr!("programs.kill_a_victim"));
     }
     if let Some(msg) = &p.shared.message {
         ui.colored_label(ui.visuals().warn_fg_color, msg);
@@ -282,14 +294,16 @@ fn banner(p: &ProgramUi, ui: &mut egui::Ui) {
 pub fn side(p: &ProgramUi, ui: &mut egui::Ui) {
     let m = p.shared.model.as_ref();
     if let Some((goal, text)) = p.goal() {
-        ui.heading("Challenge");
-        ui.label(egui::RichText::new(goal.as_str()).strong());
+        ui.heading(tr!("programs.challenge"));
+        ui.label(egui::RichText::new(goal_text(goal)).strong());
         ui.label(text);
         let won = p.challenge.is_some_and(|c| p.won(c));
         if won {
-            ui.label(egui::RichText::new("Challenge won!").heading().color(Color32::from_rgb(70, 180, 90)));
+            ui.label(
+                egui::RichText::new(tr!("programs.challenge_won")).heading().color(Color32::from_rgb(70, 180, 90)),
+            );
         } else if m.is_some_and(|m| !p.shared.running && m.verdict.is_some()) {
-            ui.label("Not this time: press Start to try again.");
+            ui.label(tr!("programs.not_this_time"));
         }
         ui.separator();
     }
@@ -299,37 +313,38 @@ pub fn side(p: &ProgramUi, ui: &mut egui::Ui) {
     let counters: Vec<&(String, u64)> = m.counters.iter().filter(|(n, _)| used(n)).collect();
     let semaphores: Vec<&(String, i32)> = m.semaphores.iter().filter(|(n, _)| used(n)).collect();
     if !counters.is_empty() || !semaphores.is_empty() {
-        ui.heading("Values");
+        ui.heading(tr!("programs.values"));
         egui::Grid::new("values").num_columns(2).show(ui, |ui| {
             for (n, v) in counters {
                 ui.label(n);
                 match m.scenario.expect.get(n) {
-                    Some(want) if v == want => ui.label(format!("{v} ✓")),
-                    Some(want) => ui.label(format!("{v} (should reach {want})")),
+                    Some(want) if v == want => ui.label(tr!("programs.value_ok", value = v)),
+                    Some(want) => ui.label(tr!("programs.should_reach", value = v, want = want)),
                     None => ui.label(v.to_string()),
                 };
                 ui.end_row();
             }
             for (n, v) in semaphores {
                 ui.label(n);
-                ui.label(format!("value {v}"));
+                ui.label(tr!("programs.semaphore_value", value = v));
                 ui.end_row();
             }
         });
         ui.separator();
     }
-    ui.heading("The kernel's view");
+    ui.heading(tr!("programs.kernel_view"));
     egui::Grid::new("kernel")
         .num_columns(3)
         .striped(true)
         .show(ui, |ui| {
             for pr in &m.procs {
                 ui.label(&pr.name);
-                ui.label(format!("pid {}", pr.pid));
+                ui.label(tr!("programs.pid", pid = pr.pid));
                 let state = match (&pr.kernel, &pr.exit) {
                     // At its gate a process sleeps until your pick arrives: say so beside the wait.
-                    (Some((s, w)), _) if pr.next.is_some() => format!("{s} {w} (for your pick)"),
-                    (Some((s, w)), _) => format!("{s} {}", if w.is_empty() || w == "0" { "running" } else { w }),
+                    (Some((s, w)), _) if pr.next.is_some() => tr!("programs.for_your_pick", state = s, wchan = w),
+                    (Some((s, w)), _) if w.is_empty() || w == "0" => format!("{s} {}", tr!("programs.running")),
+                    (Some((s, w)), _) => format!("{s} {w}"),
                     (None, Some(e)) => e.to_string(),
                     (None, None) => "…".into(),
                 };
@@ -339,15 +354,13 @@ pub fn side(p: &ProgramUi, ui: &mut egui::Ui) {
             }
         })
         .response
-        .on_hover_text(
-            "From /proc/PID/stat (state: S asleep, R running, D uninterruptible) and /proc/PID/wchan (where it sleeps)",
-        );
+        .on_hover_text(tr!("programs.kernel_hint"));
     ui.separator();
-    ui.heading("What happened");
+    ui.heading(tr!("programs.what_happened"));
     egui::ScrollArea::vertical().stick_to_bottom(true).auto_shrink([false, false]).show(ui, |ui| {
         for (t, line) in &m.log {
             ui.horizontal_wrapped(|ui| {
-                ui.label(egui::RichText::new(format!("{t:.2} s")).weak());
+                ui.label(egui::RichText::new(tr!("programs.seconds", t = format!("{t:.2}"))).weak());
                 ui.label(line);
             });
         }
@@ -384,21 +397,21 @@ fn resource_text(m: &ProgramModel, i: usize) -> String {
     let r = &m.scenario.resources[i];
     let value = |list: &[(String, u64)]| list.iter().find(|(n, _)| *n == r.name).map(|(_, v)| *v);
     match r.kind {
-        ResourceKind::Mutex => "mutex".into(),
-        ResourceKind::FileLock => "fcntl file lock".into(),
+        ResourceKind::Mutex => tr!("programs.mutex"),
+        ResourceKind::FileLock => tr!("programs.file_lock"),
         ResourceKind::Semaphore { .. } => match m.semaphores.iter().find(|(n, _)| *n == r.name) {
-            Some((_, v)) => format!("semaphore, value {v}"),
-            None => "semaphore".into(),
+            Some((_, v)) => tr!("programs.semaphore_is", value = v),
+            None => tr!("programs.semaphore"),
         },
         ResourceKind::Counter => match value(&m.counters) {
-            Some(v) => format!("counter = {v}"),
-            None => "counter".into(),
+            Some(v) => tr!("programs.counter_is", value = v),
+            None => tr!("programs.counter"),
         },
-        ResourceKind::Barrier { parties } => format!("barrier of {parties}"),
-        ResourceKind::Pipe if m.links == crate::mechanism::MechanismId::Unix => "pipe made of a socket pair".into(),
-        ResourceKind::Pipe => "pipe".into(),
-        ResourceKind::Queue { capacity } => format!("mqueue of {capacity}"),
-        ResourceKind::LocalCounter => "each process's own".into(),
+        ResourceKind::Barrier { parties } => tr!("programs.barrier", parties = parties),
+        ResourceKind::Pipe if m.links == crate::mechanism::MechanismId::Unix => tr!("programs.socket_pipe"),
+        ResourceKind::Pipe => tr!("programs.pipe"),
+        ResourceKind::Queue { capacity } => tr!("programs.mqueue", capacity = capacity),
+        ResourceKind::LocalCounter => tr!("programs.own_counter"),
     }
 }
 
@@ -511,7 +524,13 @@ fn draw_graph(m: &ProgramModel, running: bool, rect: Rect, ui: &mut egui::Ui, co
             arrow(a, b, c, w, false);
             // A short edge keeps its word to the legend: it would sit on a box.
             if a.distance(b) > 110.0 {
-                painter.text(a.lerp(b, 0.5) + vec2(0.0, 4.0), Align2::CENTER_TOP, "holds", small.clone(), c);
+                painter.text(
+                    a.lerp(b, 0.5) + vec2(0.0, 4.0),
+                    Align2::CENTER_TOP,
+                    tr!("programs.holds"),
+                    small.clone(),
+                    c,
+                );
             }
         }
     }
@@ -529,7 +548,7 @@ fn draw_graph(m: &ProgramModel, running: bool, rect: Rect, ui: &mut egui::Ui, co
                     painter.text(
                         a.lerp(b, 0.5) + vec2(0.0, -4.0),
                         Align2::CENTER_BOTTOM,
-                        "waits for",
+                        tr!("programs.waits_for"),
                         small.clone(),
                         c,
                     );
@@ -565,7 +584,7 @@ fn draw_graph(m: &ProgramModel, running: bool, rect: Rect, ui: &mut egui::Ui, co
                 painter.text(
                     a.lerp(b, 0.5) + lift * 0.5 + vec2(0.0, -4.0),
                     Align2::CENTER_BOTTOM,
-                    "joins: waits for it to exit",
+                    tr!("programs.joins"),
                     small.clone(),
                     c,
                 );
@@ -635,24 +654,27 @@ fn draw_graph(m: &ProgramModel, running: bool, rect: Rect, ui: &mut egui::Ui, co
         let mut y = r.top() + 5.0;
         y += line(y, format!("{key}{}", pr.name), &FontId::proportional(16.0), text) + 2.0;
         let kernel = match &pr.kernel {
-            Some((s, w)) if w.is_empty() || w == "0" => format!(" · {s} on CPU"),
+            Some((s, w)) if w.is_empty() || w == "0" => tr!("programs.on_cpu", state = s),
             Some((s, w)) => format!(" · {s} {w}"),
             None => String::new(),
         };
         // A narrow box leaves the PID to the kernel's view beside the stage.
-        let ids =
-            if pw >= 170.0 { format!("pid {}{kernel}", pr.pid) } else { kernel.trim_start_matches(" · ").to_string() };
+        let ids = if pw >= 170.0 {
+            format!("{}{kernel}", tr!("programs.pid", pid = pr.pid))
+        } else {
+            kernel.trim_start_matches(" · ").to_string()
+        };
         y += line(y, ids, &small, visuals.weak_text_color()) + 2.0;
         y += line(y, m.doing_short(i), &small, color) + 1.0;
         for (n, v) in &pr.locals {
-            y += line(y, format!("its own {n} = {v}"), &small, text);
+            y += line(y, tr!("programs.its_own", name = n, value = v), &small, text);
         }
         let live = pr.exit.is_none() && running;
         if resp.clicked() && m.gated && live {
             commands.push(ProgramCommand::Step(i));
         }
         resp.context_menu(|ui| {
-            if ui.add_enabled(live, egui::Button::new(format!("Kill {} (SIGKILL)", pr.name))).clicked() {
+            if ui.add_enabled(live, egui::Button::new(tr!("programs.kill_named_signal", name = pr.name))).clicked() {
                 commands.push(ProgramCommand::Kill(i));
                 ui.close();
             }
@@ -661,26 +683,19 @@ fn draw_graph(m: &ProgramModel, running: bool, rect: Rect, ui: &mut egui::Ui, co
         // where the box is narrow, only while the pointer is on it, not over the name.
         if live && (pw >= 170.0 || resp.hovered() || ui.rect_contains_pointer(r)) {
             let at = Rect::from_min_size(r.right_top() + vec2(-40.0, 3.0), vec2(37.0, 20.0));
-            let kill = ui.put(at, egui::Button::new(egui::RichText::new("Kill").small()));
-            kill.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, format!("Kill {}", pr.name)));
-            let kill = kill.on_hover_text(
-                "SIGKILL: the kernel releases what it held (pipe ends close, a robust mutex passes on with \
-                 EOWNERDEAD, a semaphore unit stays taken)",
-            );
+            let kill = ui.put(at, egui::Button::new(egui::RichText::new(tr!("programs.kill")).small()));
+            kill.widget_info(|| {
+                egui::WidgetInfo::labeled(egui::Role::Button, true, tr!("programs.kill_named", name = pr.name))
+            });
+            let kill = kill.on_hover_text(tr!("programs.kill_hint"));
             if kill.clicked() {
                 commands.push(ProgramCommand::Kill(i));
             }
         }
     }
     // The legend.
-    let legend = format!(
-        "{}solid: holds · dashed: waits for · red: the cycle · orange box: blocked · blue box: waiting for you",
-        if m.gated {
-            "you are the scheduler: click a blue process (or press its number) to let it do its next operation · "
-        } else {
-            ""
-        },
-    );
+    let scheduler = if m.gated { tr!("programs.legend_scheduler") } else { String::new() };
+    let legend = format!("{scheduler}{}", tr!("programs.legend"));
     let galley = painter.layout(legend, small, visuals.weak_text_color(), rect.width() - 12.0);
     let at = rect.left_bottom() + vec2(6.0, -6.0 - galley.size().y);
     painter.galley(at, galley, visuals.weak_text_color());

@@ -8,6 +8,7 @@
 use egui::{Align2, Color32, CornerRadius, FontId, Pos2, Rect, Sense, Stroke, StrokeKind, pos2, vec2};
 
 use super::UiState;
+use super::controls_ui::{mechanism_description, pattern_label};
 use crate::mechanism::QueuedUnit;
 use crate::model::{
     Clamp, MAX_CROSSING_NANOS, MIN_CROSSING_NANOS, Model, ProcState, STAGE_NANOS_PER_LATENCY_MICRO, WorkerView,
@@ -17,6 +18,7 @@ use crate::scenario::{Pattern, Topology, human_bytes};
 use crate::session::Pace;
 use crate::supervisor::WorkerSignal;
 use crate::telemetry::Role;
+use crate::tr;
 
 /// One color per node, so a packet shows who sent it.
 const PALETTE: [Color32; 8] = [
@@ -101,13 +103,7 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
     let weak = ui.visuals().weak_text_color();
 
     let (Some(spec), Some(topology)) = (model.spec.as_ref(), model.topology.as_ref()) else {
-        painter.text(
-            rect.center(),
-            Align2::CENTER_CENTER,
-            "Real processes will appear here.\nPick a mechanism above and press Start (or Space).",
-            FontId::proportional(22.0),
-            weak,
-        );
+        painter.text(rect.center(), Align2::CENTER_CENTER, tr!("stage.empty"), FontId::proportional(22.0), weak);
         ui.allocate_rect(rect, Sense::hover());
         return actions;
     };
@@ -117,9 +113,14 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
     // The title says what the run on stage is; once it is over (and the controls may already
     // say something else), that it was the last run.
     let title = if running {
-        format!("{} · {}", mech.as_str(), mech.description())
+        format!("{} · {}", mech.as_str(), mechanism_description(mech))
     } else {
-        format!("last run: {} · {} · {}", mech.as_str(), spec.pattern, mech.description())
+        tr!(
+            "stage.last_run",
+            mechanism = mech.as_str(),
+            pattern = pattern_label(spec.pattern),
+            what = mechanism_description(mech)
+        )
     };
     let title_color = if running { text } else { weak };
     let width = rect.width() - 16.0;
@@ -132,50 +133,46 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
     };
     caption(title, 16.0, title_color);
     let cpus = ui_state.cpus;
-    caption(
-        format!(
-            "placement: {} · {cpus} CPU{} here, shared with this window",
-            placement_text(topology, spec.pin.as_deref()),
-            if cpus == 1 { "" } else { "s" }
-        ),
-        13.0,
-        weak,
-    );
+    // Pinned placements name nodes and CPUs in the words `bench` prints (English).
+    let placement = match spec.pin.as_deref() {
+        None | Some([]) => tr!("controls.unpinned"),
+        Some(_) => placement_text(topology, spec.pin.as_deref()),
+    };
+    let placement = if cpus == 1 {
+        tr!("stage.placement_one", placement = placement)
+    } else {
+        tr!("stage.placement_many", placement = placement, cpus = cpus)
+    };
+    caption(placement, 13.0, weak);
     let packets = model.packets(now_nanos, ui_state.animate);
     if running {
         let scale = match model.pace {
             Pace::RealTime => {
                 let micro_millis = STAGE_NANOS_PER_LATENCY_MICRO / 1_000_000;
-                let mut t = format!("packets cross at 1 µs of measured latency = {micro_millis} ms");
+                let mut t = tr!("stage.scale", ms = micro_millis);
                 if packets.iter().any(|p| p.clamp == Clamp::Max) {
-                    t += &format!(
-                        " (slower than {} µs: shown at {} s)",
-                        MAX_CROSSING_NANOS / STAGE_NANOS_PER_LATENCY_MICRO,
-                        MAX_CROSSING_NANOS as f64 / 1e9
+                    t += &tr!(
+                        "stage.scale_slower",
+                        us = MAX_CROSSING_NANOS / STAGE_NANOS_PER_LATENCY_MICRO,
+                        s = MAX_CROSSING_NANOS as f64 / 1e9
                     );
                 }
                 if packets.iter().any(|p| p.clamp == Clamp::Min) {
-                    t += &format!(
-                        " (faster than {} µs: shown at {} ms)",
-                        MIN_CROSSING_NANOS / STAGE_NANOS_PER_LATENCY_MICRO,
-                        MIN_CROSSING_NANOS / 1_000_000
+                    t += &tr!(
+                        "stage.scale_faster",
+                        us = MIN_CROSSING_NANOS / STAGE_NANOS_PER_LATENCY_MICRO,
+                        ms = MIN_CROSSING_NANOS / 1_000_000
                     );
                 }
                 t
             }
-            Pace::SlowMotion { ops_per_sec } => format!(
-                "slow motion, {ops_per_sec:.1} operations/s: latency includes the time a message waits for the pacing"
-            ),
-            Pace::Step => "step mode: latency includes the time you take to press Step".to_string(),
+            Pace::SlowMotion { ops_per_sec } => tr!("stage.slow_motion", rate = format!("{ops_per_sec:.1}")),
+            Pace::Step => tr!("stage.step_mode"),
         };
         caption(scale, 13.0, weak);
     }
     if model.sample_every > 1 {
-        caption(
-            format!("showing 1 in {} messages; the numbers count all of them", thousands(model.sample_every)),
-            13.0,
-            weak,
-        );
+        caption(tr!("stage.sampled", n = thousands(model.sample_every)), 13.0, weak);
     }
     let stage =
         Rect::from_min_max(pos2(rect.left() + 8.0, caption_y + 8.0), pos2(rect.right() - 8.0, rect.bottom() - 10.0));
@@ -210,15 +207,17 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
             let (queue, send_queue) = if model.is_running() { model.lane_fill(l.link, from, to) } else { (None, None) };
             if let Some(q) = queue.or(send_queue) {
                 let mut label = match (q.unit, q.capacity) {
-                    (QueuedUnit::Bytes, Some(c)) => format!("queued {} of {}", human_bytes(q.amount), human_bytes(c)),
-                    (QueuedUnit::Bytes, None) => format!("queued {}", human_bytes(q.amount)),
-                    (QueuedUnit::Messages, Some(c)) => format!("queued {} of {} msgs", q.amount, c),
-                    (QueuedUnit::Messages, None) => format!("queued {} msgs", q.amount),
+                    (QueuedUnit::Bytes, Some(c)) => {
+                        tr!("stage.queued_bytes_of", amount = human_bytes(q.amount), capacity = human_bytes(c))
+                    }
+                    (QueuedUnit::Bytes, None) => tr!("stage.queued_bytes", amount = human_bytes(q.amount)),
+                    (QueuedUnit::Messages, Some(c)) => tr!("stage.queued_msgs_of", amount = q.amount, capacity = c),
+                    (QueuedUnit::Messages, None) => tr!("stage.queued_msgs", amount = q.amount),
                 };
                 if let (Some(_), Some(sq)) = (queue, send_queue) {
-                    label.push_str(&format!(" · sender's queue {}", human_bytes(sq.amount)));
+                    label.push_str(&tr!("stage.and_sender_queue", amount = human_bytes(sq.amount)));
                 } else if q.at_sender {
-                    label = format!("sender's queue {}", human_bytes(q.amount));
+                    label = tr!("stage.sender_queue", amount = human_bytes(q.amount));
                 }
                 let mid = a + (b - a) * 0.5;
                 let above = if two_way && from.index() > to.index() { 20.0 } else { -20.0 };
@@ -278,16 +277,16 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
         let name = topology.node_name(role);
         let id = ui.scope_id().with(("process", i));
         let response = ui.interact(*node, id, Sense::click());
-        let label = format!("{name} process");
+        let label = tr!("stage.process", name = name);
         response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
         draw_node(&painter, *node, w, role, model, sent_shown.get(i).copied(), ui);
         response.context_menu(|ui| {
-            ui.label(format!("{name} · pid {}", w.pid));
+            ui.label(format!("{name} · {}", tr!("stage.pid", pid = w.pid)));
             ui.separator();
             for (what, signal) in [
-                ("Kill (SIGKILL)", WorkerSignal::Kill),
-                ("Stop (SIGSTOP)", WorkerSignal::Stop),
-                ("Continue (SIGCONT)", WorkerSignal::Continue),
+                (tr!("stage.kill"), WorkerSignal::Kill),
+                (tr!("stage.stop"), WorkerSignal::Stop),
+                (tr!("stage.continue"), WorkerSignal::Continue),
             ] {
                 // Continue only what is stopped, stop only what is not.
                 let stopped = w.state == ProcState::Stopped;
@@ -303,7 +302,7 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
                 }
             }
         });
-        response.on_hover_text("Right-click: kill, stop or continue this process");
+        response.on_hover_text(tr!("stage.process_hint"));
     }
     ui.allocate_rect(rect, Sense::hover());
     actions
@@ -325,7 +324,7 @@ fn draw_node(
     let at_gate = matches!(w.state, ProcState::AtGate { .. });
     painter.rect_filled(node, 10.0, visuals.extreme_bg_color);
     painter.rect_stroke(node, 10.0, Stroke::new(if at_gate { 4.0 } else { 2.5 }, color), StrokeKind::Inside);
-    let title = if w.shares_process { format!("{name} · thread") } else { name.to_string() };
+    let title = if w.shares_process { tr!("stage.thread", name = name) } else { name.to_string() };
     // Text scales with the box: small boxes (long pipelines, small windows) get smaller text so
     // it stays inside, big ones (a large screen) bigger text so it reads from the back row.
     // Narrow boxes (long pipelines) keep text near full size and let it wrap onto their extra
@@ -343,7 +342,7 @@ fn draw_node(
         valign: egui::Align::BOTTOM,
         ..Default::default()
     };
-    let pid = format!("pid {}", w.pid);
+    let pid = tr!("stage.pid", pid = w.pid);
     let name_and_pid = |separator: f32, newline: bool| {
         let mut job = egui::text::LayoutJob::default();
         job.append(&title, 0.0, format(FontId::proportional(18.0 * k), color));
@@ -375,12 +374,12 @@ fn draw_node(
     line(
         &painter,
         // Narrow boxes break the line between its parts, not inside one ("sent / 40").
-        format!(
-            "CPU {:.0}%{}sent {} · got {}",
-            w.cpu_percent,
-            if wrap < 13.0 * k * 14.0 { "\n" } else { " · " },
-            thousands(sent),
-            thousands(p.accounting.unique)
+        tr!(
+            "stage.cpu_sent",
+            cpu = format!("{:.0}", w.cpu_percent),
+            sep = if wrap < 13.0 * k * 14.0 { "\n" } else { " · " },
+            sent = thousands(sent),
+            got = thousands(p.accounting.unique)
         ),
         small,
         visuals.weak_text_color(),

@@ -9,6 +9,7 @@ use egui_plot::{AxisHints, Bar, BarChart, GridInput, GridMark, Plot, Points};
 use super::stage_ui::thousands;
 use crate::model::{LiveHistogram, Model, RunStatus};
 use crate::session::Pace;
+use crate::tr;
 
 fn micros(nanos: u64) -> String {
     if nanos >= 1_000_000 {
@@ -71,56 +72,51 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
     egui::ScrollArea::vertical().show(ui, |ui| {
         // Rows wrap to the panel's width rather than push it wider than it is.
         ui.set_max_width(ui.available_width());
-        ui.heading("Live numbers");
+        ui.heading(tr!("stats.heading"));
         let kind = model.latency_kind();
-        let kind_title = if kind == "round trip" { "Round-trip" } else { "One-way" };
+        let round_trip = kind == "round trip";
+        let kind_title = if round_trip { tr!("stats.title_round_trip") } else { tr!("stats.title_one_way") };
         let paced = match model.pace {
             Pace::RealTime => None,
-            Pace::SlowMotion { .. } => Some("includes the wait for the slow-motion pacing"),
-            Pace::Step => Some("includes the time you took to press Step"),
+            Pace::SlowMotion { .. } => Some(tr!("stats.paced_slow")),
+            Pace::Step => Some(tr!("stats.paced_step")),
         };
-        let what = model.latency().map_or(kind, |(_, k)| k);
-        ui.strong(format!("{kind_title} latency, every message")).on_hover_text(format!(
-            "{what} latency of every measured message, as the workers measured it{}",
-            if kind == "round trip" {
-                ": from the ping's send to its echo's receive"
-            } else {
-                ": from send to receive"
-            }
-        ));
+        let what = kind_text(model.latency().map_or(kind, |(_, k)| k));
+        let hint = if round_trip {
+            tr!("stats.every_hint_round_trip", kind = what)
+        } else {
+            tr!("stats.every_hint_one_way", kind = what)
+        };
+        ui.strong(tr!("stats.every", kind = kind_title)).on_hover_text(hint);
         ui.horizontal_wrapped(|ui| match model.latency() {
             Some((l, _)) => {
                 ui.label("p50");
                 ui.label(RichText::new(micros(l.p50)).strong());
                 ui.label("· p99");
                 ui.label(micros(l.p99));
-                ui.label("· max");
+                ui.label(tr!("stats.max"));
                 ui.label(micros(l.max));
             }
             None => {
-                ui.weak("waiting for messages");
+                ui.weak(tr!("stats.waiting"));
             }
         });
         if let Some(p) = paced {
-            ui.label(RichText::new(format!("Latency {p}.")).weak());
+            ui.label(RichText::new(tr!("stats.latency_paced", what = p)).weak());
         }
         let t = model.throughput(now_nanos);
-        ui.strong("Throughput").on_hover_text(if t.unit == "round trips/s" {
-            "round trips completed per second; bytes count the payload both ways (as in bench)"
+        let round_trips = t.unit == "round trips/s";
+        ui.strong(tr!("stats.throughput")).on_hover_text(if round_trips {
+            tr!("stats.throughput_hint_round_trip")
         } else {
-            "messages delivered to their final receiver per second; bytes count their payload (as in bench)"
+            tr!("stats.throughput_hint_one_way")
         });
-        let average = if t.run_average { " (run average, as bench)" } else { "" };
-        ui.label(format!("{} {} · {}{average}", rate_text(t.per_sec), t.unit, bytes_rate_text(t.bytes_per_sec)));
+        let unit = if round_trips { tr!("stats.unit_round_trips") } else { tr!("stats.unit_msgs") };
+        let average = if t.run_average { tr!("stats.run_average") } else { String::new() };
+        ui.label(format!("{} {unit} · {}{average}", rate_text(t.per_sec), bytes_rate_text(t.bytes_per_sec)));
         if t.run_average {
             // Same formula as bench, not the same conditions: say which differ.
-            ui.label(
-                RichText::new(
-                    "bench also warms up first (2,000 messages) and runs without this live view: expect its \
-                     numbers somewhat faster",
-                )
-                .weak(),
-            );
+            ui.label(RichText::new(tr!("stats.bench_note")).weak());
         }
         ui.add_space(6.0);
         let c = model.counts();
@@ -135,14 +131,11 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
         egui::Grid::new("accounting").num_columns(if faults_on { 3 } else { 2 }).striped(true).show(ui, |ui| {
             if faults_on {
                 ui.label("");
-                ui.label(RichText::new("detected").weak());
-                ui.label(RichText::new("injected").weak()).on_hover_text(
-                    "faults the producers made on purpose (Faults…); relays pass them on. While the run goes on, \
-                         frames still in flight are injected but not yet detected: the columns agree at the end",
-                );
+                ui.label(RichText::new(tr!("stats.detected")).weak());
+                ui.label(RichText::new(tr!("stats.injected")).weak()).on_hover_text(tr!("stats.injected_hint"));
                 ui.end_row();
             }
-            let mut row = |k: &str, v: u64, hint: &str, bad: bool, inj: Option<u64>| {
+            let mut row = |k: String, v: u64, hint: String, bad: bool, inj: Option<u64>| {
                 ui.label(k).on_hover_text(hint);
                 let t = RichText::new(thousands(v)).monospace();
                 // Red is for damage nobody asked for; injected faults are expected.
@@ -152,31 +145,31 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
                 }
                 ui.end_row();
             };
-            row("sent", c.sent, "data frames sent on every link and direction", false, None);
-            row("received", c.received, "distinct frames the receivers got (copies count as duplicated)", false, None);
+            row(tr!("stats.sent"), c.sent, tr!("stats.sent_hint"), false, None);
+            row(tr!("stats.received"), c.received, tr!("stats.received_hint"), false, None);
             match finished {
-                Some(r) => {
-                    row("lost", r.lost, "sent but never received (computed at the end)", true, Some(injected.dropped))
-                }
+                Some(r) => row(tr!("stats.lost"), r.lost, tr!("stats.lost_hint"), true, Some(injected.dropped)),
                 None => row(
-                    "in flight or lost",
+                    tr!("stats.in_flight"),
                     c.not_arrived,
-                    "sent minus received: not (yet) seen by the receiver. Each process counts its own, and all \
-                     report at the same 100 ms ticks; at a high rate the reports still lie some microseconds \
-                     apart, so this includes what moved in between. Exact when paused, stepping or finished; \
-                     what sits in the channel right now is the gauge on the lane",
+                    tr!("stats.in_flight_hint"),
                     false,
                     Some(injected.dropped),
                 ),
             }
-            row("duplicated", c.duplicated, "sequence numbers seen twice", true, Some(injected.duplicated));
-            row("out of order", c.out_of_order, "arrived after a later one", true, Some(injected.reordered));
-            row("corrupted", c.corrupted, "payload failed its CRC-32", true, Some(injected.corrupted));
+            row(tr!("stats.duplicated"), c.duplicated, tr!("stats.duplicated_hint"), true, Some(injected.duplicated));
             row(
-                "telemetry dropped",
+                tr!("stats.out_of_order"),
+                c.out_of_order,
+                tr!("stats.out_of_order_hint"),
+                true,
+                Some(injected.reordered),
+            );
+            row(tr!("stats.corrupted"), c.corrupted, tr!("stats.corrupted_hint"), true, Some(injected.corrupted));
+            row(
+                tr!("stats.telemetry_dropped"),
                 model.telemetry_dropped(),
-                "per-message events a worker dropped rather than wait for the display (the counts above still \
-                 cover every message; only the animation and plots miss them)",
+                tr!("stats.telemetry_dropped_hint"),
                 false,
                 None,
             );
@@ -186,33 +179,23 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
         let moved = model.report_skew_nanos() as f64 / 1e9 * t.per_sec;
         if finished.is_none() && !model.paused && model.pace == Pace::RealTime && moved >= 1.0 {
             ui.label(
-                RichText::new(format!(
-                    "In flight is approximate now: the processes read their counts {:.0} µs apart, about {} \
-                     messages at this rate. Exact when paused or finished; the gauges show what the channels hold.",
-                    model.report_skew_nanos() as f64 / 1e3,
-                    thousands(moved as u64)
+                RichText::new(tr!(
+                    "stats.skew",
+                    us = format!("{:.0}", model.report_skew_nanos() as f64 / 1e3),
+                    n = thousands(moved as u64)
                 ))
                 .weak(),
             );
         }
         if faults_on && model.spec.as_ref().is_some_and(|s| s.pattern == crate::scenario::Pattern::Pipeline) {
-            ui.label(
-                RichText::new(
-                    "In a pipeline each relay passes on the duplicates, late and corrupted frames it gets, so every \
-                     later link detects them again; a dropped frame is lost once.",
-                )
-                .weak(),
-            );
+            ui.label(RichText::new(tr!("stats.pipeline_note")).weak());
         }
         ui.add_space(8.0);
         // Both plots share what is left of the panel, so they are on screen without scrolling
         // whenever they can be.
         let left = bottom - ui.cursor().top();
         let plot_h = ((left - 80.0) / 2.0).clamp(90.0, 260.0);
-        ui.strong(format!("{kind_title} latency, sampled messages")).on_hover_text(
-            "At high rates the workers report 1 message in N; each sampled message counts for the N it stands \
-             for, so the bars estimate all messages",
-        );
+        ui.strong(tr!("stats.histogram", kind = kind_title)).on_hover_text(tr!("stats.histogram_hint"));
         let bars: Vec<Bar> = model
             .histogram
             .counts
@@ -229,15 +212,16 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
         // stopped process's seconds-long latency must not rescale the axis away. Narrow plots
         // label every other decade.
         let every = if ui.available_width() < 300.0 { 2 } else { 1 };
-        let x_axis =
-            AxisHints::new_x().label("latency (log scale)").label_spacing(10.0..=20.0).formatter(move |mark, _| {
+        let x_axis = AxisHints::new_x().label(tr!("stats.histogram_axis")).label_spacing(10.0..=20.0).formatter(
+            move |mark, _| {
                 let i = mark.value.round() as usize;
                 if (mark.value - mark.value.round()).abs() < 1e-6 && i < DECADES.len() && i.is_multiple_of(every) {
                     DECADES[i].to_string()
                 } else {
                     String::new()
                 }
-            });
+            },
+        );
         Plot::new("histogram")
             .height(plot_h)
             .allow_scroll(false)
@@ -252,12 +236,12 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
             .include_y(0.0)
             .show(ui, |plot_ui| {
                 plot_ui.set_plot_bounds_x(-0.35..=6.35);
-                plot_ui.bar_chart(BarChart::new("messages", bars));
+                plot_ui.bar_chart(BarChart::new(tr!("stats.messages"), bars));
             });
         // Microseconds, or milliseconds once they would need six digits (slow motion, a stopped peer).
         let slow = model.latency_series.iter().any(|&(_, l)| l >= 10_000.0);
         let (unit, scale) = if slow { ("ms", 1e-3) } else { ("µs", 1.0) };
-        ui.strong(format!("{kind_title} latency over time ({unit})"));
+        ui.strong(tr!("stats.over_time", kind = kind_title, unit = unit));
         let points: Vec<[f64; 2]> = model.latency_series.iter().map(|&(t, l)| [t, l * scale]).collect();
         Plot::new("latency-over-time")
             .height(plot_h)
@@ -266,23 +250,29 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
             .y_grid_spacer(nice_marks)
             .x_grid_spacer(nice_marks)
             .custom_x_axes(vec![
-                AxisHints::new_x()
-                    .label("seconds since the first message")
-                    .label_spacing(24.0..=36.0)
-                    .formatter(nice_label),
+                AxisHints::new_x().label(tr!("stats.seconds_axis")).label_spacing(24.0..=36.0).formatter(nice_label),
             ])
             // From zero, and never a vanishing range (an empty plot read "-0 0 0").
             .include_y(0.0)
             .include_y(1.0)
             .include_x(0.0)
             .include_x(1.0)
-            .show(ui, |plot_ui| plot_ui.points(Points::new("latency", points).radius(1.5)));
+            .show(ui, |plot_ui| plot_ui.points(Points::new(tr!("stats.latency"), points).radius(1.5)));
         if !model.errors.is_empty() {
             ui.add_space(6.0);
-            ui.strong("What the workers said");
+            ui.strong(tr!("stats.errors"));
             for e in &model.errors {
                 ui.label(RichText::new(e).color(ui.visuals().warn_fg_color));
             }
         }
     });
+}
+
+/// The kind of latency (`Model::latency_kind`'s words) for people.
+fn kind_text(kind: &str) -> String {
+    match kind {
+        "round trip" => tr!("stats.kind_round_trip"),
+        "one-way, end to end" => tr!("stats.kind_end_to_end"),
+        _ => tr!("stats.kind_one_way"),
+    }
 }

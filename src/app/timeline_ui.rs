@@ -8,6 +8,7 @@ use super::stage_ui::{packet_color, thousands};
 use crate::model::{Message, Model};
 use crate::scenario::human_bytes;
 use crate::telemetry::Role;
+use crate::tr;
 
 /// Messages drawn while live (readable) and when frozen (to explore); the rest are in the counts.
 const LIVE_ARROWS: usize = 40;
@@ -19,10 +20,10 @@ fn lane(role: Role, nodes: usize) -> f64 {
 
 pub fn timeline_ui(model: &Model, frozen: Option<&[Message]>, ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
-        ui.strong("Timeline");
+        ui.strong(tr!("timeline.title"));
         ui.label(match frozen {
-            Some(_) => "paused: zoom (scroll/ctrl), drag, hover a message for its details",
-            None => "newest at the right; Pause to freeze and inspect",
+            Some(_) => tr!("timeline.paused"),
+            None => tr!("timeline.live"),
         });
     });
     let live: Vec<Message>;
@@ -34,7 +35,7 @@ pub fn timeline_ui(model: &Model, frozen: Option<&[Message]>, ui: &mut egui::Ui)
         }
     };
     let Some(origin) = model.origin_nanos else {
-        ui.weak("No messages yet.");
+        ui.weak(tr!("timeline.empty"));
         return;
     };
     let t = |nanos: u64| nanos.saturating_sub(origin) as f64 / 1e6; // milliseconds
@@ -71,7 +72,7 @@ pub fn timeline_ui(model: &Model, frozen: Option<&[Message]>, ui: &mut egui::Ui)
         .allow_zoom(frozen.is_some())
         .show_y(false)
         .custom_y_axes(vec![y_axis])
-        .x_axis_label("time since first message (ms)")
+        .x_axis_label(tr!("timeline.axis"))
         .include_y(-0.3)
         .include_y(nodes as f64 - 0.7)
         // A grid line (and a name) on every lane, however short the panel.
@@ -95,7 +96,7 @@ pub fn timeline_ui(model: &Model, frozen: Option<&[Message]>, ui: &mut egui::Ui)
                 }
             }
             // Words, not an arrow glyph: the default fonts have no "→".
-            let name = format!("{} to {}", topology.node_name(from), topology.node_name(to));
+            let name = tr!("timeline.series", from = topology.node_name(from), to = topology.node_name(to));
             let color = packet_color(&topology, from, to);
             plot_ui.arrows(Arrows::new(name.clone(), origins.clone(), tips).color(color).tip_length(8.0));
             plot_ui.points(Points::new(name, origins).color(color).radius(2.5));
@@ -104,20 +105,20 @@ pub fn timeline_ui(model: &Model, frozen: Option<&[Message]>, ui: &mut egui::Ui)
     });
     if let Some(m) = response.inner {
         response.response.on_hover_ui_at_pointer(|ui| {
-            ui.label(format!(
-                "message #{} from the {} to the {}",
-                thousands(m.seq),
-                topology.node_name(m.from),
-                topology.node_name(m.to)
+            ui.label(tr!(
+                "timeline.message",
+                seq = thousands(m.seq),
+                from = topology.node_name(m.from),
+                to = topology.node_name(m.to)
             ));
-            ui.label(format!("size: {}", human_bytes(m.size as u64)));
+            ui.label(tr!("timeline.size", size = human_bytes(m.size as u64)));
             if let Some(l) = m.latency_nanos() {
-                ui.label(format!("latency: {:.2} µs", l as f64 / 1000.0));
+                ui.label(tr!("timeline.latency", us = format!("{:.2}", l as f64 / 1000.0)));
             }
-            ui.label(format!("sent at {} ns (CLOCK_MONOTONIC)", thousands(m.send_ts_nanos)));
+            ui.label(tr!("timeline.sent_at", ns = thousands(m.send_ts_nanos)));
             match m.recv_ts_nanos {
-                Some(r) => ui.label(format!("received at {} ns", thousands(r))),
-                None => ui.colored_label(Color32::YELLOW, "not received yet"),
+                Some(r) => ui.label(tr!("timeline.received_at", ns = thousands(r))),
+                None => ui.colored_label(Color32::YELLOW, tr!("timeline.not_received")),
             };
         });
     }

@@ -15,6 +15,7 @@ use crate::scenario::{Pattern, Program, RunSpec, Topology};
 use crate::session::{Pace, ProcSample, Update};
 use crate::supervisor::{ExitKind, RunEvent};
 use crate::telemetry::{Accounting, Direction, Event, LatencySummary, MessageEvent, Op, Role};
+use crate::tr;
 
 /// Messages kept for the stage and the timeline.
 pub const MAX_MESSAGES: usize = 4096;
@@ -51,16 +52,18 @@ pub enum ProcState {
 }
 
 impl ProcState {
+    /// For the stage, in the language of the thread that draws it (see `i18n`).
     pub fn label(&self) -> String {
         match self {
-            ProcState::Starting => "starting".into(),
-            ProcState::Running => "running".into(),
-            ProcState::Blocked(on) => format!("blocked in {on}"),
-            ProcState::AtGate { op: Op::SendEnd, seq } => format!("about to send the end mark (after {seq} messages)"),
-            ProcState::AtGate { op, seq } => format!("about to {} #{seq}", op.as_str()),
-            ProcState::Stopped => "stopped (SIGSTOP)".into(),
-            ProcState::Exited(c) => format!("exited({c})"),
-            ProcState::Killed(s) => format!("killed(signal {s})"),
+            ProcState::Starting => tr!("state.starting"),
+            ProcState::Running => tr!("state.running"),
+            ProcState::Blocked(on) => tr!("state.blocked", call = on),
+            ProcState::AtGate { op: Op::SendEnd, seq } => tr!("state.about_to_send_end", n = seq),
+            ProcState::AtGate { op: Op::Send, seq } => tr!("state.about_to_send", seq = seq),
+            ProcState::AtGate { op: Op::Recv, seq } => tr!("state.about_to_recv", seq = seq),
+            ProcState::Stopped => tr!("state.stopped"),
+            ProcState::Exited(c) => tr!("state.exited", code = c),
+            ProcState::Killed(s) => tr!("state.killed", signal = s),
         }
     }
 

@@ -23,6 +23,7 @@ use crate::program::{
 };
 use crate::supervisor::ExitKind;
 use crate::telemetry::{Event, SyncOp, SyncPhase};
+use crate::tr;
 
 /// How a scenario program ended (or, while it runs, how it stands).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -675,7 +676,8 @@ impl ProgramModel {
     }
 
     /// What process `i` is doing in a few words, for its box on the stage ("waits for fork 1",
-    /// "next: lock fork 1", "exited with code 0").
+    /// "next: lock fork 1", "exited with code 0"), in the language of the thread that draws it
+    /// (see `i18n`; the operation's and resource's names are the scenario's own).
     pub fn doing_short(&self, i: usize) -> String {
         let p = &self.procs[i];
         if let Some(e) = p.exit {
@@ -683,20 +685,24 @@ impl ProgramModel {
         }
         if let Some((op, r)) = &p.blocked {
             return match op {
-                SyncOp::Join => format!("waits for {r} to exit"),
-                SyncOp::Send => format!("waits to send on {r}"),
-                SyncOp::Recv => format!("waits to receive on {r}"),
-                SyncOp::Barrier => format!("waits at {r}"),
-                _ => format!("waits for {r}"),
+                SyncOp::Join => tr!("doing.waits_exit", name = r),
+                SyncOp::Send => tr!("doing.waits_send", name = r),
+                SyncOp::Recv => tr!("doing.waits_recv", name = r),
+                SyncOp::Barrier => tr!("doing.waits_at", name = r),
+                _ => tr!("doing.waits_for", name = r),
             };
         }
         if p.sleeping {
-            return "sleeping".into();
+            return tr!("doing.sleeping");
         }
         if let Some((op, r, _)) = &p.next {
-            return if r.is_empty() { format!("next: {}", op.as_str()) } else { format!("next: {} {r}", op.as_str()) };
+            return if r.is_empty() {
+                tr!("doing.next", op = op.as_str())
+            } else {
+                tr!("doing.next_on", op = op.as_str(), name = r)
+            };
         }
-        "running".into()
+        tr!("doing.running")
     }
 
     /// What process `i` is doing, in a few words and with whom it waits for.
