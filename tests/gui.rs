@@ -341,3 +341,24 @@ fn faults_chosen_in_the_gui_are_detected_exactly() {
     assert_eq!(app.model.injected(), i, "the model's injected counts are the report's");
     h.get_by_label("injected"); // the column is on screen
 }
+
+#[test]
+fn save_trace_writes_the_stage_run_as_a_chrome_trace() {
+    let mut h = harness(AppOptions {
+        scenario: Some(unlimited()),
+        autostart: true,
+        lang: Some(ipc_lab::lessons::Lang::En),
+        ..Default::default()
+    });
+    step_until(&mut h, Duration::from_secs(15), "messages on the stage", |app| app.model.messages.len() >= 20);
+    h.get_by_label("Save trace").click();
+    h.run_steps(2);
+    let path = std::path::PathBuf::from(format!("ipc-lab-trace-{}.json", h.state().model.prefix));
+    let text = std::fs::read_to_string(&path).expect("the trace was written where the notice says");
+    let _ = std::fs::remove_file(&path);
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let events = doc["traceEvents"].as_array().expect("events");
+    assert_eq!(events.iter().filter(|e| e["name"] == "process_name").count(), 2, "a track per process");
+    let flows = events.iter().filter(|e| e["ph"] == "s").count();
+    assert!(flows >= 10, "an arrow per message the stage holds: {flows}");
+}

@@ -34,6 +34,14 @@ pub fn controls_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
         {
             app.ui_state.show_file_window = true;
         }
+        let has_messages = !app.model.messages.is_empty();
+        if ui
+            .add_enabled(has_messages, egui::Button::new(tr!("controls.save_trace")))
+            .on_hover_text(tr!("controls.save_trace_hint"))
+            .clicked()
+        {
+            save_trace(app);
+        }
         presenter_and_language(app, ui);
     });
     // What to run: fixed while a run goes on.
@@ -471,4 +479,18 @@ pub fn mechanism_description(m: MechanismId) -> String {
         MechanismId::Mqueue => tr!("mechanism.mqueue"),
         MechanismId::Thread => tr!("mechanism.thread"),
     }
+}
+
+/// Writes the run's recent messages as a Chrome trace (Perfetto) into the current directory and
+/// says where, or why not.
+fn save_trace(app: &mut IpcLabApp) {
+    let now = app.now_nanos();
+    let Some(text) = crate::trace::from_model(&app.model) else { return };
+    let prefix = if app.model.prefix.is_empty() { "run" } else { app.model.prefix.as_str() };
+    let name = format!("ipc-lab-trace-{prefix}.json");
+    let notice = match std::fs::write(&name, text) {
+        Ok(()) => tr!("controls.trace_saved", path = name),
+        Err(e) => tr!("controls.trace_failed", why = e.to_string()),
+    };
+    app.model.set_notice(notice, now);
 }

@@ -233,7 +233,7 @@ impl IpcLabApp {
         self.program_pending.push(ProgramCommand::Kill(i));
     }
 
-    fn now_nanos(&self) -> u64 {
+    pub(crate) fn now_nanos(&self) -> u64 {
         self.started.elapsed().as_nanos() as u64
     }
 
