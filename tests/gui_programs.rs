@@ -157,3 +157,30 @@ fn restart_with_the_fix_runs_the_variant_that_completes() {
     assert_eq!(h.state().ui_state.program.variant, "fixed");
     assert!(stuck.iter().all(|&p| !process_alive(p)), "the deadlocked processes were ended");
 }
+
+#[test]
+fn a_program_saved_from_the_ui_edited_and_loaded_back_runs_and_a_bad_one_says_which_field() {
+    let mut h = harness(AppOptions { program: Some("deadlock-lock-order".into()), ..Default::default() });
+    let path = std::env::temp_dir().join(format!("ipclab-test-program-{}.json", std::process::id()));
+    h.state_mut().ui_state.program.file_path = path.to_str().expect("utf-8").into();
+    h.get_by_label("Save").click();
+    h.run_steps(2);
+    let text = std::fs::read_to_string(&path).expect("saved");
+    std::fs::write(&path, text.replace("\"deadlock-lock-order\"", "\"my-lock-order\"")).expect("edit");
+    h.get_by_label("Load").click();
+    h.run_steps(2);
+    assert_eq!(h.state().ui_state.program.scenario().map(|s| s.id.as_str()), Some("my-lock-order"));
+    h.get_by_label("Start").click();
+    step_until(&mut h, Duration::from_secs(5), "the deadlock", |app| {
+        matches!(verdict(app), Some(Verdict::Deadlock { .. }))
+    });
+    // Loading waits for the run to end (the choices are fixed while processes run).
+    h.key_press(egui::Key::Escape);
+    step_until(&mut h, Duration::from_secs(5), "the run to end", |app| !app.ui_state.program.shared.running);
+    std::fs::write(&path, text.replace("\"op\": \"lock\"", "\"op\": \"lcok\"")).expect("break");
+    h.get_by_label("Load").click();
+    h.run_steps(2);
+    let msg = h.state().ui_state.program.file_message.clone().unwrap_or_default();
+    assert!(msg.contains("unknown variant `lcok`") && msg.contains("line"), "{msg}");
+    let _ = std::fs::remove_file(&path);
+}

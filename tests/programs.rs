@@ -155,6 +155,17 @@ fn verdicts_hold_in_the_cases_a_review_found() {
         let o = run_case(file);
         assert!(matches!(o.verdict, Verdict::Deadlock { .. }), "{file}: {o:?}");
     }
+    // Through a file lock the kernel's lock table is evidence too: p1 holds it, p2 waits for it.
+    let o = run_case("mixed.json");
+    let Verdict::Deadlock { evidence, .. } = &o.verdict else { panic!("{o:?}") };
+    assert!(
+        evidence.iter().any(|e| e.starts_with("/proc/locks: p1") && e.contains("holds a write lock on byte 1 (F)")),
+        "{evidence:?}"
+    );
+    assert!(
+        evidence.iter().any(|e| e.starts_with("/proc/locks: p2") && e.contains("waits for a write lock on byte 1 (F)")),
+        "{evidence:?}"
+    );
     // A second review: a poster asleep in a join that will return, and a bystander taken for a
     // barrier's holder, each gave a false deadlock.
     let o = run_case("outside-poster.json");

@@ -27,6 +27,9 @@ pub struct ProgramUi {
     /// is won only by the run started for it).
     pub last_tag: u64,
     pub challenge_tag: Option<u64>,
+    /// A scenario program file to load or save, and what came of the last try.
+    pub file_path: String,
+    pub file_message: Option<String>,
 }
 
 impl ProgramUi {
@@ -42,6 +45,8 @@ impl ProgramUi {
             shared: ProgramShared::default(),
             last_tag: 0,
             challenge_tag: None,
+            file_path: "program.json".into(),
+            file_message: None,
         }
     }
 
@@ -226,8 +231,37 @@ pub fn controls(p: &mut ProgramUi, ui: &mut egui::Ui, commands: &mut Vec<Program
                     p.choose_challenge(pick);
                 }
             }
+            ui.separator();
+            // Scenario programs are files: load one (checked, an error names the field), or save
+            // the chosen one to start a scenario of your own from.
+            let path_label = ui.label(tr!("programs.file"));
+            ui.add(egui::TextEdit::singleline(&mut p.file_path).desired_width(120.0)).labelled_by(path_label.id);
+            if ui.button(tr!("programs.load")).clicked() {
+                p.file_message = Some(match crate::program::resolve(&p.file_path) {
+                    Ok(s) => {
+                        let id = s.id.clone();
+                        p.scenarios.retain(|o| o.id != id);
+                        p.scenarios.push(s);
+                        p.choose(&id);
+                        tr!("programs.loaded", id = id)
+                    }
+                    Err(e) => e,
+                });
+            }
+            if ui.button(tr!("programs.save")).clicked()
+                && let Some(s) = p.scenario()
+            {
+                let text = serde_json::to_string_pretty(s).unwrap_or_default();
+                p.file_message = Some(match std::fs::write(&p.file_path, text + "\n") {
+                    Ok(()) => tr!("programs.saved", path = p.file_path),
+                    Err(e) => tr!("programs.save_failed", why = e.to_string()),
+                });
+            }
         });
     });
+    if let Some(msg) = &p.file_message {
+        ui.label(msg);
+    }
     if let Some(s) = p.scenario() {
         if p.shared.model.is_none() {
             ui.label(egui::RichText::new(&s.title).strong());
@@ -355,6 +389,12 @@ pub fn side(p: &ProgramUi, ui: &mut egui::Ui) {
         })
         .response
         .on_hover_text(tr!("programs.kernel_hint"));
+    if !m.file_locks.is_empty() {
+        ui.strong(tr!("programs.locks_heading"));
+        for l in &m.file_locks {
+            ui.label(egui::RichText::new(l.trim_start_matches("/proc/locks: ")).small());
+        }
+    }
     ui.separator();
     ui.heading(tr!("programs.what_happened"));
     egui::ScrollArea::vertical().stick_to_bottom(true).auto_shrink([false, false]).show(ui, |ui| {

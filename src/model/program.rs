@@ -142,6 +142,9 @@ pub struct ProgramModel {
     /// The last report was an operation refused (its error event then repeats it).
     refused: bool,
     hang_since: Option<Duration>,
+    /// The kernel's record locks of this run's processes (/proc/locks, in words), sampled with
+    /// the rest: evidence for a cycle through a file lock.
+    pub file_locks: Vec<String>,
     /// What the scenario's pipes are made of: `pipe`, or `unix` (a socket pair).
     pub links: crate::mechanism::MechanismId,
     last_activity: Duration,
@@ -196,6 +199,7 @@ impl ProgramModel {
             refused: false,
             hang_since: None,
             links: crate::mechanism::MechanismId::Pipe,
+            file_locks: Vec::new(),
             last_activity: Duration::ZERO,
             cycle_since: None,
             suspect_since: None,
@@ -509,10 +513,12 @@ impl ProgramModel {
                 self.suspect_since = None;
                 let since = *self.cycle_since.get_or_insert(now);
                 if now.saturating_sub(since) >= DEADLOCK_PERSISTS {
-                    return Some(Verdict::Deadlock {
-                        cycle: sentence,
-                        evidence: evidence(&mut cycle.iter().map(|e| e.proc)),
-                    });
+                    let mut evidence = evidence(&mut cycle.iter().map(|e| e.proc));
+                    // Through a file lock, the kernel's lock table says who holds and who waits.
+                    if cycle.iter().any(|e| self.kind_of(&e.resource) == Some(ResourceKind::FileLock)) {
+                        evidence.extend(self.file_locks.iter().cloned());
+                    }
+                    return Some(Verdict::Deadlock { cycle: sentence, evidence });
                 }
                 return None;
             } else if genuine {

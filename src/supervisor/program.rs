@@ -362,6 +362,10 @@ impl ProgramRun {
             .filter(|(_, r)| matches!(r.kind, ResourceKind::Semaphore { .. }))
             .filter_map(|(i, r)| self.area.semaphore(i).ok()?.value().ok().map(|v| (r.name.clone(), v)))
             .collect();
+        if scenario.resources.iter().any(|r| r.kind == ResourceKind::FileLock) {
+            let pids: Vec<u32> = self.model.procs.iter().map(|p| p.pid).collect();
+            self.model.file_locks = proc_locks(&pids, &self.model);
+        }
         self.model.sample(kernel, counters, semaphores, self.started.elapsed());
     }
 
@@ -485,4 +489,39 @@ pub fn run_over(
 fn kernel_state(pid: u32) -> Option<(char, String)> {
     let dir = format!("/proc/{pid}");
     proc_stat(&dir).map(|(state, _)| (state, proc_wchan(&dir)))
+}
+
+/// The kernel's own list of record locks (/proc/locks), the lines of this run's processes, in
+/// words: "worker 1 (pid 12) holds a write lock on byte 0 (lock A)", "worker 2 (pid 13) waits
+/// for a write lock on byte 0 (lock A)". A waiter's line starts with "->" in the file.
+fn proc_locks(pids: &[u32], model: &ProgramModel) -> Vec<String> {
+    let text = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut f: Vec<&str> = line.split_whitespace().collect();
+        if f.is_empty() {
+            continue;
+        }
+        f.remove(0); // "12:"
+        let waits = f.first() == Some(&"->");
+        if waits {
+            f.remove(0);
+        }
+        // POSIX ADVISORY WRITE pid maj:min:inode start end
+        let (Some(kind), Some(pid), Some(start)) = (f.get(2), f.get(3).and_then(|p| p.parse::<u32>().ok()), f.get(5))
+        else {
+            continue;
+        };
+        let Some(i) = pids.iter().position(|&p| p == pid) else { continue };
+        let byte: usize = start.parse().unwrap_or(usize::MAX);
+        let what = model
+            .scenario
+            .resources
+            .get(byte)
+            .map_or_else(|| format!("byte {start}"), |r| format!("byte {start} ({})", r.name));
+        let kind = kind.to_lowercase();
+        let verb = if waits { format!("waits for a {kind} lock on") } else { format!("holds a {kind} lock on") };
+        out.push(format!("/proc/locks: {} (pid {pid}) {verb} {what}", model.name(i)));
+    }
+    out
 }
