@@ -110,24 +110,48 @@ impl CompareUi {
     }
 }
 
-/// Log-10 axis labels: 1, 10, 100 … with the unit.
+/// A value's label: 1, 20, 500, 2k, 1M.
+fn short(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{}k", v / 1e3)
+    } else if v >= 1.0 {
+        format!("{v}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// Grid marks of a log-10 axis at 1, 2 and 5 of every decade, so a range inside one decade still
+/// has labels; decades are the major marks.
+fn log_marks(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
+    let (lo, hi) = input.bounds;
+    let mut out = Vec::new();
+    for decade in (lo.floor() as i32 - 1)..=(hi.ceil() as i32) {
+        for (m, step) in [(1.0f64, 1.0), (2.0, 0.1), (5.0, 0.1)] {
+            let v = f64::from(decade) + m.log10();
+            if v >= lo && v <= hi {
+                out.push(egui_plot::GridMark { value: v, step_size: step });
+            }
+        }
+    }
+    out
+}
+
+/// A log-10 axis labelled at 1, 2 and 5 of every decade, with the unit.
 fn log_axis(label: &str, x: bool) -> AxisHints<'static> {
     let f = |mark: egui_plot::GridMark, _: &std::ops::RangeInclusive<f64>| {
-        if (mark.value - mark.value.round()).abs() < 1e-6 {
-            let v = 10f64.powf(mark.value);
-            if v >= 1e6 {
-                format!("{}M", v / 1e6)
-            } else if v >= 1e3 {
-                format!("{}k", v / 1e3)
-            } else {
-                format!("{v}")
-            }
+        let v = 10f64.powf(mark.value);
+        let mantissa = v / 10f64.powf(mark.value.floor());
+        if [1.0, 2.0, 5.0].iter().any(|m| (mantissa - m).abs() < 1e-6) {
+            short((v * 1e6).round() / 1e6)
         } else {
             String::new()
         }
     };
     let a = if x { AxisHints::new_x() } else { AxisHints::new_y() };
-    a.label(label.to_string()).formatter(f)
+    a.label(label.to_string()).formatter(f).label_spacing(12.0..=24.0)
 }
 
 /// One color per line name, the same in every chart (p50 solid, p99 dashed in that color).
@@ -142,15 +166,19 @@ fn color_of(name: &str) -> egui::Color32 {
         egui::Color32::from_rgb(230, 90, 90),
         egui::Color32::from_rgb(160, 160, 240),
     ];
-    let h = name.bytes().fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
-    PALETTE[h as usize % PALETTE.len()]
+    // By mechanism, in their usual order, so no two share a color.
+    let i = MechanismId::ALL.iter().position(|m| name.starts_with(m.as_str())).unwrap_or(PALETTE.len() - 1);
+    PALETTE[i % PALETTE.len()]
 }
 
-fn lines(plot_ui: &mut egui_plot::PlotUi<'_>, series: &[Series], suffix: &str, dashed: bool) {
+fn lines(plot_ui: &mut egui_plot::PlotUi<'_>, series: &[Series], suffix: &str, dashed: bool, overlay: bool) {
     for s in series {
         let pts: Vec<[f64; 2]> =
             s.points.iter().filter(|(x, y)| *x > 0.0 && *y > 0.0).map(|(x, y)| [x.log10(), y.log10()]).collect();
-        let mut line = Line::new(format!("{}{suffix}", s.name), pts).color(color_of(&s.name)).width(2.0);
+        // A laid-over file's lines are fainter and thinner than this run's.
+        let color = if overlay { color_of(&s.name).gamma_multiply(0.45) } else { color_of(&s.name) };
+        let mut line =
+            Line::new(format!("{}{suffix}", s.name), pts).color(color).width(if overlay { 1.2 } else { 2.0 });
         if dashed {
             line = line.style(egui_plot::LineStyle::dashed_loose());
         }
@@ -217,7 +245,7 @@ pub fn compare_ui(c: &mut CompareUi, exe: &std::path::Path, repaint: &Arc<dyn Fn
             ui.separator();
             ui.strong(tr!("compare.files"));
             ui.text_edit_singleline(&mut c.file_path);
-            ui.horizontal(|ui| {
+            ui.horizontal_wrapped(|ui| {
                 if ui.button(tr!("compare.save")).on_hover_text(tr!("compare.save_hint")).clicked() {
                     let runs = c.own_runs();
                     let text = crate::bench::result_file(&runs, "ipc-lab compare view");
@@ -299,6 +327,8 @@ fn chart_ui(c: &mut CompareUi, ui: &mut egui::Ui) {
             };
             ui.label(RichText::new(tr!("compare.vs_size_note", what = ylabel)).weak());
             Plot::new("compare-vs-size")
+                .x_grid_spacer(log_marks)
+                .y_grid_spacer(log_marks)
                 .legend(Legend::default())
                 .custom_x_axes(vec![log_axis(&tr!("compare.size_axis"), true)])
                 .custom_y_axes(vec![log_axis(&ylabel, false)])
@@ -308,7 +338,7 @@ fn chart_ui(c: &mut CompareUi, ui: &mut egui::Ui) {
                             let tag =
                                 if metrics.len() > 1 { if m == Metric::P50 { " p50" } else { " p99" } } else { "" };
                             let series = crate::compare::against_size(&set.runs, pattern, m);
-                            lines(plot_ui, &series, &format!("{tag}{}", suffix(i, set)), m == Metric::P99 || i > 0);
+                            lines(plot_ui, &series, &format!("{tag}{}", suffix(i, set)), m == Metric::P99, i > 0);
                         }
                     }
                     // The thread baseline at the smallest size: what a message costs without
@@ -345,9 +375,30 @@ fn chart_ui(c: &mut CompareUi, ui: &mut egui::Ui) {
                 ))
                 .weak(),
             );
-            Plot::new("compare-percentiles").legend(Legend::default()).custom_y_axes(vec![log_axis("µs", false)]).show(
-                ui,
-                |plot_ui| {
+            // How many samples the rarest percentile stands on.
+            let per = own.runs.first().map_or(0, |r| r.count);
+            ui.label(RichText::new(tr!("compare.p999_note", n = per, k = per / 1000)).weak());
+            let names: Vec<String> = rows.iter().map(|(n, _)| n.clone()).collect();
+            let x_axis = AxisHints::new_x().formatter(move |mark, _| {
+                let i = mark.value.round();
+                if (mark.value - i).abs() < 1e-6 && i >= 0.0 {
+                    names.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            });
+            Plot::new("compare-percentiles")
+                .legend(Legend::default())
+                .custom_x_axes(vec![x_axis])
+                .x_grid_spacer(|input| {
+                    let (lo, hi) = input.bounds;
+                    ((lo.ceil() as i64).max(0)..=(hi.floor() as i64))
+                        .map(|i| egui_plot::GridMark { value: i as f64, step_size: 1.0 })
+                        .collect()
+                })
+                .y_grid_spacer(log_marks)
+                .custom_y_axes(vec![log_axis("µs", false)])
+                .show(ui, |plot_ui| {
                     for (k, name) in ["p50", "p99", "p99.9"].iter().enumerate() {
                         let bars: Vec<Bar> = rows
                             .iter()
@@ -360,8 +411,7 @@ fn chart_ui(c: &mut CompareUi, ui: &mut egui::Ui) {
                             .collect();
                         plot_ui.bar_chart(BarChart::new(*name, bars));
                     }
-                },
-            );
+                });
         }
     }
 }

@@ -230,7 +230,13 @@ pub fn nav(l: &mut LessonUi, ui: &mut egui::Ui) {
         if let Some(id) = pick {
             l.open(&id);
         }
-        if ui.button(format!("{} ▶", tr!("lessons.next"))).on_hover_text(tr!("keys.page_down")).clicked() {
+        // The last lesson has no next one (yet): the button says so by being off.
+        let last = l.ids().last().is_some_and(|id| *id == l.current);
+        if ui
+            .add_enabled(!last, egui::Button::new(format!("{} ▶", tr!("lessons.next"))))
+            .on_hover_text(tr!("keys.page_down"))
+            .clicked()
+        {
             l.turn(1);
         }
         if let Some(lesson) = l.lesson() {
@@ -308,7 +314,7 @@ pub fn page(l: &mut LessonUi, won: Option<(String, usize)>, ui: &mut egui::Ui) -
                 CommonMarkViewer::new().show(ui, &mut l.cache, &format!("**{}.** {}", qi + 1, q.text));
                 let chosen = l.progress.chosen(&lesson, qi);
                 for (ai, a) in q.answers.iter().enumerate() {
-                    if ui.radio(chosen == Some(ai), &a.text).clicked() {
+                    if ui.radio(chosen == Some(ai), a.text.replace('`', "")).clicked() {
                         l.progress.answer(&lesson.id, qi, ai);
                         l.save();
                     }
@@ -321,7 +327,7 @@ pub fn page(l: &mut LessonUi, won: Option<(String, usize)>, ui: &mut egui::Ui) -
                     } else {
                         ("✗", Color32::from_rgb(225, 80, 80))
                     };
-                    ui.label(RichText::new(format!("{mark} {}", a.why)).color(color));
+                    ui.label(RichText::new(format!("{mark} {}", a.why.replace('`', ""))).color(color));
                 }
             }
             for (ci, c) in lesson.challenges.iter().enumerate() {

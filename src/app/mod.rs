@@ -732,7 +732,16 @@ fn status_line(model: &Model, ui: &mut egui::Ui) {
         RunStatus::Finished(_) => tr!("lessons.status_finished", n = model.received_total()),
         RunStatus::StartFailed(e) => tr!("lessons.status_failed", error = e),
     };
-    ui.label(RichText::new(text).strong());
+    ui.horizontal_wrapped(|ui| {
+        ui.label(RichText::new(text).strong());
+        // The numbers a lesson asks you to note: the median and p99 as they stand.
+        if let Some((l, _)) = model.latency() {
+            let us = |n: u64| format!("{:.1} µs", n as f64 / 1000.0);
+            let round_trip = model.spec.as_ref().is_some_and(|s| s.pattern == crate::scenario::Pattern::PingPong);
+            let what = if round_trip { tr!("lessons.round_trip") } else { tr!("lessons.one_way") };
+            ui.label(RichText::new(format!("· {what}: p50 {} · p99 {}", us(l.p50), us(l.p99))).strong());
+        }
+    });
 }
 
 /// Presenter zoom for a window of `size` points (at the user's zoom): 1.5 from 1280 wide and

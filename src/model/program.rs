@@ -724,6 +724,11 @@ impl ProgramModel {
                 .map(|w| self.graph.holders(w).iter().filter(|&&h| h != i).map(|&h| self.name(h)).collect())
                 .unwrap_or_default();
             let waits = self.graph.waits_for(i).unwrap_or("");
+            // A reader that still holds its own copy of the write end waits for itself: the
+            // lesson of the pipe that never ends.
+            if waits.starts_with("the write end of ") && self.graph.holders(waits).contains(&i) {
+                return format!("{} (its own copy of the write end is still open)", waiting_phrase(*op, r));
+            }
             let by = if holders.is_empty() || *op == SyncOp::Join {
                 String::new()
             } else {
