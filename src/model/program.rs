@@ -873,6 +873,17 @@ mod tests {
     }
 
     #[test]
+    fn a_reader_that_keeps_its_own_write_end_is_told_so() {
+        let s = crate::program::resolve("hang-unclosed-write-end").unwrap();
+        let p = s.processes("").unwrap().to_vec();
+        let reader = p.iter().position(|d| d.name == "reader").expect("a reader");
+        let pipe = s.resources[0].name.clone();
+        let mut m = ProgramModel::new(&s, "", false, &p);
+        m.event(reader, &sync(reader as u16, SyncOp::Recv, &pipe, SyncPhase::Enter), Duration::ZERO);
+        assert!(m.doing(reader).ends_with("(its own copy of the write end is still open)"), "{}", m.doing(reader));
+    }
+
+    #[test]
     fn waiting_for_the_scheduler_is_not_a_hang() {
         let (s, p) = lock_order();
         let mut m = ProgramModel::new(&s, "", true, &p);
