@@ -175,6 +175,16 @@ pub fn baseline(runs: &[RunReport], pattern: &str, size: usize) -> Option<f64> {
         .and_then(|r| Metric::P50.of(r))
 }
 
+/// Shared memory's wake-ups side by side at `size`: (line name, CPU µs per message, median µs),
+/// the latency each buys and the CPU it burns for it.
+pub fn wake_vs_cpu(runs: &[RunReport], pattern: &str, size: usize) -> Vec<(String, f64, f64)> {
+    let placements: std::collections::BTreeSet<&str> = runs.iter().map(|r| r.placement.as_str()).collect();
+    runs.iter()
+        .filter(|r| r.mechanism == "shm" && r.pattern == pattern && r.size == size)
+        .filter_map(|r| Some((line_name(r, placements.len() > 1), Metric::CpuPerMessage.of(r)?, Metric::P50.of(r)?)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +209,18 @@ mod tests {
         let want = (0.002377 + 0.00233) * 1e6 / 2000.0;
         assert!((cpu[0].points[0].1 - want).abs() < 1e-6, "{cpu:?}: CPU seconds of both over 2,000 round trips");
         assert_eq!(Metric::P99.label(true), "round trip, p99, µs");
+    }
+
+    #[test]
+    fn shm_wake_ups_give_their_latency_against_the_cpu_they_burn() {
+        let set = ResultSet::parse("shm", include_str!("../tests/data/shm-wake.json")).expect("loads");
+        let points = wake_vs_cpu(&set.runs, "ping-pong", 64);
+        let names: Vec<&str> = points.iter().map(|(n, _, _)| n.as_str()).collect();
+        assert_eq!(names, ["shm (spin)", "shm (futex)", "shm (semaphore)"]);
+        // As recorded: spinning answers in 0.643 µs, sleeping on a futex in 61.151 µs.
+        assert_eq!((points[0].2, points[1].2), (0.643, 61.151));
+        let cpu_spin = (0.00169 + 0.001689) * 1e6 / 2000.0;
+        assert!((points[0].1 - cpu_spin).abs() < 1e-6, "{points:?}");
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub enum Chart {
     Percentiles,
     ThroughputVsSize,
     CpuVsSize,
+    WakeVsCpu,
 }
 
 /// What the compare view remembers.
@@ -167,7 +168,13 @@ fn color_of(name: &str) -> egui::Color32 {
         egui::Color32::from_rgb(160, 160, 240),
     ];
     // By mechanism, in their usual order, so no two share a color.
-    let i = MechanismId::ALL.iter().position(|m| name.starts_with(m.as_str())).unwrap_or(PALETTE.len() - 1);
+    let mut i = MechanismId::ALL.iter().position(|m| name.starts_with(m.as_str())).unwrap_or(PALETTE.len() - 1);
+    // shm's wake-ups apart: spin, futex and semaphore each their own.
+    if name.starts_with("shm (spin") {
+        i = 7;
+    } else if name.starts_with("shm (semaphore") {
+        i = 6;
+    }
     PALETTE[i % PALETTE.len()]
 }
 
@@ -298,6 +305,7 @@ fn chart_ui(c: &mut CompareUi, ui: &mut egui::Ui) {
         ui.selectable_value(&mut c.chart, Chart::Percentiles, tr!("compare.chart_percentiles"));
         ui.selectable_value(&mut c.chart, Chart::ThroughputVsSize, tr!("compare.chart_throughput"));
         ui.selectable_value(&mut c.chart, Chart::CpuVsSize, tr!("compare.chart_cpu"));
+        ui.selectable_value(&mut c.chart, Chart::WakeVsCpu, tr!("compare.chart_wake"));
     });
     let pattern = c.pattern.as_str();
     let round_trip = c.pattern == Pattern::PingPong;
@@ -350,6 +358,31 @@ fn chart_ui(c: &mut CompareUi, ui: &mut egui::Ui) {
                     {
                         let name = tr!("compare.baseline", size = human_bytes(size as u64));
                         plot_ui.hline(HLine::new(name, b.log10()).color(egui::Color32::GRAY));
+                    }
+                });
+        }
+        Chart::WakeVsCpu => {
+            let size = own.runs.iter().filter(|r| r.mechanism == "shm").map(|r| r.size).min().unwrap_or(64);
+            let points = crate::compare::wake_vs_cpu(&own.runs, pattern, size);
+            if points.is_empty() {
+                ui.label(RichText::new(tr!("compare.wake_empty")).weak());
+                return;
+            }
+            ui.label(RichText::new(tr!("compare.wake_note", size = human_bytes(size as u64))).weak());
+            let xlabel = if round_trip { tr!("compare.axis_cpu_rtt") } else { tr!("compare.axis_cpu_msg") };
+            // Spinning sits low on the left, sleeping high on the right: the legend goes where neither is.
+            Plot::new("compare-wake")
+                .legend(Legend::default().position(egui_plot::Corner::LeftTop))
+                .x_grid_spacer(log_marks)
+                .y_grid_spacer(log_marks)
+                .custom_x_axes(vec![log_axis(&xlabel, true)])
+                .custom_y_axes(vec![log_axis(&tr!("compare.axis_p50"), false)])
+                .show(ui, |plot_ui| {
+                    for (name, cpu, p50) in &points {
+                        if *cpu > 0.0 && *p50 > 0.0 {
+                            let pt = vec![[cpu.log10(), p50.log10()]];
+                            plot_ui.points(egui_plot::Points::new(name.clone(), pt).radius(7.0).color(color_of(name)));
+                        }
                     }
                 });
         }
