@@ -48,4 +48,21 @@ fn a_two_by_two_comparison_from_the_ui_puts_both_mechanisms_in_the_plot() {
     assert_eq!(names, ["pipe", "unix"]);
     assert!(series.iter().all(|s| s.points.iter().map(|p| p.0).eq([64.0, 4096.0])), "{series:?}");
     h.get_by_label_contains("4 of 4 runs done");
+
+    // The chart as a PNG: the screenshot comes a frame later, cut to the plot.
+    let base = std::env::temp_dir().join(format!("ipclab-test-compare-{}", std::process::id()));
+    h.state_mut().ui_state.compare.file_path = base.with_extension("json").to_str().expect("utf-8").into();
+    h.get_by_label("Export PNG").click();
+    let png = base.with_extension("png");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !png.exists() {
+        assert!(Instant::now() < deadline, "no PNG written");
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let bytes = std::fs::read(&png).expect("the PNG");
+    let _ = std::fs::remove_file(&png);
+    assert!(bytes.starts_with(b"\x89PNG"), "a PNG file");
+    assert!(bytes.len() > 2000, "a chart, not an empty image: {} bytes", bytes.len());
 }

@@ -42,6 +42,10 @@ pub struct CompareUi {
     pub bar_size: usize,
     pub file_path: String,
     pub message: Option<String>,
+    /// Where the chart was drawn last frame (points), for a PNG of it.
+    pub plot_rect: Option<egui::Rect>,
+    /// What came of the last PNG export (the screenshot arrives a frame later).
+    pub png_result: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Default for CompareUi {
@@ -59,6 +63,8 @@ impl Default for CompareUi {
             bar_size: 64,
             file_path: "results.json".into(),
             message: None,
+            plot_rect: None,
+            png_result: Arc::default(),
         }
     }
 }
@@ -270,6 +276,24 @@ pub fn compare_ui(c: &mut CompareUi, exe: &std::path::Path, repaint: &Arc<dyn Fn
                         Err(e) => c.message = Some(e),
                     }
                 }
+                if ui.add_enabled(c.plot_rect.is_some(), egui::Button::new(tr!("compare.export_png"))).clicked()
+                    && let Some(rect) = c.plot_rect
+                {
+                    let path = std::path::Path::new(&c.file_path).with_extension("png");
+                    let ppp = ui.ctx().pixels_per_point();
+                    let result = c.png_result.clone();
+                    let repaint = ui.ctx().clone();
+                    // Worded here: the screenshot's callback may run where the catalog is English.
+                    let wrote = tr!("compare.wrote", path = path.display().to_string());
+                    ui.ctx().request_screenshot(move |image| {
+                        let text = match write_png(&image, rect, ppp, &path) {
+                            Ok((w, h)) => format!("{wrote} ({w}×{h})"),
+                            Err(e) => format!("PNG: {e}"),
+                        };
+                        *result.lock().unwrap_or_else(|p| p.into_inner()) = Some(text);
+                        repaint.request_repaint();
+                    });
+                }
                 if ui.button(tr!("compare.export_csv")).clicked() {
                     let path = std::path::Path::new(&c.file_path).with_extension("csv");
                     let text = crate::bench::render(&c.own_runs(), crate::bench::Format::Csv);
@@ -291,6 +315,9 @@ pub fn compare_ui(c: &mut CompareUi, exe: &std::path::Path, repaint: &Arc<dyn Fn
                 });
                 ui.label(RichText::new(format!("{}{m}", set.label)).small());
             }
+            if let Some(png) = c.png_result.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                c.message = Some(png);
+            }
             if let Some(msg) = &c.message {
                 ui.label(msg);
             }
@@ -300,6 +327,7 @@ pub fn compare_ui(c: &mut CompareUi, exe: &std::path::Path, repaint: &Arc<dyn Fn
 }
 
 fn chart_ui(c: &mut CompareUi, ui: &mut egui::Ui) {
+    c.plot_rect = None;
     ui.horizontal_wrapped(|ui| {
         ui.selectable_value(&mut c.chart, Chart::LatencyVsSize, tr!("compare.chart_latency"));
         ui.selectable_value(&mut c.chart, Chart::Percentiles, tr!("compare.chart_percentiles"));
@@ -334,7 +362,7 @@ fn chart_ui(c: &mut CompareUi, ui: &mut egui::Ui) {
                 ),
             };
             ui.label(RichText::new(tr!("compare.vs_size_note", what = ylabel)).weak());
-            Plot::new("compare-vs-size")
+            let shown = Plot::new("compare-vs-size")
                 .x_grid_spacer(log_marks)
                 .y_grid_spacer(log_marks)
                 .legend(Legend::default())
@@ -360,6 +388,7 @@ fn chart_ui(c: &mut CompareUi, ui: &mut egui::Ui) {
                         plot_ui.hline(HLine::new(name, b.log10()).color(egui::Color32::GRAY));
                     }
                 });
+            c.plot_rect = Some(shown.response.rect);
         }
         Chart::WakeVsCpu => {
             let size = own.runs.iter().filter(|r| r.mechanism == "shm").map(|r| r.size).min().unwrap_or(64);
@@ -371,7 +400,7 @@ fn chart_ui(c: &mut CompareUi, ui: &mut egui::Ui) {
             ui.label(RichText::new(tr!("compare.wake_note", size = human_bytes(size as u64))).weak());
             let xlabel = if round_trip { tr!("compare.axis_cpu_rtt") } else { tr!("compare.axis_cpu_msg") };
             // Spinning sits low on the left, sleeping high on the right: the legend goes where neither is.
-            Plot::new("compare-wake")
+            let shown = Plot::new("compare-wake")
                 .legend(Legend::default().position(egui_plot::Corner::LeftTop))
                 .x_grid_spacer(log_marks)
                 .y_grid_spacer(log_marks)
@@ -385,6 +414,7 @@ fn chart_ui(c: &mut CompareUi, ui: &mut egui::Ui) {
                         }
                     }
                 });
+            c.plot_rect = Some(shown.response.rect);
         }
         Chart::Percentiles => {
             let sizes: Vec<usize> = {
@@ -420,7 +450,7 @@ fn chart_ui(c: &mut CompareUi, ui: &mut egui::Ui) {
                     String::new()
                 }
             });
-            Plot::new("compare-percentiles")
+            let shown = Plot::new("compare-percentiles")
                 .legend(Legend::default())
                 .custom_x_axes(vec![x_axis])
                 .x_grid_spacer(|input| {
@@ -445,6 +475,64 @@ fn chart_ui(c: &mut CompareUi, ui: &mut egui::Ui) {
                         plot_ui.bar_chart(BarChart::new(*name, bars));
                     }
                 });
+            c.plot_rect = Some(shown.response.rect);
         }
+    }
+}
+
+/// Cuts `rect` (points) out of a screenshot taken at `ppp` pixels per point and writes it to
+/// `path` as a PNG; its size in pixels.
+pub fn write_png(
+    image: &egui::ColorImage,
+    rect: egui::Rect,
+    ppp: f32,
+    path: &std::path::Path,
+) -> Result<(u32, u32), String> {
+    let [iw, ih] = image.size;
+    let x0 = ((rect.min.x * ppp).round().max(0.0) as usize).min(iw);
+    let y0 = ((rect.min.y * ppp).round().max(0.0) as usize).min(ih);
+    let x1 = ((rect.max.x * ppp).round().max(0.0) as usize).min(iw);
+    let y1 = ((rect.max.y * ppp).round().max(0.0) as usize).min(ih);
+    if x1 <= x0 || y1 <= y0 {
+        return Err("the chart is not on screen".into());
+    }
+    let (w, h) = (x1 - x0, y1 - y0);
+    let mut bytes = Vec::with_capacity(w * h * 4);
+    for y in y0..y1 {
+        for x in x0..x1 {
+            bytes.extend_from_slice(&image.pixels[y * iw + x].to_array());
+        }
+    }
+    let file = std::fs::File::create(path).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w as u32, h as u32);
+    enc.set_color(png::ColorType::Rgba);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut writer = enc.write_header().map_err(|e| e.to_string())?;
+    writer.write_image_data(&bytes).map_err(|e| e.to_string())?;
+    Ok((w as u32, h as u32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_png_is_the_chart_cut_out_of_the_screenshot() {
+        let mut image = egui::ColorImage::filled([40, 30], egui::Color32::BLACK);
+        image.pixels[10 * 40 + 20] = egui::Color32::RED; // pixel (20, 10)
+        let path = std::env::temp_dir().join(format!("ipclab-test-png-{}.png", std::process::id()));
+        // A rect of 5×4 points at (9, 4) at 2 pixels per point: pixels (18..28, 8..16).
+        let rect = egui::Rect::from_min_size(egui::pos2(9.0, 4.0), egui::vec2(5.0, 4.0));
+        assert_eq!(write_png(&image, rect, 2.0, &path), Ok((10, 8)));
+        let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).expect("written")));
+        let mut reader = decoder.read_info().expect("a PNG");
+        let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+        let info = reader.next_frame(&mut buf).expect("a frame");
+        let _ = std::fs::remove_file(&path);
+        assert_eq!((info.width, info.height), (10, 8));
+        // The red pixel, now at (2, 2) of the cut.
+        assert_eq!(&buf[(2 * 10 + 2) * 4..(2 * 10 + 2) * 4 + 4], &[255, 0, 0, 255]);
+        let off = egui::Rect::from_min_size(egui::pos2(100.0, 100.0), egui::vec2(5.0, 5.0));
+        assert!(write_png(&image, off, 1.0, &path).is_err());
     }
 }
