@@ -2,11 +2,12 @@
 //! processes behind it, assertions on the model.
 
 mod common;
+#[path = "common/ui.rs"]
+mod ui;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
+use ui::{harness, step_until};
 
-use common::exe;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use ipc_lab::app::{AppOptions, IpcLabApp};
@@ -16,27 +17,6 @@ use ipc_lab::model::{ProcState, RunStatus};
 use ipc_lab::scenario_file::Scenario;
 use ipc_lab::session::Pace;
 use ipc_lab::supervisor::resources::leftovers;
-
-/// The app in English unless the test asks for another language (whatever LANG says), since the
-/// tests find widgets by their English labels.
-fn harness(options: AppOptions) -> Harness<'static, IpcLabApp> {
-    let options = AppOptions { lang: options.lang.or(Some(Lang::En)), ..options };
-    let app = IpcLabApp::new(exe(), Arc::new(|| {}), options).expect("app");
-    Harness::builder().with_size([1280.0, 800.0]).build_ui_state(|ui, app: &mut IpcLabApp| app.ui_root(ui), app)
-}
-
-/// Steps frames until `cond` holds, failing after `within`.
-fn step_until(h: &mut Harness<'_, IpcLabApp>, within: Duration, what: &str, cond: impl Fn(&IpcLabApp) -> bool) {
-    let deadline = Instant::now() + within;
-    loop {
-        h.step();
-        if cond(h.state()) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}; status {:?}", h.state().model.status);
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 fn unlimited() -> Scenario {
     Scenario { rate_per_sec: None, ..Scenario::default() }

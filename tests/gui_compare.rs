@@ -2,22 +2,19 @@
 //! the UI with real processes, and both mechanisms in the plot's series.
 
 mod common;
+#[path = "common/ui.rs"]
+mod ui;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::exe;
-use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use ipc_lab::app::{AppOptions, IpcLabApp};
+use ipc_lab::app::AppOptions;
 use ipc_lab::compare::{Metric, against_size};
 use ipc_lab::mechanism::MechanismId;
 
 #[test]
 fn a_two_by_two_comparison_from_the_ui_puts_both_mechanisms_in_the_plot() {
-    let app = IpcLabApp::new(exe(), Arc::new(|| {}), AppOptions::default()).expect("app");
-    let mut h =
-        Harness::builder().with_size([1280.0, 800.0]).build_ui_state(|ui, app: &mut IpcLabApp| app.ui_root(ui), app);
+    let mut h = ui::harness(AppOptions::default());
     h.get_by_label("Compare").click();
     h.run_steps(2);
     {
@@ -30,16 +27,9 @@ fn a_two_by_two_comparison_from_the_ui_puts_both_mechanisms_in_the_plot() {
     h.get_by_label("64 B and 4 KiB").click();
     h.run_steps(2);
     h.get_by_label("▶ Run the comparison").click();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        h.step();
-        let done = h.state().ui_state.compare.runner.as_ref().is_some_and(|r| !r.state().running);
-        if done {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the comparison did not finish");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    ui::step_until(&mut h, Duration::from_secs(60), "the comparison to finish", |app| {
+        app.ui_state.compare.runner.as_ref().is_some_and(|r| !r.state().running)
+    });
     h.run_steps(3);
     let runs = h.state().ui_state.compare.own_runs();
     assert_eq!(runs.len(), 4, "2 mechanisms × 2 sizes");

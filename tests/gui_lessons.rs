@@ -3,14 +3,14 @@
 //! shows CJK glyphs (snapshot, with the bundled font so the picture is the same everywhere).
 
 mod common;
+#[path = "common/ui.rs"]
+mod ui;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use ui::{harness_at, step_until};
 
-use common::exe;
-use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use ipc_lab::app::{AppOptions, IpcLabApp, View};
+use ipc_lab::app::{AppOptions, View};
 use ipc_lab::lessons::Lang;
 use ipc_lab::mechanism::process_alive;
 use ipc_lab::model::program::Verdict;
@@ -19,23 +19,6 @@ fn progress_file(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("ipclab-test-progress-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir.join("progress.json")
-}
-
-fn harness_at(options: AppOptions, size: [f32; 2]) -> Harness<'static, IpcLabApp> {
-    let app = IpcLabApp::new(exe(), Arc::new(|| {}), options).expect("app");
-    Harness::builder().with_size(size).build_ui_state(|ui, app: &mut IpcLabApp| app.ui_root(ui), app)
-}
-
-fn step_until(h: &mut Harness<'_, IpcLabApp>, within: Duration, what: &str, cond: impl Fn(&IpcLabApp) -> bool) {
-    let deadline = Instant::now() + within;
-    loop {
-        h.step();
-        if cond(h.state()) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]

@@ -3,44 +3,17 @@
 //! challenge won by clicking the processes in the fatal order.
 
 mod common;
+#[path = "common/ui.rs"]
+mod ui;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
+use ui::{harness, step_until};
 
-use common::exe;
-use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use ipc_lab::app::{AppOptions, IpcLabApp};
-use ipc_lab::lessons::Lang;
 use ipc_lab::mechanism::process_alive;
 use ipc_lab::model::program::Verdict;
 use ipc_lab::supervisor::ExitKind;
-
-/// The app in English unless the test asks for another language (whatever LANG says), since the
-/// tests find widgets by their English labels.
-fn harness(options: AppOptions) -> Harness<'static, IpcLabApp> {
-    let options = AppOptions { lang: options.lang.or(Some(Lang::En)), ..options };
-    let app = IpcLabApp::new(exe(), Arc::new(|| {}), options).expect("app");
-    Harness::builder().with_size([1280.0, 800.0]).build_ui_state(|ui, app: &mut IpcLabApp| app.ui_root(ui), app)
-}
-
-fn step_until(h: &mut Harness<'_, IpcLabApp>, within: Duration, what: &str, cond: impl Fn(&IpcLabApp) -> bool) {
-    let deadline = Instant::now() + within;
-    loop {
-        h.step();
-        if cond(h.state()) {
-            return;
-        }
-        let shared = &h.state().ui_state.program.shared;
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {:?} {:?}",
-            shared.message,
-            shared.model.as_ref().map(|m| (&m.verdict, &m.log))
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 fn verdict(app: &IpcLabApp) -> Option<Verdict> {
     app.ui_state.program.shared.model.as_ref().and_then(|m| m.verdict.clone())
