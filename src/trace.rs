@@ -27,7 +27,7 @@ pub struct TraceBuilder {
     events: Vec<Value>,
     /// (run, role) → pid, learned from each worker's hello.
     pids: BTreeMap<(usize, u16), u32>,
-    /// Sends waiting for their receive: (run, from, to, seq) → send stamp.
+    /// Messages drawn, and those left out past [`MAX_MESSAGES`].
     messages: usize,
     dropped: usize,
     sample_every: u64,
@@ -60,7 +60,8 @@ impl TraceBuilder {
         self.pids.get(&(self.run, role.wire_id())).copied().unwrap_or(0)
     }
 
-    /// Names the current run's processes and their nodes: (pid, roles) per worker.
+    /// Names the current run's processes and their nodes: (pid, roles) per worker. Call it before
+    /// the run's events: a message is drawn on the tracks of the pids known then.
     pub fn processes(&mut self, workers: &[(u32, Vec<Role>)]) {
         for (pid, roles) in workers {
             self.hello(*pid, roles);
@@ -86,11 +87,6 @@ impl TraceBuilder {
     pub fn add(&mut self, ev: &RunEvent) {
         let RunEvent::Telemetry { event, .. } = ev else { return };
         match event {
-            Event::Hello { pid, roles, .. }
-                if !self.pids.contains_key(&(self.run, roles.first().map_or(0, |r| r.wire_id()))) =>
-            {
-                self.hello(*pid, roles);
-            }
             Event::Message(m) => self.message(m),
             Event::Progress { role, queues, sampled_at_nanos, .. } if *sampled_at_nanos > 0 => {
                 if self.counters >= MAX_COUNTERS {
