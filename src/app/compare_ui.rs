@@ -323,10 +323,12 @@ pub fn compare_ui(c: &mut CompareUi, exe: &std::path::Path, repaint: &Arc<dyn Fn
             }
         });
     });
-    egui::CentralPanel::default().show(ui, |ui| chart_ui(c, ui));
+    // The runs so far, read once this frame.
+    let runs = state.map(|s| s.reports).unwrap_or_default();
+    egui::CentralPanel::default().show(ui, |ui| chart_ui(c, runs, ui));
 }
 
-fn chart_ui(c: &mut CompareUi, ui: &mut egui::Ui) {
+fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egui::Ui) {
     c.plot_rect = None;
     ui.horizontal_wrapped(|ui| {
         ui.selectable_value(&mut c.chart, Chart::LatencyVsSize, tr!("compare.chart_latency"));
@@ -337,7 +339,7 @@ fn chart_ui(c: &mut CompareUi, ui: &mut egui::Ui) {
     });
     let pattern = c.pattern.as_str();
     let round_trip = c.pattern == Pattern::PingPong;
-    let own = ResultSet { label: tr!("compare.this_run"), date_unix: None, machine: None, runs: c.own_runs() };
+    let own = ResultSet { label: tr!("compare.this_run"), date_unix: None, machine: None, runs };
     let sets: Vec<&ResultSet> = std::iter::once(&own).chain(c.sets.iter()).collect();
     let suffix = |i: usize, set: &ResultSet| if i == 0 { String::new() } else { format!(" [{}]", set.label) };
     if sets.iter().all(|s| s.runs.is_empty()) {

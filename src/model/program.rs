@@ -78,6 +78,21 @@ impl Verdict {
     }
 }
 
+/// Per resource, the processes (by index) whose programs use it.
+fn users_of(scenario: &ProgramScenario, processes: &[ProcessDecl]) -> Vec<Vec<usize>> {
+    let mut users: Vec<Vec<usize>> = vec![Vec::new(); scenario.resources.len()];
+    for (p, decl) in processes.iter().enumerate() {
+        Step::visit(&decl.steps, &mut |step| {
+            for (i, _) in step.resources().into_iter().filter_map(|r| scenario.resource(r)) {
+                if !users[i].contains(&p) {
+                    users[i].push(p);
+                }
+            }
+        });
+    }
+    users
+}
+
 /// A cycle must hold this long, every process in it asleep, before it is called a deadlock.
 pub const DEADLOCK_PERSISTS: Duration = Duration::from_millis(300);
 /// Everyone asleep with nothing reported for this long, and no cycle: a hang.
@@ -139,6 +154,8 @@ pub struct ProgramModel {
     pub victims: Vec<usize>,
     /// A hang was seen at some point of the run.
     pub hung_once: bool,
+    /// Per resource, the processes whose programs in this variant use it (fixed for the run).
+    users: Vec<Vec<usize>>,
     /// The last report was an operation refused (its error event then repeats it).
     refused: bool,
     hang_since: Option<Duration>,
@@ -196,6 +213,7 @@ impl ProgramModel {
             deadlocked_once: false,
             victims: Vec::new(),
             hung_once: false,
+            users: users_of(scenario, processes),
             refused: false,
             hang_since: None,
             links: crate::mechanism::MechanismId::Pipe,
@@ -207,20 +225,8 @@ impl ProgramModel {
     }
 
     /// Per resource, the processes (by index) whose program in this variant uses it.
-    pub fn users(&self) -> Vec<Vec<usize>> {
-        let mut users: Vec<Vec<usize>> = vec![Vec::new(); self.scenario.resources.len()];
-        if let Ok(processes) = self.scenario.processes(&self.variant) {
-            for (p, decl) in processes.iter().enumerate() {
-                Step::visit(&decl.steps, &mut |step| {
-                    for (i, _) in step.resources().into_iter().filter_map(|r| self.scenario.resource(r)) {
-                        if !users[i].contains(&p) {
-                            users[i].push(p);
-                        }
-                    }
-                });
-            }
-        }
-        users
+    pub fn users(&self) -> &[Vec<usize>] {
+        &self.users
     }
 
     pub fn name(&self, i: usize) -> String {
@@ -476,7 +482,6 @@ impl ProgramModel {
         }
         let live: Vec<usize> = (0..self.procs.len()).filter(|&i| self.procs[i].live()).collect();
         // A barrier is "held" by the live parties not waiting at it yet: they are what it waits for.
-        let users = self.users();
         for (bi, r) in self.scenario.resources.iter().enumerate() {
             if !matches!(r.kind, ResourceKind::Barrier { .. }) {
                 continue;
@@ -486,7 +491,7 @@ impl ProgramModel {
             let not_there: Vec<usize> = live
                 .iter()
                 .copied()
-                .filter(|&p| users[bi].contains(&p) && self.graph.waits_for(p) != Some(r.name.as_str()))
+                .filter(|&p| self.users[bi].contains(&p) && self.graph.waits_for(p) != Some(r.name.as_str()))
                 .collect();
             // Nobody waiting at it: it holds nobody up (and is nobody's to "hold" in a sentence).
             self.graph.set_holders(&r.name, if waiting_here { not_there } else { Vec::new() });
