@@ -55,11 +55,24 @@ pub enum Goal {
 }
 
 impl Goal {
+    /// The word scenario and lesson files use.
     pub fn as_str(self) -> &'static str {
         match self {
-            Goal::Deadlock => "make them deadlock",
-            Goal::Complete => "finish without deadlock",
-            Goal::LostUpdate => "lose an update",
+            Goal::Deadlock => "deadlock",
+            Goal::Complete => "complete",
+            Goal::LostUpdate => "lost-update",
+        }
+    }
+}
+
+impl std::str::FromStr for Goal {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Goal, String> {
+        match s {
+            "deadlock" => Ok(Goal::Deadlock),
+            "complete" => Ok(Goal::Complete),
+            "lost-update" => Ok(Goal::LostUpdate),
+            _ => Err(format!("unknown goal '{s}' (known: deadlock, complete, lost-update)")),
         }
     }
 }

@@ -42,6 +42,14 @@ pub struct ProgramShared {
     pub tag: u64,
 }
 
+impl ProgramShared {
+    /// Whether the run pictured is the one started with `tag`, run with you scheduling, and has
+    /// brought `goal` about: how a challenge is won, in the Programs view and in a lesson.
+    pub fn won(&self, tag: Option<u64>, goal: crate::program::Goal) -> bool {
+        tag == Some(self.tag) && self.model.as_ref().is_some_and(|m| m.gated && m.achieved(goal))
+    }
+}
+
 pub struct ProgramSession {
     tx: Sender<ProgramCommand>,
     shared: Arc<Mutex<ProgramShared>>,

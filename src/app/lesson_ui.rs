@@ -10,7 +10,7 @@ use egui::{Color32, RichText};
 use egui_commonmark::{CommonMarkCache, CommonMarkViewer};
 
 use crate::lessons::progress::Progress;
-use crate::lessons::{Experiment, Goal, Lang, Lesson, Lessons, What};
+use crate::lessons::{Experiment, Lang, Lesson, Lessons, What};
 use crate::tr;
 
 /// A piece of a page: Markdown, or an experiment's "Run it" line.
@@ -178,15 +178,6 @@ pub enum LessonAction {
     Run(String, Option<(String, usize)>),
 }
 
-/// A challenge's goal, in a word or two.
-fn goal_text(goal: Goal) -> String {
-    match goal {
-        Goal::Deadlock => tr!("lessons.goal_deadlock"),
-        Goal::Complete => tr!("lessons.goal_complete"),
-        Goal::LostUpdate => tr!("lessons.goal_lost_update"),
-    }
-}
-
 /// The language switch (in every view's top row): the lessons' language and the whole UI's.
 pub fn language_ui(l: &mut LessonUi, ui: &mut egui::Ui) {
     for lang in Lang::ALL {
@@ -332,7 +323,7 @@ pub fn page(l: &mut LessonUi, won: Option<(String, usize)>, ui: &mut egui::Ui) -
             }
             for (ci, c) in lesson.challenges.iter().enumerate() {
                 ui.add_space(8.0);
-                ui.heading(tr!("lessons.challenge", goal = goal_text(c.goal)));
+                ui.heading(tr!("lessons.challenge", goal = super::program_ui::goal_text(c.goal)));
                 CommonMarkViewer::new().show(ui, &mut l.cache, &c.text);
                 ui.horizontal(|ui| {
                     if ui.button(format!("▶ {}", tr!("lessons.try_it"))).clicked() {

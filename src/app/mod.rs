@@ -514,15 +514,7 @@ impl IpcLabApp {
         }
         let now = self.now_nanos();
         if self.ui_state.view == View::Compare {
-            egui::Panel::top("controls").show(ui, |ui| {
-                ui.add_space(4.0);
-                ui.horizontal(|ui| {
-                    controls_ui::view_tabs(self, ui);
-                    ui.separator();
-                    controls_ui::presenter_and_language(self, ui);
-                });
-                ui.add_space(2.0);
-            });
+            self.top_panel(ui, |_, _| {});
             let (exe, repaint) = (self.exe.clone(), self.repaint.clone());
             egui::CentralPanel::default()
                 .show(ui, |ui| compare_ui::compare_ui(&mut self.ui_state.compare, &exe, &repaint, ui));
@@ -601,16 +593,7 @@ impl IpcLabApp {
     /// The scenario-program view: its controls, the side panel, the graph.
     fn programs_root(&mut self, ui: &mut egui::Ui) {
         let mut commands = Vec::new();
-        egui::Panel::top("controls").show(ui, |ui| {
-            ui.add_space(4.0);
-            ui.horizontal(|ui| {
-                controls_ui::view_tabs(self, ui);
-                ui.separator();
-                controls_ui::presenter_and_language(self, ui);
-            });
-            program_ui::controls(&mut self.ui_state.program, ui, &mut commands);
-            ui.add_space(2.0);
-        });
+        self.top_panel(ui, |app, ui| program_ui::controls(&mut app.ui_state.program, ui, &mut commands));
         let window = ui.ctx().content_rect().size();
         egui::Panel::right("program-side").resizable(false).exact_size((window.x * 0.27).clamp(260.0, 480.0)).show(
             ui,
@@ -626,16 +609,7 @@ impl IpcLabApp {
 
     /// The Lessons view: the page, and beside it the stage its experiment runs on.
     fn lessons_root(&mut self, ui: &mut egui::Ui, now: u64) {
-        egui::Panel::top("controls").show(ui, |ui| {
-            ui.add_space(4.0);
-            ui.horizontal(|ui| {
-                controls_ui::view_tabs(self, ui);
-                ui.separator();
-                controls_ui::presenter_and_language(self, ui);
-            });
-            lesson_ui::nav(&mut self.ui_state.lesson, ui);
-            ui.add_space(2.0);
-        });
+        self.top_panel(ui, |app, ui| lesson_ui::nav(&mut app.ui_state.lesson, ui));
         let window = ui.ctx().content_rect().size();
         let running = self.ui_state.lesson.running.clone();
         let program =
@@ -661,25 +635,11 @@ impl IpcLabApp {
         });
         let mut actions = Vec::new();
         // The challenge being tried, if the run on the stage has brought its goal about.
-        let tag_now = self.ui_state.program.shared.tag;
-        let tag_ok = self.ui_state.lesson.challenge_tag == Some(tag_now)
-            && self.ui_state.program.shared.model.as_ref().is_some_and(|m| m.gated);
-        let won = self.ui_state.lesson.challenge.clone().filter(|_| tag_ok).filter(|(lesson, ci)| {
-            let goal = self
-                .ui_state
-                .lesson
-                .lessons
-                .as_ref()
-                .ok()
-                .and_then(|ls| ls.get(lesson, self.ui_state.lesson.lang))
-                .and_then(|l| l.challenges.get(*ci))
-                .map(|c| match c.goal {
-                    crate::lessons::Goal::Deadlock => crate::program::Goal::Deadlock,
-                    crate::lessons::Goal::Complete => crate::program::Goal::Complete,
-                    crate::lessons::Goal::LostUpdate => crate::program::Goal::LostUpdate,
-                });
-            let m = self.ui_state.program.shared.model.as_ref();
-            goal.is_some_and(|g| m.is_some_and(|m| m.achieved(g)))
+        let l = &self.ui_state.lesson;
+        let won = l.challenge.clone().filter(|(lesson, ci)| {
+            let goal =
+                l.lessons.as_ref().ok().and_then(|ls| ls.get(lesson, l.lang)?.challenges.get(*ci)).map(|c| c.goal);
+            goal.is_some_and(|g| self.ui_state.program.shared.won(l.challenge_tag, g))
         });
         egui::CentralPanel::default().show(ui, |ui| {
             actions = lesson_ui::page(&mut self.ui_state.lesson, won, ui);
@@ -692,6 +652,21 @@ impl IpcLabApp {
             let lesson_ui::LessonAction::Run(id, challenge) = a;
             self.run_experiment(&id, challenge);
         }
+    }
+
+    /// The top row of the Programs, Lessons and Compare views (the views, presenter mode, the
+    /// language), then what the view puts under it.
+    fn top_panel(&mut self, ui: &mut egui::Ui, below: impl FnOnce(&mut Self, &mut egui::Ui)) {
+        egui::Panel::top("controls").show(ui, |ui| {
+            ui.add_space(4.0);
+            ui.horizontal(|ui| {
+                controls_ui::view_tabs(self, ui);
+                ui.separator();
+                controls_ui::presenter_and_language(self, ui);
+            });
+            below(self, ui);
+            ui.add_space(2.0);
+        });
     }
 
     fn shutdown(&mut self) {

@@ -95,11 +95,9 @@ impl ProgramUi {
         let (Some(s), Some(m)) = (self.scenario(), self.shared.model.as_ref()) else { return false };
         let Some(ch) = s.challenges.get(c) else { return false };
         self.challenge == Some(c)
-            && self.challenge_tag == Some(self.shared.tag)
             && m.scenario.id == s.id
             && m.variant == ch.variant
-            && m.gated
-            && m.achieved(ch.goal)
+            && self.shared.won(self.challenge_tag, ch.goal)
     }
 
     fn goal(&self) -> Option<(Goal, &str)> {

@@ -137,38 +137,8 @@ pub struct Challenge {
     pub line: usize,
 }
 
-/// What wins a challenge.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Goal {
-    /// The processes end in a deadlock (the stage's verdict says so).
-    Deadlock,
-    /// Every process finishes, no deadlock.
-    Complete,
-    /// The run completes with a counter short of what it should be.
-    LostUpdate,
-}
-
-impl Goal {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Goal::Deadlock => "deadlock",
-            Goal::Complete => "complete",
-            Goal::LostUpdate => "lost-update",
-        }
-    }
-}
-
-impl std::str::FromStr for Goal {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Goal, String> {
-        match s {
-            "deadlock" => Ok(Goal::Deadlock),
-            "complete" => Ok(Goal::Complete),
-            "lost-update" => Ok(Goal::LostUpdate),
-            _ => Err(format!("unknown goal '{s}' (known: deadlock, complete, lost-update)")),
-        }
-    }
-}
+/// What wins a challenge: the same goals the scenario programs' challenges have.
+pub use crate::program::Goal;
 
 /// What is wrong in a lesson or experiments file, and where: `file:line: what` (`file: what`
 /// when it is about the whole file).
