@@ -392,12 +392,17 @@ impl Actor<'_> {
             v.iter().position(|r| r == resource).map(|i| v.remove(i)).is_some()
         };
         take(&self.held);
-        if take(&self.told) || self.spec.gated || self.spec.verbose {
-            self.blocking(op, resource, call)?;
-        } else {
-            call().map_err(|e| format!("{} on '{resource}': {e}", op.as_str()))?;
+        let told = take(&self.told);
+        let result = call();
+        // Giving back never waits: it is reported done (or refused), never as entered.
+        match &result {
+            Err(e) => self.report(op, resource, SyncPhase::Failed, Some(e.to_string())),
+            Ok(detail) if told || self.spec.gated || self.spec.verbose => {
+                self.report(op, resource, SyncPhase::Leave, detail.clone())
+            }
+            Ok(_) => {}
         }
-        Ok(())
+        result.map(|_| ()).map_err(|e| format!("{} on '{resource}': {e}", op.as_str()))
     }
 
     /// Runs `f` on this process's copy of `end` of pipe `i`; EBADF once that end is closed.

@@ -284,6 +284,10 @@ mod scheduler {
         until(&mut run, Duration::from_secs(3), |v| matches!(v, Some(Verdict::Recovered { .. })));
         assert!(run.model().notes.iter().any(|n| n.contains("EOWNERDEAD")), "{:?}", run.model().notes);
         assert!(run.model().deadlocked_once);
+        // Giving a lock back never waits, and the log never says it does.
+        let log = &run.model().log;
+        assert!(log.iter().any(|(_, l)| l == "worker 1 unlocked lock B"), "{log:?}");
+        assert!(!log.iter().any(|(_, l)| l.contains("waits in unlock")), "{log:?}");
         let o = run.finish(None);
         assert_eq!(o.verdict, Verdict::Recovered { victims: vec!["worker 2".into()] });
         assert_nothing_left(&o.prefix, &o.pids);
