@@ -18,8 +18,9 @@
 //! 4. **Dead peer is an error within a bound, never a hang.** When the peer process dies (even by
 //!    SIGKILL, with no chance to say goodbye), a blocked `send_bytes` or `recv_bytes` returns within
 //!    about [`PEER_CHECK_INTERVAL`] plus the time the kernel takes to notice: stream mechanisms see
-//!    EOF or EPIPE from the kernel; shm and mqueue have no such notice, so their waits time out
-//!    every `PEER_CHECK_INTERVAL` and check the peer's PID.
+//!    EOF or EPIPE from the kernel; shm and mqueue have no such notice, so shm waits and mqueue
+//!    sends time out every `PEER_CHECK_INTERVAL` and check the peer's PID, and an mqueue receive
+//!    is woken by a marker its peer watcher (a pidfd) posts when the peer dies.
 //! 5. **Stopped peer is back-pressure, not an error.** A SIGSTOPped peer blocks the sender once the
 //!    buffer is full and the run continues after SIGCONT.
 //! 6. **No named leftovers.** Named OS resources are created and removed by the supervisor
