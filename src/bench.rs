@@ -298,6 +298,8 @@ pub fn render(reports: &[RunReport], format: Format) -> String {
 fn render_table(reports: &[RunReport]) -> String {
     let mut rows: Vec<Vec<String>> = Vec::new();
     let any_injected = reports.iter().any(|r| !r.injected.is_zero());
+    // Runs at several placements say theirs in a column; otherwise the first line says it once.
+    let mixed_placement = reports.iter().any(|r| r.placement != reports[0].placement);
     let lat_label = match reports.first().map(|r| r.pattern.as_str()) {
         Some("ping-pong") | None => "rtt",
         Some(_) => "one-way (end to end, slowest consumer)",
@@ -328,6 +330,9 @@ fn render_table(reports: &[RunReport]) -> String {
         .chain(any_injected.then(|| "injected drop/dup/reorder/corrupt".to_string()))
         .collect(),
     );
+    if mixed_placement {
+        rows[0].insert(2, "placement".into());
+    }
     for r in reports {
         let lat = r.rtt_ns.or(r.one_way_ns);
         let cell = |f: fn(&crate::report::LatencyNanos) -> u64| lat.as_ref().map_or("-".into(), |l| micros(f(l)));
@@ -355,10 +360,13 @@ fn render_table(reports: &[RunReport]) -> String {
             r.out_of_order.to_string(),
             r.corrupted.to_string(),
         ]);
+        let last = rows.len() - 1;
         if any_injected {
             let i = r.injected;
-            let last = rows.len() - 1;
             rows[last].push(format!("{}/{}/{}/{}", i.dropped, i.duplicated, i.reordered, i.corrupted));
+        }
+        if mixed_placement {
+            rows[last].insert(2, r.placement.clone());
         }
     }
     let widths: Vec<usize> =
@@ -367,7 +375,9 @@ fn render_table(reports: &[RunReport]) -> String {
     if let Some(r) = reports.first() {
         out.push_str(&format!(
             "{} latency in µs (p50..mean), {}, {} warm-up messages; cpu = CPU seconds of the first node (pinger, producer) / of all the others\n",
-            lat_label, r.placement, r.warmup
+            lat_label,
+            if mixed_placement { "placement per row" } else { r.placement.as_str() },
+            r.warmup
         ));
         if r.faults != "none" {
             out.push_str(&format!("faults injected by the producers: {}\n", r.faults));
@@ -377,11 +387,13 @@ fn render_table(reports: &[RunReport]) -> String {
         let line: Vec<String> = row
             .iter()
             .enumerate()
-            .map(
-                |(c, cell)| {
-                    if c == 0 { format!("{cell:<w$}", w = widths[c]) } else { format!("{cell:>w$}", w = widths[c]) }
-                },
-            )
+            .map(|(c, cell)| {
+                if c == 0 || (mixed_placement && c == 2) {
+                    format!("{cell:<w$}", w = widths[c])
+                } else {
+                    format!("{cell:>w$}", w = widths[c])
+                }
+            })
             .collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');

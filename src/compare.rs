@@ -175,6 +175,52 @@ pub fn baseline(runs: &[RunReport], pattern: &str, size: usize) -> Option<f64> {
         .and_then(|r| Metric::P50.of(r))
 }
 
+/// The latency distributions at `size`, one line per run: (µs, fraction of messages at or below),
+/// each with the rank of its placement among the runs' placements (to draw them apart). Runs
+/// saved before distributions were recorded have none and are left out.
+pub fn cdf_at(runs: &[RunReport], pattern: &str, size: usize) -> Vec<(Series, usize)> {
+    let placements: std::collections::BTreeSet<&str> = runs.iter().map(|r| r.placement.as_str()).collect();
+    runs.iter()
+        .filter(|r| r.pattern == pattern && r.size == size && !r.latency_cdf.is_empty())
+        .map(|r| {
+            let series = Series {
+                name: line_name(r, placements.len() > 1),
+                points: r.latency_cdf.iter().map(|&(ns, f)| (ns as f64 / 1000.0, f)).collect(),
+            };
+            (series, placements.iter().position(|p| *p == r.placement).unwrap_or(0))
+        })
+        .collect()
+}
+
+/// A line's median (µs) at each placement, `None` where it was not run there.
+pub type PlacementRow = (String, Vec<Option<f64>>);
+
+/// Median latency (µs) at `size` per mechanism (and wake-up) and placement: the placements in
+/// the order first met, and a row per line.
+pub fn by_placement(runs: &[RunReport], pattern: &str, size: usize) -> (Vec<String>, Vec<PlacementRow>) {
+    let at: Vec<&RunReport> = runs.iter().filter(|r| r.pattern == pattern && r.size == size).collect();
+    let mut placements: Vec<String> = Vec::new();
+    for r in &at {
+        if !placements.contains(&r.placement) {
+            placements.push(r.placement.clone());
+        }
+    }
+    let mut rows: Vec<PlacementRow> = Vec::new();
+    for r in &at {
+        let name = line_name(r, false);
+        let column = placements.iter().position(|p| *p == r.placement).unwrap_or(0);
+        let i = match rows.iter().position(|(n, _)| *n == name) {
+            Some(i) => i,
+            None => {
+                rows.push((name, vec![None; placements.len()]));
+                rows.len() - 1
+            }
+        };
+        rows[i].1[column] = Metric::P50.of(r);
+    }
+    (placements, rows)
+}
+
 /// Shared memory's wake-ups side by side at `size`: (line name, CPU µs per message, median µs),
 /// the latency each buys and the CPU it burns for it.
 pub fn wake_vs_cpu(runs: &[RunReport], pattern: &str, size: usize) -> Vec<(String, f64, f64)> {
@@ -221,6 +267,40 @@ mod tests {
         assert_eq!((points[0].2, points[1].2), (0.643, 61.151));
         let cpu_spin = (0.00169 + 0.001689) * 1e6 / 2000.0;
         assert!((points[0].1 - cpu_spin).abs() < 1e-6, "{points:?}");
+    }
+
+    #[test]
+    fn a_recorded_run_at_two_placements_gives_its_distributions_and_medians_side_by_side() {
+        let set = ResultSet::parse("placements", include_str!("../tests/data/placement-cdf.json")).expect("loads");
+        let (cdfs, ranks): (Vec<Series>, Vec<usize>) = cdf_at(&set.runs, "ping-pong", 64).into_iter().unzip();
+        let names: Vec<&str> = cdfs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "pipe, both on CPU 0",
+                "pipe, pinger on CPU 0, echo on CPU 1",
+                "unix, both on CPU 0",
+                "unix, pinger on CPU 0, echo on CPU 1"
+            ]
+        );
+        // As recorded: pipe on one core, its fastest round trip 2.037 µs (0.05 % of 2,000 at or
+        // below), its slowest 49.087 µs.
+        assert_eq!(cdfs[0].points.first(), Some(&(2.037, 0.0005)));
+        assert_eq!(cdfs[0].points.last(), Some(&(49.087, 1.0)));
+        assert!(cdfs.iter().all(|s| s.points.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1)));
+        assert_eq!(ranks, [0, 1, 0, 1], "placements told apart");
+        let (placements, rows) = by_placement(&set.runs, "ping-pong", 64);
+        assert_eq!(placements, ["both on CPU 0", "pinger on CPU 0, echo on CPU 1"]);
+        assert_eq!(
+            rows,
+            [
+                ("pipe".to_string(), vec![Some(2.505), Some(62.911)]),
+                ("unix".to_string(), vec![Some(3.759), Some(55.551)])
+            ]
+        );
+        // A file saved before distributions were kept has none to draw.
+        let old = ResultSet::parse("recorded", RECORDED).expect("loads");
+        assert!(cdf_at(&old.runs, "ping-pong", 64).is_empty());
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub struct RunReport {
     pub rtt_ns: Option<LatencyNanos>,
     /// Send-to-receive latency (stream), from CLOCK_MONOTONIC stamps of both processes.
     pub one_way_ns: Option<LatencyNanos>,
+    /// The distribution of `rtt_ns` or `one_way_ns` (whichever the run has): `[nanoseconds,
+    /// fraction of the messages at or below it]` pairs, a point per percent and four in the tail.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latency_cdf: Vec<(u64, f64)>,
     /// Round trips per second (ping-pong) or messages per second (stream).
     pub msgs_per_sec: f64,
     /// Payload bytes moved per second, both directions counted in ping-pong.
@@ -140,16 +144,17 @@ impl RunReport {
         links.iter().for_each(|l| injected.add(&l.injected));
         let consumers: Vec<&RoleStats> =
             topology.programs.iter().zip(&nodes).filter(|(p, _)| **p == Program::Consumer).map(|(_, s)| *s).collect();
-        let (latency, msgs_per_sec) = if spec.pattern == Pattern::PingPong {
+        let (timed, msgs_per_sec) = if spec.pattern == Pattern::PingPong {
             let secs = nodes[0].measured_nanos as f64 / 1e9;
-            (nodes[0].latency, if secs > 0.0 { nodes[0].measured_messages as f64 / secs } else { 0.0 })
+            (Some(nodes[0]), if secs > 0.0 { nodes[0].measured_messages as f64 / secs } else { 0.0 })
         } else {
             // The slowest consumer's latency; the messages all consumers took per second.
-            let latency = consumers.iter().filter_map(|c| c.latency).max_by_key(|l| l.p99);
+            let slowest = consumers.iter().filter(|c| c.latency.is_some()).max_by_key(|c| c.latency.map(|l| l.p99));
             let secs = consumers.iter().map(|c| c.measured_nanos).max().unwrap_or(0) as f64 / 1e9;
             let msgs: u64 = consumers.iter().map(|c| c.measured_messages).sum();
-            (latency, if secs > 0.0 { msgs as f64 / secs } else { 0.0 })
+            (slowest.copied(), if secs > 0.0 { msgs as f64 / secs } else { 0.0 })
         };
+        let latency = timed.and_then(|n| n.latency);
         let directions = if spec.pattern == Pattern::PingPong { 2.0 } else { 1.0 };
         let accounting = Accounting::sum(nodes.iter().map(|n| &n.accounting));
         let dropped = nodes.iter().map(|n| n.telemetry_dropped);
@@ -163,6 +168,7 @@ impl RunReport {
             placement: placement_text(&topology, spec.pin.as_deref()),
             rtt_ns: (spec.pattern == Pattern::PingPong).then_some(latency).flatten().map(Into::into),
             one_way_ns: (spec.pattern != Pattern::PingPong).then_some(latency).flatten().map(Into::into),
+            latency_cdf: timed.map(|n| n.latency_cdf.clone()).unwrap_or_default(),
             msgs_per_sec,
             bytes_per_sec: msgs_per_sec * spec.size as f64 * directions,
             cpu_parent_secs: nodes[0].cpu_secs,

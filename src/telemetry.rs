@@ -88,6 +88,35 @@ impl LatencySummary {
     }
 }
 
+/// A latency distribution as a plot can draw it: `(nanoseconds, fraction of the messages at or
+/// below it)`, from the smallest value to the largest, a point where the fraction passes each
+/// whole percent and then 99.5, 99.9, 99.95 and 99.99 % (at most ~106 points). Each point is a
+/// value the histogram holds (to its 3 significant digits) with its exact cumulative fraction.
+pub fn latency_cdf(h: &hdrhistogram::Histogram<u64>) -> Vec<(u64, f64)> {
+    const TAIL: [f64; 4] = [0.995, 0.999, 0.9995, 0.9999];
+    let total = h.len();
+    if total == 0 {
+        return Vec::new();
+    }
+    let mut grid = (1..100).map(|p| p as f64 / 100.0).chain(TAIL).chain([1.0]).peekable();
+    let mut points = Vec::with_capacity(110);
+    let mut below = 0u64;
+    for (i, v) in h.iter_recorded().enumerate() {
+        below += v.count_since_last_iteration();
+        let fraction = below as f64 / total as f64;
+        let value = h.highest_equivalent(v.value_iterated_to());
+        let mut passed = false;
+        while grid.peek().is_some_and(|&q| fraction >= q) {
+            grid.next();
+            passed = true;
+        }
+        if i == 0 || passed {
+            points.push((value.min(h.max()), fraction));
+        }
+    }
+    points
+}
+
 /// Receiver-side accounting of one direction, computed from sequence numbers and checksums.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accounting {
@@ -143,6 +172,9 @@ pub struct RoleStats {
     /// Round trip (initiator in ping-pong) or one-way latency (responder in stream) of the
     /// measured messages, warm-up excluded.
     pub latency: Option<LatencySummary>,
+    /// The same latencies as a distribution ([`latency_cdf`]); empty without latencies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latency_cdf: Vec<(u64, f64)>,
     /// Wall time of the measured phase.
     pub measured_nanos: u64,
     /// Measured messages (round trips in ping-pong) completed in the measured phase.
@@ -424,6 +456,25 @@ pub fn encode_control(control: &Control) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_latency_cdf_has_a_point_per_percent_and_the_tail_and_ends_at_the_maximum() {
+        let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).unwrap();
+        // 10,000 latencies of 1..=10,000 µs, and one outlier of 1 s.
+        for us in 1..=10_000u64 {
+            h.record(us * 1000).unwrap();
+        }
+        h.record(1_000_000_000).unwrap();
+        let cdf = latency_cdf(&h);
+        assert!(cdf.len() >= 104 && cdf.len() <= 106, "{} points", cdf.len());
+        assert!(cdf.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1), "rising: {cdf:?}");
+        assert_eq!(cdf[0], (h.highest_equivalent(1000), 1.0 / 10_001.0), "the smallest value first");
+        assert_eq!(*cdf.last().unwrap(), (h.max(), 1.0), "the largest last, with every message at or below it");
+        // The median point: the first value with half the messages at or below it.
+        let median = cdf.iter().find(|p| p.1 >= 0.5).unwrap();
+        assert!((median.0 as f64 - 5_000_000.0).abs() < 5_000.0, "{median:?}");
+        assert!(latency_cdf(&hdrhistogram::Histogram::<u64>::new(3).unwrap()).is_empty());
+    }
 
     #[test]
     fn events_round_trip_through_json_lines() {

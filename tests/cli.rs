@@ -221,6 +221,19 @@ fn bench_sweeps_sizes_placements_and_wakeups_and_saves_a_result_file() {
         .map(|r| (r["shm_wait"].as_str().unwrap_or("").to_string(), r["placement"].as_str().unwrap_or("").to_string()))
         .collect();
     assert_eq!(combos.len(), 4, "2 wake-ups × 2 placements: {combos:?}");
+    // Each run carries its latency distribution, ending at its maximum with every message at or below.
+    for r in saved["runs"].as_array().expect("runs") {
+        let cdf = r["latency_cdf"].as_array().expect("a latency CDF");
+        let last = cdf.last().expect("points");
+        assert_eq!((last[0].as_u64(), last[1].as_f64()), (r["rtt_ns"]["max"].as_u64(), Some(1.0)), "{r}");
+    }
+    // A table of several placements says each row's, not the first run's for all.
+    let (code, stdout, stderr) =
+        ipc_lab(&["bench", "-m", "pipe", "-s", "64", "-c", "200", "--placement", "same-core,unpinned"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.lines().next().is_some_and(|l| l.contains("placement per row")), "{stdout}");
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("pipe")).collect();
+    assert!(rows.len() == 2 && rows[0].contains("both on CPU 0") && rows[1].contains("unpinned"), "{stdout}");
 
     let (code, stdout, stderr) = ipc_lab(&["bench", "-m", "pipe", "-s", "64", "-c", "2000", "--observer"]);
     assert_eq!(code, 0, "{stderr}");

@@ -39,6 +39,20 @@ fn a_two_by_two_comparison_from_the_ui_puts_both_mechanisms_in_the_plot() {
     assert!(series.iter().all(|s| s.points.iter().map(|p| p.0).eq([64.0, 4096.0])), "{series:?}");
     h.get_by_label_contains("4 of 4 runs done");
 
+    // The distributions at 64 B, one line each; with one placement there is nothing to set apart.
+    h.get_by_label("Latency distribution").click();
+    h.run_steps(3);
+    let cdfs = ipc_lab::compare::cdf_at(&runs, "ping-pong", 64);
+    assert_eq!(cdfs.iter().map(|(s, _)| s.name.as_str()).collect::<Vec<_>>(), ["pipe", "unix"]);
+    assert!(cdfs.iter().all(|(s, _)| s.points.last().is_some_and(|p| p.1 == 1.0)), "{cdfs:?}");
+    h.get_by_label_contains("the share of messages at or below each latency");
+    assert!(h.state().ui_state.compare.plot_rect.is_some(), "the distribution is drawn");
+    h.get_by_label("Same core vs across cores").click();
+    h.run_steps(3);
+    h.get_by_label_contains("Tick two placements");
+    h.get_by_label("Latency vs size").click();
+    h.run_steps(3);
+
     // The chart as a PNG: the screenshot comes a frame later, cut to the plot.
     let base = std::env::temp_dir().join(format!("ipclab-test-compare-{}", std::process::id()));
     h.state_mut().ui_state.compare.file_path = base.with_extension("json").to_str().expect("utf-8").into();

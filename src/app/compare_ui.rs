@@ -19,6 +19,10 @@ use crate::tr;
 pub enum Chart {
     LatencyVsSize,
     Percentiles,
+    /// The latency distributions at one size, overlaid.
+    Cdf,
+    /// Medians at one size, same core against across cores (and unpinned).
+    Placement,
     ThroughputVsSize,
     CpuVsSize,
     WakeVsCpu,
@@ -163,7 +167,7 @@ fn log_axis(label: &str, x: bool) -> AxisHints<'static> {
 
 /// One color per line name, the same in every chart (p50 solid, p99 dashed in that color).
 fn color_of(name: &str) -> egui::Color32 {
-    const PALETTE: [egui::Color32; 8] = [
+    const PALETTE: [egui::Color32; 9] = [
         egui::Color32::from_rgb(70, 140, 230),
         egui::Color32::from_rgb(235, 140, 50),
         egui::Color32::from_rgb(90, 190, 110),
@@ -172,6 +176,7 @@ fn color_of(name: &str) -> egui::Color32 {
         egui::Color32::from_rgb(80, 200, 200),
         egui::Color32::from_rgb(230, 90, 90),
         egui::Color32::from_rgb(160, 160, 240),
+        egui::Color32::from_rgb(185, 140, 95),
     ];
     // By mechanism, in their usual order, so no two share a color.
     let mut i = MechanismId::ALL.iter().position(|m| name.starts_with(m.as_str())).unwrap_or(PALETTE.len() - 1);
@@ -179,7 +184,7 @@ fn color_of(name: &str) -> egui::Color32 {
     if name.starts_with("shm (spin") {
         i = 7;
     } else if name.starts_with("shm (semaphore") {
-        i = 6;
+        i = 8;
     }
     PALETTE[i % PALETTE.len()]
 }
@@ -333,6 +338,8 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
     ui.horizontal_wrapped(|ui| {
         ui.selectable_value(&mut c.chart, Chart::LatencyVsSize, tr!("compare.chart_latency"));
         ui.selectable_value(&mut c.chart, Chart::Percentiles, tr!("compare.chart_percentiles"));
+        ui.selectable_value(&mut c.chart, Chart::Cdf, tr!("compare.chart_cdf"));
+        ui.selectable_value(&mut c.chart, Chart::Placement, tr!("compare.chart_placement"));
         ui.selectable_value(&mut c.chart, Chart::ThroughputVsSize, tr!("compare.chart_throughput"));
         ui.selectable_value(&mut c.chart, Chart::CpuVsSize, tr!("compare.chart_cpu"));
         ui.selectable_value(&mut c.chart, Chart::WakeVsCpu, tr!("compare.chart_wake"));
@@ -418,19 +425,104 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
                 });
             c.plot_rect = Some(shown.response.rect);
         }
-        Chart::Percentiles => {
-            let sizes: Vec<usize> = {
-                let mut s: Vec<usize> = own.runs.iter().map(|r| r.size).collect();
-                s.sort_unstable();
-                s.dedup();
-                s
-            };
-            ui.horizontal_wrapped(|ui| {
-                ui.label(tr!("compare.size"));
-                for s in &sizes {
-                    ui.selectable_value(&mut c.bar_size, *s, human_bytes(*s as u64));
+        Chart::Cdf => {
+            size_picker(ui, &mut c.bar_size, &sets);
+            let what = if round_trip { tr!("compare.round_trip") } else { tr!("compare.one_way") };
+            ui.label(
+                RichText::new(tr!("compare.cdf_note", what = what.clone(), size = human_bytes(c.bar_size as u64)))
+                    .weak(),
+            );
+            let any = sets.iter().any(|s| !crate::compare::cdf_at(&s.runs, pattern, c.bar_size).is_empty());
+            if !any {
+                ui.label(RichText::new(tr!("compare.cdf_empty")).weak());
+                return;
+            }
+            let xlabel = format!("{what}, µs");
+            let shown = Plot::new("compare-cdf")
+                .legend(Legend::default().position(egui_plot::Corner::RightBottom))
+                .x_grid_spacer(log_marks)
+                .custom_x_axes(vec![log_axis(&xlabel, true)])
+                .custom_y_axes(vec![AxisHints::new_y().label(tr!("compare.axis_fraction"))])
+                .include_y(0.0)
+                .include_y(1.0)
+                .show(ui, |plot_ui| {
+                    for (i, set) in sets.iter().enumerate() {
+                        for (s, placement) in crate::compare::cdf_at(&set.runs, pattern, c.bar_size) {
+                            let points: Vec<[f64; 2]> =
+                                s.points.iter().filter(|p| p.0 > 0.0).map(|&(x, y)| [x.log10(), y]).collect();
+                            let color = color_of(&s.name);
+                            let color = if i > 0 { color.gamma_multiply(0.45) } else { color };
+                            let name = format!("{}{}", s.name, suffix(i, set));
+                            // One style per placement: solid, dashed, dotted.
+                            let style = match placement {
+                                0 => egui_plot::LineStyle::Solid,
+                                1 => egui_plot::LineStyle::dashed_dense(),
+                                _ => egui_plot::LineStyle::dotted_dense(),
+                            };
+                            plot_ui.line(
+                                Line::new(name, points)
+                                    .color(color)
+                                    .width(if i > 0 { 1.2 } else { 2.0 })
+                                    .style(style)
+                                    // Not merged into a filled band where points crowd a pixel column:
+                                    // a distribution rises steeply there.
+                                    .allow_band(false),
+                            );
+                        }
+                    }
+                });
+            c.plot_rect = Some(shown.response.rect);
+        }
+        Chart::Placement => {
+            size_picker(ui, &mut c.bar_size, &sets);
+            let (placements, rows) = crate::compare::by_placement(&own.runs, pattern, c.bar_size);
+            if placements.len() < 2 {
+                ui.label(RichText::new(tr!("compare.placement_empty")).weak());
+                return;
+            }
+            let what = if round_trip { tr!("compare.round_trip") } else { tr!("compare.one_way") };
+            ui.label(
+                RichText::new(tr!("compare.placement_note", what = what, size = human_bytes(c.bar_size as u64))).weak(),
+            );
+            let names: Vec<String> = rows.iter().map(|(n, _)| n.clone()).collect();
+            let x_axis = AxisHints::new_x().formatter(move |mark, _| {
+                let i = mark.value.round();
+                if (mark.value - i).abs() < 1e-6 && i >= 0.0 {
+                    names.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
                 }
             });
+            let width = 0.8 / placements.len() as f64;
+            let shown = Plot::new("compare-placement")
+                .legend(Legend::default())
+                .custom_x_axes(vec![x_axis])
+                .x_grid_spacer(|input| {
+                    let (lo, hi) = input.bounds;
+                    ((lo.ceil() as i64).max(0)..=(hi.floor() as i64))
+                        .map(|i| egui_plot::GridMark { value: i as f64, step_size: 1.0 })
+                        .collect()
+                })
+                .y_grid_spacer(log_marks)
+                .custom_y_axes(vec![log_axis(&tr!("compare.axis_p50"), false)])
+                .show(ui, |plot_ui| {
+                    for (k, placement) in placements.iter().enumerate() {
+                        let offset = (k as f64 - (placements.len() as f64 - 1.0) / 2.0) * width;
+                        let bars: Vec<Bar> = rows
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(i, (line, medians))| {
+                                let p50 = medians[k]?;
+                                Some(Bar::new(i as f64 + offset, p50.max(0.01).log10()).width(width * 0.9).name(line))
+                            })
+                            .collect();
+                        plot_ui.bar_chart(BarChart::new(placement.clone(), bars));
+                    }
+                });
+            c.plot_rect = Some(shown.response.rect);
+        }
+        Chart::Percentiles => {
+            size_picker(ui, &mut c.bar_size, &sets);
             let rows = crate::compare::percentiles_at(&own.runs, pattern, c.bar_size);
             ui.label(
                 RichText::new(tr!(
@@ -480,6 +572,25 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
             c.plot_rect = Some(shown.response.rect);
         }
     }
+}
+
+/// The sizes the shown runs have, to pick the one a per-size chart shows; keeps the pick on a
+/// size that exists.
+fn size_picker(ui: &mut egui::Ui, pick: &mut usize, sets: &[&ResultSet]) {
+    let mut sizes: Vec<usize> = sets.iter().flat_map(|s| s.runs.iter().map(|r| r.size)).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    if !sizes.contains(pick)
+        && let Some(&first) = sizes.first()
+    {
+        *pick = first;
+    }
+    ui.horizontal_wrapped(|ui| {
+        ui.label(tr!("compare.size"));
+        for s in &sizes {
+            ui.selectable_value(pick, *s, human_bytes(*s as u64));
+        }
+    });
 }
 
 /// Cuts `rect` (points) out of a screenshot taken at `ppp` pixels per point and writes it to

@@ -406,6 +406,7 @@ impl Meter {
             sent: self.sent(),
             accounting,
             latency: (!self.hist.is_empty()).then(|| LatencySummary::from_histogram(&self.hist)),
+            latency_cdf: crate::telemetry::latency_cdf(&self.hist),
             measured_nanos: self.measure_start_nanos.map_or(0, |s| self.measure_end_nanos.saturating_sub(s)),
             measured_messages: self.measured,
             cpu_secs: (cpu + self.cpu_extra).max(0.0),
