@@ -11,7 +11,7 @@
 //!    mqueue, thread) may cut a frame into pieces; the receiver sees one byte stream all the same.
 //! 2. **Any frame size.** A frame of any length up to `HEADER_LEN + max payload` (16 MiB by default)
 //!    is carried. Mechanisms with small units fragment: mqueue sends a frame as several messages of
-//!    at most `mq_msgsize` bytes; shm publishes a frame at once when it fits in the ring and streams it
+//!    at most `mq_msgsize` bytes; shm publishes a frame at once when it fits in a chunk (128 KiB) and streams it
 //!    through the ring in pieces when it does not.
 //! 3. **Clean end.** When the peer drops its link, `recv_bytes` returns `Ok(0)` once the bytes already
 //!    sent are read.

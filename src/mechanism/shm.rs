@@ -2,9 +2,10 @@
 //!
 //! The supervisor creates the segment (`shm_open` under a per-run name), sizes it and initialises
 //! both rings, including their process-shared semaphores; each worker maps it and takes one ring to
-//! write and the other to read. The ring is a byte stream of frames: a frame that fits in the ring
-//! is published at once with one store of the tail index, so the reader sees whole frames; a frame
-//! larger than the ring (up to 16 MiB) streams through it in pieces as the reader frees space.
+//! write and the other to read. The ring is a byte stream of frames: a frame up to a chunk (128 KiB,
+//! at most a 16th of the ring) is published at once with one commit word, so the reader sees it
+//! whole; a larger frame (up to 16 MiB) streams through in chunks, the reader copying one out while
+//! the writer fills the next.
 //!
 //! Waiting for data (reader) or space (writer) uses the wake-up strategy chosen at run start:
 //! - `spin`: busy-wait on the index, yielding the CPU every few thousand spins so a run pinned to
@@ -24,7 +25,7 @@ use crossbeam::utils::CachePadded;
 
 use super::{Gauge, Link, LinkError, PEER_CHECK_INTERVAL, Queued, QueuedUnit, ShmWait, peer_alive};
 
-/// Default capacity of each ring: a 1 MiB frame plus header is published whole.
+/// Default capacity of each ring: sixteen 128 KiB chunks.
 pub const DEFAULT_RING_BYTES: usize = 2 * 1024 * 1024;
 const SEGMENT_MAGIC: u64 = u64::from_le_bytes(*b"IPCLSHM1");
 const PAGE: usize = 4096;
@@ -200,6 +201,11 @@ const LINE: u64 = 64;
 const WORD: u64 = 8;
 const LEN_BITS: u32 = 24;
 const MAX_CHUNK: u64 = (1 << LEN_BITS) - 1;
+/// Largest chunk the writer publishes at once (and at most a 16th of the ring): 128 KiB keeps a
+/// chunk in the caches, and a 1 MiB frame in eight pieces the reader copies out while the writer
+/// fills the next. Measured (`bench -m shm --shm-wait spin --pin 0,1`, 2 MiB ring): 1 MiB ping-pong
+/// 217 → 157 µs, 256 KiB 51 → 41 µs, a 1 MiB stream 7.2 → 8.7 GB/s against whole-frame chunks.
+const CHUNK_MAX: u64 = 128 * 1024;
 
 fn chunk_span(len: u64) -> u64 {
     (WORD + len).div_ceil(LINE) * LINE
@@ -369,10 +375,10 @@ impl Link for ShmLink {
         let ctl = self.map.ctl(self.tx);
         let mut remaining: u64 = parts.iter().map(|p| p.len() as u64).sum();
         let (mut part, mut offset) = (0usize, 0usize);
-        // A frame that fits goes out as one chunk; a larger one in quarter-ring chunks, so the
-        // reader drains one while the writer fills the next.
-        let whole = (self.cap - 2 * LINE).min(MAX_CHUNK);
-        let piece = (self.cap / 4 - WORD).min(MAX_CHUNK);
+        // A frame up to a chunk goes out whole; a larger one in chunks, so the reader drains one
+        // while the writer fills the next (even within one frame of a ping-pong).
+        let whole = (self.cap / 16).min(CHUNK_MAX) - WORD;
+        let piece = whole;
         while remaining > 0 {
             let len = if remaining <= whole { remaining } else { piece };
             let span = chunk_span(len);
