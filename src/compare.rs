@@ -176,9 +176,9 @@ pub fn baseline(runs: &[RunReport], pattern: &str, size: usize) -> Option<f64> {
 }
 
 /// The latency distributions at `size`, one line per run: (µs, fraction of messages at or below),
-/// each with the rank of its placement among the runs' placements (to draw them apart). Runs
-/// saved before distributions were recorded have none and are left out.
-pub fn cdf_at(runs: &[RunReport], pattern: &str, size: usize) -> Vec<(Series, usize)> {
+/// each with its run's placement (to draw placements apart). Runs saved before distributions
+/// were recorded have none and are left out.
+pub fn cdf_at(runs: &[RunReport], pattern: &str, size: usize) -> Vec<(Series, String)> {
     let placements: std::collections::BTreeSet<&str> = runs.iter().map(|r| r.placement.as_str()).collect();
     runs.iter()
         .filter(|r| r.pattern == pattern && r.size == size && !r.latency_cdf.is_empty())
@@ -187,9 +187,24 @@ pub fn cdf_at(runs: &[RunReport], pattern: &str, size: usize) -> Vec<(Series, us
                 name: line_name(r, placements.len() > 1),
                 points: r.latency_cdf.iter().map(|&(ns, f)| (ns as f64 / 1000.0, f)).collect(),
             };
-            (series, placements.iter().position(|p| *p == r.placement).unwrap_or(0))
+            (series, r.placement.clone())
         })
         .collect()
+}
+
+/// Placements in the order charts give them styles: everything on one CPU first, unpinned last,
+/// the rest (one process per core) between, each group in name order.
+pub fn placement_order(placements: &mut [String]) {
+    let group = |p: &str| {
+        if p == "unpinned" {
+            2
+        } else if p.starts_with("both on CPU ") || p.starts_with("all on CPU ") {
+            0
+        } else {
+            1
+        }
+    };
+    placements.sort_by(|a, b| group(a).cmp(&group(b)).then_with(|| a.cmp(b)));
 }
 
 /// A line's median (µs) at each placement, `None` where it was not run there.
@@ -272,7 +287,7 @@ mod tests {
     #[test]
     fn a_recorded_run_at_two_placements_gives_its_distributions_and_medians_side_by_side() {
         let set = ResultSet::parse("placements", include_str!("../tests/data/placement-cdf.json")).expect("loads");
-        let (cdfs, ranks): (Vec<Series>, Vec<usize>) = cdf_at(&set.runs, "ping-pong", 64).into_iter().unzip();
+        let (cdfs, placements): (Vec<Series>, Vec<String>) = cdf_at(&set.runs, "ping-pong", 64).into_iter().unzip();
         let names: Vec<&str> = cdfs.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
             names,
@@ -288,7 +303,11 @@ mod tests {
         assert_eq!(cdfs[0].points.first(), Some(&(2.037, 0.0005)));
         assert_eq!(cdfs[0].points.last(), Some(&(49.087, 1.0)));
         assert!(cdfs.iter().all(|s| s.points.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1)));
-        assert_eq!(ranks, [0, 1, 0, 1], "placements told apart");
+        assert_eq!(placements[..2], ["both on CPU 0", "pinger on CPU 0, echo on CPU 1"], "each line its placement");
+        let mut order =
+            vec!["unpinned".to_string(), "pinger on CPU 0, echo on CPU 1".to_string(), "both on CPU 0".to_string()];
+        placement_order(&mut order);
+        assert_eq!(order, ["both on CPU 0", "pinger on CPU 0, echo on CPU 1", "unpinned"], "one core, two, unpinned");
         let (placements, rows) = by_placement(&set.runs, "ping-pong", 64);
         assert_eq!(placements, ["both on CPU 0", "pinger on CPU 0, echo on CPU 1"]);
         assert_eq!(

@@ -50,8 +50,6 @@ fn delivers_every_frame_in_order(mechanism: MechanismId) {
     }
 }
 
-/// How long after a peer dies the survivor may take to notice, per mechanism: the kernel tells
-/// stream mechanisms at once (EOF, EPIPE); shm and mqueue check every PEER_CHECK_INTERVAL.
 /// How soon the survivor must notice that `victim` died. Stream mechanisms hear it from the
 /// kernel. A message-queue *receiver* is woken by its peer watcher (a pidfd) at once; a sender
 /// blocked on a full queue, and shm either way, check the peer's PID every PEER_CHECK_INTERVAL.

@@ -446,8 +446,19 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
                 .include_y(0.0)
                 .include_y(1.0)
                 .show(ui, |plot_ui| {
+                    // One style per placement across every shown file: one core solid, two dashed,
+                    // unpinned dotted (in placement_order).
+                    let mut placements: Vec<String> = sets
+                        .iter()
+                        .flat_map(|s| crate::compare::cdf_at(&s.runs, pattern, c.bar_size))
+                        .map(|(_, p)| p)
+                        .collect();
+                    placements.sort();
+                    placements.dedup();
+                    crate::compare::placement_order(&mut placements);
                     for (i, set) in sets.iter().enumerate() {
                         for (s, placement) in crate::compare::cdf_at(&set.runs, pattern, c.bar_size) {
+                            let placement = placements.iter().position(|p| *p == placement).unwrap_or(0);
                             let points: Vec<[f64; 2]> =
                                 s.points.iter().filter(|p| p.0 > 0.0).map(|&(x, y)| [x.log10(), y]).collect();
                             let color = color_of(&s.name);
@@ -474,7 +485,7 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
             c.plot_rect = Some(shown.response.rect);
         }
         Chart::Placement => {
-            size_picker(ui, &mut c.bar_size, &sets);
+            size_picker(ui, &mut c.bar_size, &[&own]);
             let (placements, rows) = crate::compare::by_placement(&own.runs, pattern, c.bar_size);
             if placements.len() < 2 {
                 ui.label(RichText::new(tr!("compare.placement_empty")).weak());
@@ -513,7 +524,7 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
                             .enumerate()
                             .filter_map(|(i, (line, medians))| {
                                 let p50 = medians[k]?;
-                                Some(Bar::new(i as f64 + offset, p50.max(0.01).log10()).width(width * 0.9).name(line))
+                                Some(log_bar(i as f64 + offset, p50).width(width * 0.9).name(line))
                             })
                             .collect();
                         plot_ui.bar_chart(BarChart::new(placement.clone(), bars));
@@ -561,9 +572,7 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
                             .iter()
                             .enumerate()
                             .map(|(i, (line, p))| {
-                                Bar::new(i as f64 + (k as f64 - 1.0) * 0.27, p[k].max(0.01).log10())
-                                    .width(0.25)
-                                    .name(line)
+                                log_bar(i as f64 + (k as f64 - 1.0) * 0.27, p[k]).width(0.25).name(line)
                             })
                             .collect();
                         plot_ui.bar_chart(BarChart::new(*name, bars));
@@ -572,6 +581,12 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
             c.plot_rect = Some(shown.response.rect);
         }
     }
+}
+
+/// A bar of `micros` on a log axis, standing on 0.1 µs (so a value under 1 µs still rises).
+fn log_bar(x: f64, micros: f64) -> Bar {
+    const FLOOR: f64 = -1.0;
+    Bar::new(x, micros.max(0.1).log10() - FLOOR).base_offset(FLOOR)
 }
 
 /// The sizes the shown runs have, to pick the one a per-size chart shows; keeps the pick on a

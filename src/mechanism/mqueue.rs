@@ -95,6 +95,8 @@ pub struct MqLink {
     chunk: Vec<u8>,
     /// The watcher thread's stop flag, when one watches the peer (receives then block untimed).
     watcher: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// The watcher's marker has been read: every later receive fails at once (no second marker).
+    peer_gone: bool,
 }
 
 /// Priority of data messages; the close and the *peer gone* marker go at 0, behind all data.
@@ -126,7 +128,10 @@ fn watch_peer(rx: libc::mqd_t, pid: u32, start: Option<u64>) -> Option<std::sync
     let stop = std::sync::Arc::new(AtomicBool::new(false));
     let theirs = stop.clone();
     let spawned = std::thread::Builder::new().name("mq-peer-watch".into()).spawn(move || {
-        let mut gone = !super::peer_alive(pid, start);
+        // The pidfd names the process alive at open; only a reused PID (another start time)
+        // means ours was already gone. A failed /proc read proves nothing: trust the pidfd.
+        let reused = matches!((start, super::process_start_time(pid)), (Some(a), Some(b)) if a != b);
+        let mut gone = reused;
         while !gone && !theirs.load(Ordering::Relaxed) {
             let mut fds = [libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
             // SAFETY: one valid pollfd. The timeout only lets the thread end after the link.
@@ -139,7 +144,9 @@ fn watch_peer(rx: libc::mqd_t, pid: u32, start: Option<u64>) -> Option<std::sync
             let marker = PEER_GONE_MARKER;
             // SAFETY: a valid buffer and deadline; the queue descriptor is ours.
             let rc = unsafe { libc::mq_timedsend(queue.as_raw_fd(), marker.as_ptr().cast(), marker.len(), 0, &dl) };
-            if rc == 0 {
+            let retry = rc != 0
+                && matches!(std::io::Error::last_os_error().raw_os_error(), Some(libc::ETIMEDOUT | libc::EINTR));
+            if !retry {
                 break;
             }
         }
@@ -181,6 +188,7 @@ pub fn open(tx_name: &str, rx_name: &str, peer_pid: u32) -> Result<Box<dyn Link>
         peer_start,
         chunk: Vec::with_capacity(msg_size),
         watcher: watch_peer(rx, peer_pid, peer_start),
+        peer_gone: false,
     }))
 }
 
@@ -244,6 +252,9 @@ impl Link for MqLink {
     }
 
     fn recv_bytes(&mut self, buf: &mut [u8]) -> Result<usize, LinkError> {
+        if self.peer_gone {
+            return Err(LinkError::PeerGone(format!("peer process {} died", self.peer_pid)));
+        }
         loop {
             // With a watcher, block untimed: the watcher's marker ends the wait if the peer dies.
             let dl = self.watcher.is_none().then(|| super::realtime_deadline(super::PEER_CHECK_INTERVAL));
@@ -269,6 +280,7 @@ impl Link for MqLink {
                     return Ok(0);
                 }
                 // The watcher's marker: the peer is gone and every message it sent has been read.
+                self.peer_gone = true;
                 return Err(LinkError::PeerGone(format!("peer process {} died", self.peer_pid)));
             }
             let err = std::io::Error::last_os_error();

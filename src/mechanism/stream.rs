@@ -13,7 +13,7 @@ const SMALL_FRAME: usize = 1024;
 
 pub struct StreamLink {
     scratch: Vec<u8>,
-    /// Own the descriptors (closing them on drop); on Unix the bytes move through raw system
+    /// Own the descriptors (closing them on drop); on Unix the bytes move through rustix system
     /// calls on `read_fd` and `write_fd` instead.
     #[cfg_attr(unix, allow(dead_code))]
     reader: Box<dyn Read + Send>,
@@ -48,7 +48,7 @@ impl StreamLink {
 }
 
 impl StreamLink {
-    /// One write(2). On Unix a raw system call: the C library's wrapper is a cancellation point,
+    /// One write(2). On Linux a raw system call (rustix): the C library's wrapper is a cancellation point,
     /// which in a multithreaded process (every worker is one) costs two extra atomic updates per
     /// call, measurable on a 2 µs round trip.
     fn write_some(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
@@ -62,7 +62,7 @@ impl StreamLink {
         self.writer.write(bytes)
     }
 
-    /// One writev(2), raw on Unix like [`StreamLink::write_some`].
+    /// One writev(2), raw on Linux like [`StreamLink::write_some`].
     fn writev_some(&mut self, slices: &[IoSlice<'_>]) -> std::io::Result<usize> {
         #[cfg(unix)]
         {
@@ -74,7 +74,7 @@ impl StreamLink {
         self.writer.write_vectored(slices)
     }
 
-    /// One read(2), raw on Unix like [`StreamLink::write_some`].
+    /// One read(2), raw on Linux like [`StreamLink::write_some`].
     fn read_some(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         #[cfg(unix)]
         {

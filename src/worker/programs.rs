@@ -144,6 +144,9 @@ pub(super) fn play(
                         break 'send;
                     }
                     stamp_seq(&mut payload, seq);
+                    // Checksum first, then the clock (as the pinger does): one-way latency starts
+                    // when the frame is handed to the mechanism.
+                    let crc = crate::wire::payload_crc(&payload);
                     let h = header(role, specs[i].peer, FrameKind::Data, seq);
                     if seq == run.warmup && i == 0 {
                         meter.start_measuring(h.send_ts_nanos);
@@ -154,7 +157,7 @@ pub(super) fn play(
                     };
                     match action {
                         Action::Send => {
-                            ch.send(h, &payload).map_err(|e| e.to_string())?;
+                            ch.send_with_crc(h, &payload, crc).map_err(|e| e.to_string())?;
                             if let Some((hh, p)) = held[i].take() {
                                 // This frame overtook the held one: now the held one, late
                                 // (through a gate of its own: in step mode one send per step).
@@ -165,13 +168,12 @@ pub(super) fn play(
                         }
                         Action::Drop => {}
                         Action::Duplicate => {
-                            ch.send(h, &payload).map_err(|e| e.to_string())?;
+                            ch.send_with_crc(h, &payload, crc).map_err(|e| e.to_string())?;
                             gate(Op::Send, &|| seq);
-                            ch.send(h, &payload).map_err(|e| e.to_string())?;
+                            ch.send_with_crc(h, &payload, crc).map_err(|e| e.to_string())?;
                         }
                         Action::Reorder => held[i] = Some((h, payload.clone())),
                         Action::Corrupt(at) => {
-                            let crc = crate::wire::payload_crc(&payload);
                             payload[at] ^= 0xA5;
                             let sent = ch.send_with_crc(h, &payload, crc);
                             payload[at] ^= 0xA5;
