@@ -9,8 +9,8 @@
 //! a watcher thread waits on a pidfd of the peer and, when the peer dies, posts a *peer gone*
 //! marker into the queue we read. Data travels at priority 1 and the close and the marker at
 //! priority 0, so both are read only after every message the peer sent; the close is empty, the
-//! marker one byte. A send blocks only on a full queue; it times out after
-//! [`PEER_CHECK_INTERVAL`](super::PEER_CHECK_INTERVAL) and checks the peer's PID. Without pidfds
+//! marker one byte. Sends are non-blocking; on a full queue the sender polls for room and checks
+//! the peer's PID every [`PEER_CHECK_INTERVAL`](super::PEER_CHECK_INTERVAL). Without pidfds
 //! (Linux before 5.3) receives time out and check the PID as well.
 
 use super::{Gauge, Link, LinkError, Queued, QueuedUnit, peer_alive, process_start_time};
@@ -163,7 +163,9 @@ pub fn open(tx_name: &str, rx_name: &str, peer_pid: u32) -> Result<Box<dyn Link>
         let mqd = unsafe { libc::mq_open(c.as_ptr(), flags) };
         if mqd == -1 { Err(LinkError::io("mq_open", std::io::Error::last_os_error())) } else { Ok(mqd) }
     };
-    let tx = open(tx_name, libc::O_WRONLY)?;
+    // Non-blocking: a send that finds room (the common case) is one system call with no deadline
+    // to compute and copy in; a full queue is waited out with poll (see send_message).
+    let tx = open(tx_name, libc::O_WRONLY | libc::O_NONBLOCK)?;
     // Read and write: the peer watcher posts its marker through a duplicate of this descriptor.
     let rx = match open(rx_name, libc::O_RDWR) {
         Ok(rx) => rx,
@@ -195,20 +197,39 @@ pub fn open(tx_name: &str, rx_name: &str, peer_pid: u32) -> Result<Box<dyn Link>
 #[cfg(target_os = "linux")]
 impl MqLink {
     fn send_message(&self, msg: &[u8]) -> Result<(), LinkError> {
+        let mut waiting_since: Option<std::time::Instant> = None;
         loop {
-            let dl = super::realtime_deadline(super::PEER_CHECK_INTERVAL);
             // The raw system call, not the C library's cancellation-point wrapper (see
-            // StreamLink::write_some). A timer is armed only if the queue is full.
+            // StreamLink::write_some); tx is non-blocking, so a full queue says EAGAIN.
             // SAFETY: msg is a valid buffer of msg.len() <= mq_msgsize bytes; tx is open for writing.
             let rc = unsafe {
-                libc::syscall(libc::SYS_mq_timedsend, self.tx, msg.as_ptr(), msg.len(), DATA_PRIORITY, &dl as *const _)
+                libc::syscall(
+                    libc::SYS_mq_timedsend,
+                    self.tx,
+                    msg.as_ptr(),
+                    msg.len(),
+                    DATA_PRIORITY,
+                    std::ptr::null::<libc::timespec>(),
+                )
             };
             if rc == 0 {
                 return Ok(());
             }
             let err = std::io::Error::last_os_error();
             match err.raw_os_error() {
-                Some(libc::ETIMEDOUT) => self.check_peer()?,
+                Some(libc::EAGAIN) => {
+                    // Full: wait for room (a queue descriptor polls writable when it has some),
+                    // and check the peer every PEER_CHECK_INTERVAL of waiting.
+                    let since = *waiting_since.get_or_insert_with(std::time::Instant::now);
+                    let left = super::PEER_CHECK_INTERVAL.saturating_sub(since.elapsed());
+                    let mut fds = [libc::pollfd { fd: self.tx, events: libc::POLLOUT, revents: 0 }];
+                    // SAFETY: one valid pollfd on our open queue descriptor.
+                    let ready = unsafe { libc::poll(fds.as_mut_ptr(), 1, left.as_millis().max(1) as libc::c_int) };
+                    if ready == 0 && since.elapsed() >= super::PEER_CHECK_INTERVAL {
+                        self.check_peer()?;
+                        waiting_since = Some(std::time::Instant::now());
+                    }
+                }
                 Some(libc::EINTR) => {}
                 _ => return Err(LinkError::io("mq_send", err)),
             }
