@@ -124,7 +124,8 @@ pub fn render_observer(effects: &[(String, f64, f64)]) -> String {
     let mut s = String::new();
     if !effects.is_empty() {
         s.push_str(
-            "observer effect: the same run with live per-message telemetry on (as the stage runs) against off\n",
+            "observer effect: the same run with live per-message telemetry on (as the stage runs) against off \
+             (one run each: a few % either way is within run-to-run noise; repeat before trusting it)\n",
         );
     }
     for (what, latency, throughput) in effects {

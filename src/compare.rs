@@ -114,21 +114,60 @@ impl Metric {
     }
 }
 
-/// A line of a plot: (x, y) points in x order.
+/// Where a run's processes were, in the three kinds the views offer (`--placement`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PlacementKind {
+    /// Every process on one CPU ("both on CPU 0").
+    SameCore,
+    /// Processes on different CPUs ("pinger on CPU 0, echo on CPU 1").
+    CrossCore,
+    Unpinned,
+}
+
+impl PlacementKind {
+    /// The kind of a report's placement text (`report::placement_text`).
+    pub fn of(placement: &str) -> Self {
+        if placement == "unpinned" {
+            PlacementKind::Unpinned
+        } else if placement.starts_with("both on CPU ") || placement.starts_with("all on CPU ") {
+            PlacementKind::SameCore
+        } else {
+            PlacementKind::CrossCore
+        }
+    }
+
+    /// Its words in line names (English; the views translate them).
+    pub fn tag(self) -> &'static str {
+        match self {
+            PlacementKind::SameCore => "same core",
+            PlacementKind::CrossCore => "across cores",
+            PlacementKind::Unpinned => "unpinned",
+        }
+    }
+}
+
+/// The placement kinds `runs` were run at, in order (one core, across cores, unpinned).
+fn kinds(runs: &[RunReport]) -> std::collections::BTreeSet<PlacementKind> {
+    runs.iter().map(|r| PlacementKind::of(&r.placement)).collect()
+}
+
+/// A line of a plot: (x, y) points in x order, and its runs' placement when the runs it was
+/// drawn from have several.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
+    pub placement: Option<PlacementKind>,
 }
 
-/// A run's line name: the mechanism, its shm wake-up, its placement when runs differ in it.
+/// A run's line name: the mechanism, its shm wake-up, its placement kind when runs differ in it.
 pub fn line_name(r: &RunReport, with_placement: bool) -> String {
     let mut name = r.mechanism.clone();
     if let Some(w) = &r.shm_wait {
         name.push_str(&format!(" ({w})"));
     }
     if with_placement {
-        name.push_str(&format!(", {}", r.placement));
+        name.push_str(&format!(", {}", PlacementKind::of(&r.placement).tag()));
     }
     if r.live_telemetry {
         name.push_str(" +live");
@@ -139,91 +178,76 @@ pub fn line_name(r: &RunReport, with_placement: bool) -> String {
 /// `metric` against payload size, one line per mechanism (and wake-up, and placement where the
 /// runs have several), for runs of `pattern`.
 pub fn against_size(runs: &[RunReport], pattern: &str, metric: Metric) -> Vec<Series> {
-    let placements: std::collections::BTreeSet<&str> = runs.iter().map(|r| r.placement.as_str()).collect();
-    let mut lines: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    let several = kinds(runs).len() > 1;
+    let mut lines: BTreeMap<String, (Vec<(f64, f64)>, PlacementKind)> = BTreeMap::new();
     for r in runs.iter().filter(|r| r.pattern == pattern) {
         if let Some(y) = metric.of(r) {
-            lines.entry(line_name(r, placements.len() > 1)).or_default().push((r.size as f64, y));
+            let kind = PlacementKind::of(&r.placement);
+            lines.entry(line_name(r, several)).or_insert_with(|| (Vec::new(), kind)).0.push((r.size as f64, y));
         }
     }
     lines
         .into_iter()
-        .map(|(name, mut points)| {
+        .map(|(name, (mut points, kind))| {
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            Series { name, points }
+            Series { name, points, placement: several.then_some(kind) }
         })
         .collect()
 }
 
 /// p50, p99 and p99.9 (µs) per line at one size, for a bar chart.
 pub fn percentiles_at(runs: &[RunReport], pattern: &str, size: usize) -> Vec<(String, [f64; 3])> {
-    let placements: std::collections::BTreeSet<&str> = runs.iter().map(|r| r.placement.as_str()).collect();
+    let several = kinds(runs).len() > 1;
     runs.iter()
         .filter(|r| r.pattern == pattern && r.size == size)
         .filter_map(|r| {
             let p = [Metric::P50.of(r)?, Metric::P99.of(r)?, Metric::P999.of(r)?];
-            Some((line_name(r, placements.len() > 1), p))
+            Some((line_name(r, several), p))
         })
         .collect()
 }
 
-/// The thread baseline's median at `size`: what moving a message costs without crossing a
-/// process boundary.
-pub fn baseline(runs: &[RunReport], pattern: &str, size: usize) -> Option<f64> {
+/// The thread baseline's median at `size` and its placement: what moving a message costs
+/// without crossing a process boundary (at one core when it was run there).
+pub fn baseline(runs: &[RunReport], pattern: &str, size: usize) -> Option<(f64, PlacementKind)> {
     runs.iter()
-        .find(|r| r.mechanism == "thread" && r.pattern == pattern && r.size == size)
-        .and_then(|r| Metric::P50.of(r))
+        .filter(|r| r.mechanism == "thread" && r.pattern == pattern && r.size == size)
+        .min_by_key(|r| PlacementKind::of(&r.placement))
+        .and_then(|r| Some((Metric::P50.of(r)?, PlacementKind::of(&r.placement))))
 }
 
 /// The latency distributions at `size`, one line per run: (µs, fraction of messages at or below),
-/// each with its run's placement (to draw placements apart). Runs saved before distributions
-/// were recorded have none and are left out.
-pub fn cdf_at(runs: &[RunReport], pattern: &str, size: usize) -> Vec<(Series, String)> {
-    let placements: std::collections::BTreeSet<&str> = runs.iter().map(|r| r.placement.as_str()).collect();
+/// with its placement kind. Runs saved before distributions were recorded have none and are left
+/// out.
+pub fn cdf_at(runs: &[RunReport], pattern: &str, size: usize) -> Vec<Series> {
+    let several = kinds(runs).len() > 1;
     runs.iter()
         .filter(|r| r.pattern == pattern && r.size == size && !r.latency_cdf.is_empty())
-        .map(|r| {
-            let series = Series {
-                name: line_name(r, placements.len() > 1),
-                points: r.latency_cdf.iter().map(|&(ns, f)| (ns as f64 / 1000.0, f)).collect(),
-            };
-            (series, r.placement.clone())
+        .map(|r| Series {
+            name: line_name(r, several),
+            points: r.latency_cdf.iter().map(|&(ns, f)| (ns as f64 / 1000.0, f)).collect(),
+            placement: Some(PlacementKind::of(&r.placement)),
         })
         .collect()
 }
 
-/// Placements in the order charts give them styles: everything on one CPU first, unpinned last,
-/// the rest (one process per core) between, each group in name order.
-pub fn placement_order(placements: &mut [String]) {
-    let group = |p: &str| {
-        if p == "unpinned" {
-            2
-        } else if p.starts_with("both on CPU ") || p.starts_with("all on CPU ") {
-            0
-        } else {
-            1
-        }
-    };
-    placements.sort_by(|a, b| group(a).cmp(&group(b)).then_with(|| a.cmp(b)));
-}
-
-/// A line's median (µs) at each placement, `None` where it was not run there.
+/// A line's median (µs) at each placement kind, `None` where it was not run there.
 pub type PlacementRow = (String, Vec<Option<f64>>);
 
-/// Median latency (µs) at `size` per mechanism (and wake-up) and placement: the placements in
-/// the order first met, and a row per line.
-pub fn by_placement(runs: &[RunReport], pattern: &str, size: usize) -> (Vec<String>, Vec<PlacementRow>) {
+/// Median latency (µs) at `size` per mechanism (and wake-up) and placement kind: the kinds
+/// present, in order, and a row per line.
+pub fn by_placement(runs: &[RunReport], pattern: &str, size: usize) -> (Vec<PlacementKind>, Vec<PlacementRow>) {
     let at: Vec<&RunReport> = runs.iter().filter(|r| r.pattern == pattern && r.size == size).collect();
-    let mut placements: Vec<String> = Vec::new();
-    for r in &at {
-        if !placements.contains(&r.placement) {
-            placements.push(r.placement.clone());
-        }
-    }
+    let placements: Vec<PlacementKind> = at
+        .iter()
+        .map(|r| PlacementKind::of(&r.placement))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let mut rows: Vec<PlacementRow> = Vec::new();
     for r in &at {
         let name = line_name(r, false);
-        let column = placements.iter().position(|p| *p == r.placement).unwrap_or(0);
+        let column = placements.iter().position(|p| *p == PlacementKind::of(&r.placement)).unwrap_or(0);
         let i = match rows.iter().position(|(n, _)| *n == name) {
             Some(i) => i,
             None => {
@@ -239,10 +263,10 @@ pub fn by_placement(runs: &[RunReport], pattern: &str, size: usize) -> (Vec<Stri
 /// Shared memory's wake-ups side by side at `size`: (line name, CPU µs per message, median µs),
 /// the latency each buys and the CPU it burns for it.
 pub fn wake_vs_cpu(runs: &[RunReport], pattern: &str, size: usize) -> Vec<(String, f64, f64)> {
-    let placements: std::collections::BTreeSet<&str> = runs.iter().map(|r| r.placement.as_str()).collect();
+    let several = kinds(runs).len() > 1;
     runs.iter()
         .filter(|r| r.mechanism == "shm" && r.pattern == pattern && r.size == size)
-        .filter_map(|r| Some((line_name(r, placements.len() > 1), Metric::CpuPerMessage.of(r)?, Metric::P50.of(r)?)))
+        .filter_map(|r| Some((line_name(r, several), Metric::CpuPerMessage.of(r)?, Metric::P50.of(r)?)))
         .collect()
 }
 
@@ -265,7 +289,7 @@ mod tests {
         let bars = percentiles_at(&set.runs, "ping-pong", 64);
         assert_eq!(bars.len(), 2);
         assert_eq!(bars[0].1, [2.249, 2.587, 6.391]);
-        assert_eq!(baseline(&set.runs, "ping-pong", 64), Some(4.071));
+        assert_eq!(baseline(&set.runs, "ping-pong", 64), Some((4.071, PlacementKind::Unpinned)));
         let cpu = against_size(&set.runs, "ping-pong", Metric::CpuPerMessage);
         let want = (0.002377 + 0.00233) * 1e6 / 2000.0;
         assert!((cpu[0].points[0].1 - want).abs() < 1e-6, "{cpu:?}: CPU seconds of both over 2,000 round trips");
@@ -287,29 +311,37 @@ mod tests {
     #[test]
     fn a_recorded_run_at_two_placements_gives_its_distributions_and_medians_side_by_side() {
         let set = ResultSet::parse("placements", include_str!("../tests/data/placement-cdf.json")).expect("loads");
-        let (cdfs, placements): (Vec<Series>, Vec<String>) = cdf_at(&set.runs, "ping-pong", 64).into_iter().unzip();
+        let cdfs = cdf_at(&set.runs, "ping-pong", 64);
         let names: Vec<&str> = cdfs.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "pipe, both on CPU 0",
-                "pipe, pinger on CPU 0, echo on CPU 1",
-                "unix, both on CPU 0",
-                "unix, pinger on CPU 0, echo on CPU 1"
-            ]
-        );
+        assert_eq!(names, ["pipe, same core", "pipe, across cores", "unix, same core", "unix, across cores"]);
         // As recorded: pipe on one core, its fastest round trip 2.037 µs (0.05 % of 2,000 at or
         // below), its slowest 49.087 µs.
         assert_eq!(cdfs[0].points.first(), Some(&(2.037, 0.0005)));
         assert_eq!(cdfs[0].points.last(), Some(&(49.087, 1.0)));
         assert!(cdfs.iter().all(|s| s.points.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1)));
-        assert_eq!(placements[..2], ["both on CPU 0", "pinger on CPU 0, echo on CPU 1"], "each line its placement");
-        let mut order =
-            vec!["unpinned".to_string(), "pinger on CPU 0, echo on CPU 1".to_string(), "both on CPU 0".to_string()];
-        placement_order(&mut order);
-        assert_eq!(order, ["both on CPU 0", "pinger on CPU 0, echo on CPU 1", "unpinned"], "one core, two, unpinned");
+        let kinds: Vec<Option<PlacementKind>> = cdfs.iter().map(|s| s.placement).collect();
+        use PlacementKind::*;
+        assert_eq!(
+            kinds,
+            [Some(SameCore), Some(CrossCore), Some(SameCore), Some(CrossCore)],
+            "each line its placement"
+        );
+        assert_eq!(PlacementKind::of("producer, relay 2 on CPU 0 · relay 1, consumer on CPU 1"), CrossCore);
+        assert_eq!(PlacementKind::of("all on CPU 1"), SameCore);
+        // The latency lines carry their placement too, to be drawn apart (lines in name order).
+        let p50 = against_size(&set.runs, "ping-pong", Metric::P50);
+        let lines: Vec<(&str, Option<PlacementKind>)> = p50.iter().map(|s| (s.name.as_str(), s.placement)).collect();
+        assert_eq!(
+            lines,
+            [
+                ("pipe, across cores", Some(CrossCore)),
+                ("pipe, same core", Some(SameCore)),
+                ("unix, across cores", Some(CrossCore)),
+                ("unix, same core", Some(SameCore))
+            ]
+        );
         let (placements, rows) = by_placement(&set.runs, "ping-pong", 64);
-        assert_eq!(placements, ["both on CPU 0", "pinger on CPU 0, echo on CPU 1"]);
+        assert_eq!(placements, [SameCore, CrossCore]);
         assert_eq!(
             rows,
             [
@@ -358,6 +390,9 @@ pub struct RunnerState {
     pub cancelled: bool,
 }
 
+/// How long a comparison waits after each run for the window to be redrawn before the next.
+pub const REDRAW_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// A comparison running in the background, one combination after another, through the same
 /// code as `ipc-lab bench`; cancelled between combinations (the one running finishes its few
 /// thousand messages first).
@@ -384,17 +419,26 @@ impl Runner {
         let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (s, c) = (state.clone(), cancel.clone());
         let thread = std::thread::Builder::new().name("compare".into()).spawn(move || {
+            let quiet = |f: &mut dyn FnMut(&mut RunnerState)| f(&mut s.lock().unwrap_or_else(|p| p.into_inner()));
+            // The window is redrawn between runs, never during one: drawing a frame (in software
+            // under a VM, ~20-30 ms of CPU on every core) preempted the runs' processes and put
+            // milliseconds into their p99 across cores. So: news, a repaint, a pause for it.
             let with = |f: &mut dyn FnMut(&mut RunnerState)| {
-                f(&mut s.lock().unwrap_or_else(|p| p.into_inner()));
+                quiet(f);
                 repaint();
+                std::thread::sleep(REDRAW_PAUSE);
             };
+            // The click that started us is being drawn (with egui's animations, several frames):
+            // let that finish first.
+            with(&mut |_| {});
+            std::thread::sleep(4 * REDRAW_PAUSE);
             for spec in &specs {
                 if c.load(Ordering::Relaxed) {
                     with(&mut |st| st.cancelled = true);
                     break;
                 }
                 let label = format!("{} {}", spec.mechanism, crate::scenario::human_bytes(spec.size as u64));
-                with(&mut |st| {
+                quiet(&mut |st| {
                     st.current = label.clone();
                     st.sent = 0;
                 });

@@ -43,8 +43,8 @@ fn a_two_by_two_comparison_from_the_ui_puts_both_mechanisms_in_the_plot() {
     h.get_by_label("Latency distribution").click();
     h.run_steps(3);
     let cdfs = ipc_lab::compare::cdf_at(&runs, "ping-pong", 64);
-    assert_eq!(cdfs.iter().map(|(s, _)| s.name.as_str()).collect::<Vec<_>>(), ["pipe", "unix"]);
-    assert!(cdfs.iter().all(|(s, _)| s.points.last().is_some_and(|p| p.1 == 1.0)), "{cdfs:?}");
+    assert_eq!(cdfs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["pipe", "unix"]);
+    assert!(cdfs.iter().all(|s| s.points.last().is_some_and(|p| p.1 == 1.0)), "{cdfs:?}");
     h.get_by_label_contains("the share of messages at or below each latency");
     assert!(h.state().ui_state.compare.plot_rect.is_some(), "the distribution is drawn");
     h.get_by_label("Same core vs across cores").click();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use egui::RichText;
 use egui_plot::{AxisHints, Bar, BarChart, HLine, Legend, Line, Plot};
 
-use crate::compare::{Metric, ResultSet, Runner, Series};
+use crate::compare::{Metric, PlacementKind, ResultSet, Runner, Series};
 use crate::mechanism::{MechanismId, ShmWait};
 use crate::scenario::{Pattern, RunSpec, human_bytes};
 use crate::tr;
@@ -44,6 +44,8 @@ pub struct CompareUi {
     pub chart: Chart,
     /// The size the percentile bars show.
     pub bar_size: usize,
+    /// The placement they show, when the runs have several.
+    pub bar_placement: PlacementKind,
     pub file_path: String,
     pub message: Option<String>,
     /// Where the chart was drawn last frame (points), for a PNG of it.
@@ -65,6 +67,7 @@ impl Default for CompareUi {
             sets: Vec::new(),
             chart: Chart::LatencyVsSize,
             bar_size: 64,
+            bar_placement: PlacementKind::SameCore,
             file_path: "results.json".into(),
             message: None,
             plot_rect: None,
@@ -189,14 +192,65 @@ fn color_of(name: &str) -> egui::Color32 {
     PALETTE[i % PALETTE.len()]
 }
 
+/// A placement kind in the window's language.
+fn kind_words(kind: PlacementKind) -> String {
+    match kind {
+        PlacementKind::SameCore => tr!("compare.same_core"),
+        PlacementKind::CrossCore => tr!("compare.cross_core"),
+        PlacementKind::Unpinned => tr!("compare.unpinned"),
+    }
+}
+
+/// A line name as shown: its placement kind (the model's English words) in the window's language.
+fn shown(name: &str) -> String {
+    for kind in [PlacementKind::SameCore, PlacementKind::CrossCore, PlacementKind::Unpinned] {
+        let tag = format!(", {}", kind.tag());
+        if let Some(at) = name.find(&tag) {
+            return format!("{}, {}{}", &name[..at], kind_words(kind), &name[at + tag.len()..]);
+        }
+    }
+    name.to_string()
+}
+
+/// A line name without its placement kind.
+fn without_kind(name: &str) -> String {
+    match kind_in(name) {
+        Some(k) => name.replacen(&format!(", {}", k.tag()), "", 1),
+        None => name.to_string(),
+    }
+}
+
+/// The placement kind a line name ends with, if it names one.
+fn kind_in(name: &str) -> Option<PlacementKind> {
+    [PlacementKind::SameCore, PlacementKind::CrossCore, PlacementKind::Unpinned]
+        .into_iter()
+        .find(|k| name.trim_end_matches(" +live").ends_with(&format!(", {}", k.tag())))
+}
+
+/// The point shape of a placement kind: circles one core, squares across cores, diamonds unpinned.
+fn marker(kind: PlacementKind) -> egui_plot::MarkerShape {
+    match kind {
+        PlacementKind::SameCore => egui_plot::MarkerShape::Circle,
+        PlacementKind::CrossCore => egui_plot::MarkerShape::Square,
+        PlacementKind::Unpinned => egui_plot::MarkerShape::Diamond,
+    }
+}
+
 fn lines(plot_ui: &mut egui_plot::PlotUi<'_>, series: &[Series], suffix: &str, dashed: bool, overlay: bool) {
     for s in series {
         let pts: Vec<[f64; 2]> =
             s.points.iter().filter(|(x, y)| *x > 0.0 && *y > 0.0).map(|(x, y)| [x.log10(), y.log10()]).collect();
         // A laid-over file's lines are fainter and thinner than this run's.
         let color = if overlay { color_of(&s.name).gamma_multiply(0.45) } else { color_of(&s.name) };
-        let mut line =
-            Line::new(format!("{}{suffix}", s.name), pts).color(color).width(if overlay { 1.2 } else { 2.0 });
+        // One legend entry per mechanism (egui_plot joins items of one name): its placements are
+        // told by the points' shapes and p50 from p99 by the dashes, as the note above says.
+        let name = format!("{}{suffix}", without_kind(&s.name));
+        // With several placements, each point's shape says which (the line's color is the mechanism's).
+        if let Some(kind) = s.placement {
+            let points = egui_plot::Points::new(name.clone(), pts.clone()).shape(marker(kind)).radius(4.0).color(color);
+            plot_ui.points(points);
+        }
+        let mut line = Line::new(name, pts).color(color).width(if overlay { 1.2 } else { 2.0 });
         if dashed {
             line = line.style(egui_plot::LineStyle::dashed_loose());
         }
@@ -209,7 +263,10 @@ pub fn compare_ui(c: &mut CompareUi, exe: &std::path::Path, repaint: &Arc<dyn Fn
     let state = c.runner.as_ref().map(|r| r.state());
     let running = state.as_ref().is_some_and(|s| s.running);
     egui::Panel::left("compare-choices").resizable(false).exact_size(230.0).show(ui, |ui| {
-        egui::ScrollArea::vertical().show(ui, |ui| {
+        // The scroll bar always shows: at presenter sizes the file buttons are below the fold.
+        let scroll =
+            egui::ScrollArea::vertical().scroll_bar_visibility(egui::scroll_area::ScrollBarVisibility::AlwaysVisible);
+        scroll.show(ui, |ui| {
             ui.add_enabled_ui(!running, |ui| {
                 ui.strong(tr!("compare.mechanisms"));
                 for (m, on) in c.mechanisms.iter_mut() {
@@ -225,6 +282,7 @@ pub fn compare_ui(c: &mut CompareUi, exe: &std::path::Path, repaint: &Arc<dyn Fn
                     let l = ui.label(tr!("compare.count"));
                     ui.add(egui::DragValue::new(&mut c.count).range(100..=1_000_000).speed(50.0)).labelled_by(l.id);
                 });
+                ui.label(RichText::new(tr!("compare.warmup_is", n = c.count / 10)).small().weak());
                 ui.strong(tr!("compare.placement"));
                 for (i, name) in
                     [tr!("compare.same_core"), tr!("compare.cross_core"), tr!("compare.unpinned")].iter().enumerate()
@@ -370,20 +428,34 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
                     if round_trip { tr!("compare.axis_cpu_rtt") } else { tr!("compare.axis_cpu_msg") },
                 ),
             };
-            ui.label(RichText::new(tr!("compare.vs_size_note", what = ylabel)).weak());
+            let mut note = tr!("compare.vs_size_note", what = ylabel.clone());
+            if metrics.len() > 1 {
+                note = format!("{note}; {}", tr!("compare.p99_dashed"));
+            }
+            if sets.iter().any(|s| {
+                crate::compare::against_size(&s.runs, pattern, metrics[0]).iter().any(|l| l.placement.is_some())
+            }) {
+                note = format!("{note}; {}", tr!("compare.markers"));
+            }
+            ui.label(RichText::new(note).weak());
+            // Latency and CPU rise with size and throughput falls: the legend goes to the corner
+            // the lines leave empty.
+            let corner = if c.chart == Chart::ThroughputVsSize {
+                egui_plot::Corner::LeftBottom
+            } else {
+                egui_plot::Corner::LeftTop
+            };
             let shown = Plot::new("compare-vs-size")
                 .x_grid_spacer(log_marks)
                 .y_grid_spacer(log_marks)
-                .legend(Legend::default())
+                .legend(Legend::default().position(corner))
                 .custom_x_axes(vec![log_axis(&tr!("compare.size_axis"), true)])
                 .custom_y_axes(vec![log_axis(&ylabel, false)])
                 .show(ui, |plot_ui| {
                     for (i, set) in sets.iter().enumerate() {
                         for &m in &metrics {
-                            let tag =
-                                if metrics.len() > 1 { if m == Metric::P50 { " p50" } else { " p99" } } else { "" };
                             let series = crate::compare::against_size(&set.runs, pattern, m);
-                            lines(plot_ui, &series, &format!("{tag}{}", suffix(i, set)), m == Metric::P99, i > 0);
+                            lines(plot_ui, &series, &suffix(i, set), m == Metric::P99, i > 0);
                         }
                     }
                     // The thread baseline at the smallest size: what a message costs without
@@ -391,9 +463,11 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
                     let smallest = own.runs.iter().filter(|r| r.mechanism == "thread").map(|r| r.size).min();
                     if c.chart == Chart::LatencyVsSize
                         && let Some(size) = smallest
-                        && let Some(b) = crate::compare::baseline(&own.runs, pattern, size).filter(|b| *b > 0.0)
+                        && let Some((b, kind)) =
+                            crate::compare::baseline(&own.runs, pattern, size).filter(|b| b.0 > 0.0)
                     {
-                        let name = tr!("compare.baseline", size = human_bytes(size as u64));
+                        let name =
+                            tr!("compare.baseline", size = human_bytes(size as u64), placement = kind_words(kind));
                         plot_ui.hline(HLine::new(name, b.log10()).color(egui::Color32::GRAY));
                     }
                 });
@@ -406,23 +480,42 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
                 ui.label(RichText::new(tr!("compare.wake_empty")).weak());
                 return;
             }
-            ui.label(RichText::new(tr!("compare.wake_note", size = human_bytes(size as u64))).weak());
+            let several = points.iter().any(|(n, _, _)| kind_in(n).is_some());
+            let mut note = tr!("compare.wake_note", size = human_bytes(size as u64));
+            if several {
+                note = format!("{note}; {}", tr!("compare.markers"));
+            }
+            ui.label(RichText::new(note).weak());
             let xlabel = if round_trip { tr!("compare.axis_cpu_rtt") } else { tr!("compare.axis_cpu_msg") };
+            // Half a decade of room around the points, so each sits between labelled ticks.
+            let logs: Vec<[f64; 2]> =
+                points.iter().filter(|p| p.1 > 0.0 && p.2 > 0.0).map(|p| [p.1.log10(), p.2.log10()]).collect();
+            let (lo, hi) = logs.iter().fold(([f64::MAX; 2], [f64::MIN; 2]), |(lo, hi), p| {
+                ([lo[0].min(p[0]), lo[1].min(p[1])], [hi[0].max(p[0]), hi[1].max(p[1])])
+            });
             // Spinning sits low on the left, sleeping high on the right: the legend goes where neither is.
-            let shown = Plot::new("compare-wake")
+            let shown_plot = Plot::new("compare-wake")
                 .legend(Legend::default().position(egui_plot::Corner::LeftTop))
                 .x_grid_spacer(log_marks)
                 .y_grid_spacer(log_marks)
+                .include_x(lo[0] - 0.5)
+                .include_x(hi[0] + 0.5)
+                .include_y(lo[1] - 0.5)
+                .include_y(hi[1] + 0.5)
                 .custom_x_axes(vec![log_axis(&xlabel, true)])
                 .custom_y_axes(vec![log_axis(&tr!("compare.axis_p50"), false)])
                 .show(ui, |plot_ui| {
                     for (name, cpu, p50) in &points {
                         if *cpu > 0.0 && *p50 > 0.0 {
                             let pt = vec![[cpu.log10(), p50.log10()]];
-                            plot_ui.points(egui_plot::Points::new(name.clone(), pt).radius(7.0).color(color_of(name)));
+                            let shape = kind_in(name).map_or(egui_plot::MarkerShape::Circle, marker);
+                            let p =
+                                egui_plot::Points::new(shown(name), pt).radius(7.0).shape(shape).color(color_of(name));
+                            plot_ui.points(p);
                         }
                     }
                 });
+            let shown = shown_plot;
             c.plot_rect = Some(shown.response.rect);
         }
         Chart::Cdf => {
@@ -446,29 +539,19 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
                 .include_y(0.0)
                 .include_y(1.0)
                 .show(ui, |plot_ui| {
-                    // One style per placement across every shown file: one core solid, two dashed,
-                    // unpinned dotted (in placement_order).
-                    let mut placements: Vec<String> = sets
-                        .iter()
-                        .flat_map(|s| crate::compare::cdf_at(&s.runs, pattern, c.bar_size))
-                        .map(|(_, p)| p)
-                        .collect();
-                    placements.sort();
-                    placements.dedup();
-                    crate::compare::placement_order(&mut placements);
                     for (i, set) in sets.iter().enumerate() {
-                        for (s, placement) in crate::compare::cdf_at(&set.runs, pattern, c.bar_size) {
-                            let placement = placements.iter().position(|p| *p == placement).unwrap_or(0);
+                        for s in crate::compare::cdf_at(&set.runs, pattern, c.bar_size) {
                             let points: Vec<[f64; 2]> =
                                 s.points.iter().filter(|p| p.0 > 0.0).map(|&(x, y)| [x.log10(), y]).collect();
                             let color = color_of(&s.name);
                             let color = if i > 0 { color.gamma_multiply(0.45) } else { color };
-                            let name = format!("{}{}", s.name, suffix(i, set));
-                            // One style per placement: solid, dashed, dotted.
-                            let style = match placement {
-                                0 => egui_plot::LineStyle::Solid,
-                                1 => egui_plot::LineStyle::dashed_dense(),
-                                _ => egui_plot::LineStyle::dotted_dense(),
+                            // One legend entry per mechanism; the line style says the placement.
+                            let name = format!("{}{}", without_kind(&s.name), suffix(i, set));
+                            // One style per placement kind, in every shown file alike.
+                            let style = match s.placement.unwrap_or(PlacementKind::SameCore) {
+                                PlacementKind::SameCore => egui_plot::LineStyle::Solid,
+                                PlacementKind::CrossCore => egui_plot::LineStyle::dashed_dense(),
+                                PlacementKind::Unpinned => egui_plot::LineStyle::dotted_dense(),
                             };
                             plot_ui.line(
                                 Line::new(name, points)
@@ -492,18 +575,16 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
                 return;
             }
             let what = if round_trip { tr!("compare.round_trip") } else { tr!("compare.one_way") };
-            ui.label(
-                RichText::new(tr!("compare.placement_note", what = what, size = human_bytes(c.bar_size as u64))).weak(),
-            );
-            let names: Vec<String> = rows.iter().map(|(n, _)| n.clone()).collect();
-            let x_axis = AxisHints::new_x().formatter(move |mark, _| {
-                let i = mark.value.round();
-                if (mark.value - i).abs() < 1e-6 && i >= 0.0 {
-                    names.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            });
+            let size = human_bytes(c.bar_size as u64);
+            let note = if round_trip {
+                tr!("compare.placement_note", what = what, size = size)
+            } else {
+                tr!("compare.placement_note_stream", what = what, size = size)
+            };
+            ui.label(RichText::new(note).weak());
+            let names: Vec<String> = rows.iter().map(|(n, _)| shown(n)).collect();
+            let top = rows.iter().flat_map(|(_, m)| m.iter().flatten()).fold(0.1f64, |a, &b| a.max(b));
+            let x_axis = bar_axis(names);
             let width = 0.8 / placements.len() as f64;
             let shown = Plot::new("compare-placement")
                 .legend(Legend::default())
@@ -515,6 +596,8 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
                         .collect()
                 })
                 .y_grid_spacer(log_marks)
+                // Room above the tallest bar for the legend.
+                .include_y(top.log10() + 0.6)
                 .custom_y_axes(vec![log_axis(&tr!("compare.axis_p50"), false)])
                 .show(ui, |plot_ui| {
                     for (k, placement) in placements.iter().enumerate() {
@@ -527,14 +610,36 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
                                 Some(log_bar(i as f64 + offset, p50).width(width * 0.9).name(line))
                             })
                             .collect();
-                        plot_ui.bar_chart(BarChart::new(placement.clone(), bars));
+                        plot_ui.bar_chart(BarChart::new(kind_words(*placement), bars));
                     }
                 });
             c.plot_rect = Some(shown.response.rect);
         }
         Chart::Percentiles => {
             size_picker(ui, &mut c.bar_size, &sets);
-            let rows = crate::compare::percentiles_at(&own.runs, pattern, c.bar_size);
+            // One placement at a time (the placement chart sets them side by side).
+            let mut rows = crate::compare::percentiles_at(&own.runs, pattern, c.bar_size);
+            let kinds: Vec<PlacementKind> = {
+                let mut k: Vec<PlacementKind> = rows.iter().filter_map(|(n, _)| kind_in(n)).collect();
+                k.sort();
+                k.dedup();
+                k
+            };
+            if !kinds.is_empty() {
+                if !kinds.contains(&c.bar_placement) {
+                    c.bar_placement = kinds[0];
+                }
+                ui.horizontal_wrapped(|ui| {
+                    ui.label(tr!("compare.placement"));
+                    for k in &kinds {
+                        ui.selectable_value(&mut c.bar_placement, *k, kind_words(*k));
+                    }
+                });
+                rows.retain(|(n, _)| kind_in(n) == Some(c.bar_placement));
+                for (n, _) in rows.iter_mut() {
+                    *n = without_kind(n);
+                }
+            }
             ui.label(
                 RichText::new(tr!(
                     "compare.bars_note",
@@ -546,17 +651,13 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
             // How many samples the rarest percentile stands on.
             let per = own.runs.first().map_or(0, |r| r.count);
             ui.label(RichText::new(tr!("compare.p999_note", n = per, k = per / 1000)).weak());
-            let names: Vec<String> = rows.iter().map(|(n, _)| n.clone()).collect();
-            let x_axis = AxisHints::new_x().formatter(move |mark, _| {
-                let i = mark.value.round();
-                if (mark.value - i).abs() < 1e-6 && i >= 0.0 {
-                    names.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            });
+            let names: Vec<String> = rows.iter().map(|(n, _)| shown(n)).collect();
+            let top = rows.iter().flat_map(|(_, p)| p.iter()).fold(0.1f64, |a, &b| a.max(b));
+            let x_axis = bar_axis(names);
             let shown = Plot::new("compare-percentiles")
                 .legend(Legend::default())
+                // Room above the tallest bar for the legend.
+                .include_y(top.log10() + 0.6)
                 .custom_x_axes(vec![x_axis])
                 .x_grid_spacer(|input| {
                     let (lo, hi) = input.bounds;
@@ -581,6 +682,21 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
             c.plot_rect = Some(shown.response.rect);
         }
     }
+}
+
+/// The x axis of a bar chart: each group's line name under it, its placement on a second line
+/// (labels are shown however close the groups stand).
+fn bar_axis(names: Vec<String>) -> AxisHints<'static> {
+    AxisHints::new_x()
+        .formatter(move |mark, _| {
+            let i = mark.value.round();
+            if (mark.value - i).abs() < 1e-6 && i >= 0.0 {
+                names.get(i as usize).map(|n| n.replacen(", ", "\n", 1)).unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .label_spacing(10.0..=20.0)
 }
 
 /// A bar of `micros` on a log axis, standing on 0.1 µs (so a value under 1 µs still rises).
