@@ -57,7 +57,7 @@ impl ProcState {
         match self {
             ProcState::Starting => tr!("state.starting"),
             ProcState::Running => tr!("state.running"),
-            ProcState::Blocked(on) => tr!("state.blocked", call = on),
+            ProcState::Blocked(on) => tr!("state.blocked", call = wait_words(on)),
             ProcState::AtGate { op: Op::SendEnd, seq } => tr!("state.about_to_send_end", n = seq),
             ProcState::AtGate { op: Op::Send, seq } => tr!("state.about_to_send", seq = seq),
             ProcState::AtGate { op: Op::Recv, seq } => tr!("state.about_to_recv", seq = seq),
@@ -959,6 +959,24 @@ impl Model {
 }
 
 pub use crate::report::placement_text;
+
+/// A wait from `describe_wchan` in the language of the thread that draws it (the model keeps the
+/// English words, which the CLI prints).
+fn wait_words(on: &str) -> String {
+    match on {
+        "read on a pipe" => tr!("wait.pipe_read"),
+        "write on a pipe" => tr!("wait.pipe_write"),
+        "recv on a Unix socket" => tr!("wait.unix_recv"),
+        "recv on a socket" => tr!("wait.socket_recv"),
+        "a message-queue call" => tr!("wait.mqueue"),
+        "futex wait" => tr!("wait.futex"),
+        "sleep (rate limit)" => tr!("wait.rate_sleep"),
+        "accept" => tr!("wait.accept"),
+        "poll" => tr!("wait.poll"),
+        "the kernel" => tr!("wait.kernel"),
+        other => other.to_string(),
+    }
+}
 
 /// Turns a kernel wait channel into words a student knows.
 pub fn describe_wchan(wchan: &str) -> String {
