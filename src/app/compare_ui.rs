@@ -61,7 +61,9 @@ impl Default for CompareUi {
             sweep: true,
             pattern: Pattern::PingPong,
             count: 2000,
-            placements: [false, false, true],
+            // One core by default: unpinned runs land on one CPU or two as the scheduler decides,
+            // so a single run's numbers jump between a few µs and tens of µs.
+            placements: [true, false, false],
             shm_waits: [false, true, false],
             runner: None,
             sets: Vec::new(),
@@ -436,6 +438,9 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
                 crate::compare::against_size(&s.runs, pattern, metrics[0]).iter().any(|l| l.placement.is_some())
             }) {
                 note = format!("{note}; {}", tr!("compare.markers"));
+            }
+            if sets.iter().any(|s| s.runs.iter().any(|r| PlacementKind::of(&r.placement) == PlacementKind::Unpinned)) {
+                note = format!("{note}. {}", tr!("compare.unpinned_note"));
             }
             ui.label(RichText::new(note).weak());
             // Latency and CPU rise with size and throughput falls: the legend goes to the corner
