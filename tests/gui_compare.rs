@@ -11,9 +11,43 @@ use egui_kittest::kittest::Queryable;
 use ipc_lab::app::AppOptions;
 use ipc_lab::compare::{Metric, against_size};
 use ipc_lab::mechanism::MechanismId;
+use ipc_lab::scenario::{Pattern, RunSpec};
+
+/// The tests here count this process's children: one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The window is redrawn only between runs: whenever the runner asks for a repaint, none of its
+/// runs' processes is alive (a frame drawn in software took CPU from cross-core runs and put
+/// milliseconds into their p99).
+#[test]
+fn a_comparison_asks_for_repaints_only_between_runs() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let repaints = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Vec<u32>>::new()));
+    let seen = repaints.clone();
+    let repaint: std::sync::Arc<dyn Fn() + Send + Sync> = std::sync::Arc::new(move || {
+        let alive = common::children_of(std::process::id());
+        seen.lock().unwrap_or_else(|p| p.into_inner()).push(alive);
+    });
+    let specs: Vec<_> = [MechanismId::Pipe, MechanismId::Unix]
+        .into_iter()
+        // Paced to last about half a second each, so progress arrives while they run.
+        .map(|m| RunSpec { warmup: 100, rate_per_sec: Some(2000.0), ..common::spec(m, Pattern::PingPong, 64, 1000) })
+        .collect();
+    let runner = ipc_lab::compare::Runner::start(specs, common::exe(), repaint).expect("starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while runner.state().running {
+        assert!(Instant::now() < deadline, "the comparison did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(runner.state().reports.len(), 2, "{:?}", runner.state().failures);
+    let repaints = repaints.lock().unwrap_or_else(|p| p.into_inner());
+    assert!(repaints.len() >= 3, "a repaint before the first run and after each: {}", repaints.len());
+    assert!(repaints.iter().all(|alive| alive.is_empty()), "repaints asked while processes ran: {repaints:?}");
+}
 
 #[test]
 fn a_two_by_two_comparison_from_the_ui_puts_both_mechanisms_in_the_plot() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let mut h = ui::harness(AppOptions::default());
     h.get_by_label("Compare").click();
     h.run_steps(2);
