@@ -355,6 +355,23 @@ mod tests {
     }
 
     #[test]
+    fn a_spinning_thread_shows_in_how_busy_the_machine_is() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let theirs = stop.clone();
+        let spinner = std::thread::spawn(move || {
+            while !theirs.load(std::sync::atomic::Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        });
+        let busy = cpu_busy(std::time::Duration::from_millis(300));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        spinner.join().expect("spinner");
+        let busy = busy.expect("/proc/stat reads on Linux");
+        assert!(busy >= 0.8 / cpus && busy <= 1.0, "one spinning thread of {cpus} CPUs: {busy}");
+    }
+
+    #[test]
     fn a_bare_array_loads_and_a_bad_file_says_why() {
         let set = ResultSet::parse("recorded", RECORDED).expect("loads");
         let array = serde_json::to_string(&set.runs).expect("runs");
@@ -388,6 +405,28 @@ pub struct RunnerState {
     pub failures: Vec<String>,
     pub running: bool,
     pub cancelled: bool,
+    /// How busy the machine was with other work just before the first run (share of all CPUs,
+    /// 0–1), when it could be read.
+    pub busy_before: Option<f64>,
+}
+
+/// Share of all CPUs busy over `over` (from /proc/stat; steal counts as busy), or `None` where
+/// there is no /proc/stat.
+pub fn cpu_busy(over: std::time::Duration) -> Option<f64> {
+    fn read() -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let line = stat.lines().next()?.strip_prefix("cpu ")?;
+        let v: Vec<u64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        // user nice system idle iowait irq softirq steal
+        let idle = v.get(3)? + v.get(4).unwrap_or(&0);
+        let total: u64 = v.iter().take(8).sum();
+        Some((idle, total))
+    }
+    let (i0, t0) = read()?;
+    std::thread::sleep(over);
+    let (i1, t1) = read()?;
+    let total = t1.saturating_sub(t0);
+    (total > 0).then(|| 1.0 - i1.saturating_sub(i0) as f64 / total as f64)
 }
 
 /// How long a comparison waits after each run for the window to be redrawn before the next.
@@ -432,6 +471,9 @@ impl Runner {
             // let that finish first.
             with(&mut |_| {});
             std::thread::sleep(4 * REDRAW_PAUSE);
+            // Then see whether something else keeps the machine busy: it would show in every run.
+            let busy = cpu_busy(3 * REDRAW_PAUSE);
+            quiet(&mut |st| st.busy_before = busy);
             for spec in &specs {
                 if c.load(Ordering::Relaxed) {
                     with(&mut |st| st.cancelled = true);

@@ -28,6 +28,9 @@ pub enum Chart {
     WakeVsCpu,
 }
 
+/// Above this share of all CPUs busy with other work before a comparison, the view warns.
+const BUSY_WARNING: f64 = 0.2;
+
 /// What the compare view remembers.
 pub struct CompareUi {
     pub mechanisms: Vec<(MechanismId, bool)>,
@@ -308,18 +311,6 @@ pub fn compare_ui(c: &mut CompareUi, exe: &std::path::Path, repaint: &Arc<dyn Fn
             } else if ui.button(tr!("compare.run")).clicked() {
                 c.start(exe.to_path_buf(), repaint.clone());
             }
-            if let Some(s) = &state {
-                ui.label(tr!("compare.progress", done = s.done, total = s.total));
-                if s.running {
-                    ui.label(tr!("compare.now", what = s.current, sent = s.sent.min(s.per_run), total = s.per_run));
-                    ui.add(egui::ProgressBar::new(s.done as f32 / s.total.max(1) as f32));
-                } else if s.cancelled {
-                    ui.label(tr!("compare.cancelled"));
-                }
-                for f in &s.failures {
-                    ui.colored_label(ui.visuals().warn_fg_color, f);
-                }
-            }
             ui.separator();
             ui.strong(tr!("compare.files"));
             ui.text_edit_singleline(&mut c.file_path);
@@ -386,6 +377,24 @@ pub fn compare_ui(c: &mut CompareUi, exe: &std::path::Path, repaint: &Arc<dyn Fn
             if let Some(msg) = &c.message {
                 ui.label(msg);
             }
+            // Progress last, so the buttons above stay where they are when it appears.
+            ui.separator();
+            if let Some(s) = &state {
+                if let Some(busy) = s.busy_before.filter(|b| *b > BUSY_WARNING) {
+                    let pct = format!("{:.0}", busy * 100.0);
+                    ui.colored_label(ui.visuals().warn_fg_color, tr!("compare.busy", pct = pct));
+                }
+                ui.label(tr!("compare.progress", done = s.done, total = s.total));
+                if s.running {
+                    ui.label(tr!("compare.now", what = s.current, sent = s.sent.min(s.per_run), total = s.per_run));
+                    ui.add(egui::ProgressBar::new(s.done as f32 / s.total.max(1) as f32));
+                } else if s.cancelled {
+                    ui.label(tr!("compare.cancelled"));
+                }
+                for f in &s.failures {
+                    ui.colored_label(ui.visuals().warn_fg_color, f);
+                }
+            }
         });
     });
     // The runs so far, read once this frame.
@@ -450,9 +459,22 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
             } else {
                 egui_plot::Corner::LeftTop
             };
+            // Room for the legend where the lines are not: the y range grows by nearly half at the
+            // legend's end, so the legend sits in empty space.
+            let ys: Vec<f64> = sets
+                .iter()
+                .flat_map(|s| metrics.iter().flat_map(|&m| crate::compare::against_size(&s.runs, pattern, m)))
+                .flat_map(|l| l.points.into_iter().map(|p| p.1))
+                .filter(|y| *y > 0.0)
+                .map(f64::log10)
+                .collect();
+            let (lo, hi) = ys.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &y| (lo.min(y), hi.max(y)));
+            let room = if ys.is_empty() { 0.0 } else { (hi - lo).max(0.5) * 0.45 };
+            let headroom = if corner == egui_plot::Corner::LeftBottom { lo - room } else { hi + room };
             let shown = Plot::new("compare-vs-size")
                 .x_grid_spacer(log_marks)
                 .y_grid_spacer(log_marks)
+                .include_y(headroom)
                 .legend(Legend::default().position(corner))
                 .custom_x_axes(vec![log_axis(&tr!("compare.size_axis"), true)])
                 .custom_y_axes(vec![log_axis(&ylabel, false)])
@@ -696,7 +718,8 @@ fn bar_axis(names: Vec<String>) -> AxisHints<'static> {
         .formatter(move |mark, _| {
             let i = mark.value.round();
             if (mark.value - i).abs() < 1e-6 && i >= 0.0 {
-                names.get(i as usize).map(|n| n.replacen(", ", "\n", 1)).unwrap_or_default()
+                // Placement and shm wake-up on a second line, so a group's label fits under it.
+                names.get(i as usize).map(|n| n.replacen(", ", "\n", 1).replacen(" (", "\n(", 1)).unwrap_or_default()
             } else {
                 String::new()
             }
