@@ -268,7 +268,9 @@ pub fn compare_ui(c: &mut CompareUi, exe: &std::path::Path, repaint: &Arc<dyn Fn
     let state = c.runner.as_ref().map(|r| r.state());
     let running = state.as_ref().is_some_and(|s| s.running);
     egui::Panel::left("compare-choices").resizable(false).exact_size(230.0).show(ui, |ui| {
-        // The scroll bar always shows: at presenter sizes the file buttons are below the fold.
+        // The scroll bar always shows, solid (egui's floating one is invisible until hovered): at
+        // presenter sizes the file buttons are below the fold.
+        ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();
         let scroll =
             egui::ScrollArea::vertical().scroll_bar_visibility(egui::scroll_area::ScrollBarVisibility::AlwaysVisible);
         scroll.show(ui, |ui| {
@@ -287,7 +289,7 @@ pub fn compare_ui(c: &mut CompareUi, exe: &std::path::Path, repaint: &Arc<dyn Fn
                     let l = ui.label(tr!("compare.count"));
                     ui.add(egui::DragValue::new(&mut c.count).range(100..=1_000_000).speed(50.0)).labelled_by(l.id);
                 });
-                ui.label(RichText::new(tr!("compare.warmup_is", n = c.count / 10)).small().weak());
+                ui.label(RichText::new(tr!("compare.warmup_is", n = c.count / 10)).weak());
                 ui.strong(tr!("compare.placement"));
                 for (i, name) in
                     [tr!("compare.same_core"), tr!("compare.cross_core"), tr!("compare.unpinned")].iter().enumerate()
