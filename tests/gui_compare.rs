@@ -67,6 +67,12 @@ fn a_two_by_two_comparison_from_the_ui_puts_both_mechanisms_in_the_plot() {
     h.run_steps(3);
     let runs = h.state().ui_state.compare.own_runs();
     assert_eq!(runs.len(), 4, "2 mechanisms × 2 sizes");
+    // Unless told otherwise, both processes of a run share one core.
+    assert!(
+        runs.iter().all(|r| r.placement == "both on CPU 0"),
+        "{:?}",
+        runs.iter().map(|r| &r.placement).collect::<Vec<_>>()
+    );
     let series = against_size(&runs, "ping-pong", Metric::P50);
     let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["pipe", "unix"]);
