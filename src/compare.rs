@@ -135,39 +135,22 @@ impl PlacementKind {
             PlacementKind::CrossCore
         }
     }
-
-    /// Its words in line names (English; the views translate them).
-    pub fn tag(self) -> &'static str {
-        match self {
-            PlacementKind::SameCore => "same core",
-            PlacementKind::CrossCore => "across cores",
-            PlacementKind::Unpinned => "unpinned",
-        }
-    }
 }
 
-/// The placement kinds `runs` were run at, in order (one core, across cores, unpinned).
-fn kinds(runs: &[RunReport]) -> std::collections::BTreeSet<PlacementKind> {
-    runs.iter().map(|r| PlacementKind::of(&r.placement)).collect()
-}
-
-/// A line of a plot: (x, y) points in x order, and its runs' placement when the runs it was
-/// drawn from have several.
+/// A line of a plot: (x, y) points in x order, with the placement its runs had (the charts tell
+/// placements apart by point shape or line style, so the name leaves it out).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
-    pub placement: Option<PlacementKind>,
+    pub placement: PlacementKind,
 }
 
-/// A run's line name: the mechanism, its shm wake-up, its placement kind when runs differ in it.
-pub fn line_name(r: &RunReport, with_placement: bool) -> String {
+/// A run's line name: the mechanism, its shm wake-up, and "+live" for a run with live telemetry.
+pub fn line_name(r: &RunReport) -> String {
     let mut name = r.mechanism.clone();
     if let Some(w) = &r.shm_wait {
         name.push_str(&format!(" ({w})"));
-    }
-    if with_placement {
-        name.push_str(&format!(", {}", PlacementKind::of(&r.placement).tag()));
     }
     if r.live_telemetry {
         name.push_str(" +live");
@@ -175,34 +158,32 @@ pub fn line_name(r: &RunReport, with_placement: bool) -> String {
     name
 }
 
-/// `metric` against payload size, one line per mechanism (and wake-up, and placement where the
-/// runs have several), for runs of `pattern`.
+/// `metric` against payload size, one line per mechanism (and wake-up) and placement, for runs of
+/// `pattern`, in name order and then placement order.
 pub fn against_size(runs: &[RunReport], pattern: &str, metric: Metric) -> Vec<Series> {
-    let several = kinds(runs).len() > 1;
-    let mut lines: BTreeMap<String, (Vec<(f64, f64)>, PlacementKind)> = BTreeMap::new();
+    let mut lines: BTreeMap<(String, PlacementKind), Vec<(f64, f64)>> = BTreeMap::new();
     for r in runs.iter().filter(|r| r.pattern == pattern) {
         if let Some(y) = metric.of(r) {
-            let kind = PlacementKind::of(&r.placement);
-            lines.entry(line_name(r, several)).or_insert_with(|| (Vec::new(), kind)).0.push((r.size as f64, y));
+            let key = (line_name(r), PlacementKind::of(&r.placement));
+            lines.entry(key).or_default().push((r.size as f64, y));
         }
     }
     lines
         .into_iter()
-        .map(|(name, (mut points, kind))| {
+        .map(|((name, placement), mut points)| {
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            Series { name, points, placement: several.then_some(kind) }
+            Series { name, points, placement }
         })
         .collect()
 }
 
-/// p50, p99 and p99.9 (µs) per line at one size, for a bar chart.
-pub fn percentiles_at(runs: &[RunReport], pattern: &str, size: usize) -> Vec<(String, [f64; 3])> {
-    let several = kinds(runs).len() > 1;
+/// p50, p99 and p99.9 (µs) per line and placement at one size, for a bar chart.
+pub fn percentiles_at(runs: &[RunReport], pattern: &str, size: usize) -> Vec<(String, PlacementKind, [f64; 3])> {
     runs.iter()
         .filter(|r| r.pattern == pattern && r.size == size)
         .filter_map(|r| {
             let p = [Metric::P50.of(r)?, Metric::P99.of(r)?, Metric::P999.of(r)?];
-            Some((line_name(r, several), p))
+            Some((line_name(r), PlacementKind::of(&r.placement), p))
         })
         .collect()
 }
@@ -220,13 +201,12 @@ pub fn baseline(runs: &[RunReport], pattern: &str, size: usize) -> Option<(f64, 
 /// with its placement kind. Runs saved before distributions were recorded have none and are left
 /// out.
 pub fn cdf_at(runs: &[RunReport], pattern: &str, size: usize) -> Vec<Series> {
-    let several = kinds(runs).len() > 1;
     runs.iter()
         .filter(|r| r.pattern == pattern && r.size == size && !r.latency_cdf.is_empty())
         .map(|r| Series {
-            name: line_name(r, several),
+            name: line_name(r),
             points: r.latency_cdf.iter().map(|&(ns, f)| (ns as f64 / 1000.0, f)).collect(),
-            placement: Some(PlacementKind::of(&r.placement)),
+            placement: PlacementKind::of(&r.placement),
         })
         .collect()
 }
@@ -246,7 +226,7 @@ pub fn by_placement(runs: &[RunReport], pattern: &str, size: usize) -> (Vec<Plac
         .collect();
     let mut rows: Vec<PlacementRow> = Vec::new();
     for r in &at {
-        let name = line_name(r, false);
+        let name = line_name(r);
         let column = placements.iter().position(|p| *p == PlacementKind::of(&r.placement)).unwrap_or(0);
         let i = match rows.iter().position(|(n, _)| *n == name) {
             Some(i) => i,
@@ -260,13 +240,14 @@ pub fn by_placement(runs: &[RunReport], pattern: &str, size: usize) -> (Vec<Plac
     (placements, rows)
 }
 
-/// Shared memory's wake-ups side by side at `size`: (line name, CPU µs per message, median µs),
-/// the latency each buys and the CPU it burns for it.
-pub fn wake_vs_cpu(runs: &[RunReport], pattern: &str, size: usize) -> Vec<(String, f64, f64)> {
-    let several = kinds(runs).len() > 1;
+/// Shared memory's wake-ups side by side at `size`: (line name, placement, CPU µs per message,
+/// median µs), the latency each buys and the CPU it burns for it.
+pub fn wake_vs_cpu(runs: &[RunReport], pattern: &str, size: usize) -> Vec<(String, PlacementKind, f64, f64)> {
     runs.iter()
         .filter(|r| r.mechanism == "shm" && r.pattern == pattern && r.size == size)
-        .filter_map(|r| Some((line_name(r, several), Metric::CpuPerMessage.of(r)?, Metric::P50.of(r)?)))
+        .filter_map(|r| {
+            Some((line_name(r), PlacementKind::of(&r.placement), Metric::CpuPerMessage.of(r)?, Metric::P50.of(r)?))
+        })
         .collect()
 }
 
@@ -288,7 +269,7 @@ mod tests {
         assert_eq!(p50[0].points, vec![(64.0, 2.249), (4096.0, 2.669)]);
         let bars = percentiles_at(&set.runs, "ping-pong", 64);
         assert_eq!(bars.len(), 2);
-        assert_eq!(bars[0].1, [2.249, 2.587, 6.391]);
+        assert_eq!(bars[0].2, [2.249, 2.587, 6.391]);
         assert_eq!(baseline(&set.runs, "ping-pong", 64), Some((4.071, PlacementKind::Unpinned)));
         let cpu = against_size(&set.runs, "ping-pong", Metric::CpuPerMessage);
         let want = (0.002377 + 0.00233) * 1e6 / 2000.0;
@@ -300,46 +281,37 @@ mod tests {
     fn shm_wake_ups_give_their_latency_against_the_cpu_they_burn() {
         let set = ResultSet::parse("shm", include_str!("../tests/data/shm-wake.json")).expect("loads");
         let points = wake_vs_cpu(&set.runs, "ping-pong", 64);
-        let names: Vec<&str> = points.iter().map(|(n, _, _)| n.as_str()).collect();
+        let names: Vec<&str> = points.iter().map(|(n, _, _, _)| n.as_str()).collect();
         assert_eq!(names, ["shm (spin)", "shm (futex)", "shm (semaphore)"]);
         // As recorded: spinning answers in 0.643 µs, sleeping on a futex in 61.151 µs.
-        assert_eq!((points[0].2, points[1].2), (0.643, 61.151));
+        assert_eq!((points[0].3, points[1].3), (0.643, 61.151));
         let cpu_spin = (0.00169 + 0.001689) * 1e6 / 2000.0;
-        assert!((points[0].1 - cpu_spin).abs() < 1e-6, "{points:?}");
+        assert!((points[0].2 - cpu_spin).abs() < 1e-6, "{points:?}");
     }
 
     #[test]
     fn a_recorded_run_at_two_placements_gives_its_distributions_and_medians_side_by_side() {
         let set = ResultSet::parse("placements", include_str!("../tests/data/placement-cdf.json")).expect("loads");
+        use PlacementKind::*;
         let cdfs = cdf_at(&set.runs, "ping-pong", 64);
-        let names: Vec<&str> = cdfs.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["pipe, same core", "pipe, across cores", "unix, same core", "unix, across cores"]);
+        let lines: Vec<(&str, PlacementKind)> = cdfs.iter().map(|s| (s.name.as_str(), s.placement)).collect();
+        assert_eq!(
+            lines,
+            [("pipe", SameCore), ("pipe", CrossCore), ("unix", SameCore), ("unix", CrossCore)],
+            "each line its placement"
+        );
         // As recorded: pipe on one core, its fastest round trip 2.037 µs (0.05 % of 2,000 at or
         // below), its slowest 49.087 µs.
         assert_eq!(cdfs[0].points.first(), Some(&(2.037, 0.0005)));
         assert_eq!(cdfs[0].points.last(), Some(&(49.087, 1.0)));
         assert!(cdfs.iter().all(|s| s.points.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1)));
-        let kinds: Vec<Option<PlacementKind>> = cdfs.iter().map(|s| s.placement).collect();
-        use PlacementKind::*;
-        assert_eq!(
-            kinds,
-            [Some(SameCore), Some(CrossCore), Some(SameCore), Some(CrossCore)],
-            "each line its placement"
-        );
         assert_eq!(PlacementKind::of("producer, relay 2 on CPU 0 · relay 1, consumer on CPU 1"), CrossCore);
         assert_eq!(PlacementKind::of("all on CPU 1"), SameCore);
-        // The latency lines carry their placement too, to be drawn apart (lines in name order).
+        // The latency lines carry their placement too, to be drawn apart (in name, then placement
+        // order).
         let p50 = against_size(&set.runs, "ping-pong", Metric::P50);
-        let lines: Vec<(&str, Option<PlacementKind>)> = p50.iter().map(|s| (s.name.as_str(), s.placement)).collect();
-        assert_eq!(
-            lines,
-            [
-                ("pipe, across cores", Some(CrossCore)),
-                ("pipe, same core", Some(SameCore)),
-                ("unix, across cores", Some(CrossCore)),
-                ("unix, same core", Some(SameCore))
-            ]
-        );
+        let lines: Vec<(&str, PlacementKind)> = p50.iter().map(|s| (s.name.as_str(), s.placement)).collect();
+        assert_eq!(lines, [("pipe", SameCore), ("pipe", CrossCore), ("unix", SameCore), ("unix", CrossCore)]);
         let (placements, rows) = by_placement(&set.runs, "ping-pong", 64);
         assert_eq!(placements, [SameCore, CrossCore]);
         assert_eq!(

@@ -206,32 +206,6 @@ fn kind_words(kind: PlacementKind) -> String {
     }
 }
 
-/// A line name as shown: its placement kind (the model's English words) in the window's language.
-fn shown(name: &str) -> String {
-    for kind in [PlacementKind::SameCore, PlacementKind::CrossCore, PlacementKind::Unpinned] {
-        let tag = format!(", {}", kind.tag());
-        if let Some(at) = name.find(&tag) {
-            return format!("{}, {}{}", &name[..at], kind_words(kind), &name[at + tag.len()..]);
-        }
-    }
-    name.to_string()
-}
-
-/// A line name without its placement kind.
-fn without_kind(name: &str) -> String {
-    match kind_in(name) {
-        Some(k) => name.replacen(&format!(", {}", k.tag()), "", 1),
-        None => name.to_string(),
-    }
-}
-
-/// The placement kind a line name ends with, if it names one.
-fn kind_in(name: &str) -> Option<PlacementKind> {
-    [PlacementKind::SameCore, PlacementKind::CrossCore, PlacementKind::Unpinned]
-        .into_iter()
-        .find(|k| name.trim_end_matches(" +live").ends_with(&format!(", {}", k.tag())))
-}
-
 /// The point shape of a placement kind: circles one core, squares across cores, diamonds unpinned.
 fn marker(kind: PlacementKind) -> egui_plot::MarkerShape {
     match kind {
@@ -241,7 +215,21 @@ fn marker(kind: PlacementKind) -> egui_plot::MarkerShape {
     }
 }
 
-fn lines(plot_ui: &mut egui_plot::PlotUi<'_>, series: &[Series], suffix: &str, dashed: bool, overlay: bool) {
+/// Whether `placements` hold more than one kind (then the charts draw them apart).
+fn several(placements: impl IntoIterator<Item = PlacementKind>) -> bool {
+    let mut it = placements.into_iter();
+    it.next().is_some_and(|first| it.any(|k| k != first))
+}
+
+/// Draws `series` on log–log axes; with `markers`, each point's shape says its line's placement.
+fn lines(
+    plot_ui: &mut egui_plot::PlotUi<'_>,
+    series: &[Series],
+    suffix: &str,
+    dashed: bool,
+    overlay: bool,
+    markers: bool,
+) {
     for s in series {
         let pts: Vec<[f64; 2]> =
             s.points.iter().filter(|(x, y)| *x > 0.0 && *y > 0.0).map(|(x, y)| [x.log10(), y.log10()]).collect();
@@ -249,10 +237,10 @@ fn lines(plot_ui: &mut egui_plot::PlotUi<'_>, series: &[Series], suffix: &str, d
         let color = if overlay { color_of(&s.name).gamma_multiply(0.45) } else { color_of(&s.name) };
         // One legend entry per mechanism (egui_plot joins items of one name): its placements are
         // told by the points' shapes and p50 from p99 by the dashes, as the note above says.
-        let name = format!("{}{suffix}", without_kind(&s.name));
-        // With several placements, each point's shape says which (the line's color is the mechanism's).
-        if let Some(kind) = s.placement {
-            let points = egui_plot::Points::new(name.clone(), pts.clone()).shape(marker(kind)).radius(4.0).color(color);
+        let name = format!("{}{suffix}", s.name);
+        if markers {
+            let points =
+                egui_plot::Points::new(name.clone(), pts.clone()).shape(marker(s.placement)).radius(4.0).color(color);
             plot_ui.points(points);
         }
         let mut line = Line::new(name, pts).color(color).width(if overlay { 1.2 } else { 2.0 });
@@ -441,13 +429,18 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
                     if round_trip { tr!("compare.axis_cpu_rtt") } else { tr!("compare.axis_cpu_msg") },
                 ),
             };
+            // Each shown file's lines per metric, made once this frame.
+            let per_set: Vec<Vec<(Metric, Vec<Series>)>> = sets
+                .iter()
+                .map(|s| metrics.iter().map(|&m| (m, crate::compare::against_size(&s.runs, pattern, m))).collect())
+                .collect();
+            let all = || per_set.iter().flatten().flat_map(|(_, series)| series);
+            let markers = several(all().map(|s| s.placement));
             let mut note = tr!("compare.vs_size_note", what = ylabel.clone());
             if metrics.len() > 1 {
                 note = format!("{note}; {}", tr!("compare.p99_dashed"));
             }
-            if sets.iter().any(|s| {
-                crate::compare::against_size(&s.runs, pattern, metrics[0]).iter().any(|l| l.placement.is_some())
-            }) {
+            if markers {
                 note = format!("{note}; {}", tr!("compare.markers"));
             }
             if sets.iter().any(|s| s.runs.iter().any(|r| PlacementKind::of(&r.placement) == PlacementKind::Unpinned)) {
@@ -463,13 +456,8 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
             };
             // Room for the legend where the lines are not: the y range grows by nearly half at the
             // legend's end, so the legend sits in empty space.
-            let ys: Vec<f64> = sets
-                .iter()
-                .flat_map(|s| metrics.iter().flat_map(|&m| crate::compare::against_size(&s.runs, pattern, m)))
-                .flat_map(|l| l.points.into_iter().map(|p| p.1))
-                .filter(|y| *y > 0.0)
-                .map(f64::log10)
-                .collect();
+            let ys: Vec<f64> =
+                all().flat_map(|l| l.points.iter().map(|p| p.1)).filter(|y| *y > 0.0).map(f64::log10).collect();
             let (lo, hi) = ys.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &y| (lo.min(y), hi.max(y)));
             let room = if ys.is_empty() { 0.0 } else { (hi - lo).max(0.5) * 0.45 };
             let headroom = if corner == egui_plot::Corner::LeftBottom { lo - room } else { hi + room };
@@ -481,10 +469,9 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
                 .custom_x_axes(vec![log_axis(&tr!("compare.size_axis"), true)])
                 .custom_y_axes(vec![log_axis(&ylabel, false)])
                 .show(ui, |plot_ui| {
-                    for (i, set) in sets.iter().enumerate() {
-                        for &m in &metrics {
-                            let series = crate::compare::against_size(&set.runs, pattern, m);
-                            lines(plot_ui, &series, &suffix(i, set), m == Metric::P99, i > 0);
+                    for (i, (set, by_metric)) in sets.iter().zip(&per_set).enumerate() {
+                        for (m, series) in by_metric {
+                            lines(plot_ui, series, &suffix(i, set), *m == Metric::P99, i > 0, markers);
                         }
                     }
                     // The thread baseline at the smallest size: what a message costs without
@@ -509,21 +496,21 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
                 ui.label(RichText::new(tr!("compare.wake_empty")).weak());
                 return;
             }
-            let several = points.iter().any(|(n, _, _)| kind_in(n).is_some());
+            let markers = several(points.iter().map(|p| p.1));
             let mut note = tr!("compare.wake_note", size = human_bytes(size as u64));
-            if several {
+            if markers {
                 note = format!("{note}; {}", tr!("compare.markers"));
             }
             ui.label(RichText::new(note).weak());
             let xlabel = if round_trip { tr!("compare.axis_cpu_rtt") } else { tr!("compare.axis_cpu_msg") };
             // Half a decade of room around the points, so each sits between labelled ticks.
             let logs: Vec<[f64; 2]> =
-                points.iter().filter(|p| p.1 > 0.0 && p.2 > 0.0).map(|p| [p.1.log10(), p.2.log10()]).collect();
+                points.iter().filter(|p| p.2 > 0.0 && p.3 > 0.0).map(|p| [p.2.log10(), p.3.log10()]).collect();
             let (lo, hi) = logs.iter().fold(([f64::MAX; 2], [f64::MIN; 2]), |(lo, hi), p| {
                 ([lo[0].min(p[0]), lo[1].min(p[1])], [hi[0].max(p[0]), hi[1].max(p[1])])
             });
             // Spinning sits low on the left, sleeping high on the right: the legend goes where neither is.
-            let shown_plot = Plot::new("compare-wake")
+            let shown = Plot::new("compare-wake")
                 .legend(Legend::default().position(egui_plot::Corner::LeftTop))
                 .x_grid_spacer(log_marks)
                 .y_grid_spacer(log_marks)
@@ -534,17 +521,20 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
                 .custom_x_axes(vec![log_axis(&xlabel, true)])
                 .custom_y_axes(vec![log_axis(&tr!("compare.axis_p50"), false)])
                 .show(ui, |plot_ui| {
-                    for (name, cpu, p50) in &points {
+                    for (name, kind, cpu, p50) in &points {
                         if *cpu > 0.0 && *p50 > 0.0 {
                             let pt = vec![[cpu.log10(), p50.log10()]];
-                            let shape = kind_in(name).map_or(egui_plot::MarkerShape::Circle, marker);
-                            let p =
-                                egui_plot::Points::new(shown(name), pt).radius(7.0).shape(shape).color(color_of(name));
+                            // With several placements, each point's name and shape say which.
+                            let (label, shape) = if markers {
+                                (format!("{name}, {}", kind_words(*kind)), marker(*kind))
+                            } else {
+                                (name.clone(), egui_plot::MarkerShape::Circle)
+                            };
+                            let p = egui_plot::Points::new(label, pt).radius(7.0).shape(shape).color(color_of(name));
                             plot_ui.points(p);
                         }
                     }
                 });
-            let shown = shown_plot;
             c.plot_rect = Some(shown.response.rect);
         }
         Chart::Cdf => {
@@ -554,8 +544,10 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
                 RichText::new(tr!("compare.cdf_note", what = what.clone(), size = human_bytes(c.bar_size as u64)))
                     .weak(),
             );
-            let any = sets.iter().any(|s| !crate::compare::cdf_at(&s.runs, pattern, c.bar_size).is_empty());
-            if !any {
+            // Each shown file's distributions, made once this frame.
+            let cdfs: Vec<Vec<Series>> =
+                sets.iter().map(|s| crate::compare::cdf_at(&s.runs, pattern, c.bar_size)).collect();
+            if cdfs.iter().all(Vec::is_empty) {
                 ui.label(RichText::new(tr!("compare.cdf_empty")).weak());
                 return;
             }
@@ -568,16 +560,16 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
                 .include_y(0.0)
                 .include_y(1.0)
                 .show(ui, |plot_ui| {
-                    for (i, set) in sets.iter().enumerate() {
-                        for s in crate::compare::cdf_at(&set.runs, pattern, c.bar_size) {
+                    for (i, (set, series)) in sets.iter().zip(&cdfs).enumerate() {
+                        for s in series {
                             let points: Vec<[f64; 2]> =
                                 s.points.iter().filter(|p| p.0 > 0.0).map(|&(x, y)| [x.log10(), y]).collect();
                             let color = color_of(&s.name);
                             let color = if i > 0 { color.gamma_multiply(0.45) } else { color };
                             // One legend entry per mechanism; the line style says the placement.
-                            let name = format!("{}{}", without_kind(&s.name), suffix(i, set));
+                            let name = format!("{}{}", s.name, suffix(i, set));
                             // One style per placement kind, in every shown file alike.
-                            let style = match s.placement.unwrap_or(PlacementKind::SameCore) {
+                            let style = match s.placement {
                                 PlacementKind::SameCore => egui_plot::LineStyle::Solid,
                                 PlacementKind::CrossCore => egui_plot::LineStyle::dashed_dense(),
                                 PlacementKind::Unpinned => egui_plot::LineStyle::dotted_dense(),
@@ -611,64 +603,45 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
                 tr!("compare.placement_note_stream", what = what, size = size)
             };
             ui.label(RichText::new(note).weak());
-            let names: Vec<String> = rows.iter().map(|(n, _)| shown(n)).collect();
+            let names: Vec<String> = rows.iter().map(|(n, _)| n.clone()).collect();
             let top = rows.iter().flat_map(|(_, m)| m.iter().flatten()).fold(0.1f64, |a, &b| a.max(b));
-            let x_axis = bar_axis(names);
             let width = 0.8 / placements.len() as f64;
-            let shown = Plot::new("compare-placement")
-                .legend(Legend::default())
-                .custom_x_axes(vec![x_axis])
-                .x_grid_spacer(|input| {
-                    let (lo, hi) = input.bounds;
-                    ((lo.ceil() as i64).max(0)..=(hi.floor() as i64))
-                        .map(|i| egui_plot::GridMark { value: i as f64, step_size: 1.0 })
-                        .collect()
-                })
-                .y_grid_spacer(log_marks)
-                // Room above the tallest bar for the legend.
-                .include_y(top.log10() + 0.6)
-                .custom_y_axes(vec![log_axis(&tr!("compare.axis_p50"), false)])
-                .show(ui, |plot_ui| {
-                    for (k, placement) in placements.iter().enumerate() {
-                        let offset = (k as f64 - (placements.len() as f64 - 1.0) / 2.0) * width;
-                        let bars: Vec<Bar> = rows
-                            .iter()
-                            .enumerate()
-                            .filter_map(|(i, (line, medians))| {
-                                let p50 = medians[k]?;
-                                Some(log_bar(i as f64 + offset, p50).width(width * 0.9).name(line))
-                            })
-                            .collect();
-                        plot_ui.bar_chart(BarChart::new(kind_words(*placement), bars));
-                    }
-                });
+            let shown = bar_plot("compare-placement", names, top, &tr!("compare.axis_p50")).show(ui, |plot_ui| {
+                for (k, placement) in placements.iter().enumerate() {
+                    let offset = (k as f64 - (placements.len() as f64 - 1.0) / 2.0) * width;
+                    let bars: Vec<Bar> = rows
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, (line, medians))| {
+                            let p50 = medians[k]?;
+                            Some(log_bar(i as f64 + offset, p50).width(width * 0.9).name(line))
+                        })
+                        .collect();
+                    plot_ui.bar_chart(BarChart::new(kind_words(*placement), bars));
+                }
+            });
             c.plot_rect = Some(shown.response.rect);
         }
         Chart::Percentiles => {
             size_picker(ui, &mut c.bar_size, &sets);
             // One placement at a time (the placement chart sets them side by side).
-            let mut rows = crate::compare::percentiles_at(&own.runs, pattern, c.bar_size);
-            let kinds: Vec<PlacementKind> = {
-                let mut k: Vec<PlacementKind> = rows.iter().filter_map(|(n, _)| kind_in(n)).collect();
-                k.sort();
-                k.dedup();
-                k
-            };
-            if !kinds.is_empty() {
-                if !kinds.contains(&c.bar_placement) {
-                    c.bar_placement = kinds[0];
-                }
+            let all = crate::compare::percentiles_at(&own.runs, pattern, c.bar_size);
+            let kinds: std::collections::BTreeSet<PlacementKind> = all.iter().map(|(_, k, _)| *k).collect();
+            if !kinds.contains(&c.bar_placement)
+                && let Some(&first) = kinds.first()
+            {
+                c.bar_placement = first;
+            }
+            if kinds.len() > 1 {
                 ui.horizontal_wrapped(|ui| {
                     ui.label(tr!("compare.placement"));
                     for k in &kinds {
                         ui.selectable_value(&mut c.bar_placement, *k, kind_words(*k));
                     }
                 });
-                rows.retain(|(n, _)| kind_in(n) == Some(c.bar_placement));
-                for (n, _) in rows.iter_mut() {
-                    *n = without_kind(n);
-                }
             }
+            let rows: Vec<(String, [f64; 3])> =
+                all.into_iter().filter(|(_, k, _)| *k == c.bar_placement).map(|(n, _, p)| (n, p)).collect();
             ui.label(
                 RichText::new(tr!(
                     "compare.bars_note",
@@ -680,53 +653,49 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
             // How many samples the rarest percentile stands on.
             let per = own.runs.first().map_or(0, |r| r.count);
             ui.label(RichText::new(tr!("compare.p999_note", n = per, k = per / 1000)).weak());
-            let names: Vec<String> = rows.iter().map(|(n, _)| shown(n)).collect();
+            let names: Vec<String> = rows.iter().map(|(n, _)| n.clone()).collect();
             let top = rows.iter().flat_map(|(_, p)| p.iter()).fold(0.1f64, |a, &b| a.max(b));
-            let x_axis = bar_axis(names);
-            let shown = Plot::new("compare-percentiles")
-                .legend(Legend::default())
-                // Room above the tallest bar for the legend.
-                .include_y(top.log10() + 0.6)
-                .custom_x_axes(vec![x_axis])
-                .x_grid_spacer(|input| {
-                    let (lo, hi) = input.bounds;
-                    ((lo.ceil() as i64).max(0)..=(hi.floor() as i64))
-                        .map(|i| egui_plot::GridMark { value: i as f64, step_size: 1.0 })
-                        .collect()
-                })
-                .y_grid_spacer(log_marks)
-                .custom_y_axes(vec![log_axis("µs", false)])
-                .show(ui, |plot_ui| {
-                    for (k, name) in ["p50", "p99", "p99.9"].iter().enumerate() {
-                        let bars: Vec<Bar> = rows
-                            .iter()
-                            .enumerate()
-                            .map(|(i, (line, p))| {
-                                log_bar(i as f64 + (k as f64 - 1.0) * 0.27, p[k]).width(0.25).name(line)
-                            })
-                            .collect();
-                        plot_ui.bar_chart(BarChart::new(*name, bars));
-                    }
-                });
+            let shown = bar_plot("compare-percentiles", names, top, "µs").show(ui, |plot_ui| {
+                for (k, name) in ["p50", "p99", "p99.9"].iter().enumerate() {
+                    let bars: Vec<Bar> = rows
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (line, p))| log_bar(i as f64 + (k as f64 - 1.0) * 0.27, p[k]).width(0.25).name(line))
+                        .collect();
+                    plot_ui.bar_chart(BarChart::new(*name, bars));
+                }
+            });
             c.plot_rect = Some(shown.response.rect);
         }
     }
 }
 
-/// The x axis of a bar chart: each group's line name under it, its placement on a second line
-/// (labels are shown however close the groups stand).
-fn bar_axis(names: Vec<String>) -> AxisHints<'static> {
-    AxisHints::new_x()
+/// A bar chart on a log y axis: a group of bars at each whole x, named `names` under it (an shm
+/// wake-up on a second line, so a group's label fits), and room above the tallest bar (`top`, µs)
+/// for the legend.
+fn bar_plot(id: &str, names: Vec<String>, top: f64, ylabel: &str) -> Plot<'static> {
+    let x_axis = AxisHints::new_x()
         .formatter(move |mark, _| {
             let i = mark.value.round();
             if (mark.value - i).abs() < 1e-6 && i >= 0.0 {
-                // Placement and shm wake-up on a second line, so a group's label fits under it.
-                names.get(i as usize).map(|n| n.replacen(", ", "\n", 1).replacen(" (", "\n(", 1)).unwrap_or_default()
+                names.get(i as usize).map(|n| n.replacen(" (", "\n(", 1)).unwrap_or_default()
             } else {
                 String::new()
             }
         })
-        .label_spacing(10.0..=20.0)
+        .label_spacing(10.0..=20.0);
+    Plot::new(id)
+        .legend(Legend::default())
+        .custom_x_axes(vec![x_axis])
+        .x_grid_spacer(|input| {
+            let (lo, hi) = input.bounds;
+            ((lo.ceil() as i64).max(0)..=(hi.floor() as i64))
+                .map(|i| egui_plot::GridMark { value: i as f64, step_size: 1.0 })
+                .collect()
+        })
+        .y_grid_spacer(log_marks)
+        .include_y(top.log10() + 0.6)
+        .custom_y_axes(vec![log_axis(ylabel, false)])
 }
 
 /// A bar of `micros` on a log axis, standing on 0.1 µs (so a value under 1 µs still rises).
