@@ -362,15 +362,15 @@ impl Gauge for MqGauge {
 #[cfg(target_os = "linux")]
 impl Drop for MqLink {
     fn drop(&mut self) {
-        // Say goodbye with an empty message if there is room; a full queue means the reader is
-        // not reading, and it will learn of our end from our PID instead.
-        let now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: both descriptors are open and owned by this link.
         if let Some(stop) = &self.watcher {
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
         }
+        // Say goodbye with an empty message if there is room (tx is non-blocking); a full queue
+        // means the reader is not reading, and it learns of our end when we exit, from its
+        // watcher's marker (or its PID check).
+        // SAFETY: both descriptors are open and owned by this link.
         unsafe {
-            libc::mq_timedsend(self.tx, [].as_ptr(), 0, 0, &now);
+            libc::mq_send(self.tx, [].as_ptr(), 0, 0);
             libc::mq_close(self.tx);
             libc::mq_close(self.rx);
         }
