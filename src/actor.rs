@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::program::{PipeEnd, ResourceDecl, ResourceKind, Step};
 use crate::sync::{FileLock, Locked, SyncArea, SyncError};
-use crate::telemetry::{Control, Event, Role, Sink, SyncOp, SyncPhase, TELEMETRY_VERSION};
+use crate::telemetry::{Control, Detail, Event, Role, Sink, SyncOp, SyncPhase, TELEMETRY_VERSION};
 
 /// What an actor is told on its command line.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -272,13 +272,13 @@ impl Actor<'_> {
             .ok_or_else(|| format!("no resource named '{name}'"))
     }
 
-    fn report(&self, op: SyncOp, resource: &str, phase: SyncPhase, detail: Option<String>) {
+    fn report(&self, op: SyncOp, resource: &str, phase: SyncPhase, detail: Option<Detail>) {
         // Lifecycle-like: these are few and the graph depends on every one.
         self.sink.emit(&Event::Sync { role: self.spec.role, op, resource: resource.to_string(), phase, detail });
     }
 
     /// With the scheduler on: says what comes next and waits for the permit to do it.
-    fn gate(&self, op: SyncOp, resource: &str, detail: Option<String>) {
+    fn gate(&self, op: SyncOp, resource: &str, detail: Option<Detail>) {
         if self.spec.gated {
             self.report(op, resource, SyncPhase::Next, detail);
             if self.permits.recv().is_err() {
@@ -315,8 +315,8 @@ impl Actor<'_> {
         &self,
         op: SyncOp,
         resource: &str,
-        call: impl FnOnce() -> Result<Option<String>, SyncError>,
-    ) -> Result<Option<String>, String> {
+        call: impl FnOnce() -> Result<Option<Detail>, SyncError>,
+    ) -> Result<Option<Detail>, String> {
         self.tell_holding();
         self.report(op, resource, SyncPhase::Enter, None);
         match call() {
@@ -325,9 +325,8 @@ impl Actor<'_> {
                 Ok(detail)
             }
             Err(e) => {
-                let why = e.to_string();
-                self.report(op, resource, SyncPhase::Failed, Some(why.clone()));
-                Err(format!("{} on '{resource}': {why}", op.as_str()))
+                self.report(op, resource, SyncPhase::Failed, Some(refusal(&e)));
+                Err(format!("{} on '{resource}': {e}", op.as_str()))
             }
         }
     }
@@ -338,8 +337,8 @@ impl Actor<'_> {
         &self,
         op: SyncOp,
         resource: &str,
-        try_now: impl FnOnce() -> Result<Option<Option<String>>, SyncError>,
-        call: impl FnOnce() -> Result<Option<String>, SyncError>,
+        try_now: impl FnOnce() -> Result<Option<Option<Detail>>, SyncError>,
+        call: impl FnOnce() -> Result<Option<Detail>, SyncError>,
     ) -> Result<(), String> {
         self.gate(op, resource, None);
         // A lock is held; a semaphore unit is held only by a process that gives it back (a
@@ -369,7 +368,7 @@ impl Actor<'_> {
             }
             Ok(None) => {}
             Err(e) => {
-                self.report(op, resource, SyncPhase::Failed, Some(e.to_string()));
+                self.report(op, resource, SyncPhase::Failed, Some(refusal(&e)));
                 return Err(format!("{} on '{resource}': {e}", op.as_str()));
             }
         }
@@ -384,7 +383,7 @@ impl Actor<'_> {
         &self,
         op: SyncOp,
         resource: &str,
-        call: impl FnOnce() -> Result<Option<String>, SyncError>,
+        call: impl FnOnce() -> Result<Option<Detail>, SyncError>,
     ) -> Result<(), String> {
         self.gate(op, resource, None);
         let take = |v: &RefCell<Vec<String>>| {
@@ -396,7 +395,7 @@ impl Actor<'_> {
         let result = call();
         // Giving back never waits: it is reported done (or refused), never as entered.
         match &result {
-            Err(e) => self.report(op, resource, SyncPhase::Failed, Some(e.to_string())),
+            Err(e) => self.report(op, resource, SyncPhase::Failed, Some(refusal(e))),
             Ok(detail) if told || self.spec.gated || self.spec.verbose => {
                 self.report(op, resource, SyncPhase::Leave, detail.clone())
             }
@@ -422,12 +421,12 @@ impl Actor<'_> {
         self.queues.get(i).and_then(Option::as_ref).ok_or(SyncError::os("queue not open", libc::EBADF))
     }
 
-    fn owner_died(m: &crate::sync::RobustMutex<'_>, locked: Locked) -> Result<Option<String>, SyncError> {
+    fn owner_died(m: &crate::sync::RobustMutex<'_>, locked: Locked) -> Result<Option<Detail>, SyncError> {
         match locked {
             Locked::Acquired => Ok(None),
             Locked::OwnerDied => {
                 m.make_consistent()?;
-                Ok(Some("its owner had died (EOWNERDEAD): recovered".into()))
+                Ok(Some(Detail::OwnerDied))
             }
         }
     }
@@ -451,7 +450,7 @@ impl Actor<'_> {
             let mut busy = None;
             for r in resources {
                 let (i, kind) = self.index(r)?;
-                self.gate(SyncOp::Lock, r, Some("try, without waiting".into()));
+                self.gate(SyncOp::Lock, r, Some(Detail::TryLock));
                 let got = match kind {
                     ResourceKind::FileLock => self.locks.try_lock(i as u64).map(|ok| ok.then_some(None)),
                     _ => {
@@ -477,12 +476,11 @@ impl Actor<'_> {
             }
             let Some(busy) = busy else { return Ok(()) };
             let pause = rng.u64(1..=backoff.max(1));
-            let gave = if taken.is_empty() { String::new() } else { format!("gives back {}, ", taken.join(", ")) };
             self.report(
                 SyncOp::Lock,
                 busy,
                 SyncPhase::Failed,
-                Some(format!("busy: {gave}backs off {pause} ms and tries again")),
+                Some(Detail::BackOff { gave_back: taken.iter().map(|r| r.to_string()).collect(), pause_millis: pause }),
             );
             for r in taken.iter().rev() {
                 self.unlock(r)?;
@@ -490,6 +488,57 @@ impl Actor<'_> {
             self.report(SyncOp::Sleep, "", SyncPhase::Enter, None);
             std::thread::sleep(std::time::Duration::from_millis(pause));
             self.report(SyncOp::Sleep, "", SyncPhase::Leave, None);
+        }
+    }
+
+    /// Waits on condition variable `resource` with `mutex` held: with a predicate (`until` at
+    /// least `at_least`), in a loop while it is false (and not at all when it is already true);
+    /// without one, once. While asleep the mutex is not held (pthread_cond_wait gives it up), so
+    /// the wait-for graph is told, through each report's detail, which mutex comes and goes.
+    fn cond_wait(&self, resource: &str, mutex: &str, until: Option<&str>, at_least: u64) -> Result<(), String> {
+        let (ci, _) = self.index(resource)?;
+        let (mi, _) = self.index(mutex)?;
+        if !self.held.borrow().iter().any(|h| h == mutex) {
+            return Err(format!("cond_wait on '{resource}' without holding '{mutex}': lock it first"));
+        }
+        let cv = self.area.condvar(ci).map_err(|e| e.to_string())?;
+        let m = self.area.mutex(mi).map_err(|e| e.to_string())?;
+        let counter = match until {
+            Some(c) => Some(self.area.counter(self.index(c)?.0).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let with = || Some(Detail::WithMutex { mutex: mutex.to_string() });
+        self.gate(SyncOp::CondWait, resource, with());
+        if let Some(c) = &counter
+            && c.load() >= at_least
+        {
+            // The predicate holds: the signal came first, and the loop never sleeps.
+            self.report(SyncOp::CondWait, resource, SyncPhase::Leave, Some(Detail::AlreadyTrue { value: c.load() }));
+            return Ok(());
+        }
+        loop {
+            self.tell_holding();
+            for list in [&self.held, &self.told] {
+                let mut l = list.borrow_mut();
+                if let Some(k) = l.iter().position(|h| h == mutex) {
+                    l.remove(k);
+                }
+            }
+            self.report(SyncOp::CondWait, resource, SyncPhase::Enter, with());
+            let woke = cv.wait(&m);
+            self.held.borrow_mut().push(mutex.to_string());
+            self.told.borrow_mut().push(mutex.to_string());
+            if let Err(e) = woke {
+                self.report(SyncOp::CondWait, resource, SyncPhase::Failed, Some(refusal(&e)));
+                return Err(format!("cond_wait on '{resource}': {e}"));
+            }
+            self.report(SyncOp::CondWait, resource, SyncPhase::Leave, with());
+            match &counter {
+                // Woken, but what it waits for may not hold yet (another waiter took it, or
+                // the wake-up was spurious): check again, as `while (!ready) wait` does.
+                Some(c) if c.load() < at_least => continue,
+                _ => return Ok(()),
+            }
         }
     }
 
@@ -547,12 +596,7 @@ impl Actor<'_> {
                             *v
                         };
                         if self.spec.gated || self.spec.verbose {
-                            self.report(
-                                SyncOp::Add,
-                                resource,
-                                SyncPhase::Leave,
-                                Some(format!("its own copy is now {v}")),
-                            );
+                            self.report(SyncOp::Add, resource, SyncPhase::Leave, Some(Detail::OwnCopy { value: v }));
                             self.report_locals();
                         }
                         continue;
@@ -566,35 +610,35 @@ impl Actor<'_> {
                                     SyncOp::Add,
                                     resource,
                                     SyncPhase::Leave,
-                                    Some(format!("atomically, now {v}")),
+                                    Some(Detail::AtomicNow { value: v }),
                                 );
                             }
                         }
                         (false, false) => {
                             c.racy_increment(50);
                             if self.spec.verbose {
-                                self.report(
-                                    SyncOp::Add,
-                                    resource,
-                                    SyncPhase::Leave,
-                                    Some("read, then wrote back".into()),
-                                );
+                                self.report(SyncOp::Add, resource, SyncPhase::Leave, Some(Detail::ReadWroteBack));
                             }
                         }
                         (true, true) => {
                             self.gate(SyncOp::Add, resource, None);
                             let v = c.atomic_add(1) + 1;
-                            self.report(SyncOp::Add, resource, SyncPhase::Leave, Some(format!("now {v}")));
+                            self.report(SyncOp::Add, resource, SyncPhase::Leave, Some(Detail::Now { value: v }));
                         }
                         // The scheduler sees the two halves of `counter += 1` apart, and may put
                         // another process's increment between them.
                         (true, false) => {
                             self.gate(SyncOp::Load, resource, None);
                             let v = c.load();
-                            self.report(SyncOp::Load, resource, SyncPhase::Leave, Some(format!("read {v}")));
-                            self.gate(SyncOp::Store, resource, Some(format!("will write {}", v + 1)));
+                            self.report(SyncOp::Load, resource, SyncPhase::Leave, Some(Detail::Read { value: v }));
+                            self.gate(SyncOp::Store, resource, Some(Detail::WillWrite { value: v + 1 }));
                             c.store(v + 1);
-                            self.report(SyncOp::Store, resource, SyncPhase::Leave, Some(format!("wrote {}", v + 1)));
+                            self.report(
+                                SyncOp::Store,
+                                resource,
+                                SyncPhase::Leave,
+                                Some(Detail::Wrote { value: v + 1 }),
+                            );
                         }
                     }
                 }
@@ -608,12 +652,12 @@ impl Actor<'_> {
                 // A crash, holding what it holds: no unlock, no goodbye (the telemetry thread may
                 // not even get to write).
                 Step::Exit { code } => {
-                    self.gate(SyncOp::Exit, "", Some(format!("code {code}")));
+                    self.gate(SyncOp::Exit, "", Some(Detail::Code { code: *code }));
                     std::process::exit(*code)
                 }
                 Step::Send { resource, bytes } => {
                     let (i, kind) = self.index(resource)?;
-                    self.gate(SyncOp::Send, resource, Some(format!("{bytes} bytes")));
+                    self.gate(SyncOp::Send, resource, Some(Detail::Bytes { bytes: *bytes }));
                     if kind == ResourceKind::Pipe {
                         // In pieces of 64 KiB: a send of a gigabyte needs no gigabyte of memory.
                         let chunk = [0x5Au8; 65536];
@@ -638,7 +682,7 @@ impl Actor<'_> {
                     self.gate(SyncOp::Recv, resource, None);
                     if kind != ResourceKind::Pipe {
                         self.blocking(SyncOp::Recv, resource, || {
-                            self.queue(i)?.recv().map(|n| Some(format!("one message of {n} bytes")))
+                            self.queue(i)?.recv().map(|n| Some(Detail::OneMessage { bytes: n as u64 }))
                         })?;
                         continue;
                     }
@@ -650,8 +694,8 @@ impl Actor<'_> {
                                 let want =
                                     if *until_eof { buf.len() } else { ((*bytes - got) as usize).min(buf.len()) };
                                 match r.read(&mut buf[..want]) {
-                                    Ok(0) if *until_eof => return Ok(Some(format!("end of file after {got} bytes"))),
-                                    Ok(0) => return Err(SyncError::os("read: end of file before the bytes came", 0)),
+                                    Ok(0) if *until_eof => return Ok(Some(Detail::EndOfFile { bytes: got })),
+                                    Ok(0) => return Err(SyncError::EndOfFile),
                                     Ok(n) => got += n as u64,
                                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                                     Err(e) => return Err(SyncError::os("read", e.raw_os_error().unwrap_or(0))),
@@ -663,15 +707,31 @@ impl Actor<'_> {
                 }
                 Step::Close { resource, end } => {
                     let (i, _) = self.index(resource)?;
-                    let which = match end {
-                        PipeEnd::Read => "read",
-                        PipeEnd::Write => "write",
-                    };
-                    self.gate(SyncOp::Close, resource, Some(which.into()));
+                    self.gate(SyncOp::Close, resource, Some(Detail::End { end: *end }));
                     if let Some(p) = self.pipes.borrow_mut().get_mut(i) {
                         drop(p[*end as usize].take());
                     }
-                    self.report(SyncOp::Close, resource, SyncPhase::Leave, Some(which.into()));
+                    self.report(SyncOp::Close, resource, SyncPhase::Leave, Some(Detail::End { end: *end }));
+                }
+                Step::CondWait { resource, mutex, until, at_least } => {
+                    self.cond_wait(resource, mutex, until.as_deref(), *at_least)?
+                }
+                Step::Signal { resource } | Step::Broadcast { resource } => {
+                    let (i, _) = self.index(resource)?;
+                    let cv = self.area.condvar(i).map_err(|e| e.to_string())?;
+                    let op = if matches!(step, Step::Signal { .. }) { SyncOp::Signal } else { SyncOp::Broadcast };
+                    self.gate(op, resource, None);
+                    let woke = if op == SyncOp::Signal { cv.signal() } else { cv.broadcast() };
+                    match woke {
+                        Err(e) => {
+                            self.report(op, resource, SyncPhase::Failed, Some(refusal(&e)));
+                            return Err(format!("{} on '{resource}': {e}", op.as_str()));
+                        }
+                        Ok(()) if self.spec.gated || self.spec.verbose => {
+                            self.report(op, resource, SyncPhase::Leave, None)
+                        }
+                        Ok(()) => {}
+                    }
                 }
                 Step::Join { process } => {
                     let who = self.spec.process_names.iter().position(|n| n == process);
@@ -689,5 +749,16 @@ impl Actor<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// A refused operation's reason, as a value for its report.
+fn refusal(e: &SyncError) -> Detail {
+    match e {
+        SyncError::Deadlock => Detail::Errno { call: String::new(), errno: libc::EDEADLK },
+        SyncError::NotRecoverable => Detail::NotRecoverable,
+        SyncError::Os { op, errno } => Detail::Errno { call: (*op).to_string(), errno: *errno },
+        SyncError::EndOfFile => Detail::EarlyEof,
+        other => Detail::Other { text: other.to_string() },
     }
 }

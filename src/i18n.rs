@@ -45,3 +45,9 @@ macro_rules! tr {
 pub fn text(key: &str) -> String {
     rust_i18n::t!(key, locale = locale()).into_owned()
 }
+
+/// `key` in `lang`, or `None` when the catalog has no such key (a lesson names UI words by key,
+/// and a key that does not exist is an error there, not a word on the page).
+pub fn lookup(key: &str, lang: Lang) -> Option<String> {
+    crate::_rust_i18n_try_translate(lang.as_str(), key).map(std::borrow::Cow::into_owned)
+}

@@ -58,7 +58,8 @@ enum Cmd {
 enum LessonCmd {
     /// Check lesson files (a directory laid out as lessons/: en/, zh-CN/, experiments/; the
     /// built-in lessons without DIR) and name every problem by file and line: exit 0 when all
-    /// is well, 2 otherwise.
+    /// is well, 2 otherwise. Scenario programs and experiments without Chinese text are named
+    /// as warnings (they show in English).
     Check { dir: Option<PathBuf> },
 }
 
@@ -106,7 +107,11 @@ enum ListWhat {
     /// Mechanism ids, what each is, and whether this platform has it.
     Mechanisms,
     /// Scenario programs (ipc-lab run ID) and the live stage's scenarios (ipc-lab --scenario ID).
-    Scenarios,
+    Scenarios {
+        /// en or zh-CN (default: from LC_ALL, LC_MESSAGES or LANG: zh* is zh-CN, else en).
+        #[arg(long)]
+        lang: Option<String>,
+    },
     /// Lessons, in course order: id and title.
     Lessons {
         /// en or zh-CN (default: from LC_ALL, LC_MESSAGES or LANG: zh* is zh-CN, else en).
@@ -134,6 +139,10 @@ struct RunArgs {
     /// What the scenario's pipes are made of: pipe, or unix (a socket pair).
     #[arg(long, short, default_value = "pipe")]
     mechanism: String,
+    /// Language of the text output: en or zh-CN (default: from LC_ALL, LC_MESSAGES or LANG).
+    /// JSON output is the same in every language.
+    #[arg(long, value_name = "LANG")]
+    lang: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -222,14 +231,16 @@ fn dispatch(command: Option<Cmd>, gui: GuiArgs) -> anyhow::Result<ExitCode> {
     match command {
         Some(Cmd::Bench(args)) => bench_cmd(*args),
         Some(Cmd::Run(args)) => run_cmd(args),
-        Some(Cmd::List { what: ListWhat::Scenarios }) => {
+        Some(Cmd::List { what: ListWhat::Scenarios { lang } }) => {
+            let lang = cli_lang(lang.as_deref())?;
             #[cfg(target_os = "linux")]
             for s in ipc_lab::program::builtin() {
                 let s = s.map_err(anyhow::Error::msg)?;
-                println!("{:<22} {}", s.id, s.title);
+                println!("{:<22} {}", s.id, s.title_in(lang));
             }
-            for (id, what, _) in ipc_lab::scenario_file::builtin() {
-                println!("{:<22} (live stage: ipc-lab --scenario {id}) {what}", id);
+            let _ = lang;
+            for (id, _, _) in ipc_lab::scenario_file::builtin() {
+                println!("{id:<22} {}", ipc_lab::scenario_file::list_line(id));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -259,14 +270,22 @@ fn dispatch(command: Option<Cmd>, gui: GuiArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `ipc-lab list lessons`: one line per lesson, in course order.
+/// The language of a command's text output: `--lang`, else the locale; `tr!` on this thread
+/// speaks it from now on.
+fn cli_lang(lang: Option<&str>) -> anyhow::Result<ipc_lab::lessons::Lang> {
+    let lang = match lang {
+        Some(l) => l.parse::<ipc_lab::lessons::Lang>().map_err(anyhow::Error::msg)?,
+        None => ipc_lab::lessons::Lang::from_env(),
+    };
+    ipc_lab::i18n::set_lang(lang);
+    Ok(lang)
+}
+
 fn list_lessons(lang: Option<&str>) -> anyhow::Result<ExitCode> {
     #[cfg(target_os = "linux")]
     {
-        use ipc_lab::lessons::{Lang, Lessons};
-        let lang = match lang {
-            Some(l) => l.parse::<Lang>().map_err(anyhow::Error::msg)?,
-            None => Lang::from_env(),
-        };
+        use ipc_lab::lessons::Lessons;
+        let lang = cli_lang(lang)?;
         let lessons = Lessons::builtin().context("the built-in lessons")?;
         for l in lessons.in_lang(lang) {
             println!("{:<26} {}", l.id, l.title);
@@ -294,6 +313,9 @@ fn lesson_check(dir: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
                 let per_lang: Vec<String> =
                     Lang::ALL.iter().map(|&lang| format!("{} {lang}", l.in_lang(lang).count())).collect();
                 println!("lessons: {}; {} experiments: all well", per_lang.join(", "), l.experiments.len());
+                for warning in untranslated() {
+                    eprintln!("warning: {warning}");
+                }
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
@@ -312,12 +334,27 @@ fn lesson_check(dir: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// What a Chinese reader would see in English: scenario programs lacking words in zh-CN.
+#[cfg(target_os = "linux")]
+fn untranslated() -> Vec<String> {
+    let mut out = Vec::new();
+    for s in ipc_lab::program::builtin().into_iter().flatten() {
+        for lang in ipc_lab::lessons::Lang::ALL {
+            for m in s.missing_text(lang) {
+                out.push(format!("scenario {}: {m} in {lang} (shown in English)", s.id));
+            }
+        }
+    }
+    out
+}
+
 /// `ipc-lab run`: exit 0 completed, 3 deadlock (the kernel's EDEADLK too), 4 hang, 1 failed or
 /// timed out, 2 bad input.
 fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
     #[cfg(target_os = "linux")]
     {
         use ipc_lab::supervisor::program::Verdict;
+        cli_lang(a.lang.as_deref())?;
         let scenario = ipc_lab::program::resolve(&a.scenario).map_err(anyhow::Error::msg)?;
         if !(a.timeout > 0.0 && a.timeout <= 3600.0) {
             bail!("--timeout needs seconds above 0 and at most an hour, not {}", a.timeout);
@@ -343,69 +380,8 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
         if json {
             println!("{}", serde_json::to_string_pretty(&outcome)?);
         } else {
-            let variant = if outcome.variant.is_empty() { String::new() } else { format!(" ({})", outcome.variant) };
-            match &outcome.verdict {
-                Verdict::Completed => {
-                    println!("{}{variant}: completed in {:.2} s", outcome.scenario, outcome.took_secs)
-                }
-                Verdict::Deadlock { cycle, evidence } => {
-                    println!("{}{variant}: DEADLOCK: {cycle}", outcome.scenario);
-                    for e in evidence {
-                        println!("  kernel: {e}");
-                    }
-                }
-                Verdict::KernelCaught { what } => {
-                    println!("{}{variant}: DEADLOCK caught by the kernel: {what}", outcome.scenario)
-                }
-                Verdict::Hang { evidence } => {
-                    println!(
-                        "{}{variant}: HANG: every process asleep, nothing moving, no cycle of waits",
-                        outcome.scenario
-                    );
-                    for e in evidence {
-                        println!("  kernel: {e}");
-                    }
-                }
-                Verdict::Suspected { cycle, evidence } => {
-                    println!(
-                        "{}{variant}: SUSPECTED deadlock (the kernel does not confirm it): {cycle}",
-                        outcome.scenario
-                    );
-                    for e in evidence {
-                        println!("  kernel: {e}");
-                    }
-                }
-                Verdict::Failed { why } => println!("{}{variant}: failed: {why}", outcome.scenario),
-                Verdict::Recovered { victims } => {
-                    println!("{}{variant}: recovered after killing {}", outcome.scenario, victims.join(", "))
-                }
-                Verdict::TimedOut { after_secs } => {
-                    println!("{}{variant}: still running after {after_secs} s: stopped", outcome.scenario)
-                }
-            }
-            for (name, value) in &outcome.counters {
-                match scenario.expect.get(name) {
-                    Some(&want) if outcome.lost_updates.is_some() && *value < want => println!(
-                        "  {name} = {value}: {} of {want} increments were lost (read, then written back \
-                         over another process's update)",
-                        want - value
-                    ),
-                    _ => println!("  {name} = {value}"),
-                }
-            }
-            for (process, values) in &outcome.locals {
-                for (name, value) in values {
-                    println!("  {name} = {value} in {process} (its own copy)");
-                }
-            }
-            for note in &outcome.notes {
-                println!("  {note}");
-            }
-            for e in &outcome.errors {
-                println!("  said: {e}");
-            }
-            for (name, want, got) in &outcome.unexpected {
-                println!("  counter {name}: expected {want}, got {got}");
+            for line in ipc_lab::model::say::outcome(&scenario, &outcome) {
+                println!("{line}");
             }
         }
         Ok(ExitCode::from(match outcome.verdict {

@@ -28,6 +28,27 @@ pub struct ProgramScenario {
     /// Things to try with you as the scheduler, each won by an outcome.
     #[serde(default)]
     pub challenges: Vec<ChallengeDecl>,
+    /// Display text in other languages, by language tag (`zh-CN`), beside the English above.
+    /// Names stay the stable ids the steps use; only what people read is translated.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub text: std::collections::BTreeMap<String, ScenarioText>,
+}
+
+/// A scenario's words in one language: what people read, never what the steps name.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioText {
+    pub title: String,
+    pub about: String,
+    /// Process and resource names (by the id the steps use) as people read them.
+    #[serde(default)]
+    pub names: std::collections::BTreeMap<String, String>,
+    /// Variant names ("fixed", "semaphore", ...) as people read them.
+    #[serde(default)]
+    pub variants: std::collections::BTreeMap<String, String>,
+    /// The challenges' texts, in the order of `challenges`.
+    #[serde(default)]
+    pub challenges: Vec<String>,
 }
 
 /// A challenge: run `variant` as the scheduler and bring about `goal`.
@@ -106,6 +127,9 @@ pub enum ResourceKind {
     /// A counter in each process's own memory: every process starts with its own copy at 0, as
     /// after `fork`, and an increment changes only the incrementer's copy.
     LocalCounter,
+    /// A process-shared condition variable, waited on with a mutex (`cond_wait`), woken by
+    /// `signal` or `broadcast`; a signal nobody waits for is lost.
+    Condvar,
 }
 
 impl ResourceKind {
@@ -113,6 +137,12 @@ impl ResourceKind {
     pub fn is_link(self) -> bool {
         matches!(self, ResourceKind::Pipe | ResourceKind::Queue { .. })
     }
+}
+
+/// The pseudo-resource a process waiting on condition variable `condvar` waits for: a signal,
+/// which only processes whose programs signal it can send.
+pub fn signal_of(condvar: &str) -> String {
+    format!("a signal of {condvar}")
 }
 
 /// The pseudo-resource a process waiting to join `process` waits for: its exit, which only it
@@ -219,6 +249,26 @@ pub enum Step {
     Join {
         process: String,
     },
+    /// Wait on condition variable `resource`, holding `mutex` (which the wait gives up while
+    /// asleep and takes back before it returns). With `until`, only while the shared counter
+    /// `until` is below `at_least`, checked in a loop (the predicate that makes the wait safe);
+    /// without it, once, whatever the state: a signal sent before the wait is never seen.
+    CondWait {
+        resource: String,
+        mutex: String,
+        #[serde(default)]
+        until: Option<String>,
+        #[serde(default)]
+        at_least: u64,
+    },
+    /// Wake one waiter of condition variable `resource` (or none: then the signal is lost).
+    Signal {
+        resource: String,
+    },
+    /// Wake every waiter of condition variable `resource`.
+    Broadcast {
+        resource: String,
+    },
     /// Take every lock listed, or none: when one is busy, give back those taken, pause a random
     /// while of up to `backoff_millis`, and try again (deadlock avoided by never waiting while
     /// holding).
@@ -245,7 +295,14 @@ impl Step {
             | Step::Increment { resource, .. }
             | Step::Send { resource, .. }
             | Step::Recv { resource, .. }
-            | Step::Close { resource, .. } => vec![resource.as_str()],
+            | Step::Close { resource, .. }
+            | Step::Signal { resource }
+            | Step::Broadcast { resource } => vec![resource.as_str()],
+            Step::CondWait { resource, mutex, until, .. } => {
+                let mut r = vec![resource.as_str(), mutex.as_str()];
+                r.extend(until.as_deref());
+                r
+            }
             Step::LockAll { resources, .. } => resources.iter().map(String::as_str).collect(),
             Step::Sleep { .. } | Step::Repeat { .. } | Step::Exit { .. } | Step::Join { .. } => Vec::new(),
         }
@@ -304,6 +361,60 @@ impl ProgramScenario {
         self.processes(variant).map_or(0, |ps| ps.iter().fold(0u64, |n, p| n.saturating_add(count(&p.steps))))
     }
 
+    /// The scenario's words in `lang`, when it has them (English is the fields themselves).
+    fn words(&self, lang: crate::lessons::Lang) -> Option<&ScenarioText> {
+        self.text.get(lang.as_str())
+    }
+
+    pub fn title_in(&self, lang: crate::lessons::Lang) -> &str {
+        self.words(lang).map_or(&self.title, |t| &t.title)
+    }
+
+    pub fn about_in(&self, lang: crate::lessons::Lang) -> &str {
+        self.words(lang).map_or(&self.about, |t| &t.about)
+    }
+
+    /// A process's or resource's name as people read it in `lang` (its id when untranslated).
+    pub fn display_in<'a>(&'a self, id: &'a str, lang: crate::lessons::Lang) -> &'a str {
+        self.words(lang).and_then(|t| t.names.get(id)).map_or(id, String::as_str)
+    }
+
+    /// A named variant's name in `lang` (its id when untranslated); "" and "fixed" are the
+    /// catalog's words, not the file's, unless the file names them.
+    pub fn variant_in<'a>(&'a self, variant: &'a str, lang: crate::lessons::Lang) -> Option<&'a str> {
+        self.words(lang).and_then(|t| t.variants.get(variant)).map(String::as_str)
+    }
+
+    /// Challenge `i`'s text in `lang`.
+    pub fn challenge_in(&self, i: usize, lang: crate::lessons::Lang) -> Option<&str> {
+        let english = self.challenges.get(i).map(|c| c.text.as_str());
+        self.words(lang).and_then(|t| t.challenges.get(i)).map(String::as_str).or(english)
+    }
+
+    /// What people would read in English because this file lacks `lang`'s words for it: the
+    /// title, a name, a variant, a challenge (empty when complete, and always for English).
+    pub fn missing_text(&self, lang: crate::lessons::Lang) -> Vec<String> {
+        if lang == crate::lessons::Lang::En {
+            return Vec::new();
+        }
+        let Some(t) = self.words(lang) else { return vec![format!("no {lang} text at all")] };
+        let mut missing = Vec::new();
+        let mut ids: Vec<&str> = self.resources.iter().map(|r| r.name.as_str()).collect();
+        let mut variants: Vec<&str> = self.fixed.iter().map(|_| "fixed").collect();
+        variants.extend(self.variants.keys().map(String::as_str));
+        for procs in std::iter::once(&self.processes).chain(self.fixed.iter()).chain(self.variants.values()) {
+            ids.extend(procs.iter().map(|p| p.name.as_str()));
+        }
+        ids.sort();
+        ids.dedup();
+        missing.extend(ids.into_iter().filter(|id| !t.names.contains_key(*id)).map(|id| format!("name '{id}'")));
+        missing.extend(variants.into_iter().filter(|v| !t.variants.contains_key(*v)).map(|v| format!("variant '{v}'")));
+        if t.challenges.len() != self.challenges.len() {
+            missing.push(format!("{} challenge texts for {} challenges", t.challenges.len(), self.challenges.len()));
+        }
+        missing
+    }
+
     pub fn resource(&self, name: &str) -> Option<(usize, &ResourceDecl)> {
         self.resources.iter().enumerate().find(|(_, r)| r.name == name)
     }
@@ -325,6 +436,7 @@ impl ProgramScenario {
                 "the exit of ",
                 "the read end of ",
                 "the write end of ",
+                "a signal of ",
             ];
             if r.name.trim().is_empty() || roles.iter().any(|p| r.name.starts_with(p)) {
                 return Err(format!(
@@ -378,6 +490,32 @@ impl ProgramScenario {
             match self.resource(name) {
                 Some((_, r)) if matches!(r.kind, ResourceKind::Counter | ResourceKind::LocalCounter) => {}
                 _ => return Err(format!("expect names '{name}', which is not a counter")),
+            }
+        }
+        // A translation names only what the file has: a typo would silently show the id.
+        for (lang, t) in &self.text {
+            let known: crate::lessons::Lang = lang.parse().map_err(|e| format!("text: {e}"))?;
+            if known == crate::lessons::Lang::En {
+                return Err("text: English is the file's own fields, not a translation".into());
+            }
+            let is_process = |id: &str| {
+                std::iter::once(&self.processes)
+                    .chain(self.fixed.iter())
+                    .chain(self.variants.values())
+                    .any(|ps| ps.iter().any(|p| p.name == id))
+            };
+            if let Some(id) = t.names.keys().find(|id| self.resource(id).is_none() && !is_process(id)) {
+                return Err(format!("text.{lang}.names: '{id}' is neither a resource nor a process"));
+            }
+            if let Some(v) = t.variants.keys().find(|v| self.processes(v).is_err() || v.is_empty()) {
+                return Err(format!("text.{lang}.variants: '{v}' is not a variant"));
+            }
+            if t.challenges.len() > self.challenges.len() {
+                return Err(format!(
+                    "text.{lang}.challenges: {} texts for {} challenges",
+                    t.challenges.len(),
+                    self.challenges.len()
+                ));
             }
         }
         Ok(())
@@ -472,6 +610,24 @@ impl ProgramScenario {
                         return wrong(&format!("'{resource}' is not a pipe"));
                     }
                 }
+                Step::Signal { resource } | Step::Broadcast { resource } => {
+                    if kind(resource)? != ResourceKind::Condvar {
+                        return wrong(&format!("'{resource}' is not a condition variable"));
+                    }
+                }
+                Step::CondWait { resource, mutex, until, .. } => {
+                    if kind(resource)? != ResourceKind::Condvar {
+                        return wrong(&format!("'{resource}' is not a condition variable"));
+                    }
+                    if kind(mutex)? != ResourceKind::Mutex {
+                        return wrong(&format!("'{mutex}' is not a mutex (a condition variable waits with one)"));
+                    }
+                    if let Some(c) = until
+                        && kind(c)? != ResourceKind::Counter
+                    {
+                        return wrong(&format!("'{c}' is not a shared counter (the predicate reads one)"));
+                    }
+                }
                 Step::Repeat { times: n, steps } => {
                     let total = times.checked_mul(*n).filter(|t| *t <= MAX_OPS);
                     let Some(total) = total else {
@@ -486,7 +642,7 @@ impl ProgramScenario {
 }
 
 /// The built-in scenario programs, from `scenarios/`: (file name, text).
-const BUILTIN: [(&str, &str); 12] = [
+const BUILTIN: [(&str, &str); 13] = [
     ("deadlock-read-read.json", include_str!("../scenarios/deadlock-read-read.json")),
     ("deadlock-pipe-full.json", include_str!("../scenarios/deadlock-pipe-full.json")),
     ("hang-unclosed-write-end.json", include_str!("../scenarios/hang-unclosed-write-end.json")),
@@ -499,6 +655,7 @@ const BUILTIN: [(&str, &str); 12] = [
     ("deadlock-queue-join.json", include_str!("../scenarios/deadlock-queue-join.json")),
     ("race-counter-small.json", include_str!("../scenarios/race-counter-small.json")),
     ("private-counter.json", include_str!("../scenarios/private-counter.json")),
+    ("lost-wakeup.json", include_str!("../scenarios/lost-wakeup.json")),
 ];
 
 /// Every built-in scenario program, parsed (a bad built-in is a test failure, not a panic).
@@ -523,6 +680,32 @@ pub fn resolve(id_or_file: &str) -> Result<ProgramScenario, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_builtin_scenario_program_has_chinese_words_for_all_people_read() {
+        for s in builtin() {
+            let s = s.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(s.missing_text(crate::lessons::Lang::ZhCn), Vec::<String>::new(), "{}", s.id);
+            assert_ne!(s.title_in(crate::lessons::Lang::ZhCn), s.title, "{}", s.id);
+        }
+    }
+
+    #[test]
+    fn a_translation_that_names_what_the_file_lacks_is_refused() {
+        let text = include_str!("../scenarios/deadlock-lock-order.json");
+        let mut v: serde_json::Value = serde_json::from_str(text).unwrap();
+        v["text"]["zh-CN"]["names"]["lock C"] = "锁 C".into();
+        let err = ProgramScenario::parse(&v.to_string()).unwrap_err();
+        assert!(err.contains("'lock C' is neither a resource nor a process"), "{err}");
+        let mut v: serde_json::Value = serde_json::from_str(text).unwrap();
+        v["text"]["fr"] = v["text"]["zh-CN"].clone();
+        assert!(ProgramScenario::parse(&v.to_string()).unwrap_err().contains("unknown language 'fr'"));
+        let mut v: serde_json::Value = serde_json::from_str(text).unwrap();
+        v.as_object_mut().unwrap().remove("text");
+        let s = ProgramScenario::parse(&v.to_string()).expect("a file without Chinese still loads");
+        assert_eq!(s.title_in(crate::lessons::Lang::ZhCn), s.title, "and falls back to English");
+        assert_eq!(s.missing_text(crate::lessons::Lang::ZhCn), vec!["no zh-CN text at all".to_string()]);
+    }
 
     #[test]
     fn every_builtin_scenario_program_parses_and_has_a_fix() {

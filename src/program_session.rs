@@ -11,7 +11,7 @@ use crossbeam::channel::{Receiver, RecvTimeoutError, Sender, unbounded};
 
 use crate::model::program::{ProgramModel, Verdict};
 use crate::program::ProgramScenario;
-use crate::supervisor::program::ProgramRun;
+use crate::supervisor::program::{ProgramRun, Refusal};
 
 pub enum ProgramCommand {
     /// Start `variant` of `scenario` (ending a run that goes on); `gated`: you schedule.
@@ -25,6 +25,15 @@ pub enum ProgramCommand {
     Stop,
 }
 
+/// Why the last command was not done, as a value (the UI says it in its language).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProgramMessage {
+    /// The run could not start: the engine's reason.
+    CannotStart(String),
+    /// A step or kill was refused.
+    Refused(Refusal),
+}
+
 /// What the UI reads each frame.
 #[derive(Clone, Debug, Default)]
 pub struct ProgramShared {
@@ -35,7 +44,7 @@ pub struct ProgramShared {
     /// Seconds since the run started.
     pub elapsed: f64,
     /// Why a start, step or kill was refused, for the status line.
-    pub message: Option<String>,
+    pub message: Option<ProgramMessage>,
     /// Counts the pictures published: the UI copies one only when it is new.
     pub generation: u64,
     /// The tag of the start the picture is of.
@@ -103,7 +112,7 @@ fn session_loop(
     repaint: Arc<dyn Fn() + Send + Sync>,
 ) {
     let mut run: Option<ProgramRun> = None;
-    let publish = |run: &Option<ProgramRun>, message: Option<Option<String>>| {
+    let publish = |run: &Option<ProgramRun>, message: Option<Option<ProgramMessage>>| {
         let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(r) = run {
             s.model = Some(r.model().clone());
@@ -147,19 +156,19 @@ fn session_loop(
                     }
                     Err(e) => {
                         shared.lock().unwrap_or_else(|p| p.into_inner()).model = None;
-                        publish(&None, Some(Some(format!("cannot start: {e}"))));
+                        publish(&None, Some(Some(ProgramMessage::CannotStart(e.to_string()))));
                     }
                 }
             }
             Some(ProgramCommand::Step(i)) => {
                 if let Some(r) = run.as_mut() {
-                    let refused = r.step(i).err();
+                    let refused = r.step(i).err().map(ProgramMessage::Refused);
                     publish(&run, Some(refused));
                 }
             }
             Some(ProgramCommand::Kill(i)) => {
                 if let Some(r) = run.as_mut() {
-                    let refused = r.kill(i).err();
+                    let refused = r.kill(i).err().map(ProgramMessage::Refused);
                     publish(&run, Some(refused));
                 }
             }
@@ -169,13 +178,8 @@ fn session_loop(
                     let _ = r.finish(None);
                     if !last.all_exited() {
                         // What it had come to stays said, with how it ended.
-                        let before = match &last.verdict {
-                            Some(Verdict::Deadlock { cycle, .. }) => format!(" in a deadlock: {cycle}"),
-                            Some(v) => format!(" ({})", v.word()),
-                            None => String::new(),
-                        };
-                        last.verdict =
-                            Some(Verdict::Failed { why: format!("stopped by you{before}; every process killed") });
+                        let before = last.verdict.take().map(Box::new);
+                        last.verdict = Some(Verdict::Stopped { before });
                     }
                     shared.lock().unwrap_or_else(|p| p.into_inner()).model = Some(last);
                     publish(&None, Some(None));

@@ -69,7 +69,17 @@ impl Topology {
         self.links.iter().filter(move |l| l.up == role || l.down == role)
     }
 
-    /// "producer", "relay 2", "consumer 1", "pinger"...: a node's name for people.
+    /// A node's program, and its number among the nodes that run the same program (`None` when
+    /// it is the only one): what its name is made of, in any language.
+    pub fn node_parts(&self, role: crate::telemetry::Role) -> Option<(Program, Option<usize>)> {
+        let &program = self.programs.get(role.index())?;
+        let same = self.programs.iter().filter(|&&p| p == program).count();
+        let nth = self.programs[..role.index()].iter().filter(|&&p| p == program).count() + 1;
+        Some((program, (same > 1).then_some(nth)))
+    }
+
+    /// "producer", "relay 2", "consumer 1", "pinger"...: a node's name, in English (the CLI's,
+    /// and trace files'); the window says it in its language (`app::stage_ui::node_label`).
     pub fn node_name(&self, role: crate::telemetry::Role) -> String {
         let Some(&program) = self.programs.get(role.index()) else { return role.as_str() };
         let same = self.programs.iter().filter(|&&p| p == program).count();

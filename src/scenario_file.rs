@@ -196,6 +196,39 @@ impl Scenario {
     }
 }
 
+/// A built-in stage scenario's name for people (files and `--scenario` keep the id); a file's
+/// own name is shown as the file wrote it.
+pub fn label(id: &str) -> String {
+    match id {
+        "ping-pong" => crate::tr!("stage_scenarios.ping_pong"),
+        "stream" => crate::tr!("stage_scenarios.stream"),
+        "pipeline" => crate::tr!("stage_scenarios.pipeline"),
+        "fan-out" => crate::tr!("stage_scenarios.fan_out"),
+        "fan-in" => crate::tr!("stage_scenarios.fan_in"),
+        "step" => crate::tr!("stage_scenarios.step"),
+        CUSTOM => crate::tr!("stage_scenarios.custom"),
+        other => other.to_string(),
+    }
+}
+
+/// What a built-in stage scenario shows, for its hover text.
+pub fn about(id: &str) -> String {
+    match id {
+        "ping-pong" => crate::tr!("stage_scenarios.ping_pong_about"),
+        "stream" => crate::tr!("stage_scenarios.stream_about"),
+        "pipeline" => crate::tr!("stage_scenarios.pipeline_about"),
+        "fan-out" => crate::tr!("stage_scenarios.fan_out_about"),
+        "fan-in" => crate::tr!("stage_scenarios.fan_in_about"),
+        "step" => crate::tr!("stage_scenarios.step_about"),
+        _ => String::new(),
+    }
+}
+
+/// A built-in stage scenario as `ipc-lab list scenarios` says it, after its id.
+pub fn list_line(id: &str) -> String {
+    crate::tr!("cli.live_stage", id = id, name = label(id), about = about(id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::mechanism::Queued;
 
 /// Version of the telemetry and control protocol; a worker that says another is refused.
-pub const TELEMETRY_VERSION: u32 = 2;
+pub const TELEMETRY_VERSION: u32 = 3;
 
 /// A node of a run's topology: one role a worker plays. Two-party patterns have an initiator
 /// (node 0: the pinger, the producer) and a responder (node 1: the echo, the consumer); pipelines
@@ -258,13 +258,63 @@ pub enum Event {
     Error { role: Option<Role>, message: String },
     /// Scenario programs: a process starts (`enter`), completes (`leave`) or is refused
     /// (`failed`, with the reason) an operation on a named resource.
-    Sync { role: Role, op: SyncOp, resource: String, phase: SyncPhase, detail: Option<String> },
+    Sync { role: Role, op: SyncOp, resource: String, phase: SyncPhase, detail: Option<Detail> },
     /// Scenario programs: everything this process holds now. Sent before it blocks when it took
     /// something without saying so (an uncontended lock is taken quietly, so a busy program is
     /// not slowed by its own reporting); whoever blocks has said what it holds.
     Holding { role: Role, resources: Vec<String> },
     /// Scenario programs: the values of this process's own (not shared) counters.
     Values { role: Role, values: Vec<(String, u64)> },
+}
+
+/// What a scenario program's operation adds to its report, as a value: the words are made where
+/// it is shown, in the reader's language (`model::say`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "detail", rename_all = "snake_case")]
+pub enum Detail {
+    /// The robust mutex's owner had died (EOWNERDEAD); this locker made it consistent.
+    OwnerDied,
+    /// A try-lock: it will not wait.
+    TryLock,
+    /// A try-lock found `busy` taken: it gives back `gave_back` and pauses before trying again.
+    BackOff { gave_back: Vec<String>, pause_millis: u64 },
+    /// A process's own counter after its increment.
+    OwnCopy { value: u64 },
+    /// A shared counter after an atomic add.
+    AtomicNow { value: u64 },
+    /// A racy increment, done as a read and a write back.
+    ReadWroteBack,
+    /// A counter's value after an add.
+    Now { value: u64 },
+    /// The value a racy increment read.
+    Read { value: u64 },
+    /// The value a racy increment will write.
+    WillWrite { value: u64 },
+    /// The value a racy increment wrote.
+    Wrote { value: u64 },
+    /// An exit step's code.
+    Code { code: i32 },
+    /// Bytes to send or sent.
+    Bytes { bytes: u64 },
+    /// One message of a queue, of `bytes` bytes.
+    OneMessage { bytes: u64 },
+    /// A read that reached end of file after `bytes` bytes.
+    EndOfFile { bytes: u64 },
+    /// Which end of a pipe a close closes.
+    End { end: crate::program::PipeEnd },
+    /// Refused by the kernel or the library with `errno` (its name is notation, EDEADLK), in
+    /// `call` (a function name, or empty).
+    Errno { call: String, errno: i32 },
+    /// The robust mutex's owner died and it was not made consistent (ENOTRECOVERABLE).
+    NotRecoverable,
+    /// A read reached end of file before the bytes it was to read.
+    EarlyEof,
+    /// A condition-variable wait gives up `mutex` while it sleeps and takes it back after.
+    WithMutex { mutex: String },
+    /// A condition-variable wait found its predicate already true: it did not sleep.
+    AlreadyTrue { value: u64 },
+    /// Refused for a reason of this program's own making (a resource it does not have).
+    Other { text: String },
 }
 
 /// An operation of a scenario program, as reported.
@@ -280,7 +330,7 @@ pub enum SyncOp {
     Send,
     /// Read from a pipe.
     Recv,
-    /// Close one end of a pipe (`detail`: "read" or "write").
+    /// Close one end of a pipe (`detail`: which end).
     Close,
     /// A sleep step: asleep on purpose, not stuck.
     Sleep,
@@ -294,6 +344,12 @@ pub enum SyncOp {
     Join,
     /// End the process (a crash, holding what it holds).
     Exit,
+    /// Wait on a condition variable (`detail`: the mutex it gives up meanwhile).
+    CondWait,
+    /// Wake one waiter of a condition variable.
+    Signal,
+    /// Wake every waiter of a condition variable.
+    Broadcast,
 }
 
 impl SyncOp {
@@ -313,6 +369,9 @@ impl SyncOp {
             SyncOp::Add => "add 1 to",
             SyncOp::Join => "join",
             SyncOp::Exit => "exit",
+            SyncOp::CondWait => "cond_wait",
+            SyncOp::Signal => "signal",
+            SyncOp::Broadcast => "broadcast",
         }
     }
 }

@@ -258,7 +258,7 @@ fn changing_a_built_in_makes_it_custom_and_the_rate_follows_the_pace() {
     // limit means nothing and its controls are disabled.
     h.get_by_role_and_label(egui::Role::ComboBox, "Scenario").click();
     h.run_steps(2);
-    h.get_by_label("step").click();
+    h.get_by_label("step by step").click();
     h.run_steps(2);
     let app = h.state();
     assert_eq!(app.ui_state.scenario.name, "step");

@@ -40,7 +40,8 @@ fn lock_order_started_from_the_ui_deadlocks_shows_the_cycle_and_a_killed_victim_
     assert!(h.query_all_by_label_contains("futex").count() >= 2, "each process's wait channel is shown");
     // A short program reports every operation, uncontended ones too, for the log beside it.
     let log = &h.state().ui_state.program.shared.model.as_ref().expect("a run").log;
-    assert!(log.iter().any(|(_, l)| l == "worker 1 locked lock A"), "{log:?}");
+    let m = h.state().ui_state.program.shared.model.as_ref().expect("a run");
+    assert!(log.iter().any(|(_, l)| ipc_lab::model::say::entry(m, l) == "worker 1 locked lock A"), "{log:?}");
     let started = pids(h.state());
     assert!(started.iter().all(|&p| process_alive(p)), "real, live processes");
 
@@ -52,8 +53,9 @@ fn lock_order_started_from_the_ui_deadlocks_shows_the_cycle_and_a_killed_victim_
     let m = h.state().ui_state.program.shared.model.clone().expect("the last picture");
     assert_eq!(m.procs[0].exit, Some(ExitKind::Code(0)), "worker 1 got lock B from the dead owner and finished");
     assert_eq!(m.procs[1].exit, Some(ExitKind::Signal(9)));
-    assert!(m.notes.iter().any(|n| n.contains("EOWNERDEAD")), "{:?}", m.notes);
-    h.get_by_label_contains("recovered: worker 2 killed");
+    assert!(m.notes.iter().any(|n| n.detail == ipc_lab::telemetry::Detail::OwnerDied), "{:?}", m.notes);
+    h.get_by_label("recovered");
+    h.get_by_label_contains("worker 2 killed, the rest finished");
     let deadline = Instant::now() + Duration::from_secs(2);
     while started.iter().any(|&p| process_alive(p)) {
         assert!(Instant::now() < deadline, "no process outlives its run");

@@ -258,12 +258,13 @@ fn schedule_to(e: &Experiment, goal: Goal, order: &[usize]) -> Result<(), String
                     return Err(format!(
                         "pick {}: process {i} never reached its gate: {}",
                         n + 1,
-                        run.model().doing(i)
+                        ipc_lab::model::say::doing(run.model(), i)
                     ));
                 }
                 run.poll(Duration::from_millis(10));
             }
-            run.step(i).map_err(|why| format!("pick {}: {why}", n + 1))?;
+            run.step(i)
+                .map_err(|why| format!("pick {}: {}", n + 1, ipc_lab::model::say::refusal(run.model(), &why)))?;
             // Until the operation is done (next gate, blocked, or gone), or the next pick could
             // overtake it and the interleaving would not be the one written.
             loop {

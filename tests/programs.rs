@@ -9,8 +9,37 @@ use std::time::Duration;
 
 use common::{assert_nothing_left, exe};
 use ipc_lab::mechanism::MechanismId;
+use ipc_lab::model::say;
+use ipc_lab::program::ProgramScenario;
 use ipc_lab::program::resolve;
 use ipc_lab::supervisor::program::{ProgramOutcome, Verdict, run, run_over};
+
+/// The outcome in English words, as `ipc-lab run` says it: the verdict's sentence, the kernel's
+/// evidence, the notes and the failures, a line each.
+struct Words {
+    sentence: String,
+    evidence: Vec<String>,
+    notes: Vec<String>,
+    errors: Vec<String>,
+}
+
+fn words(s: &ProgramScenario, o: &ProgramOutcome) -> Words {
+    Words {
+        sentence: say::verdict_sentence(s, &o.verdict).unwrap_or_default(),
+        evidence: say::verdict_evidence(s, &o.verdict),
+        notes: o.notes.iter().map(|n| say::note(s, n)).collect(),
+        errors: o
+            .errors
+            .iter()
+            .map(|e| say::failure(s, e))
+            .chain(o.kernel_caught.iter().map(|c| say::caught(s, c)))
+            .collect(),
+    }
+}
+
+fn words_of(id: &str, o: &ProgramOutcome) -> Words {
+    words(&resolve(id).expect("a built-in"), o)
+}
 
 fn run_builtin(id: &str, fixed: bool) -> ProgramOutcome {
     run_variant(id, if fixed { "fixed" } else { "" })
@@ -26,11 +55,12 @@ fn run_variant(id: &str, variant: &str) -> ProgramOutcome {
 #[test]
 fn opposite_lock_order_deadlocks_and_the_kernel_agrees() {
     let o = run_builtin("deadlock-lock-order", false);
-    let Verdict::Deadlock { cycle, evidence } = &o.verdict else { panic!("{o:?}") };
+    assert!(matches!(o.verdict, Verdict::Deadlock { .. }), "{o:?}");
+    let Words { sentence: cycle, evidence, .. } = words_of("deadlock-lock-order", &o);
     assert!(o.took_secs < 3.0, "detected after {} s", o.took_secs);
     assert!(cycle.contains("worker 1 holds lock A and waits for lock B, which worker 2 holds"), "{cycle}");
     assert_eq!(evidence.len(), 2, "{evidence:?}");
-    for e in evidence {
+    for e in &evidence {
         assert!(e.contains("state S") && e.contains("futex"), "asleep on a futex, as the kernel says: {e}");
     }
     let fixed = run_builtin("deadlock-lock-order", true);
@@ -40,7 +70,8 @@ fn opposite_lock_order_deadlocks_and_the_kernel_agrees() {
 #[test]
 fn the_kernel_refuses_the_fcntl_lock_that_would_close_the_cycle() {
     let o = run_builtin("deadlock-fcntl", false);
-    let Verdict::KernelCaught { what } = &o.verdict else { panic!("{o:?}") };
+    assert!(matches!(o.verdict, Verdict::KernelCaught { .. }), "{o:?}");
+    let what = words_of("deadlock-fcntl", &o).sentence;
     assert!(what.contains("EDEADLK") && what.contains("record"), "{what}");
     assert!(o.took_secs < 3.0);
     assert_eq!(run_builtin("deadlock-fcntl", true).verdict, Verdict::Completed);
@@ -72,6 +103,8 @@ fn run_exit_codes_say_how_it_ended() {
     assert_eq!(code(&["run", "deadlock-lock-order"]), Some(3));
     assert_eq!(code(&["run", "deadlock-lock-order", "--fixed"]), Some(0));
     assert_eq!(code(&["run", "deadlock-fcntl"]), Some(3));
+    assert_eq!(code(&["run", "lost-wakeup"]), Some(4), "a lost wake-up hangs");
+    assert_eq!(code(&["run", "lost-wakeup", "--fixed"]), Some(0));
     assert_eq!(code(&["run", "no-such-scenario"]), Some(2));
     let bad = std::env::temp_dir().join(format!("ipclab-test-bad-program-{}.json", std::process::id()));
     std::fs::write(
@@ -98,29 +131,34 @@ fn five_philosophers_deadlock_in_a_cycle_of_five_and_ordered_forks_fix_it() {
 #[test]
 fn a_dead_owners_robust_mutex_is_recovered_but_its_semaphore_unit_is_lost() {
     let o = run_builtin("owner-died", false);
-    let Verdict::Hang { evidence } = &o.verdict else { panic!("a unit nobody gives back: {o:?}") };
+    assert!(matches!(o.verdict, Verdict::Hang { .. }), "a unit nobody gives back: {o:?}");
+    let evidence = words_of("owner-died", &o).evidence;
     assert!(evidence.iter().any(|e| e.contains("survivor") && e.contains("futex")), "{evidence:?}");
     let fixed = run_builtin("owner-died", true);
     assert_eq!(fixed.verdict, Verdict::Completed);
-    assert!(fixed.notes.iter().any(|n| n.contains("EOWNERDEAD")), "{:?}", fixed.notes);
+    let notes = words_of("owner-died", &fixed).notes;
+    assert!(notes.iter().any(|n| n.contains("EOWNERDEAD")), "{notes:?}");
 }
 
 #[test]
 fn pipes_deadlock_when_both_read_first_or_both_fill_first_and_hang_on_an_unclosed_write_end() {
     for (id, wait) in [("deadlock-read-read", "pipe_read"), ("deadlock-pipe-full", "pipe_write")] {
         let o = run_builtin(id, false);
-        let Verdict::Deadlock { cycle, evidence } = &o.verdict else { panic!("{id}: {o:?}") };
+        assert!(matches!(o.verdict, Verdict::Deadlock { .. }), "{id}: {o:?}");
+        let Words { sentence: cycle, evidence, .. } = words_of(id, &o);
         assert!(cycle.contains("alice") && cycle.contains("bob"), "{cycle}");
         assert!(evidence.iter().all(|e| e.contains("state S") && e.contains(wait)), "{id}: {evidence:?}");
         assert!(o.took_secs < 3.0);
         assert_eq!(run_builtin(id, true).verdict, Verdict::Completed, "{id} fixed");
     }
     let o = run_builtin("hang-unclosed-write-end", false);
-    let Verdict::Hang { evidence } = &o.verdict else { panic!("{o:?}") };
+    assert!(matches!(o.verdict, Verdict::Hang { .. }), "{o:?}");
+    let evidence = words_of("hang-unclosed-write-end", &o).evidence;
     assert!(evidence.iter().any(|e| e.contains("reader") && e.contains("pipe_read")), "{evidence:?}");
     let fixed = run_builtin("hang-unclosed-write-end", true);
     assert_eq!(fixed.verdict, Verdict::Completed);
-    assert!(fixed.notes.iter().any(|n| n.contains("end of file after 192 bytes")), "{:?}", fixed.notes);
+    let notes = words_of("hang-unclosed-write-end", &fixed).notes;
+    assert!(notes.iter().any(|n| n.contains("end of file after 192 bytes")), "{notes:?}");
 }
 
 #[test]
@@ -141,12 +179,14 @@ fn verdicts_hold_in_the_cases_a_review_found() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenario_cases").join(file);
         resolve(path.to_str().expect("utf-8"))
     };
-    let run_case = |file: &str| {
+    let run_case_words = |file: &str| {
         let scenario = case(file).unwrap_or_else(|e| panic!("{file}: {e}"));
         let o = run(&scenario, "", &exe(), Duration::from_secs(20)).expect("start");
         assert_nothing_left(&o.prefix, &o.pids);
-        o
+        let w = words(&scenario, &o);
+        (o, w)
     };
+    let run_case = |file: &str| run_case_words(file).0;
     for file in ["semfalse.json", "pipefalse.json", "sleep.json"] {
         let o = run_case(file);
         assert_eq!(o.verdict, Verdict::Completed, "{file}: {o:?}");
@@ -156,8 +196,8 @@ fn verdicts_hold_in_the_cases_a_review_found() {
         assert!(matches!(o.verdict, Verdict::Deadlock { .. }), "{file}: {o:?}");
     }
     // Through a file lock the kernel's lock table is evidence too: p1 holds it, p2 waits for it.
-    let o = run_case("mixed.json");
-    let Verdict::Deadlock { evidence, .. } = &o.verdict else { panic!("{o:?}") };
+    let (o, Words { evidence, .. }) = run_case_words("mixed.json");
+    assert!(matches!(o.verdict, Verdict::Deadlock { .. }), "{o:?}");
     assert!(
         evidence.iter().any(|e| e.starts_with("/proc/locks: p1") && e.contains("holds a write lock on byte 1 (F)")),
         "{evidence:?}"
@@ -172,12 +212,12 @@ fn verdicts_hold_in_the_cases_a_review_found() {
     assert_eq!(o.verdict, Verdict::Completed, "{o:?}");
     let o = run_case("barrier-bystander.json");
     assert!(matches!(o.verdict, Verdict::Hang { .. }), "{o:?}");
-    let o = run_case("errhang.json");
+    let (o, w) = run_case_words("errhang.json");
     assert!(matches!(o.verdict, Verdict::Hang { .. }), "{o:?}");
-    assert!(o.errors.iter().any(|e| e.contains("unlock")), "the failing process's words are kept: {o:?}");
-    let o = run_case("od2.json");
+    assert!(w.errors.iter().any(|e| e.contains("unlock")), "the failing process's words are kept: {:?}", w.errors);
+    let (o, w) = run_case_words("od2.json");
     assert_eq!(o.verdict, Verdict::Completed);
-    assert!(o.notes.iter().any(|n| n.contains("EOWNERDEAD")), "{:?}", o.notes);
+    assert!(w.notes.iter().any(|n| n.contains("EOWNERDEAD")), "{:?}", w.notes);
     assert!(case("exit256.json").unwrap_err().contains("0..=255"));
     assert!(case("bigsem.json").unwrap_err().contains("SEM_VALUE_MAX"));
 }
@@ -185,7 +225,8 @@ fn verdicts_hold_in_the_cases_a_review_found() {
 #[test]
 fn a_bounded_buffer_deadlocks_when_the_producer_locks_before_waiting_and_the_fix_is_exact() {
     let o = run_builtin("bounded-buffer", false);
-    let Verdict::Deadlock { cycle, evidence } = &o.verdict else { panic!("{o:?}") };
+    assert!(matches!(o.verdict, Verdict::Deadlock { .. }), "{o:?}");
+    let Words { sentence: cycle, evidence, .. } = words_of("bounded-buffer", &o);
     assert!(o.took_secs < 3.0, "detected after {} s", o.took_secs);
     assert!(
         cycle.contains("producer holds buffer lock and waits for empty slots, which only consumer posts"),
@@ -201,7 +242,8 @@ fn a_bounded_buffer_deadlocks_when_the_producer_locks_before_waiting_and_the_fix
 #[test]
 fn joining_a_producer_blocked_on_a_full_queue_deadlocks_and_draining_first_fixes_it() {
     let o = run_builtin("deadlock-queue-join", false);
-    let Verdict::Deadlock { cycle, evidence } = &o.verdict else { panic!("{o:?}") };
+    assert!(matches!(o.verdict, Verdict::Deadlock { .. }), "{o:?}");
+    let Words { sentence: cycle, evidence, .. } = words_of("deadlock-queue-join", &o);
     assert!(o.took_secs < 3.0, "detected after {} s", o.took_secs);
     assert_eq!(
         cycle,
@@ -248,13 +290,21 @@ mod scheduler {
     fn step(run: &mut ProgramRun, i: usize) {
         let deadline = Instant::now() + Duration::from_secs(5);
         while run.model().procs[i].next.is_none() {
-            assert!(Instant::now() < deadline, "process {i} never reached its gate: {}", run.model().doing(i));
+            assert!(
+                Instant::now() < deadline,
+                "process {i} never reached its gate: {}",
+                ipc_lab::model::say::doing(run.model(), i)
+            );
             run.poll(Duration::from_millis(10));
         }
         run.step(i).expect("at its gate");
         let done = |p: &ipc_lab::model::program::ProcState| p.next.is_some() || p.blocked.is_some() || !p.live();
         while !done(&run.model().procs[i]) {
-            assert!(Instant::now() < deadline, "process {i} never finished its operation: {}", run.model().doing(i));
+            assert!(
+                Instant::now() < deadline,
+                "process {i} never finished its operation: {}",
+                ipc_lab::model::say::doing(run.model(), i)
+            );
             run.poll(Duration::from_millis(10));
         }
     }
@@ -275,19 +325,23 @@ mod scheduler {
         step(&mut run, 0); // worker 1 asks for lock B: blocks
         step(&mut run, 1); // worker 2 asks for lock A: the cycle closes
         until(&mut run, Duration::from_secs(3), |v| matches!(v, Some(Verdict::Deadlock { .. })));
-        assert!(run.step(0).unwrap_err().contains("waits to lock lock B (held by worker 2)"));
+        let refused = run.step(0).unwrap_err();
+        assert!(
+            ipc_lab::model::say::refusal(run.model(), &refused).contains("waits to lock lock B (held by worker 2)")
+        );
         run.kill(1).expect("a live victim");
         // Worker 2 held lock B, a robust mutex: worker 1 gets it with EOWNERDEAD and goes on.
         for _ in 0..2 {
             step(&mut run, 0);
         }
         until(&mut run, Duration::from_secs(3), |v| matches!(v, Some(Verdict::Recovered { .. })));
-        assert!(run.model().notes.iter().any(|n| n.contains("EOWNERDEAD")), "{:?}", run.model().notes);
-        assert!(run.model().deadlocked_once);
+        let m = run.model();
+        assert!(m.notes.iter().any(|n| n.detail == ipc_lab::telemetry::Detail::OwnerDied), "{:?}", m.notes);
+        assert!(m.deadlocked_once);
         // Giving a lock back never waits, and the log never says it does.
-        let log = &run.model().log;
-        assert!(log.iter().any(|(_, l)| l == "worker 1 unlocked lock B"), "{log:?}");
-        assert!(!log.iter().any(|(_, l)| l.contains("waits in unlock")), "{log:?}");
+        let log: Vec<String> = m.log.iter().map(|(_, e)| ipc_lab::model::say::entry(m, e)).collect();
+        assert!(log.iter().any(|l| l == "worker 1 unlocked lock B"), "{log:?}");
+        assert!(!log.iter().any(|l| l.contains("waits in unlock")), "{log:?}");
         let o = run.finish(None);
         assert_eq!(o.verdict, Verdict::Recovered { victims: vec!["worker 2".into()] });
         assert_nothing_left(&o.prefix, &o.pids);
@@ -313,11 +367,9 @@ mod scheduler {
         }
         until(&mut run, Duration::from_secs(3), |v| v == Some(&Verdict::Completed));
         assert!(!run.model().deadlocked_once);
-        assert!(
-            run.model().log.iter().any(|(_, l)| l.contains("busy: gives back lock A, backs off")),
-            "{:?}",
-            run.model().log
-        );
+        let m = run.model();
+        let log: Vec<String> = m.log.iter().map(|(_, e)| ipc_lab::model::say::entry(m, e)).collect();
+        assert!(log.iter().any(|l| l.contains("busy, gives back lock A, backs off")), "{log:?}");
         let o = run.finish(None);
         assert_nothing_left(&o.prefix, &o.pids);
     }
@@ -352,7 +404,8 @@ fn pipes_made_of_socket_pairs_deadlock_and_hang_the_same_with_the_kernel_showing
     };
     for (id, wait) in [("deadlock-read-read", "unix_stream_read"), ("deadlock-pipe-full", "sock_alloc_send")] {
         let o = over_unix(id, "");
-        let Verdict::Deadlock { evidence, .. } = &o.verdict else { panic!("{id}: {o:?}") };
+        assert!(matches!(o.verdict, Verdict::Deadlock { .. }), "{id}: {o:?}");
+        let evidence = words_of(id, &o).evidence;
         assert!(evidence.iter().all(|e| e.contains("state S") && e.contains(wait)), "{id}: {evidence:?}");
         assert_eq!(over_unix(id, "fixed").verdict, Verdict::Completed, "{id} fixed");
     }
@@ -364,4 +417,22 @@ fn pipes_made_of_socket_pairs_deadlock_and_hang_the_same_with_the_kernel_showing
         .status
         .code();
     assert_eq!(code, Some(2), "pipes cannot be made of TCP: bad input");
+}
+
+#[test]
+fn a_signal_before_the_wait_is_lost_and_a_predicate_loop_never_misses_it() {
+    // As written: the notifier signals and exits before the waiter waits; a condition variable
+    // keeps nothing, so the waiter sleeps on its futex for good. A hang, not a deadlock: no cycle.
+    let o = run_builtin("lost-wakeup", false);
+    assert!(matches!(o.verdict, Verdict::Hang { .. }), "{o:?}");
+    let evidence = words_of("lost-wakeup", &o).evidence;
+    assert_eq!(evidence.len(), 1, "only the waiter is left: {evidence:?}");
+    assert!(evidence[0].contains("waiter") && evidence[0].contains("futex"), "{evidence:?}");
+    assert_eq!(o.counters, vec![("data ready".into(), 1)], "the flag was set: only the wake-up was lost");
+    // The fix waits only while the flag is 0: coming late it never sleeps; coming first, it is
+    // woken and checks again. Both complete, whichever process runs first.
+    for variant in ["fixed", "waiter-first"] {
+        let o = run_variant("lost-wakeup", variant);
+        assert_eq!(o.verdict, Verdict::Completed, "{variant}: {o:?}");
+    }
 }

@@ -1,7 +1,8 @@
 //! The process-shared synchronization objects, across real processes (forked children that
 //! only make the calls under test and `_exit`): a robust mutex recovers from its owner's death, a
 //! semaphore does not, a racy counter loses updates and an atomic one does not, and the kernel
-//! catches an fcntl lock-order deadlock with EDEADLK.
+//! catches an fcntl lock-order deadlock with EDEADLK; a condition variable wakes a waiter in another
+//! process and keeps no signal nobody waited for.
 #![cfg(target_os = "linux")]
 
 use std::time::{Duration, Instant};
@@ -156,4 +157,50 @@ fn the_kernel_catches_an_fcntl_lock_order_deadlock() {
     a.unlock(0).expect("release lock 0");
     assert_eq!(exit_code(child), 0, "released, the child gets lock 0");
     let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn a_condition_variable_wakes_a_waiter_in_another_process_and_forgets_a_signal_nobody_waited_for() {
+    let (_name, area) = Named::new("condvar", &[SyncKind::Mutex, SyncKind::Condvar, SyncKind::Counter]);
+    let (m, cv, flag) =
+        (area.mutex(0).expect("mutex"), area.condvar(1).expect("condvar"), area.counter(2).expect("counter"));
+    // A child waits, in a loop on the flag, as the fix does; this process sets it and signals.
+    let child = in_child(|| {
+        if m.lock().is_err() {
+            return 1;
+        }
+        while flag.load() == 0 {
+            if cv.wait(&m).is_err() {
+                return 2;
+            }
+        }
+        if m.unlock().is_err() { 3 } else { 0 }
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    m.lock().expect("lock");
+    flag.store(1);
+    cv.signal().expect("signal");
+    m.unlock().expect("unlock");
+    assert_eq!(exit_code(child), 0, "the waiter in another process was woken");
+
+    // A signal sent with nobody waiting is gone: a waiter that comes later and does not look at
+    // the flag sleeps through it (the lost wake-up). It is still asleep 300 ms on.
+    cv.signal().expect("a signal nobody waits for");
+    let late = in_child(|| {
+        if m.lock().is_err() {
+            return 1;
+        }
+        let _ = cv.wait(&m);
+        let _ = m.unlock();
+        0
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        nix::sys::wait::waitpid(late, Some(nix::sys::wait::WaitPidFlag::WNOHANG)).expect("waitpid"),
+        WaitStatus::StillAlive,
+        "the earlier signal did not wake the late waiter"
+    );
+    // A broadcast now does; the waiter takes the mutex back and ends.
+    cv.broadcast().expect("broadcast");
+    assert_eq!(exit_code(late), 0);
 }

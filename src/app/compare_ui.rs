@@ -285,8 +285,10 @@ pub fn compare_ui(c: &mut CompareUi, exe: &std::path::Path, repaint: &Arc<dyn Fn
                     ui.checkbox(&mut c.placements[i], name.as_str());
                 }
                 ui.strong(tr!("compare.shm_wake"));
-                for (i, name) in
-                    [ShmWait::Spin, ShmWait::Futex, ShmWait::Semaphore].iter().map(|w| w.to_string()).enumerate()
+                for (i, name) in [ShmWait::Spin, ShmWait::Futex, ShmWait::Semaphore]
+                    .iter()
+                    .map(|&w| super::controls_ui::shm_wait_label(w))
+                    .enumerate()
                 {
                     ui.checkbox(&mut c.shm_waits[i], name);
                 }

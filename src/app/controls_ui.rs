@@ -79,11 +79,15 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     let s = &mut app.ui_state.scenario;
     let label = ui.label(tr!("controls.scenario"));
     egui::ComboBox::from_id_salt("scenario")
-        .selected_text(s.name.clone())
+        .selected_text(crate::scenario_file::label(&s.name))
         .width(96.0)
         .show_ui(ui, |ui| {
-            for (id, what, preset) in builtin() {
-                if ui.selectable_label(s.name == id, id).on_hover_text(what).clicked() {
+            for (id, _, preset) in builtin() {
+                if ui
+                    .selectable_label(s.name == id, crate::scenario_file::label(id))
+                    .on_hover_text(crate::scenario_file::about(id))
+                    .clicked()
+                {
                     let mechanism = s.mechanism;
                     *s = Scenario { mechanism, ..preset.clone() };
                     app.ui_state.pace_choice = match preset.pace {
@@ -118,10 +122,10 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
         .labelled_by(label.id);
     if s.mechanism == MechanismId::Shm {
         egui::ComboBox::from_id_salt("shm-wait")
-            .selected_text(tr!("controls.shm_wait", how = s.shm_wait))
+            .selected_text(tr!("controls.shm_wait", how = shm_wait_label(s.shm_wait)))
             .show_ui(ui, |ui| {
                 for w in [ShmWait::Spin, ShmWait::Futex, ShmWait::Semaphore] {
-                    ui.selectable_value(&mut s.shm_wait, w, w.to_string());
+                    ui.selectable_value(&mut s.shm_wait, w, shm_wait_label(w));
                 }
             })
             .response
@@ -493,4 +497,13 @@ fn save_trace(app: &mut IpcLabApp) {
         Err(e) => tr!("controls.trace_failed", why = e.to_string()),
     };
     app.model.set_notice(notice, now);
+}
+
+/// How shm waits for its peer, in the window's language (the CLI and files keep `ShmWait`'s id).
+pub fn shm_wait_label(w: ShmWait) -> String {
+    match w {
+        ShmWait::Spin => tr!("controls.wait_spin"),
+        ShmWait::Futex => tr!("controls.wait_futex"),
+        ShmWait::Semaphore => tr!("controls.wait_semaphore"),
+    }
 }

@@ -6,8 +6,9 @@
 use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, StrokeKind, pos2, vec2};
 
 use crate::model::program::{ProgramModel, Verdict};
+use crate::model::say;
 use crate::program::{Goal, ProgramScenario, ResourceKind};
-use crate::program_session::{ProgramCommand, ProgramShared};
+use crate::program_session::{ProgramCommand, ProgramMessage, ProgramShared};
 use crate::tr;
 
 /// What the program view remembers between frames.
@@ -101,8 +102,9 @@ impl ProgramUi {
     }
 
     fn goal(&self) -> Option<(Goal, &str)> {
-        let c = self.scenario()?.challenges.get(self.challenge?)?;
-        Some((c.goal, c.text.as_str()))
+        let s = self.scenario()?;
+        let i = self.challenge?;
+        Some((s.challenges.get(i)?.goal, s.challenge_in(i, crate::i18n::lang())?))
     }
 }
 
@@ -112,8 +114,23 @@ impl Default for ProgramUi {
     }
 }
 
-fn variant_label(v: &str) -> String {
-    if v.is_empty() { tr!("programs.as_written") } else { v.to_string() }
+fn variant_label(s: Option<&ProgramScenario>, v: &str) -> String {
+    match (v, s.and_then(|s| s.variant_in(v, crate::i18n::lang()))) {
+        ("", _) => tr!("programs.as_written"),
+        (_, Some(shown)) => shown.to_string(),
+        ("fixed", None) => tr!("programs.fixed"),
+        (v, None) => v.to_string(),
+    }
+}
+
+/// Why the last command was not done, in words.
+fn message_text(shared: &ProgramShared) -> Option<String> {
+    match (&shared.message, &shared.model) {
+        (None, _) => None,
+        (Some(ProgramMessage::CannotStart(why)), _) => Some(tr!("programs.cannot_start", why = why)),
+        (Some(ProgramMessage::Refused(r)), Some(m)) => Some(say::refusal(m, r)),
+        (Some(ProgramMessage::Refused(_)), None) => None,
+    }
 }
 
 /// A challenge's goal, for people (`Goal::as_str` stays the engine's word).
@@ -173,14 +190,19 @@ pub fn controls(p: &mut ProgramUi, ui: &mut egui::Ui, commands: &mut Vec<Program
         ui.separator();
         ui.add_enabled_ui(!running, |ui| {
             let label = ui.label(tr!("programs.program"));
-            let current = p.scenario().map_or(String::new(), |s| s.id.clone());
+            let current = p.scenario().map_or(String::new(), |s| s.title_in(crate::i18n::lang()).to_string());
             let mut pick = None;
             egui::ComboBox::from_id_salt("program")
                 .selected_text(current)
-                .width(170.0)
+                .width(260.0)
                 .show_ui(ui, |ui| {
+                    let lang = crate::i18n::lang();
                     for (i, s) in p.scenarios.iter().enumerate() {
-                        if ui.selectable_label(i == p.chosen, &s.id).on_hover_text(&s.title).clicked() {
+                        if ui
+                            .selectable_label(i == p.chosen, s.title_in(lang))
+                            .on_hover_text(s.about_in(lang))
+                            .clicked()
+                        {
                             pick = Some(s.id.clone());
                         }
                     }
@@ -197,11 +219,12 @@ pub fn controls(p: &mut ProgramUi, ui: &mut egui::Ui, commands: &mut Vec<Program
                 variants.extend(s.variants.keys().cloned());
             }
             egui::ComboBox::from_id_salt("variant")
-                .selected_text(variant_label(&p.variant))
+                .selected_text(variant_label(p.scenario(), &p.variant))
                 .width(110.0)
                 .show_ui(ui, |ui| {
+                    let chosen = p.scenarios.get(p.chosen).cloned();
                     for v in &variants {
-                        ui.selectable_value(&mut p.variant, v.clone(), variant_label(v));
+                        ui.selectable_value(&mut p.variant, v.clone(), variant_label(chosen.as_ref(), v));
                     }
                 })
                 .response
@@ -238,10 +261,16 @@ pub fn controls(p: &mut ProgramUi, ui: &mut egui::Ui, commands: &mut Vec<Program
                 p.file_message = Some(match crate::program::resolve(&p.file_path) {
                     Ok(s) => {
                         let id = s.id.clone();
+                        let missing = s.missing_text(crate::i18n::lang());
                         p.scenarios.retain(|o| o.id != id);
                         p.scenarios.push(s);
                         p.choose(&id);
-                        tr!("programs.loaded", id = id)
+                        if missing.is_empty() {
+                            tr!("programs.loaded", id = id)
+                        } else {
+                            // Said, not refused: the file runs, in English where it lacks words.
+                            tr!("programs.loaded_untranslated", id = id, missing = missing.join(", "))
+                        }
                     }
                     Err(e) => e,
                 });
@@ -261,12 +290,13 @@ pub fn controls(p: &mut ProgramUi, ui: &mut egui::Ui, commands: &mut Vec<Program
         ui.label(msg);
     }
     if let Some(s) = p.scenario() {
+        let lang = crate::i18n::lang();
         if p.shared.model.is_none() {
-            ui.label(egui::RichText::new(&s.title).strong());
-            ui.label(egui::RichText::new(&s.about).weak());
+            ui.label(egui::RichText::new(s.title_in(lang)).strong());
+            ui.label(egui::RichText::new(s.about_in(lang)).weak());
         } else {
-            ui.label(egui::RichText::new(tr!("programs.hover_about", title = s.title)).strong())
-                .on_hover_text(&s.about);
+            ui.label(egui::RichText::new(tr!("programs.hover_about", title = s.title_in(lang))).strong())
+                .on_hover_text(s.about_in(lang));
         }
     }
 }
@@ -274,7 +304,7 @@ pub fn controls(p: &mut ProgramUi, ui: &mut egui::Ui, commands: &mut Vec<Program
 /// How the run stands, in a banner: the verdict, the cycle in one sentence, the evidence.
 fn banner(p: &ProgramUi, ui: &mut egui::Ui) {
     let Some(m) = &p.shared.model else {
-        let text = p.shared.message.clone().unwrap_or_else(|| tr!("programs.press_start"));
+        let text = message_text(&p.shared).unwrap_or_else(|| tr!("programs.press_start"));
         ui.label(egui::RichText::new(text).heading());
         return;
     };
@@ -288,16 +318,16 @@ fn banner(p: &ProgramUi, ui: &mut egui::Ui) {
             (tr!("programs.running_for", what = who, secs = format!("{secs:.1}")), ui.visuals().text_color(), None)
         }
         None => (tr!("programs.stopped"), ui.visuals().weak_text_color(), None),
-        Some(Verdict::Deadlock { cycle, .. }) => (tr!("programs.deadlock"), red, Some(cycle.clone())),
-        Some(Verdict::KernelCaught { what }) => (tr!("programs.kernel_caught"), amber, Some(what.clone())),
-        Some(Verdict::Suspected { cycle, .. }) => {
-            (tr!("programs.suspected"), amber, Some(tr!("programs.suspected_why", cycle = cycle)))
+        Some(v) => {
+            let color = match v {
+                Verdict::Deadlock { .. } => red,
+                Verdict::KernelCaught { .. } | Verdict::Suspected { .. } | Verdict::Hang { .. } => amber,
+                Verdict::TimedOut { .. } => amber,
+                Verdict::Completed | Verdict::Recovered { .. } => green,
+                Verdict::Failed { .. } | Verdict::Stopped { .. } => ui.visuals().weak_text_color(),
+            };
+            (say::verdict_word(v, secs), color, say::verdict_sentence(&m.scenario, v))
         }
-        Some(Verdict::Hang { .. }) => (tr!("programs.hang"), amber, Some(tr!("programs.hang_why"))),
-        Some(Verdict::Completed) => (tr!("programs.completed", secs = format!("{secs:.2}")), green, None),
-        Some(Verdict::Recovered { victims }) => (tr!("programs.recovered", victims = victims.join(", ")), green, None),
-        Some(Verdict::Failed { why }) => (tr!("programs.ended"), ui.visuals().weak_text_color(), Some(why.clone())),
-        Some(Verdict::TimedOut { after_secs }) => (tr!("programs.timed_out", secs = after_secs), amber, None),
     };
     ui.horizontal_wrapped(|ui| {
         ui.label(egui::RichText::new(word).heading().strong().color(color));
@@ -317,7 +347,7 @@ fn banner(p: &ProgramUi, ui: &mut egui::Ui) {
     if matches!(m.verdict, Some(Verdict::Deadlock { .. } | Verdict::Hang { .. })) && p.shared.running {
         ui.label(tr!("programs.kill_a_victim"));
     }
-    if let Some(msg) = &p.shared.message {
+    if let Some(msg) = message_text(&p.shared) {
         ui.colored_label(ui.visuals().warn_fg_color, msg);
     }
 }
@@ -348,7 +378,7 @@ pub fn side(p: &ProgramUi, ui: &mut egui::Ui) {
         ui.heading(tr!("programs.values"));
         egui::Grid::new("values").num_columns(2).show(ui, |ui| {
             for (n, v) in counters {
-                ui.label(n);
+                ui.label(say::name(&m.scenario, n));
                 match m.scenario.expect.get(n) {
                     Some(want) if v == want => ui.label(tr!("programs.value_ok", value = v)),
                     Some(want) => ui.label(tr!("programs.should_reach", value = v, want = want)),
@@ -357,7 +387,7 @@ pub fn side(p: &ProgramUi, ui: &mut egui::Ui) {
                 ui.end_row();
             }
             for (n, v) in semaphores {
-                ui.label(n);
+                ui.label(say::name(&m.scenario, n));
                 ui.label(tr!("programs.semaphore_value", value = v));
                 ui.end_row();
             }
@@ -370,14 +400,14 @@ pub fn side(p: &ProgramUi, ui: &mut egui::Ui) {
         .striped(true)
         .show(ui, |ui| {
             for pr in &m.procs {
-                ui.label(&pr.name);
+                ui.label(say::name(&m.scenario, &pr.name));
                 ui.label(tr!("programs.pid", pid = pr.pid));
                 let state = match (&pr.kernel, &pr.exit) {
                     // At its gate a process sleeps until your pick arrives: say so beside the wait.
                     (Some((s, w)), _) if pr.next.is_some() => tr!("programs.for_your_pick", state = s, wchan = w),
                     (Some((s, w)), _) if w.is_empty() || w == "0" => format!("{s} {}", tr!("programs.running")),
                     (Some((s, w)), _) => format!("{s} {w}"),
-                    (None, Some(e)) => e.to_string(),
+                    (None, Some(e)) => say::exit(*e),
                     (None, None) => "…".into(),
                 };
                 // Long wait channels end in … (the whole name on hover), not past the panel.
@@ -390,16 +420,18 @@ pub fn side(p: &ProgramUi, ui: &mut egui::Ui) {
     if !m.file_locks.is_empty() {
         ui.strong(tr!("programs.locks_heading"));
         for l in &m.file_locks {
-            ui.label(egui::RichText::new(l.trim_start_matches("/proc/locks: ")).small());
+            let line = say::evidence(&m.scenario, l);
+            let line = line.split_once(": ").or_else(|| line.split_once("：")).map_or(line.as_str(), |(_, rest)| rest);
+            ui.label(egui::RichText::new(line).small());
         }
     }
     ui.separator();
     ui.heading(tr!("programs.what_happened"));
     egui::ScrollArea::vertical().stick_to_bottom(true).auto_shrink([false, false]).show(ui, |ui| {
-        for (t, line) in &m.log {
+        for (t, entry) in &m.log {
             ui.horizontal_wrapped(|ui| {
                 ui.label(egui::RichText::new(tr!("programs.seconds", t = format!("{t:.2}"))).weak());
-                ui.label(line);
+                ui.label(say::entry(m, entry));
             });
         }
     });
@@ -423,7 +455,8 @@ enum Target {
 }
 
 fn target_of(m: &ProgramModel, waited: &str) -> Option<Target> {
-    let strip = ["a post of ", "the write end of ", "the read end of ", "a receiver of ", "a sender to "];
+    let strip =
+        ["a post of ", "the write end of ", "the read end of ", "a receiver of ", "a sender to ", "a signal of "];
     if let Some(name) = waited.strip_prefix("the exit of ") {
         return m.procs.iter().position(|p| p.name == name).map(Target::Process);
     }
@@ -450,6 +483,7 @@ fn resource_text(m: &ProgramModel, i: usize) -> String {
         ResourceKind::Pipe => tr!("programs.pipe"),
         ResourceKind::Queue { capacity } => tr!("programs.mqueue", capacity = capacity),
         ResourceKind::LocalCounter => tr!("programs.own_counter"),
+        ResourceKind::Condvar => tr!("programs.condvar"),
     }
 }
 
@@ -646,7 +680,7 @@ fn draw_graph(m: &ProgramModel, running: bool, rect: Rect, ui: &mut egui::Ui, co
         painter.text(
             rr.center() - vec2(0.0, 9.0),
             Align2::CENTER_CENTER,
-            &m.scenario.resources[i].name,
+            say::name(&m.scenario, &m.scenario.resources[i].name),
             font.clone(),
             text,
         );
@@ -690,7 +724,7 @@ fn draw_graph(m: &ProgramModel, running: bool, rect: Rect, ui: &mut egui::Ui, co
             g.size().y
         };
         let mut y = r.top() + 5.0;
-        y += line(y, format!("{key}{}", pr.name), &FontId::proportional(16.0), text) + 2.0;
+        y += line(y, format!("{key}{}", say::name(&m.scenario, &pr.name)), &FontId::proportional(16.0), text) + 2.0;
         let kernel = match &pr.kernel {
             Some((s, w)) if w.is_empty() || w == "0" => tr!("programs.on_cpu", state = s),
             Some((s, w)) => format!(" · {s} {w}"),
@@ -703,16 +737,22 @@ fn draw_graph(m: &ProgramModel, running: bool, rect: Rect, ui: &mut egui::Ui, co
             kernel.trim_start_matches(" · ").to_string()
         };
         y += line(y, ids, &small, visuals.weak_text_color()) + 2.0;
-        y += line(y, m.doing_short(i), &small, color) + 1.0;
+        y += line(y, say::doing_short(m, i), &small, color) + 1.0;
         for (n, v) in &pr.locals {
-            y += line(y, tr!("programs.its_own", name = n, value = v), &small, text);
+            y += line(y, tr!("programs.its_own", name = say::name(&m.scenario, n), value = v), &small, text);
         }
         let live = pr.exit.is_none() && running;
         if resp.clicked() && m.gated && live {
             commands.push(ProgramCommand::Step(i));
         }
         resp.context_menu(|ui| {
-            if ui.add_enabled(live, egui::Button::new(tr!("programs.kill_named_signal", name = pr.name))).clicked() {
+            if ui
+                .add_enabled(
+                    live,
+                    egui::Button::new(tr!("programs.kill_named_signal", name = say::name(&m.scenario, &pr.name))),
+                )
+                .clicked()
+            {
                 commands.push(ProgramCommand::Kill(i));
                 ui.close();
             }
@@ -723,7 +763,11 @@ fn draw_graph(m: &ProgramModel, running: bool, rect: Rect, ui: &mut egui::Ui, co
             let at = Rect::from_min_size(r.right_top() + vec2(-40.0, 3.0), vec2(37.0, 20.0));
             let kill = ui.put(at, egui::Button::new(egui::RichText::new(tr!("programs.kill")).small()));
             kill.widget_info(|| {
-                egui::WidgetInfo::labeled(egui::Role::Button, true, tr!("programs.kill_named", name = pr.name))
+                egui::WidgetInfo::labeled(
+                    egui::Role::Button,
+                    true,
+                    tr!("programs.kill_named", name = say::name(&m.scenario, &pr.name)),
+                )
             });
             let kill = kill.on_hover_text(tr!("programs.kill_hint"));
             if kill.clicked() {

@@ -274,7 +274,7 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
     for (i, node) in nodes.iter().enumerate() {
         let role = Role(i as u16);
         let Some(w) = model.worker_for(role) else { continue };
-        let name = topology.node_name(role);
+        let name = node_label(topology, role);
         let id = ui.scope_id().with(("process", i));
         let response = ui.interact(*node, id, Sense::click());
         let label = tr!("stage.process", name = name);
@@ -317,7 +317,7 @@ fn draw_node(
     sent_shown: Option<u64>,
     ui: &egui::Ui,
 ) {
-    let name = model.topology.as_ref().map_or_else(|| role.as_str(), |t| t.node_name(role));
+    let name = model.topology.as_ref().map_or_else(|| role.as_str(), |t| node_label(t, role));
     let visuals = ui.visuals();
     let color = role_color(role);
     let state_c = state_color(&w.state);
@@ -407,4 +407,21 @@ pub fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// A node's name in the window's language: "producer", "relay 2", "消费者 1".
+pub fn node_label(t: &crate::scenario::Topology, role: Role) -> String {
+    use crate::scenario::Program;
+    let Some((program, nth)) = t.node_parts(role) else { return role.as_str() };
+    let word = match program {
+        Program::Pinger => tr!("role.pinger"),
+        Program::Echo => tr!("role.echo"),
+        Program::Producer => tr!("role.producer"),
+        Program::Relay => tr!("role.relay"),
+        Program::Consumer => tr!("role.consumer"),
+    };
+    match nth {
+        Some(n) => format!("{word} {n}"),
+        None => word,
+    }
 }

@@ -41,7 +41,7 @@ pub fn timeline_ui(model: &Model, frozen: Option<&[Message]>, ui: &mut egui::Ui)
     let t = |nanos: u64| nanos.saturating_sub(origin) as f64 / 1e6; // milliseconds
     let Some(topology) = model.topology.clone() else { return };
     let nodes = topology.programs.len();
-    let names: Vec<String> = (0..nodes).map(|i| topology.node_name(Role(i as u16))).collect();
+    let names: Vec<String> = (0..nodes).map(|i| super::stage_ui::node_label(&topology, Role(i as u16))).collect();
     // Every lane is named at every panel height: labels are allowed however close the lanes
     // are, and the font shrinks to fit when the panel is short.
     let lane_px = (ui.available_height() - 40.0) / nodes.max(1) as f32;
@@ -96,7 +96,11 @@ pub fn timeline_ui(model: &Model, frozen: Option<&[Message]>, ui: &mut egui::Ui)
                 }
             }
             // Words, not an arrow glyph: the default fonts have no "→".
-            let name = tr!("timeline.series", from = topology.node_name(from), to = topology.node_name(to));
+            let name = tr!(
+                "timeline.series",
+                from = super::stage_ui::node_label(&topology, from),
+                to = super::stage_ui::node_label(&topology, to)
+            );
             let color = packet_color(&topology, from, to);
             plot_ui.arrows(Arrows::new(name.clone(), origins.clone(), tips).color(color).tip_length(8.0));
             plot_ui.points(Points::new(name, origins).color(color).radius(2.5));
@@ -108,8 +112,8 @@ pub fn timeline_ui(model: &Model, frozen: Option<&[Message]>, ui: &mut egui::Ui)
             ui.label(tr!(
                 "timeline.message",
                 seq = thousands(m.seq),
-                from = topology.node_name(m.from),
-                to = topology.node_name(m.to)
+                from = super::stage_ui::node_label(&topology, m.from),
+                to = super::stage_ui::node_label(&topology, m.to)
             ));
             ui.label(tr!("timeline.size", size = human_bytes(m.size as u64)));
             if let Some(l) = m.latency_nanos() {

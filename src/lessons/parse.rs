@@ -22,6 +22,9 @@ pub(super) fn lesson(shown: &str, name: &str, lang: Lang, text: &str) -> Result<
         }
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // A UI word a lesson names is the catalog's, in the lesson's language, so the page and the
+    // menu cannot drift apart; lines stay where they were (no catalog text holds a newline).
+    let text = &ui_words(text, lang).map_err(|(line, what)| err(line, what))?;
     let (front, body_start) = front_matter(shown, text)?;
     let mut id = None;
     let mut title = None;
@@ -289,6 +292,36 @@ fn measures(text: &str, from: usize, line_of: &LineIndex) -> Result<Vec<(usize, 
     Ok(found)
 }
 
+/// How a UI word starts in the text (`{{ui:controls.stop}}`); it ends with `}}`.
+pub const UI_OPEN: &str = "{{ui:";
+
+/// The text with every `{{ui:KEY}}` replaced by the catalog's text for KEY in `lang`; an error,
+/// at its line, for a key the catalog lacks, a text with a placeholder, or a `{{ui:` never closed.
+fn ui_words(text: &str, lang: Lang) -> Result<String, (usize, String)> {
+    let line_of = LineIndex::new(text);
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while let Some(i) = text[at..].find(UI_OPEN) {
+        let start = at + i;
+        out.push_str(&text[at..start]);
+        let rest = &text[start + UI_OPEN.len()..];
+        let line = line_of.line(start);
+        let Some(end) = rest.find("}}").filter(|&e| !rest[..e].contains('\n')) else {
+            return Err((line, "'{{ui:' is never closed with '}}' on its line".into()));
+        };
+        let key = rest[..end].trim();
+        let word = crate::i18n::lookup(key, lang)
+            .ok_or_else(|| (line, format!("'{key}' is not a key of the UI's catalog (locales/{lang}.yml)")))?;
+        if word.contains("%{") || word.contains('\n') {
+            return Err((line, format!("'{key}' is a sentence with blanks or lines, not a UI word: name another key")));
+        }
+        out.push_str(&word);
+        at = start + UI_OPEN.len() + end + 2;
+    }
+    out.push_str(&text[at..]);
+    Ok(out)
+}
+
 /// Lines joined into paragraphs: a blank line separates paragraphs; within one, the file's line
 /// wrapping is undone (a space between words, nothing between two CJK characters).
 pub(super) fn join_paragraphs(lines: &[&str]) -> String {
@@ -394,6 +427,23 @@ mod tests {
         assert!(l.body_markdown.starts_with("# Pipes\n") && l.body_markdown.contains("{{measure:pipe_capacity}}"));
         assert!(l.body_markdown.contains("```text"), "other code blocks stay");
         assert!(!l.body_markdown.contains("\n\n\n"));
+    }
+
+    #[test]
+    fn ui_words_come_from_the_catalog_in_the_lessons_language() {
+        let text = GOOD.replace("# Pipes\n", "# Pipes\n\nPress {{ui:programs.stop}} now.\n");
+        let l = parse(&text).unwrap();
+        assert!(l.body_markdown.contains("Press Stop now."), "{}", l.body_markdown);
+        assert_eq!(l.experiment_lines, vec![12], "lines stay where they were");
+        let zh = lesson("zh-CN/02-pipes.md", "02-pipes.md", Lang::ZhCn, &text).unwrap();
+        let stop = crate::i18n::lookup("programs.stop", Lang::ZhCn).unwrap();
+        assert!(zh.body_markdown.contains(&format!("Press {stop} now.")) && stop != "Stop");
+        let bad = GOOD.replace("# Pipes\n", "# Pipes\n\nPress {{ui:programs.stopp}}.\n");
+        assert!(parse(&bad).unwrap_err().contains(":8: 'programs.stopp' is not a key"), "{:?}", parse(&bad));
+        let blanks = GOOD.replace("# Pipes\n", "# Pipes\n\nSee {{ui:programs.loaded}}.\n");
+        assert!(parse(&blanks).unwrap_err().contains("blanks"));
+        let open = GOOD.replace("# Pipes\n", "# Pipes\n\nSee {{ui:programs.stop\n");
+        assert!(parse(&open).unwrap_err().contains("never closed"));
     }
 
     #[test]

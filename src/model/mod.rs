@@ -5,6 +5,7 @@
 //! fixed-size rings; the latency histogram has a fixed number of buckets.
 
 pub mod program;
+pub mod say;
 pub mod waitfor;
 
 use std::collections::VecDeque;

@@ -18,39 +18,40 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::waitfor::WaitFor;
+pub use super::waitfor::{CycleStep, Waited};
 use crate::program::{
-    PipeEnd, ProcessDecl, ProgramScenario, ResourceKind, Step, exit_of, pipe_end_name, post_of, queue_side,
+    PipeEnd, ProcessDecl, ProgramScenario, ResourceKind, Step, exit_of, pipe_end_name, post_of, queue_side, signal_of,
 };
 use crate::supervisor::ExitKind;
-use crate::telemetry::{Event, SyncOp, SyncPhase};
-use crate::tr;
+use crate::telemetry::{Detail, Event, SyncOp, SyncPhase};
 
-/// How a scenario program ended (or, while it runs, how it stands).
+/// How a scenario program ended (or, while it runs, how it stands), as values: processes and
+/// resources by the scenario's ids. `model::say` puts it in words, in the reader's language.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
     Completed,
-    /// The cycle in one sentence, and each process's kernel state as evidence.
+    /// The cycle, a step per process, and each process's kernel state as evidence.
     Deadlock {
-        cycle: String,
-        evidence: Vec<String>,
+        cycle: Vec<CycleStep>,
+        evidence: Vec<Evidence>,
     },
     /// The kernel refused a lock that would have closed a cycle (EDEADLK).
     KernelCaught {
-        what: String,
+        caught: Caught,
     },
     /// Everyone asleep, nothing moving, and no cycle to blame.
     Hang {
-        evidence: Vec<String>,
+        evidence: Vec<Evidence>,
     },
     /// The processes report a cycle the kernel does not confirm (not every process of it is
     /// asleep on that kind of wait): suspected, not called a deadlock.
     Suspected {
-        cycle: String,
-        evidence: Vec<String>,
+        cycle: Vec<CycleStep>,
+        evidence: Vec<Evidence>,
     },
     Failed {
-        why: String,
+        why: Vec<Failure>,
     },
     TimedOut {
         after_secs: f64,
@@ -60,20 +61,122 @@ pub enum Verdict {
     Recovered {
         victims: Vec<String>,
     },
+    /// You stopped the run before it ended (every process killed); how it stood then.
+    Stopped {
+        before: Option<Box<Verdict>>,
+    },
+}
+
+/// The kernel's side of a verdict, per process or per lock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Evidence {
+    /// /proc/PID/stat and /proc/PID/wchan: its state letter and where it sleeps.
+    Asleep { process: String, pid: u32, state: char, wchan: String },
+    /// A line of /proc/locks: `process` holds (or waits for) a `mode` record lock on `byte`
+    /// (resource `resource`, when the byte is one of the run's).
+    FileLock { process: String, pid: u32, waits: bool, mode: String, byte: u64, resource: Option<String> },
+}
+
+/// The kernel's EDEADLK: `process` asked for `resource`, held by `holders`, which wait
+/// (directly or through others) for what `process` holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Caught {
+    pub process: String,
+    pub resource: String,
+    pub holders: Vec<String>,
+}
+
+/// Why a run failed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Failure {
+    /// A process ended otherwise than with code 0.
+    Exited { process: String, exit: ExitKind },
+    /// An operation was refused.
+    Refused { process: String, op: SyncOp, resource: String, detail: Option<Detail> },
+    /// A process failed and said why in its own words (the engine's, in English).
+    Said { process: String, message: String },
+    /// Every actor's channel closed before every process was seen to exit.
+    ChannelsClosed,
+    /// The run ended before any verdict.
+    NoVerdict,
+}
+
+/// What a process was told on the way (a mutex handed over by a dead owner), kept for the end.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Note {
+    pub process: String,
+    pub op: SyncOp,
+    pub resource: String,
+    pub detail: Detail,
+}
+
+/// One line of the run's log, as a value (processes by index into the run's processes).
+#[derive(Clone, Debug, PartialEq)]
+pub enum LogEntry {
+    /// Entered a blocking operation.
+    Waits {
+        process: usize,
+        op: SyncOp,
+        resource: String,
+    },
+    /// Finished an operation.
+    Did {
+        process: usize,
+        op: SyncOp,
+        resource: String,
+        detail: Option<Detail>,
+    },
+    /// An operation was refused (or a try-lock found the lock busy).
+    Refused {
+        process: usize,
+        op: SyncOp,
+        resource: String,
+        detail: Option<Detail>,
+    },
+    /// A process failed, in its own words.
+    Said {
+        process: usize,
+        message: String,
+    },
+    Exited {
+        process: usize,
+        exit: ExitKind,
+    },
+    /// You killed it; what the kernel then does with what it held.
+    Killed {
+        process: usize,
+        releases: Vec<Release>,
+    },
+}
+
+/// What the kernel does with something a killed process held.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Release {
+    /// A robust mutex: its next locker gets it with EOWNERDEAD.
+    RobustMutex(String),
+    /// The kernel drops a dead process's fcntl locks.
+    FileLock(String),
+    /// Units of a semaphore stay taken: it has no owner to give them back.
+    SemaphoreUnits { resource: String, units: usize },
+    /// Its ends of a pipe close: a reader may see end of file, a writer EPIPE.
+    PipeEnds(String),
 }
 
 impl Verdict {
-    /// One word for a badge on the stage.
+    /// A stable word for the verdict (JSON, logs), never shown to people as is.
     pub fn word(&self) -> &'static str {
         match self {
             Verdict::Completed => "completed",
             Verdict::Deadlock { .. } => "deadlock",
-            Verdict::KernelCaught { .. } => "caught by the kernel",
+            Verdict::KernelCaught { .. } => "kernel_caught",
             Verdict::Hang { .. } => "hang",
-            Verdict::Suspected { .. } => "suspected deadlock",
+            Verdict::Suspected { .. } => "suspected",
             Verdict::Failed { .. } => "failed",
-            Verdict::TimedOut { .. } => "timed out",
+            Verdict::TimedOut { .. } => "timed_out",
             Verdict::Recovered { .. } => "recovered",
+            Verdict::Stopped { .. } => "stopped",
         }
     }
 }
@@ -106,7 +209,7 @@ pub struct ProcState {
     pub name: String,
     pub pid: u32,
     /// With the scheduler on: the operation it waits at its gate to do next.
-    pub next: Option<(SyncOp, String, Option<String>)>,
+    pub next: Option<(SyncOp, String, Option<Detail>)>,
     /// The blocking operation it is in.
     pub blocked: Option<(SyncOp, String)>,
     /// In a sleep step: asleep on purpose, not stuck.
@@ -138,13 +241,13 @@ pub struct ProgramModel {
     pub counters: Vec<(String, u64)>,
     pub semaphores: Vec<(String, i32)>,
     /// What the processes were told on the way (a mutex handed over by a dead owner ...).
-    pub notes: Vec<String>,
-    /// What processes said when they failed.
-    pub errors: Vec<String>,
-    /// The kernel's EDEADLK refusal, said as a sentence.
-    pub kernel_caught: Option<String>,
-    /// The latest operations, oldest first: (seconds since start, line).
-    pub log: VecDeque<(f64, String)>,
+    pub notes: Vec<Note>,
+    /// Why processes failed.
+    pub errors: Vec<Failure>,
+    /// The kernel's EDEADLK refusal.
+    pub kernel_caught: Option<Caught>,
+    /// The latest operations, oldest first: (seconds since start, entry).
+    pub log: VecDeque<(f64, LogEntry)>,
     /// How the run stands now: `None` while it runs undecided. A deadlock broken by killing a
     /// victim goes back to `None`.
     pub verdict: Option<Verdict>,
@@ -161,7 +264,7 @@ pub struct ProgramModel {
     hang_since: Option<Duration>,
     /// The kernel's record locks of this run's processes (/proc/locks, in words), sampled with
     /// the rest: evidence for a cycle through a file lock.
-    pub file_locks: Vec<String>,
+    pub file_locks: Vec<Evidence>,
     /// What the scenario's pipes are made of: `pipe`, or `unix` (a socket pair).
     pub links: crate::mechanism::MechanismId,
     last_activity: Duration,
@@ -185,6 +288,7 @@ impl ProgramModel {
                 Step::Send { resource, .. } => sides.push(queue_side(resource, false)),
                 Step::Recv { resource, .. } => sides.push(queue_side(resource, true)),
                 Step::Post { resource } => sides.push(post_of(resource)),
+                Step::Signal { resource } | Step::Broadcast { resource } => sides.push(signal_of(resource)),
                 _ => {}
             });
             sides.sort();
@@ -192,6 +296,7 @@ impl ProgramModel {
             for r in sides.iter().filter(|side| {
                 let q = side.trim_start_matches("a receiver of ").trim_start_matches("a sender to ");
                 side.starts_with("a post of ")
+                    || side.starts_with("a signal of ")
                     || matches!(scenario.resource(q).map(|(_, d)| d.kind), Some(ResourceKind::Queue { .. }))
             }) {
                 graph.acquired(i, r);
@@ -237,7 +342,7 @@ impl ProgramModel {
         self.scenario.resource(resource).map(|(_, d)| d.kind)
     }
 
-    fn say(&mut self, now: Duration, line: String) {
+    fn say(&mut self, now: Duration, line: LogEntry) {
         if self.log.len() == LOG_LINES {
             self.log.pop_front();
         }
@@ -252,7 +357,7 @@ impl ProgramModel {
         match event {
             Event::Sync { op, resource, phase, detail, .. } => {
                 self.last_activity = now;
-                self.fold_sync(i, *op, resource, *phase, detail.as_deref(), now);
+                self.fold_sync(i, *op, resource, *phase, detail.as_ref(), now);
             }
             Event::Holding { resources, .. } => {
                 self.last_activity = now;
@@ -268,13 +373,10 @@ impl ProgramModel {
                 self.graph.set_held(i, resources, |r| lockable.iter().any(|l| l == r));
             }
             Event::Values { values, .. } => self.procs[i].locals = values.clone(),
-            Event::Error { message, .. } => {
-                // A refused operation was said as it happened; its error repeats it.
-                if !std::mem::take(&mut self.refused) {
-                    let line = format!("{}: {message}", self.name(i));
-                    self.say(now, line);
-                }
-                self.errors.push(message.clone());
+            // A refused operation was said as it happened; its error repeats it.
+            Event::Error { message, .. } if !std::mem::take(&mut self.refused) => {
+                self.say(now, LogEntry::Said { process: i, message: message.clone() });
+                self.errors.push(Failure::Said { process: self.name(i), message: message.clone() });
             }
             _ => {}
         }
@@ -286,46 +388,58 @@ impl ProgramModel {
         op: SyncOp,
         resource: &str,
         phase: SyncPhase,
-        detail: Option<&str>,
+        detail: Option<&Detail>,
         now: Duration,
     ) {
         let who = self.name(i);
-        let what = if resource.is_empty() { op.as_str().to_string() } else { format!("{} {resource}", op.as_str()) };
         let posts = self.posters(resource).contains(&i);
         if phase != SyncPhase::Next {
             self.procs[i].next = None;
         }
         match phase {
             SyncPhase::Next => {
-                self.procs[i].next = Some((op, resource.to_string(), detail.map(str::to_string)));
+                self.procs[i].next = Some((op, resource.to_string(), detail.cloned()));
                 return;
             }
             SyncPhase::Enter => {
                 if op != SyncOp::Sleep {
                     self.procs[i].blocked = Some((op, resource.to_string()));
-                    self.say(now, format!("{who} {}", waiting_phrase(op, resource)));
+                    self.say(now, LogEntry::Waits { process: i, op, resource: resource.to_string() });
                 }
             }
             SyncPhase::Leave => {
                 self.procs[i].blocked = None;
                 self.procs[i].ops += 1;
-                let did = done_phrase(op, resource, detail);
-                let line = match detail.filter(|_| !matches!(op, SyncOp::Close | SyncOp::Send)) {
-                    Some(d) => format!("{who} {did}: {d}"),
-                    None => format!("{who} {did}"),
-                };
-                self.say(now, line);
-                if let (Some(d), false) =
-                    (detail, matches!(op, SyncOp::Close | SyncOp::Load | SyncOp::Store | SyncOp::Add))
-                    && !d.starts_with("one message")
-                {
-                    self.notes.push(format!("{who}: {what}: {d}"));
+                self.say(
+                    now,
+                    LogEntry::Did { process: i, op, resource: resource.to_string(), detail: detail.cloned() },
+                );
+                if let Some(d @ (Detail::OwnerDied | Detail::EndOfFile { .. })) = detail {
+                    self.notes.push(Note {
+                        process: who.clone(),
+                        op,
+                        resource: resource.to_string(),
+                        detail: d.clone(),
+                    });
                 }
             }
             SyncPhase::Failed => {
                 self.procs[i].blocked = None;
-                self.say(now, format!("{who}: {what} refused: {}", detail.unwrap_or("")));
-                self.refused = true;
+                self.say(
+                    now,
+                    LogEntry::Refused { process: i, op, resource: resource.to_string(), detail: detail.cloned() },
+                );
+                // A try-lock that found its lock busy goes on; anything else is the process's
+                // failure, and its error event repeats it.
+                if !matches!(detail, Some(Detail::BackOff { .. })) {
+                    self.refused = true;
+                    self.errors.push(Failure::Refused {
+                        process: who.clone(),
+                        op,
+                        resource: resource.to_string(),
+                        detail: detail.cloned(),
+                    });
+                }
             }
         }
         let queue = matches!(self.kind_of(resource), Some(ResourceKind::Queue { .. }));
@@ -339,9 +453,25 @@ impl ProgramModel {
             (SyncOp::Recv, SyncPhase::Enter) => self.graph.blocked_on(i, &pipe_end_name(resource, PipeEnd::Write)),
             (SyncOp::Send, SyncPhase::Enter) => self.graph.blocked_on(i, &pipe_end_name(resource, PipeEnd::Read)),
             (SyncOp::Join, SyncPhase::Enter) => self.graph.blocked_on(i, &exit_of(resource)),
+            // Asleep on a condition variable: waiting for a signal, the mutex given up meanwhile.
+            (SyncOp::CondWait, SyncPhase::Enter) => {
+                if let Some(Detail::WithMutex { mutex }) = detail {
+                    self.graph.released(i, mutex);
+                }
+                self.graph.blocked_on(i, &signal_of(resource));
+            }
+            (SyncOp::CondWait, SyncPhase::Leave) => {
+                self.graph.unblocked(i);
+                if let Some(Detail::WithMutex { mutex }) = detail {
+                    self.graph.acquired(i, mutex);
+                }
+            }
             (SyncOp::Send | SyncOp::Recv | SyncOp::Join, SyncPhase::Leave) => self.graph.unblocked(i),
             (SyncOp::Close, _) => {
-                let end = if detail == Some("read") { PipeEnd::Read } else { PipeEnd::Write };
+                let end = match detail {
+                    Some(Detail::End { end }) => *end,
+                    _ => PipeEnd::Write,
+                };
                 self.graph.released(i, &pipe_end_name(resource, end));
             }
             (SyncOp::Wait, SyncPhase::Enter) => self.graph.blocked_on(i, &post_of(resource)),
@@ -355,14 +485,10 @@ impl ProgramModel {
             (SyncOp::Unlock | SyncOp::Post, SyncPhase::Leave) => self.graph.released(i, resource),
             (_, SyncPhase::Failed) => {
                 self.graph.unblocked(i);
-                if detail.is_some_and(|d| d.contains("EDEADLK")) {
+                if matches!(detail, Some(Detail::Errno { errno, .. }) if *errno == libc::EDEADLK) {
                     let mut holders: Vec<String> = self.graph.holders(resource).iter().map(|&h| self.name(h)).collect();
                     holders.dedup();
-                    let held = if holders.is_empty() { "another process".to_string() } else { holders.join(", ") };
-                    self.kernel_caught = Some(format!(
-                        "{who} asked for {resource}, held by {held}, which waits (directly or through others) for \
-                         what {who} holds: the kernel refused with EDEADLK instead of letting them sleep forever"
-                    ));
+                    self.kernel_caught = Some(Caught { process: who, resource: resource.to_string(), holders });
                 }
             }
             _ => {}
@@ -380,21 +506,20 @@ impl ProgramModel {
         p.next = None;
         p.kernel = None;
         self.graph.gone(i);
-        let line = format!("{}: {exit}", self.name(i));
-        self.say(now, line);
+        self.say(now, LogEntry::Exited { process: i, exit });
     }
 
     /// You chose process `i` as the victim (its kill is on the way).
     pub fn victim(&mut self, i: usize, now: Duration) {
         if i < self.procs.len() && !self.victims.contains(&i) {
             self.victims.push(i);
-            let line = format!("you killed {} (SIGKILL): {}", self.name(i), self.what_dies_with(i));
-            self.say(now, line);
+            let releases = self.what_dies_with(i);
+            self.say(now, LogEntry::Killed { process: i, releases });
         }
     }
 
-    /// What the kernel does with what process `i` holds when it dies, in a sentence.
-    pub fn what_dies_with(&self, i: usize) -> String {
+    /// What the kernel does with what process `i` holds when it dies.
+    pub fn what_dies_with(&self, i: usize) -> Vec<Release> {
         let mut said = Vec::new();
         let held = self.graph.held_by(i);
         for r in self.scenario.resources.iter() {
@@ -404,23 +529,16 @@ impl ProgramModel {
                     == Some(r.name.as_str())
             });
             match r.kind {
-                ResourceKind::Mutex if units > 0 => {
-                    said.push(format!("{} is a robust mutex: its next locker gets it with EOWNERDEAD", r.name))
+                ResourceKind::Mutex if units > 0 => said.push(Release::RobustMutex(r.name.clone())),
+                ResourceKind::FileLock if units > 0 => said.push(Release::FileLock(r.name.clone())),
+                ResourceKind::Semaphore { .. } if units > 0 => {
+                    said.push(Release::SemaphoreUnits { resource: r.name.clone(), units })
                 }
-                ResourceKind::FileLock if units > 0 => {
-                    said.push(format!("{}: the kernel drops a dead process's fcntl locks", r.name))
-                }
-                ResourceKind::Semaphore { .. } if units > 0 => said.push(format!(
-                    "{units} unit(s) of {} stay taken: a semaphore has no owner to give them back",
-                    r.name
-                )),
-                ResourceKind::Pipe if pipe_end => {
-                    said.push(format!("its ends of {} close: a reader may now see end of file, a writer EPIPE", r.name))
-                }
+                ResourceKind::Pipe if pipe_end => said.push(Release::PipeEnds(r.name.clone())),
                 _ => {}
             }
         }
-        if said.is_empty() { "it held nothing".into() } else { said.join("; ") }
+        said
     }
 
     pub fn all_exited(&self) -> bool {
@@ -432,19 +550,17 @@ impl ProgramModel {
         let survivors_well =
             self.procs.iter().enumerate().all(|(i, p)| p.exit == Some(ExitKind::Code(0)) || self.victims.contains(&i));
         match (&self.kernel_caught, self.procs.iter().all(|p| p.exit == Some(ExitKind::Code(0)))) {
-            (Some(what), _) => Verdict::KernelCaught { what: what.clone() },
+            (Some(caught), _) => Verdict::KernelCaught { caught: caught.clone() },
             (None, true) => Verdict::Completed,
             (None, false) if survivors_well && (self.deadlocked_once || self.hung_once) => {
                 Verdict::Recovered { victims: self.victims.iter().map(|&i| self.name(i)).collect() }
             }
             (None, false) => {
-                let died: Vec<String> = self
-                    .procs
-                    .iter()
-                    .filter(|p| p.exit != Some(ExitKind::Code(0)))
-                    .map(|p| format!("{} {}", p.name, p.exit.map_or("?".into(), |e| e.to_string())))
-                    .collect();
-                let why = if self.errors.is_empty() { died.join("; ") } else { self.errors.join("; ") };
+                let died = self.procs.iter().filter_map(|p| match p.exit {
+                    Some(ExitKind::Code(0)) | None => None,
+                    Some(exit) => Some(Failure::Exited { process: p.name.clone(), exit }),
+                });
+                let why = if self.errors.is_empty() { died.collect() } else { self.errors.clone() };
                 Verdict::Failed { why }
             }
         }
@@ -496,10 +612,15 @@ impl ProgramModel {
             // Nobody waiting at it: it holds nobody up (and is nobody's to "hold" in a sentence).
             self.graph.set_holders(&r.name, if waiting_here { not_there } else { Vec::new() });
         }
-        let evidence = |who: &mut dyn Iterator<Item = usize>| -> Vec<String> {
+        let evidence = |who: &mut dyn Iterator<Item = usize>| -> Vec<Evidence> {
             who.filter_map(|i| {
                 let p = &self.procs[i];
-                p.kernel.as_ref().map(|(s, w)| format!("{} (pid {}): state {s}, asleep in {w}", p.name, p.pid))
+                p.kernel.as_ref().map(|(s, w)| Evidence::Asleep {
+                    process: p.name.clone(),
+                    pid: p.pid,
+                    state: *s,
+                    wchan: w.clone(),
+                })
             })
             .collect()
         };
@@ -509,7 +630,7 @@ impl ProgramModel {
             // waits for something a process that can still move may release).
             let genuine = cycle.iter().all(|e| !free[e.proc]);
             let agrees = cycle.iter().all(|e| self.asleep_on(e.proc, &e.resource));
-            let sentence = self.graph.describe(
+            let sentence = self.graph.steps(
                 &cycle,
                 |i| self.name(i),
                 |r| !matches!(self.kind_of(r), Some(ResourceKind::Semaphore { .. })),
@@ -583,8 +704,9 @@ impl ProgramModel {
                 let holders: Vec<usize> =
                     self.graph.holders(r).iter().copied().filter(|&h| h != p && self.procs[h].live()).collect();
                 // A role (a post, a queue side, an exit) nobody live plays is never coming.
-                let role =
-                    ["a post of ", "a receiver of ", "a sender to ", "the exit of "].iter().any(|x| r.starts_with(x));
+                let role = ["a post of ", "a receiver of ", "a sender to ", "the exit of ", "a signal of "]
+                    .iter()
+                    .any(|x| r.starts_with(x));
                 if holders.iter().any(|&h| free[h]) || (holders.is_empty() && !role) {
                     free[p] = true;
                     changed = true;
@@ -617,7 +739,7 @@ impl ProgramModel {
         if resource.starts_with("the exit of ") {
             return w.contains("poll");
         }
-        if resource.starts_with("a post of ") {
+        if resource.starts_with("a post of ") || resource.starts_with("a signal of ") {
             return w.contains("futex");
         }
         if let Some(q) = resource.strip_prefix("a receiver of ").or_else(|| resource.strip_prefix("a sender to ")) {
@@ -685,128 +807,6 @@ impl ProgramModel {
         }
         out
     }
-
-    /// What process `i` is doing in a few words, for its box on the stage ("waits for fork 1",
-    /// "next: lock fork 1", "exited with code 0"), in the language of the thread that draws it
-    /// (see `i18n`; the operation's and resource's names are the scenario's own).
-    pub fn doing_short(&self, i: usize) -> String {
-        let p = &self.procs[i];
-        if let Some(e) = p.exit {
-            return e.to_string();
-        }
-        if let Some((op, r)) = &p.blocked {
-            return match op {
-                SyncOp::Join => tr!("doing.waits_exit", name = r),
-                SyncOp::Send => tr!("doing.waits_send", name = r),
-                SyncOp::Recv => tr!("doing.waits_recv", name = r),
-                SyncOp::Barrier => tr!("doing.waits_at", name = r),
-                _ => tr!("doing.waits_for", name = r),
-            };
-        }
-        if p.sleeping {
-            return tr!("doing.sleeping");
-        }
-        if let Some((op, r, _)) = &p.next {
-            return if r.is_empty() {
-                tr!("doing.next", op = op.as_str())
-            } else {
-                tr!("doing.next_on", op = op.as_str(), name = r)
-            };
-        }
-        tr!("doing.running")
-    }
-
-    /// What process `i` is doing, in a few words and with whom it waits for.
-    pub fn doing(&self, i: usize) -> String {
-        let p = &self.procs[i];
-        if let Some(e) = p.exit {
-            return e.to_string();
-        }
-        if let Some((op, r)) = &p.blocked {
-            let holders: Vec<String> = self
-                .graph
-                .waits_for(i)
-                .map(|w| self.graph.holders(w).iter().filter(|&&h| h != i).map(|&h| self.name(h)).collect())
-                .unwrap_or_default();
-            let waits = self.graph.waits_for(i).unwrap_or("");
-            // A reader that still holds its own copy of the write end waits for itself: the
-            // lesson of the pipe that never ends.
-            if waits.starts_with("the write end of ") && self.graph.holders(waits).contains(&i) {
-                return format!("{} (its own copy of the write end is still open)", waiting_phrase(*op, r));
-            }
-            let by = if holders.is_empty() || *op == SyncOp::Join {
-                String::new()
-            } else {
-                let mut h = holders;
-                h.dedup();
-                let who = h.join(", ");
-                if waits.starts_with("a post of ") {
-                    format!(" (posted only by {who})")
-                } else if waits.starts_with("a receiver of ") {
-                    format!(" (emptied only by {who})")
-                } else if waits.starts_with("a sender to ") {
-                    format!(" (filled only by {who})")
-                } else if waits.starts_with("the write end of ") || waits.starts_with("the read end of ") {
-                    format!(" (other end open in {who})")
-                } else {
-                    format!(" (held by {who})")
-                }
-            };
-            return format!("{}{by}", waiting_phrase(*op, r));
-        }
-        if p.sleeping {
-            return "sleeping".into();
-        }
-        if let Some((op, r, d)) = &p.next {
-            let mut s = format!("next: {}", op.as_str());
-            if !r.is_empty() {
-                s.push(' ');
-                s.push_str(r);
-            }
-            if let Some(d) = d {
-                s.push_str(&format!(" ({d})"));
-            }
-            return s;
-        }
-        "running".into()
-    }
-}
-
-/// What a process waiting in `op` on `resource` is doing, for the log and its box: "waits to
-/// lock lock B".
-pub fn waiting_phrase(op: SyncOp, resource: &str) -> String {
-    match op {
-        SyncOp::Lock => format!("waits to lock {resource}"),
-        SyncOp::Wait => format!("waits for a unit of {resource}"),
-        SyncOp::Barrier => format!("waits at {resource}"),
-        SyncOp::Send => format!("waits to send on {resource}"),
-        SyncOp::Recv => format!("waits to receive on {resource}"),
-        SyncOp::Join => format!("waits for {resource} to exit"),
-        other => format!("waits in {} {resource}", other.as_str()),
-    }
-}
-
-/// What a process did, for the log: "locked lock A", "closed its read end of pipe 1".
-pub fn done_phrase(op: SyncOp, resource: &str, detail: Option<&str>) -> String {
-    match op {
-        SyncOp::Lock => format!("locked {resource}"),
-        SyncOp::Unlock => format!("unlocked {resource}"),
-        SyncOp::Wait => format!("took a unit of {resource}"),
-        SyncOp::Post => format!("posted {resource}"),
-        SyncOp::Barrier => format!("passed {resource}"),
-        SyncOp::Send => match detail {
-            Some(d) => format!("sent {d} on {resource}"),
-            None => format!("sent on {resource}"),
-        },
-        SyncOp::Recv => format!("received on {resource}"),
-        SyncOp::Close => format!("closed its {} end of {resource}", detail.unwrap_or("")),
-        SyncOp::Sleep => "woke from its sleep".into(),
-        SyncOp::Load => format!("read {resource}"),
-        SyncOp::Store => format!("wrote {resource}"),
-        SyncOp::Add => format!("added 1 to {resource}"),
-        SyncOp::Join => format!("joined {resource}, which has exited"),
-        SyncOp::Exit => "exits".into(),
-    }
 }
 
 #[cfg(test)]
@@ -847,12 +847,15 @@ mod tests {
         m.sample(vec![futex(), futex()], vec![], vec![], t(450));
         match &m.verdict {
             Some(Verdict::Deadlock { cycle, evidence }) => {
-                assert!(cycle.contains("worker 1 holds lock A and waits for lock B, which worker 2 holds"), "{cycle}");
+                assert_eq!(cycle[0].process, "worker 1");
+                assert_eq!(cycle[0].holds, vec!["lock A".to_string()]);
+                assert_eq!(cycle[0].waits, Waited::Resource("lock B".into()));
+                assert_eq!(cycle[0].held_by, "worker 2");
                 assert_eq!(evidence.len(), 2);
             }
             v => panic!("{v:?}"),
         }
-        assert_eq!(m.doing(0), "waits to lock lock B (held by worker 2)");
+        assert_eq!(super::super::say::doing(&m, 0), "waits to lock lock B (held by worker 2)");
         // Kill a victim: the cycle is gone, the run goes on.
         m.exited(1, ExitKind::Signal(9), t(500));
         m.sample(vec![futex(), None], vec![], vec![], t(600));
@@ -885,7 +888,8 @@ mod tests {
         let pipe = s.resources[0].name.clone();
         let mut m = ProgramModel::new(&s, "", false, &p);
         m.event(reader, &sync(reader as u16, SyncOp::Recv, &pipe, SyncPhase::Enter), Duration::ZERO);
-        assert!(m.doing(reader).ends_with("(its own copy of the write end is still open)"), "{}", m.doing(reader));
+        let doing = super::super::say::doing(&m, reader);
+        assert!(doing.ends_with("(its own copy of the write end is still open)"), "{doing}");
     }
 
     #[test]
@@ -898,7 +902,7 @@ mod tests {
         let stdin_wait = Some(('S', "pipe_read".into()));
         m.sample(vec![stdin_wait.clone(), stdin_wait], vec![], vec![], t(5000));
         assert_eq!(m.verdict, None);
-        assert_eq!(m.doing(0), "next: lock lock A");
+        assert_eq!(super::super::say::doing(&m, 0), "next: lock lock A");
     }
 
     #[test]

@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
+
 /// A process (by node index) and a resource (by name), as the scenario names them.
 pub type Proc = usize;
 
@@ -119,49 +121,92 @@ impl WaitFor {
         None
     }
 
-    /// The cycle in one sentence: "relay 1 holds lock A and waits for lock B, which relay 2
-    /// holds; relay 2 waits for lock A, which relay 1 holds."
-    /// `shown` says which held resources the sentence names (a semaphore's units, taken as
-    /// signals, are not "held" in the sense a reader expects).
-    pub fn describe(&self, cycle: &[Edge], name: impl Fn(Proc) -> String, shown: impl Fn(&str) -> bool) -> String {
-        let mut parts = Vec::new();
-        for (i, e) in cycle.iter().enumerate() {
-            let next = &cycle[(i + 1) % cycle.len()];
-            let holds: Vec<&str> = self
-                .holders
-                .iter()
-                .filter(|(r, h)| h.contains(&e.proc) && **r != e.resource && !r.is_empty() && !is_pseudo(r) && shown(r))
-                .map(|(r, _)| r.as_str())
-                .collect();
-            let held = if holds.is_empty() { String::new() } else { format!(" holds {} and", holds.join(", ")) };
-            // A pipe's waiter waits for data or room, from whoever holds the other end.
-            let waits = if let Some(pipe) = e.resource.strip_prefix("the write end of ") {
-                format!("waits for data on {pipe}, whose write end {} holds", name(next.proc))
-            } else if let Some(pipe) = e.resource.strip_prefix("the read end of ") {
-                format!("waits for room in {pipe}, whose read end {} holds", name(next.proc))
-            } else if let Some(queue) = e.resource.strip_prefix("a receiver of ") {
-                format!("waits for room in {queue}, which {} would empty", name(next.proc))
-            } else if let Some(queue) = e.resource.strip_prefix("a sender to ") {
-                format!("waits for a message on {queue}, which {} would send", name(next.proc))
-            } else if let Some(sem) = e.resource.strip_prefix("a post of ") {
-                format!("waits for {sem}, which only {} posts", name(next.proc))
-            } else if e.resource.starts_with("the exit of ") {
-                format!("waits for {} to exit", name(next.proc))
-            } else {
-                format!("waits for {}, which {} holds", e.resource, name(next.proc))
-            };
-            parts.push(format!("{}{held} {waits}", name(e.proc)));
+    /// The cycle as the verdict carries it: per process, what else it holds, what it waits
+    /// for and who holds that (`name` gives a process's id). Said in words by `model::say`.
+    /// `shown` says which held resources count as held (a semaphore's units, taken as signals,
+    /// are not "held" in the sense a reader expects).
+    pub fn steps(&self, cycle: &[Edge], name: impl Fn(Proc) -> String, shown: impl Fn(&str) -> bool) -> Vec<CycleStep> {
+        cycle
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let next = &cycle[(i + 1) % cycle.len()];
+                let holds = self
+                    .holders
+                    .iter()
+                    .filter(|(r, h)| {
+                        h.contains(&e.proc) && **r != e.resource && !r.is_empty() && !is_pseudo(r) && shown(r)
+                    })
+                    .map(|(r, _)| r.clone())
+                    .collect();
+                CycleStep { process: name(e.proc), holds, waits: Waited::of(&e.resource), held_by: name(next.proc) }
+            })
+            .collect()
+    }
+}
+
+/// One process of a deadlock's cycle: `process` holds `holds` and waits for `waits`, which
+/// `held_by` (the next process of the cycle) holds. Names are the scenario's ids.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CycleStep {
+    pub process: String,
+    pub holds: Vec<String>,
+    pub waits: Waited,
+    pub held_by: String,
+}
+
+/// What a process waits for, by kind, with the resource's (or process's) id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "for", content = "name", rename_all = "snake_case")]
+pub enum Waited {
+    /// A lock, a barrier, a semaphore unit someone holds: the resource itself.
+    Resource(String),
+    /// Data in a pipe, from whoever holds its write end.
+    Data(String),
+    /// Room in a pipe, from whoever holds its read end.
+    Room(String),
+    /// Room in a queue, which its receivers would make.
+    QueueRoom(String),
+    /// A message on a queue, which its senders would send.
+    QueueMessage(String),
+    /// A post of a semaphore, which only its posters make.
+    Post(String),
+    /// A process's exit.
+    Exit(String),
+    /// A signal of a condition variable, which only its signallers send.
+    Signal(String),
+}
+
+impl Waited {
+    /// From the graph's name for it ("the write end of pipe 1", "a post of items", ...).
+    pub fn of(resource: &str) -> Waited {
+        let strip = |p: &str| resource.strip_prefix(p).map(str::to_string);
+        if let Some(r) = strip("the write end of ") {
+            Waited::Data(r)
+        } else if let Some(r) = strip("the read end of ") {
+            Waited::Room(r)
+        } else if let Some(r) = strip("a receiver of ") {
+            Waited::QueueRoom(r)
+        } else if let Some(r) = strip("a sender to ") {
+            Waited::QueueMessage(r)
+        } else if let Some(r) = strip("a post of ") {
+            Waited::Post(r)
+        } else if let Some(r) = strip("the exit of ") {
+            Waited::Exit(r)
+        } else if let Some(r) = strip("a signal of ") {
+            Waited::Signal(r)
+        } else {
+            Waited::Resource(resource.to_string())
         }
-        let mut s = parts.join("; ");
-        s.push('.');
-        s
     }
 }
 
 /// Names that stand for a role rather than a thing one holds (a queue's receivers, a process's
 /// exit): in the graph as holdings, but not said as "holds".
 fn is_pseudo(resource: &str) -> bool {
-    ["a receiver of ", "a sender to ", "the exit of ", "a post of "].iter().any(|p| resource.starts_with(p))
+    ["a receiver of ", "a sender to ", "the exit of ", "a post of ", "a signal of "]
+        .iter()
+        .any(|p| resource.starts_with(p))
 }
 
 #[cfg(test)]
@@ -173,7 +218,7 @@ mod tests {
     }
 
     #[test]
-    fn opposite_lock_order_is_a_cycle_said_in_one_sentence() {
+    fn opposite_lock_order_is_a_cycle_of_two_steps() {
         let mut g = WaitFor::default();
         g.acquired(1, "lock A");
         g.acquired(2, "lock B");
@@ -183,10 +228,15 @@ mod tests {
         g.blocked_on(2, "lock A");
         let c = g.cycle().expect("a cycle");
         assert_eq!(c.len(), 2);
+        let step = |p: &str, holds: &str, waits: &str, by: &str| CycleStep {
+            process: p.into(),
+            holds: vec![holds.into()],
+            waits: Waited::Resource(waits.into()),
+            held_by: by.into(),
+        };
         assert_eq!(
-            g.describe(&c, name, |_| true),
-            "relay 1 holds lock A and waits for lock B, which relay 2 holds; \
-             relay 2 holds lock B and waits for lock A, which relay 1 holds."
+            g.steps(&c, name, |_| true),
+            vec![step("relay 1", "lock A", "lock B", "relay 2"), step("relay 2", "lock B", "lock A", "relay 1")]
         );
     }
 

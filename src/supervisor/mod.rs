@@ -75,7 +75,7 @@ impl std::fmt::Display for ExitKind {
     }
 }
 
-fn signal_name(sig: i32) -> String {
+pub fn signal_name(sig: i32) -> String {
     #[cfg(unix)]
     if let Ok(s) = nix::sys::signal::Signal::try_from(sig) {
         return s.as_str().to_string();

@@ -22,6 +22,7 @@ use crate::sync::{SyncArea, SyncError, SyncKind};
 use crate::telemetry::{Control, Event, PeerInfo, Role};
 
 pub use crate::model::program::Verdict;
+use crate::model::program::{Caught, Evidence, Failure, Note};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ProgramOutcome {
@@ -40,16 +41,32 @@ pub struct ProgramOutcome {
     /// Counters that did not end at the value the scenario expects: (name, expected, got).
     pub unexpected: Vec<(String, u64, u64)>,
     /// What the processes were told on the way (e.g. a mutex handed over by a dead owner).
-    pub notes: Vec<String>,
-    /// What processes said when they failed, and the kernel's EDEADLK if it refused a lock,
-    /// whatever the verdict.
-    pub errors: Vec<String>,
+    pub notes: Vec<Note>,
+    /// Why processes failed.
+    pub errors: Vec<Failure>,
+    /// The kernel's EDEADLK, if it refused a lock, whatever the verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_caught: Option<Caught>,
     pub prefix: String,
     pub pids: Vec<u32>,
     pub took_secs: f64,
 }
 
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+/// Why a step or a kill was not done (said in words by `model::say::refusal`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// No process with this index.
+    NoProcess(usize),
+    /// It is not at its gate (blocked, asleep, gone or running).
+    NotWaiting(usize),
+    /// It is picked already; its operation comes after the one before it.
+    PickedAlready(usize),
+    AlreadyExited(usize),
+    /// The signal could not be sent.
+    Signal(String),
+}
 
 /// The actors of a run; dropping it kills what still runs and removes every name.
 struct Actors {
@@ -125,6 +142,7 @@ impl ProgramRun {
                 ResourceKind::Mutex => SyncKind::Mutex,
                 ResourceKind::Semaphore { initial } => SyncKind::Semaphore { initial },
                 ResourceKind::Barrier { parties } => SyncKind::Barrier { parties },
+                ResourceKind::Condvar => SyncKind::Condvar,
                 _ => SyncKind::Counter,
             })
             .collect();
@@ -307,7 +325,7 @@ impl ProgramRun {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     if !self.model.all_exited() {
-                        self.model.verdict = Some(Verdict::Failed { why: "every actor's channel closed".into() });
+                        self.model.verdict = Some(Verdict::Failed { why: vec![Failure::ChannelsClosed] });
                         return self.model.verdict.as_ref();
                     }
                     std::thread::sleep(until.saturating_duration_since(Instant::now()).min(SAMPLE_EVERY));
@@ -373,14 +391,13 @@ impl ProgramRun {
     /// the operation let through before it is done (it is at its next gate, blocked, asleep or
     /// gone), so operations happen in the order picked. Refused (with why) when `i` is not
     /// waiting there: blocked, asleep, gone, running, or picked already.
-    pub fn step(&mut self, i: usize) -> Result<(), String> {
-        let name = self.model.name(i);
-        let p = self.model.procs.get(i).ok_or_else(|| format!("no process {}", i + 1))?;
+    pub fn step(&mut self, i: usize) -> Result<(), Refusal> {
+        let p = self.model.procs.get(i).ok_or(Refusal::NoProcess(i))?;
         if p.next.is_none() {
-            return Err(format!("{name} is not waiting for you: {}", self.model.doing(i)));
+            return Err(Refusal::NotWaiting(i));
         }
         if self.queued.contains(&i) {
-            return Err(format!("{name} is picked already: its operation comes after the one before it"));
+            return Err(Refusal::PickedAlready(i));
         }
         self.queued.push_back(i);
         self.release_queued();
@@ -412,12 +429,12 @@ impl ProgramRun {
 
     /// Kills process `i` with SIGKILL (the victim that breaks a deadlock); what it held is
     /// released by the kernel as for any dead process.
-    pub fn kill(&mut self, i: usize) -> Result<(), String> {
-        let w = self.actors.workers.get(i).ok_or_else(|| format!("no process {}", i + 1))?;
+    pub fn kill(&mut self, i: usize) -> Result<(), Refusal> {
+        let w = self.actors.workers.get(i).ok_or(Refusal::NoProcess(i))?;
         if self.model.procs[i].exit.is_some() {
-            return Err(format!("{} has already exited", self.model.name(i)));
+            return Err(Refusal::AlreadyExited(i));
         }
-        super::signal_worker(w, super::WorkerSignal::Kill).map_err(|e| e.to_string())?;
+        super::signal_worker(w, super::WorkerSignal::Kill).map_err(|e| Refusal::Signal(e.to_string()))?;
         self.model.victim(i, self.started.elapsed());
         Ok(())
     }
@@ -431,7 +448,7 @@ impl ProgramRun {
         {
             verdict = Some(Verdict::TimedOut { after_secs: t.as_secs_f64() });
         }
-        let verdict = verdict.unwrap_or(Verdict::Failed { why: "ended before a verdict".into() });
+        let verdict = verdict.unwrap_or(Verdict::Failed { why: vec![Failure::NoVerdict] });
         let m = &self.model;
         let unexpected = if verdict == Verdict::Completed && self.fixed { m.unexpected() } else { Vec::new() };
         let lost_updates = m.lost_updates().filter(|&n| n > 0);
@@ -446,7 +463,8 @@ impl ProgramRun {
             lost_updates,
             unexpected,
             notes: m.notes.clone(),
-            errors: m.errors.iter().cloned().chain(kernel_caught_note).collect(),
+            errors: m.errors.clone(),
+            kernel_caught: kernel_caught_note,
             prefix: self.prefix.clone(),
             pids: m.procs.iter().map(|p| p.pid).collect(),
             took_secs: self.started.elapsed().as_secs_f64(),
@@ -494,7 +512,7 @@ fn kernel_state(pid: u32) -> Option<(char, String)> {
 /// The kernel's own list of record locks (/proc/locks), the lines of this run's processes, in
 /// words: "worker 1 (pid 12) holds a write lock on byte 0 (lock A)", "worker 2 (pid 13) waits
 /// for a write lock on byte 0 (lock A)". A waiter's line starts with "->" in the file.
-fn proc_locks(pids: &[u32], model: &ProgramModel) -> Vec<String> {
+fn proc_locks(pids: &[u32], model: &ProgramModel) -> Vec<Evidence> {
     let text = std::fs::read_to_string("/proc/locks").unwrap_or_default();
     let mut out = Vec::new();
     for line in text.lines() {
@@ -513,15 +531,9 @@ fn proc_locks(pids: &[u32], model: &ProgramModel) -> Vec<String> {
             continue;
         };
         let Some(i) = pids.iter().position(|&p| p == pid) else { continue };
-        let byte: usize = start.parse().unwrap_or(usize::MAX);
-        let what = model
-            .scenario
-            .resources
-            .get(byte)
-            .map_or_else(|| format!("byte {start}"), |r| format!("byte {start} ({})", r.name));
-        let kind = kind.to_lowercase();
-        let verb = if waits { format!("waits for a {kind} lock on") } else { format!("holds a {kind} lock on") };
-        out.push(format!("/proc/locks: {} (pid {pid}) {verb} {what}", model.name(i)));
+        let Ok(byte) = start.parse::<u64>() else { continue };
+        let resource = usize::try_from(byte).ok().and_then(|b| model.scenario.resources.get(b)).map(|r| r.name.clone());
+        out.push(Evidence::FileLock { process: model.name(i), pid, waits, mode: kind.to_lowercase(), byte, resource });
     }
     out
 }

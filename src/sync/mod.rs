@@ -6,6 +6,8 @@
 //!   gets `EOWNERDEAD` and can recover it.
 //! - [`semaphore`]: a process-shared POSIX counting semaphore: a dead holder's unit is never given
 //!   back.
+//! - [`condvar`]: a process-shared pthread condition variable, waited on with one of the mutexes:
+//!   a signal nobody waits for is lost.
 //! - [`counter`]: a u64 shared by processes, incremented racily (load, then store) or atomically.
 //! - [`filelock`]: an fcntl record lock (`F_SETLKW`): the one lock where Linux detects a deadlock
 //!   itself and answers `EDEADLK`.
@@ -13,6 +15,7 @@
 //! The first three live in one shared-memory segment, a [`SyncArea`]: created and named by the
 //! supervisor (which records, removes and sweeps the name like every other), mapped by each worker.
 
+pub mod condvar;
 pub mod counter;
 pub mod filelock;
 pub mod mutex;
@@ -22,6 +25,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use thiserror::Error;
 
+pub use condvar::Condvar;
 pub use counter::Counter;
 pub use filelock::FileLock;
 pub use mutex::{Locked, RobustMutex};
@@ -40,6 +44,8 @@ pub enum SyncKind {
     Barrier {
         parties: u32,
     },
+    /// A condition variable.
+    Condvar,
 }
 
 /// Errors of a synchronization operation.
@@ -53,6 +59,8 @@ pub enum SyncError {
     NotRecoverable,
     #[error("{op} failed: {errno}")]
     Os { op: &'static str, errno: i32 },
+    #[error("end of file before the bytes came")]
+    EndOfFile,
     #[error("no {what} at index {index} in this area")]
     NoSuchResource { what: &'static str, index: usize },
     #[error("not an ipc-lab synchronization area: {0}")]
@@ -76,6 +84,7 @@ pub(crate) struct Slot {
     /// Written by libc through raw pointers from several processes: interior mutability.
     pub(crate) mutex: std::cell::UnsafeCell<libc::pthread_mutex_t>,
     pub(crate) sem: std::cell::UnsafeCell<libc::sem_t>,
+    pub(crate) cond: std::cell::UnsafeCell<libc::pthread_cond_t>,
     /// A barrier's round number, a u32 word to sleep on (futex).
     pub(crate) round: AtomicU32,
     pub(crate) counter: AtomicU64,
@@ -93,6 +102,7 @@ const KIND_MUTEX: u32 = 1;
 const KIND_SEMAPHORE: u32 = 2;
 const KIND_COUNTER: u32 = 3;
 const KIND_BARRIER: u32 = 4;
+const KIND_CONDVAR: u32 = 5;
 
 fn slots_offset() -> usize {
     std::mem::size_of::<AreaHeader>().next_multiple_of(std::mem::align_of::<Slot>())
@@ -134,12 +144,14 @@ impl SyncArea {
                     slot.counter.store(0, Ordering::Relaxed);
                     slot.param.store(u64::from((*parties).max(1)), Ordering::Relaxed);
                 }
+                SyncKind::Condvar => condvar::init(slot)?,
             }
             let k = match kind {
                 SyncKind::Mutex => KIND_MUTEX,
                 SyncKind::Semaphore { .. } => KIND_SEMAPHORE,
                 SyncKind::Counter => KIND_COUNTER,
                 SyncKind::Barrier { .. } => KIND_BARRIER,
+                SyncKind::Condvar => KIND_CONDVAR,
             };
             slot.kind.store(k, Ordering::Release);
         }
@@ -240,6 +252,11 @@ impl SyncArea {
             };
         }
         Ok(())
+    }
+
+    /// The condition variable in slot `i`.
+    pub fn condvar(&self, i: usize) -> Result<Condvar<'_>, SyncError> {
+        self.slot_of(i, KIND_CONDVAR, "condition variable").map(Condvar::new)
     }
 
     /// The counter in slot `i`.

@@ -49,7 +49,7 @@ impl<'a> RobustMutex<'a> {
         RobustMutex { slot }
     }
 
-    fn raw(&self) -> *mut libc::pthread_mutex_t {
+    pub(super) fn raw(&self) -> *mut libc::pthread_mutex_t {
         self.slot.mutex.get()
     }
 
