@@ -73,7 +73,13 @@ pub enum Goal {
     Complete,
     /// Finish with a counter short of what it should be.
     LostUpdate,
+    /// Keep processes busy failing: at least two of them back off again and again
+    /// ([`LIVELOCK_BACKOFFS`] times each) while none gets what it wants.
+    Livelock,
 }
+
+/// Back-offs each of two processes must make for a livelock challenge to be won.
+pub const LIVELOCK_BACKOFFS: u64 = 3;
 
 impl Goal {
     /// The word scenario and lesson files use.
@@ -82,6 +88,7 @@ impl Goal {
             Goal::Deadlock => "deadlock",
             Goal::Complete => "complete",
             Goal::LostUpdate => "lost-update",
+            Goal::Livelock => "livelock",
         }
     }
 }
@@ -93,7 +100,8 @@ impl std::str::FromStr for Goal {
             "deadlock" => Ok(Goal::Deadlock),
             "complete" => Ok(Goal::Complete),
             "lost-update" => Ok(Goal::LostUpdate),
-            _ => Err(format!("unknown goal '{s}' (known: deadlock, complete, lost-update)")),
+            "livelock" => Ok(Goal::Livelock),
+            _ => Err(format!("unknown goal '{s}' (known: deadlock, complete, lost-update, livelock)")),
         }
     }
 }

@@ -234,6 +234,11 @@ const SCHEDULES: &[(&str, Goal, &[usize])] = &[
     ("lock-order-scheduler", Goal::Deadlock, &[0, 1, 0, 1]),
     // worker 1 takes both and gives both back before worker 2 starts.
     ("lock-order-scheduler", Goal::Complete, &[0, 0, 0, 0, 1, 1, 1, 1]),
+    // Both meet at the barrier; then, three times over, each takes its first lock, finds its
+    // second busy, backs off and gives the first back: busy, and never any further.
+    ("lock-order-backoff-scheduler", Goal::Livelock, &[0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1]),
+    // Worker 1 takes both (two tries), eats, gives both back; then worker 2 does the same.
+    ("lock-order-backoff-scheduler", Goal::Complete, &[0, 1, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1]),
 ];
 
 fn goal_of(expect: Expect) -> Option<Goal> {
@@ -284,6 +289,7 @@ fn schedule_to(e: &Experiment, goal: Goal, order: &[usize]) -> Result<(), String
                 (Goal::Deadlock, Some(Verdict::Deadlock { .. })) => true,
                 (Goal::Complete, Some(Verdict::Completed)) => run.model().lost_updates().unwrap_or(0) == 0,
                 (Goal::LostUpdate, Some(Verdict::Completed)) => run.model().lost_updates().unwrap_or(0) > 0,
+                (Goal::Livelock, _) => run.model().achieved(Goal::Livelock),
                 _ => false,
             };
             if reached {

@@ -139,6 +139,7 @@ pub fn goal_text(goal: Goal) -> String {
         Goal::Deadlock => tr!("programs.goal_deadlock"),
         Goal::Complete => tr!("programs.goal_complete"),
         Goal::LostUpdate => tr!("programs.goal_lost_update"),
+        Goal::Livelock => tr!("programs.goal_livelock"),
     }
 }
 

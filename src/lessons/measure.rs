@@ -9,7 +9,12 @@ use super::Lang;
 pub const OPEN: &str = "{{measure:";
 
 /// Every name a lesson may measure.
-pub const NAMES: [&str; 8] = [
+pub const NAMES: [&str; 13] = [
+    "shm_after_unlink",
+    "shm_shrink",
+    "dev_shm_size",
+    "false_sharing",
+    "pipe_boundary",
     "pipe_capacity",
     "pipe_max_size",
     "mq_msg_max",
@@ -36,6 +41,66 @@ pub fn measure_in(name: &str, lang: Lang) -> Result<String, String> {
         "cpu_count" => grouped(sysconf(libc::_SC_NPROCESSORS_ONLN, "online CPUs")?),
         "page_size" => bytes(sysconf(libc::_SC_PAGESIZE, "the page size")?, lang),
         "kernel" => read_text("/proc/sys/kernel/osrelease")?,
+        #[cfg(target_os = "linux")]
+        "shm_after_unlink" => {
+            let r = super::probe::shm_after_unlink()?;
+            let errno = format!("{:?}", nix::errno::Errno::from_raw(r.reopen_errno));
+            match lang {
+                Lang::En => format!(
+                    "after shm_unlink, opening the name again failed with {errno}, and the mapping still read back {}",
+                    r.read_back
+                ),
+                Lang::ZhCn => {
+                    format!("shm_unlink 之后，再按这个名字打开以 {errno} 失败，而映射仍然读回了 {}", r.read_back)
+                }
+            }
+        }
+        #[cfg(target_os = "linux")]
+        "shm_shrink" => match (super::probe::shm_shrink_signal()?, lang) {
+            (0, Lang::En) => "it exited normally: no SIGBUS on this machine".into(),
+            (0, Lang::ZhCn) => "它正常退出了：这台机器上没有 SIGBUS".into(),
+            (sig, Lang::En) => format!("it was killed by signal {sig} ({})", crate::supervisor::signal_name(sig)),
+            (sig, Lang::ZhCn) => format!("它被信号 {sig}（{}）杀死了", crate::supervisor::signal_name(sig)),
+        },
+        #[cfg(target_os = "linux")]
+        "dev_shm_size" => bytes(super::probe::dev_shm_size()?, lang),
+        "false_sharing" => {
+            let f = super::probe::false_sharing(std::time::Duration::from_millis(100));
+            let (near, far, ratio) = (f.same_line_per_sec, f.apart_per_sec, f.ratio());
+            match lang {
+                Lang::En => format!(
+                    "on one line, {} million atomic increments a second per thread; on separate lines, {} million: {ratio:.1}× as fast apart",
+                    grouped((near / 1e6).round() as u64),
+                    grouped((far / 1e6).round() as u64)
+                ),
+                Lang::ZhCn => format!(
+                    "在同一缓存行上，每个线程每秒 {} 万次原子加 1；分开在两行上，每秒 {} 万次：分开后快 {ratio:.1} 倍",
+                    grouped((near / 1e4).round() as u64),
+                    grouped((far / 1e4).round() as u64)
+                ),
+            }
+        }
+        #[cfg(target_os = "linux")]
+        "pipe_boundary" => {
+            let b = super::probe::pipe_boundary(2000)?;
+            let us = |ns: f64| format!("{:.1} µs", ns / 1000.0);
+            match lang {
+                Lang::En => format!(
+                    "on one core, {} between two threads and {} between two processes; across two cores, {} and {}",
+                    us(b.threads_same_core),
+                    us(b.processes_same_core),
+                    us(b.threads_cross_core),
+                    us(b.processes_cross_core)
+                ),
+                Lang::ZhCn => format!(
+                    "同一核心上，两个线程之间 {}，两个进程之间 {}；跨两个核心，分别是 {} 和 {}",
+                    us(b.threads_same_core),
+                    us(b.processes_same_core),
+                    us(b.threads_cross_core),
+                    us(b.processes_cross_core)
+                ),
+            }
+        }
         _ => return Err(format!("unknown measure '{name}' (known: {})", NAMES.join(", "))),
     })
 }
@@ -136,6 +201,7 @@ mod tests {
         for name in NAMES {
             let en = measure(name).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(!en.is_empty(), "{name}");
+            eprintln!("{name}: {en}");
             assert!(measure_in(name, Lang::ZhCn).is_ok(), "{name}");
         }
         assert!(measure("pipe_capacty").unwrap_err().contains("unknown measure"));

@@ -12,6 +12,7 @@
 pub mod experiments;
 pub mod measure;
 mod parse;
+pub mod probe;
 pub mod progress;
 
 use std::collections::BTreeMap;

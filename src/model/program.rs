@@ -221,6 +221,8 @@ pub struct ProcState {
     pub locals: Vec<(String, u64)>,
     /// Operations reported done (quiet ones are not counted).
     pub ops: u64,
+    /// Times a try-lock found its lock busy and the process backed off to try again.
+    pub backoffs: u64,
 }
 
 impl ProcState {
@@ -431,7 +433,9 @@ impl ProgramModel {
                 );
                 // A try-lock that found its lock busy goes on; anything else is the process's
                 // failure, and its error event repeats it.
-                if !matches!(detail, Some(Detail::BackOff { .. })) {
+                if matches!(detail, Some(Detail::BackOff { .. })) {
+                    self.procs[i].backoffs += 1;
+                } else {
                     self.refused = true;
                     self.errors.push(Failure::Refused {
                         process: who.clone(),
@@ -777,6 +781,9 @@ impl ProgramModel {
             Goal::Deadlock => self.deadlocked_once || self.kernel_caught.is_some(),
             Goal::Complete => self.verdict == Some(Verdict::Completed) && !self.deadlocked_once,
             Goal::LostUpdate => self.lost_updates().is_some_and(|n| n > 0),
+            Goal::Livelock => {
+                self.procs.iter().filter(|p| p.backoffs >= crate::program::LIVELOCK_BACKOFFS).count() >= 2
+            }
         }
     }
 
