@@ -435,6 +435,7 @@ impl Actor<'_> {
         let (i, kind) = self.index(resource)?;
         self.release(SyncOp::Unlock, resource, || match kind {
             ResourceKind::FileLock => self.locks.unlock(i as u64).map(|()| None),
+            ResourceKind::FairMutex => self.area.ticket_lock(i)?.unlock().map(|()| None),
             _ => self.area.mutex(i)?.unlock().map(|()| None),
         })
     }
@@ -453,6 +454,7 @@ impl Actor<'_> {
                 self.gate(SyncOp::Lock, r, Some(Detail::TryLock));
                 let got = match kind {
                     ResourceKind::FileLock => self.locks.try_lock(i as u64).map(|ok| ok.then_some(None)),
+                    ResourceKind::FairMutex => self.area.ticket_lock(i).map(|t| t.try_lock().then_some(None)),
                     _ => {
                         let m = self.area.mutex(i).map_err(|e| e.to_string())?;
                         m.try_lock().and_then(|l| l.map(|l| Self::owner_died(&m, l)).transpose())
@@ -553,6 +555,14 @@ impl Actor<'_> {
                             resource,
                             || Ok(self.locks.try_lock(i as u64)?.then_some(None)),
                             || self.locks.lock(i as u64).map(|()| None),
+                        )?;
+                    } else if kind == ResourceKind::FairMutex {
+                        let t = self.area.ticket_lock(i).map_err(|e| e.to_string())?;
+                        self.acquire(
+                            SyncOp::Lock,
+                            resource,
+                            || Ok(t.try_lock().then_some(None)),
+                            || t.lock().map(|()| None),
                         )?;
                     } else {
                         let m = self.area.mutex(i).map_err(|e| e.to_string())?;

@@ -138,6 +138,8 @@ pub enum ResourceKind {
     /// A process-shared condition variable, waited on with a mutex (`cond_wait`), woken by
     /// `signal` or `broadcast`; a signal nobody waits for is lost.
     Condvar,
+    /// A fair lock (a ticket lock): taken in the order asked for, so nobody starves.
+    FairMutex,
 }
 
 impl ResourceKind {
@@ -546,8 +548,11 @@ impl ProgramScenario {
             let wrong = |what: &str| Err(format!("step {}: {what}", i + 1));
             match step {
                 Step::Lock { resource } | Step::Unlock { resource } => {
-                    if !matches!(kind(resource)?, ResourceKind::Mutex | ResourceKind::FileLock) {
-                        return wrong(&format!("'{resource}' is not a mutex or file lock"));
+                    if !matches!(
+                        kind(resource)?,
+                        ResourceKind::Mutex | ResourceKind::FileLock | ResourceKind::FairMutex
+                    ) {
+                        return wrong(&format!("'{resource}' is not a mutex, fair mutex or file lock"));
                     }
                 }
                 Step::LockAll { resources, backoff_millis } => {
@@ -558,8 +563,11 @@ impl ProgramScenario {
                         return wrong("lock_all names a lock twice (it would wait for itself)");
                     }
                     for resource in resources {
-                        if !matches!(kind(resource)?, ResourceKind::Mutex | ResourceKind::FileLock) {
-                            return wrong(&format!("'{resource}' is not a mutex or file lock"));
+                        if !matches!(
+                            kind(resource)?,
+                            ResourceKind::Mutex | ResourceKind::FileLock | ResourceKind::FairMutex
+                        ) {
+                            return wrong(&format!("'{resource}' is not a mutex, fair mutex or file lock"));
                         }
                     }
                     if *backoff_millis > MAX_SLEEP_MILLIS {
@@ -650,7 +658,7 @@ impl ProgramScenario {
 }
 
 /// The built-in scenario programs, from `scenarios/`: (file name, text).
-const BUILTIN: [(&str, &str); 13] = [
+const BUILTIN: [(&str, &str); 14] = [
     ("deadlock-read-read.json", include_str!("../scenarios/deadlock-read-read.json")),
     ("deadlock-pipe-full.json", include_str!("../scenarios/deadlock-pipe-full.json")),
     ("hang-unclosed-write-end.json", include_str!("../scenarios/hang-unclosed-write-end.json")),
@@ -664,6 +672,7 @@ const BUILTIN: [(&str, &str); 13] = [
     ("race-counter-small.json", include_str!("../scenarios/race-counter-small.json")),
     ("private-counter.json", include_str!("../scenarios/private-counter.json")),
     ("lost-wakeup.json", include_str!("../scenarios/lost-wakeup.json")),
+    ("starvation.json", include_str!("../scenarios/starvation.json")),
 ];
 
 /// Every built-in scenario program, parsed (a bad built-in is a test failure, not a panic).
@@ -730,7 +739,7 @@ mod tests {
         let cases = [
             (base.replace("\"op\": \"lock\"", "\"op\": \"lcok\""), "unknown variant `lcok`"),
             (base.replace("\"resource\": \"lock B\"", "\"resource\": \"lock C\""), "no resource named 'lock C'"),
-            (base.replacen("\"kind\": \"mutex\"", "\"kind\": \"counter\"", 1), "'lock A' is not a mutex or file lock"),
+            (base.replacen("\"kind\": \"mutex\"", "\"kind\": \"counter\"", 1), "'lock A' is not a mutex, fair mutex or file lock"),
             (base.replace("\"title\"", "\"titel\""), "unknown field `titel`"),
         ];
         for (text, want) in cases {

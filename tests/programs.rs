@@ -436,3 +436,19 @@ fn a_signal_before_the_wait_is_lost_and_a_predicate_loop_never_misses_it() {
         assert_eq!(o.verdict, Verdict::Completed, "{variant}: {o:?}");
     }
 }
+
+#[test]
+fn an_unfair_lock_starves_a_latecomer_and_a_ticket_lock_serves_it_in_turn() {
+    let wait_of = |o: &ProgramOutcome, who: &str| {
+        o.longest_waits.iter().find(|(p, _, _)| p == who).map_or(0.0, |(_, secs, _)| *secs)
+    };
+    // At a glibc mutex the greedy process that just unlocked takes the lock again before the
+    // woken latecomer runs: the latecomer waits while they run (about 300 ms each).
+    let starved = run_builtin("starvation", false);
+    assert_eq!(starved.verdict, Verdict::Completed, "{starved:?}");
+    assert!(wait_of(&starved, "latecomer") > 0.15, "the latecomer was not starved: {:?}", starved.longest_waits);
+    // A ticket lock hands the lock out in the order asked: the latecomer waits a turn or two.
+    let fair = run_builtin("starvation", true);
+    assert_eq!(fair.verdict, Verdict::Completed, "{fair:?}");
+    assert!(wait_of(&fair, "latecomer") < 0.1, "the latecomer waited at a fair lock: {:?}", fair.longest_waits);
+}

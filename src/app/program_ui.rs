@@ -485,6 +485,7 @@ fn resource_text(m: &ProgramModel, i: usize) -> String {
         ResourceKind::Queue { capacity } => tr!("programs.mqueue", capacity = capacity),
         ResourceKind::LocalCounter => tr!("programs.own_counter"),
         ResourceKind::Condvar => tr!("programs.condvar"),
+        ResourceKind::FairMutex => tr!("programs.fair_mutex"),
     }
 }
 
@@ -507,8 +508,10 @@ fn draw_graph(m: &ProgramModel, running: bool, rect: Rect, ui: &mut egui::Ui, co
     // Processes around an ellipse (two face each other, left and right); each resource between
     // the processes that use it, pulled toward the middle; those everyone uses, stacked there.
     let pw = (rect.width() / if n <= 2 { 3.2 } else { 4.6 }).clamp(120.0, 230.0);
-    // Name, PID and kernel state, what it does: three lines, and one per counter of its own.
-    let locals = m.procs.iter().map(|p| p.locals.len()).max().unwrap_or(0) as f32;
+    // Name, PID and kernel state, what it does: three lines, one per counter of its own, and
+    // one for a wait long enough to notice.
+    let noticed = |p: &crate::model::program::ProcState| p.longest_wait.as_ref().is_some_and(|(s, _)| *s >= 0.01);
+    let locals = m.procs.iter().map(|p| p.locals.len() + usize::from(noticed(p))).max().unwrap_or(0) as f32;
     let ph = 64.0 + 15.0 * locals;
     let center = rect.center();
     let (rx, ry) = ((rect.width() - pw) / 2.0 - 6.0, (rect.height() - ph) / 2.0 - 30.0);
@@ -583,7 +586,7 @@ fn draw_graph(m: &ProgramModel, running: bool, rect: Rect, ui: &mut egui::Ui, co
 
     // Holds: a lock to its holder (mutexes and file locks, where holding means owning).
     for (i, r) in m.scenario.resources.iter().enumerate() {
-        if !matches!(r.kind, ResourceKind::Mutex | ResourceKind::FileLock) {
+        if !matches!(r.kind, ResourceKind::Mutex | ResourceKind::FairMutex | ResourceKind::FileLock) {
             continue;
         }
         let Some(rr) = res_rects[i] else { continue };
@@ -741,6 +744,11 @@ fn draw_graph(m: &ProgramModel, running: bool, rect: Rect, ui: &mut egui::Ui, co
         y += line(y, say::doing_short(m, i), &small, color) + 1.0;
         for (n, v) in &pr.locals {
             y += line(y, tr!("programs.its_own", name = say::name(&m.scenario, n), value = v), &small, text);
+        }
+        // A wait long enough to notice: a starved process shows it here.
+        if let Some((secs, r)) = pr.longest_wait.as_ref().filter(|(secs, _)| *secs >= 0.01) {
+            let what = say::name(&m.scenario, r);
+            line(y, tr!("programs.longest_wait", secs = format!("{secs:.2}"), what = what), &small, text);
         }
         let live = pr.exit.is_none() && running;
         if resp.clicked() && m.gated && live {

@@ -223,6 +223,10 @@ pub struct ProcState {
     pub ops: u64,
     /// Times a try-lock found its lock busy and the process backed off to try again.
     pub backoffs: u64,
+    /// Since when it has been in the blocking operation it is in (time since the run began).
+    pub waiting_since: Option<Duration>,
+    /// Its longest wait in one blocking operation so far: seconds, and the resource.
+    pub longest_wait: Option<(f64, String)>,
 }
 
 impl ProcState {
@@ -368,7 +372,13 @@ impl ProgramModel {
                     .resources
                     .iter()
                     .filter(|r| {
-                        matches!(r.kind, ResourceKind::Mutex | ResourceKind::FileLock | ResourceKind::Semaphore { .. })
+                        matches!(
+                            r.kind,
+                            ResourceKind::Mutex
+                                | ResourceKind::FairMutex
+                                | ResourceKind::FileLock
+                                | ResourceKind::Semaphore { .. }
+                        )
                     })
                     .map(|r| r.name.clone())
                     .collect();
@@ -405,12 +415,19 @@ impl ProgramModel {
             }
             SyncPhase::Enter => {
                 if op != SyncOp::Sleep {
+                    self.procs[i].waiting_since = Some(now);
                     self.procs[i].blocked = Some((op, resource.to_string()));
                     self.say(now, LogEntry::Waits { process: i, op, resource: resource.to_string() });
                 }
             }
             SyncPhase::Leave => {
                 self.procs[i].blocked = None;
+                if let Some(since) = self.procs[i].waiting_since.take() {
+                    let waited = now.saturating_sub(since).as_secs_f64();
+                    if self.procs[i].longest_wait.as_ref().is_none_or(|(w, _)| waited > *w) {
+                        self.procs[i].longest_wait = Some((waited, resource.to_string()));
+                    }
+                }
                 self.procs[i].ops += 1;
                 self.say(
                     now,

@@ -531,6 +531,14 @@ pub fn outcome(s: &ProgramScenario, o: &crate::supervisor::program::ProgramOutco
             lines.push(format!("  {}", tr!("cli.own_copy", name = counter, value = value, process = process)));
         }
     }
+    // Waits long enough to notice (a starved process's shows here).
+    for (process, secs, resource) in o.longest_waits.iter().filter(|(_, secs, _)| *secs >= 0.01) {
+        let (process, resource) = (name(s, process), name(s, resource));
+        lines.push(format!(
+            "  {}",
+            tr!("cli.longest_wait", who = process, secs = format!("{secs:.2}"), what = resource)
+        ));
+    }
     lines.extend(o.notes.iter().map(|n| format!("  {}", note(s, n))));
     if let Some(c) = o.kernel_caught.as_ref() {
         lines.push(format!("  {}", caught(s, c)));

@@ -35,6 +35,10 @@ pub struct ProgramOutcome {
     /// Each process's own counters (`local_counter`), by process name.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub locals: Vec<(String, Vec<(String, u64)>)>,
+    /// Each process's longest wait in one blocking operation, as it reported them: (process,
+    /// seconds, resource); only processes that waited.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub longest_waits: Vec<(String, f64, String)>,
     /// Updates a racy run lost: how far its counters ended short of what the scenario expects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lost_updates: Option<u64>,
@@ -143,6 +147,7 @@ impl ProgramRun {
                 ResourceKind::Semaphore { initial } => SyncKind::Semaphore { initial },
                 ResourceKind::Barrier { parties } => SyncKind::Barrier { parties },
                 ResourceKind::Condvar => SyncKind::Condvar,
+                ResourceKind::FairMutex => SyncKind::TicketLock,
                 _ => SyncKind::Counter,
             })
             .collect();
@@ -460,6 +465,11 @@ impl ProgramRun {
             verdict,
             counters: m.counters.clone(),
             locals: m.procs.iter().map(|p| (p.name.clone(), p.locals.clone())).filter(|(_, l)| !l.is_empty()).collect(),
+            longest_waits: m
+                .procs
+                .iter()
+                .filter_map(|p| p.longest_wait.as_ref().map(|(secs, r)| (p.name.clone(), *secs, r.clone())))
+                .collect(),
             lost_updates,
             unexpected,
             notes: m.notes.clone(),

@@ -20,6 +20,7 @@ pub mod counter;
 pub mod filelock;
 pub mod mutex;
 pub mod semaphore;
+pub mod ticket;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -30,6 +31,7 @@ pub use counter::Counter;
 pub use filelock::FileLock;
 pub use mutex::{Locked, RobustMutex};
 pub use semaphore::Semaphore;
+pub use ticket::TicketLock;
 
 /// What a slot of a [`SyncArea`] holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -46,6 +48,8 @@ pub enum SyncKind {
     },
     /// A condition variable.
     Condvar,
+    /// A fair (ticket) lock.
+    TicketLock,
 }
 
 /// Errors of a synchronization operation.
@@ -103,6 +107,7 @@ const KIND_SEMAPHORE: u32 = 2;
 const KIND_COUNTER: u32 = 3;
 const KIND_BARRIER: u32 = 4;
 const KIND_CONDVAR: u32 = 5;
+const KIND_TICKET: u32 = 6;
 
 fn slots_offset() -> usize {
     std::mem::size_of::<AreaHeader>().next_multiple_of(std::mem::align_of::<Slot>())
@@ -145,6 +150,10 @@ impl SyncArea {
                     slot.param.store(u64::from((*parties).max(1)), Ordering::Relaxed);
                 }
                 SyncKind::Condvar => condvar::init(slot)?,
+                SyncKind::TicketLock => {
+                    slot.counter.store(0, Ordering::Relaxed);
+                    slot.round.store(0, Ordering::Relaxed);
+                }
             }
             let k = match kind {
                 SyncKind::Mutex => KIND_MUTEX,
@@ -152,6 +161,7 @@ impl SyncArea {
                 SyncKind::Counter => KIND_COUNTER,
                 SyncKind::Barrier { .. } => KIND_BARRIER,
                 SyncKind::Condvar => KIND_CONDVAR,
+                SyncKind::TicketLock => KIND_TICKET,
             };
             slot.kind.store(k, Ordering::Release);
         }
@@ -257,6 +267,11 @@ impl SyncArea {
     /// The condition variable in slot `i`.
     pub fn condvar(&self, i: usize) -> Result<Condvar<'_>, SyncError> {
         self.slot_of(i, KIND_CONDVAR, "condition variable").map(Condvar::new)
+    }
+
+    /// The fair (ticket) lock in slot `i`.
+    pub fn ticket_lock(&self, i: usize) -> Result<TicketLock<'_>, SyncError> {
+        self.slot_of(i, KIND_TICKET, "fair lock").map(TicketLock::new)
     }
 
     /// The counter in slot `i`.
