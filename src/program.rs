@@ -739,7 +739,10 @@ mod tests {
         let cases = [
             (base.replace("\"op\": \"lock\"", "\"op\": \"lcok\""), "unknown variant `lcok`"),
             (base.replace("\"resource\": \"lock B\"", "\"resource\": \"lock C\""), "no resource named 'lock C'"),
-            (base.replacen("\"kind\": \"mutex\"", "\"kind\": \"counter\"", 1), "'lock A' is not a mutex, fair mutex or file lock"),
+            (
+                base.replacen("\"kind\": \"mutex\"", "\"kind\": \"counter\"", 1),
+                "'lock A' is not a mutex, fair mutex or file lock",
+            ),
             (base.replace("\"title\"", "\"titel\""), "unknown field `titel`"),
         ];
         for (text, want) in cases {

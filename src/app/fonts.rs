@@ -65,18 +65,50 @@ pub fn install_cjk(ctx: &egui::Context, bundled_only: bool) -> CjkSource {
         None => (egui::FontData::from_static(BUNDLED_CJK), CjkSource::Bundled),
     };
     let mut fonts = egui::FontDefinitions::default();
+    // In monospace text a Chinese character takes exactly two columns, so a diagram with Chinese
+    // labels keeps its boxes and arrows aligned: the face is scaled to twice the ASCII advance.
+    let scale = fonts
+        .font_data
+        .get("Hack")
+        .and_then(|mono| mono_scale((*mono.font).as_ref(), mono.index, (*data.font).as_ref(), data.index))
+        .unwrap_or(1.0);
+    let mono = data.clone().tweak(egui::FontTweak { scale, ..Default::default() });
     fonts.font_data.insert("cjk".into(), Arc::new(data));
-    for family in [egui::FontFamily::Proportional, egui::FontFamily::Monospace] {
-        fonts.families.entry(family).or_default().push("cjk".into());
-    }
+    fonts.font_data.insert("cjk-mono".into(), Arc::new(mono));
+    fonts.families.entry(egui::FontFamily::Proportional).or_default().push("cjk".into());
+    fonts.families.entry(egui::FontFamily::Monospace).or_default().push("cjk-mono".into());
     ctx.set_fonts(fonts);
     source
+}
+
+/// The scale that makes a Chinese character of face `cjk` as wide as two characters of the
+/// monospace face `mono` (advances in em, from the fonts' own metrics).
+fn mono_scale(mono: &[u8], mono_index: u32, cjk: &[u8], cjk_index: u32) -> Option<f32> {
+    let advance = |data: &[u8], index: u32, c: char| -> Option<f32> {
+        let face = ttf_parser::Face::parse(data, index).ok()?;
+        let glyph = face.glyph_index(c)?;
+        Some(f32::from(face.glyph_hor_advance(glyph)?) / f32::from(face.units_per_em()))
+    };
+    let (column, wide) = (advance(mono, mono_index, 'M')?, advance(cjk, cjk_index, '中')?);
+    (wide > 0.0).then(|| 2.0 * column / wide)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::lessons::{Lang, Lessons};
+
+    #[test]
+    fn a_chinese_character_takes_two_monospace_columns() {
+        let ctx = egui::Context::default();
+        install_cjk(&ctx, true);
+        let _ = ctx.run_ui(egui::RawInput::default(), |_| {});
+        let mono = egui::FontId::monospace(14.0);
+        let width =
+            |text: &str| ctx.fonts_mut(|f| f.layout_no_wrap(text.into(), mono.clone(), egui::Color32::WHITE).size().x);
+        let (han, ascii) = (width("中文进程"), width("MMMMMMMM"));
+        assert!((han - ascii).abs() < 0.5, "four Chinese characters are {han} wide, eight columns {ascii}");
+    }
 
     #[test]
     fn the_bundled_font_has_every_character_of_the_chinese_lessons_and_ui() {

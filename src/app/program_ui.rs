@@ -345,7 +345,8 @@ fn banner(p: &ProgramUi, ui: &mut egui::Ui) {
     if let Some(s) = sentence {
         ui.label(egui::RichText::new(s).color(color));
     }
-    if matches!(m.verdict, Some(Verdict::Deadlock { .. } | Verdict::Hang { .. })) && p.shared.running {
+    // Killing a victim breaks a deadlock; in a hang nothing it holds is what the others wait for.
+    if matches!(m.verdict, Some(Verdict::Deadlock { .. })) && p.shared.running {
         ui.label(tr!("programs.kill_a_victim"));
     }
     if let Some(msg) = message_text(&p.shared) {
