@@ -105,7 +105,11 @@ fn scenario_help() -> String {
 #[derive(Subcommand)]
 enum ListWhat {
     /// Mechanism ids, what each is, and whether this platform has it.
-    Mechanisms,
+    Mechanisms {
+        /// en or zh-CN (default: from LC_ALL, LC_MESSAGES or LANG: zh* is zh-CN, else en).
+        #[arg(long)]
+        lang: Option<String>,
+    },
     /// Scenario programs (ipc-lab run ID) and the live stage's scenarios (ipc-lab --scenario ID).
     Scenarios {
         /// en or zh-CN (default: from LC_ALL, LC_MESSAGES or LANG: zh* is zh-CN, else en).
@@ -246,14 +250,10 @@ fn dispatch(command: Option<Cmd>, gui: GuiArgs) -> anyhow::Result<ExitCode> {
         }
         Some(Cmd::List { what: ListWhat::Lessons { lang } }) => list_lessons(lang.as_deref()),
         Some(Cmd::Lesson { what: LessonCmd::Check { dir } }) => lesson_check(dir.as_deref()),
-        Some(Cmd::List { what: ListWhat::Mechanisms }) => {
-            println!("{:<8} {:<10} description", "id", "available");
-            for m in MechanismId::ALL {
-                let avail = match m.availability() {
-                    Ok(()) => "yes".to_string(),
-                    Err(why) => format!("no: {why}"),
-                };
-                println!("{:<8} {:<10} {}", m.as_str(), avail, m.description());
+        Some(Cmd::List { what: ListWhat::Mechanisms { lang } }) => {
+            cli_lang(lang.as_deref())?;
+            for line in ipc_lab::mechanism::listing() {
+                println!("{line}");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -313,7 +313,7 @@ fn lesson_check(dir: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
                 let per_lang: Vec<String> =
                     Lang::ALL.iter().map(|&lang| format!("{} {lang}", l.in_lang(lang).count())).collect();
                 println!("lessons: {}; {} experiments: all well", per_lang.join(", "), l.experiments.len());
-                for warning in untranslated() {
+                for warning in untranslated(&l) {
                     eprintln!("warning: {warning}");
                 }
                 Ok(ExitCode::SUCCESS)
@@ -334,10 +334,18 @@ fn lesson_check(dir: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// What a Chinese reader would see in English: scenario programs lacking words in zh-CN.
+/// What a Chinese reader would see in English: scenario programs and stage experiments lacking
+/// words in zh-CN.
 #[cfg(target_os = "linux")]
-fn untranslated() -> Vec<String> {
+fn untranslated(lessons: &ipc_lab::lessons::Lessons) -> Vec<String> {
     let mut out = Vec::new();
+    for e in &lessons.experiments {
+        if let ipc_lab::lessons::experiments::What::Stage(s) = &e.what
+            && !s.text.contains_key("zh-CN")
+        {
+            out.push(format!("{}:{}: experiment {}: no zh-CN name (shown in English)", e.file, e.line, e.id));
+        }
+    }
     for s in ipc_lab::program::builtin().into_iter().flatten() {
         for lang in ipc_lab::lessons::Lang::ALL {
             for m in s.missing_text(lang) {

@@ -31,6 +31,20 @@ pub struct Scenario {
     /// Faults the producers inject on purpose (one-way patterns).
     #[serde(skip_serializing_if = "crate::faults::Faults::is_none")]
     pub faults: crate::faults::Faults,
+    /// The name in other languages, by language tag (`zh-CN`), for people; `name` stays the id.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub text: std::collections::BTreeMap<String, String>,
+}
+
+impl Scenario {
+    /// The name as people read it in this thread's language: the file's words for that
+    /// language, a built-in's catalog name, or the name as written.
+    pub fn shown_name(&self) -> String {
+        match self.text.get(crate::i18n::lang().as_str()) {
+            Some(name) => name.clone(),
+            None => label(&self.name),
+        }
+    }
 }
 
 impl Default for Scenario {
@@ -47,6 +61,7 @@ impl Default for Scenario {
             nodes: 3,
             pin: None,
             faults: crate::faults::Faults::default(),
+            text: Default::default(),
         }
     }
 }

@@ -451,6 +451,16 @@ fn a_broken_lesson_file_is_named_by_file_and_line() {
         assert!(stderr.contains(&want) && stderr.contains(what), "{name}: {stderr}");
         let _ = std::fs::remove_dir_all(dir);
     }
+    // A stage experiment without a Chinese name still loads (shown as written) and the author's
+    // command says so, naming it.
+    let dir = copy_of_lessons("untranslated");
+    let line = break_file(&dir, "experiments/06-10.json", ", \"text\": { \"zh-CN\": \"线程乒乓\" }", "") - 1;
+    assert!(Lessons::load_dir(&dir).is_ok(), "a missing display name is no error");
+    let out = Command::new(exe()).args(["lesson", "check"]).arg(&dir).output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains(&format!("06-10.json:{line}: experiment cost-thread-pingpong: no zh-CN name")), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
     // A missing translation, and a directory that is not a lessons directory.
     let dir = copy_of_lessons("missing");
     std::fs::remove_file(dir.join("zh-CN/10-measuring.md")).expect("remove");

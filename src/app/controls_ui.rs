@@ -79,7 +79,7 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     let s = &mut app.ui_state.scenario;
     let label = ui.label(tr!("controls.scenario"));
     egui::ComboBox::from_id_salt("scenario")
-        .selected_text(crate::scenario_file::label(&s.name))
+        .selected_text(s.shown_name())
         .width(96.0)
         .show_ui(ui, |ui| {
             for (id, _, preset) in builtin() {
@@ -474,15 +474,7 @@ pub fn pattern_label(p: Pattern) -> String {
 
 /// What a mechanism is, for people (the CLI keeps `MechanismId::description`).
 pub fn mechanism_description(m: MechanismId) -> String {
-    match m {
-        MechanismId::Pipe => tr!("mechanism.pipe"),
-        MechanismId::Fifo => tr!("mechanism.fifo"),
-        MechanismId::Unix => tr!("mechanism.unix"),
-        MechanismId::Tcp => tr!("mechanism.tcp"),
-        MechanismId::Shm => tr!("mechanism.shm"),
-        MechanismId::Mqueue => tr!("mechanism.mqueue"),
-        MechanismId::Thread => tr!("mechanism.thread"),
-    }
+    m.described()
 }
 
 /// Writes the run's recent messages as a Chrome trace (Perfetto) into the current directory and

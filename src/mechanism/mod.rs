@@ -73,6 +73,19 @@ impl MechanismId {
         MechanismId::Thread,
     ];
 
+    /// What the mechanism is, in this thread's language (the window's, or the CLI's `--lang`).
+    pub fn described(self) -> String {
+        match self {
+            MechanismId::Pipe => crate::tr!("mechanism.pipe"),
+            MechanismId::Fifo => crate::tr!("mechanism.fifo"),
+            MechanismId::Unix => crate::tr!("mechanism.unix"),
+            MechanismId::Tcp => crate::tr!("mechanism.tcp"),
+            MechanismId::Shm => crate::tr!("mechanism.shm"),
+            MechanismId::Mqueue => crate::tr!("mechanism.mqueue"),
+            MechanismId::Thread => crate::tr!("mechanism.thread"),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             MechanismId::Pipe => "pipe",
@@ -176,6 +189,20 @@ impl fmt::Display for ShmWait {
             ShmWait::Semaphore => "semaphore",
         })
     }
+}
+
+/// `ipc-lab list mechanisms`: a header, then each mechanism's id, whether this platform has it,
+/// and what it is, in this thread's language (ids and the platform's reason stay as they are).
+pub fn listing() -> Vec<String> {
+    let mut lines = vec![format!("{:<8} {:<10} {}", "id", crate::tr!("cli.available"), crate::tr!("cli.description"))];
+    for m in MechanismId::ALL {
+        let avail = match m.availability() {
+            Ok(()) => crate::tr!("cli.yes"),
+            Err(why) => crate::tr!("cli.no_because", why = why),
+        };
+        lines.push(format!("{:<8} {:<10} {}", m.as_str(), avail, m.described()));
+    }
+    lines
 }
 
 /// Errors of a link operation.
