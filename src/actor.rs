@@ -527,14 +527,20 @@ impl Actor<'_> {
                 }
             }
             self.report(SyncOp::CondWait, resource, SyncPhase::Enter, with());
-            let woke = cv.wait(&m);
+            let woke = match cv.wait(&m) {
+                Ok(locked) => locked,
+                Err(e) => {
+                    self.report(SyncOp::CondWait, resource, SyncPhase::Failed, Some(refusal(&e)));
+                    return Err(format!("cond_wait on '{resource}': {e}"));
+                }
+            };
+            // Held again only now the wait has returned with it.
             self.held.borrow_mut().push(mutex.to_string());
             self.told.borrow_mut().push(mutex.to_string());
-            if let Err(e) = woke {
-                self.report(SyncOp::CondWait, resource, SyncPhase::Failed, Some(refusal(&e)));
-                return Err(format!("cond_wait on '{resource}': {e}"));
-            }
             self.report(SyncOp::CondWait, resource, SyncPhase::Leave, with());
+            // A mutex whose owner died while this one slept is recovered by the wait itself
+            // (made consistent); the scenarios that teach EOWNERDEAD use a plain lock.
+            let _ = woke;
             match &counter {
                 // Woken, but what it waits for may not hold yet (another waiter took it, or
                 // the wake-up was spurious): check again, as `while (!ready) wait` does.

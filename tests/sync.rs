@@ -190,10 +190,20 @@ fn a_condition_variable_wakes_a_waiter_in_another_process_and_forgets_a_signal_n
         if m.lock().is_err() {
             return 1;
         }
+        flag.store(2); // under the mutex: about to wait
         let _ = cv.wait(&m);
         let _ = m.unlock();
         0
     });
+    // Once the flag says 2 and the mutex can be taken, the child is inside its wait (only the
+    // wait gives the mutex up).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while flag.load() != 2 {
+        assert!(Instant::now() < deadline, "the late child never got to its wait");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    m.lock().expect("lock");
+    m.unlock().expect("unlock");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         nix::sys::wait::waitpid(late, Some(nix::sys::wait::WaitPidFlag::WNOHANG)).expect("waitpid"),
@@ -201,6 +211,14 @@ fn a_condition_variable_wakes_a_waiter_in_another_process_and_forgets_a_signal_n
         "the earlier signal did not wake the late waiter"
     );
     // A broadcast now does; the waiter takes the mutex back and ends.
-    cv.broadcast().expect("broadcast");
-    assert_eq!(exit_code(late), 0);
+    loop {
+        cv.broadcast().expect("broadcast");
+        match nix::sys::wait::waitpid(late, Some(nix::sys::wait::WaitPidFlag::WNOHANG)).expect("waitpid") {
+            WaitStatus::Exited(_, code) => break assert_eq!(code, 0),
+            _ => {
+                assert!(Instant::now() < deadline, "the broadcast never woke the late waiter");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
 }

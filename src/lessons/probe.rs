@@ -172,8 +172,11 @@ pub fn pipe_boundary(round_trips: u32) -> Result<Boundary, String> {
 #[cfg(target_os = "linux")]
 fn ping_pong(round_trips: u32, process: bool, (mine, theirs): (usize, usize)) -> Result<f64, String> {
     use std::os::fd::AsRawFd;
-    let (to_r, to_w) = nix::unistd::pipe().map_err(|e| format!("pipe: {e}"))?;
-    let (back_r, back_w) = nix::unistd::pipe().map_err(|e| format!("pipe: {e}"))?;
+    // Close-on-exec: a worker another thread starts meanwhile must not keep an end open (the echo
+    // would then never see end of file).
+    let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"));
+    let (to_r, to_w) = pipe()?;
+    let (back_r, back_w) = pipe()?;
     let (rx, tx) = (to_r.as_raw_fd(), back_w.as_raw_fd());
     // The echo: reads a byte, writes it back, until end of file. Raw calls only (it also runs
     // in a forked child, which must not allocate).
@@ -226,6 +229,9 @@ fn ping_pong(round_trips: u32, process: bool, (mine, theirs): (usize, usize)) ->
                 unsafe { libc::_exit(0) }
             }
             nix::unistd::ForkResult::Parent { child } => {
+                // The echo's ends are the child's: a dead echo is then end of file here.
+                drop(to_r);
+                drop(back_w);
                 let r = run(&to_w, &back_r);
                 drop(to_w);
                 let _ = nix::sys::wait::waitpid(child, None);
@@ -252,9 +258,11 @@ fn page_size() -> usize {
     usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok().filter(|&p| p > 0).unwrap_or(4096)
 }
 
-/// A name for a probe's object, with the prefix the sweep knows (`ipc-lab-<pid>-`), removed at once.
+/// A name for a probe's object, with the prefix the sweep knows (`ipc-lab-<pid>-`), removed at
+/// once; numbered, so two probes running at once never share one.
 fn probe_name(what: &str) -> String {
-    format!("/ipc-lab-{}-probe-{what}", std::process::id())
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("/ipc-lab-{}-probe-{what}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// A shared mapping of `len` bytes of `fd`, unmapped when dropped.
@@ -323,17 +331,25 @@ fn pin_this_thread(cpu: usize) {
 mod tests {
     use super::*;
 
+    /// Probe objects of this process still in /dev/shm (each probe removes its name at once).
+    fn leftovers() -> bool {
+        let prefix = format!("ipc-lab-{}-probe-", std::process::id());
+        std::fs::read_dir("/dev/shm")
+            .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with(&prefix)))
+            .unwrap_or(false)
+    }
+
     #[test]
     fn a_mapping_outlives_its_name() {
         let r = shm_after_unlink().expect("the probe runs");
         assert_eq!(r, AfterUnlink { reopen_errno: libc::ENOENT, read_back: 42 });
-        assert!(!std::path::Path::new(&format!("/dev/shm{}", probe_name("unlink"))).exists(), "nothing left");
+        assert!(!leftovers(), "nothing left");
     }
 
     #[test]
     fn touching_a_page_the_object_lost_is_sigbus() {
         assert_eq!(shm_shrink_signal(), Ok(libc::SIGBUS));
-        assert!(!std::path::Path::new(&format!("/dev/shm{}", probe_name("shrink"))).exists(), "nothing left");
+        assert!(!leftovers(), "nothing left");
     }
 
     #[test]

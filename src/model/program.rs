@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::waitfor::WaitFor;
-pub use super::waitfor::{CycleStep, Waited};
+pub use super::waitfor::{CycleStep, Held, Waited};
 use crate::program::{
     PipeEnd, ProcessDecl, ProgramScenario, ResourceKind, Step, exit_of, pipe_end_name, post_of, queue_side, signal_of,
 };
@@ -872,7 +872,7 @@ mod tests {
         match &m.verdict {
             Some(Verdict::Deadlock { cycle, evidence }) => {
                 assert_eq!(cycle[0].process, "worker 1");
-                assert_eq!(cycle[0].holds, vec!["lock A".to_string()]);
+                assert_eq!(cycle[0].holds, vec![Held::Resource("lock A".into())]);
                 assert_eq!(cycle[0].waits, Waited::Resource("lock B".into()));
                 assert_eq!(cycle[0].held_by, "worker 2");
                 assert_eq!(evidence.len(), 2);

@@ -6,7 +6,7 @@
 //! program run is made here.
 
 use super::program::{Caught, Evidence, Failure, LogEntry, Note, ProgramModel, Release, Verdict};
-use super::waitfor::{CycleStep, Waited};
+use super::waitfor::{CycleStep, Held, Waited};
 use crate::program::{PipeEnd, ProgramScenario};
 use crate::supervisor::ExitKind;
 use crate::telemetry::{Detail, SyncOp};
@@ -22,6 +22,7 @@ fn tidy(text: String) -> String {
         ('\u{2e80}'..='\u{9fff}').contains(&c)
             || ('\u{ff00}'..='\u{ffef}').contains(&c)
             || ('\u{3000}'..='\u{303f}').contains(&c)
+            || ('\u{2018}'..='\u{201f}').contains(&c)
     };
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
@@ -254,10 +255,19 @@ fn cycle_words(s: &ProgramScenario, steps: &[CycleStep]) -> String {
                 Waited::Signal(r) => tr!("say.w_signal", what = name(s, r), by = by),
             };
             let who = name(s, &c.process);
-            if c.holds.is_empty() {
+            let held: Vec<String> = c
+                .holds
+                .iter()
+                .map(|h| match h {
+                    Held::Resource(r) => name(s, r).to_string(),
+                    Held::WriteEnd(p) => tr!("say.held_write_end", what = name(s, p)),
+                    Held::ReadEnd(p) => tr!("say.held_read_end", what = name(s, p)),
+                })
+                .collect();
+            if held.is_empty() {
                 tr!("say.c_step", who = who, waits = waits)
             } else {
-                tr!("say.c_step_holds", who = who, held = names(s, &c.holds), waits = waits)
+                tr!("say.c_step_holds", who = who, held = held.join(&tr!("say.list_sep")), waits = waits)
             }
         })
         .collect();

@@ -137,7 +137,7 @@ impl WaitFor {
                     .filter(|(r, h)| {
                         h.contains(&e.proc) && **r != e.resource && !r.is_empty() && !is_pseudo(r) && shown(r)
                     })
-                    .map(|(r, _)| r.clone())
+                    .map(|(r, _)| Held::of(r))
                     .collect();
                 CycleStep { process: name(e.proc), holds, waits: Waited::of(&e.resource), held_by: name(next.proc) }
             })
@@ -150,9 +150,34 @@ impl WaitFor {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CycleStep {
     pub process: String,
-    pub holds: Vec<String>,
+    pub holds: Vec<Held>,
     pub waits: Waited,
     pub held_by: String,
+}
+
+/// What a process holds, by kind, with the resource's id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum Held {
+    /// A lock, a semaphore's unit, a barrier's place.
+    Resource(String),
+    /// Its copy of a pipe's write end.
+    WriteEnd(String),
+    /// Its copy of a pipe's read end.
+    ReadEnd(String),
+}
+
+impl Held {
+    /// From the graph's name for it ("the write end of pipe 1", or a resource's id).
+    pub fn of(resource: &str) -> Held {
+        if let Some(p) = resource.strip_prefix("the write end of ") {
+            Held::WriteEnd(p.to_string())
+        } else if let Some(p) = resource.strip_prefix("the read end of ") {
+            Held::ReadEnd(p.to_string())
+        } else {
+            Held::Resource(resource.to_string())
+        }
+    }
 }
 
 /// What a process waits for, by kind, with the resource's (or process's) id.
@@ -230,7 +255,7 @@ mod tests {
         assert_eq!(c.len(), 2);
         let step = |p: &str, holds: &str, waits: &str, by: &str| CycleStep {
             process: p.into(),
-            holds: vec![holds.into()],
+            holds: vec![Held::Resource(holds.into())],
             waits: Waited::Resource(waits.into()),
             held_by: by.into(),
         };

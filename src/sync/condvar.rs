@@ -34,13 +34,14 @@ impl<'a> Condvar<'a> {
     }
 
     /// Atomically unlocks `mutex` (which the caller holds) and sleeps until signalled, then
-    /// locks it again before returning: asleep on a futex in the kernel meanwhile.
-    pub fn wait(&self, mutex: &RobustMutex<'_>) -> Result<(), SyncError> {
+    /// locks it again before returning: asleep on a futex in the kernel meanwhile. Says, as a
+    /// lock does, whether the mutex's owner died while this process slept (it is recovered).
+    pub fn wait(&self, mutex: &RobustMutex<'_>) -> Result<super::Locked, SyncError> {
         // SAFETY: both objects were initialised process-shared in the mapped area; the caller
         // holds the mutex, as pthread_cond_wait requires.
         match unsafe { libc::pthread_cond_wait(self.slot.cond.get(), mutex.raw()) } {
-            0 => Ok(()),
-            libc::EOWNERDEAD => mutex.make_consistent(),
+            0 => Ok(super::Locked::Acquired),
+            libc::EOWNERDEAD => mutex.make_consistent().map(|()| super::Locked::OwnerDied),
             libc::ENOTRECOVERABLE => Err(SyncError::NotRecoverable),
             rc => Err(SyncError::os("pthread_cond_wait", rc)),
         }
