@@ -74,7 +74,7 @@ pub enum Goal {
     /// Finish with a counter short of what it should be.
     LostUpdate,
     /// Keep processes busy failing: at least two of them back off again and again
-    /// ([`LIVELOCK_BACKOFFS`] times each) while none gets what it wants.
+    /// ([`LIVELOCK_BACKOFFS`] times each in a row, none of them getting all it wants between).
     Livelock,
 }
 

@@ -279,3 +279,23 @@ fn compare_with_results_is_chinese() {
     h.run_steps(3);
     assert_chinese(&h, "Compare, a result file loaded");
 }
+
+#[test]
+fn a_pipe_deadlock_and_a_lost_wake_up_are_chinese() {
+    // Pipe ends and condition variables have words of their own in the cycle, the log and the
+    // boxes: each said in Chinese.
+    for (program, verdict_is) in [
+        ("deadlock-read-read", (|v: &Verdict| matches!(v, Verdict::Deadlock { .. })) as fn(&Verdict) -> bool),
+        ("lost-wakeup", |v: &Verdict| matches!(v, Verdict::Hang { .. })),
+    ] {
+        let mut h = zh(AppOptions { program: Some(program.into()), ..Default::default() }, [1280.0, 800.0]);
+        h.run_steps(2);
+        let start = ipc_lab::i18n::lookup("programs.start", Lang::ZhCn).expect("a key");
+        h.get_by_label(&start).click();
+        step_until(&mut h, Duration::from_secs(8), program, |app| {
+            app.ui_state.program.shared.model.as_ref().and_then(|m| m.verdict.as_ref()).is_some_and(verdict_is)
+        });
+        h.run_steps(3);
+        assert_chinese(&h, program);
+    }
+}

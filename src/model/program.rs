@@ -221,8 +221,11 @@ pub struct ProcState {
     pub locals: Vec<(String, u64)>,
     /// Operations reported done (quiet ones are not counted).
     pub ops: u64,
-    /// Times a try-lock found its lock busy and the process backed off to try again.
+    /// Times in a row a try-lock found its lock busy and the process backed off to try again
+    /// (back to 0 once it gets all it wanted and gives a lock back of its own accord).
     pub backoffs: u64,
+    /// Backing off: it gave up after a busy try and has not taken a lock since.
+    pub backing_off: bool,
     /// Since when it has been in the blocking operation it is in (time since the run began).
     pub waiting_since: Option<Duration>,
     /// Its longest wait in one blocking operation so far: seconds, and the resource.
@@ -422,6 +425,13 @@ impl ProgramModel {
             }
             SyncPhase::Leave => {
                 self.procs[i].blocked = None;
+                // Progress, for a livelock's count: a lock taken ends a back-off; a lock given
+                // back outside one means the process had all it wanted.
+                match op {
+                    SyncOp::Lock => self.procs[i].backing_off = false,
+                    SyncOp::Unlock if !self.procs[i].backing_off => self.procs[i].backoffs = 0,
+                    _ => {}
+                }
                 if let Some(since) = self.procs[i].waiting_since.take() {
                     let waited = now.saturating_sub(since).as_secs_f64();
                     if self.procs[i].longest_wait.as_ref().is_none_or(|(w, _)| waited > *w) {
@@ -452,6 +462,7 @@ impl ProgramModel {
                 // failure, and its error event repeats it.
                 if matches!(detail, Some(Detail::BackOff { .. })) {
                     self.procs[i].backoffs += 1;
+                    self.procs[i].backing_off = true;
                 } else {
                     self.refused = true;
                     self.errors.push(Failure::Refused {
@@ -914,6 +925,42 @@ mod tests {
         m.event(reader, &sync(reader as u16, SyncOp::Recv, &pipe, SyncPhase::Enter), Duration::ZERO);
         let doing = super::super::say::doing(&m, reader);
         assert!(doing.ends_with("(its own copy of the write end is still open)"), "{doing}");
+    }
+
+    #[test]
+    fn backing_off_in_step_is_a_livelock_but_backing_off_then_finishing_is_not() {
+        let (s, p) = lock_order();
+        let backoff = |i: u16, r: &str| Event::Sync {
+            role: Role(i),
+            op: SyncOp::Lock,
+            resource: r.into(),
+            phase: SyncPhase::Failed,
+            detail: Some(Detail::BackOff { gave_back: vec![], pause_millis: 5 }),
+        };
+        let t = Duration::from_millis;
+        let mut m = ProgramModel::new(&s, "back-off", true, &p);
+        for round in 0..3 {
+            for (i, first, second) in [(0u16, "lock A", "lock B"), (1, "lock B", "lock A")] {
+                m.event(i as usize, &sync(i, SyncOp::Lock, first, SyncPhase::Leave), t(round));
+                m.event(i as usize, &backoff(i, second), t(round));
+                m.event(i as usize, &sync(i, SyncOp::Unlock, first, SyncPhase::Leave), t(round));
+            }
+        }
+        assert!(m.achieved(crate::program::Goal::Livelock), "three back-offs each, in step");
+        // One that then gets both and gives them back has made progress: its count starts over.
+        let mut m = ProgramModel::new(&s, "back-off", true, &p);
+        for round in 0..3 {
+            m.event(1, &sync(1, SyncOp::Lock, "lock B", SyncPhase::Leave), t(round));
+            m.event(1, &backoff(1, "lock A"), t(round));
+            m.event(1, &sync(1, SyncOp::Unlock, "lock B", SyncPhase::Leave), t(round));
+            m.event(0, &sync(0, SyncOp::Lock, "lock A", SyncPhase::Leave), t(round));
+            m.event(0, &backoff(0, "lock B"), t(round));
+            m.event(0, &sync(0, SyncOp::Unlock, "lock A", SyncPhase::Leave), t(round));
+        }
+        m.event(0, &sync(0, SyncOp::Lock, "lock A", SyncPhase::Leave), t(10));
+        m.event(0, &sync(0, SyncOp::Lock, "lock B", SyncPhase::Leave), t(11));
+        m.event(0, &sync(0, SyncOp::Unlock, "lock B", SyncPhase::Leave), t(12));
+        assert!(!m.achieved(crate::program::Goal::Livelock), "worker 1 got both: no livelock");
     }
 
     #[test]
