@@ -343,15 +343,23 @@ impl ProgramScenario {
         Ok(s)
     }
 
-    /// The processes of the chosen variant.
+    /// Every variant with its processes: `""` as written, `"fixed"` if there is a fix, then the
+    /// named ones.
+    pub fn all_variants(&self) -> Vec<(&str, &[ProcessDecl])> {
+        let mut all = vec![("", self.processes.as_slice())];
+        all.extend(self.fixed.as_deref().map(|f| ("fixed", f)));
+        all.extend(self.variants.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
+        all
+    }
+
     /// The processes of a variant: `""` as written, `"fixed"`, or one of `variants` by name.
     pub fn processes(&self, variant: &str) -> Result<&[ProcessDecl], String> {
         match (variant, &self.fixed) {
             ("", _) => Ok(&self.processes),
             ("fixed", Some(f)) => Ok(f),
             (name, _) => self.variants.get(name).map(Vec::as_slice).ok_or_else(|| {
-                let mut known: Vec<&str> = self.fixed.iter().map(|_| "fixed").collect();
-                known.extend(self.variants.keys().map(String::as_str));
+                let known: Vec<&str> =
+                    self.all_variants().into_iter().map(|(v, _)| v).filter(|v| !v.is_empty()).collect();
                 format!("scenario '{}' has no variant '{name}' (it has: {})", self.id, known.join(", "))
             }),
         }
@@ -410,9 +418,8 @@ impl ProgramScenario {
         let Some(t) = self.words(lang) else { return vec![format!("no {lang} text at all")] };
         let mut missing = Vec::new();
         let mut ids: Vec<&str> = self.resources.iter().map(|r| r.name.as_str()).collect();
-        let mut variants: Vec<&str> = self.fixed.iter().map(|_| "fixed").collect();
-        variants.extend(self.variants.keys().map(String::as_str));
-        for procs in std::iter::once(&self.processes).chain(self.fixed.iter()).chain(self.variants.values()) {
+        let variants: Vec<&str> = self.all_variants().into_iter().map(|(v, _)| v).filter(|v| !v.is_empty()).collect();
+        for (_, procs) in self.all_variants() {
             ids.extend(procs.iter().map(|p| p.name.as_str()));
         }
         ids.sort();
@@ -471,12 +478,8 @@ impl ProgramScenario {
                 return Err(format!("semaphore '{}' starts at {initial}, above SEM_VALUE_MAX ({})", r.name, i32::MAX));
             }
         }
-        let mut variants = vec![("processes", &self.processes)];
-        if let Some(f) = &self.fixed {
-            variants.push(("fixed", f));
-        }
-        variants.extend(self.variants.iter().map(|(n, v)| (n.as_str(), v)));
-        for (what, processes) in variants {
+        for (variant, processes) in self.all_variants() {
+            let what = if variant.is_empty() { "processes" } else { variant };
             if processes.is_empty() || processes.len() > MAX_PROCESSES {
                 return Err(format!("{what}: 1 to {MAX_PROCESSES} processes, not {}", processes.len()));
             }
@@ -508,12 +511,7 @@ impl ProgramScenario {
             if known == crate::lessons::Lang::En {
                 return Err("text: English is the file's own fields, not a translation".into());
             }
-            let is_process = |id: &str| {
-                std::iter::once(&self.processes)
-                    .chain(self.fixed.iter())
-                    .chain(self.variants.values())
-                    .any(|ps| ps.iter().any(|p| p.name == id))
-            };
+            let is_process = |id: &str| self.all_variants().iter().any(|(_, ps)| ps.iter().any(|p| p.name == id));
             if let Some(id) = t.names.keys().find(|id| self.resource(id).is_none() && !is_process(id)) {
                 return Err(format!("text.{lang}.names: '{id}' is neither a resource nor a process"));
             }

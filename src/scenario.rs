@@ -81,13 +81,11 @@ impl Topology {
     /// "producer", "relay 2", "consumer 1", "pinger"...: a node's name, in English (the CLI's,
     /// and trace files'); the window says it in its language (`app::stage_ui::node_label`).
     pub fn node_name(&self, role: crate::telemetry::Role) -> String {
-        let Some(&program) = self.programs.get(role.index()) else { return role.as_str() };
-        let same = self.programs.iter().filter(|&&p| p == program).count();
-        if same == 1 {
-            return program.as_str().to_string();
+        match self.node_parts(role) {
+            Some((program, Some(nth))) => format!("{} {nth}", program.as_str()),
+            Some((program, None)) => program.as_str().to_string(),
+            None => role.as_str(),
         }
-        let nth = self.programs[..role.index()].iter().filter(|&&p| p == program).count() + 1;
-        format!("{} {nth}", program.as_str())
     }
 }
 

@@ -214,11 +214,10 @@ pub fn controls(p: &mut ProgramUi, ui: &mut egui::Ui, commands: &mut Vec<Program
                 p.choose(&id);
             }
             let label = ui.label(tr!("programs.variant"));
-            let mut variants = vec![String::new()];
-            if let Some(s) = p.scenario() {
-                variants.extend(s.fixed.iter().map(|_| "fixed".to_string()));
-                variants.extend(s.variants.keys().cloned());
-            }
+            let variants: Vec<String> = match p.scenario() {
+                Some(s) => s.all_variants().into_iter().map(|(v, _)| v.to_string()).collect(),
+                None => vec![String::new()],
+            };
             egui::ComboBox::from_id_salt("variant")
                 .selected_text(variant_label(p.scenario(), &p.variant))
                 .width(110.0)

@@ -164,23 +164,6 @@ pub enum Release {
     PipeEnds(String),
 }
 
-impl Verdict {
-    /// A stable word for the verdict (JSON, logs), never shown to people as is.
-    pub fn word(&self) -> &'static str {
-        match self {
-            Verdict::Completed => "completed",
-            Verdict::Deadlock { .. } => "deadlock",
-            Verdict::KernelCaught { .. } => "kernel_caught",
-            Verdict::Hang { .. } => "hang",
-            Verdict::Suspected { .. } => "suspected",
-            Verdict::Failed { .. } => "failed",
-            Verdict::TimedOut { .. } => "timed_out",
-            Verdict::Recovered { .. } => "recovered",
-            Verdict::Stopped { .. } => "stopped",
-        }
-    }
-}
-
 /// Per resource, the processes (by index) whose programs use it.
 fn users_of(scenario: &ProgramScenario, processes: &[ProcessDecl]) -> Vec<Vec<usize>> {
     let mut users: Vec<Vec<usize>> = vec![Vec::new(); scenario.resources.len()];

@@ -200,6 +200,26 @@ fn release_words(s: &ProgramScenario, r: &Release) -> String {
     }
 }
 
+/// Process `i`'s name as people read it (its number when the run has no such process).
+fn process_name(m: &ProgramModel, i: usize) -> String {
+    m.procs.get(i).map_or_else(|| (i + 1).to_string(), |p| name(&m.scenario, &p.name).to_string())
+}
+
+/// "worker 2: lock record A refused: EDEADLK ...", for the log and for a failure alike.
+fn refused(s: &ProgramScenario, who: &str, o: SyncOp, resource: &str, d: Option<&Detail>) -> String {
+    let detail = d.map_or_else(String::new, |d| self::detail(s, d));
+    tr!("say.refused", who = who, op = op(o), what = name(s, resource), detail = detail)
+}
+
+/// "next: lock fork 1", for a process at its gate.
+fn next_phrase(s: &ProgramScenario, o: SyncOp, resource: &str) -> String {
+    if resource.is_empty() {
+        tr!("doing.next", op = op(o))
+    } else {
+        tr!("doing.next_on", op = op(o), name = name(s, resource))
+    }
+}
+
 /// One line of the log.
 pub fn entry(m: &ProgramModel, e: &LogEntry) -> String {
     tidy(entry_words(m, e))
@@ -207,19 +227,15 @@ pub fn entry(m: &ProgramModel, e: &LogEntry) -> String {
 
 fn entry_words(m: &ProgramModel, e: &LogEntry) -> String {
     let s = &m.scenario;
-    let who = |i: usize| m.procs.get(i).map_or_else(|| (i + 1).to_string(), |p| name(s, &p.name).to_string());
+    let who = |i: usize| process_name(m, i);
     match e {
         LogEntry::Waits { process, op, resource } => waiting(&who(*process), *op, name(s, resource)),
         LogEntry::Did { process, op, resource, detail } => {
             did(s, &who(*process), *op, name(s, resource), detail.as_ref())
         }
-        LogEntry::Refused { process, op, resource, detail: d } => tr!(
-            "say.refused",
-            who = who(*process),
-            op = self::op(*op),
-            what = name(s, resource),
-            detail = d.as_ref().map_or_else(String::new, |d| detail(s, d))
-        ),
+        LogEntry::Refused { process, op, resource, detail } => {
+            refused(s, &who(*process), *op, resource, detail.as_ref())
+        }
         LogEntry::Said { process, message } => tr!("say.said", who = who(*process), message = message),
         LogEntry::Exited { process, exit: e } => tr!("say.ended", who = who(*process), how = exit(*e)),
         LogEntry::Killed { process, releases } => {
@@ -317,13 +333,9 @@ pub fn failure(s: &ProgramScenario, f: &Failure) -> String {
 fn failure_words(s: &ProgramScenario, f: &Failure) -> String {
     match f {
         Failure::Exited { process, exit: e } => tr!("say.ended", who = name(s, process), how = exit(*e)),
-        Failure::Refused { process, op, resource, detail: d } => tr!(
-            "say.refused",
-            who = name(s, process),
-            op = self::op(*op),
-            what = name(s, resource),
-            detail = d.as_ref().map_or_else(String::new, |d| detail(s, d))
-        ),
+        Failure::Refused { process, op, resource, detail } => {
+            refused(s, name(s, process), *op, resource, detail.as_ref())
+        }
         Failure::Said { process, message } => tr!("say.said", who = name(s, process), message = message),
         Failure::ChannelsClosed => tr!("say.channels_closed"),
         Failure::NoVerdict => tr!("say.no_verdict"),
@@ -423,11 +435,7 @@ fn doing_short_words(m: &ProgramModel, i: usize) -> String {
         return tr!("doing.sleeping");
     }
     if let Some((o, r, _)) = &p.next {
-        return if r.is_empty() {
-            tr!("doing.next", op = op(*o))
-        } else {
-            tr!("doing.next_on", op = op(*o), name = name(s, r))
-        };
+        return next_phrase(s, *o, r);
     }
     tr!("doing.running")
 }
@@ -477,11 +485,7 @@ fn doing_words(m: &ProgramModel, i: usize) -> String {
         return tr!("doing.sleeping");
     }
     if let Some((o, r, d)) = &p.next {
-        let next = if r.is_empty() {
-            tr!("doing.next", op = op(*o))
-        } else {
-            tr!("doing.next_on", op = op(*o), name = name(s, r))
-        };
+        let next = next_phrase(s, *o, r);
         return match d {
             Some(d) => tr!("say.with_detail", line = next, detail = detail(s, d)),
             None => next,
@@ -497,7 +501,7 @@ pub fn refusal(m: &ProgramModel, r: &crate::supervisor::program::Refusal) -> Str
 
 fn refusal_words(m: &ProgramModel, r: &crate::supervisor::program::Refusal) -> String {
     use crate::supervisor::program::Refusal;
-    let who = |i: usize| m.procs.get(i).map_or_else(|| (i + 1).to_string(), |p| name(&m.scenario, &p.name).to_string());
+    let who = |i: usize| process_name(m, i);
     match r {
         Refusal::NoProcess(i) => tr!("say.no_process", n = i + 1),
         Refusal::NotWaiting(i) => tr!("say.not_waiting", who = who(*i), doing = doing(m, *i)),
