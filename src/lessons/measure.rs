@@ -30,6 +30,16 @@ pub fn measure(name: &str) -> Result<String, String> {
     measure_in(name, Lang::En)
 }
 
+/// A probe's result, measured once per process: it runs real processes and takes a fraction of
+/// a second, and the machine does not change when the reader reopens the page or switches the
+/// language (the words are made from it each time).
+macro_rules! once {
+    ($t:ty, $probe:expr) => {{
+        static RESULT: std::sync::OnceLock<Result<$t, String>> = std::sync::OnceLock::new();
+        RESULT.get_or_init(|| $probe).clone()
+    }};
+}
+
 /// The value of measure `name` on this machine, worded for `lang`.
 pub fn measure_in(name: &str, lang: Lang) -> Result<String, String> {
     Ok(match name {
@@ -43,7 +53,7 @@ pub fn measure_in(name: &str, lang: Lang) -> Result<String, String> {
         "kernel" => read_text("/proc/sys/kernel/osrelease")?,
         #[cfg(target_os = "linux")]
         "shm_after_unlink" => {
-            let r = super::probe::shm_after_unlink()?;
+            let r = once!(super::probe::AfterUnlink, super::probe::shm_after_unlink())?;
             let errno = format!("{:?}", nix::errno::Errno::from_raw(r.reopen_errno));
             match lang {
                 Lang::En => format!(
@@ -56,7 +66,7 @@ pub fn measure_in(name: &str, lang: Lang) -> Result<String, String> {
             }
         }
         #[cfg(target_os = "linux")]
-        "shm_shrink" => match (super::probe::shm_shrink_signal()?, lang) {
+        "shm_shrink" => match (once!(i32, super::probe::shm_shrink_signal())?, lang) {
             (0, Lang::En) => "it exited normally: no SIGBUS on this machine".into(),
             (0, Lang::ZhCn) => "它正常退出了：这台机器上没有 SIGBUS".into(),
             (sig, Lang::En) => format!("it was killed by signal {sig} ({})", crate::supervisor::signal_name(sig)),
@@ -65,7 +75,10 @@ pub fn measure_in(name: &str, lang: Lang) -> Result<String, String> {
         #[cfg(target_os = "linux")]
         "dev_shm_size" => bytes(super::probe::dev_shm_size()?, lang),
         "false_sharing" => {
-            let f = super::probe::false_sharing(std::time::Duration::from_millis(100));
+            let f = once!(
+                super::probe::FalseSharing,
+                Ok::<_, String>(super::probe::false_sharing(std::time::Duration::from_millis(100)))
+            )?;
             let (near, far, ratio) = (f.same_line_per_sec, f.apart_per_sec, f.ratio());
             match lang {
                 Lang::En => format!(
@@ -82,7 +95,7 @@ pub fn measure_in(name: &str, lang: Lang) -> Result<String, String> {
         }
         #[cfg(target_os = "linux")]
         "pipe_boundary" => {
-            let b = super::probe::pipe_boundary(2000)?;
+            let b = once!(super::probe::Boundary, super::probe::pipe_boundary(2000))?;
             let us = |ns: f64| format!("{:.1} µs", ns / 1000.0);
             match lang {
                 Lang::En => format!(
