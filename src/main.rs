@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
-use ipc_lab::bench::{self, Format};
 use ipc_lab::mechanism::{MechanismId, ShmWait};
-use ipc_lab::scenario::{RunSpec, parse_bytes};
+use ipc_lab::traffic::bench::{self, Format};
+use ipc_lab::traffic::spec::{RunSpec, parse_bytes};
 
 #[derive(Parser)]
 #[command(name = "ipc-lab", version, about = "Inter-process communication, done for real and measured")]
@@ -35,7 +35,7 @@ enum Cmd {
         #[command(subcommand)]
         what: ListWhat,
     },
-    /// List the built-in scenarios of the live stage.
+    /// List the built-in setups of the live stage.
     #[command(hide = true)]
     Scenarios,
     /// Internal: the child process the supervisor starts.
@@ -65,8 +65,8 @@ enum LessonCmd {
 
 #[derive(clap::Args, Default)]
 struct GuiArgs {
-    #[arg(long, value_name = "ID|FILE", help = scenario_help())]
-    scenario: Option<String>,
+    #[arg(long, value_name = "ID|FILE", help = setup_help(), alias = "scenario")]
+    setup: Option<String>,
     /// Mechanism to start with.
     #[arg(long, short)]
     mechanism: Option<String>,
@@ -80,7 +80,7 @@ struct GuiArgs {
     #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "10")]
     frame_stats: Option<f64>,
     /// Open the Programs view with this scenario program (see `ipc-lab list scenarios`).
-    #[arg(long, value_name = "ID", conflicts_with = "scenario")]
+    #[arg(long, value_name = "ID", conflicts_with = "setup")]
     program: Option<String>,
     /// With --program: the variant to run ("fixed", or a named one).
     #[arg(long, value_name = "NAME", requires = "program")]
@@ -89,17 +89,17 @@ struct GuiArgs {
     #[arg(long, requires = "program")]
     schedule: bool,
     /// Open the Lessons view at this lesson (see `ipc-lab list lessons`).
-    #[arg(long, value_name = "ID", conflicts_with_all = ["program", "scenario"])]
+    #[arg(long, value_name = "ID", conflicts_with_all = ["program", "setup"])]
     lesson: Option<String>,
     /// Language of the lessons: en or zh-CN (default: from LC_ALL, LC_MESSAGES, LANG).
     #[arg(long, value_name = "LANG")]
     lang: Option<String>,
 }
 
-/// The --scenario help, listing the built-ins from the one registry.
-fn scenario_help() -> String {
-    let ids: Vec<&str> = ipc_lab::scenario_file::builtin().iter().map(|(id, _, _)| *id).collect();
-    format!("A built-in scenario ({}) or a scenario file", ids.join(", "))
+/// The --setup help, listing the built-ins from the one registry.
+fn setup_help() -> String {
+    let ids: Vec<&str> = ipc_lab::traffic::setup::builtin().iter().map(|(id, _, _)| *id).collect();
+    format!("A built-in stage setup ({}) or a setup file (JSON)", ids.join(", "))
 }
 
 #[derive(Subcommand)]
@@ -110,7 +110,7 @@ enum ListWhat {
         #[arg(long)]
         lang: Option<String>,
     },
-    /// Scenario programs (ipc-lab run ID) and the live stage's scenarios (ipc-lab --scenario ID).
+    /// Scenario programs (ipc-lab run ID) and the live stage's setups (ipc-lab --setup ID).
     Scenarios {
         /// en or zh-CN (default: from LC_ALL, LC_MESSAGES or LANG: zh* is zh-CN, else en).
         #[arg(long)]
@@ -218,9 +218,9 @@ struct BenchArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Cmd::Worker { spec }) => ExitCode::from(ipc_lab::worker::main(&spec) as u8),
+        Some(Cmd::Worker { spec }) => ExitCode::from(ipc_lab::traffic::worker::main(&spec) as u8),
         #[cfg(target_os = "linux")]
-        Some(Cmd::Actor { spec }) => ExitCode::from(ipc_lab::actor::main(&spec) as u8),
+        Some(Cmd::Actor { spec }) => ExitCode::from(ipc_lab::programs::actor::main(&spec) as u8),
         command => match dispatch(command, cli.gui) {
             Ok(code) => code,
             Err(e) => {
@@ -238,13 +238,13 @@ fn dispatch(command: Option<Cmd>, gui: GuiArgs) -> anyhow::Result<ExitCode> {
         Some(Cmd::List { what: ListWhat::Scenarios { lang } }) => {
             let lang = cli_lang(lang.as_deref())?;
             #[cfg(target_os = "linux")]
-            for s in ipc_lab::program::builtin() {
+            for s in ipc_lab::programs::spec::builtin() {
                 let s = s.map_err(anyhow::Error::msg)?;
                 println!("{:<22} {}", s.id, s.title_in(lang));
             }
             let _ = lang;
-            for (id, _, _) in ipc_lab::scenario_file::builtin() {
-                println!("{id:<22} {}", ipc_lab::scenario_file::list_line(id));
+            for (id, _, _) in ipc_lab::traffic::setup::builtin() {
+                println!("{id:<22} {}", ipc_lab::traffic::setup::list_line(id));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -261,7 +261,7 @@ fn dispatch(command: Option<Cmd>, gui: GuiArgs) -> anyhow::Result<ExitCode> {
         Some(Cmd::Gui(args)) => gui_cmd(args),
         None => gui_cmd(gui),
         Some(Cmd::Scenarios) => {
-            for (id, what, _) in ipc_lab::scenario_file::builtin() {
+            for (id, what, _) in ipc_lab::traffic::setup::builtin() {
                 println!("{id:<10} {what}");
             }
             Ok(ExitCode::SUCCESS)
@@ -346,7 +346,7 @@ fn untranslated(lessons: &ipc_lab::lessons::Lessons) -> Vec<String> {
             out.push(format!("{}:{}: experiment {}: no zh-CN name (shown in English)", e.file, e.line, e.id));
         }
     }
-    for s in ipc_lab::program::builtin().into_iter().flatten() {
+    for s in ipc_lab::programs::spec::builtin().into_iter().flatten() {
         for lang in ipc_lab::lessons::Lang::ALL {
             for m in s.missing_text(lang) {
                 out.push(format!("scenario {}: {m} in {lang} (shown in English)", s.id));
@@ -361,9 +361,9 @@ fn untranslated(lessons: &ipc_lab::lessons::Lessons) -> Vec<String> {
 fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
     #[cfg(target_os = "linux")]
     {
-        use ipc_lab::supervisor::program::Verdict;
+        use ipc_lab::programs::run::Verdict;
         cli_lang(a.lang.as_deref())?;
-        let scenario = ipc_lab::program::resolve(&a.scenario).map_err(anyhow::Error::msg)?;
+        let scenario = ipc_lab::programs::spec::resolve(&a.scenario).map_err(anyhow::Error::msg)?;
         if !(a.timeout > 0.0 && a.timeout <= 3600.0) {
             bail!("--timeout needs seconds above 0 and at most an hour, not {}", a.timeout);
         }
@@ -384,11 +384,11 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
         if !matches!(links, MechanismId::Pipe | MechanismId::Unix) {
             bail!("--mechanism for a scenario program is pipe or unix (its pipes made of a socket pair), not {links}");
         }
-        let outcome = ipc_lab::supervisor::program::run_over(&scenario, &variant, &exe, timeout, links)?;
+        let outcome = ipc_lab::programs::run::run_over(&scenario, &variant, &exe, timeout, links)?;
         if json {
             println!("{}", serde_json::to_string_pretty(&outcome)?);
         } else {
-            for line in ipc_lab::model::say::outcome(&scenario, &outcome) {
+            for line in ipc_lab::programs::say::outcome(&scenario, &outcome) {
                 println!("{line}");
             }
         }
@@ -414,7 +414,7 @@ fn gui_cmd(a: GuiArgs) -> anyhow::Result<ExitCode> {
 /// Checks the GUI's options and turns them into the app's, before any window opens.
 fn gui_options(a: GuiArgs) -> anyhow::Result<ipc_lab::app::AppOptions> {
     let scenario =
-        a.scenario.as_deref().map(ipc_lab::scenario_file::Scenario::resolve).transpose().map_err(anyhow::Error::msg)?;
+        a.setup.as_deref().map(ipc_lab::traffic::setup::Setup::resolve).transpose().map_err(anyhow::Error::msg)?;
     let mechanism = a.mechanism.as_deref().map(str::parse::<MechanismId>).transpose().map_err(anyhow::Error::msg)?;
     if let Some(m) = mechanism {
         m.availability().map_err(|why| anyhow::anyhow!("mechanism '{m}' is not available on this platform: {why}"))?;
@@ -434,7 +434,7 @@ fn gui_options(a: GuiArgs) -> anyhow::Result<ipc_lab::app::AppOptions> {
         }
     }
     if let Some(id) = &a.program {
-        let p = ipc_lab::program::builtin()
+        let p = ipc_lab::programs::spec::builtin()
             .into_iter()
             .flatten()
             .find(|s| &s.id == id)
@@ -442,7 +442,7 @@ fn gui_options(a: GuiArgs) -> anyhow::Result<ipc_lab::app::AppOptions> {
         p.processes(a.variant.as_deref().unwrap_or("")).map_err(anyhow::Error::msg)?;
     }
     Ok(ipc_lab::app::AppOptions {
-        scenario,
+        setup: scenario,
         mechanism,
         autostart: a.autostart,
         presenter: a.presenter,
@@ -464,7 +464,7 @@ fn bench_cmd(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let save = a.save.clone();
     let plan = bench_plan(a)?;
     let exe = std::env::current_exe().context("finding the ipc-lab executable")?;
-    let mut trace = trace_file.as_ref().map(|_| ipc_lab::trace::TraceBuilder::new());
+    let mut trace = trace_file.as_ref().map(|_| ipc_lab::traffic::trace::TraceBuilder::new());
     let (reports, failures) = bench::run_all(&plan.specs, &exe, trace.as_mut());
     let mut text = bench::render(&reports, plan.format);
     if plan.format == Format::Table {
@@ -499,7 +499,7 @@ fn bench_plan(a: BenchArgs) -> anyhow::Result<BenchPlan> {
         a.size.split(',').map(|s| parse_bytes(s).map_err(anyhow::Error::msg)).collect::<anyhow::Result<Vec<_>>>()?
     };
     let format: Format = a.format.parse().map_err(anyhow::Error::msg)?;
-    let pattern: ipc_lab::scenario::Pattern = a.pattern.parse().map_err(anyhow::Error::msg)?;
+    let pattern: ipc_lab::traffic::spec::Pattern = a.pattern.parse().map_err(anyhow::Error::msg)?;
     let shm_waits = a
         .shm_wait
         .split(',')
@@ -565,10 +565,9 @@ mod tests {
 
     #[test]
     fn gui_options_work_without_the_gui_command_but_not_with_another() {
-        let cli =
-            Cli::try_parse_from(["ipc-lab", "--presenter", "--scenario", "fan-out"]).expect("top-level gui flags");
+        let cli = Cli::try_parse_from(["ipc-lab", "--presenter", "--setup", "fan-out"]).expect("top-level gui flags");
         assert!(cli.command.is_none() && cli.gui.presenter);
-        assert_eq!(cli.gui.scenario.as_deref(), Some("fan-out"));
+        assert_eq!(cli.gui.setup.as_deref(), Some("fan-out"));
         assert!(Cli::try_parse_from(["ipc-lab", "gui", "--presenter"]).is_ok());
         assert!(Cli::try_parse_from(["ipc-lab", "bench", "--presenter"]).is_err());
         assert!(Cli::try_parse_from(["ipc-lab", "--presenter", "bench"]).is_err());
@@ -615,7 +614,7 @@ mod tests {
                     "--mq-depth",
                     "--mq-msg-size",
                     "--inject",
-                    "--scenario",
+                    "--setup",
                     "--presenter",
                     "--autostart",
                     "--frame-stats",
@@ -671,7 +670,7 @@ mod tests {
                         let _ = gui_options(cli.gui);
                     }
                     Some(Cmd::Worker { spec }) => {
-                        let _ = serde_json::from_str::<ipc_lab::worker::WorkerSpec>(&spec).map(|s| s.validate());
+                        let _ = serde_json::from_str::<ipc_lab::traffic::worker::WorkerSpec>(&spec).map(|s| s.validate());
                     }
                     Some(Cmd::List { .. } | Cmd::Scenarios | Cmd::Run(_) | Cmd::Actor { .. } | Cmd::Lesson { .. }) => {}
                 }
@@ -690,9 +689,9 @@ mod tests {
     }
 
     #[test]
-    fn the_scenario_help_lists_every_built_in() {
-        let help = scenario_help();
-        for (id, _, _) in ipc_lab::scenario_file::builtin() {
+    fn the_setup_help_lists_every_built_in() {
+        let help = setup_help();
+        for (id, _, _) in ipc_lab::traffic::setup::builtin() {
             assert!(help.contains(id), "{id} missing from: {help}");
         }
     }

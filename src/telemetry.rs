@@ -301,7 +301,7 @@ pub enum Detail {
     /// A read that reached end of file after `bytes` bytes.
     EndOfFile { bytes: u64 },
     /// Which end of a pipe a close closes.
-    End { end: crate::program::PipeEnd },
+    End { end: crate::programs::spec::PipeEnd },
     /// Refused by the kernel or the library with `errno` (its name is notation, EDEADLK), in
     /// `call` (a function name, or empty).
     Errno { call: String, errno: i32 },

@@ -2,12 +2,12 @@
 //! telemetry lines (and what the model makes of the ones that parse), random frames. The CLI's
 //! own random-argument test is in `cli.rs`.
 
-use ipc_lab::model::Model;
-use ipc_lab::scenario::{Pattern, RunSpec};
-use ipc_lab::scenario_file::Scenario;
-use ipc_lab::session::{Pace, ProcSample, Update};
 use ipc_lab::supervisor::RunEvent;
 use ipc_lab::telemetry::{Role, parse_event};
+use ipc_lab::traffic::model::Model;
+use ipc_lab::traffic::session::{Pace, ProcSample, Update};
+use ipc_lab::traffic::setup::Setup;
+use ipc_lab::traffic::spec::{Pattern, RunSpec};
 use proptest::prelude::*;
 
 /// JSON values of every shape, with the numbers that break naive code.
@@ -74,7 +74,7 @@ proptest! {
     ) {
         let obj: serde_json::Map<String, serde_json::Value> = fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         let text = serde_json::Value::Object(obj).to_string();
-        match Scenario::parse(&text) {
+        match Setup::parse(&text) {
             Ok(s) => prop_assert!(s.run_spec().validate().is_ok(), "{text} parsed but its run is invalid"),
             Err(e) => prop_assert!(!e.is_empty()),
         }

@@ -188,7 +188,7 @@ fn bench_sweeps_sizes_placements_and_wakeups_and_saves_a_result_file() {
     assert_eq!(code, 0, "{stderr}");
     let runs: serde_json::Value = serde_json::from_str(&stdout).expect("valid JSON");
     let sizes: Vec<u64> = runs.as_array().expect("array").iter().map(|r| r["size"].as_u64().expect("size")).collect();
-    assert_eq!(sizes, ipc_lab::bench::SWEEP.iter().map(|&s| s as u64).collect::<Vec<_>>());
+    assert_eq!(sizes, ipc_lab::traffic::bench::SWEEP.iter().map(|&s| s as u64).collect::<Vec<_>>());
 
     let save = std::env::temp_dir().join(format!("ipclab-test-save-{}.json", std::process::id()));
     let (code, _, stderr) = ipc_lab(&[

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ipc_lab::mechanism::{MechanismId, PEER_CHECK_INTERVAL, QueuedUnit};
-use ipc_lab::report::RunReport;
-use ipc_lab::scenario::{Pattern, RunSpec};
 use ipc_lab::supervisor::{ExitKind, Run, RunEvent, WorkerSignal};
 use ipc_lab::telemetry::{Event, Role};
+use ipc_lab::traffic::report::RunReport;
+use ipc_lab::traffic::spec::{Pattern, RunSpec};
 
 const SIZES: [usize; 6] = [0, 1, 64, 4096, 65537, 1 << 20];
 
@@ -295,7 +295,7 @@ fn topologies_deliver_every_frame(mechanism: MechanismId) {
 
 /// Killing the middle of a pipeline fails both its neighbours promptly.
 fn a_dead_relay_fails_its_neighbours(mechanism: MechanismId) {
-    let s = ipc_lab::scenario::RunSpec { nodes: 3, ..spec(mechanism, Pattern::Pipeline, 64, 1 << 40) };
+    let s = ipc_lab::traffic::spec::RunSpec { nodes: 3, ..spec(mechanism, Pattern::Pipeline, 64, 1 << 40) };
     let run = Run::start(s, &exe()).expect("start");
     let prefix = run.prefix().to_string();
     wait_for_progress(&run, ipc_lab::telemetry::Role(2), 100, Duration::from_secs(10));
@@ -357,8 +357,10 @@ fn every_shm_wait_strategy_delivers_intact() {
     use ipc_lab::mechanism::ShmWait;
     for wait in [ShmWait::Spin, ShmWait::Futex, ShmWait::Semaphore] {
         for size in [64, 1 << 20, 3 << 20] {
-            let spec =
-                ipc_lab::scenario::RunSpec { shm_wait: wait, ..spec(MechanismId::Shm, Pattern::PingPong, size, 50) };
+            let spec = ipc_lab::traffic::spec::RunSpec {
+                shm_wait: wait,
+                ..spec(MechanismId::Shm, Pattern::PingPong, size, 50)
+            };
             let outcome = ipc_lab::supervisor::run_to_end(spec, &exe(), |_| {}).expect("start");
             let report = RunReport::from_outcome(&outcome).unwrap_or_else(|e| panic!("{wait} {size}: {e}"));
             assert_eq!((report.lost, report.corrupted, report.received), (0, 0, report.sent), "{wait} {size} B");

@@ -13,13 +13,13 @@ use egui_kittest::kittest::{NodeT, Queryable};
 use ipc_lab::app::{AppOptions, IpcLabApp};
 use ipc_lab::lessons::Lang;
 use ipc_lab::mechanism::{MechanismId, process_alive};
-use ipc_lab::model::{ProcState, RunStatus};
-use ipc_lab::scenario_file::Scenario;
-use ipc_lab::session::Pace;
 use ipc_lab::supervisor::resources::leftovers;
+use ipc_lab::traffic::model::{ProcState, RunStatus};
+use ipc_lab::traffic::session::Pace;
+use ipc_lab::traffic::setup::Setup;
 
-fn unlimited() -> Scenario {
-    Scenario { rate_per_sec: None, ..Scenario::default() }
+fn unlimited() -> Setup {
+    Setup { rate_per_sec: None, ..Setup::default() }
 }
 
 #[test]
@@ -65,12 +65,12 @@ fn the_language_follows_the_options_and_each_window_keeps_its_own() {
 #[test]
 fn choosing_pipe_and_pressing_start_runs_real_processes() {
     let mut h =
-        harness(AppOptions { scenario: Some(unlimited()), mechanism: Some(MechanismId::Shm), ..Default::default() });
+        harness(AppOptions { setup: Some(unlimited()), mechanism: Some(MechanismId::Shm), ..Default::default() });
     h.get_by_role_and_label(egui::Role::ComboBox, "Mechanism").click();
     h.run_steps(2);
     h.get_by_label("pipe").click();
     h.run_steps(2);
-    assert_eq!(h.state().ui_state.scenario.mechanism, MechanismId::Pipe);
+    assert_eq!(h.state().ui_state.setup.mechanism, MechanismId::Pipe);
     h.get_by_label("Start").click();
     step_until(&mut h, Duration::from_secs(15), "100 messages received", |app| app.model.received_total() >= 100);
     let app = h.state();
@@ -85,8 +85,8 @@ fn choosing_pipe_and_pressing_start_runs_real_processes() {
 
 #[test]
 fn one_step_releases_exactly_one_operation() {
-    let scenario = Scenario { pace: Pace::Step, rate_per_sec: None, ..Scenario::default() };
-    let mut h = harness(AppOptions { scenario: Some(scenario), autostart: true, ..Default::default() });
+    let scenario = Setup { pace: Pace::Step, rate_per_sec: None, ..Setup::default() };
+    let mut h = harness(AppOptions { setup: Some(scenario), autostart: true, ..Default::default() });
     step_until(&mut h, Duration::from_secs(10), "both workers at their gates", |app| {
         app.model.workers.len() == 2 && app.model.workers.iter().all(|w| w.gate.is_some())
     });
@@ -110,8 +110,8 @@ fn one_step_releases_exactly_one_operation() {
 
 #[test]
 fn keyboard_starts_steps_and_stops() {
-    let scenario = Scenario { pace: Pace::Step, ..Scenario::default() };
-    let mut h = harness(AppOptions { scenario: Some(scenario), ..Default::default() });
+    let scenario = Setup { pace: Pace::Step, ..Setup::default() };
+    let mut h = harness(AppOptions { setup: Some(scenario), ..Default::default() });
     h.key_press(egui::Key::Space);
     step_until(&mut h, Duration::from_secs(10), "a gate", |app| app.model.workers.iter().any(|w| w.gate.is_some()));
     let before = h.state().model.gate_passes;
@@ -128,7 +128,7 @@ fn keyboard_starts_steps_and_stops() {
 
 #[test]
 fn kill_from_the_menu_marks_the_worker_killed_and_the_run_failed() {
-    let mut h = harness(AppOptions { scenario: Some(unlimited()), autostart: true, ..Default::default() });
+    let mut h = harness(AppOptions { setup: Some(unlimited()), autostart: true, ..Default::default() });
     step_until(&mut h, Duration::from_secs(10), "traffic", |app| app.model.received_total() > 50);
     h.get_by_label("echo process").click_secondary();
     h.run_steps(2);
@@ -150,7 +150,7 @@ fn kill_from_the_menu_marks_the_worker_killed_and_the_run_failed() {
 #[test]
 fn nothing_is_left_after_the_harness_is_dropped() {
     let mut h = harness(AppOptions {
-        scenario: Some(Scenario { mechanism: MechanismId::Mqueue, ..unlimited() }),
+        setup: Some(Setup { mechanism: MechanismId::Mqueue, ..unlimited() }),
         autostart: true,
         ..Default::default()
     });
@@ -176,7 +176,7 @@ fn a_bad_scenario_file_is_a_message_not_a_crash() {
     let _ = std::fs::remove_file(&path);
     let (msg, ok) = h.state().ui_state.file_message.clone().expect("a message");
     assert!(!ok && msg.contains("not a valid scenario"), "{msg}");
-    assert_eq!(h.state().ui_state.scenario, Scenario::default(), "the current scenario is kept");
+    assert_eq!(h.state().ui_state.setup, Setup::default(), "the current scenario is kept");
 }
 
 /// Lets frames run for `how_long`, checking `each` after every one.
@@ -192,8 +192,8 @@ fn run_for(h: &mut Harness<'_, IpcLabApp>, how_long: Duration, mut each: impl Fn
 #[test]
 fn slow_motion_lets_operations_through_at_the_chosen_rate() {
     let ops_per_sec = 5.0;
-    let scenario = Scenario { pace: Pace::SlowMotion { ops_per_sec }, rate_per_sec: None, ..Scenario::default() };
-    let mut h = harness(AppOptions { scenario: Some(scenario), autostart: true, ..Default::default() });
+    let scenario = Setup { pace: Pace::SlowMotion { ops_per_sec }, rate_per_sec: None, ..Setup::default() };
+    let mut h = harness(AppOptions { setup: Some(scenario), autostart: true, ..Default::default() });
     step_until(&mut h, Duration::from_secs(10), "the first operation", |app| app.model.gate_passes >= 1);
     let (start, passes) = (Instant::now(), h.state().model.gate_passes);
     run_for(&mut h, Duration::from_secs(4), |_| {});
@@ -206,8 +206,8 @@ fn slow_motion_lets_operations_through_at_the_chosen_rate() {
 
 #[test]
 fn pause_freezes_the_counts_and_resume_continues_them() {
-    let scenario = Scenario { pattern: ipc_lab::scenario::Pattern::Stream, ..unlimited() };
-    let mut h = harness(AppOptions { scenario: Some(scenario), autostart: true, ..Default::default() });
+    let scenario = Setup { pattern: ipc_lab::traffic::spec::Pattern::Stream, ..unlimited() };
+    let mut h = harness(AppOptions { setup: Some(scenario), autostart: true, ..Default::default() });
     step_until(&mut h, Duration::from_secs(10), "traffic", |app| app.model.received_total() > 1000);
     h.get_by_label("Pause").click();
     step_until(&mut h, Duration::from_secs(5), "the session to pause", |app| app.model.paused);
@@ -227,8 +227,8 @@ fn pause_freezes_the_counts_and_resume_continues_them() {
 
 #[test]
 fn received_never_exceeds_sent_on_any_frame_of_a_fast_stream() {
-    let scenario = Scenario { pattern: ipc_lab::scenario::Pattern::Stream, ..unlimited() };
-    let mut h = harness(AppOptions { scenario: Some(scenario), autostart: true, ..Default::default() });
+    let scenario = Setup { pattern: ipc_lab::traffic::spec::Pattern::Stream, ..unlimited() };
+    let mut h = harness(AppOptions { setup: Some(scenario), autostart: true, ..Default::default() });
     step_until(&mut h, Duration::from_secs(10), "traffic", |app| app.model.received_total() > 0);
     let mut frames = 0;
     run_for(&mut h, Duration::from_secs(2), |app| {
@@ -247,28 +247,28 @@ fn received_never_exceeds_sent_on_any_frame_of_a_fast_stream() {
 fn changing_a_built_in_makes_it_custom_and_the_rate_follows_the_pace() {
     let mut h = harness(AppOptions::default());
     h.run_steps(2);
-    assert_eq!(h.state().ui_state.scenario.name, "ping-pong");
+    assert_eq!(h.state().ui_state.setup.name, "ping-pong");
     h.get_by_label("stream").click();
     h.run_steps(2);
-    assert_eq!(h.state().ui_state.scenario.name, "custom");
-    let shown = format!("{:?}", h.get_by_role_and_label(egui::Role::ComboBox, "Scenario").accesskit_node());
+    assert_eq!(h.state().ui_state.setup.name, "custom");
+    let shown = format!("{:?}", h.get_by_role_and_label(egui::Role::ComboBox, "Setup").accesskit_node());
     assert!(shown.contains("custom"), "the scenario box says custom: {shown}");
     assert!(!h.get_by_label("unlimited").accesskit_node().is_disabled(), "a rate limit applies in real time");
     // Picking a built-in restores its name and settings; "step" paces by hand, so the rate
     // limit means nothing and its controls are disabled.
-    h.get_by_role_and_label(egui::Role::ComboBox, "Scenario").click();
+    h.get_by_role_and_label(egui::Role::ComboBox, "Setup").click();
     h.run_steps(2);
     h.get_by_label("step by step").click();
     h.run_steps(2);
     let app = h.state();
-    assert_eq!(app.ui_state.scenario.name, "step");
-    assert_eq!(app.ui_state.scenario.pattern, ipc_lab::scenario::Pattern::PingPong);
+    assert_eq!(app.ui_state.setup.name, "step");
+    assert_eq!(app.ui_state.setup.pattern, ipc_lab::traffic::spec::Pattern::PingPong);
     assert_eq!(app.ui_state.pace(), Pace::Step);
     assert!(h.get_by_label("unlimited").accesskit_node().is_disabled());
     // Real time is not what "step" is: custom again, and the rate is back.
     h.get_by_label("Real time").click();
     h.run_steps(2);
-    assert_eq!(h.state().ui_state.scenario.name, "custom");
+    assert_eq!(h.state().ui_state.setup.name, "custom");
     assert!(!h.get_by_label("unlimited").accesskit_node().is_disabled());
 }
 
@@ -294,18 +294,18 @@ fn saving_names_the_full_path_of_the_file() {
 /// shows, beside what the receivers detected, exactly what the producer injected.
 #[test]
 fn faults_chosen_in_the_gui_are_detected_exactly() {
-    use ipc_lab::scenario::Pattern;
-    let scenario = Scenario { pattern: Pattern::Stream, count: Some(3000), rate_per_sec: None, ..Scenario::default() };
-    let mut h = harness(AppOptions { scenario: Some(scenario), ..Default::default() });
+    use ipc_lab::traffic::spec::Pattern;
+    let scenario = Setup { pattern: Pattern::Stream, count: Some(3000), rate_per_sec: None, ..Setup::default() };
+    let mut h = harness(AppOptions { setup: Some(scenario), ..Default::default() });
     h.get_by_label("Faults: none").click();
     h.run_steps(2);
     for name in ["drop", "duplicate", "reorder", "corrupt"] {
         assert!(h.query_all_by_label(name).next().is_some(), "a slider for {name}");
     }
-    h.state_mut().ui_state.scenario.faults = "drop=0.02,dup=0.02,reorder=0.02,corrupt=0.02,seed=11".parse().unwrap();
+    h.state_mut().ui_state.setup.faults = "drop=0.02,dup=0.02,reorder=0.02,corrupt=0.02,seed=11".parse().unwrap();
     h.key_press(egui::Key::Escape);
     h.run_steps(2);
-    assert_eq!(h.state().ui_state.scenario.name, "custom", "faults change what the scenario does");
+    assert_eq!(h.state().ui_state.setup.name, "custom", "faults change what the scenario does");
     h.get_by_label("Start").click();
     step_until(&mut h, Duration::from_secs(20), "the run to finish", |app| {
         matches!(app.model.status, RunStatus::Finished(_))
@@ -325,7 +325,7 @@ fn faults_chosen_in_the_gui_are_detected_exactly() {
 #[test]
 fn save_trace_writes_the_stage_run_as_a_chrome_trace() {
     let mut h = harness(AppOptions {
-        scenario: Some(unlimited()),
+        setup: Some(unlimited()),
         autostart: true,
         lang: Some(ipc_lab::lessons::Lang::En),
         ..Default::default()

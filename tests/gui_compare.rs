@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::kittest::Queryable;
 use ipc_lab::app::AppOptions;
-use ipc_lab::compare::{Metric, against_size};
 use ipc_lab::mechanism::MechanismId;
-use ipc_lab::scenario::{Pattern, RunSpec};
+use ipc_lab::traffic::compare::{Metric, against_size};
+use ipc_lab::traffic::spec::{Pattern, RunSpec};
 
 /// The tests here count this process's children: one at a time.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -33,7 +33,7 @@ fn a_comparison_asks_for_repaints_only_between_runs() {
         // Paced to last about half a second each, so progress arrives while they run.
         .map(|m| RunSpec { warmup: 100, rate_per_sec: Some(2000.0), ..common::spec(m, Pattern::PingPong, 64, 1000) })
         .collect();
-    let runner = ipc_lab::compare::Runner::start(specs, common::exe(), repaint).expect("starts");
+    let runner = ipc_lab::traffic::compare::Runner::start(specs, common::exe(), repaint).expect("starts");
     let deadline = Instant::now() + Duration::from_secs(60);
     while runner.state().running {
         assert!(Instant::now() < deadline, "the comparison did not finish");
@@ -82,7 +82,7 @@ fn a_two_by_two_comparison_from_the_ui_puts_both_mechanisms_in_the_plot() {
     // The distributions at 64 B, one line each; with one placement there is nothing to set apart.
     h.get_by_label("Latency distribution").click();
     h.run_steps(3);
-    let cdfs = ipc_lab::compare::cdf_at(&runs, "ping-pong", 64);
+    let cdfs = ipc_lab::traffic::compare::cdf_at(&runs, "ping-pong", 64);
     assert_eq!(cdfs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["pipe", "unix"]);
     assert!(cdfs.iter().all(|s| s.points.last().is_some_and(|p| p.1 == 1.0)), "{cdfs:?}");
     h.get_by_label_contains("the share of messages at or below each latency");

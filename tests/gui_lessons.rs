@@ -13,7 +13,7 @@ use egui_kittest::kittest::Queryable;
 use ipc_lab::app::{AppOptions, View};
 use ipc_lab::lessons::Lang;
 use ipc_lab::mechanism::process_alive;
-use ipc_lab::model::program::Verdict;
+use ipc_lab::programs::model::Verdict;
 
 fn progress_file(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("ipclab-test-progress-{}-{name}", std::process::id()));

@@ -12,7 +12,7 @@ use ui::{harness, step_until};
 use egui_kittest::kittest::Queryable;
 use ipc_lab::app::{AppOptions, IpcLabApp};
 use ipc_lab::mechanism::process_alive;
-use ipc_lab::model::program::Verdict;
+use ipc_lab::programs::model::Verdict;
 use ipc_lab::supervisor::ExitKind;
 
 fn verdict(app: &IpcLabApp) -> Option<Verdict> {
@@ -41,7 +41,7 @@ fn lock_order_started_from_the_ui_deadlocks_shows_the_cycle_and_a_killed_victim_
     // A short program reports every operation, uncontended ones too, for the log beside it.
     let log = &h.state().ui_state.program.shared.model.as_ref().expect("a run").log;
     let m = h.state().ui_state.program.shared.model.as_ref().expect("a run");
-    assert!(log.iter().any(|(_, l)| ipc_lab::model::say::entry(m, l) == "worker 1 locked lock A"), "{log:?}");
+    assert!(log.iter().any(|(_, l)| ipc_lab::programs::say::entry(m, l) == "worker 1 locked lock A"), "{log:?}");
     let started = pids(h.state());
     assert!(started.iter().all(|&p| process_alive(p)), "real, live processes");
 

@@ -42,7 +42,7 @@ fn sigterm_ends_the_run(scenario: &str, mechanism: &str, workers: usize) {
     let mut xvfb = Command::new("xvfb-run")
         .args(["-a", "-s", "-screen 0 1280x800x24"])
         .arg(&exe)
-        .args(["gui", "--scenario", scenario, "--mechanism", mechanism, "--autostart"])
+        .args(["gui", "--setup", scenario, "--mechanism", mechanism, "--autostart"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -15,7 +15,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use ipc_lab::app::{AppOptions, IpcLabApp, View};
 use ipc_lab::lessons::Lang;
-use ipc_lab::model::program::Verdict;
+use ipc_lab::programs::model::Verdict;
 use ui::{harness_at, step_until};
 
 /// Latin words a Chinese screen may show: notation, not English.
@@ -273,7 +273,7 @@ fn every_lesson_page_is_chinese() {
 fn compare_with_results_is_chinese() {
     let mut h = zh(AppOptions::default(), [1280.0, 800.0]);
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/placement-cdf.json");
-    let set = ipc_lab::compare::ResultSet::load(&path).expect("a result file");
+    let set = ipc_lab::traffic::compare::ResultSet::load(&path).expect("a result file");
     h.state_mut().ui_state.view = View::Compare;
     h.state_mut().ui_state.compare.sets.push(set);
     h.run_steps(3);

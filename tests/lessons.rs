@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 use common::{assert_nothing_left, exe, pids, wait_within};
 use ipc_lab::lessons::measure::{self, NAMES};
 use ipc_lab::lessons::{BUILTIN_FILES, Expect, Experiment, Goal, Lang, Lesson, Lessons, What};
-use ipc_lab::report::RunReport;
-use ipc_lab::scenario::{Pattern, RunSpec};
+use ipc_lab::programs::run::{ProgramRun, Verdict, run};
 use ipc_lab::supervisor::Run;
-use ipc_lab::supervisor::program::{ProgramRun, Verdict, run};
+use ipc_lab::traffic::report::RunReport;
+use ipc_lab::traffic::spec::{Pattern, RunSpec};
 
 /// Tests that start processes take turns: a deadlock verdict waits for the kernel to show every
 /// process asleep, and a race needs both racers running, which two cores shared with a spinning
@@ -263,13 +263,13 @@ fn schedule_to(e: &Experiment, goal: Goal, order: &[usize]) -> Result<(), String
                     return Err(format!(
                         "pick {}: process {i} never reached its gate: {}",
                         n + 1,
-                        ipc_lab::model::say::doing(run.model(), i)
+                        ipc_lab::programs::say::doing(run.model(), i)
                     ));
                 }
                 run.poll(Duration::from_millis(10));
             }
             run.step(i)
-                .map_err(|why| format!("pick {}: {}", n + 1, ipc_lab::model::say::refusal(run.model(), &why)))?;
+                .map_err(|why| format!("pick {}: {}", n + 1, ipc_lab::programs::say::refusal(run.model(), &why)))?;
             // Until the operation is done (next gate, blocked, or gone), or the next pick could
             // overtake it and the interleaving would not be the one written.
             loop {
@@ -510,12 +510,12 @@ fn the_pipe_full_experiment_blocks_with_its_pipes_holding_the_capacity_lesson_2_
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::OpenOptionsExt;
 
-    use ipc_lab::supervisor::program::ProgramRun;
+    use ipc_lab::programs::run::ProgramRun;
     let e = lessons().experiment("pipe-full").expect("lesson 2's experiment").clone();
     let What::Program { scenario, variant, .. } = &e.what else { panic!("a program") };
     let mut run = ProgramRun::start(scenario, variant, &exe(), false, false).expect("start");
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !matches!(run.poll(Duration::from_millis(50)), Some(ipc_lab::supervisor::program::Verdict::Deadlock { .. })) {
+    while !matches!(run.poll(Duration::from_millis(50)), Some(ipc_lab::programs::run::Verdict::Deadlock { .. })) {
         assert!(std::time::Instant::now() < deadline, "no deadlock: {:?}", run.model().log);
     }
     let capacity = measure::pipe_capacity().expect("measured");

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use common::{assert_nothing_left, exe};
 use ipc_lab::mechanism::MechanismId;
-use ipc_lab::model::say;
-use ipc_lab::program::ProgramScenario;
-use ipc_lab::program::resolve;
-use ipc_lab::supervisor::program::{ProgramOutcome, Verdict, run, run_over};
+use ipc_lab::programs::run::{ProgramOutcome, Verdict, run, run_over};
+use ipc_lab::programs::say;
+use ipc_lab::programs::spec::ProgramScenario;
+use ipc_lab::programs::spec::resolve;
 
 /// The outcome in English words, as `ipc-lab run` says it: the verdict's sentence, the kernel's
 /// evidence, the notes and the failures, a line each.
@@ -279,8 +279,8 @@ mod scheduler {
     //! You as the scheduler: each operation waits for a step, so the interleaving is yours.
     use std::time::{Duration, Instant};
 
-    use ipc_lab::program::resolve;
-    use ipc_lab::supervisor::program::{ProgramRun, Verdict};
+    use ipc_lab::programs::run::{ProgramRun, Verdict};
+    use ipc_lab::programs::spec::resolve;
 
     use super::{assert_nothing_left, exe};
 
@@ -293,17 +293,17 @@ mod scheduler {
             assert!(
                 Instant::now() < deadline,
                 "process {i} never reached its gate: {}",
-                ipc_lab::model::say::doing(run.model(), i)
+                ipc_lab::programs::say::doing(run.model(), i)
             );
             run.poll(Duration::from_millis(10));
         }
         run.step(i).expect("at its gate");
-        let done = |p: &ipc_lab::model::program::ProcState| p.next.is_some() || p.blocked.is_some() || !p.live();
+        let done = |p: &ipc_lab::programs::model::ProcState| p.next.is_some() || p.blocked.is_some() || !p.live();
         while !done(&run.model().procs[i]) {
             assert!(
                 Instant::now() < deadline,
                 "process {i} never finished its operation: {}",
-                ipc_lab::model::say::doing(run.model(), i)
+                ipc_lab::programs::say::doing(run.model(), i)
             );
             run.poll(Duration::from_millis(10));
         }
@@ -327,7 +327,7 @@ mod scheduler {
         until(&mut run, Duration::from_secs(3), |v| matches!(v, Some(Verdict::Deadlock { .. })));
         let refused = run.step(0).unwrap_err();
         assert!(
-            ipc_lab::model::say::refusal(run.model(), &refused).contains("waits to lock lock B (held by worker 2)")
+            ipc_lab::programs::say::refusal(run.model(), &refused).contains("waits to lock lock B (held by worker 2)")
         );
         run.kill(1).expect("a live victim");
         // Worker 2 held lock B, a robust mutex: worker 1 gets it with EOWNERDEAD and goes on.
@@ -339,7 +339,7 @@ mod scheduler {
         assert!(m.notes.iter().any(|n| n.detail == ipc_lab::telemetry::Detail::OwnerDied), "{:?}", m.notes);
         assert!(m.deadlocked_once);
         // Giving a lock back never waits, and the log never says it does.
-        let log: Vec<String> = m.log.iter().map(|(_, e)| ipc_lab::model::say::entry(m, e)).collect();
+        let log: Vec<String> = m.log.iter().map(|(_, e)| ipc_lab::programs::say::entry(m, e)).collect();
         assert!(log.iter().any(|l| l == "worker 1 unlocked lock B"), "{log:?}");
         assert!(!log.iter().any(|l| l.contains("waits in unlock")), "{log:?}");
         let o = run.finish(None);
@@ -368,7 +368,7 @@ mod scheduler {
         until(&mut run, Duration::from_secs(3), |v| v == Some(&Verdict::Completed));
         assert!(!run.model().deadlocked_once);
         let m = run.model();
-        let log: Vec<String> = m.log.iter().map(|(_, e)| ipc_lab::model::say::entry(m, e)).collect();
+        let log: Vec<String> = m.log.iter().map(|(_, e)| ipc_lab::programs::say::entry(m, e)).collect();
         assert!(log.iter().any(|l| l.contains("busy, gives back lock A, backs off")), "{log:?}");
         let o = run.finish(None);
         assert_nothing_left(&o.prefix, &o.pids);

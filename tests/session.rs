@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::exe;
 use ipc_lab::mechanism::MechanismId;
-use ipc_lab::scenario::{Pattern, RunSpec};
-use ipc_lab::session::{Command, Pace, Session, Update};
+use ipc_lab::traffic::session::{Command, Pace, Session, Update};
+use ipc_lab::traffic::spec::{Pattern, RunSpec};
 
 fn step_to_the_end(pattern: Pattern, mechanism: MechanismId) {
     let session = Session::start(exe(), Arc::new(|| {})).expect("session");
@@ -103,7 +103,7 @@ fn endless_stream(mechanism: MechanismId, rate_per_sec: Option<f64>, pace: Pace)
     let spec = RunSpec {
         mechanism,
         pattern: Pattern::Stream,
-        count: ipc_lab::scenario::ENDLESS,
+        count: ipc_lab::traffic::spec::ENDLESS,
         rate_per_sec,
         ..RunSpec::default()
     };
@@ -114,9 +114,9 @@ fn endless_stream(mechanism: MechanismId, rate_per_sec: Option<f64>, pace: Pace)
 /// Stop asks workers to finish; one that cannot (it is SIGSTOPped) is killed after the grace.
 #[test]
 fn stop_kills_what_does_not_finish_within_the_grace() {
-    use ipc_lab::session::STOP_GRACE;
     use ipc_lab::supervisor::{ExitKind, RunEvent, WorkerSignal};
     use ipc_lab::telemetry::Role;
+    use ipc_lab::traffic::session::STOP_GRACE;
     let session = endless_stream(MechanismId::Fifo, None, Pace::RealTime);
     let mut consumer = None;
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -13,10 +13,10 @@ use egui_kittest::kittest::Queryable;
 use ipc_lab::app::{AppOptions, IpcLabApp};
 use ipc_lab::lessons::Lang;
 use ipc_lab::mechanism::MechanismId;
-use ipc_lab::scenario::{Pattern, RunSpec};
-use ipc_lab::session::{Pace, Update};
 use ipc_lab::supervisor::RunEvent;
 use ipc_lab::telemetry::{Accounting, Direction, Event, LatencySummary, MessageEvent, Role};
+use ipc_lab::traffic::session::{Pace, Update};
+use ipc_lab::traffic::spec::{Pattern, RunSpec};
 
 /// A harness drawing `size` points at `pixels_per_point` (the image is their product), in English.
 fn harness_at(size: [f32; 2], pixels_per_point: f32) -> Harness<'static, IpcLabApp> {
@@ -54,7 +54,7 @@ fn telemetry(role: Role, event: Event) -> Update {
 /// ping-pong), then each node's progress.
 fn paused_run(app: &mut IpcLabApp, spec: RunSpec) {
     // The controls show what this run is (they would have started it).
-    app.ui_state.scenario = ipc_lab::scenario_file::Scenario {
+    app.ui_state.setup = ipc_lab::traffic::setup::Setup {
         name: spec.pattern.as_str().into(),
         pattern: spec.pattern,
         mechanism: spec.mechanism,
@@ -199,7 +199,7 @@ fn large_screen_1920x1080_layout() {
 fn deadlocked_philosophers(app: &mut IpcLabApp) {
     use std::time::Duration;
 
-    use ipc_lab::model::program::ProgramModel;
+    use ipc_lab::programs::model::ProgramModel;
     use ipc_lab::telemetry::{SyncOp, SyncPhase};
     app.ui_state.view = ipc_lab::app::View::Programs;
     app.ui_state.program.choose("dining-philosophers");
@@ -228,9 +228,9 @@ fn deadlocked_philosophers(app: &mut IpcLabApp) {
     let kernel = || (0..5).map(|_| Some(('S', "futex_do_wait".to_string()))).collect();
     m.sample(kernel(), vec![], vec![("seats".into(), 4)], t(100));
     m.sample(kernel(), vec![], vec![("seats".into(), 4)], t(500));
-    assert!(matches!(m.verdict, Some(ipc_lab::model::program::Verdict::Deadlock { .. })));
+    assert!(matches!(m.verdict, Some(ipc_lab::programs::model::Verdict::Deadlock { .. })));
     app.ui_state.program.shared =
-        ipc_lab::program_session::ProgramShared { model: Some(m), running: true, elapsed: 0.5, ..Default::default() };
+        ipc_lab::programs::session::ProgramShared { model: Some(m), running: true, elapsed: 0.5, ..Default::default() };
 }
 
 #[test]

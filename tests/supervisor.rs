@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ipc_lab::mechanism::{MechanismId, process_alive};
-use ipc_lab::scenario::Pattern;
 use ipc_lab::supervisor::{ExitKind, Run, WorkerSignal, resources};
 use ipc_lab::telemetry::Role;
+use ipc_lab::traffic::spec::Pattern;
 
 #[test]
 fn killed_worker_is_reported_as_killed_by_signal_9() {
@@ -174,9 +174,9 @@ fn stop_and_continue_reach_the_worker() {
 /// consumer's work happens on its link threads, so its CPU is theirs, not its idle node thread's.
 #[test]
 fn thread_fan_in_consumer_cpu_is_its_reader_threads() {
-    let s = ipc_lab::scenario::RunSpec { nodes: 3, ..spec(MechanismId::Thread, Pattern::FanIn, 4096, 100_000) };
+    let s = ipc_lab::traffic::spec::RunSpec { nodes: 3, ..spec(MechanismId::Thread, Pattern::FanIn, 4096, 100_000) };
     let outcome = ipc_lab::supervisor::run_to_end(s, &exe(), |_| {}).expect("start");
-    let report = ipc_lab::report::RunReport::from_outcome(&outcome).expect("report");
+    let report = ipc_lab::traffic::report::RunReport::from_outcome(&outcome).expect("report");
     let cpu = &report.cpu_secs_per_node;
     let producers = cpu[..3].iter().sum::<f64>() / 3.0;
     let consumer = cpu[3];

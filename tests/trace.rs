@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 
 use common::exe;
 use ipc_lab::mechanism::MechanismId;
-use ipc_lab::scenario::{Pattern, RunSpec};
 use ipc_lab::supervisor::{Run, RunEvent};
 use ipc_lab::telemetry::{Direction, Event};
-use ipc_lab::trace::TraceBuilder;
+use ipc_lab::traffic::spec::{Pattern, RunSpec};
+use ipc_lab::traffic::trace::TraceBuilder;
 use serde_json::Value;
 
 fn parse(text: &str) -> Vec<Value> {

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use egui::RichText;
 use egui_plot::{AxisHints, Bar, BarChart, HLine, Legend, Line, Plot};
 
-use crate::compare::{Metric, PlacementKind, ResultSet, Runner, Series};
 use crate::mechanism::{MechanismId, ShmWait};
-use crate::scenario::{Pattern, RunSpec, human_bytes};
 use crate::tr;
+use crate::traffic::compare::{Metric, PlacementKind, ResultSet, Runner, Series};
+use crate::traffic::spec::{Pattern, RunSpec, human_bytes};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Chart {
@@ -88,10 +88,10 @@ impl CompareUi {
         if mechanisms.is_empty() {
             return Err(crate::tr!("compare.need_mechanism"));
         }
-        let sizes: Vec<usize> = if self.sweep { crate::bench::SWEEP.to_vec() } else { vec![64, 4096] };
+        let sizes: Vec<usize> = if self.sweep { crate::traffic::bench::SWEEP.to_vec() } else { vec![64, 4096] };
         let names = ["same-core", "cross-core", "unpinned"];
         let list: Vec<&str> = names.iter().zip(self.placements).filter(|(_, on)| *on).map(|(n, _)| *n).collect();
-        let placements = crate::bench::parse_placements(&list.join(","))?;
+        let placements = crate::traffic::bench::parse_placements(&list.join(","))?;
         let waits: Vec<ShmWait> = [ShmWait::Spin, ShmWait::Futex, ShmWait::Semaphore]
             .into_iter()
             .zip(self.shm_waits)
@@ -102,7 +102,7 @@ impl CompareUi {
             return Err(crate::tr!("compare.need_wake"));
         }
         let base = RunSpec { pattern: self.pattern, count: self.count, warmup: self.count / 10, ..RunSpec::default() };
-        let specs = crate::bench::combinations(&base, &mechanisms, &sizes, &placements, &waits, false);
+        let specs = crate::traffic::bench::combinations(&base, &mechanisms, &sizes, &placements, &waits, false);
         for s in &specs {
             s.validate()?;
         }
@@ -124,7 +124,7 @@ impl CompareUi {
     }
 
     /// The runs of this view's own comparison (finished or going on).
-    pub fn own_runs(&self) -> Vec<crate::report::RunReport> {
+    pub fn own_runs(&self) -> Vec<crate::traffic::report::RunReport> {
         self.runner.as_ref().map(|r| r.state().reports).unwrap_or_default()
     }
 }
@@ -309,7 +309,7 @@ pub fn compare_ui(c: &mut CompareUi, exe: &std::path::Path, repaint: &Arc<dyn Fn
             ui.horizontal_wrapped(|ui| {
                 if ui.button(tr!("compare.save")).on_hover_text(tr!("compare.save_hint")).clicked() {
                     let runs = c.own_runs();
-                    let text = crate::bench::result_file(&runs, "ipc-lab compare view");
+                    let text = crate::traffic::bench::result_file(&runs, "ipc-lab compare view");
                     c.message = Some(match std::fs::write(&c.file_path, text) {
                         Ok(()) => tr!("compare.saved", n = runs.len(), path = c.file_path),
                         Err(e) => tr!("compare.cannot_save", why = e.to_string()),
@@ -344,7 +344,7 @@ pub fn compare_ui(c: &mut CompareUi, exe: &std::path::Path, repaint: &Arc<dyn Fn
                 }
                 if ui.button(tr!("compare.export_csv")).clicked() {
                     let path = std::path::Path::new(&c.file_path).with_extension("csv");
-                    let text = crate::bench::render(&c.own_runs(), crate::bench::Format::Csv);
+                    let text = crate::traffic::bench::render(&c.own_runs(), crate::traffic::bench::Format::Csv);
                     c.message = Some(match std::fs::write(&path, text) {
                         Ok(()) => tr!("compare.wrote", path = path.display().to_string()),
                         Err(e) => tr!("compare.cannot_write", why = e.to_string()),
@@ -394,7 +394,7 @@ pub fn compare_ui(c: &mut CompareUi, exe: &std::path::Path, repaint: &Arc<dyn Fn
     egui::CentralPanel::default().show(ui, |ui| chart_ui(c, runs, ui));
 }
 
-fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egui::Ui) {
+fn chart_ui(c: &mut CompareUi, runs: Vec<crate::traffic::report::RunReport>, ui: &mut egui::Ui) {
     c.plot_rect = None;
     ui.horizontal_wrapped(|ui| {
         ui.selectable_value(&mut c.chart, Chart::LatencyVsSize, tr!("compare.chart_latency"));
@@ -434,7 +434,9 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
             // Each shown file's lines per metric, made once this frame.
             let per_set: Vec<Vec<(Metric, Vec<Series>)>> = sets
                 .iter()
-                .map(|s| metrics.iter().map(|&m| (m, crate::compare::against_size(&s.runs, pattern, m))).collect())
+                .map(|s| {
+                    metrics.iter().map(|&m| (m, crate::traffic::compare::against_size(&s.runs, pattern, m))).collect()
+                })
                 .collect();
             let all = || per_set.iter().flatten().flat_map(|(_, series)| series);
             let markers = several(all().map(|s| s.placement));
@@ -482,7 +484,7 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
                     if c.chart == Chart::LatencyVsSize
                         && let Some(size) = smallest
                         && let Some((b, kind)) =
-                            crate::compare::baseline(&own.runs, pattern, size).filter(|b| b.0 > 0.0)
+                            crate::traffic::compare::baseline(&own.runs, pattern, size).filter(|b| b.0 > 0.0)
                     {
                         let name =
                             tr!("compare.baseline", size = human_bytes(size as u64), placement = kind_words(kind));
@@ -493,7 +495,7 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
         }
         Chart::WakeVsCpu => {
             let size = own.runs.iter().filter(|r| r.mechanism == "shm").map(|r| r.size).min().unwrap_or(64);
-            let points = crate::compare::wake_vs_cpu(&own.runs, pattern, size);
+            let points = crate::traffic::compare::wake_vs_cpu(&own.runs, pattern, size);
             if points.is_empty() {
                 ui.label(RichText::new(tr!("compare.wake_empty")).weak());
                 return;
@@ -548,7 +550,7 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
             );
             // Each shown file's distributions, made once this frame.
             let cdfs: Vec<Vec<Series>> =
-                sets.iter().map(|s| crate::compare::cdf_at(&s.runs, pattern, c.bar_size)).collect();
+                sets.iter().map(|s| crate::traffic::compare::cdf_at(&s.runs, pattern, c.bar_size)).collect();
             if cdfs.iter().all(Vec::is_empty) {
                 ui.label(RichText::new(tr!("compare.cdf_empty")).weak());
                 return;
@@ -592,7 +594,7 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
         }
         Chart::Placement => {
             size_picker(ui, &mut c.bar_size, &[&own]);
-            let (placements, rows) = crate::compare::by_placement(&own.runs, pattern, c.bar_size);
+            let (placements, rows) = crate::traffic::compare::by_placement(&own.runs, pattern, c.bar_size);
             if placements.len() < 2 {
                 ui.label(RichText::new(tr!("compare.placement_empty")).weak());
                 return;
@@ -627,7 +629,7 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::report::RunReport>, ui: &mut egu
         Chart::Percentiles => {
             size_picker(ui, &mut c.bar_size, &sets);
             // One placement at a time (the placement chart sets them side by side).
-            let all = crate::compare::percentiles_at(&own.runs, pattern, c.bar_size);
+            let all = crate::traffic::compare::percentiles_at(&own.runs, pattern, c.bar_size);
             let kinds: std::collections::BTreeSet<PlacementKind> = all.iter().map(|(_, k, _)| *k).collect();
             if !kinds.contains(&c.bar_placement)
                 && let Some(&first) = kinds.first()

@@ -6,10 +6,10 @@ use egui::RichText;
 
 use super::{IpcLabApp, PaceChoice};
 use crate::mechanism::{MechanismId, ShmWait};
-use crate::model::RunStatus;
-use crate::scenario::{Pattern, human_bytes};
-use crate::scenario_file::{Scenario, builtin};
 use crate::tr;
+use crate::traffic::model::RunStatus;
+use crate::traffic::setup::{Setup, builtin};
+use crate::traffic::spec::{Pattern, human_bytes};
 
 use super::stage_ui::thousands;
 
@@ -76,7 +76,7 @@ pub fn presenter_and_language(app: &mut IpcLabApp, ui: &mut egui::Ui) {
 }
 
 fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
-    let s = &mut app.ui_state.scenario;
+    let s = &mut app.ui_state.setup;
     let label = ui.label(tr!("controls.scenario"));
     egui::ComboBox::from_id_salt("scenario")
         .selected_text(s.shown_name())
@@ -84,23 +84,23 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
         .show_ui(ui, |ui| {
             for (id, _, preset) in builtin() {
                 if ui
-                    .selectable_label(s.name == id, crate::scenario_file::label(id))
-                    .on_hover_text(crate::scenario_file::about(id))
+                    .selectable_label(s.name == id, crate::traffic::setup::label(id))
+                    .on_hover_text(crate::traffic::setup::about(id))
                     .clicked()
                 {
                     let mechanism = s.mechanism;
-                    *s = Scenario { mechanism, ..preset.clone() };
+                    *s = Setup { mechanism, ..preset.clone() };
                     app.ui_state.pace_choice = match preset.pace {
-                        crate::session::Pace::RealTime => PaceChoice::RealTime,
-                        crate::session::Pace::SlowMotion { .. } => PaceChoice::SlowMotion,
-                        crate::session::Pace::Step => PaceChoice::Step,
+                        crate::traffic::session::Pace::RealTime => PaceChoice::RealTime,
+                        crate::traffic::session::Pace::SlowMotion { .. } => PaceChoice::SlowMotion,
+                        crate::traffic::session::Pace::Step => PaceChoice::Step,
                     };
                 }
             }
         })
         .response
         .labelled_by(label.id);
-    let s = &mut app.ui_state.scenario;
+    let s = &mut app.ui_state.setup;
     let label = ui.label(tr!("controls.mechanism"));
     egui::ComboBox::from_id_salt("mechanism")
         .selected_text(s.mechanism.as_str())
@@ -141,8 +141,10 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
             Pattern::FanOut => (tr!("controls.consumers"), 1),
             _ => (tr!("controls.producers"), 1),
         };
-        ui.add(egui::DragValue::new(&mut s.nodes).range(min..=crate::scenario::MAX_NODES).suffix(format!(" {what}")))
-            .widget_info(|| egui::WidgetInfo::labeled(egui::Role::SpinButton, true, &what));
+        ui.add(
+            egui::DragValue::new(&mut s.nodes).range(min..=crate::traffic::spec::MAX_NODES).suffix(format!(" {what}")),
+        )
+        .widget_info(|| egui::WidgetInfo::labeled(egui::Role::SpinButton, true, &what));
     }
     keep_together(ui, 130.0);
     let label = ui.label(tr!("controls.size"));
@@ -204,7 +206,7 @@ fn keep_together(ui: &mut egui::Ui, width: f32) {
 
 /// Fault injection: the producers drop, duplicate, reorder or corrupt a share of their frames on
 /// the real channel, and the statistics show what the receivers detect beside it.
-fn faults_ui(s: &mut Scenario, ui: &mut egui::Ui) {
+fn faults_ui(s: &mut Setup, ui: &mut egui::Ui) {
     use crate::faults::FaultRule;
     let one_way = s.pattern != Pattern::PingPong;
     let summary = if s.faults.is_none() { tr!("controls.faults_none") } else { s.faults.summary() };
@@ -288,7 +290,7 @@ pub fn usable_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn placement_ui(s: &mut Scenario, cpus: usize, ui: &mut egui::Ui) {
+fn placement_ui(s: &mut Setup, cpus: usize, ui: &mut egui::Ui) {
     keep_together(ui, 220.0);
     let label = ui.label(tr!("controls.placement"));
     let current = Placement::of(s.pin.as_deref());
@@ -336,7 +338,7 @@ fn pace_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     }
     let after = app.ui_state.pace();
     if after != before && app.model.is_running() {
-        app.pending.push(crate::session::Command::SetPace(after));
+        app.pending.push(crate::traffic::session::Command::SetPace(after));
     }
 }
 
@@ -434,17 +436,17 @@ pub fn file_window(app: &mut IpcLabApp, ctx: &egui::Context) {
         ui.horizontal(|ui| {
             if ui.button(tr!("file.save")).clicked() {
                 let path = Path::new(&app.ui_state.file_path);
-                app.ui_state.file_message = Some(match app.ui_state.scenario.save(path) {
+                app.ui_state.file_message = Some(match app.ui_state.setup.save(path) {
                     Ok(()) => (tr!("file.saved_to", path = full_path(path)), true),
                     Err(e) => (e, false),
                 });
             }
             if ui.button(tr!("file.load")).clicked() {
                 let path = std::path::PathBuf::from(&app.ui_state.file_path);
-                app.ui_state.file_message = Some(match Scenario::load(&path) {
+                app.ui_state.file_message = Some(match Setup::load(&path) {
                     Ok(s) => {
                         app.ui_state.set_pace(s.pace);
-                        app.ui_state.scenario = s;
+                        app.ui_state.setup = s;
                         (tr!("file.loaded", path = full_path(&path)), true)
                     }
                     Err(e) => (e, false),
@@ -481,7 +483,7 @@ pub fn mechanism_description(m: MechanismId) -> String {
 /// says where, or why not.
 fn save_trace(app: &mut IpcLabApp) {
     let now = app.now_nanos();
-    let Some(text) = crate::trace::from_model(&app.model) else { return };
+    let Some(text) = crate::traffic::trace::from_model(&app.model) else { return };
     let prefix = if app.model.prefix.is_empty() { "run" } else { app.model.prefix.as_str() };
     let name = format!("ipc-lab-trace-{prefix}.json");
     let notice = match std::fs::write(&name, text) {

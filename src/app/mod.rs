@@ -19,13 +19,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::mechanism::MechanismId;
-use crate::model::{Model, RunStatus};
-use crate::program_session::{ProgramCommand, ProgramSession};
-use crate::scenario_file::Scenario;
-use crate::session::{Command, Pace, Session, Update};
+use crate::programs::session::{ProgramCommand, ProgramSession};
 use crate::supervisor::WorkerSignal;
 use crate::telemetry::Role;
 use crate::tr;
+use crate::traffic::model::{Model, RunStatus};
+use crate::traffic::session::{Command, Pace, Session, Update};
+use crate::traffic::setup::Setup;
 use egui::RichText;
 
 pub use frame_stats::FrameStats;
@@ -33,7 +33,7 @@ pub use frame_stats::FrameStats;
 /// How the GUI was asked to open.
 #[derive(Clone, Debug, Default)]
 pub struct AppOptions {
-    pub scenario: Option<Scenario>,
+    pub setup: Option<Setup>,
     pub mechanism: Option<MechanismId>,
     pub autostart: bool,
     pub presenter: bool,
@@ -82,7 +82,7 @@ pub enum PaceChoice {
 
 /// What the UI remembers between frames (not run state: that is the model).
 pub struct UiState {
-    pub scenario: Scenario,
+    pub setup: Setup,
     pub pace_choice: PaceChoice,
     pub slow_ops_per_sec: f64,
     pub presenter: bool,
@@ -91,7 +91,7 @@ pub struct UiState {
     pub file_message: Option<(String, bool)>,
     pub show_file_window: bool,
     /// The timeline as it was when Pause was pressed.
-    pub frozen_timeline: Option<Vec<crate::model::Message>>,
+    pub frozen_timeline: Option<Vec<crate::traffic::model::Message>>,
     /// CPUs this machine lets us use (the stage says the GUI shares them; tests fix it).
     pub cpus: usize,
     pub view: View,
@@ -149,12 +149,12 @@ impl IpcLabApp {
         let (exe_for_compare, repaint_for_compare) = (exe.clone(), repaint.clone());
         let session = Session::start(exe.clone(), repaint.clone())?;
         let program_session = ProgramSession::start(exe, repaint)?;
-        let mut scenario = options.scenario.unwrap_or_default();
+        let mut scenario = options.setup.unwrap_or_default();
         if let Some(m) = options.mechanism {
             scenario.mechanism = m;
         }
         let mut ui_state = UiState {
-            scenario: scenario.clone(),
+            setup: scenario.clone(),
             pace_choice: PaceChoice::RealTime,
             slow_ops_per_sec: 2.0,
             presenter: options.presenter,
@@ -238,7 +238,7 @@ impl IpcLabApp {
     }
 
     pub fn start(&mut self) {
-        let spec = self.ui_state.scenario.run_spec();
+        let spec = self.ui_state.setup.run_spec();
         if let Err(e) = spec.validate() {
             self.model.status = RunStatus::StartFailed(e);
             return;
@@ -437,7 +437,7 @@ impl IpcLabApp {
                     self.program_pending.push(ProgramCommand::Stop);
                 }
                 self.ui_state.set_pace(s.pace);
-                self.ui_state.scenario = s;
+                self.ui_state.setup = s;
                 self.start();
             }
         }
@@ -541,9 +541,9 @@ impl IpcLabApp {
 
         egui::Panel::top("controls").show(ui, |ui| controls_ui::controls_ui(self, ui));
         // The edit above may have changed what the scenario is; its name must follow.
-        self.ui_state.scenario.pace = self.ui_state.pace();
+        self.ui_state.setup.pace = self.ui_state.pace();
         if !self.model.is_running() {
-            self.ui_state.scenario.mark_custom_if_changed();
+            self.ui_state.setup.mark_custom_if_changed();
         }
         // Side and bottom panels take a share of the window, so the stage keeps the rest at
         // every size; the user may still drag their edges.
@@ -712,7 +712,7 @@ fn status_line(model: &Model, ui: &mut egui::Ui) {
         // The numbers a lesson asks you to note: the median and p99 as they stand.
         if let Some((l, _)) = model.latency() {
             let us = |n: u64| format!("{:.1} µs", n as f64 / 1000.0);
-            let round_trip = model.spec.as_ref().is_some_and(|s| s.pattern == crate::scenario::Pattern::PingPong);
+            let round_trip = model.spec.as_ref().is_some_and(|s| s.pattern == crate::traffic::spec::Pattern::PingPong);
             let what = if round_trip { tr!("lessons.round_trip") } else { tr!("lessons.one_way") };
             ui.label(RichText::new(format!("· {what}: p50 {} · p99 {}", us(l.p50), us(l.p99))).strong());
         }

@@ -5,10 +5,10 @@
 
 use egui::{Align2, Color32, FontId, Pos2, Rect, Sense, Stroke, StrokeKind, pos2, vec2};
 
-use crate::model::program::{ProgramModel, Verdict};
-use crate::model::say;
-use crate::program::{Goal, ProgramScenario, ResourceKind};
-use crate::program_session::{ProgramCommand, ProgramMessage, ProgramShared};
+use crate::programs::model::{ProgramModel, Verdict};
+use crate::programs::say;
+use crate::programs::session::{ProgramCommand, ProgramMessage, ProgramShared};
+use crate::programs::spec::{Goal, ProgramScenario, ResourceKind};
 use crate::tr;
 
 /// What the program view remembers between frames.
@@ -35,7 +35,7 @@ pub struct ProgramUi {
 
 impl ProgramUi {
     pub fn new() -> ProgramUi {
-        let scenarios: Vec<ProgramScenario> = crate::program::builtin().into_iter().flatten().collect();
+        let scenarios: Vec<ProgramScenario> = crate::programs::spec::builtin().into_iter().flatten().collect();
         let chosen = scenarios.iter().position(|s| s.id == "deadlock-lock-order").unwrap_or(0);
         ProgramUi {
             scenarios,
@@ -258,7 +258,7 @@ pub fn controls(p: &mut ProgramUi, ui: &mut egui::Ui, commands: &mut Vec<Program
             let path_label = ui.label(tr!("programs.file"));
             ui.add(egui::TextEdit::singleline(&mut p.file_path).desired_width(120.0)).labelled_by(path_label.id);
             if ui.button(tr!("programs.load")).clicked() {
-                p.file_message = Some(match crate::program::resolve(&p.file_path) {
+                p.file_message = Some(match crate::programs::spec::resolve(&p.file_path) {
                     Ok(s) => {
                         let id = s.id.clone();
                         let missing = s.missing_text(crate::i18n::lang());
@@ -510,7 +510,7 @@ fn draw_graph(m: &ProgramModel, running: bool, rect: Rect, ui: &mut egui::Ui, co
     let pw = (rect.width() / if n <= 2 { 3.2 } else { 4.6 }).clamp(120.0, 230.0);
     // Name, PID and kernel state, what it does: three lines, one per counter of its own, and
     // one for a wait long enough to notice.
-    let noticed = |p: &crate::model::program::ProcState| p.longest_wait.as_ref().is_some_and(|(s, _)| *s >= 0.01);
+    let noticed = |p: &crate::programs::model::ProcState| p.longest_wait.as_ref().is_some_and(|(s, _)| *s >= 0.01);
     let locals = m.procs.iter().map(|p| p.locals.len() + usize::from(noticed(p))).max().unwrap_or(0) as f32;
     let ph = 64.0 + 15.0 * locals;
     let center = rect.center();

@@ -10,15 +10,15 @@ use egui::{Align2, Color32, CornerRadius, FontId, Pos2, Rect, Sense, Stroke, Str
 use super::UiState;
 use super::controls_ui::{mechanism_description, pattern_label};
 use crate::mechanism::QueuedUnit;
-use crate::model::{
-    Clamp, MAX_CROSSING_NANOS, MIN_CROSSING_NANOS, Model, ProcState, STAGE_NANOS_PER_LATENCY_MICRO, WorkerView,
-    placement_text,
-};
-use crate::scenario::{Pattern, Topology, human_bytes};
-use crate::session::Pace;
 use crate::supervisor::WorkerSignal;
 use crate::telemetry::Role;
 use crate::tr;
+use crate::traffic::model::{
+    Clamp, MAX_CROSSING_NANOS, MIN_CROSSING_NANOS, Model, ProcState, STAGE_NANOS_PER_LATENCY_MICRO, WorkerView,
+    placement_text,
+};
+use crate::traffic::session::Pace;
+use crate::traffic::spec::{Pattern, Topology, human_bytes};
 
 /// One color per node, so a packet shows who sent it.
 const PALETTE: [Color32; 8] = [
@@ -410,8 +410,8 @@ pub fn thousands(n: u64) -> String {
 }
 
 /// A node's name in the window's language: "producer", "relay 2", "消费者 1".
-pub fn node_label(t: &crate::scenario::Topology, role: Role) -> String {
-    use crate::scenario::Program;
+pub fn node_label(t: &crate::traffic::spec::Topology, role: Role) -> String {
+    use crate::traffic::spec::Program;
     let Some((program, nth)) = t.node_parts(role) else { return role.as_str() };
     let word = match program {
         Program::Pinger => tr!("role.pinger"),

@@ -7,9 +7,9 @@ use egui::RichText;
 use egui_plot::{AxisHints, Bar, BarChart, GridInput, GridMark, Plot, Points};
 
 use super::stage_ui::thousands;
-use crate::model::{LiveHistogram, Model, RunStatus};
-use crate::session::Pace;
 use crate::tr;
+use crate::traffic::model::{LiveHistogram, Model, RunStatus};
+use crate::traffic::session::Pace;
 
 fn micros(nanos: u64) -> String {
     if nanos >= 1_000_000 {
@@ -187,7 +187,7 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
                 .weak(),
             );
         }
-        if faults_on && model.spec.as_ref().is_some_and(|s| s.pattern == crate::scenario::Pattern::Pipeline) {
+        if faults_on && model.spec.as_ref().is_some_and(|s| s.pattern == crate::traffic::spec::Pattern::Pipeline) {
             ui.label(RichText::new(tr!("stats.pipeline_note")).weak());
         }
         ui.add_space(8.0);

@@ -5,10 +5,10 @@ use egui::Color32;
 use egui_plot::{Arrows, AxisHints, Corner, GridMark, Legend, Plot, PlotPoint, Points};
 
 use super::stage_ui::{packet_color, thousands};
-use crate::model::{Message, Model};
-use crate::scenario::human_bytes;
 use crate::telemetry::Role;
 use crate::tr;
+use crate::traffic::model::{Message, Model};
+use crate::traffic::spec::human_bytes;
 
 /// Messages drawn while live (readable) and when frozen (to explore); the rest are in the counts.
 const LIVE_ARROWS: usize = 40;

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::LessonError;
 use super::parse::valid_id;
-use crate::program::ProgramScenario;
-use crate::scenario_file::Scenario;
+use crate::programs::spec::ProgramScenario;
+use crate::traffic::setup::Setup;
 
 /// One experiment, as a lesson links it.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,7 +37,7 @@ pub enum What {
     /// `""` as written, `"fixed"`, or a named variant; `step`: you choose who goes next.
     Program { scenario: ProgramScenario, variant: String, step: bool },
     /// A live-stage setup, as the GUI's scenario files hold it.
-    Stage(Scenario),
+    Stage(Setup),
 }
 
 /// What an experiment is promised to do.
@@ -79,7 +79,7 @@ struct Entry {
     program: Option<String>,
     variant: Option<String>,
     step: Option<bool>,
-    stage: Option<Scenario>,
+    stage: Option<Setup>,
     expect: Expect,
 }
 
@@ -92,7 +92,7 @@ pub(super) fn parse_file(shown: &str, text: &str) -> Result<Vec<Experiment>, Les
         LessonError::at(shown, e.line().max(1), format!("{what} (column {})", e.column()))
     })?;
     // Built-ins only: an experiment is part of the course, not a path on this machine.
-    let programs: Vec<ProgramScenario> = crate::program::builtin().into_iter().flatten().collect();
+    let programs: Vec<ProgramScenario> = crate::programs::spec::builtin().into_iter().flatten().collect();
     entries.into_iter().map(|e| experiment(shown, text, &programs, e)).collect()
 }
 

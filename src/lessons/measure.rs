@@ -167,7 +167,7 @@ pub fn substitute_in(markdown: &str, lang: Lang) -> String {
 
 /// "65,536 bytes (64 KiB)"; "512 bytes" below a KiB.
 fn bytes(n: u64, lang: Lang) -> String {
-    let human = crate::scenario::human_bytes(n);
+    let human = crate::traffic::spec::human_bytes(n);
     match (lang, n < 1024) {
         (Lang::En, true) => format!("{} bytes", grouped(n)),
         (Lang::En, false) => format!("{} bytes ({human})", grouped(n)),

@@ -139,7 +139,7 @@ pub struct Challenge {
 }
 
 /// What wins a challenge: the same goals the scenario programs' challenges have.
-pub use crate::program::Goal;
+pub use crate::programs::spec::Goal;
 
 /// What is wrong in a lesson or experiments file, and where: `file:line: what` (`file: what`
 /// when it is about the whole file).

@@ -12,7 +12,6 @@
 
 #[cfg(target_os = "linux")]
 pub mod procfs;
-pub mod program;
 pub mod resources;
 
 use std::collections::BTreeMap;
@@ -28,9 +27,9 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::mechanism::MechanismId;
-use crate::scenario::{LinkSpec, RunSpec};
 use crate::telemetry::{Control, Event, PeerInfo, Role, RoleStats, TELEMETRY_VERSION, encode_control, parse_event};
-use crate::worker::{EndpointSpec, PortSpec, WorkerSpec};
+use crate::traffic::spec::{LinkSpec, RunSpec};
+use crate::traffic::worker::{EndpointSpec, PortSpec, WorkerSpec};
 use resources::{Named, Resources};
 
 /// How long a worker may take from spawn to `ready`.
@@ -53,7 +52,7 @@ pub enum RunError {
     NoSuchWorker(usize),
 }
 
-fn setup(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
+pub(crate) fn setup(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
     let what = what.into();
     move |source| RunError::Setup { what, source }
 }
@@ -451,7 +450,7 @@ pub(crate) fn end_all(workers: &mut [WorkerProc]) {
     }
 }
 
-fn signal_worker(w: &WorkerProc, signal: WorkerSignal) -> std::io::Result<()> {
+pub(crate) fn signal_worker(w: &WorkerProc, signal: WorkerSignal) -> std::io::Result<()> {
     let mut child = w.child.lock().unwrap_or_else(|p| p.into_inner());
     // Holding the lock, a child that has not been reaped keeps its PID: no stranger gets signalled.
     if child.try_wait()?.is_some() {

@@ -243,7 +243,7 @@ pub fn leftovers(prefix: &str) -> Vec<String> {
         }
     }
     #[cfg(target_os = "linux")]
-    for what in (0..=crate::scenario::MAX_NODES).flat_map(|l| [format!("link{l}-fwd"), format!("link{l}-bwd")]) {
+    for what in (0..=crate::traffic::spec::MAX_NODES).flat_map(|l| [format!("link{l}-fwd"), format!("link{l}-bwd")]) {
         // /dev/mqueue is often not mounted; ask the kernel directly.
         let name = std::ffi::CString::new(format!("/{prefix}-{what}")).unwrap_or_default();
         // SAFETY: a valid C string; opening without O_CREAT reads no variadic arguments.

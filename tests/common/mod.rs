@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ipc_lab::mechanism::{MechanismId, process_alive};
-use ipc_lab::scenario::{Pattern, RunSpec};
 use ipc_lab::supervisor::resources::leftovers;
 use ipc_lab::supervisor::{Run, RunEvent, RunOutcome};
 use ipc_lab::telemetry::{Event, Role};
+use ipc_lab::traffic::spec::{Pattern, RunSpec};
 
 pub fn exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ipc-lab"))

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use crossbeam::channel::{Receiver, RecvTimeoutError, Sender, unbounded};
 
-use crate::model::program::{ProgramModel, Verdict};
-use crate::program::ProgramScenario;
-use crate::supervisor::program::{ProgramRun, Refusal};
+use crate::programs::model::{ProgramModel, Verdict};
+use crate::programs::run::{ProgramRun, Refusal};
+use crate::programs::spec::ProgramScenario;
 
 pub enum ProgramCommand {
     /// Start `variant` of `scenario` (ending a run that goes on); `gated`: you schedule.
@@ -54,7 +54,7 @@ pub struct ProgramShared {
 impl ProgramShared {
     /// Whether the run pictured is the one started with `tag`, run with you scheduling, and has
     /// brought `goal` about: how a challenge is won, in the Programs view and in a lesson.
-    pub fn won(&self, tag: Option<u64>, goal: crate::program::Goal) -> bool {
+    pub fn won(&self, tag: Option<u64>, goal: crate::programs::spec::Goal) -> bool {
         tag == Some(self.tag) && self.model.as_ref().is_some_and(|m| m.gated && m.achieved(goal))
     }
 }

@@ -11,10 +11,10 @@ use std::path::Path;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::mechanism::MechanismId;
-use crate::report::RunReport;
-use crate::scenario::{MAX_CPUS, RunSpec, human_bytes};
 use crate::supervisor::RunEvent;
 use crate::telemetry::{Event, Role};
+use crate::traffic::report::RunReport;
+use crate::traffic::spec::{MAX_CPUS, RunSpec, human_bytes};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -227,7 +227,7 @@ pub fn parse_cpu_list(list: &str) -> Result<Vec<usize>, String> {
 pub fn run_all(
     specs: &[RunSpec],
     exe: &Path,
-    mut trace: Option<&mut crate::trace::TraceBuilder>,
+    mut trace: Option<&mut crate::traffic::trace::TraceBuilder>,
 ) -> (Vec<RunReport>, Vec<String>) {
     let total_runs = specs.len() as u64;
     let per_run = specs.first().map_or(0, |s| s.warmup + s.count);
@@ -256,7 +256,7 @@ pub fn run_all(
 pub fn run_one(
     spec: &RunSpec,
     exe: &Path,
-    mut trace: Option<&mut crate::trace::TraceBuilder>,
+    mut trace: Option<&mut crate::traffic::trace::TraceBuilder>,
     mut on_sent: impl FnMut(u64),
 ) -> Result<RunReport, String> {
     let spec = RunSpec { per_message_events: spec.per_message_events || trace.is_some(), ..spec.clone() };
@@ -336,7 +336,8 @@ fn render_table(reports: &[RunReport]) -> String {
     }
     for r in reports {
         let lat = r.rtt_ns.or(r.one_way_ns);
-        let cell = |f: fn(&crate::report::LatencyNanos) -> u64| lat.as_ref().map_or("-".into(), |l| micros(f(l)));
+        let cell =
+            |f: fn(&crate::traffic::report::LatencyNanos) -> u64| lat.as_ref().map_or("-".into(), |l| micros(f(l)));
         let mech0 = match &r.shm_wait {
             Some(w) => format!("{} ({w})", r.mechanism),
             None => r.mechanism.clone(),
@@ -416,7 +417,7 @@ fn render_csv(reports: &[RunReport]) -> String {
             (None, Some(l)) => ("one_way", Some(l)),
             _ => ("", None),
         };
-        let l = |f: fn(&crate::report::LatencyNanos) -> String| lat.as_ref().map_or(String::new(), f);
+        let l = |f: fn(&crate::traffic::report::LatencyNanos) -> String| lat.as_ref().map_or(String::new(), f);
         out.push_str(&format!(
             "{},{},{},{},{},{},\"{}\",{},{},{},{},{},{},{},{:.1},{:.1},{:.6},{:.6},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.mechanism,

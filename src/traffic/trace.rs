@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::scenario::Topology;
 use crate::supervisor::RunEvent;
 use crate::telemetry::{Direction, Event, MessageEvent, Role};
+use crate::traffic::spec::Topology;
 
 /// Messages (send and receive pairs) a trace holds at most.
 pub const MAX_MESSAGES: usize = 50_000;
@@ -176,12 +176,12 @@ impl TraceBuilder {
 
 /// The live stage's run as a trace: the messages the model still holds (its recent ones, as
 /// sampled), each worker's process and nodes. For the stage's "Save trace".
-pub fn from_model(model: &crate::model::Model) -> Option<String> {
+pub fn from_model(model: &crate::traffic::model::Model) -> Option<String> {
     let spec = model.spec.as_ref()?;
     let topology = model.topology.as_ref()?;
     let mut t = TraceBuilder::new();
     let label =
-        format!("{} {} {}", spec.mechanism, crate::scenario::human_bytes(spec.size as u64), spec.pattern.as_str());
+        format!("{} {} {}", spec.mechanism, crate::traffic::spec::human_bytes(spec.size as u64), spec.pattern.as_str());
     t.begin_run(&label, topology);
     let mut workers: Vec<(u32, Vec<Role>)> = Vec::new();
     for w in &model.workers {
@@ -215,7 +215,7 @@ mod tests {
     #[test]
     fn a_trace_holds_at_most_its_bound_and_says_how_many_it_left_out() {
         let mut t = TraceBuilder::new();
-        t.begin_run("test", &crate::scenario::RunSpec::default().topology());
+        t.begin_run("test", &crate::traffic::spec::RunSpec::default().topology());
         for seq in 0..(MAX_MESSAGES as u64 + 10) {
             let m = MessageEvent {
                 role: Role(1),

@@ -10,8 +10,8 @@ use super::{PortSpec, Shared};
 use crate::accounting::SeqTracker;
 use crate::faults::{Action, FaultCounts, Injector};
 use crate::mechanism::{Gauge, Link, Queued};
-use crate::scenario::RunSpec;
 use crate::telemetry::{Accounting, Direction, Event, LatencySummary, LinkStats, MessageEvent, Role, RoleStats, Sink};
+use crate::traffic::spec::RunSpec;
 use crate::wire::{Header, monotonic_nanos};
 
 /// CPU seconds used so far by this process (or this thread, for the in-process baseline).

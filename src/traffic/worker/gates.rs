@@ -5,8 +5,8 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::meter::NodeCells;
-use crate::scenario::MAX_NODES;
 use crate::telemetry::{Event, Op, Role};
+use crate::traffic::spec::MAX_NODES;
 
 /// Keeps the initiator at or under the run's rate limit.
 pub(super) struct Pacer {

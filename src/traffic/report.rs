@@ -4,10 +4,10 @@
 use serde::Serialize;
 
 use crate::faults::FaultCounts;
-use crate::scenario::Pattern;
-use crate::scenario::{Program, Topology};
 use crate::supervisor::RunOutcome;
 use crate::telemetry::{Accounting, LatencySummary, LinkStats, Role, RoleStats};
+use crate::traffic::spec::Pattern;
+use crate::traffic::spec::{Program, Topology};
 
 /// Latency percentiles in nanoseconds, as the bench JSON carries them.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
@@ -198,7 +198,7 @@ pub fn placement_text(topology: &Topology, pin: Option<&[usize]>) -> String {
     let mut groups: Vec<(usize, Vec<String>)> = Vec::new();
     for i in 0..n {
         let role = Role(i as u16);
-        let Some(cpu) = crate::worker::role_cpu(cpus, role) else { continue };
+        let Some(cpu) = crate::traffic::worker::role_cpu(cpus, role) else { continue };
         match groups.iter_mut().find(|(c, _)| *c == cpu) {
             Some((_, names)) => names.push(topology.node_name(role)),
             None => groups.push((cpu, vec![topology.node_name(role)])),
@@ -217,9 +217,9 @@ pub fn placement_text(topology: &Topology, pin: Option<&[usize]>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::RunSpec;
     use crate::supervisor::{ExitKind, WorkerExit};
     use crate::telemetry::LinkStats;
+    use crate::traffic::spec::RunSpec;
 
     fn acc(received: u64, unique: u64) -> Accounting {
         Accounting { received, unique, duplicated: received - unique, ..Default::default() }

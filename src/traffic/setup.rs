@@ -6,13 +6,13 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::mechanism::{MechanismId, ShmWait};
-use crate::scenario::{ENDLESS, Pattern, RunSpec};
-use crate::session::Pace;
+use crate::traffic::session::Pace;
+use crate::traffic::spec::{ENDLESS, Pattern, RunSpec};
 
 /// What the live stage runs, as a user sets it up.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Scenario {
+pub struct Setup {
     pub name: String,
     pub pattern: Pattern,
     pub mechanism: MechanismId,
@@ -36,7 +36,7 @@ pub struct Scenario {
     pub text: std::collections::BTreeMap<String, String>,
 }
 
-impl Scenario {
+impl Setup {
     /// The name as people read it in this thread's language: the file's words for that
     /// language, a built-in's catalog name, or the name as written.
     pub fn shown_name(&self) -> String {
@@ -47,9 +47,9 @@ impl Scenario {
     }
 }
 
-impl Default for Scenario {
+impl Default for Setup {
     fn default() -> Self {
-        Scenario {
+        Setup {
             name: "ping-pong".into(),
             pattern: Pattern::PingPong,
             mechanism: MechanismId::Pipe,
@@ -70,60 +70,56 @@ impl Default for Scenario {
 pub const CUSTOM: &str = "custom";
 
 /// Built-in scenarios: (id, what it shows, the scenario).
-pub fn builtin() -> Vec<(&'static str, &'static str, Scenario)> {
+pub fn builtin() -> Vec<(&'static str, &'static str, Setup)> {
     vec![
-        (
-            "ping-pong",
-            "send a message, wait for the echo; 4 round trips a second so you can watch",
-            Scenario::default(),
-        ),
+        ("ping-pong", "send a message, wait for the echo; 4 round trips a second so you can watch", Setup::default()),
         (
             "stream",
             "one direction as fast as it goes; watch the buffer fill",
-            Scenario { name: "stream".into(), pattern: Pattern::Stream, rate_per_sec: None, ..Scenario::default() },
+            Setup { name: "stream".into(), pattern: Pattern::Stream, rate_per_sec: None, ..Setup::default() },
         ),
         (
             "pipeline",
             "a producer, relays that pass each message on, and a consumer",
-            Scenario {
+            Setup {
                 name: "pipeline".into(),
                 pattern: Pattern::Pipeline,
                 nodes: 4,
                 rate_per_sec: Some(4.0),
-                ..Scenario::default()
+                ..Setup::default()
             },
         ),
         (
             "fan-out",
             "one producer deals messages to three consumers in turn",
-            Scenario {
+            Setup {
                 name: "fan-out".into(),
                 pattern: Pattern::FanOut,
                 nodes: 3,
                 rate_per_sec: Some(6.0),
-                ..Scenario::default()
+                ..Setup::default()
             },
         ),
         (
             "fan-in",
             "three producers, one consumer reading them all",
-            Scenario {
+            Setup {
                 name: "fan-in".into(),
                 pattern: Pattern::FanIn,
                 nodes: 3,
                 rate_per_sec: Some(2.0),
-                ..Scenario::default()
+                ..Setup::default()
             },
         ),
         (
             "step",
             "ping-pong one operation at a time: press Step (or S, or →)",
-            Scenario { name: "step".into(), pace: Pace::Step, rate_per_sec: None, ..Scenario::default() },
+            Setup { name: "step".into(), pace: Pace::Step, rate_per_sec: None, ..Setup::default() },
         ),
     ]
 }
 
-impl Scenario {
+impl Setup {
     /// The engine's run spec for this scenario.
     pub fn run_spec(&self) -> RunSpec {
         RunSpec {
@@ -142,7 +138,7 @@ impl Scenario {
     }
 
     /// The built-in this scenario is named after, if any.
-    pub fn builtin_named(&self) -> Option<Scenario> {
+    pub fn builtin_named(&self) -> Option<Setup> {
         builtin().into_iter().find(|(id, _, _)| *id == self.name).map(|(_, _, s)| s)
     }
 
@@ -168,25 +164,25 @@ impl Scenario {
     }
 
     /// A built-in scenario by id, or a scenario file.
-    pub fn resolve(id_or_file: &str) -> Result<Scenario, String> {
+    pub fn resolve(id_or_file: &str) -> Result<Setup, String> {
         if let Some((_, _, s)) = builtin().into_iter().find(|(id, _, _)| *id == id_or_file) {
             return Ok(s);
         }
         let path = Path::new(id_or_file);
         if path.exists() {
-            return Scenario::load(path);
+            return Setup::load(path);
         }
         let ids: Vec<_> = builtin().iter().map(|(id, _, _)| *id).collect();
         Err(format!("no scenario '{id_or_file}': not a built-in ({}) and no such file", ids.join(", ")))
     }
 
-    pub fn load(path: &Path) -> Result<Scenario, String> {
+    pub fn load(path: &Path) -> Result<Setup, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        Scenario::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+        Setup::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    pub fn parse(text: &str) -> Result<Scenario, String> {
-        let s: Scenario = serde_json::from_str(text).map_err(|e| format!("not a valid scenario: {e}"))?;
+    pub fn parse(text: &str) -> Result<Setup, String> {
+        let s: Setup = serde_json::from_str(text).map_err(|e| format!("not a valid scenario: {e}"))?;
         s.validate()?;
         Ok(s)
     }
@@ -252,38 +248,38 @@ mod tests {
     fn scenarios_round_trip_through_files() {
         let path = std::env::temp_dir().join(format!("ipclab-test-scenario-{}.json", std::process::id()));
         let s =
-            Scenario { mechanism: MechanismId::Shm, pace: Pace::SlowMotion { ops_per_sec: 2.0 }, ..Default::default() };
+            Setup { mechanism: MechanismId::Shm, pace: Pace::SlowMotion { ops_per_sec: 2.0 }, ..Default::default() };
         s.save(&path).unwrap();
-        assert_eq!(Scenario::load(&path), Ok(s));
+        assert_eq!(Setup::load(&path), Ok(s));
         let _ = std::fs::remove_file(path);
     }
 
     #[test]
     fn a_malformed_scenario_is_a_clear_error() {
-        assert!(Scenario::parse("{\"mechanism\": \"carrier-pigeon\"}").unwrap_err().contains("not a valid scenario"));
-        assert!(Scenario::parse("{\"size\": 999999999999}").unwrap_err().contains("exceeds the maximum payload"));
-        assert!(Scenario::parse("{\"count\": 0}").unwrap_err().contains("count"));
-        assert!(Scenario::parse("not json").is_err());
-        assert!(Scenario::resolve("no-such-thing").unwrap_err().contains("no scenario 'no-such-thing'"));
+        assert!(Setup::parse("{\"mechanism\": \"carrier-pigeon\"}").unwrap_err().contains("not a valid scenario"));
+        assert!(Setup::parse("{\"size\": 999999999999}").unwrap_err().contains("exceeds the maximum payload"));
+        assert!(Setup::parse("{\"count\": 0}").unwrap_err().contains("count"));
+        assert!(Setup::parse("not json").is_err());
+        assert!(Setup::resolve("no-such-thing").unwrap_err().contains("no scenario 'no-such-thing'"));
     }
 
     #[test]
     fn a_changed_builtin_is_named_custom_and_placement_keeps_the_name() {
-        let mut s = Scenario { mechanism: MechanismId::Tcp, pin: Some(vec![0]), ..Default::default() };
+        let mut s = Setup { mechanism: MechanismId::Tcp, pin: Some(vec![0]), ..Default::default() };
         assert!(!s.mark_custom_if_changed(), "mechanism and placement are not the scenario");
         assert_eq!(s.name, "ping-pong");
         s.pattern = Pattern::Stream;
         assert!(s.mark_custom_if_changed());
         assert_eq!(s.name, CUSTOM);
         assert_eq!(s.run_spec().pin, Some(vec![0]), "placement reaches the run");
-        assert!(Scenario::parse("{\"pin\": [0, 1]}").is_ok_and(|s| s.pin == Some(vec![0, 1])));
+        assert!(Setup::parse("{\"pin\": [0, 1]}").is_ok_and(|s| s.pin == Some(vec![0, 1])));
     }
 
     #[test]
     fn every_builtin_scenario_is_valid() {
         for (id, _, s) in builtin() {
             assert!(s.run_spec().validate().is_ok(), "{id}");
-            assert_eq!(Scenario::resolve(id).as_ref(), Ok(&s));
+            assert_eq!(Setup::resolve(id).as_ref(), Ok(&s));
         }
     }
 }

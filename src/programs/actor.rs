@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::program::{PipeEnd, ResourceDecl, ResourceKind, Step};
+use crate::programs::spec::{PipeEnd, ResourceDecl, ResourceKind, Step};
 use crate::sync::{FileLock, Locked, SyncArea, SyncError};
 use crate::telemetry::{Control, Detail, Event, Role, Sink, SyncOp, SyncPhase, TELEMETRY_VERSION};
 
@@ -50,10 +50,10 @@ pub fn main(spec_json: &str) -> i32 {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: actor spec is not valid: {e}");
-            return crate::worker::EXIT_BAD_SPEC;
+            return crate::traffic::worker::EXIT_BAD_SPEC;
         }
     };
-    crate::worker::with_telemetry("actor", Some(spec.role), |sink| run(&spec, sink))
+    crate::traffic::worker::with_telemetry("actor", Some(spec.role), |sink| run(&spec, sink))
 }
 
 struct Actor<'a> {
@@ -202,7 +202,7 @@ fn run(spec: &ActorSpec, sink: &Sink) -> Result<(), String> {
     loop {
         line.clear();
         match stdin.lock().read_line(&mut line) {
-            Ok(0) | Err(_) => std::process::exit(crate::worker::EXIT_SUPERVISOR_GONE),
+            Ok(0) | Err(_) => std::process::exit(crate::traffic::worker::EXIT_SUPERVISOR_GONE),
             Ok(_) => {}
         }
         match crate::telemetry::parse_control(line.trim_end()) {
@@ -225,7 +225,7 @@ fn run(spec: &ActorSpec, sink: &Sink) -> Result<(), String> {
                     }
                 }
             }
-            std::process::exit(crate::worker::EXIT_SUPERVISOR_GONE);
+            std::process::exit(crate::traffic::worker::EXIT_SUPERVISOR_GONE);
         })
         .map_err(|e| format!("cannot start the control thread: {e}"))?;
     let actor = Actor {
@@ -282,7 +282,7 @@ impl Actor<'_> {
         if self.spec.gated {
             self.report(op, resource, SyncPhase::Next, detail);
             if self.permits.recv().is_err() {
-                std::process::exit(crate::worker::EXIT_SUPERVISOR_GONE);
+                std::process::exit(crate::traffic::worker::EXIT_SUPERVISOR_GONE);
             }
         }
     }

@@ -5,9 +5,9 @@
 //! has none). The model and the engine never make a sentence; everything people read of a
 //! program run is made here.
 
-use super::program::{Caught, Evidence, Failure, LogEntry, Note, ProgramModel, Release, Verdict};
+use super::model::{Caught, Evidence, Failure, LogEntry, Note, ProgramModel, Release, Verdict};
 use super::waitfor::{CycleStep, Held, Waited};
-use crate::program::{PipeEnd, ProgramScenario};
+use crate::programs::spec::{PipeEnd, ProgramScenario};
 use crate::supervisor::ExitKind;
 use crate::telemetry::{Detail, SyncOp};
 use crate::tr;
@@ -495,12 +495,12 @@ fn doing_words(m: &ProgramModel, i: usize) -> String {
 }
 
 /// Why a step or a kill was not done.
-pub fn refusal(m: &ProgramModel, r: &crate::supervisor::program::Refusal) -> String {
+pub fn refusal(m: &ProgramModel, r: &crate::programs::run::Refusal) -> String {
     tidy(refusal_words(m, r))
 }
 
-fn refusal_words(m: &ProgramModel, r: &crate::supervisor::program::Refusal) -> String {
-    use crate::supervisor::program::Refusal;
+fn refusal_words(m: &ProgramModel, r: &crate::programs::run::Refusal) -> String {
+    use crate::programs::run::Refusal;
     let who = |i: usize| process_name(m, i);
     match r {
         Refusal::NoProcess(i) => tr!("say.no_process", n = i + 1),
@@ -513,7 +513,7 @@ fn refusal_words(m: &ProgramModel, r: &crate::supervisor::program::Refusal) -> S
 
 /// `ipc-lab run`'s text report of a run: the verdict, the kernel's evidence, the counters,
 /// what the processes were told, why they failed.
-pub fn outcome(s: &ProgramScenario, o: &crate::supervisor::program::ProgramOutcome) -> Vec<String> {
+pub fn outcome(s: &ProgramScenario, o: &crate::programs::run::ProgramOutcome) -> Vec<String> {
     let mut lines = Vec::new();
     let title = match o.variant.as_str() {
         "" => o.scenario.clone(),

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::report::RunReport;
+use crate::traffic::report::RunReport;
 
 /// What a result file says about the machine it ran on.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -255,7 +255,7 @@ pub fn wake_vs_cpu(runs: &[RunReport], pattern: &str, size: usize) -> Vec<(Strin
 mod tests {
     use super::*;
 
-    const RECORDED: &str = include_str!("../tests/data/bench-result.json");
+    const RECORDED: &str = include_str!("../../tests/data/bench-result.json");
 
     #[test]
     fn a_recorded_result_file_gives_the_expected_series() {
@@ -279,7 +279,7 @@ mod tests {
 
     #[test]
     fn shm_wake_ups_give_their_latency_against_the_cpu_they_burn() {
-        let set = ResultSet::parse("shm", include_str!("../tests/data/shm-wake.json")).expect("loads");
+        let set = ResultSet::parse("shm", include_str!("../../tests/data/shm-wake.json")).expect("loads");
         let points = wake_vs_cpu(&set.runs, "ping-pong", 64);
         let names: Vec<&str> = points.iter().map(|(n, _, _, _)| n.as_str()).collect();
         assert_eq!(names, ["shm (spin)", "shm (futex)", "shm (semaphore)"]);
@@ -291,7 +291,7 @@ mod tests {
 
     #[test]
     fn a_recorded_run_at_two_placements_gives_its_distributions_and_medians_side_by_side() {
-        let set = ResultSet::parse("placements", include_str!("../tests/data/placement-cdf.json")).expect("loads");
+        let set = ResultSet::parse("placements", include_str!("../../tests/data/placement-cdf.json")).expect("loads");
         use PlacementKind::*;
         let cdfs = cdf_at(&set.runs, "ping-pong", 64);
         let lines: Vec<(&str, PlacementKind)> = cdfs.iter().map(|s| (s.name.as_str(), s.placement)).collect();
@@ -415,7 +415,7 @@ pub struct Runner {
 
 impl Runner {
     pub fn start(
-        specs: Vec<crate::scenario::RunSpec>,
+        specs: Vec<crate::traffic::spec::RunSpec>,
         exe: std::path::PathBuf,
         repaint: std::sync::Arc<dyn Fn() + Send + Sync>,
     ) -> std::io::Result<Runner> {
@@ -451,12 +451,12 @@ impl Runner {
                     with(&mut |st| st.cancelled = true);
                     break;
                 }
-                let label = format!("{} {}", spec.mechanism, crate::scenario::human_bytes(spec.size as u64));
+                let label = format!("{} {}", spec.mechanism, crate::traffic::spec::human_bytes(spec.size as u64));
                 quiet(&mut |st| {
                     st.current = label.clone();
                     st.sent = 0;
                 });
-                let result = crate::bench::run_one(spec, &exe, None, |sent| {
+                let result = crate::traffic::bench::run_one(spec, &exe, None, |sent| {
                     s.lock().unwrap_or_else(|p| p.into_inner()).sent = sent;
                 });
                 with(&mut |st| {

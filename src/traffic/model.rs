@@ -4,19 +4,15 @@
 //! Memory stays bounded however long a run goes: messages, the latency series and errors live in
 //! fixed-size rings; the latency histogram has a fixed number of buckets.
 
-pub mod program;
-pub mod say;
-pub mod waitfor;
-
 use std::collections::VecDeque;
 
 use crate::mechanism::{MechanismId, Queued};
-use crate::report::RunReport;
-use crate::scenario::{Pattern, Program, RunSpec, Topology};
-use crate::session::{Pace, ProcSample, Update};
 use crate::supervisor::{ExitKind, RunEvent};
 use crate::telemetry::{Accounting, Direction, Event, LatencySummary, MessageEvent, Op, Role};
 use crate::tr;
+use crate::traffic::report::RunReport;
+use crate::traffic::session::{Pace, ProcSample, Update};
+use crate::traffic::spec::{Pattern, Program, RunSpec, Topology};
 
 /// Messages kept for the stage and the timeline.
 pub const MAX_MESSAGES: usize = 4096;
@@ -959,7 +955,7 @@ impl Model {
     }
 }
 
-pub use crate::report::placement_text;
+pub use crate::traffic::report::placement_text;
 
 /// A wait from `describe_wchan` in the language of the thread that draws it (the model keeps the
 /// English words, which the CLI prints).

@@ -657,20 +657,20 @@ impl ProgramScenario {
 
 /// The built-in scenario programs, from `scenarios/`: (file name, text).
 const BUILTIN: [(&str, &str); 14] = [
-    ("deadlock-read-read.json", include_str!("../scenarios/deadlock-read-read.json")),
-    ("deadlock-pipe-full.json", include_str!("../scenarios/deadlock-pipe-full.json")),
-    ("hang-unclosed-write-end.json", include_str!("../scenarios/hang-unclosed-write-end.json")),
-    ("deadlock-lock-order.json", include_str!("../scenarios/deadlock-lock-order.json")),
-    ("deadlock-fcntl.json", include_str!("../scenarios/deadlock-fcntl.json")),
-    ("dining-philosophers.json", include_str!("../scenarios/dining-philosophers.json")),
-    ("race-counter.json", include_str!("../scenarios/race-counter.json")),
-    ("owner-died.json", include_str!("../scenarios/owner-died.json")),
-    ("bounded-buffer.json", include_str!("../scenarios/bounded-buffer.json")),
-    ("deadlock-queue-join.json", include_str!("../scenarios/deadlock-queue-join.json")),
-    ("race-counter-small.json", include_str!("../scenarios/race-counter-small.json")),
-    ("private-counter.json", include_str!("../scenarios/private-counter.json")),
-    ("lost-wakeup.json", include_str!("../scenarios/lost-wakeup.json")),
-    ("starvation.json", include_str!("../scenarios/starvation.json")),
+    ("deadlock-read-read.json", include_str!("../../scenarios/deadlock-read-read.json")),
+    ("deadlock-pipe-full.json", include_str!("../../scenarios/deadlock-pipe-full.json")),
+    ("hang-unclosed-write-end.json", include_str!("../../scenarios/hang-unclosed-write-end.json")),
+    ("deadlock-lock-order.json", include_str!("../../scenarios/deadlock-lock-order.json")),
+    ("deadlock-fcntl.json", include_str!("../../scenarios/deadlock-fcntl.json")),
+    ("dining-philosophers.json", include_str!("../../scenarios/dining-philosophers.json")),
+    ("race-counter.json", include_str!("../../scenarios/race-counter.json")),
+    ("owner-died.json", include_str!("../../scenarios/owner-died.json")),
+    ("bounded-buffer.json", include_str!("../../scenarios/bounded-buffer.json")),
+    ("deadlock-queue-join.json", include_str!("../../scenarios/deadlock-queue-join.json")),
+    ("race-counter-small.json", include_str!("../../scenarios/race-counter-small.json")),
+    ("private-counter.json", include_str!("../../scenarios/private-counter.json")),
+    ("lost-wakeup.json", include_str!("../../scenarios/lost-wakeup.json")),
+    ("starvation.json", include_str!("../../scenarios/starvation.json")),
 ];
 
 /// Every built-in scenario program, parsed (a bad built-in is a test failure, not a panic).
@@ -707,7 +707,7 @@ mod tests {
 
     #[test]
     fn a_translation_that_names_what_the_file_lacks_is_refused() {
-        let text = include_str!("../scenarios/deadlock-lock-order.json");
+        let text = include_str!("../../scenarios/deadlock-lock-order.json");
         let mut v: serde_json::Value = serde_json::from_str(text).unwrap();
         v["text"]["zh-CN"]["names"]["lock C"] = "锁 C".into();
         let err = ProgramScenario::parse(&v.to_string()).unwrap_err();
@@ -733,7 +733,7 @@ mod tests {
 
     #[test]
     fn a_malformed_program_names_what_is_wrong() {
-        let base = include_str!("../scenarios/deadlock-lock-order.json");
+        let base = include_str!("../../scenarios/deadlock-lock-order.json");
         let cases = [
             (base.replace("\"op\": \"lock\"", "\"op\": \"lcok\""), "unknown variant `lcok`"),
             (base.replace("\"resource\": \"lock B\"", "\"resource\": \"lock C\""), "no resource named 'lock C'"),
@@ -753,7 +753,7 @@ mod tests {
 
     #[test]
     fn endless_work_is_refused() {
-        let text = include_str!("../scenarios/race-counter.json").replace("200000", "100000000000");
+        let text = include_str!("../../scenarios/race-counter.json").replace("200000", "100000000000");
         assert!(ProgramScenario::parse(&text).unwrap_err().contains("repeats more than"));
     }
 }

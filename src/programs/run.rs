@@ -11,18 +11,18 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::{Receiver, RecvTimeoutError, unbounded};
 use serde::Serialize;
 
-use super::procfs::{proc_stat, proc_wchan};
-use super::resources::{Named, Resources};
-use super::{RunError, RunEvent, WorkerProc, end_all, setup, spawn_child};
-use crate::actor::ActorSpec;
 use crate::mechanism::MechanismId;
-use crate::model::program::ProgramModel;
-use crate::program::{ProgramScenario, ResourceKind, Step};
+use crate::programs::actor::ActorSpec;
+use crate::programs::model::ProgramModel;
+use crate::programs::spec::{ProgramScenario, ResourceKind, Step};
+use crate::supervisor::procfs::{proc_stat, proc_wchan};
+use crate::supervisor::resources::{Named, Resources};
+use crate::supervisor::{RunError, RunEvent, WorkerProc, end_all, setup, spawn_child};
 use crate::sync::{SyncArea, SyncError, SyncKind};
 use crate::telemetry::{Control, Event, PeerInfo, Role};
 
-pub use crate::model::program::Verdict;
-use crate::model::program::{Caught, Evidence, Failure, Note};
+pub use crate::programs::model::Verdict;
+use crate::programs::model::{Caught, Evidence, Failure, Note};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ProgramOutcome {
@@ -132,7 +132,7 @@ impl ProgramRun {
             )));
         }
         let processes = scenario.processes(variant).map_err(RunError::Invalid)?.to_vec();
-        super::resources::sweep_stale();
+        crate::supervisor::resources::sweep_stale();
         let mut res = Resources::create().map_err(setup("creating the run directory"))?;
         let prefix = res.prefix().to_string();
         let area_name = res.posix_name("sync");
@@ -247,7 +247,7 @@ impl ProgramRun {
         drop(our_copies);
 
         // Start-up: every actor maps the area, opens the lock file and its queues, says hello.
-        let deadline = Instant::now() + super::STARTUP_TIMEOUT;
+        let deadline = Instant::now() + crate::supervisor::STARTUP_TIMEOUT;
         let mut hello = vec![false; processes.len()];
         while hello.iter().any(|h| !h) {
             match events.recv_deadline(deadline) {
@@ -412,7 +412,7 @@ impl ProgramRun {
     /// Lets the next picked process through if the one before it has done its operation.
     fn release_queued(&mut self) {
         let settled =
-            |p: &crate::model::program::ProcState| p.next.is_some() || p.blocked.is_some() || p.sleeping || !p.live();
+            |p: &crate::programs::model::ProcState| p.next.is_some() || p.blocked.is_some() || p.sleeping || !p.live();
         if let Some(r) = self.released
             && !settled(&self.model.procs[r])
         {
@@ -439,7 +439,8 @@ impl ProgramRun {
         if self.model.procs[i].exit.is_some() {
             return Err(Refusal::AlreadyExited(i));
         }
-        super::signal_worker(w, super::WorkerSignal::Kill).map_err(|e| Refusal::Signal(e.to_string()))?;
+        crate::supervisor::signal_worker(w, crate::supervisor::WorkerSignal::Kill)
+            .map_err(|e| Refusal::Signal(e.to_string()))?;
         self.model.victim(i, self.started.elapsed());
         Ok(())
     }

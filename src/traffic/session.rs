@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::{Receiver, Select, Sender, unbounded};
 
-use crate::report::RunReport;
-use crate::scenario::RunSpec;
 use crate::supervisor::procfs::{proc_stat, proc_wchan};
 use crate::supervisor::{OutcomeBuilder, Run, RunEvent, WorkerSignal};
 use crate::telemetry::{Event, Role};
+use crate::traffic::report::RunReport;
+use crate::traffic::spec::RunSpec;
 
 /// How the run is paced.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

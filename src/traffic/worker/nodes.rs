@@ -11,8 +11,8 @@ use super::meter::{Meter, NodeCells, cpu_secs};
 use super::{Pacer, PortSpec, Shared, stamp_seq};
 use crate::faults::Action;
 use crate::mechanism::{Channel, Link};
-use crate::scenario::{Program, RunSpec};
 use crate::telemetry::{Op, Role, RoleStats};
+use crate::traffic::spec::{Program, RunSpec};
 use crate::wire::{FrameKind, Header, monotonic_nanos};
 
 #[inline]

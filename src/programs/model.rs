@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use super::waitfor::WaitFor;
 pub use super::waitfor::{CycleStep, Held, Waited};
-use crate::program::{
+use crate::programs::spec::{
     PipeEnd, ProcessDecl, ProgramScenario, ResourceKind, Step, exit_of, pipe_end_name, post_of, queue_side, signal_of,
 };
 use crate::supervisor::ExitKind;
@@ -786,14 +786,14 @@ impl ProgramModel {
     }
 
     /// Whether this run has brought about `goal`.
-    pub fn achieved(&self, goal: crate::program::Goal) -> bool {
-        use crate::program::Goal;
+    pub fn achieved(&self, goal: crate::programs::spec::Goal) -> bool {
+        use crate::programs::spec::Goal;
         match goal {
             Goal::Deadlock => self.deadlocked_once || self.kernel_caught.is_some(),
             Goal::Complete => self.verdict == Some(Verdict::Completed) && !self.deadlocked_once,
             Goal::LostUpdate => self.lost_updates().is_some_and(|n| n > 0),
             Goal::Livelock => {
-                self.procs.iter().filter(|p| p.backoffs >= crate::program::LIVELOCK_BACKOFFS).count() >= 2
+                self.procs.iter().filter(|p| p.backoffs >= crate::programs::spec::LIVELOCK_BACKOFFS).count() >= 2
             }
         }
     }
@@ -833,7 +833,7 @@ mod tests {
     use crate::telemetry::Role;
 
     fn lock_order() -> (ProgramScenario, Vec<ProcessDecl>) {
-        let s = crate::program::resolve("deadlock-lock-order").unwrap();
+        let s = crate::programs::spec::resolve("deadlock-lock-order").unwrap();
         let p = s.processes("").unwrap().to_vec();
         (s, p)
     }
@@ -900,7 +900,7 @@ mod tests {
 
     #[test]
     fn a_reader_that_keeps_its_own_write_end_is_told_so() {
-        let s = crate::program::resolve("hang-unclosed-write-end").unwrap();
+        let s = crate::programs::spec::resolve("hang-unclosed-write-end").unwrap();
         let p = s.processes("").unwrap().to_vec();
         let reader = p.iter().position(|d| d.name == "reader").expect("a reader");
         let pipe = s.resources[0].name.clone();
@@ -929,7 +929,7 @@ mod tests {
                 m.event(i as usize, &sync(i, SyncOp::Unlock, first, SyncPhase::Leave), t(round));
             }
         }
-        assert!(m.achieved(crate::program::Goal::Livelock), "three back-offs each, in step");
+        assert!(m.achieved(crate::programs::spec::Goal::Livelock), "three back-offs each, in step");
         // One that then gets both and gives them back has made progress: its count starts over.
         let mut m = ProgramModel::new(&s, "back-off", true, &p);
         for round in 0..3 {
@@ -943,7 +943,7 @@ mod tests {
         m.event(0, &sync(0, SyncOp::Lock, "lock A", SyncPhase::Leave), t(10));
         m.event(0, &sync(0, SyncOp::Lock, "lock B", SyncPhase::Leave), t(11));
         m.event(0, &sync(0, SyncOp::Unlock, "lock B", SyncPhase::Leave), t(12));
-        assert!(!m.achieved(crate::program::Goal::Livelock), "worker 1 got both: no livelock");
+        assert!(!m.achieved(crate::programs::spec::Goal::Livelock), "worker 1 got both: no livelock");
     }
 
     #[test]
@@ -961,7 +961,7 @@ mod tests {
 
     #[test]
     fn everyone_asleep_without_a_cycle_is_a_hang_and_a_completed_race_counts_lost_updates() {
-        let s = crate::program::resolve("race-counter").unwrap();
+        let s = crate::programs::spec::resolve("race-counter").unwrap();
         let p = s.processes("").unwrap().to_vec();
         let mut m = ProgramModel::new(&s, "", false, &p);
         let t = Duration::from_millis;

@@ -14,7 +14,7 @@
 
 mod gates;
 mod meter;
-mod programs;
+mod nodes;
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -25,11 +25,11 @@ use crossbeam::channel::{Receiver, unbounded};
 use serde::{Deserialize, Serialize};
 
 use crate::mechanism::{self, Link, LinkError, MechanismId, ShmWait};
-use crate::scenario::RunSpec;
 use crate::telemetry::{Control, Event, PeerInfo, Role, Sink, TELEMETRY_VERSION};
+use crate::traffic::spec::RunSpec;
 use gates::{Gates, Pacer, Shared};
 use meter::{NodeCells, start_sampler};
-use programs::play;
+use nodes::play;
 
 /// How a worker reaches its peer; decided by the supervisor, which owns every named resource.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -451,7 +451,7 @@ fn stamp_seq(payload: &mut [u8], seq: u64) {
 mod tests {
     use super::*;
     use crate::faults::{FaultRule, Faults, Injector};
-    use crate::scenario::{ENDLESS, Pattern};
+    use crate::traffic::spec::{ENDLESS, Pattern};
     use proptest::prelude::*;
 
     fn arb_f64() -> impl Strategy<Value = f64> {
@@ -530,7 +530,7 @@ mod tests {
         fn random_worker_specs_are_refused_or_safe(spec in arb_worker_spec()) {
             if spec.validate().is_ok() {
                 let run = &spec.run;
-                prop_assert!(run.size <= run.max_payload && run.max_payload <= crate::scenario::MAX_PAYLOAD_LIMIT);
+                prop_assert!(run.size <= run.max_payload && run.max_payload <= crate::traffic::spec::MAX_PAYLOAD_LIMIT);
                 let _ = Pacer::new(run.rate_per_sec);
                 let topology = run.topology();
                 prop_assert!(spec.roles.iter().all(|r| r.index() < topology.programs.len()));
@@ -540,7 +540,7 @@ mod tests {
                 }
                 if let Some(pin) = &run.pin {
                     let cpus = process_cpus(pin, &spec.roles);
-                    prop_assert!(cpus.len() <= crate::scenario::MAX_CPUS);
+                    prop_assert!(cpus.len() <= crate::traffic::spec::MAX_CPUS);
                 }
                 let _ = Injector::new(&run.faults, 0).map(|mut i| i.decide(0, run.size, false));
             }
