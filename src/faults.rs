@@ -37,7 +37,7 @@ impl FaultRule {
         matches!(self, FaultRule::Seqs(s) if s.contains(&seq))
     }
 
-    fn is_never(&self) -> bool {
+    pub fn is_never(&self) -> bool {
         match self {
             FaultRule::Never => true,
             FaultRule::Fraction(p) => *p == 0.0,

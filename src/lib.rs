@@ -14,6 +14,8 @@ pub mod faults;
 #[cfg(target_os = "linux")]
 pub mod i18n;
 #[cfg(target_os = "linux")]
+pub mod jobs;
+#[cfg(target_os = "linux")]
 pub mod lessons;
 pub mod mechanism;
 pub mod programs;

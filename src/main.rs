@@ -47,6 +47,13 @@ enum Cmd {
     /// Run a scenario program (deadlocks, races) headless and say how it ended: exit 0
     /// completed, 3 deadlock, 4 hang, 1 failed or timed out, 2 bad input.
     Run(RunArgs),
+    /// Scatter an array to worker processes, compute, gather, check: exit 0 when the result is
+    /// exact, 1 when it is wrong or the job failed, 2 for bad input.
+    #[cfg(target_os = "linux")]
+    Job(Box<ipc_lab::jobs::spec::JobArgs>),
+    /// Internal: one worker of a job.
+    #[command(hide = true)]
+    JobWorker { spec: String },
     /// Lessons for authors.
     Lesson {
         #[command(subcommand)]
@@ -221,6 +228,8 @@ fn main() -> ExitCode {
         Some(Cmd::Worker { spec }) => ExitCode::from(ipc_lab::traffic::worker::main(&spec) as u8),
         #[cfg(target_os = "linux")]
         Some(Cmd::Actor { spec }) => ExitCode::from(ipc_lab::programs::actor::main(&spec) as u8),
+        #[cfg(target_os = "linux")]
+        Some(Cmd::JobWorker { spec }) => ExitCode::from(ipc_lab::jobs::worker::main(&spec) as u8),
         command => match dispatch(command, cli.gui) {
             Ok(code) => code,
             Err(e) => {
@@ -257,7 +266,11 @@ fn dispatch(command: Option<Cmd>, gui: GuiArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Some(Cmd::Worker { .. } | Cmd::Actor { .. }) => bail!("internal commands are started by the supervisor"),
+        #[cfg(target_os = "linux")]
+        Some(Cmd::Job(args)) => job_cmd(*args),
+        Some(Cmd::Worker { .. } | Cmd::Actor { .. } | Cmd::JobWorker { .. }) => {
+            bail!("internal commands are started by the supervisor")
+        }
         Some(Cmd::Gui(args)) => gui_cmd(args),
         None => gui_cmd(gui),
         Some(Cmd::Scenarios) => {
@@ -404,6 +417,114 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
         let _ = a;
         bail!("scenario programs need Linux (robust process-shared mutexes, fcntl deadlock detection)")
     }
+}
+
+/// `ipc-lab job`: one job, a sweep over worker counts, or the kinds of worker compared.
+#[cfg(target_os = "linux")]
+fn job_cmd(a: ipc_lab::jobs::spec::JobArgs) -> anyhow::Result<ExitCode> {
+    use ipc_lab::jobs::{coordinator, say, spec::JobSpec, sweep};
+    cli_lang(a.lang.as_deref())?;
+    let json = match a.format.as_str() {
+        "text" => false,
+        "json" => true,
+        f => bail!("--format is text or json, not '{f}'"),
+    };
+    let spec = JobSpec::from_args(&a).map_err(anyhow::Error::msg)?;
+    let counts =
+        a.sweep_workers.as_deref().map(ipc_lab::jobs::spec::parse_sweep).transpose().map_err(anyhow::Error::msg)?;
+    let exe = std::env::current_exe().context("finding this executable")?;
+    if let Some(counts) = counts {
+        let s = sweep::sweep(&spec, &counts, &exe, |o| {
+            if !json {
+                eprintln!("  {} × {}: {}", o.workers.len(), say::kind(o.spec.kind), say::millis(o.elapsed_ns));
+            }
+        })
+        .map_err(anyhow::Error::msg)?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&s)?);
+        } else {
+            println!("{}", say::headline(&spec));
+            println!("workers      time   speedup  efficiency  communication  exact");
+            for p in &s.points {
+                println!(
+                    "{:>7} {:>9} {:>8.2}× {:>10.0}% {:>13.0}%  {}{}",
+                    p.workers,
+                    say::millis(p.elapsed_ns),
+                    p.speedup,
+                    p.efficiency * 100.0,
+                    p.comm_share * 100.0,
+                    p.exact,
+                    if p.oversubscribed { format!("  (more workers than the {} CPUs)", s.cpus) } else { String::new() }
+                );
+            }
+            match s.serial_share {
+                Some(f) => println!(
+                    "Amdahl fit: serial share {:.1}% (speedup at most {:.1}× with any number of workers)",
+                    f * 100.0,
+                    if f > 0.0 { 1.0 / f } else { f64::INFINITY }
+                ),
+                None => println!("Amdahl fit: needs a point with 2 or more workers within the CPUs"),
+            }
+        }
+        let exact = s.points.iter().all(|p| p.exact);
+        return Ok(if exact { ExitCode::SUCCESS } else { ExitCode::from(1) });
+    }
+    if a.compare_as {
+        let rows = sweep::compare_kinds(&spec, &exe).map_err(anyhow::Error::msg)?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+        } else {
+            println!("{}", say::headline(&spec));
+            println!(
+                "as          start-up/worker  memory/worker  1 worker   {} workers  speedup  communication",
+                spec.workers
+            );
+            for r in &rows {
+                println!(
+                    "{:<10} {:>15} {:>14} {:>9} {:>11} {:>7.2}× {:>13.0}%",
+                    r.kind.as_str(),
+                    format!("{:.2} ms", r.startup_per_worker_ns as f64 / 1e6),
+                    r.memory_per_worker_kib.map_or("-".into(), |k| format!("{k} KiB")),
+                    say::millis(r.one_worker_ns),
+                    say::millis(r.n_workers_ns),
+                    r.speedup,
+                    r.comm_share * 100.0
+                );
+            }
+            println!(
+                "memory: a process's proportional set size (shared pages split); threads and tasks: the coordinator's growth divided by the workers"
+            );
+        }
+        let exact = rows.iter().all(|r| r.exact);
+        return Ok(if exact { ExitCode::SUCCESS } else { ExitCode::from(1) });
+    }
+    if !json {
+        println!("{}", say::headline(&spec));
+    }
+    let mut t0 = 0;
+    let outcome = coordinator::run(&spec, &exe, None, &mut |e| {
+        if let coordinator::JobEvent::Started { at_ns } = &e {
+            t0 = *at_ns;
+        }
+        if !json && let Some(line) = say::event(&e, t0) {
+            println!("{line}");
+        }
+    });
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(why) => {
+            eprintln!("error: the job failed: {why}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
+    } else {
+        for line in say::report(&outcome) {
+            println!("{line}");
+        }
+    }
+    Ok(if outcome.exact { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 fn gui_cmd(a: GuiArgs) -> anyhow::Result<ExitCode> {

@@ -28,6 +28,7 @@
 //!
 //! Framing ([`Channel`]) sits on top of a link and is written once for all mechanisms.
 
+pub mod endpoint;
 pub mod fifo;
 pub mod mqueue;
 pub mod pipe;

@@ -520,7 +520,7 @@ fn plan_endpoints(spec: &RunSpec, res: &mut Resources) -> Result<Plan, RunError>
 /// Creates link `link`'s resources; returns the upstream and downstream ends' endpoints and the
 /// descriptors each end's process must inherit.
 #[allow(clippy::type_complexity)]
-fn plan_link(
+pub(crate) fn plan_link(
     spec: &RunSpec,
     res: &mut Resources,
     link: u16,

@@ -9,7 +9,7 @@
 //! to stdout, control comes from stdin; when stdin closes (the supervisor is gone) the worker exits.
 
 //!
-//! Files: this one (spec, handshake, placement); `programs` (the node loops); `meter` (what a
+//! Files: this one (spec, handshake, placement); `nodes` (the node loops); `meter` (what a
 //! node counts and how progress is reported); `gates` (rate limit and step gates).
 
 mod gates;
@@ -17,50 +17,20 @@ mod meter;
 mod nodes;
 
 use std::io::BufRead;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam::channel::{Receiver, unbounded};
 use serde::{Deserialize, Serialize};
 
-use crate::mechanism::{self, Link, LinkError, MechanismId, ShmWait};
+pub use crate::mechanism::endpoint::EndpointSpec;
+use crate::mechanism::endpoint::{Pending, prepare};
+use crate::mechanism::{self, Link, MechanismId};
 use crate::telemetry::{Control, Event, PeerInfo, Role, Sink, TELEMETRY_VERSION};
 use crate::traffic::spec::RunSpec;
 use gates::{Gates, Pacer, Shared};
 use meter::{NodeCells, start_sampler};
 use nodes::play;
-
-/// How a worker reaches its peer; decided by the supervisor, which owns every named resource.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "mechanism", rename_all = "lowercase")]
-pub enum EndpointSpec {
-    Pipe {
-        read_fd: i32,
-        write_fd: i32,
-    },
-    /// `forward` carries initiator→responder, `backward` the reverse.
-    Fifo {
-        forward: PathBuf,
-        backward: PathBuf,
-    },
-    Unix {
-        path: PathBuf,
-    },
-    Tcp {
-        host: String,
-    },
-    /// The initiator writes ring 0 and reads ring 1.
-    Shm {
-        name: String,
-        wait: ShmWait,
-    },
-    Mqueue {
-        forward: String,
-        backward: String,
-    },
-    Thread,
-}
 
 /// One end of one link, as a worker holds it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -372,72 +342,6 @@ fn pin_to(cpus: &[usize]) -> Result<(), String> {
 #[cfg(not(target_os = "linux"))]
 fn pin_to(_cpus: &[usize]) -> Result<(), String> {
     Err("CPU pinning is only supported on Linux".into())
-}
-
-/// An endpoint between `listening` and `ready`.
-enum Pending {
-    Nothing,
-    Unix(mechanism::unix::Listening),
-    Tcp(mechanism::tcp::Listening, String),
-}
-
-impl Pending {
-    fn address(&self) -> Option<String> {
-        match self {
-            Pending::Tcp(_, addr) => Some(addr.clone()),
-            _ => None,
-        }
-    }
-
-    fn finish(
-        self,
-        endpoint: &EndpointSpec,
-        initiator: bool,
-        peer_address: Option<&str>,
-        peer_pid: u32,
-    ) -> Result<Box<dyn Link>, LinkError> {
-        match (self, endpoint) {
-            (Pending::Unix(listening), _) => listening.accept(),
-            (Pending::Tcp(listening, _), _) => listening.accept(),
-            #[cfg(unix)]
-            (Pending::Nothing, EndpointSpec::Pipe { read_fd, write_fd }) => mechanism::pipe::open(*read_fd, *write_fd),
-            #[cfg(unix)]
-            (Pending::Nothing, EndpointSpec::Fifo { forward, backward }) => {
-                mechanism::fifo::open(forward, backward, initiator)
-            }
-            (Pending::Nothing, EndpointSpec::Unix { path }) => mechanism::unix::connect(path),
-            (Pending::Nothing, EndpointSpec::Tcp { .. }) => {
-                let addr = peer_address.ok_or_else(|| LinkError::PeerGone("no TCP address for the peer".into()))?;
-                mechanism::tcp::connect(addr)
-            }
-            #[cfg(target_os = "linux")]
-            (Pending::Nothing, EndpointSpec::Shm { name, wait }) => {
-                mechanism::shm::open(name, if initiator { 0 } else { 1 }, *wait)
-            }
-            #[cfg(target_os = "linux")]
-            (Pending::Nothing, EndpointSpec::Mqueue { forward, backward }) => {
-                let (tx, rx) = if initiator { (forward, backward) } else { (backward, forward) };
-                mechanism::mqueue::open(tx, rx, peer_pid)
-            }
-            #[allow(unreachable_patterns)]
-            (_, other) => Err(LinkError::io(
-                "open endpoint",
-                std::io::Error::other(format!("{other:?} is not available on this platform")),
-            )),
-        }
-    }
-}
-
-/// The downstream end listens on sockets; every other endpoint is opened in `finish`.
-fn prepare(endpoint: &EndpointSpec, upstream: bool) -> Result<Pending, LinkError> {
-    match (endpoint, upstream) {
-        (EndpointSpec::Unix { path }, false) => Ok(Pending::Unix(mechanism::unix::listen(path)?)),
-        (EndpointSpec::Tcp { host }, false) => {
-            let (l, addr) = mechanism::tcp::listen(host)?;
-            Ok(Pending::Tcp(l, addr))
-        }
-        _ => Ok(Pending::Nothing),
-    }
 }
 
 /// Writes the sequence number into the payload's first bytes, so each payload is distinct.

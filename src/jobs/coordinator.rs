@@ -1,0 +1,1078 @@
+//! The coordinator: cuts the array into chunks, hands them to workers as they ask, gathers the
+//! partial results and checks the whole. It runs in the process that asked for the job (the
+//! `ipc-lab job` command, or the Distributed view's session thread); workers are child processes
+//! over one link each, threads, or tokio tasks.
+//!
+//! Fault tolerance: a worker's death is noticed as the end of its link (or its exit, whichever
+//! comes first); a stopped or stuck worker by its silence (no heartbeat for five intervals). Its
+//! unfinished chunk goes back to the front of the queue. Results are kept by chunk id, so a late
+//! answer for a chunk already done is counted once and said to be a duplicate. Every chunk keeps
+//! its history.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{Receiver, Sender, unbounded};
+use serde::{Deserialize, Serialize};
+
+use super::compute::{Partial, expected};
+use super::proto::{self, ChunkResult, Down, Incoming, Up};
+use super::spec::{DataSource, JobSpec, Schedule, Ship, WorkerKind};
+use super::worker::{Local, Work, WorkerSpec};
+use crate::mechanism::Channel;
+use crate::mechanism::endpoint::prepare;
+use crate::supervisor::resources::{Named, Resources};
+use crate::supervisor::{ExitKind, RunEvent, WorkerProc, WorkerSignal};
+use crate::wire::monotonic_nanos;
+
+/// What the coordinator reports as the job goes; times are CLOCK_MONOTONIC nanoseconds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum JobEvent {
+    Planned {
+        chunks: Vec<(u64, u64)>,
+        workers: usize,
+    },
+    WorkerUp {
+        worker: u32,
+        pid: Option<u32>,
+        startup_ns: u64,
+        replaces: Option<u32>,
+        at_ns: u64,
+    },
+    /// Every first worker has asked for work: the clock of the job starts.
+    Started {
+        at_ns: u64,
+    },
+    Assigned {
+        chunk: u32,
+        worker: u32,
+        at_ns: u64,
+    },
+    Sent {
+        chunk: u32,
+        worker: u32,
+        bytes: u64,
+        at_ns: u64,
+    },
+    Progress {
+        worker: u32,
+        chunk: u32,
+        done: u64,
+        at_ns: u64,
+    },
+    Done {
+        worker: u32,
+        result: ChunkResult,
+        arrived_ns: u64,
+        total: Partial,
+    },
+    /// A result for a chunk already done: ignored.
+    Duplicate {
+        chunk: u32,
+        worker: u32,
+        at_ns: u64,
+    },
+    /// A result whose frame failed its checksum: the chunk is computed again.
+    Corrupt {
+        chunk: Option<u32>,
+        worker: u32,
+        at_ns: u64,
+    },
+    Lost {
+        worker: u32,
+        how: Lost,
+        at_ns: u64,
+    },
+    Requeued {
+        chunk: u32,
+        from: u32,
+        at_ns: u64,
+    },
+    /// A silent worker spoke again.
+    Back {
+        worker: u32,
+        at_ns: u64,
+    },
+    Exited {
+        worker: u32,
+        exit: String,
+        at_ns: u64,
+    },
+    Signalled {
+        worker: u32,
+        signal: Sig,
+        at_ns: u64,
+    },
+    Refused {
+        worker: u32,
+        why: String,
+    },
+    Finished(Box<JobOutcome>),
+    Failed {
+        why: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sig {
+    Kill,
+    Stop,
+    Continue,
+}
+
+/// How the coordinator learned a worker was gone.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Lost {
+    /// Its link ended (`eof`) or failed (the error), or its process was reaped first.
+    Died { noticed: String },
+    /// No word for `after_ms`; `state` is the kernel's (T: stopped, R: running, S: asleep).
+    Silent { after_ms: u64, state: Option<char> },
+}
+
+/// What the GUI (or a test) may ask while the job runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobCommand {
+    Signal { worker: u32, signal: Sig },
+    AddWorker,
+    Abort,
+}
+
+/// One step of a chunk's history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "what", rename_all = "lowercase")]
+pub enum Step {
+    Assigned { worker: u32, at_ms: f64 },
+    Requeued { from: u32, at_ms: f64 },
+    Done { worker: u32, at_ms: f64 },
+    Duplicate { worker: u32, at_ms: f64 },
+    Corrupt { worker: u32, at_ms: f64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChunkHistory {
+    pub chunk: u32,
+    pub start: u64,
+    pub len: u64,
+    pub steps: Vec<Step>,
+}
+
+/// One worker's account.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkerStats {
+    pub worker: u32,
+    pub pid: Option<u32>,
+    /// From being started to asking for its first task.
+    pub startup_ns: u64,
+    pub chunks: u64,
+    pub items: u64,
+    /// Measured by the worker: computing, receiving its tasks and sending its results, waiting
+    /// for work, and waiting inside a task (`--wait-ms`).
+    pub compute_ns: u64,
+    pub comm_ns: u64,
+    pub idle_ns: u64,
+    pub wait_ns: u64,
+    /// Proportional set size at the end (processes), KiB.
+    pub pss_kib: Option<u64>,
+    pub fate: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobOutcome {
+    pub spec: JobSpec,
+    pub result: Partial,
+    pub digest: u64,
+    pub expected: Partial,
+    /// `None` when recomputing every round here would take too long (items × work above 2e8).
+    pub expected_digest: Option<u64>,
+    pub exact: bool,
+    /// Chunks whose answer differs from the coordinator's own.
+    pub wrong_chunks: Vec<u32>,
+    /// From the first task to the last result.
+    pub elapsed_ns: u64,
+    /// Bytes of frames sent to workers (tasks and their items).
+    pub bytes_moved: u64,
+    pub duplicates: u64,
+    pub requeued: u64,
+    pub workers: Vec<WorkerStats>,
+    pub chunks: Vec<ChunkHistory>,
+    /// The coordinator's resident memory growth from starting the workers (threads and tasks).
+    pub rss_growth_kib: Option<u64>,
+}
+
+impl JobOutcome {
+    /// Of the time workers were busy, the share spent moving data rather than computing.
+    pub fn comm_share(&self) -> f64 {
+        let comm: u64 = self.workers.iter().map(|w| w.comm_ns).sum();
+        let comp: u64 = self.workers.iter().map(|w| w.compute_ns + w.wait_ns).sum();
+        if comm + comp == 0 { 0.0 } else { comm as f64 / (comm + comp) as f64 }
+    }
+}
+
+/// What a worker's proxy thread or channel brings in.
+enum In {
+    Up { worker: u32, msg: Up, at_ns: u64 },
+    Corrupt { worker: u32, at_ns: u64 },
+    Gone { worker: u32, why: String },
+    Sent { worker: u32, chunk: u32, bytes: u64 },
+}
+
+enum Reply {
+    Channel(Sender<Down>),
+    Task(tokio::sync::mpsc::UnboundedSender<Down>),
+}
+
+impl Reply {
+    fn send(&self, d: Down) -> bool {
+        match self {
+            Reply::Channel(s) => s.send(d).is_ok(),
+            Reply::Task(s) => s.send(d).is_ok(),
+        }
+    }
+}
+
+struct Wk {
+    id: u32,
+    pid: Option<u32>,
+    reply: Option<Reply>,
+    proc_index: Option<usize>,
+    spawned: Instant,
+    hello: bool,
+    pending: bool,
+    chunk: Option<u32>,
+    last_heard: Instant,
+    silent: bool,
+    gone: bool,
+    stats: WorkerStats,
+}
+
+struct Chunk {
+    start: u64,
+    len: u64,
+    done: bool,
+    queued: bool,
+    history: Vec<Step>,
+}
+
+/// Runs `spec` to the end; `emit` sees every event (the last is `Finished` or `Failed`).
+pub fn run(
+    spec: &JobSpec,
+    exe: &Path,
+    commands: Option<&Receiver<JobCommand>>,
+    emit: &mut dyn FnMut(JobEvent),
+) -> Result<JobOutcome, String> {
+    let mut c = Coordinator::new(spec, exe)?;
+    let out = c.run(commands, emit);
+    let fates = c.shutdown();
+    match out {
+        Ok(mut o) => {
+            for w in &mut o.workers {
+                if let Some(f) = fates.get(&w.worker) {
+                    w.fate = f.clone();
+                } else if w.fate == "running" {
+                    w.fate = "ended".into();
+                }
+            }
+            emit(JobEvent::Finished(Box::new(o.clone())));
+            Ok(o)
+        }
+        Err(why) => {
+            emit(JobEvent::Failed { why: why.clone() });
+            Err(why)
+        }
+    }
+}
+
+struct Coordinator {
+    spec: JobSpec,
+    exe: PathBuf,
+    resources: Option<Resources>,
+    array: Option<Arc<Vec<u64>>>,
+    shared: Option<String>,
+    in_tx: Sender<In>,
+    in_rx: Receiver<In>,
+    run_tx: Sender<RunEvent>,
+    run_rx: Receiver<RunEvent>,
+    /// Threads and tasks speak straight into this inbox.
+    local_tx: Sender<(u32, Up)>,
+    local_rx: Receiver<(u32, Up)>,
+    replaces: BTreeMap<u32, Option<u32>>,
+    /// Each done chunk's answer, for the check.
+    results: BTreeMap<u32, (Partial, u64)>,
+    procs: Vec<WorkerProc>,
+    proxies: Vec<std::thread::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    runtime: Option<(tokio::sync::oneshot::Sender<()>, std::thread::JoinHandle<()>)>,
+    rt_handle: Option<tokio::runtime::Handle>,
+    workers: Vec<Wk>,
+    chunks: Vec<Chunk>,
+    queue: VecDeque<u32>,
+    /// Static schedule: the chunk each first worker is given.
+    own: BTreeMap<u32, u32>,
+    t0: Option<Instant>,
+    t0_ns: u64,
+    total: Partial,
+    digest: u64,
+    bytes: u64,
+    duplicates: u64,
+    requeued: u64,
+    pgid: Option<u32>,
+    rss_before: Option<u64>,
+}
+
+impl Coordinator {
+    fn new(spec: &JobSpec, exe: &Path) -> Result<Coordinator, String> {
+        crate::supervisor::resources::sweep_stale();
+        let (in_tx, in_rx) = unbounded();
+        let (run_tx, run_rx) = unbounded();
+        let (local_tx, local_rx) = unbounded();
+        let array = match (spec.kind, spec.ship) {
+            (WorkerKind::Process, Ship::Work) => None,
+            (WorkerKind::Process, _) | (_, Ship::Data | Ship::Shared) => Some(Arc::new(make_array(&spec.data)?)),
+            _ => None,
+        };
+        let resources = if spec.kind == WorkerKind::Process {
+            Some(Resources::create().map_err(|e| format!("creating the job's directory: {e}"))?)
+        } else {
+            None
+        };
+        let chunks: Vec<Chunk> = spec
+            .chunks()
+            .into_iter()
+            .map(|(start, len)| Chunk { start, len, done: false, queued: false, history: Vec::new() })
+            .collect();
+        Ok(Coordinator {
+            spec: spec.clone(),
+            exe: exe.to_path_buf(),
+            resources,
+            array,
+            shared: None,
+            in_tx,
+            in_rx,
+            run_tx,
+            run_rx,
+            local_tx,
+            local_rx,
+            replaces: BTreeMap::new(),
+            results: BTreeMap::new(),
+            procs: Vec::new(),
+            proxies: Vec::new(),
+            threads: Vec::new(),
+            runtime: None,
+            rt_handle: None,
+            workers: Vec::new(),
+            chunks,
+            queue: VecDeque::new(),
+            own: BTreeMap::new(),
+            t0: None,
+            t0_ns: 0,
+            total: Partial::empty(spec.op),
+            digest: 0,
+            bytes: 0,
+            duplicates: 0,
+            requeued: 0,
+            pgid: None,
+            rss_before: None,
+        })
+    }
+
+    fn ms(&self, at_ns: u64) -> f64 {
+        at_ns.saturating_sub(self.t0_ns) as f64 / 1e6
+    }
+
+    fn run(
+        &mut self,
+        commands: Option<&Receiver<JobCommand>>,
+        emit: &mut dyn FnMut(JobEvent),
+    ) -> Result<JobOutcome, String> {
+        let plan: Vec<(u64, u64)> = self.chunks.iter().map(|c| (c.start, c.len)).collect();
+        emit(JobEvent::Planned { chunks: plan, workers: self.spec.workers });
+        if self.spec.ship == Ship::Shared && self.spec.kind == WorkerKind::Process {
+            self.make_shared()?;
+        }
+        match self.spec.kind {
+            WorkerKind::Async | WorkerKind::AsyncOne => self.start_runtime()?,
+            _ => {}
+        }
+        self.rss_before = rss_kib();
+        match self.spec.schedule {
+            Schedule::Static => {
+                for (i, _) in self.chunks.iter().enumerate() {
+                    self.own.insert(i as u32 + 1, i as u32);
+                }
+            }
+            Schedule::Dynamic => {
+                self.queue = (0..self.chunks.len() as u32).collect();
+                for c in &mut self.chunks {
+                    c.queued = true;
+                }
+            }
+        }
+        for _ in 0..self.spec.workers {
+            self.add_worker(None, emit)?;
+        }
+        let mut timed: Vec<(f64, Option<(u32, Sig)>)> = Vec::new();
+        timed.extend(self.spec.kills.iter().map(|t| (t.at_secs, Some((t.worker, Sig::Kill)))));
+        timed.extend(self.spec.stops.iter().map(|t| (t.at_secs, Some((t.worker, Sig::Stop)))));
+        timed.extend(self.spec.continues.iter().map(|t| (t.at_secs, Some((t.worker, Sig::Continue)))));
+        timed.extend(self.spec.add_at.iter().map(|&s| (s, None)));
+        timed.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut timed: VecDeque<_> = timed.into();
+        let startup_deadline = Instant::now() + crate::supervisor::STARTUP_TIMEOUT;
+        let tick = Duration::from_millis(self.spec.heartbeat_ms.clamp(5, 50));
+        let never = crossbeam::channel::never();
+        let commands = commands.unwrap_or(&never);
+        loop {
+            if let Some(t0) = self.t0 {
+                let now = t0.elapsed().as_secs_f64();
+                while timed.front().is_some_and(|(at, _)| *at <= now) {
+                    match timed.pop_front().and_then(|(_, what)| what) {
+                        Some((w, sig)) => self.signal(w, sig, emit),
+                        None => self.add_worker(None, emit)?,
+                    }
+                }
+                self.check_silence(emit);
+                self.dispatch(emit);
+            }
+            if self.chunks.iter().all(|c| c.done) {
+                break;
+            }
+            if self.t0.is_none() {
+                if self.workers.iter().all(|w| w.hello || w.gone) && self.workers.iter().any(|w| w.hello) {
+                    self.t0 = Some(Instant::now());
+                    self.t0_ns = monotonic_nanos();
+                    emit(JobEvent::Started { at_ns: self.t0_ns });
+                    continue;
+                } else if Instant::now() > startup_deadline {
+                    return Err(format!("workers did not start within {:?}", crate::supervisor::STARTUP_TIMEOUT));
+                }
+            }
+            if self.workers.iter().all(|w| w.gone) && !self.spec.respawn {
+                return Err("every worker is gone and nobody will replace them (try --respawn)".into());
+            }
+            crossbeam::select! {
+                recv(self.in_rx) -> m => if let Ok(m) = m { self.inbound(m, emit)? },
+                recv(self.run_rx) -> e => if let Ok(e) = e { self.run_event(e, emit)? },
+                recv(self.local_rx) -> m => if let Ok((worker, msg)) = m {
+                    self.inbound(In::Up { worker, msg, at_ns: monotonic_nanos() }, emit)?
+                },
+                recv(commands) -> c => match c {
+                    Ok(JobCommand::Signal { worker, signal }) => self.signal(worker, signal, emit),
+                    Ok(JobCommand::AddWorker) => self.add_worker(None, emit)?,
+                    Ok(JobCommand::Abort) => return Err("stopped before the end".into()),
+                    Err(_) => {}
+                },
+                default(tick) => {}
+            }
+        }
+        let elapsed_ns = self.t0.map_or(0, |t| t.elapsed().as_nanos() as u64);
+        self.finish(elapsed_ns)
+    }
+
+    fn make_shared(&mut self) -> Result<(), String> {
+        use std::io::Write;
+        let res = self.resources.as_mut().ok_or("no resources")?;
+        let name = res.posix_name("array");
+        res.register(Named::Shm(name.clone())).map_err(|e| format!("recording {name}: {e}"))?;
+        let fd = nix::sys::mman::shm_open(
+            name.as_str(),
+            nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_EXCL | nix::fcntl::OFlag::O_RDWR,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .map_err(|e| format!("shm_open {name}: {e}"))?;
+        let mut f = std::fs::File::from(fd);
+        let array = self.array.as_ref().ok_or("no array")?;
+        let mut bytes = Vec::with_capacity(array.len() * 8);
+        for x in array.iter() {
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+        f.write_all(&bytes).map_err(|e| format!("filling {name}: {e}"))?;
+        self.shared = Some(name);
+        Ok(())
+    }
+
+    fn start_runtime(&mut self) -> Result<(), String> {
+        let rt = match self.spec.kind {
+            WorkerKind::AsyncOne => tokio::runtime::Builder::new_current_thread().enable_time().build(),
+            _ => tokio::runtime::Builder::new_multi_thread().enable_time().build(),
+        }
+        .map_err(|e| format!("starting the tokio runtime: {e}"))?;
+        let handle = rt.handle().clone();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        // A current-thread runtime runs its tasks only inside `Runtime::block_on`: this thread
+        // owns the runtime and drives it until the job ends.
+        let t = std::thread::Builder::new()
+            .name("job-runtime".into())
+            .spawn(move || {
+                rt.block_on(async {
+                    let _ = stop_rx.await;
+                });
+                rt.shutdown_timeout(Duration::from_secs(1));
+            })
+            .map_err(|e| e.to_string())?;
+        self.rt_handle = Some(handle);
+        self.runtime = Some((stop_tx, t));
+        Ok(())
+    }
+
+    fn work(&self) -> Work {
+        Work {
+            data: self.spec.data.clone(),
+            op: self.spec.op,
+            work: self.spec.work,
+            wait_ms: self.spec.wait_ms,
+            heartbeat: Duration::from_millis(self.spec.heartbeat_ms),
+        }
+    }
+
+    fn add_worker(&mut self, replaces: Option<u32>, emit: &mut dyn FnMut(JobEvent)) -> Result<(), String> {
+        if self.workers.len() >= super::spec::MAX_WORKERS {
+            emit(JobEvent::Refused { worker: 0, why: format!("at most {} workers", super::spec::MAX_WORKERS) });
+            return Ok(());
+        }
+        let id = self.workers.len() as u32 + 1;
+        let spawned = Instant::now();
+        let (reply, pid, proc_index) = match self.spec.kind {
+            WorkerKind::Process => {
+                let (reply, pid, i) = self.spawn_process(id)?;
+                (reply, Some(pid), Some(i))
+            }
+            WorkerKind::Thread => {
+                let (tx, rx) = unbounded();
+                let local = self.local(id);
+                let t = std::thread::Builder::new()
+                    .name(format!("job-w{id}"))
+                    .spawn(move || super::worker::run_thread(local, rx))
+                    .map_err(|e| format!("starting thread w{id}: {e}"))?;
+                self.threads.push(t);
+                (Reply::Channel(tx), None, None)
+            }
+            WorkerKind::Async | WorkerKind::AsyncOne => {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                let local = self.local(id);
+                self.rt_handle.as_ref().ok_or("no runtime")?.spawn(super::worker::run_task(local, rx));
+                (Reply::Task(tx), None, None)
+            }
+        };
+        self.workers.push(Wk {
+            id,
+            pid,
+            reply: Some(reply),
+            proc_index,
+            spawned,
+            hello: false,
+            pending: false,
+            chunk: None,
+            last_heard: Instant::now(),
+            silent: false,
+            gone: false,
+            stats: WorkerStats { worker: id, pid, fate: "running".into(), ..WorkerStats::default() },
+        });
+        self.replaces.insert(id, replaces);
+        Ok(())
+    }
+
+    fn local(&self, id: u32) -> Local {
+        Local {
+            worker: id,
+            up: self.local_tx.clone(),
+            array: if self.spec.ship == Ship::Work { None } else { self.array.clone() },
+            work: self.work(),
+        }
+    }
+}
+
+impl Coordinator {
+    /// Starts worker process `id` with its own link: the worker opens the upstream end, the
+    /// coordinator (in a proxy thread) the downstream one, which listens for sockets.
+    fn spawn_process(&mut self, id: u32) -> Result<(Reply, u32, usize), String> {
+        let run_spec = crate::traffic::spec::RunSpec { mechanism: self.spec.mechanism, ..Default::default() };
+        let res = self.resources.as_mut().ok_or("no resources")?;
+        let mut inherited = Vec::new();
+        let (up, down, up_fds, down_fds) = crate::supervisor::plan_link(&run_spec, res, id as u16, &mut inherited)
+            .map_err(|e| format!("setting up w{id}'s link: {e}"))?;
+        let pending = prepare(&down, false).map_err(|e| format!("w{id}'s link: {e}"))?;
+        let wspec = WorkerSpec {
+            worker: id,
+            endpoint: up,
+            peer_address: pending.address(),
+            coordinator_pid: std::process::id(),
+            data: self.spec.data.clone(),
+            shared: self.shared.clone(),
+            op: self.spec.op,
+            work: self.spec.work,
+            wait_ms: self.spec.wait_ms,
+            heartbeat_ms: self.spec.heartbeat_ms,
+            faults: self.spec.faults.clone(),
+        };
+        let json = serde_json::to_string(&wspec).map_err(|e| e.to_string())?;
+        let proc = crate::supervisor::spawn_child(
+            &self.exe,
+            "job-worker",
+            &json,
+            id as usize,
+            &[],
+            &[],
+            &up_fds,
+            self.pgid,
+            self.run_tx.clone(),
+        )
+        .map_err(|e| format!("starting w{id}: {e}"))?;
+        let pid = proc.pid;
+        self.pgid.get_or_insert(pid);
+        // Keep our own pipe ends (the link adopts them); close the worker's copies.
+        #[cfg(unix)]
+        for fd in inherited {
+            use std::os::fd::{AsRawFd, IntoRawFd};
+            if down_fds.contains(&fd.as_raw_fd()) {
+                let _ = fd.into_raw_fd();
+            }
+        }
+        let (tx, rx) = unbounded::<Down>();
+        let in_tx = self.in_tx.clone();
+        let array = if self.spec.ship == Ship::Data { self.array.clone() } else { None };
+        let t = std::thread::Builder::new()
+            .name(format!("job-proxy-w{id}"))
+            .spawn(move || {
+                let link = match pending.finish(&down, false, None, pid) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let _ = in_tx.send(In::Gone { worker: id, why: e.to_string() });
+                        return;
+                    }
+                };
+                proxy(id, Channel::new(link, proto::MAX_PAYLOAD), in_tx, rx, array)
+            })
+            .map_err(|e| format!("starting w{id}'s proxy thread: {e}"))?;
+        self.proxies.push(t);
+        self.procs.push(proc);
+        Ok((Reply::Channel(tx), pid, self.procs.len() - 1))
+    }
+
+    fn worker(&mut self, id: u32) -> Option<&mut Wk> {
+        self.workers.get_mut(id.checked_sub(1)? as usize)
+    }
+
+    fn inbound(&mut self, m: In, emit: &mut dyn FnMut(JobEvent)) -> Result<(), String> {
+        match m {
+            In::Up { worker, msg, at_ns } => {
+                let Some(w) = self.worker(worker) else { return Ok(()) };
+                if w.gone {
+                    return Ok(());
+                }
+                w.last_heard = Instant::now();
+                if std::mem::take(&mut w.silent) {
+                    emit(JobEvent::Back { worker, at_ns });
+                }
+                match msg {
+                    Up::Hello { pid, .. } => {
+                        let w = self.worker(worker).expect("known");
+                        w.hello = true;
+                        w.pending = true;
+                        w.pid = w.pid.or(Some(pid));
+                        w.stats.startup_ns = w.spawned.elapsed().as_nanos() as u64;
+                        let (startup_ns, pid) = (w.stats.startup_ns, w.pid);
+                        let replaces = self.replaces.get(&worker).copied().flatten();
+                        emit(JobEvent::WorkerUp { worker, pid, startup_ns, replaces, at_ns });
+                    }
+                    Up::Heartbeat { chunk, done } => emit(JobEvent::Progress { worker, chunk, done, at_ns }),
+                    Up::Result(r) => self.result(worker, r, at_ns, emit)?,
+                }
+            }
+            In::Corrupt { worker, at_ns } => {
+                let at_ms = self.ms(at_ns);
+                let Some(w) = self.worker(worker) else { return Ok(()) };
+                // The frame was this worker's answer (and its request for more): which chunk it
+                // was for is known here, not from the damaged bytes.
+                let chunk = w.chunk.take();
+                w.pending = true;
+                emit(JobEvent::Corrupt { chunk, worker, at_ns });
+                if let Some(c) = chunk {
+                    self.chunks[c as usize].history.push(Step::Corrupt { worker, at_ms });
+                    self.requeue(c, worker, at_ns, emit);
+                }
+            }
+            In::Gone { worker, why } => self.lost(worker, Lost::Died { noticed: why }, emit),
+            In::Sent { worker, chunk, bytes } => {
+                self.bytes += bytes;
+                emit(JobEvent::Sent { chunk, worker, bytes, at_ns: monotonic_nanos() });
+            }
+        }
+        Ok(())
+    }
+
+    fn result(
+        &mut self,
+        worker: u32,
+        r: ChunkResult,
+        arrived_ns: u64,
+        emit: &mut dyn FnMut(JobEvent),
+    ) -> Result<(), String> {
+        let at_ms = self.ms(arrived_ns);
+        let w = self.worker(worker).expect("known");
+        if w.chunk == Some(r.chunk) {
+            w.chunk = None;
+        }
+        w.pending = true;
+        let s = &mut w.stats;
+        s.idle_ns += r.task_ns.saturating_sub(r.asked_ns);
+        s.comm_ns += r.data_ns.saturating_sub(r.task_ns) + arrived_ns.saturating_sub(r.computed_ns);
+        s.wait_ns += r.waited_ns;
+        s.compute_ns += r.computed_ns.saturating_sub(r.data_ns).saturating_sub(r.waited_ns);
+        let Some(c) = self.chunks.get_mut(r.chunk as usize) else {
+            return Err(format!("w{worker} answered for chunk {}, which does not exist", r.chunk));
+        };
+        if c.done {
+            c.history.push(Step::Duplicate { worker, at_ms });
+            self.duplicates += 1;
+            emit(JobEvent::Duplicate { chunk: r.chunk, worker, at_ns: arrived_ns });
+            return Ok(());
+        }
+        c.done = true;
+        c.history.push(Step::Done { worker, at_ms });
+        if c.queued {
+            c.queued = false;
+            self.queue.retain(|&q| q != r.chunk);
+        }
+        self.total.combine(&r.partial).map_err(|e| format!("w{worker}'s answer for chunk {}: {e}", r.chunk))?;
+        self.digest = self.digest.wrapping_add(r.digest);
+        let s = &mut self.workers[worker as usize - 1].stats;
+        s.chunks += 1;
+        s.items += r.items;
+        self.results.insert(r.chunk, (r.partial.clone(), r.digest));
+        emit(JobEvent::Done { worker, result: r, arrived_ns, total: self.total.clone() });
+        Ok(())
+    }
+
+    fn requeue(&mut self, chunk: u32, from: u32, at_ns: u64, emit: &mut dyn FnMut(JobEvent)) {
+        let at_ms = self.ms(at_ns);
+        let c = &mut self.chunks[chunk as usize];
+        if c.done || c.queued {
+            return;
+        }
+        c.queued = true;
+        c.history.push(Step::Requeued { from, at_ms });
+        self.queue.push_front(chunk);
+        self.requeued += 1;
+        emit(JobEvent::Requeued { chunk, from, at_ns });
+    }
+
+    fn lost(&mut self, worker: u32, how: Lost, emit: &mut dyn FnMut(JobEvent)) {
+        let at_ns = monotonic_nanos();
+        let died = matches!(how, Lost::Died { .. });
+        let Some(w) = self.worker(worker) else { return };
+        if w.gone || (!died && w.silent) {
+            return;
+        }
+        if died {
+            w.gone = true;
+            w.pending = false;
+            w.reply = None;
+            if w.stats.fate == "running" {
+                w.stats.fate = "died".into();
+            }
+        } else {
+            w.silent = true;
+        }
+        let chunk = if died { w.chunk.take() } else { w.chunk };
+        // A static worker that never got its own chunk leaves it for the others.
+        let own = if died && self.spec.schedule == Schedule::Static { self.own.remove(&worker) } else { None };
+        emit(JobEvent::Lost { worker, how, at_ns });
+        for c in chunk.into_iter().chain(own) {
+            self.requeue(c, worker, at_ns, emit);
+        }
+        if died
+            && self.spec.respawn
+            && self.t0.is_some()
+            && !self.chunks.iter().all(|c| c.done)
+            && let Err(e) = self.add_worker(Some(worker), emit)
+        {
+            emit(JobEvent::Refused { worker, why: e });
+        }
+    }
+
+    fn run_event(&mut self, e: RunEvent, emit: &mut dyn FnMut(JobEvent)) -> Result<(), String> {
+        if let RunEvent::Exited { worker_id, exit, stderr_tail } = e {
+            let worker = worker_id as u32;
+            let tail = stderr_tail.trim();
+            let text = if tail.is_empty() { exit.to_string() } else { format!("{exit}: {tail}") };
+            if let Some(w) = self.worker(worker) {
+                w.stats.fate = fate(exit);
+            }
+            emit(JobEvent::Exited { worker, exit: text.clone(), at_ns: monotonic_nanos() });
+            self.lost(worker, Lost::Died { noticed: format!("reaped: {text}") }, emit);
+        }
+        Ok(())
+    }
+
+    fn signal(&mut self, worker: u32, signal: Sig, emit: &mut dyn FnMut(JobEvent)) {
+        let Some(w) = self.workers.get(worker.wrapping_sub(1) as usize) else {
+            emit(JobEvent::Refused { worker, why: format!("there is no w{worker}") });
+            return;
+        };
+        let Some(i) = w.proc_index else {
+            emit(JobEvent::Refused { worker, why: "threads and tasks cannot be signalled one by one".into() });
+            return;
+        };
+        if w.gone {
+            emit(JobEvent::Refused { worker, why: format!("w{worker} has already ended") });
+            return;
+        }
+        let s = match signal {
+            Sig::Kill => WorkerSignal::Kill,
+            Sig::Stop => WorkerSignal::Stop,
+            Sig::Continue => WorkerSignal::Continue,
+        };
+        match crate::supervisor::signal_worker(&self.procs[i], s) {
+            Ok(()) => emit(JobEvent::Signalled { worker, signal, at_ns: monotonic_nanos() }),
+            Err(e) => emit(JobEvent::Refused { worker, why: e.to_string() }),
+        }
+    }
+
+    fn check_silence(&mut self, emit: &mut dyn FnMut(JobEvent)) {
+        let limit = Duration::from_millis(self.spec.silence_limit_ms());
+        let silent: Vec<(u32, u64, Option<u32>)> = self
+            .workers
+            .iter()
+            .filter(|w| !w.gone && !w.silent && w.chunk.is_some() && w.last_heard.elapsed() > limit)
+            .map(|w| (w.id, w.last_heard.elapsed().as_millis() as u64, w.pid))
+            .collect();
+        for (worker, after_ms, pid) in silent {
+            let state = pid.and_then(|p| crate::supervisor::procfs::proc_stat(&format!("/proc/{p}")).map(|s| s.0));
+            self.lost(worker, Lost::Silent { after_ms, state }, emit);
+        }
+    }
+
+    /// Answers waiting requests with the next chunk.
+    fn dispatch(&mut self, emit: &mut dyn FnMut(JobEvent)) {
+        for i in 0..self.workers.len() {
+            let w = &self.workers[i];
+            if !w.pending || w.gone || w.silent {
+                continue;
+            }
+            let id = w.id;
+            let next = match self.own.remove(&id) {
+                Some(c) if !self.chunks[c as usize].done => Some(c),
+                _ => loop {
+                    match self.queue.pop_front() {
+                        Some(c) if self.chunks[c as usize].done => continue,
+                        Some(c) => {
+                            self.chunks[c as usize].queued = false;
+                            break Some(c);
+                        }
+                        None => break None,
+                    }
+                },
+            };
+            let Some(c) = next else { continue };
+            let at_ns = monotonic_nanos();
+            let at_ms = self.ms(at_ns);
+            let (start, len) = (self.chunks[c as usize].start, self.chunks[c as usize].len);
+            self.chunks[c as usize].history.push(Step::Assigned { worker: id, at_ms });
+            let items = self.spec.kind == WorkerKind::Process && self.spec.ship == Ship::Data;
+            let w = &mut self.workers[i];
+            w.pending = false;
+            w.chunk = Some(c);
+            w.last_heard = Instant::now();
+            let ok = w.reply.as_ref().is_some_and(|r| r.send(Down::Task { chunk: c, start, len, items }));
+            emit(JobEvent::Assigned { chunk: c, worker: id, at_ns });
+            if !ok {
+                self.lost(id, Lost::Died { noticed: "its channel is closed".into() }, emit);
+            }
+        }
+    }
+
+    fn finish(&mut self, elapsed_ns: u64) -> Result<JobOutcome, String> {
+        // Memory before anyone leaves.
+        for w in &mut self.workers {
+            if !w.gone {
+                w.stats.pss_kib = w.pid.filter(|_| self.spec.kind == WorkerKind::Process).and_then(pss_kib);
+            }
+        }
+        let rss_growth_kib = match self.spec.kind {
+            WorkerKind::Process => None,
+            _ => rss_kib().zip(self.rss_before).map(|(a, b)| a.saturating_sub(b)),
+        };
+        let check_digest = (self.spec.data.len() as u128 * self.spec.work.max(1) as u128) <= 200_000_000;
+        let array = self.array.clone();
+        let mut expected_total = Partial::empty(self.spec.op);
+        let mut expected_digest = 0u64;
+        let mut wrong = Vec::new();
+        for (i, c) in self.chunks.iter().enumerate() {
+            let work = if check_digest { self.spec.work } else { 0 };
+            let (p, d) =
+                expected(&self.spec.data, self.spec.op, work, c.start, c.len, array.as_deref().map(|v| &v[..]));
+            let got = self.results.get(&(i as u32));
+            let digest_ok = !check_digest || got.is_some_and(|g| g.1 == d);
+            if got.map(|g| &g.0) != Some(&p) || !digest_ok {
+                wrong.push(i as u32);
+            }
+            expected_total.combine(&p)?;
+            expected_digest = expected_digest.wrapping_add(d);
+        }
+        let expected_digest = check_digest.then_some(expected_digest);
+        let exact =
+            wrong.is_empty() && self.total == expected_total && expected_digest.is_none_or(|d| d == self.digest);
+        Ok(JobOutcome {
+            spec: self.spec.clone(),
+            result: self.total.clone(),
+            digest: self.digest,
+            expected: expected_total,
+            expected_digest,
+            exact,
+            wrong_chunks: wrong,
+            elapsed_ns,
+            bytes_moved: self.bytes,
+            duplicates: self.duplicates,
+            requeued: self.requeued,
+            workers: self.workers.iter().map(|w| w.stats.clone()).collect(),
+            chunks: self
+                .chunks
+                .iter()
+                .enumerate()
+                .map(|(i, c)| ChunkHistory { chunk: i as u32, start: c.start, len: c.len, steps: c.history.clone() })
+                .collect(),
+            rss_growth_kib,
+        })
+    }
+
+    /// Tells every worker to stop; kills the processes that cannot hear it (stopped, or busy
+    /// with a chunk someone else finished) and reaps them all. Nothing is left behind.
+    fn shutdown(&mut self) -> BTreeMap<u32, String> {
+        for w in &mut self.workers {
+            if let Some(r) = w.reply.take() {
+                if w.pending && !w.gone {
+                    r.send(Down::Shutdown);
+                } else if let Some(i) = w.proc_index.filter(|_| !w.gone) {
+                    let _ = crate::supervisor::signal_worker(&self.procs[i], WorkerSignal::Kill);
+                }
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        for p in &self.procs {
+            while crate::mechanism::process_alive(p.pid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        crate::supervisor::end_all(&mut self.procs);
+        let mut fates: BTreeMap<u32, String> =
+            self.workers.iter().filter(|w| w.stats.fate != "running").map(|w| (w.id, w.stats.fate.clone())).collect();
+        for e in self.run_rx.try_iter() {
+            if let RunEvent::Exited { worker_id, exit, .. } = e {
+                fates.entry(worker_id as u32).or_insert_with(|| fate(exit));
+            }
+        }
+        for t in self.proxies.drain(..) {
+            let _ = t.join();
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        if let Some((stop, t)) = self.runtime.take() {
+            let _ = stop.send(());
+            let _ = t.join();
+        }
+        self.resources.take();
+        fates
+    }
+}
+
+fn fate(exit: ExitKind) -> String {
+    match exit {
+        ExitKind::Code(0) => "exited".into(),
+        ExitKind::Signal(9) => "killed (SIGKILL)".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The coordinator's side of one worker process's link: forwards what the worker says, and
+/// answers each request with the coordinator's reply (a task and its items, or shutdown).
+fn proxy(worker: u32, mut ch: Channel, inbox: Sender<In>, replies: Receiver<Down>, array: Option<Arc<Vec<u64>>>) {
+    let mut seq = 0u64;
+    loop {
+        let (is_request, msg) = match proto::recv::<Up>(&mut ch) {
+            Ok(Incoming::Msg(m)) => {
+                (!matches!(m, Up::Heartbeat { .. }), In::Up { worker, msg: m, at_ns: monotonic_nanos() })
+            }
+            Ok(Incoming::Corrupt) => (true, In::Corrupt { worker, at_ns: monotonic_nanos() }),
+            Ok(Incoming::Closed) => {
+                let _ = inbox.send(In::Gone { worker, why: "eof".into() });
+                return;
+            }
+            Ok(Incoming::Items(_)) => {
+                let _ = inbox.send(In::Gone { worker, why: "sent items, which workers never send".into() });
+                return;
+            }
+            Err(e) => {
+                let _ = inbox.send(In::Gone { worker, why: e });
+                return;
+            }
+        };
+        if inbox.send(msg).is_err() {
+            return;
+        }
+        if !is_request {
+            continue;
+        }
+        let Ok(reply) = replies.recv() else { return };
+        seq += 1;
+        let sent = match &reply {
+            Down::Task { chunk, start, len, items } => {
+                let mut bytes = 0;
+                let r = proto::send_json(&mut ch, seq, &reply).and_then(|()| match (items, &array) {
+                    (true, Some(a)) => {
+                        proto::send_items(&mut ch, &mut seq, &a[*start as usize..(*start + *len) as usize])
+                            .map(|b| bytes = b)
+                    }
+                    _ => Ok(()),
+                });
+                r.map(|()| Some((*chunk, bytes)))
+            }
+            Down::Shutdown => {
+                let _ = proto::send_json(&mut ch, seq, &reply);
+                return;
+            }
+        };
+        match sent {
+            Ok(Some((chunk, bytes))) => {
+                let _ = inbox.send(In::Sent { worker, chunk, bytes });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let _ = inbox.send(In::Gone { worker, why: e });
+                return;
+            }
+        }
+    }
+}
+
+/// The whole array in memory, as the coordinator holds it before scattering.
+fn make_array(data: &DataSource) -> Result<Vec<u64>, String> {
+    let mut v = vec![0u64; data.len() as usize];
+    let file = match data {
+        DataSource::File { path, .. } => {
+            Some(std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?)
+        }
+        _ => None,
+    };
+    super::compute::fill(data, file.as_ref(), 0, &mut v)?;
+    Ok(v)
+}
+
+fn status_kib(path: &str, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let line = text.lines().find(|l| l.starts_with(key))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// This process's resident set, KiB.
+pub fn rss_kib() -> Option<u64> {
+    status_kib("/proc/self/status", "VmRSS:")
+}
+
+/// A process's proportional set size (shared pages split among their users), KiB.
+fn pss_kib(pid: u32) -> Option<u64> {
+    status_kib(&format!("/proc/{pid}/smaps_rollup"), "Pss:")
+}

@@ -1,0 +1,17 @@
+//! Jobs: an array split into chunks, scattered to worker processes (or threads, or async
+//! tasks), computed, and gathered: the step from IPC to distributed computing.
+//!
+//! - `spec`: what a job is (`JobArgs`, the command line; `JobSpec`, checked);
+//! - `compute`: items, the mixing function, operations, partial results and the check;
+//! - `proto`: the messages between coordinator and workers, as frames;
+//! - `worker`: the worker (`ipc-lab job-worker`), and the same as a thread or a tokio task;
+//! - `coordinator`: scheduling, fault tolerance, gathering, the outcome;
+//! - `sweep`: the job at several worker counts, and as processes, threads and tasks.
+
+pub mod compute;
+pub mod coordinator;
+pub mod proto;
+pub mod say;
+pub mod spec;
+pub mod sweep;
+pub mod worker;

@@ -1,0 +1,191 @@
+//! A job's values in words, from the catalog, in the language of the thread that asks: the
+//! Distributed view's log and `ipc-lab job`'s report.
+
+use crate::tr;
+
+use super::compute::Partial;
+use super::coordinator::{JobEvent, JobOutcome, Lost, Sig, Step};
+use super::spec::{JobSpec, Schedule, Ship, WorkerKind};
+
+pub fn kind(k: WorkerKind) -> String {
+    match k {
+        WorkerKind::Process => tr!("jobs.as_process"),
+        WorkerKind::Thread => tr!("jobs.as_thread"),
+        WorkerKind::Async => tr!("jobs.as_async"),
+        WorkerKind::AsyncOne => tr!("jobs.as_async_one"),
+    }
+}
+
+/// The job in one line: what, over what, how scheduled and shipped.
+pub fn headline(s: &JobSpec) -> String {
+    let how = match s.kind {
+        WorkerKind::Process => format!("{} ({})", kind(s.kind), s.mechanism),
+        k => kind(k),
+    };
+    tr!(
+        "jobs.headline",
+        op = s.op.label(),
+        data = s.data.label(),
+        n = s.workers,
+        how = how,
+        schedule = match s.schedule {
+            Schedule::Static => tr!("jobs.static"),
+            Schedule::Dynamic => tr!("jobs.dynamic", chunk = s.chunk),
+        },
+        ship = match s.ship {
+            Ship::Data => tr!("jobs.ship_data"),
+            Ship::Work => tr!("jobs.ship_work"),
+            Ship::Shared => tr!("jobs.ship_shared"),
+        },
+        work = s.work
+    )
+}
+
+fn ms(at_ns: u64, t0_ns: u64) -> String {
+    format!("{:.1}", at_ns.saturating_sub(t0_ns) as f64 / 1e6)
+}
+
+/// A log line for the events a person should see (not every assignment or heartbeat).
+pub fn event(e: &JobEvent, t0_ns: u64) -> Option<String> {
+    Some(match e {
+        JobEvent::WorkerUp { worker, replaces: Some(old), .. } => tr!("jobs.log_replaces", w = worker, old = old),
+        JobEvent::Lost { worker, how: Lost::Died { noticed }, at_ns } => {
+            let how = match noticed.as_str() {
+                "eof" => tr!("jobs.noticed_eof"),
+                n if n.starts_with("reaped: ") => tr!("jobs.noticed_reaped", what = &n["reaped: ".len()..]),
+                n => tr!("jobs.noticed_error", what = n),
+            };
+            tr!("jobs.log_died", t = ms(*at_ns, t0_ns), w = worker, how = how)
+        }
+        JobEvent::Lost { worker, how: Lost::Silent { after_ms, state }, at_ns } => {
+            let state = match state {
+                Some('T') => tr!("jobs.state_stopped"),
+                Some(c) => tr!("jobs.state_other", state = c),
+                None => tr!("jobs.state_unknown"),
+            };
+            tr!("jobs.log_silent", t = ms(*at_ns, t0_ns), w = worker, after = after_ms, state = state)
+        }
+        JobEvent::Requeued { chunk, from, at_ns } => {
+            tr!("jobs.log_requeued", t = ms(*at_ns, t0_ns), chunk = chunk, w = from)
+        }
+        JobEvent::Duplicate { chunk, worker, at_ns } => {
+            tr!("jobs.log_duplicate", t = ms(*at_ns, t0_ns), chunk = chunk, w = worker)
+        }
+        JobEvent::Corrupt { chunk, worker, at_ns } => tr!(
+            "jobs.log_corrupt",
+            t = ms(*at_ns, t0_ns),
+            w = worker,
+            chunk = chunk.map_or("?".to_string(), |c| c.to_string())
+        ),
+        JobEvent::Back { worker, at_ns } => tr!("jobs.log_back", t = ms(*at_ns, t0_ns), w = worker),
+        JobEvent::Signalled { worker, signal, at_ns } => {
+            let sig = match signal {
+                Sig::Kill => "SIGKILL",
+                Sig::Stop => "SIGSTOP",
+                Sig::Continue => "SIGCONT",
+            };
+            tr!("jobs.log_signal", t = ms(*at_ns, t0_ns), w = worker, sig = sig)
+        }
+        JobEvent::Refused { worker, why } => tr!("jobs.log_refused", w = worker, why = why),
+        JobEvent::Failed { why } => tr!("jobs.log_failed", why = why),
+        _ => return None,
+    })
+}
+
+/// A chunk's history as one line: assigned to w2 at 0.1 ms, requeued from w2 at 310 ms, ...
+pub fn history(steps: &[Step]) -> String {
+    steps
+        .iter()
+        .map(|s| match s {
+            Step::Assigned { worker, at_ms } => tr!("jobs.h_assigned", w = worker, t = format!("{at_ms:.1}")),
+            Step::Requeued { from, at_ms } => tr!("jobs.h_requeued", w = from, t = format!("{at_ms:.1}")),
+            Step::Done { worker, at_ms } => tr!("jobs.h_done", w = worker, t = format!("{at_ms:.1}")),
+            Step::Duplicate { worker, at_ms } => tr!("jobs.h_duplicate", w = worker, t = format!("{at_ms:.1}")),
+            Step::Corrupt { worker, at_ms } => tr!("jobs.h_corrupt", w = worker, t = format!("{at_ms:.1}")),
+        })
+        .collect::<Vec<_>>()
+        .join(" → ")
+}
+
+/// How the result was checked.
+pub fn check(o: &JobOutcome) -> String {
+    // The formula serves a range's sum whenever the digest is not recomputed (see `expected`).
+    let formula = matches!((&o.spec.data, o.spec.op), (super::spec::DataSource::Range { .. }, super::spec::Op::Sum))
+        && (o.spec.work == 0 || o.expected_digest.is_none());
+    let by = if formula { tr!("jobs.by_formula") } else { tr!("jobs.by_own") };
+    if o.exact {
+        tr!("jobs.check_exact", expected = o.expected.show(), by = by)
+    } else if o.wrong_chunks.is_empty() {
+        tr!("jobs.check_wrong", expected = o.expected.show(), by = by)
+    } else {
+        let list: Vec<String> = o.wrong_chunks.iter().take(8).map(|c| c.to_string()).collect();
+        tr!("jobs.check_wrong_chunks", expected = o.expected.show(), by = by, chunks = list.join(", "))
+    }
+}
+
+pub fn result(p: &Partial) -> String {
+    p.show()
+}
+
+pub fn bytes(b: u64) -> String {
+    if b >= 1 << 30 {
+        format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64)
+    } else if b >= 1 << 20 {
+        format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
+    } else if b >= 1 << 10 {
+        format!("{:.1} KiB", b as f64 / 1024.0)
+    } else {
+        format!("{b} B")
+    }
+}
+
+pub fn millis(ns: u64) -> String {
+    format!("{:.1} ms", ns as f64 / 1e6)
+}
+
+/// The report `ipc-lab job` prints.
+pub fn report(o: &JobOutcome) -> Vec<String> {
+    let mut out = vec![
+        tr!("jobs.result_line", result = o.result.show()),
+        check(o),
+        tr!(
+            "jobs.digest_line",
+            digest = format!("{:016x}", o.digest),
+            checked =
+                if o.expected_digest.is_some() { tr!("jobs.digest_checked") } else { tr!("jobs.digest_unchecked") }
+        ),
+        tr!(
+            "jobs.time_line",
+            time = millis(o.elapsed_ns),
+            bytes = bytes(o.bytes_moved),
+            share = format!("{:.0}", o.comm_share() * 100.0),
+            requeued = o.requeued,
+            duplicates = o.duplicates
+        ),
+        tr!("jobs.table_head"),
+    ];
+    for w in &o.workers {
+        out.push(format!(
+            "w{:<4} {:>8} {:>9} {:>6} {:>11} {:>10} {:>10} {:>10} {:>10} {:>9}  {}",
+            w.worker,
+            w.pid.map_or("-".into(), |p| p.to_string()),
+            millis(w.startup_ns),
+            w.chunks,
+            w.items,
+            millis(w.compute_ns),
+            millis(w.comm_ns),
+            millis(w.idle_ns),
+            millis(w.wait_ns),
+            w.pss_kib.map_or("-".into(), |k| format!("{k} KiB")),
+            w.fate
+        ));
+    }
+    let eventful: Vec<_> = o.chunks.iter().filter(|c| c.steps.len() > 2).collect();
+    if !eventful.is_empty() {
+        out.push(tr!("jobs.histories"));
+        for c in eventful.iter().take(20) {
+            out.push(format!("  #{} [{}..{}): {}", c.chunk, c.start, c.start + c.len, history(&c.steps)));
+        }
+    }
+    out
+}

@@ -1,0 +1,153 @@
+//! The same job at several worker counts (speedup, efficiency, Amdahl's serial share), and as
+//! processes, threads and tasks.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::coordinator::{JobOutcome, run};
+use super::spec::{JobSpec, WorkerKind};
+
+/// One point of a sweep.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    pub workers: usize,
+    pub elapsed_ns: u64,
+    /// T(1) / T(N), T(1) from the sweep's own one-worker run.
+    pub speedup: f64,
+    /// Speedup / N.
+    pub efficiency: f64,
+    pub comm_share: f64,
+    pub exact: bool,
+    /// More workers than CPUs: they take turns.
+    pub oversubscribed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sweep {
+    pub kind: WorkerKind,
+    pub points: Vec<Point>,
+    /// Amdahl's serial share s, fitted to 1/S(N) = s + (1 - s)/N by least squares (0..=1).
+    pub serial_share: Option<f64>,
+    pub cpus: usize,
+}
+
+/// Amdahl's law: the speedup with `n` workers of a job whose serial share is `s`.
+pub fn amdahl(s: f64, n: f64) -> f64 {
+    1.0 / (s + (1.0 - s) / n)
+}
+
+/// Least-squares s in 1/S = s(1 - 1/N) + 1/N over the points with N > 1.
+pub fn fit_serial_share(points: &[(usize, f64)]) -> Option<f64> {
+    let (mut num, mut den) = (0.0, 0.0);
+    for &(n, speedup) in points {
+        if n <= 1 || speedup <= 0.0 {
+            continue;
+        }
+        let x = 1.0 / n as f64;
+        let y = 1.0 / speedup;
+        num += (y - x) * (1.0 - x);
+        den += (1.0 - x) * (1.0 - x);
+    }
+    (den > 0.0).then(|| (num / den).clamp(0.0, 1.0))
+}
+
+pub fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Runs `spec` at each count in `counts` (1 is added when missing: speedup needs it).
+pub fn sweep(spec: &JobSpec, counts: &[usize], exe: &Path, mut each: impl FnMut(&JobOutcome)) -> Result<Sweep, String> {
+    let mut counts = counts.to_vec();
+    if !counts.contains(&1) {
+        counts.insert(0, 1);
+    }
+    let mut runs = Vec::new();
+    for &n in &counts {
+        let s = JobSpec { workers: n, chunk: spec.chunk, ..spec.clone() };
+        let out = run(&s, exe, None, &mut |_| {})?;
+        each(&out);
+        runs.push((n, out));
+    }
+    let t1 = runs.iter().find(|(n, _)| *n == 1).map_or(1, |(_, o)| o.elapsed_ns.max(1)) as f64;
+    let cpus = cpus();
+    let points: Vec<Point> = runs
+        .iter()
+        .map(|(n, o)| {
+            let speedup = t1 / o.elapsed_ns.max(1) as f64;
+            Point {
+                workers: *n,
+                elapsed_ns: o.elapsed_ns,
+                speedup,
+                efficiency: speedup / *n as f64,
+                comm_share: o.comm_share(),
+                exact: o.exact,
+                oversubscribed: *n > cpus,
+            }
+        })
+        .collect();
+    // Fit on the counts the CPUs can run at once: beyond them, turns taken are not serial work.
+    let fit: Vec<(usize, f64)> = points.iter().filter(|p| !p.oversubscribed).map(|p| (p.workers, p.speedup)).collect();
+    Ok(Sweep { kind: spec.kind, serial_share: fit_serial_share(&fit), points, cpus })
+}
+
+/// One row of the processes / threads / tasks comparison.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KindRow {
+    pub kind: WorkerKind,
+    pub workers: usize,
+    pub startup_per_worker_ns: u64,
+    /// Processes: mean proportional set size; threads and tasks: the coordinator's growth / N.
+    pub memory_per_worker_kib: Option<u64>,
+    pub one_worker_ns: u64,
+    pub n_workers_ns: u64,
+    pub speedup: f64,
+    pub comm_share: f64,
+    pub exact: bool,
+}
+
+/// Runs the job with 1 and with `spec.workers` workers of each kind.
+pub fn compare_kinds(spec: &JobSpec, exe: &Path) -> Result<Vec<KindRow>, String> {
+    let mut rows = Vec::new();
+    for kind in WorkerKind::ALL {
+        let base = JobSpec { kind, ..spec.clone() };
+        let one = run(&JobSpec { workers: 1, ..base.clone() }, exe, None, &mut |_| {})?;
+        let many = run(&base, exe, None, &mut |_| {})?;
+        let n = many.workers.len().max(1) as u64;
+        let startup = many.workers.iter().map(|w| w.startup_ns).sum::<u64>() / n;
+        let memory = match kind {
+            WorkerKind::Process => {
+                let pss: Vec<u64> = many.workers.iter().filter_map(|w| w.pss_kib).collect();
+                (!pss.is_empty()).then(|| pss.iter().sum::<u64>() / pss.len() as u64)
+            }
+            _ => many.rss_growth_kib.map(|g| g / n),
+        };
+        rows.push(KindRow {
+            kind,
+            workers: spec.workers,
+            startup_per_worker_ns: startup,
+            memory_per_worker_kib: memory,
+            one_worker_ns: one.elapsed_ns,
+            n_workers_ns: many.elapsed_ns,
+            speedup: one.elapsed_ns as f64 / many.elapsed_ns.max(1) as f64,
+            comm_share: many.comm_share(),
+            exact: one.exact && many.exact,
+        });
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fit_recovers_a_known_serial_share() {
+        for s in [0.0, 0.1, 0.5, 0.9] {
+            let pts: Vec<(usize, f64)> = [2, 4, 8].iter().map(|&n| (n, amdahl(s, n as f64))).collect();
+            let got = fit_serial_share(&pts).unwrap();
+            assert!((got - s).abs() < 1e-9, "{s}: {got}");
+        }
+        assert_eq!(fit_serial_share(&[(1, 1.0)]), None);
+    }
+}

@@ -1,0 +1,368 @@
+//! A job's worker: asks for a task, computes it (sending heartbeats), returns the result and asks
+//! again, until told to stop. As a process (`ipc-lab job-worker SPEC`) it talks over one link of
+//! the chosen mechanism; as a thread or a tokio task, over channels. The computing is the same.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::compute::{Accumulator, BLOCK, fill};
+use super::proto::{self, ChunkResult, Down, Incoming, Up};
+use super::spec::{DataSource, Op};
+use crate::faults::{Action, Faults, Injector};
+use crate::mechanism::Channel;
+use crate::mechanism::endpoint::{EndpointSpec, Pending};
+use crate::wire::monotonic_nanos;
+
+/// What a worker process is told on its command line.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WorkerSpec {
+    /// 1-based.
+    pub worker: u32,
+    pub endpoint: EndpointSpec,
+    /// The coordinator's listening address (TCP).
+    pub peer_address: Option<String>,
+    pub coordinator_pid: u32,
+    pub data: DataSource,
+    /// The shared segment holding the array (`--ship shared`).
+    pub shared: Option<String>,
+    pub op: Op,
+    pub work: u32,
+    pub wait_ms: u64,
+    pub heartbeat_ms: u64,
+    pub faults: Faults,
+}
+
+/// What a worker needs to compute any task.
+#[derive(Clone)]
+pub struct Work {
+    pub data: DataSource,
+    pub op: Op,
+    pub work: u32,
+    pub wait_ms: u64,
+    pub heartbeat: Duration,
+}
+
+/// Where a task's items are.
+pub enum Items<'a> {
+    /// Sent with the task (or, for threads, shared by reference).
+    Here(&'a [u64]),
+    /// To be made or read by the worker: shipped work.
+    Make(Option<&'a std::fs::File>),
+}
+
+/// Computes one task; `beat(done)` is called about every heartbeat interval. Returns the
+/// partial, the digest and the time spent waiting (`wait_ms`).
+pub fn compute(
+    w: &Work,
+    start: u64,
+    len: u64,
+    items: Items<'_>,
+    beat: &mut dyn FnMut(u64),
+) -> Result<(Accumulator, u64), String> {
+    let mut acc = Accumulator::new(w.op, w.data.bounds(), w.work);
+    let mut last_beat = std::time::Instant::now();
+    let mut done = 0u64;
+    let mut buf = Vec::new();
+    while done < len {
+        let n = BLOCK.min((len - done) as usize);
+        match &items {
+            Items::Here(all) => acc.add(&all[done as usize..done as usize + n]),
+            Items::Make(file) => {
+                buf.resize(n, 0);
+                fill(&w.data, *file, start + done, &mut buf)?;
+                acc.add(&buf);
+            }
+        }
+        done += n as u64;
+        if last_beat.elapsed() >= w.heartbeat {
+            beat(done);
+            last_beat = std::time::Instant::now();
+        }
+    }
+    // Waiting (a disk, the network) in slices, still beating.
+    let mut waited = 0;
+    if w.wait_ms > 0 {
+        let t = monotonic_nanos();
+        let until = std::time::Instant::now() + Duration::from_millis(w.wait_ms);
+        loop {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(w.heartbeat));
+            beat(done);
+        }
+        waited = monotonic_nanos() - t;
+    }
+    Ok((acc, waited))
+}
+
+/// The child process: `ipc-lab job-worker SPEC`. Exit 0 when told to stop; 1 with a line on
+/// stderr when something fails.
+pub fn main(spec_json: &str) -> i32 {
+    match run_process(spec_json) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("job worker: {e}");
+            1
+        }
+    }
+}
+
+fn run_process(spec_json: &str) -> Result<(), String> {
+    let spec: WorkerSpec = serde_json::from_str(spec_json).map_err(|e| format!("bad worker spec: {e}"))?;
+    let link = Pending::Nothing
+        .finish(&spec.endpoint, true, spec.peer_address.as_deref(), spec.coordinator_pid)
+        .map_err(|e| format!("opening the link: {e}"))?;
+    let mut ch = Channel::new(link, proto::MAX_PAYLOAD);
+    let file = match &spec.data {
+        DataSource::File { path, .. } => {
+            Some(std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?)
+        }
+        _ => None,
+    };
+    let shared = match &spec.shared {
+        Some(name) => Some(SharedArray::open(name)?),
+        None => None,
+    };
+    let work = Work {
+        data: spec.data.clone(),
+        op: spec.op,
+        work: spec.work,
+        wait_ms: spec.wait_ms,
+        heartbeat: Duration::from_millis(spec.heartbeat_ms),
+    };
+    let mut injector = Injector::new(&spec.faults, spec.worker as u16);
+    let mut seq = 0u64;
+    proto::send_json(&mut ch, seq, &Up::Hello { worker: spec.worker, pid: std::process::id() })?;
+    let mut asked = monotonic_nanos();
+    loop {
+        let task = match proto::recv::<Down>(&mut ch)? {
+            Incoming::Msg(m) => m,
+            Incoming::Closed => return Ok(()),
+            Incoming::Corrupt => return Err("a task arrived corrupted".into()),
+            Incoming::Items(_) => return Err("items without a task".into()),
+        };
+        let Down::Task { chunk, start, len, items } = task else { return Ok(()) };
+        let task_ns = monotonic_nanos();
+        let mut received = Vec::new();
+        if items {
+            while (received.len() as u64) < len {
+                match proto::recv::<Down>(&mut ch)? {
+                    Incoming::Items(v) => received.extend_from_slice(&v),
+                    Incoming::Corrupt => return Err(format!("items of chunk {chunk} arrived corrupted")),
+                    _ => return Err(format!("chunk {chunk}: expected {len} items, got {}", received.len())),
+                }
+            }
+        }
+        let data_ns = monotonic_nanos();
+        let source = if items {
+            Items::Here(&received)
+        } else if let Some(s) = &shared {
+            Items::Here(s.slice(start, len)?)
+        } else {
+            Items::Make(file.as_ref())
+        };
+        let mut beat_err = None;
+        let (acc, waited_ns) = {
+            let mut beat = |done| {
+                seq += 1;
+                if let Err(e) = proto::send_json(&mut ch, seq, &Up::Heartbeat { chunk, done }) {
+                    beat_err.get_or_insert(e);
+                }
+            };
+            compute(&work, start, len, source, &mut beat)?
+        };
+        if let Some(e) = beat_err {
+            return Err(format!("sending a heartbeat: {e}"));
+        }
+        let result = Up::Result(ChunkResult {
+            chunk,
+            partial: acc.partial,
+            digest: acc.digest,
+            items: len,
+            asked_ns: asked,
+            task_ns,
+            data_ns,
+            computed_ns: monotonic_nanos(),
+            waited_ns,
+        });
+        seq += 1;
+        asked = monotonic_nanos();
+        match injector.as_mut().map(|i| i.decide(seq, 0, false)) {
+            Some(Action::Corrupt(at)) => proto::send_json_corrupted(&mut ch, seq, &result, at + 3)?,
+            _ => proto::send_json(&mut ch, seq, &result)?,
+        }
+    }
+}
+
+/// The array in a shared-memory segment, mapped read-only (`--ship shared`).
+pub struct SharedArray {
+    ptr: *const u64,
+    items: usize,
+}
+
+// SAFETY: the mapping is read-only and lives as long as the value.
+unsafe impl Send for SharedArray {}
+unsafe impl Sync for SharedArray {}
+
+impl SharedArray {
+    #[cfg(unix)]
+    pub fn open(name: &str) -> Result<SharedArray, String> {
+        use nix::sys::mman::{MapFlags, ProtFlags, mmap, shm_open};
+        use nix::sys::stat::{Mode, fstat};
+        let fd =
+            shm_open(name, nix::fcntl::OFlag::O_RDONLY, Mode::empty()).map_err(|e| format!("shm_open {name}: {e}"))?;
+        let size = fstat(&fd).map_err(|e| format!("fstat {name}: {e}"))?.st_size as usize;
+        let len = std::num::NonZeroUsize::new(size).ok_or_else(|| format!("{name} is empty"))?;
+        // SAFETY: a fresh read-only shared mapping of the whole object.
+        let p = unsafe { mmap(None, len, ProtFlags::PROT_READ, MapFlags::MAP_SHARED, &fd, 0) }
+            .map_err(|e| format!("mmap {name}: {e}"))?;
+        Ok(SharedArray { ptr: p.as_ptr() as *const u64, items: size / 8 })
+    }
+
+    #[cfg(not(unix))]
+    pub fn open(name: &str) -> Result<SharedArray, String> {
+        Err(format!("shared segments need a Unix system ({name})"))
+    }
+
+    pub fn slice(&self, start: u64, len: u64) -> Result<&[u64], String> {
+        let end = start.checked_add(len).filter(|&e| e as usize <= self.items).ok_or_else(|| {
+            format!("items {start}..{} are outside the shared array of {}", start.saturating_add(len), self.items)
+        })?;
+        // SAFETY: in bounds (checked above) of a mapping that outlives the borrow.
+        Ok(unsafe { std::slice::from_raw_parts(self.ptr.add(start as usize), (end - start) as usize) })
+    }
+}
+
+impl Drop for SharedArray {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        // SAFETY: unmapping exactly what `open` mapped.
+        unsafe {
+            if let Some(p) = std::ptr::NonNull::new(self.ptr as *mut std::ffi::c_void) {
+                let _ = nix::sys::mman::munmap(p, self.items * 8);
+            }
+        }
+    }
+}
+
+/// A worker thread or task's side of its channels.
+pub struct Local {
+    pub worker: u32,
+    pub up: crossbeam::channel::Sender<(u32, Up)>,
+    /// The whole array, shared by reference (threads share memory: nothing is copied).
+    pub array: Option<Arc<Vec<u64>>>,
+    pub work: Work,
+}
+
+impl Local {
+    fn result(&self, chunk: u32, len: u64, acc: Accumulator, times: [u64; 3], waited_ns: u64) -> Up {
+        Up::Result(ChunkResult {
+            chunk,
+            partial: acc.partial,
+            digest: acc.digest,
+            items: len,
+            asked_ns: times[0],
+            task_ns: times[1],
+            data_ns: times[2],
+            computed_ns: monotonic_nanos(),
+            waited_ns,
+        })
+    }
+
+    /// Shipped work: the thread makes (or reads) its items.
+    fn compute_task(&self, chunk: u32, start: u64, len: u64) -> Result<(Accumulator, u64), String> {
+        let up = self.up.clone();
+        let me = self.worker;
+        let mut beat = |done| {
+            let _ = up.send((me, Up::Heartbeat { chunk, done }));
+        };
+        let file = match &self.work.data {
+            DataSource::File { path, .. } => Some(std::fs::File::open(path).map_err(|e| e.to_string())?),
+            _ => None,
+        };
+        compute(&self.work, start, len, Items::Make(file.as_ref()), &mut beat)
+    }
+}
+
+// `compute` with `Items::Here` indexes from the slice's start: give it the chunk's own slice.
+fn chunk_of(a: &Arc<Vec<u64>>, start: u64, len: u64) -> &[u64] {
+    &a[start as usize..(start + len) as usize]
+}
+
+/// A worker thread: the same exchange over crossbeam channels.
+pub fn run_thread(local: Local, down: crossbeam::channel::Receiver<Down>) {
+    let _ = local.up.send((local.worker, Up::Hello { worker: local.worker, pid: std::process::id() }));
+    let mut asked = monotonic_nanos();
+    while let Ok(Down::Task { chunk, start, len, .. }) = down.recv() {
+        let task_ns = monotonic_nanos();
+        let out = match &local.array {
+            Some(a) => {
+                let up = local.up.clone();
+                let me = local.worker;
+                let mut beat = |done| {
+                    let _ = up.send((me, Up::Heartbeat { chunk, done }));
+                };
+                compute(&local.work, 0, len, Items::Here(chunk_of(a, start, len)), &mut beat)
+            }
+            None => local.compute_task(chunk, start, len),
+        };
+        let Ok((acc, waited)) = out else { return };
+        let msg = local.result(chunk, len, acc, [asked, task_ns, task_ns], waited);
+        asked = monotonic_nanos();
+        if local.up.send((local.worker, msg)).is_err() {
+            return;
+        }
+    }
+}
+
+/// A worker task: the same exchange; waiting is `tokio::time::sleep`, so waiting tasks overlap
+/// even on one thread, while computing holds the thread until the chunk is done.
+pub async fn run_task(local: Local, mut down: tokio::sync::mpsc::UnboundedReceiver<Down>) {
+    let _ = local.up.send((local.worker, Up::Hello { worker: local.worker, pid: std::process::id() }));
+    let mut asked = monotonic_nanos();
+    let no_wait = Work { wait_ms: 0, ..local.work.clone() };
+    while let Some(Down::Task { chunk, start, len, .. }) = down.recv().await {
+        let task_ns = monotonic_nanos();
+        let up = local.up.clone();
+        let me = local.worker;
+        let mut beat = |done| {
+            let _ = up.send((me, Up::Heartbeat { chunk, done }));
+        };
+        let out = match &local.array {
+            Some(a) => compute(&no_wait, 0, len, Items::Here(chunk_of(a, start, len)), &mut beat),
+            None => {
+                let file = match &no_wait.data {
+                    DataSource::File { path, .. } => std::fs::File::open(path).ok(),
+                    _ => None,
+                };
+                compute(&no_wait, start, len, Items::Make(file.as_ref()), &mut beat)
+            }
+        };
+        let Ok((acc, _)) = out else { return };
+        let mut waited = 0;
+        if local.work.wait_ms > 0 {
+            let t = monotonic_nanos();
+            let until = tokio::time::Instant::now() + Duration::from_millis(local.work.wait_ms);
+            while tokio::time::Instant::now() < until {
+                tokio::time::sleep_until(until.min(tokio::time::Instant::now() + local.work.heartbeat)).await;
+                let _ = local.up.send((me, Up::Heartbeat { chunk, done: len }));
+            }
+            waited = monotonic_nanos() - t;
+        }
+        let msg = local.result(chunk, len, acc, [asked, task_ns, task_ns], waited);
+        asked = monotonic_nanos();
+        if local.up.send((local.worker, msg)).is_err() {
+            return;
+        }
+    }
+}
+
+impl std::fmt::Debug for Local {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Local(w{})", self.worker)
+    }
+}
