@@ -419,6 +419,15 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `println!` that does not panic when stdout is closed (`ipc-lab job | head`): the job goes on
+/// to its end and cleans up, its report simply unread.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 /// `ipc-lab job`: one job, a sweep over worker counts, or the kinds of worker compared.
 #[cfg(target_os = "linux")]
 fn job_cmd(a: ipc_lab::jobs::spec::JobArgs) -> anyhow::Result<ExitCode> {
@@ -441,12 +450,12 @@ fn job_cmd(a: ipc_lab::jobs::spec::JobArgs) -> anyhow::Result<ExitCode> {
         })
         .map_err(anyhow::Error::msg)?;
         if json {
-            println!("{}", serde_json::to_string_pretty(&s)?);
+            outln!("{}", serde_json::to_string_pretty(&s)?);
         } else {
-            println!("{}", say::headline(&spec));
-            println!("workers      time   speedup  efficiency  communication  exact");
+            outln!("{}", say::headline(&spec));
+            outln!("workers      time   speedup  efficiency  communication  exact");
             for p in &s.points {
-                println!(
+                outln!(
                     "{:>7} {:>9} {:>8.2}× {:>10.0}% {:>13.0}%  {}{}",
                     p.workers,
                     say::millis(p.elapsed_ns),
@@ -458,12 +467,12 @@ fn job_cmd(a: ipc_lab::jobs::spec::JobArgs) -> anyhow::Result<ExitCode> {
                 );
             }
             match s.serial_share {
-                Some(f) => println!(
+                Some(f) => outln!(
                     "Amdahl fit: serial share {:.1}% (speedup at most {:.1}× with any number of workers)",
                     f * 100.0,
                     if f > 0.0 { 1.0 / f } else { f64::INFINITY }
                 ),
-                None => println!("Amdahl fit: needs a point with 2 or more workers within the CPUs"),
+                None => outln!("Amdahl fit: needs a point with 2 or more workers within the CPUs"),
             }
         }
         let exact = s.points.iter().all(|p| p.exact);
@@ -472,15 +481,15 @@ fn job_cmd(a: ipc_lab::jobs::spec::JobArgs) -> anyhow::Result<ExitCode> {
     if a.compare_as {
         let rows = sweep::compare_kinds(&spec, &exe).map_err(anyhow::Error::msg)?;
         if json {
-            println!("{}", serde_json::to_string_pretty(&rows)?);
+            outln!("{}", serde_json::to_string_pretty(&rows)?);
         } else {
-            println!("{}", say::headline(&spec));
-            println!(
+            outln!("{}", say::headline(&spec));
+            outln!(
                 "as          start-up/worker  memory/worker  1 worker   {} workers  speedup  communication",
                 spec.workers
             );
             for r in &rows {
-                println!(
+                outln!(
                     "{:<10} {:>15} {:>14} {:>9} {:>11} {:>7.2}× {:>13.0}%",
                     r.kind.as_str(),
                     format!("{:.2} ms", r.startup_per_worker_ns as f64 / 1e6),
@@ -491,7 +500,7 @@ fn job_cmd(a: ipc_lab::jobs::spec::JobArgs) -> anyhow::Result<ExitCode> {
                     r.comm_share * 100.0
                 );
             }
-            println!(
+            outln!(
                 "memory: a process's proportional set size (shared pages split); threads and tasks: the coordinator's growth divided by the workers"
             );
         }
@@ -499,7 +508,7 @@ fn job_cmd(a: ipc_lab::jobs::spec::JobArgs) -> anyhow::Result<ExitCode> {
         return Ok(if exact { ExitCode::SUCCESS } else { ExitCode::from(1) });
     }
     if !json {
-        println!("{}", say::headline(&spec));
+        outln!("{}", say::headline(&spec));
     }
     let mut t0 = 0;
     let outcome = coordinator::run(&spec, &exe, None, &mut |e| {
@@ -507,7 +516,7 @@ fn job_cmd(a: ipc_lab::jobs::spec::JobArgs) -> anyhow::Result<ExitCode> {
             t0 = *at_ns;
         }
         if !json && let Some(line) = say::event(&e, t0) {
-            println!("{line}");
+            outln!("{line}");
         }
     });
     let outcome = match outcome {
@@ -518,10 +527,10 @@ fn job_cmd(a: ipc_lab::jobs::spec::JobArgs) -> anyhow::Result<ExitCode> {
         }
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&outcome)?);
+        outln!("{}", serde_json::to_string_pretty(&outcome)?);
     } else {
         for line in say::report(&outcome) {
-            println!("{line}");
+            outln!("{line}");
         }
     }
     Ok(if outcome.exact { ExitCode::SUCCESS } else { ExitCode::from(1) })
@@ -792,6 +801,12 @@ mod tests {
                     }
                     Some(Cmd::Worker { spec }) => {
                         let _ = serde_json::from_str::<ipc_lab::traffic::worker::WorkerSpec>(&spec).map(|s| s.validate());
+                    }
+                    Some(Cmd::Job(a)) => {
+                        let _ = ipc_lab::jobs::spec::JobSpec::from_args(&a);
+                    }
+                    Some(Cmd::JobWorker { spec }) => {
+                        let _ = serde_json::from_str::<ipc_lab::jobs::worker::WorkerSpec>(&spec);
                     }
                     Some(Cmd::List { .. } | Cmd::Scenarios | Cmd::Run(_) | Cmd::Actor { .. } | Cmd::Lesson { .. }) => {}
                 }

@@ -200,6 +200,8 @@ pub struct JobOutcome {
     pub chunks: Vec<ChunkHistory>,
     /// The coordinator's resident memory growth from starting the workers (threads and tasks).
     pub rss_growth_kib: Option<u64>,
+    /// The prefix of every name the job created (shm, queues, FIFOs, sockets): all removed.
+    pub resource_prefix: Option<String>,
 }
 
 impl JobOutcome {
@@ -935,6 +937,7 @@ impl Coordinator {
                 .map(|(i, c)| ChunkHistory { chunk: i as u32, start: c.start, len: c.len, steps: c.history.clone() })
                 .collect(),
             rss_growth_kib,
+            resource_prefix: self.resources.as_ref().map(|r| r.prefix().to_string()),
         })
     }
 

@@ -191,8 +191,8 @@ fn run_process(spec_json: &str) -> Result<(), String> {
         });
         seq += 1;
         asked = monotonic_nanos();
-        match injector.as_mut().map(|i| i.decide(seq, 0, false)) {
-            Some(Action::Corrupt(at)) => proto::send_json_corrupted(&mut ch, seq, &result, at + 3)?,
+        match injector.as_mut().map(|i| i.decide(seq, 64, false)) {
+            Some(Action::Corrupt(at)) => proto::send_json_corrupted(&mut ch, seq, &result, at)?,
             _ => proto::send_json(&mut ch, seq, &result)?,
         }
     }

@@ -1,0 +1,204 @@
+//! Jobs over real processes: the gathered result is exact over every mechanism and every kind of
+//! worker; killed and stopped workers are noticed, their chunks requeued, late results counted
+//! once; nothing is left behind; bad input is refused with exit code 2.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Mutex;
+
+use common::{assert_nothing_left, exe};
+use crossbeam::channel::unbounded;
+use ipc_lab::jobs::coordinator::{JobCommand, JobEvent, JobOutcome, Lost, Sig, Step, run};
+use ipc_lab::jobs::spec::{JobArgs, JobSpec};
+
+/// One job at a time: they time themselves and the machine has two cores.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn job(line: &str) -> (JobOutcome, Vec<JobEvent>) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let spec = JobSpec::from_args(&JobArgs::parse_line(line).expect(line)).expect(line);
+    let mut events = Vec::new();
+    let out = run(&spec, &exe(), None, &mut |e| events.push(e)).unwrap_or_else(|e| panic!("{line}: {e}"));
+    check_clean(&out);
+    (out, events)
+}
+
+fn check_clean(out: &JobOutcome) {
+    let pids: Vec<u32> = out.workers.iter().filter_map(|w| w.pid).filter(|&p| p != std::process::id()).collect();
+    assert_nothing_left(out.resource_prefix.as_deref().unwrap_or("ipc-lab-none-"), &pids);
+}
+
+#[test]
+fn every_mechanism_gathers_the_exact_result() {
+    for m in ["pipe", "fifo", "unix", "tcp", "shm", "mqueue"] {
+        for (schedule, op) in [("static", "sum"), ("dynamic --chunk 7777", "histogram:5"), ("dynamic", "minmax")] {
+            let line = format!("--mechanism {m} --workers 3 --schedule {schedule} --op {op} --data random:200000:9");
+            let (out, _) = job(&line);
+            assert!(
+                out.exact,
+                "{line}: {:?} against {:?}, wrong chunks {:?}",
+                out.result, out.expected, out.wrong_chunks
+            );
+            assert!(out.bytes_moved >= 200_000 * 8, "{line}: the items travelled ({} bytes)", out.bytes_moved);
+            assert_eq!(out.workers.iter().map(|w| w.items).sum::<u64>(), 200_000, "{line}: every item once");
+        }
+    }
+}
+
+#[test]
+fn threads_and_tasks_gather_the_exact_result_too() {
+    for kind in ["thread", "async", "async-1"] {
+        for ship in ["data", "work"] {
+            let line =
+                format!("--as {kind} --workers 4 --schedule dynamic --ship {ship} --data range:1000003 --work 3");
+            let (out, _) = job(&line);
+            assert!(out.exact, "{line}: {:?}", out.result);
+            assert_eq!(out.result, ipc_lab::jobs::compute::Partial::Sum(1_000_003u128 * 1_000_004 / 2));
+            assert_eq!(out.bytes_moved, 0, "{line}: threads share the array, nothing is sent");
+        }
+    }
+}
+
+#[test]
+fn shipping_work_or_a_shared_segment_moves_no_items() {
+    let (data, _) = job("--workers 2 --mechanism shm --ship data --data range:300000");
+    let (work, _) = job("--workers 2 --mechanism shm --ship work --data range:300000");
+    let (shared, _) = job("--workers 2 --mechanism shm --ship shared --data range:300000");
+    for o in [&data, &work, &shared] {
+        assert!(o.exact);
+    }
+    assert!(data.bytes_moved >= 300_000 * 8);
+    assert!(work.bytes_moved < 4096 && shared.bytes_moved < 4096, "{} {}", work.bytes_moved, shared.bytes_moved);
+}
+
+#[test]
+fn a_data_file_is_summed_exactly() {
+    let path = std::env::temp_dir().join(format!("ipc-lab-job-data-{}.bin", std::process::id()));
+    let values: Vec<u64> = (0..50_000u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect();
+    std::fs::write(&path, values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+    for ship in ["data", "work"] {
+        let (out, _) = job(&format!("--workers 3 --ship {ship} --data file:{}", path.display()));
+        assert_eq!(out.result, ipc_lab::jobs::compute::Partial::Sum(values.iter().map(|&v| v as u128).sum()));
+        assert!(out.exact);
+    }
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn a_worker_killed_while_computing_loses_nothing() {
+    let (out, events) = job(
+        "--workers 2 --schedule dynamic --chunk 200000 --data range:6000000 --work 40 --ship work --kill-worker 1@0.15",
+    );
+    assert!(out.exact, "{:?} against {:?}", out.result, out.expected);
+    assert!(out.requeued >= 1, "the dead worker's chunk went back to the queue");
+    assert!(
+        events.iter().any(|e| matches!(e, JobEvent::Lost { worker: 1, how: Lost::Died { .. }, .. })),
+        "w1's death was noticed"
+    );
+    assert_eq!(out.workers[0].fate, "killed (SIGKILL)");
+    let told: Vec<&Step> = out.chunks.iter().flat_map(|c| &c.steps).collect();
+    assert!(told.iter().any(|s| matches!(s, Step::Requeued { from: 1, .. })), "a chunk's history says so");
+}
+
+#[test]
+fn a_worker_killed_while_its_items_are_sent_loses_nothing() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    // Two chunks of 8 million items (64 MiB each) through a pipe: w1 is killed as soon as its
+    // chunk is assigned, while the coordinator writes its items.
+    let spec = JobSpec::from_args(&JobArgs::parse_line("--workers 2 --data range:16000000 --mechanism pipe").unwrap())
+        .unwrap();
+    let (tx, rx) = unbounded();
+    let mut events = Vec::new();
+    let out = run(&spec, &exe(), Some(&rx), &mut |e| {
+        if matches!(e, JobEvent::Assigned { worker: 1, .. }) {
+            tx.send(JobCommand::Signal { worker: 1, signal: Sig::Kill }).unwrap();
+        }
+        events.push(e);
+    })
+    .expect("the job ends");
+    check_clean(&out);
+    assert!(out.exact);
+    let sent_to_w1 = events.iter().any(|e| matches!(e, JobEvent::Sent { worker: 1, .. }));
+    assert!(!sent_to_w1, "w1 died before its 64 MiB had all gone through the pipe");
+    assert!(out.chunks[0].steps.iter().any(|s| matches!(s, Step::Requeued { from: 1, .. })), "{:?}", out.chunks[0]);
+    assert!(out.chunks[0].steps.iter().any(|s| matches!(s, Step::Done { worker: 2, .. })), "{:?}", out.chunks[0]);
+}
+
+#[test]
+fn a_stopped_worker_is_noticed_by_its_silence_and_its_late_result_counted_once() {
+    let (out, events) =
+        job("--workers 2 --schedule dynamic --chunk 500000 --data range:20000000 --work 40 --ship work \
+         --heartbeat-ms 50 --stop-worker 1@0.2 --continue-worker 1@1.5");
+    assert!(out.exact, "{:?}", out.result);
+    let silent = events.iter().find_map(|e| match e {
+        JobEvent::Lost { worker: 1, how: Lost::Silent { after_ms, state }, .. } => Some((*after_ms, *state)),
+        _ => None,
+    });
+    let (after_ms, state) = silent.expect("w1's silence was noticed");
+    assert!(after_ms >= 250, "not before five heartbeats: {after_ms} ms");
+    assert_eq!(state, Some('T'), "the kernel showed it stopped");
+    assert!(out.duplicates >= 1, "w1's late result came back and was ignored");
+    assert!(events.iter().any(|e| matches!(e, JobEvent::Duplicate { worker: 1, .. })));
+    // Counted once: every chunk done exactly once, every item once.
+    for c in &out.chunks {
+        assert_eq!(c.steps.iter().filter(|s| matches!(s, Step::Done { .. })).count(), 1, "{c:?}");
+    }
+}
+
+#[test]
+fn respawned_and_added_workers_join_the_job() {
+    let (out, events) =
+        job("--workers 2 --schedule dynamic --chunk 100000 --data range:4000000 --work 40 --ship work \
+         --kill-worker 2@0.1 --respawn --add-worker-at 0.2");
+    assert!(out.exact);
+    assert!(out.workers.len() >= 4, "w3 replaces w2 and w4 is added: {}", out.workers.len());
+    assert!(events.iter().any(|e| matches!(e, JobEvent::WorkerUp { replaces: Some(2), .. })));
+    assert!(out.workers[2..].iter().any(|w| w.chunks > 0), "the newcomers computed chunks");
+}
+
+#[test]
+fn corrupted_results_are_computed_again() {
+    let (out, _) = job("--workers 2 --schedule dynamic --chunk 5000 --data range:400000 --inject corrupt=0.2,seed=4");
+    assert!(out.exact);
+    let corrupt = out.chunks.iter().flat_map(|c| &c.steps).filter(|s| matches!(s, Step::Corrupt { .. })).count();
+    assert!(corrupt >= 1, "one in five results arrives damaged and is caught");
+}
+
+fn cli(args: &[&str]) -> std::process::Output {
+    Command::new(exe()).arg("job").args(args).output().expect("runs")
+}
+
+#[test]
+fn the_cli_says_what_is_wrong_and_exits_2() {
+    let path = std::env::temp_dir().join(format!("ipc-lab-job-odd-{}.bin", std::process::id()));
+    std::fs::write(&path, [0u8; 20]).unwrap();
+    let file = format!("file:{}", path.display());
+    for (args, says) in [
+        (vec!["--workers", "0"], "--workers"),
+        (vec!["--schedule", "dynamic", "--chunk", "0"], "--chunk"),
+        (vec!["--data", file.as_str()], "20 bytes"),
+        (vec!["--op", "median"], "--op"),
+    ] {
+        let out = cli(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with("error: ") && err.contains(says), "{args:?}: {err}");
+    }
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn the_cli_json_holds_the_result_the_check_and_the_histories() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let out = cli(&["--workers", "2", "--data", "range:100000", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["result"]["sum"].as_u64(), Some(5_000_050_000));
+    assert_eq!(v["expected"]["sum"].as_u64(), Some(5_000_050_000));
+    assert_eq!(v["exact"], true);
+    assert_eq!(v["workers"].as_array().map(Vec::len), Some(2));
+    assert!(v["workers"][0]["compute_ns"].is_u64());
+    assert_eq!(v["chunks"].as_array().map(Vec::len), Some(2));
+    assert!(v["chunks"][0]["steps"].as_array().is_some_and(|s| s.len() == 2));
+}
