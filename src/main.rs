@@ -95,6 +95,11 @@ struct GuiArgs {
     /// With --program: you are the scheduler (each operation waits until you pick the process).
     #[arg(long, requires = "program")]
     schedule: bool,
+    /// Open the Distributed view set up as this job (the options of `ipc-lab job`, quoted as one
+    /// argument: --job "--workers 4 --schedule dynamic"); with --autostart it starts.
+    #[cfg(target_os = "linux")]
+    #[arg(long, value_name = "ARGS", conflicts_with_all = ["program", "setup"], allow_hyphen_values = true)]
+    job: Option<String>,
     /// Open the Lessons view at this lesson (see `ipc-lab list lessons`).
     #[arg(long, value_name = "ID", conflicts_with_all = ["program", "setup"])]
     lesson: Option<String>,
@@ -563,6 +568,9 @@ fn gui_options(a: GuiArgs) -> anyhow::Result<ipc_lab::app::AppOptions> {
             bail!("no lesson '{id}' (known: {})", ids.join(", "));
         }
     }
+    if let Some(line) = &a.job {
+        ipc_lab::app::jobs_ui::JobsUi::from_line(line).map_err(|e| anyhow::anyhow!("--job: {e}"))?;
+    }
     if let Some(id) = &a.program {
         let p = ipc_lab::programs::spec::builtin()
             .into_iter()
@@ -582,6 +590,7 @@ fn gui_options(a: GuiArgs) -> anyhow::Result<ipc_lab::app::AppOptions> {
         variant: a.variant.unwrap_or_default(),
         schedule: a.schedule,
         lesson: a.lesson,
+        job: a.job,
         lang,
         progress_path: None,
         bundled_font: false,

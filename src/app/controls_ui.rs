@@ -65,6 +65,7 @@ pub fn view_tabs(app: &mut IpcLabApp, ui: &mut egui::Ui) {
         .on_hover_text(tr!("view.lessons_hint"));
     ui.selectable_value(&mut app.ui_state.view, View::Compare, tr!("view.compare"))
         .on_hover_text(tr!("view.compare_hint"));
+    ui.selectable_value(&mut app.ui_state.view, View::Jobs, tr!("view.jobs")).on_hover_text(tr!("view.jobs_hint"));
 }
 
 /// Presenter mode and the language, at the end of every view's top row. The language is the

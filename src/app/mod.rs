@@ -8,6 +8,7 @@ pub mod compare_ui;
 mod controls_ui;
 pub mod fonts;
 mod frame_stats;
+pub mod jobs_ui;
 pub mod lesson_ui;
 pub mod program_ui;
 mod stage_ui;
@@ -49,6 +50,8 @@ pub struct AppOptions {
     pub schedule: bool,
     /// Open the Lessons view at this lesson (id).
     pub lesson: Option<String>,
+    /// Open the Distributed view set up as this `ipc-lab job` argument line.
+    pub job: Option<String>,
     /// The language of the UI and the lessons; `None` follows the locale (LC_ALL, LC_MESSAGES,
     /// LANG).
     pub lang: Option<crate::lessons::Lang>,
@@ -70,6 +73,8 @@ pub enum View {
     Lessons,
     /// The latency lab: the mechanisms raced, plotted against each other.
     Compare,
+    /// Distributed computing on one machine: an array scattered to workers, gathered.
+    Jobs,
 }
 
 /// The pace the user picked, with the slow-motion rate kept while another pace is chosen.
@@ -98,6 +103,7 @@ pub struct UiState {
     pub program: program_ui::ProgramUi,
     pub lesson: lesson_ui::LessonUi,
     pub compare: compare_ui::CompareUi,
+    pub jobs: jobs_ui::JobsUi,
 }
 
 impl UiState {
@@ -171,10 +177,18 @@ impl IpcLabApp {
                 options.progress_path.clone(),
             ),
             compare: compare_ui::CompareUi::default(),
+            jobs: jobs_ui::JobsUi::default(),
         };
         if let Some(id) = &options.lesson {
             ui_state.view = View::Lessons;
             ui_state.lesson.open(id);
+        }
+        if let Some(line) = &options.job {
+            ui_state.view = View::Jobs;
+            match jobs_ui::JobsUi::from_line(line) {
+                Ok(j) => ui_state.jobs = j,
+                Err(e) => ui_state.jobs.message = Some(e),
+            }
         }
         if let Some(id) = &options.program {
             ui_state.view = View::Programs;
@@ -202,6 +216,10 @@ impl IpcLabApp {
             match app.ui_state.view {
                 View::Stage => app.start(),
                 View::Programs => app.program_start(),
+                View::Jobs => {
+                    let (exe, repaint) = (app.exe.clone(), app.repaint.clone());
+                    app.ui_state.jobs.start(&exe, &repaint);
+                }
                 View::Lessons | View::Compare => {}
             }
         }
@@ -521,6 +539,13 @@ impl IpcLabApp {
             self.send_pending();
             return;
         }
+        if self.ui_state.view == View::Jobs {
+            self.top_panel(ui, |_, _| {});
+            let (exe, repaint) = (self.exe.clone(), self.repaint.clone());
+            egui::CentralPanel::default().show(ui, |ui| jobs_ui::jobs_ui(&mut self.ui_state.jobs, &exe, &repaint, ui));
+            self.send_pending();
+            return;
+        }
         if self.ui_state.view == View::Lessons {
             self.lessons_root(ui, now);
             self.send_pending();
@@ -672,6 +697,7 @@ impl IpcLabApp {
     fn shutdown(&mut self) {
         self.session.lock().unwrap_or_else(|p| p.into_inner()).take();
         self.program_session.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.ui_state.jobs.session = None;
     }
 }
 

@@ -10,8 +10,10 @@
 
 pub mod compute;
 pub mod coordinator;
+pub mod model;
 pub mod proto;
 pub mod say;
+pub mod session;
 pub mod spec;
 pub mod sweep;
 pub mod worker;

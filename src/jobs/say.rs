@@ -16,6 +16,15 @@ pub fn kind(k: WorkerKind) -> String {
     }
 }
 
+/// The operation's name in words.
+pub fn op(o: super::spec::Op) -> String {
+    match o {
+        super::spec::Op::Sum => tr!("jobs.op_sum"),
+        super::spec::Op::MinMax => tr!("jobs.op_minmax"),
+        super::spec::Op::Histogram { buckets } => tr!("jobs.op_histogram_k", k = buckets),
+    }
+}
+
 /// The job in one line: what, over what, how scheduled and shipped.
 pub fn headline(s: &JobSpec) -> String {
     let how = match s.kind {
@@ -24,7 +33,7 @@ pub fn headline(s: &JobSpec) -> String {
     };
     tr!(
         "jobs.headline",
-        op = s.op.label(),
+        op = op(s.op),
         data = s.data.label(),
         n = s.workers,
         how = how,

@@ -1,0 +1,547 @@
+//! The Distributed view: a job's array as a strip of chunks coloured by state, a task stream
+//! with a lane per worker (idle, receiving, computing, waiting, sending, as the workers measured
+//! them), the running total and its check, the log; right-click a worker to kill, stop or
+//! continue it. After a sweep: speedup and efficiency against workers with Amdahl's curve.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use egui::{Color32, Pos2, Rect, Sense, Stroke, StrokeKind, Vec2};
+
+use crate::jobs::coordinator::{JobCommand, Sig};
+use crate::jobs::model::{ChunkState, JobModel, SegKind, WorkerState};
+use crate::jobs::say;
+use crate::jobs::session::{JobSession, Update};
+use crate::jobs::spec::{JobArgs, JobSpec};
+use crate::jobs::sweep::amdahl;
+use crate::tr;
+
+/// What the view remembers: the job's settings as the command line has them, the session, the
+/// model.
+pub struct JobsUi {
+    pub args: JobArgs,
+    /// Items, as a choice (the `--data range:N` of the job).
+    pub items: u64,
+    pub session: Option<JobSession>,
+    pub model: JobModel,
+    pub message: Option<String>,
+}
+
+impl Default for JobsUi {
+    fn default() -> Self {
+        JobsUi {
+            args: JobArgs {
+                workers: 2,
+                mechanism: "pipe".into(),
+                kind: "process".into(),
+                schedule: "dynamic".into(),
+                chunk: Some(500_000),
+                data: String::new(),
+                op: "sum".into(),
+                work: 30,
+                wait_ms: 0,
+                ship: "data".into(),
+                heartbeat_ms: 100,
+                format: "text".into(),
+                ..JobArgs::default()
+            },
+            items: 20_000_000,
+            session: None,
+            model: JobModel::default(),
+            message: None,
+        }
+    }
+}
+
+const WORKER_COLOURS: [Color32; 8] = [
+    Color32::from_rgb(66, 135, 245),
+    Color32::from_rgb(245, 140, 40),
+    Color32::from_rgb(70, 185, 100),
+    Color32::from_rgb(190, 90, 210),
+    Color32::from_rgb(220, 70, 80),
+    Color32::from_rgb(40, 180, 190),
+    Color32::from_rgb(200, 180, 50),
+    Color32::from_rgb(150, 110, 80),
+];
+
+/// Done chunks: a quiet grey, unlike any worker's colour.
+const DONE: Color32 = Color32::from_gray(150);
+
+pub fn worker_colour(id: u32) -> Color32 {
+    WORKER_COLOURS[(id.saturating_sub(1) as usize) % WORKER_COLOURS.len()]
+}
+
+impl JobsUi {
+    /// The view set up as an `ipc-lab job` argument line (its data a range, which the view
+    /// offers); an error says what is wrong with the line.
+    pub fn from_line(line: &str) -> Result<JobsUi, String> {
+        let args = JobArgs::parse_line(line)?;
+        let spec = JobSpec::from_args(&args)?;
+        let crate::jobs::spec::DataSource::Range { n } = spec.data else {
+            return Err("the Distributed view computes range:N data; use ipc-lab job for other data".into());
+        };
+        Ok(JobsUi { args, items: n, ..JobsUi::default() })
+    }
+
+    pub fn spec(&self) -> Result<JobSpec, String> {
+        let args = JobArgs { data: format!("range:{}", self.items), ..self.args.clone() };
+        JobSpec::from_args(&args)
+    }
+
+    pub fn start(&mut self, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>) {
+        self.session = None;
+        match self.spec() {
+            Ok(spec) => match JobSession::start(spec, exe.to_path_buf(), repaint.clone()) {
+                Ok(s) => {
+                    self.model = JobModel::default();
+                    self.session = Some(s);
+                    self.message = None;
+                }
+                Err(e) => self.message = Some(e.to_string()),
+            },
+            Err(e) => self.message = Some(e),
+        }
+    }
+
+    pub fn sweep(&mut self, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>) {
+        self.session = None;
+        match self.spec() {
+            Ok(spec) => match JobSession::sweep(spec, vec![1, 2, 4], exe.to_path_buf(), repaint.clone()) {
+                Ok(s) => {
+                    self.model.sweep = None;
+                    self.model.sweep_runs.clear();
+                    self.session = Some(s);
+                    self.message = None;
+                }
+                Err(e) => self.message = Some(e.to_string()),
+            },
+            Err(e) => self.message = Some(e),
+        }
+    }
+
+    pub fn command(&self, c: JobCommand) {
+        if let Some(s) = &self.session {
+            s.command(c);
+        }
+    }
+
+    /// Folds what the session reported.
+    pub fn drain(&mut self) {
+        let Some(s) = &self.session else { return };
+        for u in s.updates() {
+            match u {
+                Update::Event(e) => self.model.apply(e),
+                Update::SweepRun(n, ns, exact) => self.model.sweep_runs.push((n, ns, exact)),
+                Update::Sweep(sw) => self.model.sweep = Some(sw),
+                Update::SweepFailed(why) => self.message = Some(why),
+            }
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| !s.is_finished())
+    }
+}
+
+fn choice(ui: &mut egui::Ui, id: &str, label: String, value: &mut String, options: &[(&str, String)], enabled: bool) {
+    ui.label(label);
+    ui.add_enabled_ui(enabled, |ui| {
+        let shown = options.iter().find(|(v, _)| v == value).map_or(value.clone(), |(_, s)| s.clone());
+        egui::ComboBox::from_id_salt(id).selected_text(shown).show_ui(ui, |ui| {
+            for (v, s) in options {
+                ui.selectable_value(value, v.to_string(), s.clone());
+            }
+        });
+    });
+}
+
+pub fn jobs_ui(j: &mut JobsUi, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>, ui: &mut egui::Ui) {
+    j.drain();
+    let running = j.is_running();
+    ui.horizontal_wrapped(|ui| {
+        ui.label(tr!("jobs.workers"));
+        ui.add_enabled(!running, egui::DragValue::new(&mut j.args.workers).range(1..=16));
+        choice(
+            ui,
+            "job-as",
+            tr!("jobs.as"),
+            &mut j.args.kind,
+            &[
+                ("process", tr!("jobs.as_process_short")),
+                ("thread", tr!("jobs.as_thread_short")),
+                ("async", tr!("jobs.as_async_short")),
+                ("async-1", tr!("jobs.as_async_one_short")),
+            ],
+            !running,
+        );
+        let mechanisms: Vec<(&str, String)> =
+            ["pipe", "fifo", "unix", "tcp", "shm", "mqueue"].iter().map(|m| (*m, m.to_string())).collect();
+        choice(
+            ui,
+            "job-mech",
+            tr!("jobs.mechanism"),
+            &mut j.args.mechanism,
+            &mechanisms,
+            !running && j.args.kind == "process",
+        );
+        choice(
+            ui,
+            "job-schedule",
+            tr!("jobs.schedule"),
+            &mut j.args.schedule,
+            &[("static", tr!("jobs.static_short")), ("dynamic", tr!("jobs.dynamic_short"))],
+            !running,
+        );
+        if j.args.schedule == "dynamic" {
+            ui.label(tr!("jobs.chunk"));
+            let mut c = j.args.chunk.unwrap_or(500_000);
+            if ui.add_enabled(!running, egui::DragValue::new(&mut c).range(1000..=j.items).speed(10_000)).changed() {
+                j.args.chunk = Some(c);
+            }
+        }
+    });
+    ui.horizontal_wrapped(|ui| {
+        ui.label(tr!("jobs.items"));
+        ui.add_enabled_ui(!running, |ui| {
+            egui::ComboBox::from_id_salt("job-items").selected_text(group(j.items)).show_ui(ui, |ui| {
+                for n in [1_000_000u64, 5_000_000, 20_000_000, 50_000_000] {
+                    ui.selectable_value(&mut j.items, n, group(n));
+                }
+            });
+        });
+        choice(
+            ui,
+            "job-op",
+            tr!("jobs.op"),
+            &mut j.args.op,
+            &[
+                ("sum", tr!("jobs.op_sum")),
+                ("minmax", tr!("jobs.op_minmax")),
+                ("histogram:8", tr!("jobs.op_histogram")),
+            ],
+            !running,
+        );
+        ui.label(tr!("jobs.work"));
+        ui.add_enabled(!running, egui::DragValue::new(&mut j.args.work).range(0..=1000));
+        choice(
+            ui,
+            "job-ship",
+            tr!("jobs.ship"),
+            &mut j.args.ship,
+            &[
+                ("data", tr!("jobs.ship_data_short")),
+                ("work", tr!("jobs.ship_work_short")),
+                ("shared", tr!("jobs.ship_shared_short")),
+            ],
+            !running,
+        );
+    });
+    ui.horizontal_wrapped(|ui| {
+        if ui.add_enabled(!running, egui::Button::new(tr!("jobs.start"))).clicked() {
+            j.start(exe, repaint);
+        }
+        if ui.add_enabled(running, egui::Button::new(tr!("jobs.stop"))).clicked() {
+            j.session = None;
+            j.message = Some(tr!("jobs.stopped"));
+        }
+        let can_add = running && j.model.is_running();
+        if ui.add_enabled(can_add, egui::Button::new(tr!("jobs.add_worker"))).clicked() {
+            j.command(JobCommand::AddWorker);
+        }
+        if ui
+            .add_enabled(!running, egui::Button::new(tr!("jobs.sweep")))
+            .on_hover_text(tr!("jobs.sweep_hint"))
+            .clicked()
+        {
+            j.sweep(exe, repaint);
+        }
+        if let Some(m) = &j.message {
+            ui.colored_label(Color32::from_rgb(230, 160, 60), m);
+        }
+    });
+    ui.separator();
+    if j.model.sweep.is_some() || (!j.model.sweep_runs.is_empty() && j.model.chunks.is_empty()) {
+        sweep_ui(&j.model, ui);
+        return;
+    }
+    if j.model.chunks.is_empty() {
+        ui.add_space(20.0);
+        ui.vertical_centered(|ui| ui.label(egui::RichText::new(tr!("jobs.empty")).size(18.0)));
+        return;
+    }
+    if let Ok(spec) = j.spec() {
+        ui.label(egui::RichText::new(say::headline(&spec)).weak());
+    }
+    strip_ui(&j.model, ui);
+    ui.add_space(6.0);
+    let now = crate::wire::monotonic_nanos();
+    let mut asked = None;
+    let total_h = ui.available_height();
+    let log_h = (total_h * 0.32).clamp(80.0, 220.0);
+    let lanes = j.model.workers.len().max(1) as f32;
+    let lane_h = ((total_h - log_h - 60.0) / lanes - 8.0).clamp(28.0, 64.0);
+    egui::ScrollArea::vertical().id_salt("lanes").max_height(total_h - log_h).show(ui, |ui| {
+        asked = lanes_ui(&j.model, now, lane_h, ui);
+    });
+    if let Some(c) = asked {
+        j.command(c);
+    }
+    ui.separator();
+    result_ui(&j.model, ui);
+    if j.model.is_running() {
+        ui.ctx().request_repaint_after(std::time::Duration::from_millis(33));
+    }
+}
+
+/// 20000000 as 20,000,000.
+pub fn group(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn chunk_colour(state: ChunkState) -> Color32 {
+    match state {
+        ChunkState::Waiting => Color32::from_gray(70),
+        ChunkState::Sent { worker } => worker_colour(worker).gamma_multiply(0.45),
+        ChunkState::Computing { worker } => worker_colour(worker),
+        ChunkState::Done { .. } => DONE,
+    }
+}
+
+fn strip_ui(m: &JobModel, ui: &mut egui::Ui) {
+    ui.horizontal(|ui| {
+        ui.label(egui::RichText::new(tr!("jobs.array")).strong());
+        ui.label(tr!("jobs.array_count", done = m.chunks_done, n = m.chunks.len(), items = group(m.items())));
+    });
+    let width = ui.available_width();
+    let (rect, _) = ui.allocate_exact_size(Vec2::new(width, 30.0), Sense::hover());
+    let painter = ui.painter_at(rect);
+    let items = m.items().max(1) as f32;
+    for (i, c) in m.chunks.iter().enumerate() {
+        let x0 = rect.left() + rect.width() * c.start as f32 / items;
+        let x1 = rect.left() + rect.width() * (c.start + c.len) as f32 / items;
+        let r = Rect::from_min_max(Pos2::new(x0, rect.top()), Pos2::new(x1.max(x0 + 1.0), rect.bottom()));
+        painter.rect_filled(r.shrink2(Vec2::new(0.5, 0.0)), 1.0, chunk_colour(c.state));
+        if c.requeued {
+            painter.rect_stroke(
+                r.shrink(1.5),
+                1.0,
+                Stroke::new(2.0, Color32::from_rgb(240, 170, 40)),
+                StrokeKind::Inside,
+            );
+        }
+        if c.duplicate {
+            painter.circle_filled(Pos2::new(r.center().x, r.top() + 5.0), 3.5, Color32::from_rgb(200, 120, 230));
+        }
+        if r.width() > 22.0 {
+            let ink = if matches!(c.state, ChunkState::Done { .. }) { Color32::BLACK } else { Color32::WHITE };
+            painter.text(r.center(), egui::Align2::CENTER_CENTER, i.to_string(), egui::FontId::monospace(12.0), ink);
+        }
+    }
+    ui.horizontal_wrapped(|ui| {
+        for (colour, key) in [
+            (Color32::from_gray(70), "jobs.legend_waiting"),
+            (worker_colour(1).gamma_multiply(0.45), "jobs.legend_sent"),
+            (worker_colour(1), "jobs.legend_computing"),
+            (DONE, "jobs.legend_done"),
+            (Color32::from_rgb(240, 170, 40), "jobs.legend_requeued"),
+            (Color32::from_rgb(200, 120, 230), "jobs.legend_duplicate"),
+        ] {
+            let (r, _) = ui.allocate_exact_size(Vec2::splat(12.0), Sense::hover());
+            ui.painter().rect_filled(r, 2.0, colour);
+            ui.label(tr!(key));
+        }
+    });
+}
+
+fn seg_colour(kind: SegKind, worker: u32) -> Color32 {
+    match kind {
+        SegKind::Idle => Color32::from_gray(45),
+        SegKind::Receive => Color32::from_rgb(90, 160, 230),
+        SegKind::Compute => worker_colour(worker),
+        SegKind::Wait => worker_colour(worker).gamma_multiply(0.4),
+        SegKind::Send => Color32::from_rgb(240, 220, 90),
+    }
+}
+
+/// One lane per worker; returns a command asked for by right-click.
+fn lanes_ui(m: &JobModel, now: u64, lane_h: f32, ui: &mut egui::Ui) -> Option<JobCommand> {
+    let mut asked = None;
+    let t0 = m.t0_ns.unwrap_or(now);
+    let end = m.outcome.as_ref().map_or(now, |o| t0 + o.elapsed_ns).max(t0 + 1_000_000);
+    let label_w = 230.0;
+    ui.horizontal(|ui| {
+        ui.label(egui::RichText::new(tr!("jobs.task_stream")).strong());
+        for (kind, key) in [
+            (SegKind::Receive, "jobs.seg_receive"),
+            (SegKind::Compute, "jobs.seg_compute"),
+            (SegKind::Wait, "jobs.seg_wait"),
+            (SegKind::Send, "jobs.seg_send"),
+            (SegKind::Idle, "jobs.seg_idle"),
+        ] {
+            let (r, _) = ui.allocate_exact_size(Vec2::splat(12.0), Sense::hover());
+            ui.painter().rect_filled(r, 2.0, seg_colour(kind, 1));
+            ui.label(tr!(key));
+        }
+    });
+    for w in &m.workers {
+        ui.horizontal(|ui| {
+            let state = match w.state {
+                WorkerState::Starting => tr!("jobs.w_starting"),
+                WorkerState::Idle => tr!("jobs.w_idle"),
+                WorkerState::Busy { .. } => tr!("jobs.w_busy"),
+                WorkerState::Silent { stopped: true } => tr!("jobs.w_stopped"),
+                WorkerState::Silent { stopped: false } => tr!("jobs.w_silent"),
+                WorkerState::Gone => tr!("jobs.w_gone"),
+            };
+            let pid = w.pid.map_or(String::new(), |p| format!(" · PID {p}"));
+            let text = egui::RichText::new(format!("w{}{pid}\n{state} · {}", w.id, tr!("jobs.w_chunks", n = w.chunks)))
+                .color(worker_colour(w.id));
+            let (rect, resp) = ui.allocate_exact_size(Vec2::new(label_w, lane_h.max(36.0)), Sense::click());
+            ui.put(rect, egui::Label::new(text).selectable(false));
+            let lane_name = format!("w{}", w.id);
+            resp.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &lane_name));
+            let alive = !matches!(w.state, WorkerState::Gone | WorkerState::Starting) && w.pid.is_some();
+            resp.on_hover_text(tr!("jobs.lane_hint")).context_menu(|ui| {
+                ui.label(format!("w{}{pid}", w.id));
+                ui.separator();
+                for (what, signal) in [
+                    (tr!("stage.kill"), Sig::Kill),
+                    (tr!("stage.stop"), Sig::Stop),
+                    (tr!("stage.continue"), Sig::Continue),
+                ] {
+                    if ui.add_enabled(alive && m.is_running(), egui::Button::new(what)).clicked() {
+                        asked = Some(JobCommand::Signal { worker: w.id, signal });
+                        ui.close();
+                    }
+                }
+            });
+            let width = ui.available_width().max(50.0);
+            let (lane, _) = ui.allocate_exact_size(Vec2::new(width, lane_h), Sense::hover());
+            let painter = ui.painter_at(lane);
+            painter.rect_filled(lane, 2.0, Color32::from_gray(25));
+            let x = |ns: u64| lane.left() + lane.width() * (ns.saturating_sub(t0) as f32 / (end - t0) as f32);
+            for s in &w.segments {
+                if s.to_ns < t0 {
+                    continue;
+                }
+                let r = Rect::from_min_max(
+                    Pos2::new(x(s.from_ns), lane.top() + 3.0),
+                    Pos2::new(x(s.to_ns).max(x(s.from_ns) + 1.0), lane.bottom() - 3.0),
+                );
+                painter.rect_filled(r, 1.0, seg_colour(s.kind, w.id));
+            }
+            if let Some(since) = w.busy_since_ns {
+                let r = Rect::from_min_max(
+                    Pos2::new(x(since), lane.top() + 3.0),
+                    Pos2::new(x(now.min(end)).max(x(since) + 1.0), lane.bottom() - 3.0),
+                );
+                let colour = match w.state {
+                    WorkerState::Silent { .. } => Color32::from_rgb(120, 120, 120),
+                    _ => worker_colour(w.id).gamma_multiply(0.7),
+                };
+                painter.rect_filled(r, 1.0, colour);
+            }
+        });
+    }
+    ui.horizontal(|ui| {
+        ui.add_space(label_w);
+        ui.label(egui::RichText::new(tr!("jobs.axis", ms = format!("{:.0}", (end - t0) as f64 / 1e6))).weak());
+    });
+    asked
+}
+
+fn result_ui(m: &JobModel, ui: &mut egui::Ui) {
+    ui.columns(2, |cols| {
+        let ui = &mut cols[0];
+        match (&m.outcome, &m.total) {
+            (Some(o), _) => {
+                ui.label(egui::RichText::new(say::result(&o.result)).size(20.0).strong());
+                let colour = if o.exact { Color32::from_rgb(90, 200, 110) } else { Color32::from_rgb(230, 80, 80) };
+                ui.colored_label(colour, say::check(o));
+                ui.label(tr!(
+                    "jobs.summary",
+                    time = say::millis(o.elapsed_ns),
+                    bytes = say::bytes(o.bytes_moved),
+                    share = format!("{:.0}", o.comm_share() * 100.0)
+                ));
+                ui.label(tr!("jobs.counts", requeued = o.requeued, duplicates = o.duplicates));
+            }
+            (None, Some(total)) => {
+                ui.label(egui::RichText::new(say::result(total)).size(20.0));
+                ui.label(tr!(
+                    "jobs.running_total",
+                    done = m.chunks_done,
+                    n = m.chunks.len(),
+                    bytes = say::bytes(m.bytes)
+                ));
+            }
+            (None, None) => {
+                ui.label(tr!("jobs.starting"));
+            }
+        }
+        if let Some(why) = &m.failed {
+            ui.colored_label(Color32::from_rgb(230, 80, 80), tr!("jobs.log_failed", why = why));
+        }
+        let ui = &mut cols[1];
+        ui.label(egui::RichText::new(tr!("jobs.log")).strong());
+        egui::ScrollArea::vertical().id_salt("job-log").stick_to_bottom(true).show(ui, |ui| {
+            let t0 = m.t0_ns.unwrap_or(0);
+            for e in &m.log {
+                if let Some(line) = say::event(e, t0) {
+                    ui.label(line);
+                }
+            }
+            if m.log.is_empty() {
+                ui.label(egui::RichText::new(tr!("jobs.log_empty")).small().weak());
+            }
+        });
+    });
+}
+
+fn sweep_ui(m: &JobModel, ui: &mut egui::Ui) {
+    use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
+    ui.label(egui::RichText::new(tr!("jobs.sweep_title")).strong());
+    for (n, ns, exact) in &m.sweep_runs {
+        ui.label(tr!("jobs.sweep_run", n = n, time = say::millis(*ns), exact = if *exact { "✓" } else { "✗" }));
+    }
+    let Some(s) = &m.sweep else {
+        ui.spinner();
+        return;
+    };
+    let max_n = s.points.iter().map(|p| p.workers).max().unwrap_or(1) as f64;
+    if let Some(f) = s.serial_share {
+        ui.label(tr!("jobs.amdahl", share = format!("{:.1}", f * 100.0), cpus = s.cpus));
+    }
+    Plot::new("speedup")
+        .legend(Legend::default().position(egui_plot::Corner::LeftTop))
+        .x_axis_label(tr!("jobs.axis_workers"))
+        .y_axis_label(tr!("jobs.axis_speedup"))
+        .include_x(0.0)
+        .include_y(0.0)
+        .include_x(max_n + 0.5)
+        .include_y(max_n + 0.5)
+        .height(ui.available_height() - 10.0)
+        .show(ui, |p| {
+            p.line(
+                Line::new(tr!("jobs.ideal"), PlotPoints::new(vec![[1.0, 1.0], [max_n, max_n]])).color(Color32::GRAY),
+            );
+            if let Some(f) = s.serial_share {
+                let pts: Vec<[f64; 2]> =
+                    (0..=40).map(|i| 1.0 + (max_n - 1.0) * i as f64 / 40.0).map(|n| [n, amdahl(f, n)]).collect();
+                p.line(Line::new(tr!("jobs.amdahl_line"), PlotPoints::new(pts)).color(Color32::from_rgb(240, 170, 40)));
+            }
+            let pts: Vec<[f64; 2]> = s.points.iter().map(|q| [q.workers as f64, q.speedup]).collect();
+            p.points(Points::new(tr!("jobs.measured"), PlotPoints::new(pts)).radius(6.0).color(worker_colour(1)));
+            let eff: Vec<[f64; 2]> = s.points.iter().map(|q| [q.workers as f64, q.efficiency]).collect();
+            p.line(Line::new(tr!("jobs.efficiency"), PlotPoints::new(eff)).color(worker_colour(3)));
+            p.vline(egui_plot::VLine::new(tr!("jobs.cpus_line"), s.cpus as f64).color(Color32::from_gray(90)));
+        });
+}

@@ -1,0 +1,324 @@
+//! What the Distributed view shows, folded from a job's events: each chunk's state, each
+//! worker's lane of segments (idle, receiving, computing, sending, as the workers measured
+//! them), the running total, the log. No egui and no I/O; memory bounded.
+
+use std::collections::VecDeque;
+
+use super::compute::Partial;
+use super::coordinator::{JobEvent, JobOutcome, Lost};
+use super::sweep::Sweep;
+
+/// Most segments kept per lane (the oldest go first).
+pub const MAX_SEGMENTS: usize = 2000;
+/// Most log events kept.
+pub const MAX_LOG: usize = 200;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChunkState {
+    Waiting,
+    /// Assigned; its task (and items) on the way.
+    Sent {
+        worker: u32,
+    },
+    Computing {
+        worker: u32,
+    },
+    Done {
+        worker: u32,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChunkView {
+    pub start: u64,
+    pub len: u64,
+    pub state: ChunkState,
+    /// Taken back from a worker at least once.
+    pub requeued: bool,
+    /// A late copy of its result was ignored.
+    pub duplicate: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegKind {
+    Idle,
+    Receive,
+    Compute,
+    Wait,
+    Send,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Segment {
+    pub kind: SegKind,
+    pub from_ns: u64,
+    pub to_ns: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkerState {
+    Starting,
+    Idle,
+    Busy {
+        chunk: u32,
+    },
+    /// No heartbeat for the limit; `stopped` when the kernel showed state T.
+    Silent {
+        stopped: bool,
+    },
+    Gone,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkerView {
+    pub id: u32,
+    pub pid: Option<u32>,
+    pub state: WorkerState,
+    pub replaces: Option<u32>,
+    pub segments: VecDeque<Segment>,
+    /// The chunk in hand: since when, how far (from heartbeats).
+    pub busy_since_ns: Option<u64>,
+    pub done_items: u64,
+    pub chunks: u64,
+    pub items: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct JobModel {
+    pub chunks: Vec<ChunkView>,
+    pub workers: Vec<WorkerView>,
+    pub t0_ns: Option<u64>,
+    pub total: Option<Partial>,
+    pub chunks_done: usize,
+    pub bytes: u64,
+    pub log: VecDeque<JobEvent>,
+    pub outcome: Option<JobOutcome>,
+    pub failed: Option<String>,
+    pub sweep: Option<Sweep>,
+    /// Sweep runs finished so far: (workers, elapsed ns, exact).
+    pub sweep_runs: Vec<(usize, u64, bool)>,
+}
+
+impl JobModel {
+    pub fn is_running(&self) -> bool {
+        !self.chunks.is_empty() && self.outcome.is_none() && self.failed.is_none()
+    }
+
+    pub fn items(&self) -> u64 {
+        self.chunks.iter().map(|c| c.len).sum()
+    }
+
+    fn worker(&mut self, id: u32) -> Option<&mut WorkerView> {
+        self.workers.iter_mut().find(|w| w.id == id)
+    }
+
+    fn ensure_worker(&mut self, id: u32) -> &mut WorkerView {
+        if !self.workers.iter().any(|w| w.id == id) {
+            self.workers.push(WorkerView {
+                id,
+                pid: None,
+                state: WorkerState::Starting,
+                replaces: None,
+                segments: VecDeque::new(),
+                busy_since_ns: None,
+                done_items: 0,
+                chunks: 0,
+                items: 0,
+            });
+            self.workers.sort_by_key(|w| w.id);
+        }
+        self.workers.iter_mut().find(|w| w.id == id).expect("just added")
+    }
+
+    fn log(&mut self, e: &JobEvent) {
+        if self.log.len() == MAX_LOG {
+            self.log.pop_front();
+        }
+        self.log.push_back(e.clone());
+    }
+
+    pub fn apply(&mut self, e: JobEvent) {
+        match &e {
+            JobEvent::Planned { chunks, .. } => {
+                *self = JobModel { sweep_runs: std::mem::take(&mut self.sweep_runs), ..JobModel::default() };
+                self.chunks = chunks
+                    .iter()
+                    .map(|&(start, len)| ChunkView {
+                        start,
+                        len,
+                        state: ChunkState::Waiting,
+                        requeued: false,
+                        duplicate: false,
+                    })
+                    .collect();
+            }
+            JobEvent::WorkerUp { worker, pid, replaces, .. } => {
+                let w = self.ensure_worker(*worker);
+                w.pid = *pid;
+                w.replaces = *replaces;
+                w.state = WorkerState::Idle;
+                if replaces.is_some() {
+                    self.log(&e);
+                }
+            }
+            JobEvent::Started { at_ns } => self.t0_ns = Some(*at_ns),
+            JobEvent::Assigned { chunk, worker, at_ns } => {
+                if let Some(c) = self.chunks.get_mut(*chunk as usize) {
+                    c.state = ChunkState::Sent { worker: *worker };
+                }
+                let w = self.ensure_worker(*worker);
+                w.state = WorkerState::Busy { chunk: *chunk };
+                w.busy_since_ns = Some(*at_ns);
+                w.done_items = 0;
+            }
+            JobEvent::Sent { chunk, worker, bytes, .. } => {
+                self.bytes += bytes;
+                if let Some(c) = self.chunks.get_mut(*chunk as usize)
+                    && c.state == (ChunkState::Sent { worker: *worker })
+                {
+                    c.state = ChunkState::Computing { worker: *worker };
+                }
+            }
+            JobEvent::Progress { worker, chunk, done, .. } => {
+                if let Some(c) = self.chunks.get_mut(*chunk as usize)
+                    && c.state == (ChunkState::Sent { worker: *worker })
+                {
+                    c.state = ChunkState::Computing { worker: *worker };
+                }
+                if let Some(w) = self.worker(*worker) {
+                    w.done_items = *done;
+                }
+            }
+            JobEvent::Done { worker, result, arrived_ns, total } => {
+                if let Some(c) = self.chunks.get_mut(result.chunk as usize) {
+                    c.state = ChunkState::Done { worker: *worker };
+                }
+                self.chunks_done += 1;
+                self.total = Some(total.clone());
+                let w = self.ensure_worker(*worker);
+                w.chunks += 1;
+                w.items += result.items;
+                w.state = WorkerState::Idle;
+                w.busy_since_ns = None;
+                let compute_end = result.computed_ns.saturating_sub(result.waited_ns);
+                for (kind, from, to) in [
+                    (SegKind::Idle, result.asked_ns, result.task_ns),
+                    (SegKind::Receive, result.task_ns, result.data_ns),
+                    (SegKind::Compute, result.data_ns, compute_end),
+                    (SegKind::Wait, compute_end, result.computed_ns),
+                    (SegKind::Send, result.computed_ns, *arrived_ns),
+                ] {
+                    if to > from {
+                        if w.segments.len() == MAX_SEGMENTS {
+                            w.segments.pop_front();
+                        }
+                        w.segments.push_back(Segment { kind, from_ns: from, to_ns: to });
+                    }
+                }
+            }
+            JobEvent::Duplicate { chunk, worker, .. } => {
+                if let Some(c) = self.chunks.get_mut(*chunk as usize) {
+                    c.duplicate = true;
+                }
+                if let Some(w) = self.worker(*worker) {
+                    w.state = WorkerState::Idle;
+                    w.busy_since_ns = None;
+                }
+                self.log(&e);
+            }
+            JobEvent::Corrupt { worker, .. } => {
+                if let Some(w) = self.worker(*worker) {
+                    w.state = WorkerState::Idle;
+                    w.busy_since_ns = None;
+                }
+                self.log(&e);
+            }
+            JobEvent::Requeued { chunk, .. } => {
+                if let Some(c) = self.chunks.get_mut(*chunk as usize) {
+                    c.state = ChunkState::Waiting;
+                    c.requeued = true;
+                }
+                self.log(&e);
+            }
+            JobEvent::Lost { worker, how, .. } => {
+                let state = match how {
+                    Lost::Died { .. } => WorkerState::Gone,
+                    Lost::Silent { state, .. } => WorkerState::Silent { stopped: *state == Some('T') },
+                };
+                if let Some(w) = self.worker(*worker) {
+                    w.state = state;
+                    if state == WorkerState::Gone {
+                        w.busy_since_ns = None;
+                    }
+                }
+                self.log(&e);
+            }
+            JobEvent::Back { worker, .. } => {
+                if let Some(w) = self.worker(*worker)
+                    && matches!(w.state, WorkerState::Silent { .. })
+                {
+                    w.state = match w.busy_since_ns {
+                        Some(_) => WorkerState::Busy { chunk: u32::MAX },
+                        None => WorkerState::Idle,
+                    };
+                }
+                self.log(&e);
+            }
+            JobEvent::Exited { worker, .. } => {
+                if let Some(w) = self.worker(*worker) {
+                    w.state = WorkerState::Gone;
+                    w.busy_since_ns = None;
+                }
+            }
+            JobEvent::Signalled { .. } | JobEvent::Refused { .. } => self.log(&e),
+            JobEvent::Finished(o) => {
+                self.outcome = Some((**o).clone());
+                for w in &mut self.workers {
+                    if w.state != WorkerState::Gone {
+                        w.state = WorkerState::Gone;
+                    }
+                    w.busy_since_ns = None;
+                }
+            }
+            JobEvent::Failed { why } => {
+                self.failed = Some(why.clone());
+                self.log(&e);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::proto::ChunkResult;
+
+    #[test]
+    fn a_requeued_chunk_goes_back_to_waiting_and_is_marked() {
+        let mut m = JobModel::default();
+        m.apply(JobEvent::Planned { chunks: vec![(0, 10), (10, 10)], workers: 2 });
+        m.apply(JobEvent::WorkerUp { worker: 1, pid: Some(7), startup_ns: 1, replaces: None, at_ns: 1 });
+        m.apply(JobEvent::Assigned { chunk: 0, worker: 1, at_ns: 2 });
+        assert_eq!(m.chunks[0].state, ChunkState::Sent { worker: 1 });
+        m.apply(JobEvent::Lost { worker: 1, how: Lost::Died { noticed: "eof".into() }, at_ns: 3 });
+        m.apply(JobEvent::Requeued { chunk: 0, from: 1, at_ns: 3 });
+        assert_eq!(m.chunks[0].state, ChunkState::Waiting);
+        assert!(m.chunks[0].requeued);
+        assert_eq!(m.workers[0].state, WorkerState::Gone);
+        let r = ChunkResult {
+            chunk: 0,
+            partial: Partial::Sum(55),
+            digest: 0,
+            items: 10,
+            asked_ns: 10,
+            task_ns: 12,
+            data_ns: 15,
+            computed_ns: 20,
+            waited_ns: 0,
+        };
+        m.apply(JobEvent::Done { worker: 2, result: r, arrived_ns: 21, total: Partial::Sum(55) });
+        assert_eq!(m.chunks[0].state, ChunkState::Done { worker: 2 });
+        let lane: Vec<SegKind> = m.workers[1].segments.iter().map(|s| s.kind).collect();
+        assert_eq!(lane, [SegKind::Idle, SegKind::Receive, SegKind::Compute, SegKind::Send]);
+    }
+}
