@@ -1,0 +1,76 @@
+//! The Distributed view driven as a user would: start a job, kill a worker from its lane's
+//! right-click menu, and see its chunk reassigned and the result exact; a sweep draws its points.
+
+mod common;
+#[path = "common/ui.rs"]
+mod ui;
+
+use std::time::Duration;
+
+use egui_kittest::kittest::{NodeT, Queryable};
+
+use ipc_lab::app::{AppOptions, View};
+use ipc_lab::jobs::coordinator::Step;
+use ipc_lab::jobs::model::{ChunkState, WorkerState};
+use ui::{harness, step_until};
+
+fn jobs_view() -> egui_kittest::Harness<'static, ipc_lab::app::IpcLabApp> {
+    let mut h = harness(AppOptions::default());
+    h.get_by_label("Distributed").click();
+    h.run_steps(2);
+    assert_eq!(h.state().ui_state.view, View::Jobs);
+    h
+}
+
+#[test]
+fn a_worker_killed_from_its_lane_has_its_chunk_reassigned_and_the_result_stays_exact() {
+    let mut h = jobs_view();
+    {
+        // A job long enough to reach for the menu: 40 chunks of 500,000 items, 60 rounds each.
+        let j = &mut h.state_mut().ui_state.jobs;
+        j.items = 20_000_000;
+        j.args.work = 60;
+        j.args.workers = 2;
+    }
+    h.get_by_label("Start job").click();
+    step_until(&mut h, Duration::from_secs(20), "w1 computing", |app| {
+        let m = &app.ui_state.jobs.model;
+        m.chunks_done >= 1 && m.workers.iter().any(|w| w.id == 1 && matches!(w.state, WorkerState::Busy { .. }))
+    });
+    h.get_by_label("w1").click_secondary();
+    h.run_steps(2);
+    h.get_by_label("Kill (SIGKILL)").click();
+    step_until(&mut h, Duration::from_secs(60), "the job to end", |app| app.ui_state.jobs.model.outcome.is_some());
+    let m = &h.state().ui_state.jobs.model;
+    let out = m.outcome.as_ref().expect("finished");
+    assert!(out.exact, "{:?} against {:?}", out.result, out.expected);
+    assert!(out.requeued >= 1, "w1's chunk went back to the queue");
+    assert!(m.chunks.iter().any(|c| c.requeued), "the strip marks the reassigned chunk");
+    assert!(m.chunks.iter().all(|c| matches!(c.state, ChunkState::Done { .. })));
+    let reassigned = out.chunks.iter().find(|c| c.steps.iter().any(|s| matches!(s, Step::Requeued { from: 1, .. })));
+    let reassigned = reassigned.expect("a chunk taken from w1");
+    assert!(reassigned.steps.iter().any(|s| matches!(s, Step::Done { worker: 2, .. })), "{reassigned:?}");
+    assert_eq!(out.workers[0].fate, "killed (SIGKILL)");
+    h.run_steps(2);
+    // The check is on screen.
+    let shown = format!("{:?}", h.get_by_label_contains("exact: equals 200000010000000").accesskit_node());
+    assert!(shown.contains("formula"), "{shown}");
+}
+
+#[test]
+fn a_sweep_plots_speedup_against_workers() {
+    let mut h = jobs_view();
+    {
+        let j = &mut h.state_mut().ui_state.jobs;
+        j.items = 1_000_000;
+        j.args.work = 5;
+    }
+    h.get_by_label("Sweep 1, 2, 4 workers").click();
+    step_until(&mut h, Duration::from_secs(60), "the sweep to end", |app| app.ui_state.jobs.model.sweep.is_some());
+    let s = h.state().ui_state.jobs.model.sweep.clone().expect("swept");
+    assert_eq!(s.points.iter().map(|p| p.workers).collect::<Vec<_>>(), [1, 2, 4]);
+    assert!(s.points.iter().all(|p| p.exact));
+    assert!((s.points[0].speedup - 1.0).abs() < 1e-9);
+    h.run_steps(2);
+    let _ = h.get_by_label_contains("4 workers:");
+}
