@@ -69,8 +69,8 @@ fn every_lesson_parses_in_both_languages_and_both_tell_the_same_lesson() {
     let all = lessons();
     let en: Vec<&Lesson> = all.in_lang(Lang::En).collect();
     let zh: Vec<&Lesson> = all.in_lang(Lang::ZhCn).collect();
-    assert_eq!(en.len(), 10, "lessons 1-10");
-    assert_eq!(en.iter().map(|l| l.order).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
+    assert_eq!(en.len(), 11, "lessons 1-11");
+    assert_eq!(en.iter().map(|l| l.order).collect::<Vec<_>>(), (1..=11).collect::<Vec<_>>());
     assert_eq!(en.iter().map(|l| &l.id).collect::<Vec<_>>(), zh.iter().map(|l| &l.id).collect::<Vec<_>>());
     for (a, b) in en.iter().zip(&zh) {
         let what = &a.id;
@@ -222,6 +222,38 @@ fn every_program_experiment_ends_as_its_lesson_promises() {
     }
     assert!(ran >= 20, "only {ran} program experiments");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_job_experiment_ends_exact_with_nothing_left_behind() {
+    use ipc_lab::jobs::{coordinator, spec::parse_sweep, sweep};
+    let all = lessons();
+    let mut ran = 0;
+    for e in all.experiments.iter() {
+        let What::Job(line) = &e.what else { continue };
+        let _turn = processes_turn();
+        ran += 1;
+        assert_eq!(e.expect, Expect::Exact, "{}", e.id);
+        let spec = ipc_lab::lessons::experiments::check_job(line).unwrap_or_else(|why| panic!("{}: {why}", e.id));
+        let args = ipc_lab::jobs::spec::JobArgs::parse_line(line).expect("checked");
+        match args.sweep_workers.as_deref().map(parse_sweep) {
+            Some(counts) => {
+                let s = sweep::sweep(&spec, &counts.expect("checked"), &exe(), |o| {
+                    let pids: Vec<u32> = o.workers.iter().filter_map(|w| w.pid).collect();
+                    assert_nothing_left(o.resource_prefix.as_deref().unwrap_or("none"), &pids);
+                })
+                .unwrap_or_else(|why| panic!("{}: {why}", e.id));
+                assert!(s.points.iter().all(|p| p.exact), "{}: {:?}", e.id, s.points);
+            }
+            None => {
+                let o = coordinator::run(&spec, &exe(), None, &mut |_| {}).unwrap_or_else(|why| panic!("{}: {why}", e.id));
+                assert!(o.exact, "{} ({}:{}): {:?} against {:?}", e.id, e.file, e.line, o.result, o.expected);
+                let pids: Vec<u32> = o.workers.iter().filter_map(|w| w.pid).collect();
+                assert_nothing_left(o.resource_prefix.as_deref().unwrap_or("none"), &pids);
+            }
+        }
+    }
+    assert!(ran >= 5, "only {ran} job experiments");
 }
 
 /// For each experiment you schedule, and each challenge: an order of who goes next (process
@@ -499,7 +531,7 @@ fn list_lessons_prints_one_line_per_lesson_in_the_chosen_language() {
     assert!(out.is_empty() && err.starts_with("error: unknown language 'fr'"), "{err}");
     let (code, out, err) = ipc_lab(&["lesson", "check"], None);
     assert_eq!(code, Some(0), "{err}");
-    assert!(out.contains("10 en, 10 zh-CN") && out.contains("all well"), "{out}");
+    assert!(out.contains("11 en, 11 zh-CN") && out.contains("all well"), "{out}");
 }
 
 /// Lesson 2's capacity is where its pipe-full experiment blocks: run the experiment to its

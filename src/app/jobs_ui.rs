@@ -106,7 +106,7 @@ impl JobsUi {
     pub fn sweep(&mut self, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>) {
         self.session = None;
         match self.spec() {
-            Ok(spec) => match JobSession::sweep(spec, vec![1, 2, 4], exe.to_path_buf(), repaint.clone()) {
+            Ok(spec) => match JobSession::sweep(spec, self.sweep_counts(), exe.to_path_buf(), repaint.clone()) {
                 Ok(s) => {
                     self.model.sweep = None;
                     self.model.sweep_runs.clear();
@@ -116,6 +116,20 @@ impl JobsUi {
                 Err(e) => self.message = Some(e.to_string()),
             },
             Err(e) => self.message = Some(e),
+        }
+    }
+
+    /// The line's --sweep-workers, else 1, 2, 4 (the button's).
+    pub fn sweep_counts(&self) -> Vec<usize> {
+        self.args.sweep_workers.as_deref().and_then(|l| crate::jobs::spec::parse_sweep(l).ok()).unwrap_or(vec![1, 2, 4])
+    }
+
+    /// Runs what the line says: its sweep, or the job.
+    pub fn run(&mut self, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>) {
+        if self.args.sweep_workers.is_some() {
+            self.sweep(exe, repaint);
+        } else {
+            self.start(exe, repaint);
         }
     }
 
@@ -260,7 +274,13 @@ pub fn jobs_ui(j: &mut JobsUi, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>
         }
     });
     ui.separator();
-    if j.model.sweep.is_some() || (!j.model.sweep_runs.is_empty() && j.model.chunks.is_empty()) {
+    job_stage(j, ui);
+}
+
+/// What the job does, without the controls: the lesson page draws this beside its text.
+pub fn job_stage(j: &mut JobsUi, ui: &mut egui::Ui) {
+    j.drain();
+    if j.model.sweep.is_some() || (!j.model.sweep_runs.is_empty() && j.model.chunks.is_empty()) || (j.is_running() && j.args.sweep_workers.is_some()) {
         sweep_ui(&j.model, ui);
         return;
     }
@@ -271,6 +291,10 @@ pub fn jobs_ui(j: &mut JobsUi, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>
     }
     if let Ok(spec) = j.spec() {
         ui.label(egui::RichText::new(say::headline(&spec)).weak());
+        let scripted = say::scripted(&spec);
+        if !scripted.is_empty() {
+            ui.label(egui::RichText::new(scripted).weak());
+        }
     }
     strip_ui(&j.model, ui);
     ui.add_space(6.0);

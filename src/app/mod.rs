@@ -454,9 +454,24 @@ impl IpcLabApp {
                 if self.ui_state.program.shared.running {
                     self.program_pending.push(ProgramCommand::Stop);
                 }
+                self.ui_state.jobs.session = None;
                 self.ui_state.set_pace(s.pace);
                 self.ui_state.setup = s;
                 self.start();
+            }
+            crate::lessons::What::Job(line) => {
+                self.stop();
+                if self.ui_state.program.shared.running {
+                    self.program_pending.push(ProgramCommand::Stop);
+                }
+                match jobs_ui::JobsUi::from_line(&line) {
+                    Ok(j) => {
+                        self.ui_state.jobs = j;
+                        let (exe, repaint) = (self.exe.clone(), self.repaint.clone());
+                        self.ui_state.jobs.run(&exe, &repaint);
+                    }
+                    Err(e) => self.ui_state.lesson.warning = Some(e),
+                }
             }
         }
     }
@@ -639,12 +654,17 @@ impl IpcLabApp {
         let running = self.ui_state.lesson.running.clone();
         let program =
             running.as_deref().and_then(|id| self.ui_state.lesson.experiment(id)).is_some_and(lesson_ui::is_program);
+        let job = running
+            .as_deref()
+            .and_then(|id| self.ui_state.lesson.experiment(id))
+            .is_some_and(|e| matches!(e.what, crate::lessons::What::Job(_)));
         let mut commands = Vec::new();
         let mut signals = Vec::new();
         // The page keeps most of the room until an experiment runs beside it.
         let share = if running.is_some() { 0.5 } else { 0.3 };
         egui::Panel::right("lesson-stage").resizable(false).exact_size(window.x * share).show(ui, |ui| {
             match (&running, program) {
+                (Some(_), _) if job => jobs_ui::job_stage(&mut self.ui_state.jobs, ui),
                 (None, _) => {
                     ui.add_space(40.0);
                     ui.vertical_centered(|ui| {

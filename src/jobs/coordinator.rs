@@ -1023,15 +1023,15 @@ fn proxy(worker: u32, mut ch: Channel, inbox: Sender<In>, replies: Receiver<Down
         seq += 1;
         let sent = match &reply {
             Down::Task { chunk, start, len, items } => {
-                let mut bytes = 0;
-                let r = proto::send_json(&mut ch, seq, &reply).and_then(|()| match (items, &array) {
+                // Every byte of every frame sent to the worker counts: the task and its items.
+                let r = proto::send_json(&mut ch, seq, &reply).and_then(|task| match (items, &array) {
                     (true, Some(a)) => {
                         proto::send_items(&mut ch, &mut seq, &a[*start as usize..(*start + *len) as usize])
-                            .map(|b| bytes = b)
+                            .map(|b| task + b)
                     }
-                    _ => Ok(()),
+                    _ => Ok(task),
                 });
-                r.map(|()| Some((*chunk, bytes)))
+                r.map(|bytes| Some((*chunk, bytes)))
             }
             Down::Shutdown => {
                 let _ = proto::send_json(&mut ch, seq, &reply);

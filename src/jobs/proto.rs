@@ -72,11 +72,12 @@ fn header(seq: u64) -> Header {
     }
 }
 
-/// Sends one control message as a `J` frame.
-pub fn send_json<T: Serialize>(ch: &mut Channel, seq: u64, msg: &T) -> Result<(), String> {
+/// Sends one control message as a `J` frame; returns the frame's size in bytes.
+pub fn send_json<T: Serialize>(ch: &mut Channel, seq: u64, msg: &T) -> Result<u64, String> {
     let mut payload = vec![b'J'];
     serde_json::to_writer(&mut payload, msg).map_err(|e| e.to_string())?;
-    ch.send(header(seq), &payload).map_err(|e| e.to_string())
+    ch.send(header(seq), &payload).map_err(|e| e.to_string())?;
+    Ok((payload.len() + crate::wire::HEADER_LEN) as u64)
 }
 
 /// Sends a control message whose payload's byte at `flip` is flipped after the checksum

@@ -50,6 +50,20 @@ pub fn headline(s: &JobSpec) -> String {
     )
 }
 
+/// The signals and additions the job plays on itself (--kill-worker ...), or "".
+pub fn scripted(s: &JobSpec) -> String {
+    let mut parts = Vec::new();
+    for (list, sig) in [(&s.kills, "SIGKILL"), (&s.stops, "SIGSTOP"), (&s.continues, "SIGCONT")] {
+        for t in list {
+            parts.push(tr!("jobs.scripted_signal", sig = sig, w = t.worker, s = t.at_secs));
+        }
+    }
+    for at in &s.add_at {
+        parts.push(tr!("jobs.scripted_add", s = at));
+    }
+    if parts.is_empty() { String::new() } else { tr!("jobs.scripted", what = parts.join(tr!("say.list_sep").as_str())) }
+}
+
 fn ms(at_ns: u64, t0_ns: u64) -> String {
     format!("{:.1}", at_ns.saturating_sub(t0_ns) as f64 / 1e6)
 }

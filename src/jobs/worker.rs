@@ -193,7 +193,7 @@ fn run_process(spec_json: &str) -> Result<(), String> {
         asked = monotonic_nanos();
         match injector.as_mut().map(|i| i.decide(seq, 64, false)) {
             Some(Action::Corrupt(at)) => proto::send_json_corrupted(&mut ch, seq, &result, at)?,
-            _ => proto::send_json(&mut ch, seq, &result)?,
+            _ => drop(proto::send_json(&mut ch, seq, &result)?),
         }
     }
 }

@@ -38,6 +38,8 @@ pub enum What {
     Program { scenario: ProgramScenario, variant: String, step: bool },
     /// A live-stage setup, as the GUI's scenario files hold it.
     Stage(Setup),
+    /// A job for the Distributed view: the arguments of `ipc-lab job` (checked when loaded).
+    Job(String),
 }
 
 /// What an experiment is promised to do.
@@ -56,6 +58,8 @@ pub enum Expect {
     LostUpdates,
     /// A live-stage run that delivers every message.
     Runs,
+    /// A job (or every job of a sweep) ends with the exact, checked result.
+    Exact,
 }
 
 impl Expect {
@@ -67,6 +71,7 @@ impl Expect {
             Expect::Hang => "hang",
             Expect::LostUpdates => "lost-updates",
             Expect::Runs => "runs",
+            Expect::Exact => "exact",
         }
     }
 }
@@ -80,6 +85,7 @@ struct Entry {
     variant: Option<String>,
     step: Option<bool>,
     stage: Option<Setup>,
+    job: Option<String>,
     expect: Expect,
 }
 
@@ -98,13 +104,29 @@ pub(super) fn parse_file(shown: &str, text: &str) -> Result<Vec<Experiment>, Les
 
 fn experiment(shown: &str, text: &str, programs: &[ProgramScenario], e: Entry) -> Result<Experiment, LessonError> {
     let line = line_of_id(text, &e.id);
+    let line_no = line;
     let err = |what: String| LessonError::at(shown, line, format!("experiment '{}': {what}", e.id));
     if !valid_id(&e.id) {
         return Err(err("an id is lowercase letters, digits and dashes".into()));
     }
+    if let Some(line) = e.job {
+        if e.program.is_some() || e.stage.is_some() || e.variant.is_some() || e.step.is_some() {
+            return Err(err("a 'job' runs alone: no 'program', 'stage', 'variant' or 'step' beside it".into()));
+        }
+        check_job(&line).map_err(|why| err(format!("job: {why}")))?;
+        if e.expect != Expect::Exact {
+            return Err(err(format!("expect: a job ends exact ('exact'), it cannot be '{}'", e.expect.as_str())));
+        }
+        return Ok(Experiment { id: e.id, what: What::Job(line), expect: e.expect, file: shown.to_string(), line: line_no });
+    }
+    if e.expect == Expect::Exact {
+        return Err(err("expect: 'exact' is for a job".into()));
+    }
     let what = match (e.program, e.stage) {
         (Some(_), Some(_)) => return Err(err("has both 'program' and 'stage'; it runs one of them".into())),
-        (None, None) => return Err(err("needs 'program' (a scenario program) or 'stage' (a live-stage setup)".into())),
+        (None, None) => {
+            return Err(err("needs 'program' (a scenario program), 'stage' (a live-stage setup) or 'job'".into()));
+        }
         (Some(id), None) => {
             let scenario = programs.iter().find(|s| s.id == id).cloned().ok_or_else(|| {
                 let known: Vec<&str> = programs.iter().map(|s| s.id.as_str()).collect();
@@ -135,6 +157,20 @@ fn experiment(shown: &str, text: &str, programs: &[ProgramScenario], e: Entry) -
         }
     };
     Ok(Experiment { id: e.id, what, expect: e.expect, file: shown.to_string(), line })
+}
+
+/// A job line as the Distributed view runs it: options `ipc-lab job` accepts, range data, and
+/// a sweep's counts when it sweeps.
+pub fn check_job(line: &str) -> Result<crate::jobs::spec::JobSpec, String> {
+    let args = crate::jobs::spec::JobArgs::parse_line(line)?;
+    let spec = crate::jobs::spec::JobSpec::from_args(&args)?;
+    if !matches!(spec.data, crate::jobs::spec::DataSource::Range { .. }) {
+        return Err("the Distributed view computes range:N data".into());
+    }
+    if let Some(list) = &args.sweep_workers {
+        crate::jobs::spec::parse_sweep(list)?;
+    }
+    Ok(spec)
 }
 
 /// The line of `"id": "ID"` in the file (1 if it cannot be found).
