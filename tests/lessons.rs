@@ -246,7 +246,8 @@ fn every_job_experiment_ends_exact_with_nothing_left_behind() {
                 assert!(s.points.iter().all(|p| p.exact), "{}: {:?}", e.id, s.points);
             }
             None => {
-                let o = coordinator::run(&spec, &exe(), None, &mut |_| {}).unwrap_or_else(|why| panic!("{}: {why}", e.id));
+                let o =
+                    coordinator::run(&spec, &exe(), None, &mut |_| {}).unwrap_or_else(|why| panic!("{}: {why}", e.id));
                 assert!(o.exact, "{} ({}:{}): {:?} against {:?}", e.id, e.file, e.line, o.result, o.expected);
                 let pids: Vec<u32> = o.workers.iter().filter_map(|w| w.pid).collect();
                 assert_nothing_left(o.resource_prefix.as_deref().unwrap_or("none"), &pids);

@@ -280,7 +280,10 @@ pub fn jobs_ui(j: &mut JobsUi, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>
 /// What the job does, without the controls: the lesson page draws this beside its text.
 pub fn job_stage(j: &mut JobsUi, ui: &mut egui::Ui) {
     j.drain();
-    if j.model.sweep.is_some() || (!j.model.sweep_runs.is_empty() && j.model.chunks.is_empty()) || (j.is_running() && j.args.sweep_workers.is_some()) {
+    if j.model.sweep.is_some()
+        || (!j.model.sweep_runs.is_empty() && j.model.chunks.is_empty())
+        || (j.is_running() && j.args.sweep_workers.is_some())
+    {
         sweep_ui(&j.model, ui);
         return;
     }
@@ -497,6 +500,7 @@ fn result_ui(m: &JobModel, ui: &mut egui::Ui) {
                     share = format!("{:.0}", o.comm_share() * 100.0)
                 ));
                 ui.label(tr!("jobs.counts", requeued = o.requeued, duplicates = o.duplicates));
+                ui.label(say::rate(o));
             }
             (None, Some(total)) => {
                 ui.label(egui::RichText::new(say::result(total)).size(20.0));

@@ -200,11 +200,24 @@ pub struct JobOutcome {
     pub chunks: Vec<ChunkHistory>,
     /// The coordinator's resident memory growth from starting the workers (threads and tasks).
     pub rss_growth_kib: Option<u64>,
+    /// One thread of the coordinator summing the same array in memory, after the job (when it
+    /// holds the array): the yardstick for the job's own rate.
+    pub in_memory_sum_ns: Option<u64>,
     /// The prefix of every name the job created (shm, queues, FIFOs, sockets): all removed.
     pub resource_prefix: Option<String>,
 }
 
 impl JobOutcome {
+    /// Items per second as bytes (8 each), from the first task to the last result.
+    pub fn rate_bytes_per_sec(&self) -> f64 {
+        self.spec.data.len() as f64 * 8.0 / (self.elapsed_ns.max(1) as f64 / 1e9)
+    }
+
+    /// The same for one thread summing the array in memory, when measured.
+    pub fn in_memory_bytes_per_sec(&self) -> Option<f64> {
+        self.in_memory_sum_ns.map(|ns| self.spec.data.len() as f64 * 8.0 / (ns.max(1) as f64 / 1e9))
+    }
+
     /// Of the time workers were busy, the share spent moving data rather than computing.
     pub fn comm_share(&self) -> f64 {
         let comm: u64 = self.workers.iter().map(|w| w.comm_ns).sum();
@@ -893,6 +906,15 @@ impl Coordinator {
                 w.stats.pss_kib = w.pid.filter(|_| self.spec.kind == WorkerKind::Process).and_then(pss_kib);
             }
         }
+        let in_memory_sum_ns = self.array.as_ref().map(|a| {
+            let t = Instant::now();
+            let mut acc: u128 = 0;
+            for &x in std::hint::black_box(&a[..]) {
+                acc += x as u128;
+            }
+            std::hint::black_box(acc);
+            t.elapsed().as_nanos() as u64
+        });
         let rss_growth_kib = match self.spec.kind {
             WorkerKind::Process => None,
             _ => rss_kib().zip(self.rss_before).map(|(a, b)| a.saturating_sub(b)),
@@ -937,6 +959,7 @@ impl Coordinator {
                 .map(|(i, c)| ChunkHistory { chunk: i as u32, start: c.start, len: c.len, steps: c.history.clone() })
                 .collect(),
             rss_growth_kib,
+            in_memory_sum_ns,
             resource_prefix: self.resources.as_ref().map(|r| r.prefix().to_string()),
         })
     }

@@ -166,6 +166,20 @@ pub fn millis(ns: u64) -> String {
     format!("{:.1} ms", ns as f64 / 1e6)
 }
 
+/// The job's rate against one thread summing the same array in memory.
+pub fn rate(o: &JobOutcome) -> String {
+    let gb = |b: f64| format!("{:.2}", b / 1e9);
+    match o.in_memory_bytes_per_sec() {
+        Some(mem) => tr!(
+            "jobs.rate_vs_memory",
+            rate = gb(o.rate_bytes_per_sec()),
+            mem = gb(mem),
+            ratio = format!("{:.1}", mem / o.rate_bytes_per_sec().max(1.0))
+        ),
+        None => tr!("jobs.rate", rate = gb(o.rate_bytes_per_sec())),
+    }
+}
+
 /// The report `ipc-lab job` prints.
 pub fn report(o: &JobOutcome) -> Vec<String> {
     let mut out = vec![
@@ -185,6 +199,7 @@ pub fn report(o: &JobOutcome) -> Vec<String> {
             requeued = o.requeued,
             duplicates = o.duplicates
         ),
+        rate(o),
         tr!("jobs.table_head"),
     ];
     for w in &o.workers {

@@ -117,7 +117,13 @@ fn experiment(shown: &str, text: &str, programs: &[ProgramScenario], e: Entry) -
         if e.expect != Expect::Exact {
             return Err(err(format!("expect: a job ends exact ('exact'), it cannot be '{}'", e.expect.as_str())));
         }
-        return Ok(Experiment { id: e.id, what: What::Job(line), expect: e.expect, file: shown.to_string(), line: line_no });
+        return Ok(Experiment {
+            id: e.id,
+            what: What::Job(line),
+            expect: e.expect,
+            file: shown.to_string(),
+            line: line_no,
+        });
     }
     if e.expect == Expect::Exact {
         return Err(err("expect: 'exact' is for a job".into()));
