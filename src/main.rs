@@ -448,7 +448,7 @@ fn job_cmd(a: ipc_lab::jobs::spec::JobArgs) -> anyhow::Result<ExitCode> {
         a.sweep_workers.as_deref().map(ipc_lab::jobs::spec::parse_sweep).transpose().map_err(anyhow::Error::msg)?;
     let exe = std::env::current_exe().context("finding this executable")?;
     if let Some(counts) = counts {
-        let s = sweep::sweep(&spec, &counts, &exe, |o| {
+        let s = sweep::sweep(&spec, &counts, &exe, None, |o| {
             if !json {
                 eprintln!("  {} × {}: {}", o.workers.len(), say::kind(o.spec.kind), say::millis(o.elapsed_ns));
             }

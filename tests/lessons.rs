@@ -238,7 +238,7 @@ fn every_job_experiment_ends_exact_with_nothing_left_behind() {
         let args = ipc_lab::jobs::spec::JobArgs::parse_line(line).expect("checked");
         match args.sweep_workers.as_deref().map(parse_sweep) {
             Some(counts) => {
-                let s = sweep::sweep(&spec, &counts.expect("checked"), &exe(), |o| {
+                let s = sweep::sweep(&spec, &counts.expect("checked"), &exe(), None, |o| {
                     let pids: Vec<u32> = o.workers.iter().filter_map(|w| w.pid).collect();
                     assert_nothing_left(o.resource_prefix.as_deref().unwrap_or("none"), &pids);
                 })

@@ -108,8 +108,7 @@ impl JobsUi {
         match self.spec() {
             Ok(spec) => match JobSession::sweep(spec, self.sweep_counts(), exe.to_path_buf(), repaint.clone()) {
                 Ok(s) => {
-                    self.model.sweep = None;
-                    self.model.sweep_runs.clear();
+                    self.model = JobModel::default();
                     self.session = Some(s);
                     self.message = None;
                 }

@@ -86,7 +86,7 @@ impl Partial {
     /// the wrong question is caught by the check, not hidden here).
     pub fn combine(&mut self, other: &Partial) -> Result<(), String> {
         match (self, other) {
-            (Partial::Sum(a), Partial::Sum(b)) => *a += *b,
+            (Partial::Sum(a), Partial::Sum(b)) => *a = a.saturating_add(*b),
             (Partial::MinMax(a), Partial::MinMax(b)) => {
                 *a = match (*a, *b) {
                     (None, x) | (x, None) => x,
@@ -95,7 +95,7 @@ impl Partial {
             }
             (Partial::Histogram(a), Partial::Histogram(b)) if a.len() == b.len() => {
                 for (x, y) in a.iter_mut().zip(b) {
-                    *x += y;
+                    *x = x.saturating_add(*y);
                 }
             }
             (a, b) => return Err(format!("cannot combine {a:?} with {b:?}")),

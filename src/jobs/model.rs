@@ -81,6 +81,8 @@ pub struct WorkerView {
     pub done_items: u64,
     pub chunks: u64,
     pub items: u64,
+    /// When its previous result arrived: its next idle segment starts no earlier.
+    pub last_arrived_ns: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -124,6 +126,7 @@ impl JobModel {
                 done_items: 0,
                 chunks: 0,
                 items: 0,
+                last_arrived_ns: 0,
             });
             self.workers.sort_by_key(|w| w.id);
         }
@@ -195,14 +198,17 @@ impl JobModel {
                 }
                 self.chunks_done += 1;
                 self.total = Some(total.clone());
+                let t0 = self.t0_ns.unwrap_or(0);
                 let w = self.ensure_worker(*worker);
                 w.chunks += 1;
-                w.items += result.items;
+                w.items = w.items.saturating_add(result.items);
+                let idle_from = result.asked_ns.max(w.last_arrived_ns).max(t0);
+                w.last_arrived_ns = *arrived_ns;
                 w.state = WorkerState::Idle;
                 w.busy_since_ns = None;
                 let compute_end = result.computed_ns.saturating_sub(result.waited_ns);
                 for (kind, from, to) in [
-                    (SegKind::Idle, result.asked_ns, result.task_ns),
+                    (SegKind::Idle, idle_from, result.task_ns),
                     (SegKind::Receive, result.task_ns, result.data_ns),
                     (SegKind::Compute, result.data_ns, compute_end),
                     (SegKind::Wait, compute_end, result.computed_ns),

@@ -47,11 +47,11 @@ impl JobSession {
         exe: PathBuf,
         repaint: Arc<dyn Fn() + Send + Sync>,
     ) -> std::io::Result<JobSession> {
-        let (commands, _cmd_rx) = unbounded();
+        let (commands, cmd_rx) = unbounded();
         let (tx, updates) = unbounded();
         let thread = std::thread::Builder::new().name("job-sweep".into()).spawn(move || {
-            let out = sweep(&spec, &counts, &exe, |o| {
-                let _ = tx.send(Update::SweepRun(o.workers.len(), o.elapsed_ns, o.exact));
+            let out = sweep(&spec, &counts, &exe, Some(&cmd_rx), |o| {
+                let _ = tx.send(Update::SweepRun(o.spec.workers, o.elapsed_ns, o.exact));
                 repaint();
             });
             let _ = tx.send(match out {

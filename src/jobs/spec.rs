@@ -16,6 +16,8 @@ pub const MAX_WORKERS: usize = 64;
 pub const MAX_ITEMS: u64 = 1 << 28;
 /// Most rounds of the mixing function per item.
 pub const MAX_WORK: u32 = 1_000_000;
+/// Most chunks a job is cut into (each is a round trip and a history).
+pub const MAX_CHUNKS: u64 = 1 << 20;
 /// Most histogram buckets.
 pub const MAX_BUCKETS: usize = 4096;
 
@@ -87,6 +89,10 @@ pub struct JobArgs {
     /// with --workers each: start-up, memory, speedup, communication share.
     #[arg(long)]
     pub compare_as: bool,
+    /// A fault for tests and demonstrations: worker I answers one more than the truth (its frames
+    /// intact), which the coordinator's check must catch.
+    #[arg(long, value_name = "I", hide = true)]
+    pub wrong_worker: Option<u32>,
     /// text or json.
     #[arg(long, short, default_value = "text", value_name = "FORMAT")]
     pub format: String,
@@ -305,6 +311,9 @@ pub struct JobSpec {
     pub add_at: Vec<f64>,
     pub heartbeat_ms: u64,
     pub faults: Faults,
+    /// The worker that answers wrong on purpose (`--wrong-worker`).
+    #[serde(default)]
+    pub wrong_worker: Option<u32>,
 }
 
 impl JobSpec {
@@ -348,6 +357,12 @@ impl JobSpec {
             Some(c) => c.min(data.len()),
             None => (data.len() / (a.workers as u64 * 16)).max(1),
         };
+        if schedule == Schedule::Dynamic && data.len().div_ceil(chunk) > MAX_CHUNKS {
+            return Err(format!(
+                "--chunk {chunk} cuts {} items into more than {MAX_CHUNKS} chunks; take larger chunks",
+                data.len()
+            ));
+        }
         let timed = |list: &[String], flag: &str| -> Result<Vec<Timed>, String> {
             list.iter()
                 .map(|t| {
@@ -413,6 +428,7 @@ impl JobSpec {
             add_at: a.add_at.clone(),
             heartbeat_ms: a.heartbeat_ms,
             faults,
+            wrong_worker: a.wrong_worker,
         })
     }
 

@@ -57,7 +57,14 @@ pub fn cpus() -> usize {
 }
 
 /// Runs `spec` at each count in `counts` (1 is added when missing: speedup needs it).
-pub fn sweep(spec: &JobSpec, counts: &[usize], exe: &Path, mut each: impl FnMut(&JobOutcome)) -> Result<Sweep, String> {
+/// `commands`: an Abort ends the sweep within its current run.
+pub fn sweep(
+    spec: &JobSpec,
+    counts: &[usize],
+    exe: &Path,
+    commands: Option<&crossbeam::channel::Receiver<super::coordinator::JobCommand>>,
+    mut each: impl FnMut(&JobOutcome),
+) -> Result<Sweep, String> {
     let mut counts = counts.to_vec();
     if !counts.contains(&1) {
         counts.insert(0, 1);
@@ -65,7 +72,7 @@ pub fn sweep(spec: &JobSpec, counts: &[usize], exe: &Path, mut each: impl FnMut(
     let mut runs = Vec::new();
     for &n in &counts {
         let s = JobSpec { workers: n, chunk: spec.chunk, ..spec.clone() };
-        let out = run(&s, exe, None, &mut |_| {})?;
+        let out = run(&s, exe, commands, &mut |_| {})?;
         each(&out);
         runs.push((n, out));
     }

@@ -80,7 +80,7 @@ impl Pending {
             }
             #[cfg(target_os = "linux")]
             (Pending::Nothing, EndpointSpec::Shm { name, wait }) => {
-                mechanism::shm::open(name, if initiator { 0 } else { 1 }, *wait)
+                mechanism::shm::open_expecting(name, if initiator { 0 } else { 1 }, *wait, peer_pid)
             }
             #[cfg(target_os = "linux")]
             (Pending::Nothing, EndpointSpec::Mqueue { forward, backward }) => {

@@ -215,6 +215,20 @@ fn commit_word(chunk: u64, len: u64) -> u64 {
     ((chunk + 1) << LEN_BITS) | len
 }
 
+/// Attaches to segment `name` as `open` does, and records `peer_pid` as the other side until the
+/// peer attaches and records itself: a peer that dies before attaching is then noticed too.
+#[cfg(target_os = "linux")]
+pub fn open_expecting(name: &str, tx_ring: usize, wait: ShmWait, peer_pid: u32) -> Result<Box<dyn Link>, LinkError> {
+    let link = open(name, tx_ring, wait)?;
+    if peer_pid != 0 {
+        let map = map(name, None)?;
+        let (tx, rx) = (tx_ring & 1, (tx_ring + 1) & 1);
+        let _ = map.ctl(rx).producer_pid.compare_exchange(0, peer_pid, Ordering::AcqRel, Ordering::Relaxed);
+        let _ = map.ctl(tx).consumer_pid.compare_exchange(0, peer_pid, Ordering::AcqRel, Ordering::Relaxed);
+    }
+    Ok(link)
+}
+
 /// Attaches to segment `name`, writing ring `tx_ring` and reading the other.
 #[cfg(target_os = "linux")]
 pub fn open(name: &str, tx_ring: usize, wait: ShmWait) -> Result<Box<dyn Link>, LinkError> {
