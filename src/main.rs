@@ -457,8 +457,9 @@ fn job_cmd(a: ipc_lab::jobs::spec::JobArgs) -> anyhow::Result<ExitCode> {
         if json {
             outln!("{}", serde_json::to_string_pretty(&s)?);
         } else {
-            outln!("{}", say::headline(&spec));
-            outln!("workers      time   speedup  efficiency  communication  exact");
+            let counts: Vec<String> = s.points.iter().map(|p| p.workers.to_string()).collect();
+            outln!("{} (swept over {} workers)", say::headline(&spec), counts.join(", "));
+            outln!("workers  median of {}   speedup  efficiency  communication  exact", sweep::REPEATS);
             for p in &s.points {
                 outln!(
                     "{:>7} {:>9} {:>8.2}× {:>10.0}% {:>13.0}%  {}{}",
@@ -471,11 +472,16 @@ fn job_cmd(a: ipc_lab::jobs::spec::JobArgs) -> anyhow::Result<ExitCode> {
                     if p.oversubscribed { format!("  (more workers than the {} CPUs)", s.cpus) } else { String::new() }
                 );
             }
+            let slower = s.points.iter().any(|p| p.workers > 1 && p.speedup < 1.0 && !p.oversubscribed);
             match s.serial_share {
-                Some(f) => outln!(
+                Some(f) if f > 0.0 => outln!(
                     "Amdahl fit: serial share {:.1}% (speedup at most {:.1}× with any number of workers)",
                     f * 100.0,
-                    if f > 0.0 { 1.0 / f } else { f64::INFINITY }
+                    1.0 / f
+                ),
+                Some(_) => outln!("Amdahl fit: serial share 0% (no limit seen within these counts)"),
+                None if slower => outln!(
+                    "no Amdahl fit: with more workers the job got slower (communication-bound, or the machine is busy)"
                 ),
                 None => outln!("Amdahl fit: needs a point with 2 or more workers within the CPUs"),
             }

@@ -53,7 +53,7 @@ fn a_worker_killed_from_its_lane_has_its_chunk_reassigned_and_the_result_stays_e
     assert_eq!(out.workers[0].fate, "killed (SIGKILL)");
     h.run_steps(2);
     // The check is on screen.
-    let shown = format!("{:?}", h.get_by_label_contains("exact: equals 200000010000000").accesskit_node());
+    let shown = format!("{:?}", h.get_by_label_contains("exact: equals 200,000,010,000,000").accesskit_node());
     assert!(shown.contains("formula"), "{shown}");
 }
 
@@ -71,5 +71,9 @@ fn a_sweep_plots_speedup_against_workers() {
     assert_eq!(s.points.iter().map(|p| p.workers).collect::<Vec<_>>(), [1, 2, 4]);
     assert!(s.points.iter().all(|p| p.exact));
     h.run_steps(2);
-    let _ = h.get_by_label_contains("4 workers:");
+    assert_eq!(
+        h.get_all_by_label_contains("4 × workers:").count(),
+        ipc_lab::jobs::sweep::REPEATS,
+        "each run of 4 is listed"
+    );
 }

@@ -92,6 +92,15 @@ const NOTATION: &[&str] = &[
     "Lab",
     "Coffman",
     "Dijkstra",
+    "tokio",
+    "Spark",
+    "MapReduce",
+    "Dask",
+    "OpenMP",
+    "Gustafson",
+    "Karp",
+    "Flatt",
+    "Amdahl",
     "Alice",
     "Bob",
     "Windows",
@@ -298,4 +307,18 @@ fn a_pipe_deadlock_and_a_lost_wake_up_are_chinese() {
         h.run_steps(3);
         assert_chinese(&h, program);
     }
+}
+
+#[test]
+fn a_job_with_a_killed_and_a_stopped_worker_is_chinese() {
+    // The Distributed view through a job's whole story: a worker stopped and continued (its
+    // late result ignored), another killed (its chunk reassigned), the check, the log.
+    let line = "--workers 3 --schedule dynamic --chunk 250000 --data range:6000000 --work 30 \
+                --heartbeat-ms 20 --stop-worker 1@0.1 --continue-worker 1@0.6 --kill-worker 2@0.2";
+    let mut h = zh(AppOptions { job: Some(line.into()), autostart: true, ..Default::default() }, [1280.0, 800.0]);
+    step_until(&mut h, Duration::from_secs(60), "the job to end", |app| app.ui_state.jobs.model.outcome.is_some());
+    h.run_steps(3);
+    assert_eq!(h.state().ui_state.view, View::Jobs);
+    assert!(h.state().ui_state.jobs.model.log.len() >= 3, "the log has the story");
+    assert_chinese(&h, "Distributed, a job with failures");
 }

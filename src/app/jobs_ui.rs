@@ -20,6 +20,10 @@ use crate::tr;
 /// model.
 pub struct JobsUi {
     pub args: JobArgs,
+    /// The mechanism chosen for worker processes (kept while threads or tasks are picked).
+    pub mechanism: String,
+    /// The dynamic schedule's chunk (kept while static is picked).
+    pub chunk: u64,
     /// Items, as a choice (the `--data range:N` of the job).
     pub items: u64,
     pub session: Option<JobSession>,
@@ -32,10 +36,10 @@ impl Default for JobsUi {
         JobsUi {
             args: JobArgs {
                 workers: 2,
-                mechanism: "pipe".into(),
+                mechanism: None,
                 kind: "process".into(),
                 schedule: "dynamic".into(),
-                chunk: Some(500_000),
+                chunk: None,
                 data: String::new(),
                 op: "sum".into(),
                 work: 30,
@@ -45,6 +49,8 @@ impl Default for JobsUi {
                 format: "text".into(),
                 ..JobArgs::default()
             },
+            mechanism: "pipe".into(),
+            chunk: 500_000,
             items: 20_000_000,
             session: None,
             model: JobModel::default(),
@@ -80,11 +86,20 @@ impl JobsUi {
         let crate::jobs::spec::DataSource::Range { n } = spec.data else {
             return Err("the Distributed view computes range:N data; use ipc-lab job for other data".into());
         };
-        Ok(JobsUi { args, items: n, ..JobsUi::default() })
+        let mechanism = args.mechanism.clone().unwrap_or_else(|| "pipe".into());
+        let chunk = args.chunk.unwrap_or(spec.chunk);
+        Ok(JobsUi { args, mechanism, chunk, items: n, ..JobsUi::default() })
     }
 
     pub fn spec(&self) -> Result<JobSpec, String> {
-        let args = JobArgs { data: format!("range:{}", self.items), ..self.args.clone() };
+        let process = self.args.kind == "process";
+        let dynamic = self.args.schedule == "dynamic";
+        let args = JobArgs {
+            data: format!("range:{}", self.items),
+            mechanism: process.then(|| self.mechanism.clone()),
+            chunk: dynamic.then_some(self.chunk),
+            ..self.args.clone()
+        };
         JobSpec::from_args(&args)
     }
 
@@ -157,14 +172,18 @@ impl JobsUi {
 }
 
 fn choice(ui: &mut egui::Ui, id: &str, label: String, value: &mut String, options: &[(&str, String)], enabled: bool) {
-    ui.label(label);
+    let l = ui.label(label);
     ui.add_enabled_ui(enabled, |ui| {
         let shown = options.iter().find(|(v, _)| v == value).map_or(value.clone(), |(_, s)| s.clone());
-        egui::ComboBox::from_id_salt(id).selected_text(shown).show_ui(ui, |ui| {
-            for (v, s) in options {
-                ui.selectable_value(value, v.to_string(), s.clone());
-            }
-        });
+        egui::ComboBox::from_id_salt(id)
+            .selected_text(shown)
+            .show_ui(ui, |ui| {
+                for (v, s) in options {
+                    ui.selectable_value(value, v.to_string(), s.clone());
+                }
+            })
+            .response
+            .labelled_by(l.id);
     });
 }
 
@@ -172,8 +191,8 @@ pub fn jobs_ui(j: &mut JobsUi, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>
     j.drain();
     let running = j.is_running();
     ui.horizontal_wrapped(|ui| {
-        ui.label(tr!("jobs.workers"));
-        ui.add_enabled(!running, egui::DragValue::new(&mut j.args.workers).range(1..=16));
+        let l = ui.label(tr!("jobs.workers"));
+        ui.add_enabled(!running, egui::DragValue::new(&mut j.args.workers).range(1..=16)).labelled_by(l.id);
         choice(
             ui,
             "job-as",
@@ -193,7 +212,7 @@ pub fn jobs_ui(j: &mut JobsUi, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>
             ui,
             "job-mech",
             tr!("jobs.mechanism"),
-            &mut j.args.mechanism,
+            &mut j.mechanism,
             &mechanisms,
             !running && j.args.kind == "process",
         );
@@ -206,21 +225,23 @@ pub fn jobs_ui(j: &mut JobsUi, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>
             !running,
         );
         if j.args.schedule == "dynamic" {
-            ui.label(tr!("jobs.chunk"));
-            let mut c = j.args.chunk.unwrap_or(500_000);
-            if ui.add_enabled(!running, egui::DragValue::new(&mut c).range(1000..=j.items).speed(10_000)).changed() {
-                j.args.chunk = Some(c);
-            }
+            let l = ui.label(tr!("jobs.chunk"));
+            ui.add_enabled(!running, egui::DragValue::new(&mut j.chunk).range(1000..=j.items).speed(10_000))
+                .labelled_by(l.id);
         }
     });
     ui.horizontal_wrapped(|ui| {
-        ui.label(tr!("jobs.items"));
+        let l = ui.label(tr!("jobs.items"));
         ui.add_enabled_ui(!running, |ui| {
-            egui::ComboBox::from_id_salt("job-items").selected_text(group(j.items)).show_ui(ui, |ui| {
-                for n in [1_000_000u64, 5_000_000, 20_000_000, 50_000_000] {
-                    ui.selectable_value(&mut j.items, n, group(n));
-                }
-            });
+            egui::ComboBox::from_id_salt("job-items")
+                .selected_text(group(j.items))
+                .show_ui(ui, |ui| {
+                    for n in [1_000_000u64, 5_000_000, 20_000_000, 50_000_000] {
+                        ui.selectable_value(&mut j.items, n, group(n));
+                    }
+                })
+                .response
+                .labelled_by(l.id);
         });
         choice(
             ui,
@@ -234,8 +255,8 @@ pub fn jobs_ui(j: &mut JobsUi, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>
             ],
             !running,
         );
-        ui.label(tr!("jobs.work"));
-        ui.add_enabled(!running, egui::DragValue::new(&mut j.args.work).range(0..=1000));
+        let l = ui.label(tr!("jobs.work"));
+        ui.add_enabled(!running, egui::DragValue::new(&mut j.args.work).range(0..=1000)).labelled_by(l.id);
         choice(
             ui,
             "job-ship",
@@ -356,15 +377,11 @@ fn strip_ui(m: &JobModel, ui: &mut egui::Ui) {
         let r = Rect::from_min_max(Pos2::new(x0, rect.top()), Pos2::new(x1.max(x0 + 1.0), rect.bottom()));
         painter.rect_filled(r.shrink2(Vec2::new(0.5, 0.0)), 1.0, chunk_colour(c.state));
         if c.requeued {
-            painter.rect_stroke(
-                r.shrink(1.5),
-                1.0,
-                Stroke::new(2.0, Color32::from_rgb(240, 170, 40)),
-                StrokeKind::Inside,
-            );
+            painter.rect_stroke(r.shrink(1.0), 1.0, Stroke::new(3.0, Color32::WHITE), StrokeKind::Inside);
         }
         if c.duplicate {
-            painter.circle_filled(Pos2::new(r.center().x, r.top() + 5.0), 3.5, Color32::from_rgb(200, 120, 230));
+            painter.circle_filled(Pos2::new(r.center().x, r.bottom() - 7.0), 5.0, Color32::WHITE);
+            painter.circle_filled(Pos2::new(r.center().x, r.bottom() - 7.0), 2.5, Color32::BLACK);
         }
         if r.width() > 22.0 {
             let ink = if matches!(c.state, ChunkState::Done { .. }) { Color32::BLACK } else { Color32::WHITE };
@@ -372,17 +389,31 @@ fn strip_ui(m: &JobModel, ui: &mut egui::Ui) {
         }
     }
     ui.horizontal_wrapped(|ui| {
-        for (colour, key) in [
-            (Color32::from_gray(70), "jobs.legend_waiting"),
-            (worker_colour(1).gamma_multiply(0.45), "jobs.legend_sent"),
-            (worker_colour(1), "jobs.legend_computing"),
-            (DONE, "jobs.legend_done"),
-            (Color32::from_rgb(240, 170, 40), "jobs.legend_requeued"),
-            (Color32::from_rgb(200, 120, 230), "jobs.legend_duplicate"),
+        for (colour, key, text) in [
+            (Color32::from_gray(70), "legend_waiting", tr!("jobs.legend_waiting")),
+            (worker_colour(1).gamma_multiply(0.45), "legend_sent", tr!("jobs.legend_sent")),
+            (worker_colour(1), "legend_computing", tr!("jobs.legend_computing")),
+            (DONE, "legend_done", tr!("jobs.legend_done")),
+            (Color32::WHITE, "legend_requeued", tr!("jobs.legend_requeued")),
+            (Color32::WHITE, "legend_duplicate", tr!("jobs.legend_duplicate")),
         ] {
-            let (r, _) = ui.allocate_exact_size(Vec2::splat(12.0), Sense::hover());
-            ui.painter().rect_filled(r, 2.0, colour);
-            ui.label(tr!(key));
+            let (r, _) = ui.allocate_exact_size(Vec2::splat(14.0), Sense::hover());
+            match key {
+                // Drawn as the strip draws them: an outline, a dot.
+                "legend_requeued" => {
+                    ui.painter().rect_filled(r, 2.0, Color32::from_gray(70));
+                    ui.painter().rect_stroke(r, 2.0, Stroke::new(2.5, colour), StrokeKind::Inside);
+                }
+                "legend_duplicate" => {
+                    ui.painter().rect_filled(r, 2.0, Color32::from_gray(70));
+                    ui.painter().circle_filled(r.center(), 5.0, colour);
+                    ui.painter().circle_filled(r.center(), 2.5, Color32::BLACK);
+                }
+                _ => {
+                    ui.painter().rect_filled(r, 2.0, colour);
+                }
+            }
+            ui.label(text);
         }
     });
 }
@@ -390,10 +421,13 @@ fn strip_ui(m: &JobModel, ui: &mut egui::Ui) {
 fn seg_colour(kind: SegKind, worker: u32) -> Color32 {
     match kind {
         SegKind::Idle => Color32::from_gray(45),
-        SegKind::Receive => Color32::from_rgb(90, 160, 230),
+        SegKind::Receive => Color32::from_rgb(150, 200, 255),
         SegKind::Compute => worker_colour(worker),
         SegKind::Wait => worker_colour(worker).gamma_multiply(0.4),
-        SegKind::Send => Color32::from_rgb(240, 220, 90),
+        SegKind::Send => Color32::from_rgb(255, 235, 120),
+        SegKind::Stopped => Color32::from_gray(120),
+        SegKind::Lost => Color32::from_rgb(235, 40, 40),
+        SegKind::Wasted => worker_colour(worker).gamma_multiply(0.25),
     }
 }
 
@@ -406,15 +440,18 @@ fn lanes_ui(m: &JobModel, now: u64, lane_h: f32, ui: &mut egui::Ui) -> Option<Jo
     ui.horizontal(|ui| {
         ui.label(egui::RichText::new(tr!("jobs.task_stream")).strong());
         for (kind, key) in [
-            (SegKind::Receive, "jobs.seg_receive"),
-            (SegKind::Compute, "jobs.seg_compute"),
-            (SegKind::Wait, "jobs.seg_wait"),
-            (SegKind::Send, "jobs.seg_send"),
-            (SegKind::Idle, "jobs.seg_idle"),
+            (SegKind::Receive, tr!("jobs.seg_receive")),
+            (SegKind::Compute, tr!("jobs.seg_compute")),
+            (SegKind::Wait, tr!("jobs.seg_wait")),
+            (SegKind::Send, tr!("jobs.seg_send")),
+            (SegKind::Idle, tr!("jobs.seg_idle")),
+            (SegKind::Stopped, tr!("jobs.seg_stopped")),
+            (SegKind::Lost, tr!("jobs.seg_lost")),
+            (SegKind::Wasted, tr!("jobs.seg_wasted")),
         ] {
             let (r, _) = ui.allocate_exact_size(Vec2::splat(12.0), Sense::hover());
             ui.painter().rect_filled(r, 2.0, seg_colour(kind, 1));
-            ui.label(tr!(key));
+            ui.label(key);
         }
     });
     for w in &m.workers {
@@ -425,6 +462,7 @@ fn lanes_ui(m: &JobModel, now: u64, lane_h: f32, ui: &mut egui::Ui) -> Option<Jo
                 WorkerState::Busy { .. } => tr!("jobs.w_busy"),
                 WorkerState::Silent { stopped: true } => tr!("jobs.w_stopped"),
                 WorkerState::Silent { stopped: false } => tr!("jobs.w_silent"),
+                WorkerState::Gone if w.killed => tr!("jobs.w_killed"),
                 WorkerState::Gone => tr!("jobs.w_gone"),
             };
             let pid = w.pid.map_or(String::new(), |p| format!(" · PID {p}"));
@@ -438,12 +476,19 @@ fn lanes_ui(m: &JobModel, now: u64, lane_h: f32, ui: &mut egui::Ui) -> Option<Jo
             resp.on_hover_text(tr!("jobs.lane_hint")).context_menu(|ui| {
                 ui.label(format!("w{}{pid}", w.id));
                 ui.separator();
+                let stopped = matches!(w.state, WorkerState::Silent { .. }) || w.stop_sent;
                 for (what, signal) in [
                     (tr!("stage.kill"), Sig::Kill),
                     (tr!("stage.stop"), Sig::Stop),
                     (tr!("stage.continue"), Sig::Continue),
                 ] {
-                    if ui.add_enabled(alive && m.is_running(), egui::Button::new(what)).clicked() {
+                    // Stopping a stopped worker or continuing a running one would do nothing.
+                    let fits = match signal {
+                        Sig::Kill => true,
+                        Sig::Stop => !stopped,
+                        Sig::Continue => stopped,
+                    };
+                    if ui.add_enabled(alive && fits && m.is_running(), egui::Button::new(what)).clicked() {
                         asked = Some(JobCommand::Signal { worker: w.id, signal });
                         ui.close();
                     }
@@ -465,15 +510,21 @@ fn lanes_ui(m: &JobModel, now: u64, lane_h: f32, ui: &mut egui::Ui) -> Option<Jo
                 painter.rect_filled(r, 1.0, seg_colour(s.kind, w.id));
             }
             if let Some(since) = w.busy_since_ns {
-                let r = Rect::from_min_max(
+                // The chunk in hand, as far as it has gone; grey from when it fell silent.
+                let until = now.min(end);
+                let silent_from = w.silent_since_ns.unwrap_or(until).max(since);
+                let busy = Rect::from_min_max(
                     Pos2::new(x(since), lane.top() + 3.0),
-                    Pos2::new(x(now.min(end)).max(x(since) + 1.0), lane.bottom() - 3.0),
+                    Pos2::new(x(silent_from).max(x(since) + 1.0), lane.bottom() - 3.0),
                 );
-                let colour = match w.state {
-                    WorkerState::Silent { .. } => Color32::from_rgb(120, 120, 120),
-                    _ => worker_colour(w.id).gamma_multiply(0.7),
-                };
-                painter.rect_filled(r, 1.0, colour);
+                painter.rect_filled(busy, 1.0, worker_colour(w.id).gamma_multiply(0.7));
+                if silent_from < until {
+                    let r = Rect::from_min_max(
+                        Pos2::new(x(silent_from), lane.top() + 3.0),
+                        Pos2::new(x(until), lane.bottom() - 3.0),
+                    );
+                    painter.rect_filled(r, 1.0, seg_colour(SegKind::Stopped, w.id));
+                }
             }
         });
     }
@@ -497,7 +548,8 @@ fn result_ui(m: &JobModel, ui: &mut egui::Ui) {
                     time = say::millis(o.elapsed_ns),
                     bytes = say::bytes(o.bytes_moved),
                     share = format!("{:.0}", o.comm_share() * 100.0)
-                ));
+                ))
+                .on_hover_text(tr!("jobs.summary_hint"));
                 ui.label(tr!("jobs.counts", requeued = o.requeued, duplicates = o.duplicates));
                 ui.label(say::rate(o));
             }
@@ -544,9 +596,10 @@ fn sweep_ui(m: &JobModel, ui: &mut egui::Ui) {
         return;
     };
     let max_n = s.points.iter().map(|p| p.workers).max().unwrap_or(1) as f64;
-    if let Some(f) = s.serial_share {
-        ui.label(tr!("jobs.amdahl", share = format!("{:.1}", f * 100.0), cpus = s.cpus));
-    }
+    match s.serial_share {
+        Some(f) => ui.label(tr!("jobs.amdahl", share = format!("{:.1}", f * 100.0), cpus = s.cpus)),
+        None => ui.colored_label(Color32::from_rgb(230, 160, 60), tr!("jobs.sweep_no_fit")),
+    };
     Plot::new("speedup")
         .legend(Legend::default().position(egui_plot::Corner::LeftTop))
         .x_axis_label(tr!("jobs.axis_workers"))

@@ -68,11 +68,13 @@ pub enum JobEvent {
         arrived_ns: u64,
         total: Partial,
     },
-    /// A result for a chunk already done: ignored.
+    /// A result for a chunk already done: ignored (with the worker's timings, to show the
+    /// work that went for nothing).
     Duplicate {
         chunk: u32,
         worker: u32,
         at_ns: u64,
+        result: Option<ChunkResult>,
     },
     /// A result whose frame failed its checksum: the chunk is computed again.
     Corrupt {
@@ -818,7 +820,7 @@ impl Coordinator {
         if c.done {
             c.history.push(Step::Duplicate { worker, at_ms });
             self.duplicates += 1;
-            emit(JobEvent::Duplicate { chunk: r.chunk, worker, at_ns: arrived_ns });
+            emit(JobEvent::Duplicate { chunk: r.chunk, worker, at_ns: arrived_ns, result: Some(r) });
             return Ok(());
         }
         c.done = true;

@@ -46,6 +46,12 @@ pub enum SegKind {
     Compute,
     Wait,
     Send,
+    /// Silent (stopped, or stuck) past the deadline, until it spoke again.
+    Stopped,
+    /// Work in hand when the worker died: lost.
+    Lost,
+    /// Work whose result came too late and was ignored.
+    Wasted,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -83,6 +89,23 @@ pub struct WorkerView {
     pub items: u64,
     /// When its previous result arrived: its next idle segment starts no earlier.
     pub last_arrived_ns: u64,
+    /// Since when it has been silent (for the stopped segment).
+    pub silent_since_ns: Option<u64>,
+    /// Killed by SIGKILL (sent, or as its exit said).
+    pub killed: bool,
+    /// Sent SIGSTOP (and not SIGCONT since) from here.
+    pub stop_sent: bool,
+}
+
+impl WorkerView {
+    fn push(&mut self, kind: SegKind, from_ns: u64, to_ns: u64) {
+        if to_ns > from_ns {
+            if self.segments.len() == MAX_SEGMENTS {
+                self.segments.pop_front();
+            }
+            self.segments.push_back(Segment { kind, from_ns, to_ns });
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -127,6 +150,9 @@ impl JobModel {
                 chunks: 0,
                 items: 0,
                 last_arrived_ns: 0,
+                silent_since_ns: None,
+                killed: false,
+                stop_sent: false,
             });
             self.workers.sort_by_key(|w| w.id);
         }
@@ -156,11 +182,12 @@ impl JobModel {
                     .collect();
             }
             JobEvent::WorkerUp { worker, pid, replaces, .. } => {
+                let started = self.t0_ns.is_some();
                 let w = self.ensure_worker(*worker);
                 w.pid = *pid;
                 w.replaces = *replaces;
                 w.state = WorkerState::Idle;
-                if replaces.is_some() {
+                if replaces.is_some() || started {
                     self.log(&e);
                 }
             }
@@ -214,21 +241,25 @@ impl JobModel {
                     (SegKind::Wait, compute_end, result.computed_ns),
                     (SegKind::Send, result.computed_ns, *arrived_ns),
                 ] {
-                    if to > from {
-                        if w.segments.len() == MAX_SEGMENTS {
-                            w.segments.pop_front();
-                        }
-                        w.segments.push_back(Segment { kind, from_ns: from, to_ns: to });
-                    }
+                    w.push(kind, from, to);
                 }
             }
-            JobEvent::Duplicate { chunk, worker, .. } => {
+            JobEvent::Duplicate { chunk, worker, at_ns, result } => {
                 if let Some(c) = self.chunks.get_mut(*chunk as usize) {
                     c.duplicate = true;
                 }
                 if let Some(w) = self.worker(*worker) {
+                    if let Some(since) = w.busy_since_ns {
+                        let from = result.as_ref().map_or(since, |r| r.task_ns).max(since);
+                        // Its silence, if it was stopped, shows as such; the rest went for nothing.
+                        if let Some(s) = w.silent_since_ns.take() {
+                            w.push(SegKind::Stopped, s, *at_ns);
+                        }
+                        w.push(SegKind::Wasted, from, *at_ns);
+                    }
                     w.state = WorkerState::Idle;
                     w.busy_since_ns = None;
+                    w.last_arrived_ns = *at_ns;
                 }
                 self.log(&e);
             }
@@ -246,7 +277,7 @@ impl JobModel {
                 }
                 self.log(&e);
             }
-            JobEvent::Lost { worker, how, .. } => {
+            JobEvent::Lost { worker, how, at_ns } => {
                 let state = match how {
                     Lost::Died { .. } => WorkerState::Gone,
                     Lost::Silent { state, .. } => WorkerState::Silent { stopped: *state == Some('T') },
@@ -254,12 +285,23 @@ impl JobModel {
                 if let Some(w) = self.worker(*worker) {
                     w.state = state;
                     if state == WorkerState::Gone {
-                        w.busy_since_ns = None;
+                        // What it had in hand is lost.
+                        if let Some(since) = w.busy_since_ns.take() {
+                            w.push(SegKind::Lost, since, *at_ns);
+                        }
+                        w.silent_since_ns = None;
+                    } else {
+                        w.silent_since_ns = Some(*at_ns);
                     }
                 }
                 self.log(&e);
             }
-            JobEvent::Back { worker, .. } => {
+            JobEvent::Back { worker, at_ns } => {
+                if let Some(w) = self.worker(*worker)
+                    && let Some(since) = w.silent_since_ns.take()
+                {
+                    w.push(SegKind::Stopped, since, *at_ns);
+                }
                 if let Some(w) = self.worker(*worker)
                     && matches!(w.state, WorkerState::Silent { .. })
                 {
@@ -270,13 +312,26 @@ impl JobModel {
                 }
                 self.log(&e);
             }
-            JobEvent::Exited { worker, .. } => {
+            JobEvent::Exited { worker, exit, at_ns } => {
                 if let Some(w) = self.worker(*worker) {
                     w.state = WorkerState::Gone;
-                    w.busy_since_ns = None;
+                    w.killed |= exit.contains("signal 9");
+                    if let Some(since) = w.busy_since_ns.take() {
+                        w.push(SegKind::Lost, since, *at_ns);
+                    }
                 }
             }
-            JobEvent::Signalled { .. } | JobEvent::Refused { .. } => self.log(&e),
+            JobEvent::Signalled { worker, signal, .. } => {
+                if let Some(w) = self.worker(*worker) {
+                    match signal {
+                        super::coordinator::Sig::Kill => w.killed = true,
+                        super::coordinator::Sig::Stop => w.stop_sent = true,
+                        super::coordinator::Sig::Continue => w.stop_sent = false,
+                    }
+                }
+                self.log(&e);
+            }
+            JobEvent::Refused { .. } => self.log(&e),
             JobEvent::Finished(o) => {
                 self.outcome = Some((**o).clone());
                 for w in &mut self.workers {

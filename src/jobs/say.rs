@@ -16,6 +16,18 @@ pub fn kind(k: WorkerKind) -> String {
     }
 }
 
+/// The data in words: the numbers 1 to N, N random numbers, a file.
+pub fn data(d: &super::spec::DataSource) -> String {
+    use super::compute::group;
+    match d {
+        super::spec::DataSource::Range { n } => tr!("jobs.data_range", n = group(&n.to_string())),
+        super::spec::DataSource::Random { n, seed } => tr!("jobs.data_random", n = group(&n.to_string()), seed = seed),
+        super::spec::DataSource::File { path, n, .. } => {
+            tr!("jobs.data_file", path = path.display().to_string(), n = group(&n.to_string()))
+        }
+    }
+}
+
 /// The operation's name in words.
 pub fn op(o: super::spec::Op) -> String {
     match o {
@@ -34,7 +46,7 @@ pub fn headline(s: &JobSpec) -> String {
     tr!(
         "jobs.headline",
         op = op(s.op),
-        data = s.data.label(),
+        data = data(&s.data),
         n = s.workers,
         how = how,
         schedule = match s.schedule {
@@ -52,15 +64,18 @@ pub fn headline(s: &JobSpec) -> String {
 
 /// The signals and additions the job plays on itself (--kill-worker ...), or "".
 pub fn scripted(s: &JobSpec) -> String {
-    let mut parts = Vec::new();
+    let mut timed: Vec<(f64, String)> = Vec::new();
     for (list, sig) in [(&s.kills, "SIGKILL"), (&s.stops, "SIGSTOP"), (&s.continues, "SIGCONT")] {
         for t in list {
-            parts.push(tr!("jobs.scripted_signal", sig = sig, w = t.worker, s = t.at_secs));
+            timed.push((t.at_secs, tr!("jobs.scripted_signal", sig = sig, w = t.worker, s = t.at_secs)));
         }
     }
     for at in &s.add_at {
-        parts.push(tr!("jobs.scripted_add", s = at));
+        timed.push((*at, tr!("jobs.scripted_add", s = at)));
     }
+    // In the order they happen.
+    timed.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let parts: Vec<String> = timed.into_iter().map(|(_, p)| p).collect();
     if parts.is_empty() { String::new() } else { tr!("jobs.scripted", what = parts.join(tr!("say.list_sep").as_str())) }
 }
 
@@ -91,7 +106,10 @@ pub fn event(e: &JobEvent, t0_ns: u64) -> Option<String> {
         JobEvent::Requeued { chunk, from, at_ns } => {
             tr!("jobs.log_requeued", t = ms(*at_ns, t0_ns), chunk = chunk, w = from)
         }
-        JobEvent::Duplicate { chunk, worker, at_ns } => {
+        JobEvent::WorkerUp { worker, replaces: None, at_ns, .. } if t0_ns != 0 && *at_ns >= t0_ns => {
+            tr!("jobs.log_added", t = ms(*at_ns, t0_ns), w = worker)
+        }
+        JobEvent::Duplicate { chunk, worker, at_ns, .. } => {
             tr!("jobs.log_duplicate", t = ms(*at_ns, t0_ns), chunk = chunk, w = worker)
         }
         JobEvent::Corrupt { chunk, worker, at_ns } => tr!(
@@ -148,6 +166,18 @@ pub fn check(o: &JobOutcome) -> String {
 
 pub fn result(p: &Partial) -> String {
     p.show()
+}
+
+/// A worker's end in words: the coordinator records "exited", "killed (SIGKILL)", "died",
+/// "ended", or the exit as the supervisor words it.
+pub fn fate(f: &str) -> String {
+    match f {
+        "exited" => tr!("jobs.fate_exited"),
+        "killed (SIGKILL)" => tr!("jobs.w_killed"),
+        "died" => tr!("jobs.fate_died"),
+        "ended" | "running" => tr!("jobs.w_gone"),
+        other => other.to_string(),
+    }
 }
 
 pub fn bytes(b: u64) -> String {
@@ -215,7 +245,7 @@ pub fn report(o: &JobOutcome) -> Vec<String> {
             millis(w.idle_ns),
             millis(w.wait_ns),
             w.pss_kib.map_or("-".into(), |k| format!("{k} KiB")),
-            w.fate
+            fate(&w.fate)
         ));
     }
     let eventful: Vec<_> = o.chunks.iter().filter(|c| c.steps.len() > 2).collect();

@@ -29,8 +29,8 @@ pub struct JobArgs {
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub workers: usize,
     /// How chunks and results travel between the coordinator and each worker process.
-    #[arg(long, short, default_value = "pipe", value_name = "pipe|fifo|unix|tcp|shm|mqueue")]
-    pub mechanism: String,
+    #[arg(long, short, value_name = "pipe|fifo|unix|tcp|shm|mqueue")]
+    pub mechanism: Option<String>,
     /// What a worker is: a process (over the mechanism), a thread (crossbeam channels), a tokio
     /// task on a multi-thread runtime (async) or on one thread (async-1).
     #[arg(long = "as", default_value = "process", value_name = "process|thread|async|async-1")]
@@ -322,11 +322,17 @@ impl JobSpec {
         if !(1..=MAX_WORKERS).contains(&a.workers) {
             return Err(format!("--workers is 1 to {MAX_WORKERS}, not {}", a.workers));
         }
-        let mechanism: MechanismId = a.mechanism.parse()?;
+        let mechanism: MechanismId = a.mechanism.as_deref().unwrap_or("pipe").parse()?;
         if mechanism == MechanismId::Thread {
             return Err("--mechanism thread is the stage's baseline; for a job, say --as thread".into());
         }
         let kind: WorkerKind = a.kind.parse()?;
+        if a.mechanism.is_some() && kind != WorkerKind::Process {
+            return Err(format!(
+                "--mechanism is how worker processes talk; --as {} workers share memory and use channels",
+                kind.as_str()
+            ));
+        }
         if kind == WorkerKind::Process {
             mechanism.availability().map_err(|why| format!("--mechanism {mechanism} is not available here: {why}"))?;
         }
@@ -352,10 +358,15 @@ impl JobSpec {
         if !(1..=10_000).contains(&a.heartbeat_ms) {
             return Err(format!("--heartbeat-ms is 1 to 10000, not {}", a.heartbeat_ms));
         }
-        let chunk = match a.chunk {
-            Some(0) => return Err("--chunk must be at least 1 item".into()),
-            Some(c) => c.min(data.len()),
-            None => (data.len() / (a.workers as u64 * 16)).max(1),
+        let chunk = match (a.chunk, schedule) {
+            (Some(_), Schedule::Static) => {
+                return Err("--chunk sizes the dynamic schedule's chunks; static cuts one chunk per worker".into());
+            }
+            (Some(0), _) => return Err("--chunk must be at least 1 item".into()),
+            (Some(c), _) => c.min(data.len()),
+            (None, Schedule::Dynamic) => (data.len() / (a.workers as u64 * 16)).max(1),
+            // Static: the largest of the equal chunks, as reported.
+            (None, Schedule::Static) => data.len().div_ceil(a.workers as u64),
         };
         if schedule == Schedule::Dynamic && data.len().div_ceil(chunk) > MAX_CHUNKS {
             return Err(format!(
@@ -382,6 +393,13 @@ impl JobSpec {
         };
         let (kills, stops, continues) =
             (timed(&a.kill, "kill-worker")?, timed(&a.stop, "stop-worker")?, timed(&a.cont, "continue-worker")?);
+        // Without --respawn the workers are the first ones and the added ones, numbered in order.
+        let known = a.workers + a.add_at.len();
+        if !a.respawn
+            && let Some(t) = kills.iter().chain(&stops).chain(&continues).find(|t| t.worker as usize > known)
+        {
+            return Err(format!("there is no worker {} to signal: the job has {known} (w1 to w{known})", t.worker));
+        }
         if kind != WorkerKind::Process && !(kills.is_empty() && stops.is_empty() && continues.is_empty()) {
             return Err(format!(
                 "only processes can be killed or stopped; --as {} runs threads or tasks",

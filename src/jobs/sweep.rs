@@ -52,6 +52,9 @@ pub fn fit_serial_share(points: &[(usize, f64)]) -> Option<f64> {
     (den > 0.0).then(|| (num / den).clamp(0.0, 1.0))
 }
 
+/// Runs per worker count in a sweep; the median is reported.
+pub const REPEATS: usize = 3;
+
 pub fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -69,12 +72,25 @@ pub fn sweep(
     if !counts.contains(&1) {
         counts.insert(0, 1);
     }
+    // Each count REPEATS times, in turns (1, 2, 4, 1, 2, 4, ...) so a burst of other work
+    // on the machine spreads over all counts; the median run of each stands for it.
+    let mut all: Vec<(usize, JobOutcome)> = Vec::new();
+    for _ in 0..REPEATS {
+        for &n in &counts {
+            let s = JobSpec { workers: n, chunk: spec.chunk, ..spec.clone() };
+            let out = run(&s, exe, commands, &mut |_| {})?;
+            each(&out);
+            all.push((n, out));
+        }
+    }
     let mut runs = Vec::new();
     for &n in &counts {
-        let s = JobSpec { workers: n, chunk: spec.chunk, ..spec.clone() };
-        let out = run(&s, exe, commands, &mut |_| {})?;
-        each(&out);
-        runs.push((n, out));
+        let mut of_n: Vec<JobOutcome> = all.iter().filter(|(m, _)| *m == n).map(|(_, o)| o.clone()).collect();
+        of_n.sort_by_key(|o| o.elapsed_ns);
+        let exact = of_n.iter().all(|o| o.exact);
+        let mut median = of_n.swap_remove(of_n.len() / 2);
+        median.exact = exact;
+        runs.push((n, median));
     }
     let t1 = runs.iter().find(|(n, _)| *n == 1).map_or(1, |(_, o)| o.elapsed_ns.max(1)) as f64;
     let cpus = cpus();
@@ -94,8 +110,11 @@ pub fn sweep(
         })
         .collect();
     // Fit on the counts the CPUs can run at once: beyond them, turns taken are not serial work.
+    // A job that got slower with more workers has no serial share to speak of: no fit.
     let fit: Vec<(usize, f64)> = points.iter().filter(|p| !p.oversubscribed).map(|p| (p.workers, p.speedup)).collect();
-    Ok(Sweep { kind: spec.kind, serial_share: fit_serial_share(&fit), points, cpus })
+    let slower = fit.iter().any(|&(n, s)| n > 1 && s < 1.0);
+    let serial_share = if slower { None } else { fit_serial_share(&fit) };
+    Ok(Sweep { kind: spec.kind, serial_share, points, cpus })
 }
 
 /// One row of the processes / threads / tasks comparison.
