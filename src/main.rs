@@ -492,7 +492,12 @@ fn job_cmd(a: ipc_lab::jobs::spec::JobArgs) -> anyhow::Result<ExitCode> {
     if a.compare_as {
         let rows = sweep::compare_kinds(&spec, &exe).map_err(anyhow::Error::msg)?;
         if json {
-            outln!("{}", serde_json::to_string_pretty(&rows)?);
+            let python = if matches!(spec.data, ipc_lab::jobs::spec::DataSource::Range { .. }) {
+                sweep::python_column(spec.data.len(), spec.workers)
+            } else {
+                sweep::Python::Skipped { why: "the column's example sums the numbers 1 to N (range data)".into() }
+            };
+            outln!("{}", serde_json::to_string_pretty(&serde_json::json!({ "kinds": rows, "python": python }))?);
         } else {
             outln!("{}", say::headline(&spec));
             outln!(
@@ -504,7 +509,7 @@ fn job_cmd(a: ipc_lab::jobs::spec::JobArgs) -> anyhow::Result<ExitCode> {
                     "{:<10} {:>15} {:>14} {:>9} {:>11} {:>7.2}× {:>13.0}%",
                     r.kind.as_str(),
                     format!("{:.2} ms", r.startup_per_worker_ns as f64 / 1e6),
-                    r.memory_per_worker_kib.map_or("-".into(), |k| format!("{k} KiB")),
+                    r.memory_per_worker_kib.map_or("-".into(), |k| if k == 0 { "< 4 KiB".into() } else { format!("{k} KiB") }),
                     say::millis(r.one_worker_ns),
                     say::millis(r.n_workers_ns),
                     r.speedup,
@@ -514,6 +519,29 @@ fn job_cmd(a: ipc_lab::jobs::spec::JobArgs) -> anyhow::Result<ExitCode> {
             outln!(
                 "memory: a process's proportional set size (shared pages split); threads and tasks: the coordinator's growth divided by the workers"
             );
+            outln!(
+                "async-1: all tasks take turns on one thread, and a task computing holds it until its chunk is done, so computing never overlaps; waiting does (try --wait-ms)"
+            );
+            // The column's own example, when Python is here: the same items and workers.
+            if matches!(spec.data, ipc_lab::jobs::spec::DataSource::Range { .. }) {
+                match sweep::python_column(spec.data.len(), spec.workers) {
+                    sweep::Python::Ran(t) => {
+                        outln!(
+                            "Python {} ({}), the column's example (a plain sum: compare with --work 0) with the same items and {} processes:",
+                            t.python,
+                            t.start_method,
+                            spec.workers
+                        );
+                        outln!(
+                            "  Process per part, as the column writes it: {:.1} ms, and the sums are lost",
+                            t.as_written_s * 1e3
+                        );
+                        outln!("  Pool.map, the fix: {:.1} ms, sum {}", t.pool_map_s * 1e3, t.pool_map_sum);
+                        outln!("  sum() in one process: {:.1} ms, sum {}", t.one_process_s * 1e3, t.one_process_sum);
+                    }
+                    sweep::Python::Skipped { why } => outln!("Python comparison skipped: {why}"),
+                }
+            }
         }
         let exact = rows.iter().all(|r| r.exact);
         return Ok(if exact { ExitCode::SUCCESS } else { ExitCode::from(1) });

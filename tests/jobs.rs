@@ -267,3 +267,85 @@ fn workers_that_die_before_connecting_do_not_hang_the_job_on_any_mechanism() {
         assert!(killed_early, "{m}: w3 was never killed before it connected");
     }
 }
+
+// The README's figures, at the bounds it states. Medians of three, each run alone (the lock).
+
+fn median_of_3(mut f: impl FnMut() -> f64) -> f64 {
+    let mut v = [f(), f(), f()];
+    v.sort_by(f64::total_cmp);
+    v[1]
+}
+
+#[test]
+fn two_workers_over_shm_compute_a_compute_bound_job_at_least_1_8_times_as_fast_as_one() {
+    let speedup = median_of_3(|| {
+        let (one, _) =
+            job("--workers 1 --mechanism shm --schedule dynamic --chunk 125000 --data range:2000000 --work 100");
+        let (two, _) =
+            job("--workers 2 --mechanism shm --schedule dynamic --chunk 125000 --data range:2000000 --work 100");
+        assert!(one.exact && two.exact);
+        one.elapsed_ns as f64 / two.elapsed_ns as f64
+    });
+    assert!(speedup >= 1.8, "speedup {speedup:.2}× on {} CPUs", ipc_lab::jobs::sweep::cpus());
+}
+
+#[test]
+fn small_chunks_spend_more_of_the_job_communicating_than_large_ones() {
+    let (small, large) = (
+        "--workers 2 --schedule dynamic --chunk 2000 --data range:4000000",
+        "--workers 2 --schedule dynamic --chunk 1000000 --data range:4000000",
+    );
+    let ratio = median_of_3(|| {
+        let (s, _) = job(small);
+        let (l, _) = job(large);
+        assert!(s.exact && l.exact);
+        assert!(s.comm_share() > l.comm_share(), "{:.3} against {:.3}", s.comm_share(), l.comm_share());
+        s.elapsed_ns as f64 / l.elapsed_ns as f64
+    });
+    assert!(ratio >= 2.0, "2,000-item chunks took only {ratio:.1}× as long as 1,000,000-item ones");
+}
+
+#[test]
+fn shipping_the_data_through_a_pipe_is_slower_than_one_thread_summing_it_in_memory() {
+    let ratio = median_of_3(|| {
+        let (o, _) = job("--workers 2 --mechanism pipe --data range:8000000");
+        assert!(o.exact);
+        o.in_memory_bytes_per_sec().expect("measured") / o.rate_bytes_per_sec()
+    });
+    assert!(ratio >= 2.0, "in memory only {ratio:.1}× the shipped rate");
+}
+
+#[test]
+fn processes_threads_and_tasks_are_compared_and_python_runs_the_columns_example_or_says_why_not() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let out = cli(&[
+        "--compare-as",
+        "--workers",
+        "2",
+        "--schedule",
+        "dynamic",
+        "--data",
+        "range:400000",
+        "--work",
+        "100",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let kinds = v["kinds"].as_array().expect("rows");
+    let names: Vec<&str> = kinds.iter().filter_map(|k| k["kind"].as_str()).collect();
+    assert_eq!(names, ["process", "thread", "async", "async-1"]);
+    assert!(kinds.iter().all(|k| k["exact"] == true));
+    // One thread runs one task at a time: computing does not overlap there.
+    let one_thread = kinds[3]["speedup"].as_f64().expect("a speedup");
+    assert!(one_thread < 1.3, "async-1 sped a compute-bound job up {one_thread:.2}×");
+    let has_python = Command::new("python3").arg("--version").output().is_ok_and(|o| o.status.success());
+    if has_python {
+        assert_eq!(v["python"]["ran"]["pool_map_sum"], "80000200000", "Pool.map brings the sums back: {}", v["python"]);
+        assert!(v["python"]["ran"]["as_written_s"].as_f64().is_some());
+    } else {
+        let why = v["python"]["skipped"]["why"].as_str().expect("a reason");
+        assert!(why.contains("python3"), "{why}");
+    }
+}

@@ -163,6 +163,55 @@ pub fn compare_kinds(spec: &JobSpec, exe: &Path) -> Result<Vec<KindRow>, String>
     Ok(rows)
 }
 
+/// The column's own example, timed by Python with the job's sizes (`src/jobs/column.py`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PythonTimes {
+    pub python: String,
+    pub start_method: String,
+    /// `Process` per part, started and joined: the sums are computed and lost.
+    pub as_written_s: f64,
+    /// `Pool.map`: the sums come back.
+    pub pool_map_s: f64,
+    pub pool_map_sum: String,
+    /// `sum()` in the one process.
+    pub one_process_s: f64,
+    pub one_process_sum: String,
+}
+
+/// What became of the Python comparison.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Python {
+    Ran(PythonTimes),
+    Skipped { why: String },
+}
+
+const COLUMN_PY: &str = include_str!("column.py");
+
+/// Runs the column's example with `n` items over `workers` processes, if `python3` is here.
+pub fn python_column(n: u64, workers: usize) -> Python {
+    let skipped = |why: String| Python::Skipped { why };
+    let out = match std::process::Command::new("python3")
+        .arg("-c")
+        .arg(COLUMN_PY)
+        .arg(n.to_string())
+        .arg(workers.to_string())
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return skipped("python3 is not installed".into()),
+        Err(e) => return skipped(format!("python3 could not be started: {e}")),
+    };
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return skipped(format!("python3 failed: {}", err.lines().last().unwrap_or("no message")));
+    }
+    match serde_json::from_slice::<PythonTimes>(&out.stdout) {
+        Ok(t) => Python::Ran(t),
+        Err(e) => skipped(format!("python3 said something unexpected: {e}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
