@@ -509,7 +509,11 @@ fn job_cmd(a: ipc_lab::jobs::spec::JobArgs) -> anyhow::Result<ExitCode> {
                     "{:<10} {:>15} {:>14} {:>9} {:>11} {:>7.2}× {:>13.0}%",
                     r.kind.as_str(),
                     format!("{:.2} ms", r.startup_per_worker_ns as f64 / 1e6),
-                    r.memory_per_worker_kib.map_or("-".into(), |k| if k == 0 { "< 4 KiB".into() } else { format!("{k} KiB") }),
+                    r.memory_per_worker_kib.map_or("-".into(), |k| if k == 0 {
+                        "< 4 KiB".into()
+                    } else {
+                        format!("{k} KiB")
+                    }),
                     say::millis(r.one_worker_ns),
                     say::millis(r.n_workers_ns),
                     r.speedup,

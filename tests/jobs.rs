@@ -17,6 +17,11 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn job(line: &str) -> (JobOutcome, Vec<JobEvent>) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    job_alone(line)
+}
+
+/// `job` for a caller that already holds the lock (a measurement of several runs).
+fn job_alone(line: &str) -> (JobOutcome, Vec<JobEvent>) {
     let spec = JobSpec::from_args(&JobArgs::parse_line(line).expect(line)).expect(line);
     let mut events = Vec::new();
     let out = run(&spec, &exe(), None, &mut |e| events.push(e)).unwrap_or_else(|e| panic!("{line}: {e}"));
@@ -295,9 +300,10 @@ fn small_chunks_spend_more_of_the_job_communicating_than_large_ones() {
         "--workers 2 --schedule dynamic --chunk 2000 --data range:4000000",
         "--workers 2 --schedule dynamic --chunk 1000000 --data range:4000000",
     );
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let ratio = median_of_3(|| {
-        let (s, _) = job(small);
-        let (l, _) = job(large);
+        let (s, _) = job_alone(small);
+        let (l, _) = job_alone(large);
         assert!(s.exact && l.exact);
         assert!(s.comm_share() > l.comm_share(), "{:.3} against {:.3}", s.comm_share(), l.comm_share());
         s.elapsed_ns as f64 / l.elapsed_ns as f64
@@ -307,8 +313,9 @@ fn small_chunks_spend_more_of_the_job_communicating_than_large_ones() {
 
 #[test]
 fn shipping_the_data_through_a_pipe_is_slower_than_one_thread_summing_it_in_memory() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let ratio = median_of_3(|| {
-        let (o, _) = job("--workers 2 --mechanism pipe --data range:8000000");
+        let (o, _) = job_alone("--workers 2 --mechanism pipe --data range:8000000");
         assert!(o.exact);
         o.in_memory_bytes_per_sec().expect("measured") / o.rate_bytes_per_sec()
     });

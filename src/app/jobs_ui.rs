@@ -436,8 +436,8 @@ fn lanes_ui(m: &JobModel, now: u64, lane_h: f32, ui: &mut egui::Ui) -> Option<Jo
     let mut asked = None;
     let t0 = m.t0_ns.unwrap_or(now);
     let end = m.outcome.as_ref().map_or(now, |o| t0 + o.elapsed_ns).max(t0 + 1_000_000);
-    let label_w = 230.0;
-    ui.horizontal(|ui| {
+    let label_w = 260.0;
+    ui.horizontal_wrapped(|ui| {
         ui.label(egui::RichText::new(tr!("jobs.task_stream")).strong());
         for (kind, key) in [
             (SegKind::Receive, tr!("jobs.seg_receive")),
@@ -466,9 +466,27 @@ fn lanes_ui(m: &JobModel, now: u64, lane_h: f32, ui: &mut egui::Ui) -> Option<Jo
                 WorkerState::Gone => tr!("jobs.w_gone"),
             };
             let pid = w.pid.map_or(String::new(), |p| format!(" · PID {p}"));
-            let text = egui::RichText::new(format!("w{}{pid}\n{state} · {}", w.id, tr!("jobs.w_chunks", n = w.chunks)))
-                .color(worker_colour(w.id));
-            let (rect, resp) = ui.allocate_exact_size(Vec2::new(label_w, lane_h.max(36.0)), Sense::click());
+            // Once the job is over, the worker's own account of its time.
+            let times = m.outcome.as_ref().and_then(|o| o.workers.iter().find(|s| s.worker == w.id)).map(|s| {
+                format!(
+                    "\n{}",
+                    tr!(
+                        "jobs.w_times",
+                        compute = say::millis(s.compute_ns),
+                        comm = say::millis(s.comm_ns),
+                        idle = say::millis(s.idle_ns)
+                    )
+                )
+            });
+            let text = egui::RichText::new(format!(
+                "w{}{pid}\n{state} · {}{}",
+                w.id,
+                tr!("jobs.w_chunks", n = w.chunks),
+                times.unwrap_or_default()
+            ))
+            .color(worker_colour(w.id));
+            let min_h = if m.outcome.is_some() { 52.0 } else { 36.0 };
+            let (rect, resp) = ui.allocate_exact_size(Vec2::new(label_w, lane_h.max(min_h)), Sense::click());
             ui.put(rect, egui::Label::new(text).selectable(false));
             let lane_name = format!("w{}", w.id);
             resp.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &lane_name));

@@ -140,6 +140,9 @@ pub struct Accumulator {
     pub partial: Partial,
     /// Wrapping sum of mix^work(item): depends on every item and every round, in any order.
     pub digest: u64,
+    /// CPU time the computing thread spent on it (not the wall time: a stopped worker's
+    /// stop is not computing).
+    pub cpu_ns: u64,
 }
 
 impl Accumulator {
@@ -151,6 +154,7 @@ impl Accumulator {
             work,
             partial: Partial::empty(op),
             digest: 0,
+            cpu_ns: 0,
         }
     }
 

@@ -176,6 +176,8 @@ pub struct WorkerStats {
     pub comm_ns: u64,
     pub idle_ns: u64,
     pub wait_ns: u64,
+    /// Computing's wall time not spent on a CPU: stopped, or waiting for a CPU.
+    pub stalled_ns: u64,
     /// Proportional set size at the end (processes), KiB.
     pub pss_kib: Option<u64>,
     pub fate: String,
@@ -815,7 +817,12 @@ impl Coordinator {
             .saturating_add(r.data_ns.saturating_sub(r.task_ns))
             .saturating_add(arrived_ns.saturating_sub(r.computed_ns));
         s.wait_ns = s.wait_ns.saturating_add(r.waited_ns);
-        s.compute_ns = s.compute_ns.saturating_add(r.computed_ns.saturating_sub(r.data_ns).saturating_sub(r.waited_ns));
+        // Computing is the CPU time the worker measured; the rest of that stretch it was stopped
+        // or waiting for a CPU (a stopped worker's stop is not computing).
+        let wall = r.computed_ns.saturating_sub(r.data_ns).saturating_sub(r.waited_ns);
+        let cpu = if r.cpu_ns > 0 { r.cpu_ns.min(wall) } else { wall };
+        s.compute_ns = s.compute_ns.saturating_add(cpu);
+        s.stalled_ns = s.stalled_ns.saturating_add(wall - cpu);
         let c = &mut self.chunks[r.chunk as usize];
         if c.done {
             c.history.push(Step::Duplicate { worker, at_ms });
@@ -989,6 +996,15 @@ impl Coordinator {
     }
 
     fn finish(&mut self, elapsed_ns: u64) -> Result<JobOutcome, String> {
+        // A worker left waiting for work at the end was idle from its last result (or the
+        // start) to the end: static's early finisher, or a worker with nothing to do.
+        let end_ns = self.t0_ns + elapsed_ns;
+        for w in &mut self.workers {
+            if w.pending && !w.gone && w.hello {
+                let from = w.last_arrived_ns.max(self.t0_ns);
+                w.stats.idle_ns = w.stats.idle_ns.saturating_add(end_ns.saturating_sub(from));
+            }
+        }
         // Memory before anyone leaves.
         for w in &mut self.workers {
             if !w.gone {

@@ -376,6 +376,7 @@ mod tests {
             data_ns: 15,
             computed_ns: 20,
             waited_ns: 0,
+            cpu_ns: 5,
         };
         m.apply(JobEvent::Done { worker: 2, result: r, arrived_ns: 21, total: Partial::Sum(55) });
         assert_eq!(m.chunks[0].state, ChunkState::Done { worker: 2 });

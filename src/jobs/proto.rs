@@ -45,6 +45,10 @@ pub struct ChunkResult {
     pub computed_ns: u64,
     /// Of computing, the part spent waiting (`--wait-ms`).
     pub waited_ns: u64,
+    /// CPU time the computing took (thread CPU clock); the rest of the wall time between
+    /// `data_ns` and `computed_ns`, less waiting, the worker was stopped or not scheduled.
+    #[serde(default)]
+    pub cpu_ns: u64,
 }
 
 /// Coordinator → worker.

@@ -71,6 +71,7 @@ pub fn compute(
     // About a quarter of a million mixing rounds between looks at the clock, so a heartbeat
     // is never late by more than a fraction of a millisecond, whatever --work is.
     let block = (BLOCK as u64).min((1 << 18) / (w.work as u64).max(1)).max(1) as usize;
+    let cpu_start = thread_cpu_nanos();
     while done < len {
         let n = block.min((len - done) as usize);
         match &items {
@@ -87,6 +88,7 @@ pub fn compute(
             last_beat = std::time::Instant::now();
         }
     }
+    acc.cpu_ns = thread_cpu_nanos().saturating_sub(cpu_start);
     // Waiting (a disk, the network) in slices, still beating.
     let mut waited = 0;
     if w.wait_ms > 0 {
@@ -103,6 +105,17 @@ pub fn compute(
         waited = monotonic_nanos() - t;
     }
     Ok((acc, waited))
+}
+
+fn thread_cpu_nanos() -> u64 {
+    #[cfg(unix)]
+    {
+        crate::wire::clock_nanos(libc::CLOCK_THREAD_CPUTIME_ID)
+    }
+    #[cfg(not(unix))]
+    {
+        0
+    }
 }
 
 /// The child process: `ipc-lab job-worker SPEC`. Exit 0 when told to stop; 1 with a line on
@@ -184,6 +197,7 @@ fn run_process(spec_json: &str) -> Result<(), String> {
         if let Some(e) = beat_err {
             return Err(format!("sending a heartbeat: {e}"));
         }
+        let cpu_ns = acc.cpu_ns;
         let mut partial = acc.partial;
         if spec.wrong {
             lie(&mut partial);
@@ -198,6 +212,7 @@ fn run_process(spec_json: &str) -> Result<(), String> {
             data_ns,
             computed_ns: monotonic_nanos(),
             waited_ns,
+            cpu_ns,
         });
         seq += 1;
         asked = monotonic_nanos();
@@ -285,6 +300,7 @@ pub struct Local {
 
 impl Local {
     fn result(&self, chunk: u32, len: u64, acc: Accumulator, times: [u64; 3], waited_ns: u64) -> Up {
+        let cpu_ns = acc.cpu_ns;
         Up::Result(ChunkResult {
             chunk,
             partial: acc.partial,
@@ -295,6 +311,7 @@ impl Local {
             data_ns: times[2],
             computed_ns: monotonic_nanos(),
             waited_ns,
+            cpu_ns,
         })
     }
 
