@@ -436,7 +436,7 @@ fn lanes_ui(m: &JobModel, now: u64, lane_h: f32, ui: &mut egui::Ui) -> Option<Jo
     let mut asked = None;
     let t0 = m.t0_ns.unwrap_or(now);
     let end = m.outcome.as_ref().map_or(now, |o| t0 + o.elapsed_ns).max(t0 + 1_000_000);
-    let label_w = 260.0;
+    let label_w = (ui.available_width() * 0.2).clamp(240.0, 360.0);
     ui.horizontal_wrapped(|ui| {
         ui.label(egui::RichText::new(tr!("jobs.task_stream")).strong());
         for (kind, key) in [
