@@ -490,7 +490,7 @@ fn job_cmd(a: ipc_lab::jobs::spec::JobArgs) -> anyhow::Result<ExitCode> {
         return Ok(if exact { ExitCode::SUCCESS } else { ExitCode::from(1) });
     }
     if a.compare_as {
-        let rows = sweep::compare_kinds(&spec, &exe).map_err(anyhow::Error::msg)?;
+        let rows = sweep::compare_kinds(&spec, &exe, None).map_err(anyhow::Error::msg)?;
         if json {
             let python = if matches!(spec.data, ipc_lab::jobs::spec::DataSource::Range { .. }) {
                 sweep::python_column(spec.data.len(), spec.workers)

@@ -77,3 +77,21 @@ fn a_sweep_plots_speedup_against_workers() {
         "each run of 4 is listed"
     );
 }
+
+#[test]
+fn processes_threads_and_tasks_are_compared_from_the_view() {
+    let mut h = jobs_view();
+    {
+        let j = &mut h.state_mut().ui_state.jobs;
+        j.items = 1_000_000;
+        j.args.work = 20;
+    }
+    h.get_by_label("Processes, threads, tasks").click();
+    step_until(&mut h, Duration::from_secs(60), "the comparison", |app| app.ui_state.jobs.model.kinds.is_some());
+    let rows = h.state().ui_state.jobs.model.kinds.clone().expect("compared");
+    let kinds: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
+    assert_eq!(kinds, ["process", "thread", "async", "async-1"]);
+    assert!(rows.iter().all(|r| r.exact && r.one_worker_ns > 0 && r.n_workers_ns > 0));
+    h.run_steps(2);
+    let _ = h.get_by_label("async tasks, one thread");
+}

@@ -147,6 +147,21 @@ impl JobsUi {
         }
     }
 
+    pub fn compare_kinds(&mut self, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>) {
+        self.session = None;
+        match self.spec() {
+            Ok(spec) => match JobSession::compare_kinds(spec, exe.to_path_buf(), repaint.clone()) {
+                Ok(s) => {
+                    self.model = JobModel { kinds_running: true, ..JobModel::default() };
+                    self.session = Some(s);
+                    self.message = None;
+                }
+                Err(e) => self.message = Some(e.to_string()),
+            },
+            Err(e) => self.message = Some(e),
+        }
+    }
+
     pub fn command(&self, c: JobCommand) {
         if let Some(s) = &self.session {
             s.command(c);
@@ -161,7 +176,14 @@ impl JobsUi {
                 Update::Event(e) => self.model.apply(e),
                 Update::SweepRun(n, ns, exact) => self.model.sweep_runs.push((n, ns, exact)),
                 Update::Sweep(sw) => self.model.sweep = Some(sw),
-                Update::SweepFailed(why) => self.message = Some(why),
+                Update::SweepFailed(why) => {
+                    self.model.kinds_running = false;
+                    self.message = Some(why);
+                }
+                Update::Kinds(rows) => {
+                    self.model.kinds_running = false;
+                    self.model.kinds = Some(rows);
+                }
             }
         }
     }
@@ -289,6 +311,13 @@ pub fn jobs_ui(j: &mut JobsUi, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>
         {
             j.sweep(exe, repaint);
         }
+        if ui
+            .add_enabled(!running, egui::Button::new(tr!("jobs.compare_kinds")))
+            .on_hover_text(tr!("jobs.compare_kinds_hint"))
+            .clicked()
+        {
+            j.compare_kinds(exe, repaint);
+        }
         if let Some(m) = &j.message {
             ui.colored_label(Color32::from_rgb(230, 160, 60), m);
         }
@@ -300,6 +329,10 @@ pub fn jobs_ui(j: &mut JobsUi, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>
 /// What the job does, without the controls: the lesson page draws this beside its text.
 pub fn job_stage(j: &mut JobsUi, ui: &mut egui::Ui) {
     j.drain();
+    if j.model.kinds.is_some() || j.model.kinds_running {
+        kinds_ui(&j.model, ui);
+        return;
+    }
     if j.model.sweep.is_some()
         || (!j.model.sweep_runs.is_empty() && j.model.chunks.is_empty())
         || (j.is_running() && j.args.sweep_workers.is_some())
@@ -603,6 +636,66 @@ fn result_ui(m: &JobModel, ui: &mut egui::Ui) {
     });
 }
 
+/// Processes, threads, tasks and tasks on one thread: speedup bars, and what each costs.
+fn kinds_ui(m: &JobModel, ui: &mut egui::Ui) {
+    use egui_plot::{Bar, BarChart, Plot};
+    ui.label(egui::RichText::new(tr!("jobs.kinds_title")).strong());
+    let Some(rows) = &m.kinds else {
+        // No spinner: an animation would take a CPU from the runs being measured.
+        ui.label(tr!("jobs.kinds_running"));
+        return;
+    };
+    let name = |k: crate::jobs::spec::WorkerKind| match k {
+        crate::jobs::spec::WorkerKind::Process => tr!("jobs.as_process_short"),
+        crate::jobs::spec::WorkerKind::Thread => tr!("jobs.as_thread_short"),
+        crate::jobs::spec::WorkerKind::Async => tr!("jobs.as_async_short"),
+        crate::jobs::spec::WorkerKind::AsyncOne => tr!("jobs.as_async_one_short"),
+    };
+    egui::Grid::new("kinds").striped(true).num_columns(6).show(ui, |ui| {
+        for h in [
+            tr!("jobs.as"),
+            tr!("jobs.k_startup"),
+            tr!("jobs.k_memory"),
+            tr!("jobs.k_one"),
+            tr!("jobs.k_n", n = rows.first().map_or(0, |r| r.workers)),
+            tr!("jobs.k_speedup"),
+        ] {
+            ui.label(egui::RichText::new(h).strong());
+        }
+        ui.end_row();
+        for (i, r) in rows.iter().enumerate() {
+            ui.horizontal(|ui| {
+                let (sw, _) = ui.allocate_exact_size(Vec2::splat(12.0), Sense::hover());
+                ui.painter().rect_filled(sw, 2.0, worker_colour(i as u32 + 1));
+                ui.label(name(r.kind));
+            });
+            ui.label(format!("{:.2} ms", r.startup_per_worker_ns as f64 / 1e6));
+            ui.label(
+                r.memory_per_worker_kib
+                    .map_or("—".into(), |k| if k == 0 { "< 4 KiB".into() } else { format!("{k} KiB") }),
+            );
+            ui.label(say::millis(r.one_worker_ns));
+            ui.label(say::millis(r.n_workers_ns));
+            ui.label(format!("{:.2}×", r.speedup));
+            ui.end_row();
+        }
+    });
+    ui.label(egui::RichText::new(tr!("jobs.kinds_why")).weak());
+    let bars: Vec<Bar> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Bar::new(i as f64, r.speedup).name(name(r.kind)).fill(worker_colour(i as u32 + 1)).width(0.6))
+        .collect();
+    Plot::new("kinds-speedup")
+        .y_axis_label(tr!("jobs.k_speedup"))
+        .include_y(0.0)
+        .include_y(rows.first().map_or(2, |r| r.workers) as f64)
+        .show_x(false)
+        .x_axis_formatter(move |_, _| String::new())
+        .height(ui.available_height() - 10.0)
+        .show(ui, |p| p.bar_chart(BarChart::new(tr!("jobs.k_speedup"), bars)));
+}
+
 fn sweep_ui(m: &JobModel, ui: &mut egui::Ui) {
     use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
     ui.label(egui::RichText::new(tr!("jobs.sweep_title")).strong());
@@ -610,7 +703,7 @@ fn sweep_ui(m: &JobModel, ui: &mut egui::Ui) {
         ui.label(tr!("jobs.sweep_run", n = n, time = say::millis(*ns), exact = if *exact { "✓" } else { "✗" }));
     }
     let Some(s) = &m.sweep else {
-        ui.spinner();
+        // No spinner: an animation would take a CPU from the runs being measured.
         return;
     };
     let max_n = s.points.iter().map(|p| p.workers).max().unwrap_or(1) as f64;

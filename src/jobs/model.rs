@@ -122,6 +122,10 @@ pub struct JobModel {
     pub sweep: Option<Sweep>,
     /// Sweep runs finished so far: (workers, elapsed ns, exact).
     pub sweep_runs: Vec<(usize, u64, bool)>,
+    /// Processes, threads and tasks compared (`None` until asked).
+    pub kinds: Option<Vec<super::sweep::KindRow>>,
+    /// A comparison of kinds is running.
+    pub kinds_running: bool,
 }
 
 impl JobModel {

@@ -18,6 +18,8 @@ pub enum Update {
     SweepRun(usize, u64, bool),
     Sweep(Sweep),
     SweepFailed(String),
+    /// Processes, threads and tasks compared.
+    Kinds(Vec<super::sweep::KindRow>),
 }
 
 pub struct JobSession {
@@ -56,6 +58,24 @@ impl JobSession {
             });
             let _ = tx.send(match out {
                 Ok(s) => Update::Sweep(s),
+                Err(e) => Update::SweepFailed(e),
+            });
+            repaint();
+        })?;
+        Ok(JobSession { commands, updates, thread: Some(thread) })
+    }
+
+    /// Runs `spec` as processes, threads, tasks and tasks on one thread, with 1 and N workers.
+    pub fn compare_kinds(
+        spec: JobSpec,
+        exe: PathBuf,
+        repaint: Arc<dyn Fn() + Send + Sync>,
+    ) -> std::io::Result<JobSession> {
+        let (commands, cmd_rx) = unbounded();
+        let (tx, updates) = unbounded();
+        let thread = std::thread::Builder::new().name("job-kinds".into()).spawn(move || {
+            let _ = tx.send(match super::sweep::compare_kinds(&spec, &exe, Some(&cmd_rx)) {
+                Ok(rows) => Update::Kinds(rows),
                 Err(e) => Update::SweepFailed(e),
             });
             repaint();

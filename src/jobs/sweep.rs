@@ -133,12 +133,17 @@ pub struct KindRow {
 }
 
 /// Runs the job with 1 and with `spec.workers` workers of each kind.
-pub fn compare_kinds(spec: &JobSpec, exe: &Path) -> Result<Vec<KindRow>, String> {
+pub fn compare_kinds(
+    spec: &JobSpec,
+    exe: &Path,
+    commands: Option<&crossbeam::channel::Receiver<super::coordinator::JobCommand>>,
+) -> Result<Vec<KindRow>, String> {
     let mut rows = Vec::new();
     for kind in WorkerKind::ALL {
-        let base = JobSpec { kind, ..spec.clone() };
-        let one = run(&JobSpec { workers: 1, ..base.clone() }, exe, None, &mut |_| {})?;
-        let many = run(&base, exe, None, &mut |_| {})?;
+        // The mechanism is how processes talk; threads and tasks ignore it.
+        let base = JobSpec { kind, faults: Default::default(), ..spec.clone() };
+        let one = run(&JobSpec { workers: 1, ..base.clone() }, exe, commands, &mut |_| {})?;
+        let many = run(&base, exe, commands, &mut |_| {})?;
         let n = many.workers.len().max(1) as u64;
         let startup = many.workers.iter().map(|w| w.startup_ns).sum::<u64>() / n;
         let memory = match kind {
