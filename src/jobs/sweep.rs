@@ -111,10 +111,14 @@ pub fn sweep(
         .collect();
     // Fit on the counts the CPUs can run at once: beyond them, turns taken are not serial work.
     // A job that got slower with more workers has no serial share to speak of: no fit.
+    Ok(Sweep { kind: spec.kind, serial_share: serial_share_of(&points), points, cpus })
+}
+
+/// Amdahl's serial share fitted to the points the CPUs could run at once; none when any of them
+/// ran slower than one worker (there is no serial share to speak of then).
+pub fn serial_share_of(points: &[Point]) -> Option<f64> {
     let fit: Vec<(usize, f64)> = points.iter().filter(|p| !p.oversubscribed).map(|p| (p.workers, p.speedup)).collect();
-    let slower = fit.iter().any(|&(n, s)| n > 1 && s < 1.0);
-    let serial_share = if slower { None } else { fit_serial_share(&fit) };
-    Ok(Sweep { kind: spec.kind, serial_share, points, cpus })
+    if fit.iter().any(|&(n, s)| n > 1 && s < 1.0) { None } else { fit_serial_share(&fit) }
 }
 
 /// One row of the processes / threads / tasks comparison.
@@ -229,5 +233,26 @@ mod tests {
             assert!((got - s).abs() < 1e-9, "{s}: {got}");
         }
         assert_eq!(fit_serial_share(&[(1, 1.0)]), None);
+    }
+
+    fn point(workers: usize, speedup: f64, oversubscribed: bool) -> Point {
+        Point {
+            workers,
+            elapsed_ns: 1,
+            speedup,
+            efficiency: speedup / workers as f64,
+            comm_share: 0.0,
+            exact: true,
+            oversubscribed,
+        }
+    }
+
+    #[test]
+    fn no_serial_share_is_fitted_when_more_workers_made_the_job_slower() {
+        let slower = [point(1, 1.0, false), point(2, 0.8, false)];
+        assert_eq!(serial_share_of(&slower), None);
+        let faster = [point(1, 1.0, false), point(2, amdahl(0.25, 2.0), false), point(4, 0.5, true)];
+        let s = serial_share_of(&faster).expect("a fit");
+        assert!((s - 0.25).abs() < 1e-9, "oversubscribed points stay out of the fit: {s}");
     }
 }
