@@ -51,3 +51,16 @@ pub fn text(key: &str) -> String {
 pub fn lookup(key: &str, lang: Lang) -> Option<String> {
     crate::_rust_i18n_try_translate(lang.as_str(), key).map(std::borrow::Cow::into_owned)
 }
+
+/// Digits in groups of three, as people read large numbers: 65536 as "65,536" (both languages).
+pub fn grouped(n: impl std::fmt::Display) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

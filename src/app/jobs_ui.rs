@@ -59,22 +59,12 @@ impl Default for JobsUi {
     }
 }
 
-const WORKER_COLOURS: [Color32; 8] = [
-    Color32::from_rgb(66, 135, 245),
-    Color32::from_rgb(245, 140, 40),
-    Color32::from_rgb(70, 185, 100),
-    Color32::from_rgb(190, 90, 210),
-    Color32::from_rgb(220, 70, 80),
-    Color32::from_rgb(40, 180, 190),
-    Color32::from_rgb(200, 180, 50),
-    Color32::from_rgb(150, 110, 80),
-];
-
 /// Done chunks: a quiet grey, unlike any worker's colour.
 const DONE: Color32 = Color32::from_gray(150);
 
+/// The stage's node colours: worker k looks like node k does there.
 pub fn worker_colour(id: u32) -> Color32 {
-    WORKER_COLOURS[(id.saturating_sub(1) as usize) % WORKER_COLOURS.len()]
+    super::stage_ui::PALETTE[(id.saturating_sub(1) as usize) % super::stage_ui::PALETTE.len()]
 }
 
 impl JobsUi {
@@ -103,12 +93,13 @@ impl JobsUi {
         JobSpec::from_args(&args)
     }
 
-    pub fn start(&mut self, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>) {
+    /// Ends whatever ran and starts `make(spec)` in the background, the view showing `model`.
+    fn launch(&mut self, model: JobModel, make: impl FnOnce(JobSpec) -> std::io::Result<JobSession>) {
         self.session = None;
         match self.spec() {
-            Ok(spec) => match JobSession::start(spec, exe.to_path_buf(), repaint.clone()) {
+            Ok(spec) => match make(spec) {
                 Ok(s) => {
-                    self.model = JobModel::default();
+                    self.model = model;
                     self.session = Some(s);
                     self.message = None;
                 }
@@ -118,19 +109,20 @@ impl JobsUi {
         }
     }
 
+    pub fn start(&mut self, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>) {
+        let (exe, repaint) = (exe.to_path_buf(), repaint.clone());
+        self.launch(JobModel::default(), |spec| JobSession::start(spec, exe, repaint));
+    }
+
     pub fn sweep(&mut self, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>) {
-        self.session = None;
-        match self.spec() {
-            Ok(spec) => match JobSession::sweep(spec, self.sweep_counts(), exe.to_path_buf(), repaint.clone()) {
-                Ok(s) => {
-                    self.model = JobModel::default();
-                    self.session = Some(s);
-                    self.message = None;
-                }
-                Err(e) => self.message = Some(e.to_string()),
-            },
-            Err(e) => self.message = Some(e),
-        }
+        let (exe, repaint, counts) = (exe.to_path_buf(), repaint.clone(), self.sweep_counts());
+        self.launch(JobModel::default(), |spec| JobSession::sweep(spec, counts, exe, repaint));
+    }
+
+    pub fn compare_kinds(&mut self, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>) {
+        let (exe, repaint) = (exe.to_path_buf(), repaint.clone());
+        let model = JobModel { kinds_running: true, ..JobModel::default() };
+        self.launch(model, |spec| JobSession::compare_kinds(spec, exe, repaint));
     }
 
     /// The line's --sweep-workers, else 1, 2, 4 (the button's).
@@ -144,21 +136,6 @@ impl JobsUi {
             self.sweep(exe, repaint);
         } else {
             self.start(exe, repaint);
-        }
-    }
-
-    pub fn compare_kinds(&mut self, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>) {
-        self.session = None;
-        match self.spec() {
-            Ok(spec) => match JobSession::compare_kinds(spec, exe.to_path_buf(), repaint.clone()) {
-                Ok(s) => {
-                    self.model = JobModel { kinds_running: true, ..JobModel::default() };
-                    self.session = Some(s);
-                    self.message = None;
-                }
-                Err(e) => self.message = Some(e.to_string()),
-            },
-            Err(e) => self.message = Some(e),
         }
     }
 
@@ -256,10 +233,10 @@ pub fn jobs_ui(j: &mut JobsUi, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>
         let l = ui.label(tr!("jobs.items"));
         ui.add_enabled_ui(!running, |ui| {
             egui::ComboBox::from_id_salt("job-items")
-                .selected_text(group(j.items))
+                .selected_text(crate::i18n::grouped(j.items))
                 .show_ui(ui, |ui| {
                     for n in [1_000_000u64, 5_000_000, 20_000_000, 50_000_000] {
-                        ui.selectable_value(&mut j.items, n, group(n));
+                        ui.selectable_value(&mut j.items, n, crate::i18n::grouped(n));
                     }
                 })
                 .response
@@ -373,19 +350,6 @@ pub fn job_stage(j: &mut JobsUi, ui: &mut egui::Ui) {
     }
 }
 
-/// 20000000 as 20,000,000.
-pub fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 fn chunk_colour(state: ChunkState) -> Color32 {
     match state {
         ChunkState::Waiting => Color32::from_gray(70),
@@ -398,7 +362,12 @@ fn chunk_colour(state: ChunkState) -> Color32 {
 fn strip_ui(m: &JobModel, ui: &mut egui::Ui) {
     ui.horizontal(|ui| {
         ui.label(egui::RichText::new(tr!("jobs.array")).strong());
-        ui.label(tr!("jobs.array_count", done = m.chunks_done, n = m.chunks.len(), items = group(m.items())));
+        ui.label(tr!(
+            "jobs.array_count",
+            done = m.chunks_done,
+            n = m.chunks.len(),
+            items = crate::i18n::grouped(m.items())
+        ));
     });
     let width = ui.available_width();
     let (rect, _) = ui.allocate_exact_size(Vec2::new(width, 30.0), Sense::hover());

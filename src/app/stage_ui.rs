@@ -21,7 +21,7 @@ use crate::traffic::session::Pace;
 use crate::traffic::spec::{Pattern, Topology, human_bytes};
 
 /// One color per node, so a packet shows who sent it.
-const PALETTE: [Color32; 8] = [
+pub(crate) const PALETTE: [Color32; 8] = [
     Color32::from_rgb(70, 140, 230),
     Color32::from_rgb(235, 140, 50),
     Color32::from_rgb(90, 190, 110),

@@ -106,7 +106,7 @@ impl Partial {
     /// The value as a person reads it: the exact sum, "min 1 · max 9", or the bucket counts.
     pub fn show(&self) -> String {
         match self {
-            Partial::Sum(s) => group(&s.to_string()),
+            Partial::Sum(s) => crate::i18n::grouped(s),
             Partial::MinMax(Some((l, h))) => format!("min {l} · max {h}"),
             Partial::MinMax(None) => "—".into(),
             Partial::Histogram(b) => {
@@ -116,18 +116,6 @@ impl Partial {
             }
         }
     }
-}
-
-/// 50000005000000 as 50,000,005,000,000.
-pub fn group(digits: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Folds items into a partial result and a digest.

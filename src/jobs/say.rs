@@ -18,12 +18,12 @@ pub fn kind(k: WorkerKind) -> String {
 
 /// The data in words: the numbers 1 to N, N random numbers, a file.
 pub fn data(d: &super::spec::DataSource) -> String {
-    use super::compute::group;
+    use crate::i18n::grouped;
     match d {
-        super::spec::DataSource::Range { n } => tr!("jobs.data_range", n = group(&n.to_string())),
-        super::spec::DataSource::Random { n, seed } => tr!("jobs.data_random", n = group(&n.to_string()), seed = seed),
+        super::spec::DataSource::Range { n } => tr!("jobs.data_range", n = grouped(n)),
+        super::spec::DataSource::Random { n, seed } => tr!("jobs.data_random", n = grouped(n), seed = seed),
         super::spec::DataSource::File { path, n, .. } => {
-            tr!("jobs.data_file", path = path.display().to_string(), n = group(&n.to_string()))
+            tr!("jobs.data_file", path = path.display().to_string(), n = grouped(n))
         }
     }
 }

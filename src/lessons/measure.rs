@@ -4,6 +4,7 @@
 //! with their unit ("65,536 bytes (64 KiB)"), so the text writes none after a size measure.
 
 use super::Lang;
+use crate::i18n::grouped;
 
 /// How a measure starts in the text; it ends with `}}`.
 pub const OPEN: &str = "{{measure:";
@@ -174,19 +175,6 @@ fn bytes(n: u64, lang: Lang) -> String {
         (Lang::ZhCn, true) => format!("{} 字节", grouped(n)),
         (Lang::ZhCn, false) => format!("{} 字节（{human}）", grouped(n)),
     }
-}
-
-/// Digits in groups of three: "65,536".
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn read_text(path: &str) -> Result<String, String> {
