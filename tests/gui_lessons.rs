@@ -47,6 +47,9 @@ fn lesson_two_runs_its_experiment_on_real_processes_and_page_down_opens_lesson_t
     assert!(reader.kernel.as_ref().is_some_and(|(s, w)| *s == 'S' && w.contains("pipe")), "{:?}", reader.kernel);
     h.get_by_label("HANG");
 
+    // PageDown at the page's end turns it; PageUp at the next one's top turns back.
+    h.key_press(egui::Key::End);
+    h.run_steps(3);
     h.key_press(egui::Key::PageDown);
     h.run_steps(3);
     assert_eq!(h.state().ui_state.lesson.current, "fifos");
@@ -54,6 +57,8 @@ fn lesson_two_runs_its_experiment_on_real_processes_and_page_down_opens_lesson_t
     h.key_press(egui::Key::PageUp);
     h.run_steps(2);
     assert_eq!(h.state().ui_state.lesson.current, "pipes");
+    h.key_press(egui::Key::Home);
+    h.run_steps(3);
 
     // Answer the first question; the answer, and the lessons read, outlive the app.
     let q = h.state().ui_state.lesson.lesson().expect("lesson").questions[0].clone();
@@ -75,6 +80,93 @@ fn lesson_two_runs_its_experiment_on_real_processes_and_page_down_opens_lesson_t
     let pipes = p.lessons.get("pipes").expect("kept");
     assert!(pipes.read && p.lessons.get("fifos").is_some_and(|f| f.read));
     assert_eq!(pipes.answers.get(&0), Some(&right));
+    let _ = std::fs::remove_dir_all(progress.parent().expect("dir"));
+}
+
+/// An instructor with a clicker: a whole lesson walked with keys only. PageDown scrolls the page a
+/// screen at a time and turns it only at the end; Enter runs the experiment on screen, Esc stops
+/// it; turning the page stops the one still running and clears the stage.
+#[test]
+fn a_lesson_is_walked_with_keys_alone() {
+    let progress = progress_file("keys");
+    let options = AppOptions {
+        lesson: Some("pipes".into()),
+        lang: Some(Lang::En),
+        progress_path: Some(progress.clone()),
+        presenter: true,
+        ..Default::default()
+    };
+    let mut h = harness_at(options, [1024.0, 768.0]);
+    h.run_steps(6);
+    h.get_by_label_contains("Keys: PageDown");
+    // ↓ scrolls a line, Home goes back to the top.
+    h.key_press(egui::Key::ArrowDown);
+    h.run_steps(4);
+    assert!(h.state().ui_state.lesson.scroll.0 > 10.0, "↓ scrolls: {:?}", h.state().ui_state.lesson.scroll);
+    h.key_press(egui::Key::Home);
+    h.run_steps(4);
+    assert_eq!(h.state().ui_state.lesson.scroll.0, 0.0);
+
+    // Enter runs the experiment marked for it (the first on screen), Esc stops it.
+    let first = h.state().ui_state.lesson.enter_runs.clone().expect("an experiment for Enter");
+    h.get_by_label_contains("◀ Enter");
+    h.key_press(egui::Key::Enter);
+    h.run_steps(2);
+    assert_eq!(h.state().ui_state.lesson.running.as_deref(), Some(first.as_str()));
+    step_until(&mut h, Duration::from_secs(5), "processes on the stage", |app| {
+        app.ui_state.program.shared.model.as_ref().is_some_and(|m| m.procs.iter().any(|p| p.pid > 0))
+    });
+    h.get_by_label("Stop");
+    h.key_press(egui::Key::Escape);
+    step_until(&mut h, Duration::from_secs(5), "the run stopped", |app| !app.ui_state.program.shared.running);
+
+    // Run it again, then walk the page: a screen at a time, the lesson kept until its end.
+    h.key_press(egui::Key::Enter);
+    step_until(&mut h, Duration::from_secs(5), "the second run's processes", |app| {
+        app.ui_state.program.shared.running
+            && app.ui_state.program.shared.model.as_ref().is_some_and(|m| m.procs.iter().any(|p| p.pid > 0))
+    });
+    let pids: Vec<u32> =
+        h.state().ui_state.program.shared.model.as_ref().expect("a run").procs.iter().map(|p| p.pid).collect();
+    let mut offsets = vec![h.state().ui_state.lesson.scroll.0];
+    for _ in 0..60 {
+        h.key_press(egui::Key::PageDown);
+        h.run_steps(3);
+        if h.state().ui_state.lesson.current != "pipes" {
+            break;
+        }
+        offsets.push(h.state().ui_state.lesson.scroll.0);
+    }
+    assert_eq!(h.state().ui_state.lesson.current, "fifos", "PageDown reaches the next lesson");
+    assert!(offsets.len() >= 4, "the page took several screens before turning: {offsets:?}");
+    assert!(
+        offsets.windows(2).all(|w| w[1] > w[0]) || offsets.windows(2).rev().skip(1).all(|w| w[1] > w[0]),
+        "each PageDown scrolled on until the end: {offsets:?}"
+    );
+    // The experiment left with its lesson: stopped, its processes gone, the stage cleared.
+    step_until(&mut h, Duration::from_secs(5), "the last lesson's run ended", |app| {
+        !app.ui_state.program.shared.running && app.ui_state.lesson.running.is_none()
+    });
+    for pid in pids.into_iter().filter(|p| *p > 0) {
+        assert!(!process_alive(pid), "pid {pid} outlived its lesson");
+    }
+    h.get_by_label_contains("the experiment runs here");
+    let _ = std::fs::remove_dir_all(progress.parent().expect("dir"));
+}
+
+/// Lesson 1 is open before any lesson is picked; reading it counts.
+#[test]
+fn the_first_lesson_shown_is_marked_read() {
+    let progress = progress_file("first");
+    let options = AppOptions { lang: Some(Lang::En), progress_path: Some(progress.clone()), ..Default::default() };
+    let mut h = harness_at(options, [1280.0, 800.0]);
+    h.state_mut().ui_state.view = View::Lessons;
+    h.run_steps(4);
+    let first = h.state().ui_state.lesson.current.clone();
+    assert_eq!(first, "processes");
+    drop(h);
+    let saved = ipc_lab::lessons::progress::Progress::load(&progress);
+    assert!(saved.progress.lessons.get(&first).is_some_and(|l| l.read), "{:?}", saved.progress);
     let _ = std::fs::remove_dir_all(progress.parent().expect("dir"));
 }
 

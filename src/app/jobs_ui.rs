@@ -165,6 +165,13 @@ impl JobsUi {
         }
     }
 
+    /// Ends the job (or sweep, or comparison) early; its workers are ended and reaped.
+    pub fn stop(&self) {
+        if self.is_running() {
+            self.command(JobCommand::Abort);
+        }
+    }
+
     pub fn is_running(&self) -> bool {
         self.session.as_ref().is_some_and(|s| !s.is_finished())
     }

@@ -1,8 +1,12 @@
 //! The Lessons view (issue 5/7): a lesson page rendered from Markdown (egui_commonmark) beside
 //! the stage its experiments run on. "Run it" starts real processes (a scenario program on the
 //! Programs stage, or a live-stage setup); check questions explain every answer; challenges are
-//! won on the scheduler; progress is kept between runs. PageDown / PageUp turn the pages (a
-//! presenter's clicker sends those).
+//! won on the scheduler; progress is kept between runs.
+//!
+//! The keyboard alone drives it (a presenter's clicker sends PageDown / PageUp, sometimes B or
+//! period): PageDown and Space scroll the page by a screen and turn to the next lesson at its
+//! end, PageUp back; Enter, R or period run the experiment marked "Enter" (the first on screen);
+//! Esc or B stops it. A legend under the page says so.
 
 use std::path::PathBuf;
 
@@ -94,6 +98,27 @@ pub struct LessonUi {
     /// for it (only that run can win it).
     pub challenge: Option<(String, usize)>,
     pub challenge_tag: Option<u64>,
+    /// The page's scroll as of the last frame: offset, visible height, content height.
+    pub scroll: (f32, f32, f32),
+    /// A scroll the keys asked for, applied at the next frame.
+    scroll_to: Option<f32>,
+    /// Scroll to the end once the page is measured (after turning back a page).
+    scroll_to_end: bool,
+    /// The experiment Enter runs: the first on screen (after the one last run, if that is on
+    /// screen too), else the one after the last run on the page.
+    pub enter_runs: Option<String>,
+}
+
+/// Which way a key moves through the lessons.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Move {
+    /// A line up (-1) or down (+1).
+    Line(i32),
+    /// A screen: down, or to the next lesson at the page's end; up, or to the previous lesson
+    /// at its top.
+    Screen(i32),
+    Top,
+    End,
 }
 
 impl LessonUi {
@@ -117,6 +142,31 @@ impl LessonUi {
             running: None,
             challenge: None,
             challenge_tag: None,
+            scroll: (0.0, 0.0, 0.0),
+            scroll_to: None,
+            scroll_to_end: false,
+            enter_runs: None,
+        }
+    }
+
+    /// Scrolls the page, or turns it at either end (see [`Move`]).
+    pub fn go(&mut self, m: Move) {
+        const LINE: f32 = 48.0;
+        let (offset, view, content) = self.scroll;
+        let max = (content - view).max(0.0);
+        let to = |o: f32| Some(o.clamp(0.0, max));
+        match m {
+            Move::Line(d) => self.scroll_to = to(offset + d as f32 * LINE),
+            Move::Screen(d) if d > 0 && offset >= max - 1.0 => self.turn(1),
+            Move::Screen(d) if d < 0 && offset <= 1.0 => {
+                let before = self.current.clone();
+                self.turn(-1);
+                self.scroll_to_end = self.current != before;
+            }
+            // A screen less a few lines, so the reader keeps their place.
+            Move::Screen(d) => self.scroll_to = to(offset + d as f32 * (view - 2.0 * LINE).max(LINE)),
+            Move::Top => self.scroll_to = Some(0.0),
+            Move::End => self.scroll_to = Some(max),
         }
     }
 
@@ -132,6 +182,11 @@ impl LessonUi {
     pub fn open(&mut self, id: &str) -> bool {
         if !self.ids().iter().any(|i| i == id) {
             return false;
+        }
+        if self.current != id {
+            self.scroll = (0.0, 0.0, 0.0);
+            self.scroll_to = Some(0.0);
+            self.enter_runs = None;
         }
         self.current = id.to_string();
         self.progress.mark_read(id);
@@ -252,6 +307,11 @@ pub fn page(l: &mut LessonUi, won: Option<(String, usize)>, ui: &mut egui::Ui) -
     let mut actions = Vec::new();
     let pieces = l.pieces();
     let Some(lesson) = l.lesson().cloned() else { return actions };
+    // A page shown is a page read: also the first one, open before any was picked.
+    if !l.progress.lesson(&lesson.id).is_some_and(|p| p.read) {
+        l.progress.mark_read(&lesson.id);
+        l.save();
+    }
     // Challenges won on the stage since the last frame.
     if let Some((id, i)) = won
         && id == lesson.id
@@ -260,7 +320,20 @@ pub fn page(l: &mut LessonUi, won: Option<(String, usize)>, ui: &mut egui::Ui) -
         l.progress.win(&lesson.id, i);
         l.save();
     }
-    egui::ScrollArea::vertical().id_salt(("page", &lesson.id, l.lang.as_str())).auto_shrink([false, false]).show(
+    // The keys, under the page where a presenter can glance at them.
+    egui::Panel::bottom("lesson-keys").show(ui, |ui| {
+        ui.label(RichText::new(tr!("lessons.keys_legend")).weak().small());
+    });
+    let mut area = egui::ScrollArea::vertical().id_salt(("page", &lesson.id, l.lang.as_str())).auto_shrink([false, false]);
+    if let Some(y) = l.scroll_to.take() {
+        area = area.vertical_scroll_offset(y);
+    }
+    // The experiments in page order, and those on screen.
+    let mut order: Vec<String> = Vec::new();
+    let mut on_screen: Vec<String> = Vec::new();
+    let mut above: Option<String> = None;
+    let enter_runs = l.enter_runs.clone();
+    let out = area.show(
         ui,
         |ui| {
             for piece in &pieces {
@@ -282,7 +355,15 @@ pub fn page(l: &mut LessonUi, won: Option<(String, usize)>, ui: &mut egui::Ui) -
                     Segment::Experiment { id, label } => {
                         let running = l.running.as_deref() == Some(id.as_str());
                         let text = RichText::new(format!("▶ {label}")).strong();
-                        let b = ui.add(egui::Button::new(text).selected(running));
+                        let b = ui
+                            .horizontal_wrapped(|ui| {
+                                let b = ui.add(egui::Button::new(text).selected(running));
+                                if enter_runs.as_deref() == Some(id.as_str()) {
+                                    ui.label(RichText::new(tr!("lessons.enter_runs")).weak().small());
+                                }
+                                b
+                            })
+                            .inner;
                         b.widget_info(|| {
                             egui::WidgetInfo::labeled(
                                 egui::Role::Button,
@@ -290,6 +371,12 @@ pub fn page(l: &mut LessonUi, won: Option<(String, usize)>, ui: &mut egui::Ui) -
                                 format!("{}: {id}", tr!("lessons.run_it")),
                             )
                         });
+                        order.push(id.clone());
+                        if ui.clip_rect().intersects(b.rect) {
+                            on_screen.push(id.clone());
+                        } else if b.rect.bottom() < ui.clip_rect().top() {
+                            above = Some(id.clone());
+                        }
                         if b.clicked() {
                             actions.push(LessonAction::Run(id.clone(), None));
                         }
@@ -339,7 +426,29 @@ pub fn page(l: &mut LessonUi, won: Option<(String, usize)>, ui: &mut egui::Ui) -
             ui.add_space(20.0);
         },
     );
+    let max = (out.content_size.y - out.inner_rect.height()).max(0.0);
+    l.scroll = (out.state.clamped_offset().y.clamp(0.0, max), out.inner_rect.height(), out.content_size.y);
+    if std::mem::take(&mut l.scroll_to_end) {
+        l.scroll_to = Some(max);
+    }
+    l.enter_runs = enter_target(&order, &on_screen, above.as_deref(), l.running.as_deref());
     actions
+}
+
+/// The experiment Enter runs: the one after the last run while that is on screen, else the first
+/// on screen; with none on screen, the last one scrolled past (the one just read about) unless it
+/// has just run, then the one after it; at the top of a page, its first.
+pub fn enter_target(order: &[String], on_screen: &[String], above: Option<&str>, last: Option<&str>) -> Option<String> {
+    let after = |id: &str| order.iter().position(|o| o == id).and_then(|i| order.get(i + 1)).cloned();
+    match last {
+        Some(last) if on_screen.iter().any(|s| s == last) => after(last).or_else(|| on_screen.first().cloned()),
+        _ if !on_screen.is_empty() => on_screen.first().cloned(),
+        _ => match above {
+            Some(a) if Some(a) == last => after(a),
+            Some(a) => Some(a.to_string()),
+            None => order.first().cloned(),
+        },
+    }
 }
 
 /// Whether an experiment runs on the Programs stage (a scenario program) or the live stage.
@@ -359,5 +468,20 @@ mod tests {
         assert_eq!(s[1], Segment::Experiment { id: "pipe-full".into(), label: "Run it: go".into() });
         assert!(matches!(&s[2], Segment::Markdown(m) if m.trim() == "more"));
         assert_eq!(s[3], Segment::Code("[x](experiment:no)\n".into()), "a link in a code block is code");
+    }
+
+    #[test]
+    fn enter_runs_the_next_experiment_on_screen() {
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let order = ids(&["a", "b", "c", "d"]);
+        let on = ids(&["b", "c"]);
+        assert_eq!(enter_target(&order, &on, Some("a"), None).as_deref(), Some("b"), "first on screen");
+        assert_eq!(enter_target(&order, &on, Some("a"), Some("b")).as_deref(), Some("c"), "then the next");
+        assert_eq!(enter_target(&order, &ids(&["c", "d"]), Some("b"), Some("a")).as_deref(), Some("c"), "scrolled on");
+        assert_eq!(enter_target(&order, &ids(&["c", "d"]), None, Some("d")).as_deref(), Some("c"), "at the last");
+        assert_eq!(enter_target(&order, &[], Some("c"), Some("a")).as_deref(), Some("c"), "just read about");
+        assert_eq!(enter_target(&order, &[], Some("b"), Some("b")).as_deref(), Some("c"), "just run: the next");
+        assert_eq!(enter_target(&order, &[], None, None).as_deref(), Some("a"));
+        assert_eq!(enter_target(&[], &[], None, None), None);
     }
 }

@@ -142,6 +142,8 @@ pub struct IpcLabApp {
     presenter_factor: f32,
     /// A zoom asked for that has not taken effect yet, and frames since.
     zoom_asked: Option<(f32, u8)>,
+    /// The lesson (id, language) the Lessons view showed last frame.
+    lesson_shown: Option<(String, crate::lessons::Lang)>,
     /// Fonts with Chinese glyphs go in at the first frame; whether to take the bundled one.
     fonts: Option<bool>,
     /// For the compare view's runs: the executable and the UI's wake-up.
@@ -208,6 +210,7 @@ impl IpcLabApp {
             frame_stats: options.frame_stats.map(FrameStats::new),
             presenter_factor: 1.0,
             zoom_asked: None,
+            lesson_shown: None,
             fonts: Some(options.bundled_font),
             exe: exe_for_compare,
             repaint: repaint_for_compare,
@@ -391,41 +394,78 @@ impl IpcLabApp {
         }
     }
 
-    /// The Lessons view's keys: PageDown / PageUp turn the page, 1–9 step a scheduled program,
-    /// Esc stops the experiment, F5 presenter.
+    /// The Lessons view's keys (shown in a legend under the page): PageDown / Space scroll a
+    /// screen and turn to the next lesson at the page's end, PageUp / Shift+Space back; ↓ ↑ a line,
+    /// Home / End; Enter, R or period run the experiment marked "Enter"; Esc or B stop it; 1–9 step
+    /// a scheduled program; F5 presenter. While a button has the focus (Tab), Enter and Space are
+    /// its own.
     fn lesson_keyboard(&mut self, ui: &mut egui::Ui) {
-        use egui::Key;
+        use egui::{Key, Modifiers};
+        use lesson_ui::Move;
         const DIGITS: [Key; 9] =
             [Key::Num1, Key::Num2, Key::Num3, Key::Num4, Key::Num5, Key::Num6, Key::Num7, Key::Num8, Key::Num9];
-        let (next, prev, digit, esc, presenter) = ui.input_mut(|i| {
-            (
-                i.consume_key(egui::Modifiers::NONE, Key::PageDown),
-                i.consume_key(egui::Modifiers::NONE, Key::PageUp),
-                DIGITS.iter().position(|&k| i.consume_key(egui::Modifiers::NONE, k)),
-                i.consume_key(egui::Modifiers::NONE, Key::Escape),
-                i.consume_key(egui::Modifiers::NONE, Key::F5) || i.consume_key(egui::Modifiers::NONE, Key::F11),
-            )
+        let focused = ui.ctx().memory(|m| m.focused()).is_some();
+        let (moves, run, stop, digit, presenter) = ui.input_mut(|i| {
+            let mut key = |m: Modifiers, k: Key| i.consume_key(m, k);
+            let mut moves = Vec::new();
+            for (m, k, to) in [
+                (Modifiers::NONE, Key::PageDown, Move::Screen(1)),
+                (Modifiers::NONE, Key::PageUp, Move::Screen(-1)),
+                (Modifiers::NONE, Key::ArrowDown, Move::Line(1)),
+                (Modifiers::NONE, Key::ArrowUp, Move::Line(-1)),
+                (Modifiers::NONE, Key::Home, Move::Top),
+                (Modifiers::NONE, Key::End, Move::End),
+            ] {
+                if key(m, k) {
+                    moves.push(to);
+                }
+            }
+            if !focused {
+                if key(Modifiers::SHIFT, Key::Space) {
+                    moves.push(Move::Screen(-1));
+                }
+                if key(Modifiers::NONE, Key::Space) {
+                    moves.push(Move::Screen(1));
+                }
+            }
+            let run = (!focused && key(Modifiers::NONE, Key::Enter)) || key(Modifiers::NONE, Key::R) || key(Modifiers::NONE, Key::Period);
+            let stop = key(Modifiers::NONE, Key::Escape) || key(Modifiers::NONE, Key::B);
+            let digit = DIGITS.iter().position(|&k| key(Modifiers::NONE, k));
+            let presenter = key(Modifiers::NONE, Key::F5) || key(Modifiers::NONE, Key::F11);
+            (moves, run, stop, digit, presenter)
         });
-        if next {
-            self.ui_state.lesson.turn(1);
+        for m in moves {
+            self.ui_state.lesson.go(m);
         }
-        if prev {
-            self.ui_state.lesson.turn(-1);
+        if run && let Some(id) = self.ui_state.lesson.enter_runs.clone() {
+            self.run_experiment(&id, None);
         }
         if let Some(d) = digit
             && self.ui_state.program.shared.running
         {
             self.program_step(d);
         }
-        if esc {
-            self.stop();
-            if self.ui_state.program.shared.running {
-                self.program_pending.push(ProgramCommand::Stop);
-            }
+        if stop {
+            self.stop_experiment();
         }
         if presenter {
             self.ui_state.presenter = !self.ui_state.presenter;
         }
+    }
+
+    /// Whether the experiment beside the lesson still runs (on whichever stage it uses).
+    fn experiment_running(&self) -> bool {
+        self.ui_state.lesson.running.is_some()
+            && (self.model.is_running() || self.ui_state.program.shared.running || self.ui_state.jobs.is_running())
+    }
+
+    /// Stops the lesson's experiment, leaving its stage as it ended.
+    fn stop_experiment(&mut self) {
+        self.stop();
+        if self.ui_state.program.shared.running {
+            self.program_pending.push(ProgramCommand::Stop);
+        }
+        self.ui_state.jobs.stop();
     }
 
     /// Starts experiment `id` of the lessons beside the page: a scenario program on the Programs
@@ -541,6 +581,7 @@ impl IpcLabApp {
         self.drain_updates();
         self.read_program();
         self.keyboard(ui);
+        focus_ring(ui.ctx());
         self.apply_presenter(ui.ctx());
         if let Some(bundled_only) = self.fonts.take() {
             fonts::install_cjk(ui.ctx(), bundled_only);
@@ -650,6 +691,14 @@ impl IpcLabApp {
     /// The Lessons view: the page, and beside it the stage its experiment runs on.
     fn lessons_root(&mut self, ui: &mut egui::Ui, now: u64) {
         self.top_panel(ui, |app, ui| lesson_ui::nav(&mut app.ui_state.lesson, ui));
+        // A new lesson stops the last one's experiment and clears the stage beside it.
+        let shown = (self.ui_state.lesson.current.clone(), self.ui_state.lesson.lang);
+        if self.lesson_shown.as_ref().is_some_and(|s| s.0 != shown.0) && self.ui_state.lesson.running.is_some() {
+            self.stop_experiment();
+            self.ui_state.lesson.running = None;
+            self.ui_state.lesson.challenge = None;
+        }
+        self.lesson_shown = Some(shown);
         let window = ui.ctx().content_rect().size();
         let running = self.ui_state.lesson.running.clone();
         let program =
@@ -662,7 +711,17 @@ impl IpcLabApp {
         let mut signals = Vec::new();
         // The page keeps most of the room until an experiment runs beside it.
         let share = if running.is_some() { 0.5 } else { 0.3 };
+        let experiment_running = self.experiment_running();
+        let mut stop = false;
         egui::Panel::right("lesson-stage").resizable(false).exact_size(window.x * share).show(ui, |ui| {
+            if running.is_some() {
+                ui.horizontal(|ui| {
+                    let b = ui
+                        .add_enabled(experiment_running, egui::Button::new(tr!("lessons.stop")))
+                        .on_hover_text(tr!("keys.esc"));
+                    stop = b.clicked();
+                });
+            }
             match (&running, program) {
                 (Some(_), _) if job => jobs_ui::job_stage(&mut self.ui_state.jobs, ui),
                 (None, _) => {
@@ -692,6 +751,9 @@ impl IpcLabApp {
         self.program_pending.extend(commands);
         for (role, signal) in signals {
             self.signal(role, signal);
+        }
+        if stop {
+            self.stop_experiment();
         }
         for a in actions {
             let lesson_ui::LessonAction::Run(id, challenge) = a;
@@ -742,6 +804,16 @@ impl Drop for IpcLabApp {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// The widget with the keyboard focus (Tab moves it) wears a ring a projector shows: egui's own
+/// focus look is the hover look, too faint to follow from the back of a room.
+fn focus_ring(ctx: &egui::Context) {
+    let Some(id) = ctx.memory(|m| m.focused()) else { return };
+    let Some(r) = ctx.read_response(id) else { return };
+    let painter = ctx.layer_painter(egui::LayerId::new(egui::Order::Foreground, egui::Id::unique("focus-ring")));
+    let stroke = egui::Stroke::new(2.5, egui::Color32::from_rgb(255, 200, 60));
+    painter.rect_stroke(r.rect.expand(3.0), 4.0, stroke, egui::StrokeKind::Outside);
 }
 
 /// One line over the live stage beside a lesson: what runs and how it stands.
