@@ -730,7 +730,16 @@ impl IpcLabApp {
                         ui.label(RichText::new(tr!("lessons.run_here")).weak());
                     });
                 }
-                (Some(_), true) => program_ui::canvas(&self.ui_state.program, ui, &mut commands),
+                (Some(_), true) => {
+                    // What happened, under the stage (the Programs view has it beside its own).
+                    let h = ui.available_height();
+                    egui::Panel::bottom("lesson-log")
+                        .resizable(true)
+                        .default_size(h * 0.3)
+                        .size_range(h * 0.15..=h * 0.6)
+                        .show(ui, |ui| program_ui::lesson_log(&self.ui_state.program, ui));
+                    program_ui::canvas(&self.ui_state.program, ui, &mut commands)
+                }
                 (Some(_), false) => {
                     status_line(&self.model, ui);
                     signals = stage_ui::stage_ui(&self.model, &self.ui_state, now, ui);

@@ -371,30 +371,7 @@ pub fn side(p: &ProgramUi, ui: &mut egui::Ui) {
         ui.separator();
     }
     let Some(m) = m else { return };
-    let users = m.users();
-    let used = |n: &str| m.scenario.resource(n).is_some_and(|(i, _)| !users[i].is_empty());
-    let counters: Vec<&(String, u64)> = m.counters.iter().filter(|(n, _)| used(n)).collect();
-    let semaphores: Vec<&(String, i32)> = m.semaphores.iter().filter(|(n, _)| used(n)).collect();
-    if !counters.is_empty() || !semaphores.is_empty() {
-        ui.heading(tr!("programs.values"));
-        egui::Grid::new("values").num_columns(2).show(ui, |ui| {
-            for (n, v) in counters {
-                ui.label(say::name(&m.scenario, n));
-                match m.scenario.expect.get(n) {
-                    Some(want) if v == want => ui.label(tr!("programs.value_ok", value = v)),
-                    Some(want) => ui.label(tr!("programs.should_reach", value = v, want = want)),
-                    None => ui.label(v.to_string()),
-                };
-                ui.end_row();
-            }
-            for (n, v) in semaphores {
-                ui.label(say::name(&m.scenario, n));
-                ui.label(tr!("programs.semaphore_value", value = v));
-                ui.end_row();
-            }
-        });
-        ui.separator();
-    }
+    values(m, ui);
     ui.heading(tr!("programs.kernel_view"));
     egui::Grid::new("kernel")
         .num_columns(3)
@@ -427,8 +404,41 @@ pub fn side(p: &ProgramUi, ui: &mut egui::Ui) {
         }
     }
     ui.separator();
+    log(m, ui);
+}
+
+/// The counters and semaphores the run uses, against what they should reach.
+fn values(m: &ProgramModel, ui: &mut egui::Ui) {
+    let users = m.users();
+    let used = |n: &str| m.scenario.resource(n).is_some_and(|(i, _)| !users[i].is_empty());
+    let counters: Vec<&(String, u64)> = m.counters.iter().filter(|(n, _)| used(n)).collect();
+    let semaphores: Vec<&(String, i32)> = m.semaphores.iter().filter(|(n, _)| used(n)).collect();
+    if !counters.is_empty() || !semaphores.is_empty() {
+        ui.heading(tr!("programs.values"));
+        egui::Grid::new("values").num_columns(2).show(ui, |ui| {
+            for (n, v) in counters {
+                ui.label(say::name(&m.scenario, n));
+                match m.scenario.expect.get(n) {
+                    Some(want) if v == want => ui.label(tr!("programs.value_ok", value = v)),
+                    Some(want) => ui.label(tr!("programs.should_reach", value = v, want = want)),
+                    None => ui.label(v.to_string()),
+                };
+                ui.end_row();
+            }
+            for (n, v) in semaphores {
+                ui.label(say::name(&m.scenario, n));
+                ui.label(tr!("programs.semaphore_value", value = v));
+                ui.end_row();
+            }
+        });
+        ui.separator();
+    }
+}
+
+/// "What happened": the run's log, newest at the bottom.
+pub fn log(m: &ProgramModel, ui: &mut egui::Ui) {
     ui.heading(tr!("programs.what_happened"));
-    egui::ScrollArea::vertical().stick_to_bottom(true).auto_shrink([false, false]).show(ui, |ui| {
+    egui::ScrollArea::vertical().id_salt("log").stick_to_bottom(true).auto_shrink([false, false]).show(ui, |ui| {
         for (t, entry) in &m.log {
             ui.horizontal_wrapped(|ui| {
                 ui.label(egui::RichText::new(tr!("programs.seconds", t = format!("{t:.2}"))).weak());
@@ -436,6 +446,13 @@ pub fn side(p: &ProgramUi, ui: &mut egui::Ui) {
             });
         }
     });
+}
+
+/// Under a lesson's stage: the values and the log, as the Programs view shows them beside its own.
+pub fn lesson_log(p: &ProgramUi, ui: &mut egui::Ui) {
+    let Some(m) = &p.shared.model else { return };
+    values(m, ui);
+    log(m, ui);
 }
 
 /// What the central canvas asks for: a step or a kill.

@@ -87,6 +87,17 @@ pub(super) fn lesson(shown: &str, name: &str, lang: Lang, text: &str) -> Result<
                             format!("'{experiment}' is not an experiment id (lowercase letters, digits and dashes)"),
                         ));
                     }
+                    // The page draws an experiment as a button only on a line of its own; inside
+                    // a sentence it would be a link that does nothing.
+                    let from = text[..range.start].rfind('\n').map_or(0, |i| i + 1);
+                    let to = text[range.end..].find('\n').map_or(text.len(), |i| range.end + i);
+                    let own_line = text[from..to].trim();
+                    if !(own_line.starts_with('[') && own_line.ends_with(')') && own_line.matches("](").count() == 1) {
+                        return Err(err(
+                            line,
+                            format!("the experiment link '{experiment}' must be alone on its line to be a button"),
+                        ));
+                    }
                     experiments.push(experiment.to_string());
                     experiment_lines.push(line);
                 }
@@ -468,6 +479,10 @@ mod tests {
                 ":10: 'Pipe_Full' is not an experiment id",
             ),
             (GOOD.replace("```question", "```questions"), ":14: unknown block 'questions'"),
+            (
+                GOOD.replace("[Run it](experiment:pipe-full)", "Compare [it](experiment:pipe-full) with that."),
+                ":10: the experiment link 'pipe-full' must be alone on its line",
+            ),
         ];
         for (text, want) in cases {
             let e = parse(&text).unwrap_err();
