@@ -174,6 +174,10 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
     if model.sample_every > 1 {
         caption(tr!("stage.sampled", n = thousands(model.sample_every)), 13.0, weak);
     }
+    if model.off_stage > 0 {
+        let total = model.drawn + model.off_stage;
+        caption(tr!("stage.one_round_trip", drawn = thousands(model.drawn), total = thousands(total)), 13.0, weak);
+    }
     let stage =
         Rect::from_min_max(pos2(rect.left() + 8.0, caption_y + 8.0), pos2(rect.right() - 8.0, rect.bottom() - 10.0));
     let nodes = layout(topology, stage);

@@ -101,6 +101,10 @@ pub struct Message {
     /// clamped to stay readable.
     pub crossing_nanos: u64,
     pub crossing_clamp: Clamp,
+    /// Whether its packet is drawn on the stage. In ping-pong the stage shows one round trip at
+    /// a time, as the protocol runs them; a round trip that begins while another is still
+    /// crossing is left off the stage (the timeline and the numbers keep it).
+    pub on_stage: bool,
 }
 
 /// On-screen crossing time per microsecond of measured latency, in real-time pace: one factor
@@ -280,6 +284,10 @@ pub struct Model {
     arrival_on_stage: Vec<u64>,
     /// Recent one-hop latency per (sender, receiver), the estimate for packets not yet received.
     link_latency: Vec<(Role, Role, u64)>,
+    /// Reported messages left off the stage to keep ping-pong one round trip at a time, and
+    /// those drawn (see [`Message::on_stage`]).
+    pub off_stage: u64,
+    pub drawn: u64,
     /// When the count of completions moved, for throughput: (model nanos, completions).
     throughput_marks: VecDeque<(u64, u64)>,
     /// Progress reports per node waiting for the other nodes' reports of the same tick, so the
@@ -310,6 +318,8 @@ impl Default for Model {
             staged: Vec::new(),
             arrival_on_stage: Vec::new(),
             link_latency: Vec::new(),
+            off_stage: 0,
+            drawn: 0,
         }
     }
 }
@@ -701,6 +711,14 @@ impl Model {
                 if let Some(a) = self.arrival_on_stage.get_mut(slot(to)) {
                     *a = arrival;
                 }
+                // A reply already drawn leaves only once this, its request, has arrived.
+                if self.one_round_trip_at_a_time() && self.program(from) == Some(Program::Pinger) {
+                    for r in self.messages.iter_mut().rev().take(64) {
+                        if r.from == to && r.to == from && r.seq == seq && r.on_stage && r.depart_at_nanos < arrival {
+                            r.depart_at_nanos = arrival;
+                        }
+                    }
+                }
                 latency
             }
             None => {
@@ -709,7 +727,16 @@ impl Model {
                 }
                 let latency = recv_ts_nanos.map(|r| r.saturating_sub(send_ts_nanos));
                 let (crossing_nanos, crossing_clamp) = self.crossing(from, to, latency);
-                let depart_at_nanos = self.departure(from, now_nanos, crossing_nanos);
+                let (on_stage, depart_at_nanos) = if self.one_round_trip_at_a_time() {
+                    self.round_trip_departure(from, to, seq, now_nanos)
+                } else {
+                    (true, self.departure(from, now_nanos, crossing_nanos))
+                };
+                if on_stage {
+                    self.drawn += 1;
+                } else {
+                    self.off_stage += 1;
+                }
                 self.messages.push_back(Message {
                     from,
                     to,
@@ -720,8 +747,9 @@ impl Model {
                     depart_at_nanos,
                     crossing_nanos,
                     crossing_clamp,
+                    on_stage,
                 });
-                if let Some(a) = self.arrival_on_stage.get_mut(slot(to)) {
+                if on_stage && let Some(a) = self.arrival_on_stage.get_mut(slot(to)) {
                     *a = depart_at_nanos + crossing_nanos;
                 }
                 latency
@@ -788,6 +816,38 @@ impl Model {
         (secs * 1e9) as u64
     }
 
+    /// Ping-pong in real time: one request or reply crosses at a time, as the protocol sends them.
+    /// (Paced runs already send one message per crossing.)
+    fn one_round_trip_at_a_time(&self) -> bool {
+        self.pace == Pace::RealTime && self.spec.as_ref().is_some_and(|s| s.pattern == Pattern::PingPong)
+    }
+
+    /// Whether a new ping-pong message is drawn, and when it leaves: a request only when the
+    /// stage is empty (every drawn packet has arrived), a reply only when its request is drawn,
+    /// and never before that request has arrived on the stage.
+    fn round_trip_departure(&self, from: Role, to: Role, seq: u64, now_nanos: u64) -> (bool, u64) {
+        if self.program(from) == Some(Program::Echo) {
+            let request = self.messages.iter().rev().take(64).find(|m| m.from == to && m.to == from && m.seq == seq);
+            return match request {
+                Some(r) if r.on_stage => (true, now_nanos.max(r.depart_at_nanos + r.crossing_nanos)),
+                _ => (false, now_nanos),
+            };
+        }
+        let busy = self
+            .messages
+            .iter()
+            .rev()
+            .take(64)
+            .any(|m| m.on_stage && (m.recv_ts_nanos.is_none() || m.depart_at_nanos + m.crossing_nanos > now_nanos));
+        // A request whose reply is not reported yet keeps the stage busy too.
+        // (Not for ever: a reply never reported does not stop the stage.)
+        let open = self.messages.iter().rev().take(64).find(|m| m.on_stage).is_some_and(|last| {
+            self.program(last.from) == Some(Program::Pinger)
+                && last.depart_at_nanos + last.crossing_nanos + 1_000_000_000 > now_nanos
+        });
+        (!busy && !open, now_nanos)
+    }
+
     /// A packet from `from` leaves once what `from` last received has arrived on the stage,
     /// unless that would put the stage more than two crossings behind the processes.
     fn departure(&self, from: Role, now_nanos: u64, crossing_nanos: u64) -> u64 {
@@ -808,6 +868,9 @@ impl Model {
         self.messages
             .iter()
             .filter_map(|m| {
+                if !m.on_stage {
+                    return None;
+                }
                 if animate && m.depart_at_nanos > now_nanos {
                     return None; // waits for the message that caused it to arrive first
                 }
@@ -1228,6 +1291,53 @@ mod tests {
         assert_eq!(t.unit, "msgs/s");
         assert!((t.per_sec - 10_000.0).abs() < 1.0, "{t:?}");
         assert!((t.bytes_per_sec - 640_000.0).abs() < 100.0);
+    }
+
+    /// Round trips faster than the stage can draw them: only one packet crosses at a time, and
+    /// a reply never leaves the echo before its request has arrived there.
+    #[test]
+    fn ping_pong_packets_cross_in_the_protocols_order() {
+        let mut m = started(Pattern::PingPong);
+        let event = |role: Role, direction, seq: u64, send: u64, recv: Option<u64>| {
+            Update::Event(RunEvent::Telemetry {
+                worker_id: role.wire_id() as usize,
+                event: Event::Message(MessageEvent {
+                    role,
+                    peer: role.peer(),
+                    direction,
+                    seq,
+                    size: 64,
+                    send_ts_nanos: send,
+                    recv_ts_nanos: recv,
+                    sample_every: 1,
+                }),
+            })
+        };
+        // A round trip every 50 ms, each leg 100 µs (200 ms on the stage); reports arrive in the
+        // order two processes may send them: the echo's before the pinger's now and then.
+        for seq in 0..40u64 {
+            let t = seq * 50_000_000;
+            let (ping, pong) = (t + 1_000_000, t + 1_200_000);
+            if seq % 3 == 0 {
+                m.apply(event(Role::Responder, Direction::Received, seq, ping, Some(ping + 100_000)), t);
+                m.apply(event(Role::Initiator, Direction::Sent, seq, ping, None), t);
+            } else {
+                m.apply(event(Role::Initiator, Direction::Sent, seq, ping, None), t);
+                m.apply(event(Role::Responder, Direction::Received, seq, ping, Some(ping + 100_000)), t);
+            }
+            m.apply(event(Role::Responder, Direction::Sent, seq, pong, None), t + 1_000);
+            m.apply(event(Role::Initiator, Direction::Received, seq, pong, Some(pong + 100_000)), t + 2_000);
+            for now in (t..t + 50_000_000).step_by(1_000_000) {
+                let on = m.packets(now, true);
+                assert!(on.len() <= 1, "at {now}: {} packets on a one-at-a-time protocol", on.len());
+                for p in on.iter().filter(|p| p.from == Role::Responder) {
+                    let request = m.messages.iter().find(|r| r.from == Role::Initiator && r.seq == p.seq).expect("its request");
+                    assert!(request.depart_at_nanos + request.crossing_nanos <= now, "reply {} left before its request arrived: now {now} {:?} {:?}", p.seq, request, m.messages.iter().filter(|r| r.seq == p.seq).collect::<Vec<_>>());
+                }
+            }
+        }
+        assert!(m.drawn >= 8 && m.off_stage > 0, "drawn {} off {}", m.drawn, m.off_stage);
+        assert_eq!(m.latency_series.len(), 40, "every round trip still plotted");
     }
 
     #[test]
