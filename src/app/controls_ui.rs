@@ -377,7 +377,13 @@ fn status_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
         RunStatus::Starting => (tr!("status.starting"), None),
         RunStatus::Running => {
             let m = &app.model;
-            let state = if m.paused { tr!("status.paused") } else { tr!("status.running") };
+            let state = if m.stop_asked {
+                tr!("status.stopping")
+            } else if m.paused {
+                tr!("status.paused")
+            } else {
+                tr!("status.running")
+            };
             let what = match m.mechanism() {
                 Some(mech) if mech.in_process() => {
                     let n = m.topology.as_ref().map_or(2, |t| t.programs.len());
@@ -390,16 +396,14 @@ fn status_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
         }
         RunStatus::Finished(Ok(r)) => {
             let c = app.model.counts();
-            (
-                tr!(
-                    "status.finished",
-                    sent = thousands(c.sent),
-                    received = thousands(c.received),
-                    lost = thousands(r.lost),
-                    corrupted = thousands(r.corrupted)
-                ),
-                None,
-            )
+            let (sent, received, lost, corrupted) =
+                (thousands(c.sent), thousands(c.received), thousands(r.lost), thousands(r.corrupted));
+            let text = if app.model.stop_asked {
+                tr!("status.stopped", sent = sent, received = received, lost = lost, corrupted = corrupted)
+            } else {
+                tr!("status.finished", sent = sent, received = received, lost = lost, corrupted = corrupted)
+            };
+            (text, None)
         }
         RunStatus::Finished(Err(e)) => (tr!("status.run_failed", error = e), Some(ui.visuals().error_fg_color)),
         RunStatus::StartFailed(e) => (tr!("status.could_not_start", error = e), Some(ui.visuals().error_fg_color)),

@@ -297,6 +297,7 @@ impl IpcLabApp {
 
     pub fn stop(&mut self) {
         if self.model.is_running() {
+            self.model.stop_asked = true;
             self.pending.push(Command::Stop);
         }
     }

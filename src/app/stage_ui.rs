@@ -226,22 +226,21 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
                 let mid = a + (b - a) * 0.5;
                 let above = if two_way && from.index() > to.index() { 20.0 } else { -20.0 };
                 let bar = Rect::from_center_size(mid + vec2(0.0, above), vec2(90.0, 8.0));
-                painter.rect_stroke(bar, 2.0, Stroke::new(1.0, weak), StrokeKind::Inside);
+                // A bar only where the buffer's size is known: an empty outline under "queued
+                // 227 KiB" (a TCP receive queue, which the kernel sizes as it goes) reads as empty.
                 if let Some(c) = q.capacity {
+                    painter.rect_stroke(bar, 2.0, Stroke::new(1.0, weak), StrokeKind::Inside);
                     let mut filled = bar;
                     filled.set_width(bar.width() * (q.amount as f32 / c.max(1) as f32).clamp(0.0, 1.0));
                     painter.rect_filled(filled, 2.0, role_color(to).gamma_multiply(0.7));
                 }
-                if (b - a).length() < 150.0 {
-                    continue; // no room for words on a short lane; the bar says it
-                }
-                painter.text(
-                    bar.center() + vec2(0.0, if above < 0.0 { -12.0 } else { 12.0 }),
-                    Align2::CENTER_CENTER,
-                    label,
-                    FontId::proportional(11.0),
-                    weak,
-                );
+                // The words wrap to the lane's length (a lesson's narrow stage too), a line per part.
+                let width = ((b - a).length() - 16.0).max(60.0);
+                let galley =
+                    painter.layout(label.replace(" · ", "\n"), FontId::proportional(11.0), weak, width);
+                let size = galley.size();
+                let top = if above < 0.0 { bar.top() - 4.0 - size.y } else { bar.bottom() + 4.0 };
+                painter.galley(pos2(bar.center().x - size.x / 2.0, top), galley, weak);
             }
         }
     }

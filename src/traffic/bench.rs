@@ -183,8 +183,8 @@ pub fn parse_mechanisms(list: &str) -> Result<Vec<MechanismId>, String> {
 
 /// Parses a CPU list such as "0", "0,1" or "0-3". Ranges are checked before they are expanded,
 /// so a list can never ask for more memory than [`MAX_CPUS`] numbers.
-pub fn parse_cpu_list(list: &str) -> Result<Vec<usize>, String> {
-    let bad = || format!("invalid CPU list '{list}' (examples: 0, 0,1, 0-3)");
+/// `c`, if this machine has that CPU; otherwise an error that says which it has.
+pub fn cpu_exists(c: usize) -> Result<usize, String> {
     // SAFETY: sysconf only reads a system setting.
     #[cfg(unix)]
     let configured = match unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) } {
@@ -193,13 +193,16 @@ pub fn parse_cpu_list(list: &str) -> Result<Vec<usize>, String> {
     };
     #[cfg(not(unix))]
     let configured = MAX_CPUS;
-    let exists = |c: usize| {
-        if c < configured {
-            Ok(c)
-        } else {
-            Err(format!("CPU {c} does not exist (this machine has CPUs 0-{})", configured - 1))
-        }
-    };
+    if c < configured {
+        Ok(c)
+    } else {
+        Err(format!("CPU {c} does not exist (this machine has CPUs 0-{})", configured - 1))
+    }
+}
+
+pub fn parse_cpu_list(list: &str) -> Result<Vec<usize>, String> {
+    let bad = || format!("invalid CPU list '{list}' (examples: 0, 0,1, 0-3)");
+    let exists = cpu_exists;
     let mut cpus = Vec::new();
     for item in list.split(',').map(str::trim) {
         match item.split_once('-') {

@@ -54,6 +54,7 @@ impl ProcState {
         match self {
             ProcState::Starting => tr!("state.starting"),
             ProcState::Running => tr!("state.running"),
+            ProcState::Blocked(on) if on.starts_with("send on") => tr!("state.blocked_full", call = wait_words(on)),
             ProcState::Blocked(on) => tr!("state.blocked", call = wait_words(on)),
             ProcState::AtGate { op: Op::SendEnd, seq } => tr!("state.about_to_send_end", n = seq),
             ProcState::AtGate { op: Op::Send, seq } => tr!("state.about_to_send", seq = seq),
@@ -288,6 +289,8 @@ pub struct Model {
     /// those drawn (see [`Message::on_stage`]).
     pub off_stage: u64,
     pub drawn: u64,
+    /// The user asked this run to stop (it then says "stopped", not "finished").
+    pub stop_asked: bool,
     /// When the count of completions moved, for throughput: (model nanos, completions).
     throughput_marks: VecDeque<(u64, u64)>,
     /// Progress reports per node waiting for the other nodes' reports of the same tick, so the
@@ -320,6 +323,7 @@ impl Default for Model {
             link_latency: Vec::new(),
             off_stage: 0,
             drawn: 0,
+            stop_asked: false,
         }
     }
 }
@@ -555,6 +559,7 @@ impl Model {
     }
 
     fn apply_proc(&mut self, s: ProcSample) {
+        let sends_only = self.program(s.role) == Some(Program::Producer);
         let Some(w) = self.workers.iter_mut().find(|w| w.worker_id == s.worker_id && w.roles.contains(&s.role)) else {
             return;
         };
@@ -569,7 +574,7 @@ impl Model {
                 let (op, seq) = w.gate.unwrap_or((Op::Send, 0));
                 ProcState::AtGate { op, seq }
             }
-            'S' | 'D' => ProcState::Blocked(describe_wchan(&s.wchan)),
+            'S' | 'D' => ProcState::Blocked(describe_wchan_as(&s.wchan, sends_only)),
             _ => w.state.clone(),
         };
     }
@@ -1028,6 +1033,8 @@ fn wait_words(on: &str) -> String {
         "write on a pipe" => tr!("wait.pipe_write"),
         "recv on a Unix socket" => tr!("wait.unix_recv"),
         "recv on a socket" => tr!("wait.socket_recv"),
+        "send on a socket" => tr!("wait.socket_send"),
+        "send on a Unix socket" => tr!("wait.unix_send"),
         "a message-queue call" => tr!("wait.mqueue"),
         "futex wait" => tr!("wait.futex"),
         "sleep (rate limit)" => tr!("wait.rate_sleep"),
@@ -1035,6 +1042,17 @@ fn wait_words(on: &str) -> String {
         "poll" => tr!("wait.poll"),
         "the kernel" => tr!("wait.kernel"),
         other => other.to_string(),
+    }
+}
+
+/// [`describe_wchan`] for a process that only sends (a producer): a socket wait is then a send
+/// waiting for room (the kernel's `wait_woken` serves both directions of a TCP socket).
+pub fn describe_wchan_as(wchan: &str, sends_only: bool) -> String {
+    let what = describe_wchan(wchan);
+    match what.as_str() {
+        "recv on a socket" if sends_only => "send on a socket".into(),
+        "recv on a Unix socket" if sends_only => "send on a Unix socket".into(),
+        _ => what,
     }
 }
 
@@ -1047,7 +1065,7 @@ pub fn describe_wchan(wchan: &str) -> String {
         "write on a pipe"
     } else if w.contains("unix_stream") || w.contains("unix_wait") {
         "recv on a Unix socket"
-    } else if w.contains("tcp") || w.contains("sk_wait") || w.contains("sk_stream") || w == "wait_woken" {
+    } else if w.contains("tcp") || w.contains("sk_wait") || w.contains("sk_stream") || w == "wait_woken" || w.contains("sock_alloc_send") {
         "recv on a socket"
     } else if w.contains("mq_") || w.contains("wq_sleep") {
         "a message-queue call"
@@ -1482,5 +1500,9 @@ mod tests {
         assert_eq!(describe_wchan("pipe_read"), "read on a pipe");
         assert_eq!(describe_wchan("unix_stream_read_generic"), "recv on a Unix socket");
         assert_eq!(describe_wchan("futex_wait_queue"), "futex wait");
+        assert_eq!(describe_wchan_as("wait_woken", true), "send on a socket");
+        assert_eq!(describe_wchan_as("wait_woken", false), "recv on a socket");
+        assert_eq!(describe_wchan_as("sock_alloc_send_pskb", true), "send on a socket");
+        assert_eq!(describe_wchan_as("unix_stream_read_generic", true), "send on a Unix socket");
     }
 }

@@ -263,6 +263,11 @@ impl SessionThread {
             }
             Command::Stop => {
                 if let Some(a) = self.active.as_mut() {
+                    // A SIGSTOPped worker cannot hear Stop: let it run again to end cleanly
+                    // (else it is killed at the deadline and the run reads as failed).
+                    for w in a.run.workers() {
+                        let _ = a.run.signal(w.worker_id, WorkerSignal::Continue);
+                    }
                     a.run.request_stop();
                     a.stop_deadline.get_or_insert(Instant::now() + STOP_GRACE);
                 }

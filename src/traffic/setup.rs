@@ -173,12 +173,17 @@ impl Setup {
             return Setup::load(path);
         }
         let ids: Vec<_> = builtin().iter().map(|(id, _, _)| *id).collect();
-        Err(format!("no scenario '{id_or_file}': not a built-in ({}) and no such file", ids.join(", ")))
+        Err(format!("no setup '{id_or_file}': not a built-in ({}) and no such file", ids.join(", ")))
     }
 
     pub fn load(path: &Path) -> Result<Setup, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        Setup::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+        let s = Setup::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        // A file is for this machine: its CPUs are checked now, not at Start (as `bench --pin`).
+        for &c in s.pin.iter().flatten() {
+            crate::traffic::bench::cpu_exists(c).map_err(|e| format!("{}: pin: {e}", path.display()))?;
+        }
+        Ok(s)
     }
 
     pub fn parse(text: &str) -> Result<Setup, String> {
@@ -260,7 +265,7 @@ mod tests {
         assert!(Setup::parse("{\"size\": 999999999999}").unwrap_err().contains("exceeds the maximum payload"));
         assert!(Setup::parse("{\"count\": 0}").unwrap_err().contains("count"));
         assert!(Setup::parse("not json").is_err());
-        assert!(Setup::resolve("no-such-thing").unwrap_err().contains("no scenario 'no-such-thing'"));
+        assert!(Setup::resolve("no-such-thing").unwrap_err().contains("no setup 'no-such-thing'"));
     }
 
     #[test]
@@ -273,6 +278,11 @@ mod tests {
         assert_eq!(s.name, CUSTOM);
         assert_eq!(s.run_spec().pin, Some(vec![0]), "placement reaches the run");
         assert!(Setup::parse("{\"pin\": [0, 1]}").is_ok_and(|s| s.pin == Some(vec![0, 1])));
+        let file = std::env::temp_dir().join(format!("ipclab-pin-{}.json", std::process::id()));
+        std::fs::write(&file, "{\"pin\": [99]}").expect("write");
+        let e = Setup::load(&file).expect_err("CPU 99 is refused when the file loads");
+        assert!(e.contains("pin: CPU 99 does not exist"), "{e}");
+        let _ = std::fs::remove_file(&file);
     }
 
     #[test]
