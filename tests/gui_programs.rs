@@ -91,7 +91,7 @@ fn as_the_scheduler_clicking_the_processes_in_the_fatal_order_deadlocks_them_and
     h.key_press(egui::Key::Num1);
     step_until(&mut h, Duration::from_secs(2), "the refusal", |app| app.ui_state.program.shared.message.is_some());
     h.run_steps(2);
-    h.get_by_label("worker 1 is not waiting for you: waits to lock lock B (held by worker 2)");
+    h.get_by_label("worker 1 is not waiting for you: waits to take lock B (held by worker 2)");
 }
 
 #[test]

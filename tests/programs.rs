@@ -327,7 +327,7 @@ mod scheduler {
         until(&mut run, Duration::from_secs(3), |v| matches!(v, Some(Verdict::Deadlock { .. })));
         let refused = run.step(0).unwrap_err();
         assert!(
-            ipc_lab::programs::say::refusal(run.model(), &refused).contains("waits to lock lock B (held by worker 2)")
+            ipc_lab::programs::say::refusal(run.model(), &refused).contains("waits to take lock B (held by worker 2)")
         );
         run.kill(1).expect("a live victim");
         // Worker 2 held lock B, a robust mutex: worker 1 gets it with EOWNERDEAD and goes on.

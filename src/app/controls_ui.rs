@@ -142,10 +142,11 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
             Pattern::FanOut => (tr!("controls.consumers"), 1),
             _ => (tr!("controls.producers"), 1),
         };
-        ui.add(
-            egui::DragValue::new(&mut s.nodes).range(min..=crate::traffic::spec::MAX_NODES).suffix(format!(" {what}")),
-        )
-        .widget_info(|| egui::WidgetInfo::labeled(egui::Role::SpinButton, true, &what));
+        // The word before the number ("consumers 1", never "1 consumers").
+        let l = ui.label(&what);
+        ui.add(egui::DragValue::new(&mut s.nodes).range(min..=crate::traffic::spec::MAX_NODES))
+            .labelled_by(l.id)
+            .widget_info(|| egui::WidgetInfo::labeled(egui::Role::SpinButton, true, &what));
     }
     keep_together(ui, 130.0);
     let label = ui.label(tr!("controls.size"));

@@ -497,7 +497,7 @@ impl IpcLabApp {
                 }
                 self.ui_state.jobs.session = None;
                 self.ui_state.set_pace(s.pace);
-                self.ui_state.setup = s;
+                self.ui_state.setup = s.named_as_is();
                 self.start();
             }
             crate::lessons::What::Job(line) => {

@@ -333,7 +333,8 @@ fn banner(p: &ProgramUi, ui: &mut egui::Ui) {
         ui.label(egui::RichText::new(word).heading().strong().color(color));
         if let Some(lost) = m.lost_updates().filter(|&n| n > 0) {
             let of: u64 = m.scenario.expect.values().sum();
-            let text = if lost == 1 {
+            // "1 of 4 updates lost": the noun follows the total.
+            let text = if of == 1 {
                 tr!("programs.lost_one", lost = lost, of = of)
             } else {
                 tr!("programs.lost_many", lost = lost, of = of)

@@ -9,7 +9,7 @@ use egui::{Align2, Color32, CornerRadius, FontId, Pos2, Rect, Sense, Stroke, Str
 
 use super::UiState;
 use super::controls_ui::{mechanism_description, pattern_label};
-use crate::mechanism::QueuedUnit;
+use crate::mechanism::{MechanismId, QueuedUnit};
 use crate::supervisor::WorkerSignal;
 use crate::telemetry::Role;
 use crate::tr;
@@ -112,14 +112,21 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
     let running = model.is_running();
     // The title says what the run on stage is; once it is over (and the controls may already
     // say something else), that it was the last run.
+    // Shared memory says which wake-up this run uses, not the three it could.
+    let described = match (mech, spec.shm_wait) {
+        (MechanismId::Shm, crate::mechanism::ShmWait::Spin) => tr!("mechanism.shm_spin"),
+        (MechanismId::Shm, crate::mechanism::ShmWait::Futex) => tr!("mechanism.shm_futex"),
+        (MechanismId::Shm, crate::mechanism::ShmWait::Semaphore) => tr!("mechanism.shm_semaphore"),
+        _ => mechanism_description(mech),
+    };
     let title = if running {
-        format!("{} · {}", mech.as_str(), mechanism_description(mech))
+        format!("{} · {}", mech.as_str(), described)
     } else {
         tr!(
             "stage.last_run",
             mechanism = mech.as_str(),
             pattern = pattern_label(spec.pattern),
-            what = mechanism_description(mech)
+            what = described
         )
     };
     let title_color = if running { text } else { weak };

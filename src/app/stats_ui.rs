@@ -145,8 +145,16 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
                 }
                 ui.end_row();
             };
-            row(tr!("stats.sent"), c.sent, tr!("stats.sent_hint"), false, None);
-            row(tr!("stats.received"), c.received, tr!("stats.received_hint"), false, None);
+            // With several links the counts are frames on all of them (a 16-message pipeline of
+            // three links sends 48): the labels say so.
+            let links = model.topology.as_ref().map_or(1, |t| t.links.len());
+            if links > 1 {
+                row(tr!("stats.sent_links", n = links), c.sent, tr!("stats.sent_hint"), false, None);
+                row(tr!("stats.received_links", n = links), c.received, tr!("stats.received_hint"), false, None);
+            } else {
+                row(tr!("stats.sent"), c.sent, tr!("stats.sent_hint"), false, None);
+                row(tr!("stats.received"), c.received, tr!("stats.received_hint"), false, None);
+            }
             match finished {
                 Some(r) => row(tr!("stats.lost"), r.lost, tr!("stats.lost_hint"), true, Some(injected.dropped)),
                 None => row(

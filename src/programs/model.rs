@@ -873,7 +873,7 @@ mod tests {
             }
             v => panic!("{v:?}"),
         }
-        assert_eq!(super::super::say::doing(&m, 0), "waits to lock lock B (held by worker 2)");
+        assert_eq!(super::super::say::doing(&m, 0), "waits to take lock B (held by worker 2)");
         // Kill a victim: the cycle is gone, the run goes on.
         m.exited(1, ExitKind::Signal(9), t(500));
         m.sample(vec![futex(), None], vec![], vec![], t(600));
@@ -956,7 +956,7 @@ mod tests {
         let stdin_wait = Some(('S', "pipe_read".into()));
         m.sample(vec![stdin_wait.clone(), stdin_wait], vec![], vec![], t(5000));
         assert_eq!(m.verdict, None);
-        assert_eq!(super::super::say::doing(&m, 0), "next: lock lock A");
+        assert_eq!(super::super::say::doing(&m, 0), "next: take lock A");
     }
 
     #[test]

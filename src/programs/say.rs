@@ -54,7 +54,7 @@ pub fn exit(e: ExitKind) -> String {
     }
 }
 
-/// An operation's name, for "next: lock fork 1".
+/// An operation's name, for "next: take fork 1".
 pub fn op(op: SyncOp) -> String {
     match op {
         SyncOp::Lock => tr!("say.op_lock"),
@@ -137,7 +137,7 @@ pub fn detail(s: &ProgramScenario, d: &Detail) -> String {
     }
 }
 
-/// What `who` does while blocked in `op` on `what` (display names): "worker 1 waits to lock lock B".
+/// What `who` does while blocked in `op` on `what` (display names): "worker 1 waits to take lock B".
 fn waiting(who: &str, op: SyncOp, what: &str) -> String {
     match op {
         SyncOp::Lock => tr!("say.waits_lock", who = who, what = what),
@@ -211,7 +211,7 @@ fn refused(s: &ProgramScenario, who: &str, o: SyncOp, resource: &str, d: Option<
     tr!("say.refused", who = who, op = op(o), what = name(s, resource), detail = detail)
 }
 
-/// "next: lock fork 1", for a process at its gate.
+/// "next: take fork 1", for a process at its gate.
 fn next_phrase(s: &ProgramScenario, o: SyncOp, resource: &str) -> String {
     if resource.is_empty() {
         tr!("doing.next", op = op(o))
@@ -410,7 +410,7 @@ pub fn verdict_evidence(s: &ProgramScenario, v: &Verdict) -> Vec<String> {
 }
 
 /// What process `i` is doing in a few words, for its box on the stage ("waits for fork 1",
-/// "next: lock fork 1", "exited with code 0").
+/// "next: take fork 1", "exited with code 0").
 pub fn doing_short(m: &ProgramModel, i: usize) -> String {
     tidy(doing_short_words(m, i))
 }
@@ -452,7 +452,7 @@ fn doing_words(m: &ProgramModel, i: usize) -> String {
         return exit(e);
     }
     if let Some((o, r)) = &p.blocked {
-        // Said of the process itself ("waits to lock lock B"), after its name elsewhere.
+        // Said of the process itself ("waits to take lock B"), after its name elsewhere.
         let phrase = waiting("", *o, name(s, r)).trim_start().to_string();
         let waits = m.graph.waits_for(i).unwrap_or("");
         let mut holders: Vec<String> = m

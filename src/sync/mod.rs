@@ -61,7 +61,7 @@ pub enum SyncError {
     Deadlock,
     #[error("the mutex's owner died and it was not made consistent: it can never be locked again (ENOTRECOVERABLE)")]
     NotRecoverable,
-    #[error("{op} failed: {errno}")]
+    #[error("{op} failed: {}", errno_words(*errno))]
     Os { op: &'static str, errno: i32 },
     #[error("end of file before the bytes came")]
     EndOfFile,
@@ -69,6 +69,17 @@ pub enum SyncError {
     NoSuchResource { what: &'static str, index: usize },
     #[error("not an ipc-lab synchronization area: {0}")]
     BadArea(String),
+}
+
+/// An errno as its symbol and what it means: "EPIPE (broken pipe: no process has the read end
+/// open)", not "32".
+pub fn errno_words(n: i32) -> String {
+    let e = nix::errno::Errno::from_raw(n);
+    let what = match e {
+        nix::errno::Errno::EPIPE => "broken pipe: no process has the read end open any more".to_string(),
+        _ => e.desc().to_lowercase(),
+    };
+    format!("{e:?} ({what})")
 }
 
 impl SyncError {

@@ -34,6 +34,21 @@ pub struct Setup {
     /// The name in other languages, by language tag (`zh-CN`), for people; `name` stays the id.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub text: std::collections::BTreeMap<String, String>,
+    /// For a setup that is not a built-in (a file, a lesson's): its settings as it came, so a
+    /// change (the mechanism too: "fifo ping-pong" run over a pipe) renames it custom.
+    #[serde(skip)]
+    pub as_named: AsNamed,
+}
+
+/// [`Setup::as_named`]: a memory of the setup, not part of its value (two setups with the same
+/// settings are equal whatever they remember).
+#[derive(Clone, Debug, Default)]
+pub struct AsNamed(Option<Box<Setup>>);
+
+impl PartialEq for AsNamed {
+    fn eq(&self, _: &AsNamed) -> bool {
+        true
+    }
 }
 
 impl Setup {
@@ -62,6 +77,7 @@ impl Default for Setup {
             pin: None,
             faults: crate::faults::Faults::default(),
             text: Default::default(),
+            as_named: AsNamed(None),
         }
     }
 }
@@ -146,6 +162,13 @@ impl Setup {
     /// nodes) still match the built-in this scenario is named after. Where it runs (mechanism,
     /// shm wait, placement) is a separate choice and keeps the name.
     pub fn matches_its_builtin(&self) -> bool {
+        if self.builtin_named().is_none()
+            && let Some(n) = &self.as_named.0
+        {
+            return (n.pattern, n.mechanism, n.size, n.count, n.rate_per_sec, n.pace, n.nodes, n.shm_wait, &n.pin)
+                == (self.pattern, self.mechanism, self.size, self.count, self.rate_per_sec, self.pace, self.nodes, self.shm_wait, &self.pin)
+                && n.faults == self.faults;
+        }
         self.builtin_named().is_none_or(|b| {
             (b.pattern, b.size, b.count, b.rate_per_sec, b.pace, b.nodes)
                 == (self.pattern, self.size, self.count, self.rate_per_sec, self.pace, self.nodes)
@@ -155,6 +178,13 @@ impl Setup {
 
     /// Renames a changed built-in to [`CUSTOM`], so the name on screen never claims settings
     /// the scenario no longer has. Returns whether it renamed.
+    /// Remembers the settings as they are now as the ones its name stands for.
+    pub fn named_as_is(mut self) -> Setup {
+        self.as_named = AsNamed(None);
+        self.as_named = AsNamed(Some(Box::new(self.clone())));
+        self
+    }
+
     pub fn mark_custom_if_changed(&mut self) -> bool {
         if self.matches_its_builtin() {
             return false;
@@ -178,7 +208,7 @@ impl Setup {
 
     pub fn load(path: &Path) -> Result<Setup, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let s = Setup::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let s = Setup::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?.named_as_is();
         // A file is for this machine: its CPUs are checked now, not at Start (as `bench --pin`).
         for &c in s.pin.iter().flatten() {
             crate::traffic::bench::cpu_exists(c).map_err(|e| format!("{}: pin: {e}", path.display()))?;
@@ -281,6 +311,11 @@ mod tests {
         let file = std::env::temp_dir().join(format!("ipclab-pin-{}.json", std::process::id()));
         std::fs::write(&file, "{\"pin\": [99]}").expect("write");
         let e = Setup::load(&file).expect_err("CPU 99 is refused when the file loads");
+        // A named setup that is not a built-in is renamed custom when its mechanism changes.
+        let mut named = Setup { name: "fifo ping-pong".into(), mechanism: MechanismId::Fifo, ..Setup::default() }.named_as_is();
+        assert!(!named.mark_custom_if_changed());
+        named.mechanism = MechanismId::Pipe;
+        assert!(named.mark_custom_if_changed(), "still called 'fifo ping-pong' over a pipe");
         assert!(e.contains("pin: CPU 99 does not exist"), "{e}");
         let _ = std::fs::remove_file(&file);
     }
