@@ -18,41 +18,84 @@ const SIZES: [usize; 7] = [0, 64, 1024, 4096, 65536, 1 << 20, 16 << 20];
 pub fn controls_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     let running = app.model.is_running();
     ui.add_space(4.0);
-    // The run buttons lead the first row and keep their place whatever is chosen below.
+    // The setup's rows fold away: folded by default in presenter mode, where a projector's room
+    // is for the stage; the run buttons lead the first row and keep their place.
+    let mut open = app.ui_state.setup_open.unwrap_or(!app.ui_state.presenter);
     ui.horizontal_wrapped(|ui| {
         view_tabs(app, ui);
         ui.separator();
         buttons_ui(app, ui);
         ui.separator();
-        pace_ui(app, ui);
-        ui.separator();
-        if ui.button(tr!("controls.save_dots")).on_hover_text(tr!("controls.save_hint")).clicked()
-            || ui
-                .add_enabled(!running, egui::Button::new(tr!("controls.load_dots")))
-                .on_hover_text(tr!("controls.load_hint"))
-                .clicked()
-        {
-            app.ui_state.show_file_window = true;
-        }
-        let has_messages = !app.model.messages.is_empty();
-        if ui
-            .add_enabled(has_messages, egui::Button::new(tr!("controls.save_trace")))
-            .on_hover_text(tr!("controls.save_trace_hint"))
-            .clicked()
-        {
-            save_trace(app);
+        if ui.toggle_value(&mut open, tr!("controls.setup_toggle")).on_hover_text(tr!("controls.setup_toggle_hint")).clicked() {
+            app.ui_state.setup_open = Some(open);
         }
         presenter_and_language(app, ui);
     });
-    // What to run: fixed while a run goes on.
-    ui.horizontal_wrapped(|ui| {
-        if running {
-            ui.disable();
-        }
-        scenario_ui(app, ui);
-    });
-    status_ui(app, ui);
+    if open {
+        ui.horizontal_wrapped(|ui| {
+            pace_ui(app, ui);
+            ui.separator();
+            if ui.button(tr!("controls.save_dots")).on_hover_text(tr!("controls.save_hint")).clicked()
+                || ui
+                    .add_enabled(!running, egui::Button::new(tr!("controls.load_dots")))
+                    .on_hover_text(tr!("controls.load_hint"))
+                    .clicked()
+            {
+                app.ui_state.show_file_window = true;
+            }
+            let has_messages = !app.model.messages.is_empty();
+            if ui
+                .add_enabled(has_messages, egui::Button::new(tr!("controls.save_trace")))
+                .on_hover_text(tr!("controls.save_trace_hint"))
+                .clicked()
+            {
+                save_trace(app);
+            }
+        });
+        // What to run: fixed while a run goes on.
+        ui.horizontal_wrapped(|ui| {
+            if running {
+                ui.disable();
+            }
+            scenario_ui(app, ui);
+        });
+    }
+    status_ui(app, ui, !open);
     ui.add_space(2.0);
+}
+
+/// The setup in one line, for the folded toolbar: "ping-pong · pipe · 64 B · endless · 4 msg/s ·
+/// real time · unpinned".
+pub fn setup_summary(app: &IpcLabApp) -> String {
+    let s = &app.ui_state.setup;
+    let mut parts = vec![s.shown_name(), s.mechanism.as_str().to_string(), pattern_label(s.pattern)];
+    parts.push(human_bytes(s.size as u64));
+    parts.push(match s.count {
+        Some(n) => tr!("controls.count_n", n = thousands(n)),
+        None => tr!("controls.endless"),
+    });
+    if app.ui_state.pace_choice == PaceChoice::RealTime {
+        parts.push(match s.rate_per_sec {
+            Some(r) => format!("{r} {}", tr!("controls.msg_per_sec")),
+            None => tr!("controls.unlimited"),
+        });
+    }
+    parts.push(match app.ui_state.pace_choice {
+        PaceChoice::RealTime => tr!("controls.real_time"),
+        PaceChoice::SlowMotion => tr!("controls.slow_motion"),
+        PaceChoice::Step => tr!("controls.step_mode"),
+    });
+    parts.push(match (Placement::of(s.pin.as_deref()), &s.pin) {
+        (Some(p), _) => p.label(),
+        (None, Some(cpus)) => tr!("controls.cpus_list", list = format!("{cpus:?}")),
+        (None, None) => tr!("controls.unpinned"),
+    });
+    let mut seen = Vec::new();
+    parts.retain(|p| !seen.contains(p) && {
+        seen.push(p.clone());
+        true
+    });
+    parts.join(" · ")
 }
 
 /// The views: the live stage, or scenario programs (locks, semaphores, deadlocks).
@@ -201,7 +244,9 @@ fn scenario_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
 /// In a wrapping row, starts a new row unless `width` points are left, so a label is not left
 /// at the end of one row with its control at the start of the next.
 fn keep_together(ui: &mut egui::Ui, width: f32) {
-    if ui.available_width() < width {
+    // What is left of this row: a wrapping row's available width is not that.
+    let left = ui.max_rect().right() - ui.cursor().left();
+    if left < width {
         ui.end_row();
     }
 }
@@ -293,7 +338,8 @@ pub fn usable_cpus() -> usize {
 }
 
 fn placement_ui(s: &mut Setup, cpus: usize, ui: &mut egui::Ui) {
-    keep_together(ui, 220.0);
+    // The label and its list on one row (the list is as wide as its longest choice).
+    keep_together(ui, 330.0);
     let label = ui.label(tr!("controls.placement"));
     let current = Placement::of(s.pin.as_deref());
     let text = match (current, &s.pin) {
@@ -330,14 +376,14 @@ fn pace_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     ui.selectable_value(choice, PaceChoice::RealTime, tr!("controls.real_time"));
     ui.selectable_value(choice, PaceChoice::SlowMotion, tr!("controls.slow_motion"));
     ui.selectable_value(choice, PaceChoice::Step, tr!("controls.step_mode"));
-    if app.ui_state.pace_choice == PaceChoice::SlowMotion {
-        ui.add(
-            egui::Slider::new(&mut app.ui_state.slow_ops_per_sec, 0.5..=20.0)
-                .logarithmic(true)
-                .text(tr!("controls.ops_per_sec"))
-                .max_decimals(1),
-        );
-    }
+    // Always there (off unless slow motion), so picking slow motion does not reflow the row.
+    ui.add_enabled(
+        app.ui_state.pace_choice == PaceChoice::SlowMotion,
+        egui::Slider::new(&mut app.ui_state.slow_ops_per_sec, 0.5..=20.0)
+            .logarithmic(true)
+            .text(tr!("controls.ops_per_sec"))
+            .max_decimals(1),
+    );
     let after = app.ui_state.pace();
     if after != before && app.model.is_running() {
         app.pending.push(crate::traffic::session::Command::SetPace(after));
@@ -372,7 +418,8 @@ fn buttons_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     }
 }
 
-fn status_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
+/// The run's state in one line; `with_setup`: led by the setup's summary (the toolbar is folded).
+fn status_ui(app: &mut IpcLabApp, ui: &mut egui::Ui, with_setup: bool) {
     let (text, color) = match &app.model.status {
         RunStatus::Idle => (tr!("status.idle"), None),
         RunStatus::Starting => (tr!("status.starting"), None),
@@ -410,6 +457,10 @@ fn status_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
         RunStatus::StartFailed(e) => (tr!("status.could_not_start", error = e), Some(ui.visuals().error_fg_color)),
     };
     ui.horizontal_wrapped(|ui| {
+        if with_setup {
+            ui.label(RichText::new(setup_summary(app)).strong());
+            ui.separator();
+        }
         let mut t = RichText::new(text);
         if let Some(c) = color {
             t = t.color(c);

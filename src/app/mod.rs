@@ -95,6 +95,9 @@ pub struct UiState {
     pub file_path: String,
     pub file_message: Option<(String, bool)>,
     pub show_file_window: bool,
+    /// The live stage's setup rows shown (Some(true)) or folded; `None`: folded in presenter
+    /// mode only.
+    pub setup_open: Option<bool>,
     /// The timeline as it was when Pause was pressed.
     pub frozen_timeline: Option<Vec<crate::traffic::model::Message>>,
     /// CPUs this machine lets us use (the stage says the GUI shares them; tests fix it).
@@ -170,6 +173,7 @@ impl IpcLabApp {
             file_path: "scenario.json".into(),
             file_message: None,
             show_file_window: false,
+            setup_open: None,
             frozen_timeline: None,
             cpus: controls_ui::usable_cpus(),
             view: View::Stage,

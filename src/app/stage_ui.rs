@@ -76,7 +76,7 @@ fn layout(topology: &Topology, rect: Rect) -> Vec<Rect> {
     let row_h = rect.height() / rows as f32;
     // Two columns get long lanes (room for packets to move); more columns get wider boxes, so
     // their text stays readable on a projector.
-    let share = if columns <= 2 { 0.5 } else { 0.63 };
+    let share = if columns <= 2 { 0.56 } else { 0.63 };
     let w = (col_w * share).min(col_w - 40.0).clamp(90.0, 360.0);
     // Narrow boxes (long pipelines) may grow taller, so their text can stay large and wrap.
     let h = (row_h * 0.84).min(row_h - 12.0).clamp(64.0, 230.0).min(w * 1.35);
