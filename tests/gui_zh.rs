@@ -36,6 +36,11 @@ const NOTATION: &[&str] = &[
     "p90",
     "p99",
     "p999",
+    // the names of keys, as printed on them
+    "Home",
+    "End",
+    "Esc",
+    "Tab",
     // the kernel's and the libraries' names, and the mechanisms' ids (what `-m` takes)
     "futex",
     "fcntl",

@@ -83,6 +83,20 @@ fn ms(at_ns: u64, t0_ns: u64) -> String {
     format!("{:.1}", at_ns.saturating_sub(t0_ns) as f64 / 1e6)
 }
 
+/// An exit as the coordinator wrote it ("killed by signal 9 (SIGKILL)", its English `Display`,
+/// maybe with the stderr tail after ": "), in the reader's language.
+fn exit_words(text: &str) -> String {
+    use crate::supervisor::ExitKind;
+    let (exit, tail) = text.split_once(": ").map_or((text, None), |(a, b)| (a, Some(b)));
+    let number = |prefix: &str| exit.strip_prefix(prefix).and_then(|r| r.split(' ').next()?.parse::<i32>().ok());
+    let kind = number("killed by signal ").map(ExitKind::Signal).or_else(|| number("exited with code ").map(ExitKind::Code));
+    match (kind, tail) {
+        (Some(k), Some(t)) => format!("{}: {t}", crate::programs::say::exit(k)),
+        (Some(k), None) => crate::programs::say::exit(k),
+        (None, _) => text.to_string(),
+    }
+}
+
 /// A log line for the events a person should see (not every assignment or heartbeat).
 pub fn event(e: &JobEvent, t0_ns: u64) -> Option<String> {
     Some(match e {
@@ -90,7 +104,9 @@ pub fn event(e: &JobEvent, t0_ns: u64) -> Option<String> {
         JobEvent::Lost { worker, how: Lost::Died { noticed }, at_ns } => {
             let how = match noticed.as_str() {
                 "eof" => tr!("jobs.noticed_eof"),
-                n if n.starts_with("reaped: ") => tr!("jobs.noticed_reaped", what = &n["reaped: ".len()..]),
+                n if n.starts_with("reaped: ") => {
+                    tr!("jobs.noticed_reaped", what = exit_words(&n["reaped: ".len()..]))
+                }
                 n => tr!("jobs.noticed_error", what = n),
             };
             tr!("jobs.log_died", t = ms(*at_ns, t0_ns), w = worker, how = how)
@@ -256,4 +272,17 @@ pub fn report(o: &JobOutcome) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_exit_reads_in_the_readers_language() {
+        crate::i18n::set_lang(crate::lessons::Lang::ZhCn);
+        let zh = super::exit_words("killed by signal 9 (SIGKILL)");
+        crate::i18n::set_lang(crate::lessons::Lang::En);
+        assert!(!zh.contains("killed by") && zh.contains("SIGKILL"), "{zh}");
+        assert_eq!(super::exit_words("exited with code 3: boom"), "exited with code 3: boom");
+        assert_eq!(super::exit_words("something else"), "something else");
+    }
 }
