@@ -11,14 +11,9 @@ use crate::tr;
 use crate::traffic::model::{LiveHistogram, Model, RunStatus};
 use crate::traffic::session::Pace;
 
-fn micros(nanos: u64) -> String {
-    if nanos >= 1_000_000 {
-        format!("{:.2} ms", nanos as f64 / 1e6)
-    } else if nanos >= 10_000 {
-        format!("{:.1} µs", nanos as f64 / 1e3)
-    } else {
-        format!("{:.2} µs", nanos as f64 / 1e3)
-    }
+/// A latency in the one unit rule of every screen (`i18n::latency_text`).
+fn latency(nanos: u64) -> String {
+    crate::i18n::latency_text(nanos as f64)
 }
 
 /// A rate for people: decimals where they matter (slow motion runs at a fraction of one a second).
@@ -91,11 +86,11 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
         ui.horizontal_wrapped(|ui| match model.latency() {
             Some((l, _)) => {
                 ui.label("p50");
-                ui.label(RichText::new(micros(l.p50)).strong());
+                ui.label(RichText::new(latency(l.p50)).strong());
                 ui.label("· p99");
-                ui.label(micros(l.p99));
+                ui.label(latency(l.p99));
                 ui.label(tr!("stats.max"));
-                ui.label(micros(l.max));
+                ui.label(latency(l.max));
             }
             None => {
                 ui.weak(tr!("stats.waiting"));

@@ -117,7 +117,7 @@ pub fn timeline_ui(model: &Model, frozen: Option<&[Message]>, ui: &mut egui::Ui)
             ));
             ui.label(tr!("timeline.size", size = human_bytes(m.size as u64)));
             if let Some(l) = m.latency_nanos() {
-                ui.label(tr!("timeline.latency", us = format!("{:.2}", l as f64 / 1000.0)));
+                ui.label(tr!("timeline.latency", latency = crate::i18n::latency_text(l as f64)));
             }
             ui.label(tr!("timeline.sent_at", ns = thousands(m.send_ts_nanos)));
             match m.recv_ts_nanos {
