@@ -1,6 +1,6 @@
 //! The compare view driven through egui_kittest: a 2 mechanisms × 2 sizes comparison run from
 //! the UI with real processes, and both mechanisms in the plot's series; with a known result
-//! file, the numbers a person can check: a bar's hover, the PNG.
+//! file, the numbers a person can check: the table and its copy, a bar's hover, the PNG.
 
 mod common;
 #[path = "common/ui.rs"]
@@ -140,6 +140,40 @@ fn painted(h: &Harness<'_, IpcLabApp>) -> Vec<String> {
         walk(&clipped.shape, &mut out);
     }
     out
+}
+
+/// The numbers of the file, as `ipc-lab bench` printed them, in the one unit rule, tab-separated.
+const KNOWN_TABLE: &str = "\
+mechanism\tsize\tcount\tp50\tp90\tp99\tp99.9\tmax\tmean\tround trips/s\tMB/s
+pipe\t64 B\t2,000\t2.25 µs\t2.45 µs\t2.59 µs\t6.39 µs\t46.3 µs\t2.31 µs\t424,969\t54.4
+pipe\t4 KiB\t2,000\t2.67 µs\t2.78 µs\t3.06 µs\t26.9 µs\t43.0 µs\t2.75 µs\t352,145\t2884.8
+thread\t64 B\t2,000\t4.07 µs\t4.10 µs\t4.38 µs\t379 µs\t3.66 ms\t7.97 µs\t124,735\t16.0
+thread\t4 KiB\t2,000\t36.0 µs\t39.1 µs\t2.00 ms\t4.51 ms\t4.91 ms\t74.2 µs\t13,421\t109.9
+";
+
+#[test]
+fn the_table_shows_a_known_result_and_copy_puts_it_on_the_clipboard_tab_separated() {
+    let mut h = with_known_result();
+    // The numbers beside the chart, with their units: pipe's p50 at 64 B, thread's p99 at 4 KiB
+    // (2,001,919 ns: ms, not 2001.9 µs), its rate.
+    h.get_by_label("2.25 µs");
+    h.get_by_label("2.00 ms");
+    h.get_by_label("13,421");
+    h.get_by_label("Copy table").click();
+    h.run_steps(1);
+    let copied: Vec<&String> = h
+        .output()
+        .platform_output
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            egui::OutputCommand::CopyText(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(copied, [KNOWN_TABLE], "the clipboard gets the table");
+    h.run_steps(1);
+    h.get_by_label("copied 4 rows as tab-separated text");
 }
 
 #[test]

@@ -524,6 +524,19 @@ pub fn compare_ui(c: &mut CompareUi, exe: &std::path::Path, repaint: &Arc<dyn Fn
     // The runs so far, read once this frame.
     let runs = state.map(|s| s.reports).unwrap_or_default();
     let own = ResultSet { label: tr!("compare.this_run"), date_unix: None, machine: None, runs };
+    // The numbers under the charts, in a panel of their own: the chart keeps the rest.
+    let sets: Vec<&ResultSet> = std::iter::once(&own).chain(c.sets.iter()).collect();
+    if sets.iter().any(|s| !s.runs.is_empty()) {
+        let shown = egui::Panel::bottom("compare-numbers")
+            .resizable(true)
+            .min_size(80.0)
+            .default_size(ui.available_height() * 0.25)
+            .max_size(ui.available_height() * 0.6)
+            .show(ui, |ui| numbers_ui(&sets, c.pattern.as_str(), ui));
+        if let Some(said) = shown.inner {
+            c.message = Some(said);
+        }
+    }
     egui::CentralPanel::default().show(ui, |ui| chart_ui(c, &own, ui));
 }
 
@@ -948,6 +961,113 @@ fn log_bars(name: String, color: egui::Color32, width: f64, bars: Vec<(f64, f64,
 /// A hovered bar's words: its line, its chart (p50, a placement) and its value.
 fn bar_hover(line: &str, chart: &str, micros: f64) -> String {
     format!("{line} · {chart}\n{}", Scale::Micros.value(micros))
+}
+
+/// The numbers behind the charts, as `ipc-lab bench` prints them: a row per run of the shown
+/// pattern in every shown result (this run's, then laid-over files), latencies in the one unit
+/// rule of every screen, throughput as bench counts it. The first row is the header.
+pub fn numbers_rows(sets: &[&ResultSet], pattern: &str) -> Vec<Vec<String>> {
+    let round_trip = pattern == Pattern::PingPong.as_str();
+    let shown: Vec<(&str, &crate::traffic::report::RunReport)> = sets
+        .iter()
+        .flat_map(|s| s.runs.iter().filter(|r| r.pattern == pattern).map(move |r| (s.label.as_str(), r)))
+        .collect();
+    // A column says which result a row is from only when there are several; the placement, only
+    // when the runs differ in it (as bench's table does).
+    let files = shown.iter().any(|(label, _)| *label != shown[0].0);
+    let placements = several(shown.iter().map(|(_, r)| PlacementKind::of(&r.placement)));
+    let mut header = Vec::new();
+    if files {
+        header.push(tr!("compare.col_result"));
+    }
+    header.extend([tr!("compare.col_mechanism"), tr!("compare.col_size")]);
+    if placements {
+        header.push(tr!("compare.col_placement"));
+    }
+    header.push(tr!("compare.col_count"));
+    header.extend(["p50", "p90", "p99", "p99.9"].map(String::from));
+    header.extend([tr!("compare.col_max"), tr!("compare.col_mean")]);
+    header.push(if round_trip { tr!("compare.col_rtps") } else { tr!("compare.col_msgs") });
+    header.push("MB/s".into());
+    let mut rows = vec![header];
+    for (label, r) in shown {
+        let mut row = Vec::new();
+        if files {
+            row.push(label.to_string());
+        }
+        row.extend([crate::traffic::compare::line_name(r), human_bytes(r.size as u64)]);
+        if placements {
+            row.push(kind_words(PlacementKind::of(&r.placement)));
+        }
+        row.push(crate::i18n::grouped(r.count));
+        let l = r.rtt_ns.or(r.one_way_ns);
+        let ns = |f: fn(&crate::traffic::report::LatencyNanos) -> f64| {
+            l.as_ref().map_or("–".into(), |l| crate::i18n::latency_text(f(l)))
+        };
+        row.extend([
+            ns(|l| l.p50 as f64),
+            ns(|l| l.p90 as f64),
+            ns(|l| l.p99 as f64),
+            ns(|l| l.p999 as f64),
+            ns(|l| l.max as f64),
+            ns(|l| l.mean),
+        ]);
+        row.push(crate::i18n::grouped(r.msgs_per_sec.round() as u64));
+        row.push(format!("{:.1}", r.bytes_per_sec / 1e6));
+        rows.push(row);
+    }
+    rows
+}
+
+/// `rows` as tab-separated lines, as a spreadsheet pastes them.
+pub fn tab_separated(rows: &[Vec<String>]) -> String {
+    rows.iter().map(|r| r.join("\t") + "\n").collect()
+}
+
+/// The table under the charts: every shown run's numbers, selectable, and a button that puts
+/// them on the clipboard as tab-separated text. What the button did, for the message line.
+fn numbers_ui(sets: &[&ResultSet], pattern: &str, ui: &mut egui::Ui) -> Option<String> {
+    let rows = numbers_rows(sets, pattern);
+    let mut said = None;
+    ui.horizontal_wrapped(|ui| {
+        ui.strong(tr!("compare.numbers"));
+        let what = if pattern == Pattern::PingPong.as_str() {
+            tr!("compare.axis_latency_rtt")
+        } else {
+            tr!("compare.axis_latency_one_way")
+        };
+        ui.label(RichText::new(tr!("compare.numbers_note", what = what)).weak());
+        if ui.add_enabled(rows.len() > 1, egui::Button::new(tr!("compare.copy_table"))).clicked() {
+            ui.ctx().copy_text(tab_separated(&rows));
+            said = Some(tr!("compare.copied", n = rows.len() - 1));
+        }
+    });
+    if rows.len() <= 1 {
+        ui.label(RichText::new(tr!("compare.numbers_empty")).weak());
+        return said;
+    }
+    // The whole panel, so it keeps the height it was given (and dragged to).
+    egui::ScrollArea::both().auto_shrink([false, false]).show(ui, |ui| {
+        // Numbers to the right (their heads too), so their units line up down a column.
+        let numeric: Vec<bool> = rows[1].iter().map(|c| c.starts_with(|c: char| c.is_ascii_digit())).collect();
+        egui::Grid::new("compare-numbers-grid").striped(true).num_columns(rows[0].len() + 1).show(ui, |ui| {
+            for (i, row) in rows.iter().enumerate() {
+                for (cell, right) in row.iter().zip(&numeric) {
+                    let text = if i == 0 { RichText::new(cell).strong() } else { RichText::new(cell).monospace() };
+                    if *right {
+                        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| ui.label(text));
+                    } else {
+                        ui.label(text);
+                    }
+                }
+                // An empty last column takes the rest of the row, so the last numbers stay by
+                // their neighbours instead of at the panel's far edge.
+                ui.label("");
+                ui.end_row();
+            }
+        });
+    });
+    said
 }
 
 /// The sizes the shown runs have, to pick the one a per-size chart shows; keeps the pick on a
