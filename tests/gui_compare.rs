@@ -226,8 +226,12 @@ fn an_exported_png_is_the_chart_as_seen_with_its_title_axes_and_legend() {
     let info = decoder.read_info().expect("a PNG").info().clone();
     let _ = std::fs::remove_file(&png);
     let ppp = h.ctx.pixels_per_point();
-    // The whole block, not the plot's inside alone (what the PNG was before).
+    // The whole block and a margin, not the plot's inside alone (what the PNG was before).
     let (w, hgt) = (info.width as f32 / ppp, info.height as f32 / ppp);
-    assert!((w - block.width()).abs() <= 2.0 && (hgt - block.height()).abs() <= 2.0, "{w}×{hgt} for {block:?}");
+    let margin = 2.0 * ipc_lab::app::compare_ui::PNG_MARGIN;
+    assert!(
+        (w - block.width() - margin).abs() <= 2.0 && (hgt - block.height() - margin).abs() <= 2.0,
+        "{w}×{hgt} for {block:?}"
+    );
     assert!(hgt > area.height() + 55.0 && w > area.width() + 20.0, "{w}×{hgt} for the plot {area:?}");
 }

@@ -28,6 +28,9 @@ pub enum Chart {
     WakeVsCpu,
 }
 
+/// Background (points) an exported chart keeps around its block.
+pub const PNG_MARGIN: f32 = 4.0;
+
 /// Above this share of all CPUs busy with other work before a comparison, the view warns.
 const BUSY_WARNING: f64 = 0.2;
 
@@ -459,6 +462,8 @@ pub fn compare_ui(c: &mut CompareUi, exe: &std::path::Path, repaint: &Arc<dyn Fn
                 if ui.add_enabled(c.plot_rect.is_some(), egui::Button::new(tr!("compare.export_png"))).clicked()
                     && let Some(rect) = c.plot_rect
                 {
+                    // A little of the background around it, so the axis label is not at the edge.
+                    let rect = rect.expand(PNG_MARGIN);
                     let path = std::path::Path::new(&c.file_path).with_extension("png");
                     let ppp = ui.ctx().pixels_per_point();
                     let result = c.png_result.clone();
