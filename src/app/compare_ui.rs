@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use egui::RichText;
-use egui_plot::{AxisHints, Bar, BarChart, HLine, Legend, Line, Plot};
+use egui_plot::{AxisHints, Bar, BarChart, HLine, HoverPosition, Line, Plot};
 
 use crate::mechanism::{MechanismId, ShmWait};
 use crate::tr;
@@ -27,6 +27,9 @@ pub enum Chart {
     CpuVsSize,
     WakeVsCpu,
 }
+
+/// Background (points) an exported chart keeps around its block.
+pub const PNG_MARGIN: f32 = 4.0;
 
 /// Above this share of all CPUs busy with other work before a comparison, the view warns.
 const BUSY_WARNING: f64 = 0.2;
@@ -51,8 +54,11 @@ pub struct CompareUi {
     pub bar_placement: PlacementKind,
     pub file_path: String,
     pub message: Option<String>,
-    /// Where the chart was drawn last frame (points), for a PNG of it.
+    /// Where the chart was drawn last frame (points), for a PNG of it: the whole block a reader
+    /// sees (title, caption, legend, axes, tick labels and the plot).
     pub plot_rect: Option<egui::Rect>,
+    /// The plot's inside alone, last frame (points).
+    pub plot_area: Option<egui::Rect>,
     /// What came of the last PNG export (the screenshot arrives a frame later).
     pub png_result: Arc<std::sync::Mutex<Option<String>>>,
 }
@@ -76,6 +82,7 @@ impl Default for CompareUi {
             file_path: "results.json".into(),
             message: None,
             plot_rect: None,
+            plot_area: None,
             png_result: Arc::default(),
         }
     }
@@ -142,6 +149,37 @@ fn short(v: f64) -> String {
     }
 }
 
+/// What the values of a log axis are, for its tick labels and for the hover text: the plot holds
+/// log10 of the value, and a person must read the value itself, with its unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scale {
+    /// Microseconds (latency, CPU time): in the unit the value asks for (`i18n::latency_text`).
+    Micros,
+    /// Payload bytes: ticks 1, 2, 5 × 10^k; hovered, a size (64 B, 4 KiB).
+    Bytes,
+    /// A rate: ticks 1k, 20k; hovered, every digit, grouped.
+    Rate,
+}
+
+impl Scale {
+    /// A grid mark at `v` (1, 2 or 5 × 10^k).
+    fn tick(self, v: f64) -> String {
+        match self {
+            Scale::Micros => crate::i18n::latency_tick(v * 1e3),
+            Scale::Bytes | Scale::Rate => short(v),
+        }
+    }
+
+    /// A hovered value.
+    fn value(self, v: f64) -> String {
+        match self {
+            Scale::Micros => crate::i18n::latency_text(v * 1e3),
+            Scale::Bytes => human_bytes(v.round() as u64),
+            Scale::Rate => crate::i18n::grouped(v.round() as u64),
+        }
+    }
+}
+
 /// Grid marks of a log-10 axis at 1, 2 and 5 of every decade, so a range inside one decade still
 /// has labels; decades are the major marks.
 fn log_marks(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
@@ -158,19 +196,33 @@ fn log_marks(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
     out
 }
 
-/// A log-10 axis labelled at 1, 2 and 5 of every decade, with the unit.
-fn log_axis(label: &str, x: bool) -> AxisHints<'static> {
-    let f = |mark: egui_plot::GridMark, _: &std::ops::RangeInclusive<f64>| {
+/// A log-10 axis labelled at 1, 2 and 5 of every decade, in `scale`'s units (a latency axis
+/// reads "500 ns … 2 µs … 1 ms", never "2k" of a µs axis).
+fn log_axis(label: &str, x: bool, scale: Scale) -> AxisHints<'static> {
+    let f = move |mark: egui_plot::GridMark, _: &std::ops::RangeInclusive<f64>| {
         let v = 10f64.powf(mark.value);
         let mantissa = v / 10f64.powf(mark.value.floor());
         if [1.0, 2.0, 5.0].iter().any(|m| (mantissa - m).abs() < 1e-6) {
-            short((v * 1e6).round() / 1e6)
+            scale.tick((v * 1e6).round() / 1e6)
         } else {
             String::new()
         }
     };
     let a = if x { AxisHints::new_x() } else { AxisHints::new_y() };
     a.label(label.to_string()).formatter(f).label_spacing(12.0..=24.0)
+}
+
+/// The hover text of a point on log–log axes: its line's name and both values with their units
+/// (`unit` after the y value, for a rate), never the logarithms the plot holds.
+fn log_hover(x: Scale, y: Scale, unit: String) -> impl Fn(&HoverPosition<'_>) -> Option<String> {
+    move |pos| match pos {
+        HoverPosition::NearDataPoint { plot_name, position, .. } => Some(format!(
+            "{plot_name}\n{} · {}{unit}",
+            x.value(10f64.powf(position.x)),
+            y.value(10f64.powf(position.y))
+        )),
+        HoverPosition::Elsewhere { .. } => None,
+    }
 }
 
 /// One color per line name, the same in every chart (p50 solid, p99 dashed in that color).
@@ -197,6 +249,14 @@ fn color_of(name: &str) -> egui::Color32 {
     PALETTE[i % PALETTE.len()]
 }
 
+/// The bars' colors of the percentile chart (p50, p99, p99.9) and of the placement chart (same
+/// core, across cores, unpinned): set, so the legend above the chart can show them.
+const BAR_COLORS: [egui::Color32; 3] = [
+    egui::Color32::from_rgb(70, 140, 230),
+    egui::Color32::from_rgb(235, 140, 50),
+    egui::Color32::from_rgb(200, 90, 160),
+];
+
 /// A placement kind in the window's language.
 fn kind_words(kind: PlacementKind) -> String {
     match kind {
@@ -221,6 +281,81 @@ fn several(placements: impl IntoIterator<Item = PlacementKind>) -> bool {
     it.next().is_some_and(|first| it.any(|k| k != first))
 }
 
+/// What a legend entry's swatch shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Swatch {
+    Line,
+    Bar,
+    /// A point of this shape (the wake-up chart's placements).
+    Point(egui_plot::MarkerShape),
+}
+
+/// One legend entry: a swatch of `color` and the name of what is drawn in it.
+struct Key {
+    name: String,
+    color: egui::Color32,
+    swatch: Swatch,
+}
+
+/// Adds a key unless one of that name is there (egui_plot's legend joined items of one name too).
+fn add_key(keys: &mut Vec<Key>, name: String, color: egui::Color32, swatch: Swatch) {
+    if !keys.iter().any(|k| k.name == name) {
+        keys.push(Key { name, color, swatch });
+    }
+}
+
+/// The legend as a row of its own above the plot, so it never covers a line or a bar (inside the
+/// plot it sat on the data whenever the data reached its corner).
+fn legend_ui(ui: &mut egui::Ui, keys: &[Key]) {
+    ui.horizontal_wrapped(|ui| {
+        let h = ui.text_style_height(&egui::TextStyle::Body);
+        for k in keys {
+            let (rect, _) = ui.allocate_exact_size(egui::vec2(h * 1.6, h), egui::Sense::hover());
+            let p = ui.painter();
+            match k.swatch {
+                Swatch::Line => {
+                    p.line_segment([rect.left_center(), rect.right_center()], egui::Stroke::new(h * 0.18, k.color));
+                }
+                Swatch::Bar => {
+                    let r = rect.shrink2(egui::vec2(h * 0.3, h * 0.1));
+                    p.rect_filled(r, 0.0, k.color.linear_multiply(0.4));
+                    p.rect_stroke(r, 0.0, egui::Stroke::new(1.5, k.color), egui::StrokeKind::Inside);
+                }
+                Swatch::Point(egui_plot::MarkerShape::Square) => {
+                    p.rect_filled(egui::Rect::from_center_size(rect.center(), egui::vec2(h, h) * 0.55), 0.0, k.color);
+                }
+                Swatch::Point(egui_plot::MarkerShape::Diamond) => {
+                    let (c, r) = (rect.center(), h * 0.35);
+                    let corners = vec![
+                        c - egui::vec2(0.0, r),
+                        c + egui::vec2(r, 0.0),
+                        c + egui::vec2(0.0, r),
+                        c - egui::vec2(r, 0.0),
+                    ];
+                    p.add(egui::Shape::convex_polygon(corners, k.color, egui::Stroke::NONE));
+                }
+                Swatch::Point(_) => {
+                    p.circle_filled(rect.center(), h * 0.3, k.color);
+                }
+            }
+            ui.label(&k.name);
+            ui.add_space(h * 0.6);
+        }
+    });
+}
+
+/// The color of a line of the `i`th shown file: a laid-over file's lines are fainter.
+fn line_color(name: &str, overlay: bool) -> egui::Color32 {
+    if overlay { color_of(name).gamma_multiply(0.45) } else { color_of(name) }
+}
+
+/// The legend's keys for `series` (one per mechanism, as the lines are named).
+fn series_keys(keys: &mut Vec<Key>, series: &[Series], suffix: &str, overlay: bool) {
+    for s in series {
+        add_key(keys, format!("{}{suffix}", s.name), line_color(&s.name, overlay), Swatch::Line);
+    }
+}
+
 /// Draws `series` on log–log axes; with `markers`, each point's shape says its line's placement.
 fn lines(
     plot_ui: &mut egui_plot::PlotUi<'_>,
@@ -234,9 +369,9 @@ fn lines(
         let pts: Vec<[f64; 2]> =
             s.points.iter().filter(|(x, y)| *x > 0.0 && *y > 0.0).map(|(x, y)| [x.log10(), y.log10()]).collect();
         // A laid-over file's lines are fainter and thinner than this run's.
-        let color = if overlay { color_of(&s.name).gamma_multiply(0.45) } else { color_of(&s.name) };
-        // One legend entry per mechanism (egui_plot joins items of one name): its placements are
-        // told by the points' shapes and p50 from p99 by the dashes, as the note above says.
+        let color = line_color(&s.name, overlay);
+        // One name (and legend key) per mechanism: its placements are told by the points' shapes
+        // and p50 from p99 by the dashes, as the note says.
         let name = format!("{}{suffix}", s.name);
         if markers {
             let points =
@@ -327,6 +462,8 @@ pub fn compare_ui(c: &mut CompareUi, exe: &std::path::Path, repaint: &Arc<dyn Fn
                 if ui.add_enabled(c.plot_rect.is_some(), egui::Button::new(tr!("compare.export_png"))).clicked()
                     && let Some(rect) = c.plot_rect
                 {
+                    // A little of the background around it, so the axis label is not at the edge.
+                    let rect = rect.expand(PNG_MARGIN);
                     let path = std::path::Path::new(&c.file_path).with_extension("png");
                     let ppp = ui.ctx().pixels_per_point();
                     let result = c.png_result.clone();
@@ -391,44 +528,74 @@ pub fn compare_ui(c: &mut CompareUi, exe: &std::path::Path, repaint: &Arc<dyn Fn
     });
     // The runs so far, read once this frame.
     let runs = state.map(|s| s.reports).unwrap_or_default();
-    egui::CentralPanel::default().show(ui, |ui| chart_ui(c, runs, ui));
+    let own = ResultSet { label: tr!("compare.this_run"), date_unix: None, machine: None, runs };
+    // The numbers under the charts, in a panel of their own: the chart keeps the rest.
+    let sets: Vec<&ResultSet> = std::iter::once(&own).chain(c.sets.iter()).collect();
+    if sets.iter().any(|s| !s.runs.is_empty()) {
+        let shown = egui::Panel::bottom("compare-numbers")
+            .resizable(true)
+            .min_size(80.0)
+            .default_size(ui.available_height() * 0.25)
+            .max_size(ui.available_height() * 0.6)
+            .show(ui, |ui| numbers_ui(&sets, c.pattern.as_str(), ui));
+        if let Some(said) = shown.inner {
+            c.message = Some(said);
+        }
+    }
+    egui::CentralPanel::default().show(ui, |ui| chart_ui(c, &own, ui));
 }
 
-fn chart_ui(c: &mut CompareUi, runs: Vec<crate::traffic::report::RunReport>, ui: &mut egui::Ui) {
+fn chart_ui(c: &mut CompareUi, own: &ResultSet, ui: &mut egui::Ui) {
     c.plot_rect = None;
+    c.plot_area = None;
+    let charts = [
+        (Chart::LatencyVsSize, tr!("compare.chart_latency")),
+        (Chart::Percentiles, tr!("compare.chart_percentiles")),
+        (Chart::Cdf, tr!("compare.chart_cdf")),
+        (Chart::Placement, tr!("compare.chart_placement")),
+        (Chart::ThroughputVsSize, tr!("compare.chart_throughput")),
+        (Chart::CpuVsSize, tr!("compare.chart_cpu")),
+        (Chart::WakeVsCpu, tr!("compare.chart_wake")),
+    ];
     ui.horizontal_wrapped(|ui| {
-        ui.selectable_value(&mut c.chart, Chart::LatencyVsSize, tr!("compare.chart_latency"));
-        ui.selectable_value(&mut c.chart, Chart::Percentiles, tr!("compare.chart_percentiles"));
-        ui.selectable_value(&mut c.chart, Chart::Cdf, tr!("compare.chart_cdf"));
-        ui.selectable_value(&mut c.chart, Chart::Placement, tr!("compare.chart_placement"));
-        ui.selectable_value(&mut c.chart, Chart::ThroughputVsSize, tr!("compare.chart_throughput"));
-        ui.selectable_value(&mut c.chart, Chart::CpuVsSize, tr!("compare.chart_cpu"));
-        ui.selectable_value(&mut c.chart, Chart::WakeVsCpu, tr!("compare.chart_wake"));
+        for (chart, name) in &charts {
+            ui.selectable_value(&mut c.chart, *chart, name.as_str());
+        }
     });
+    let title = charts.iter().find(|(k, _)| *k == c.chart).map(|(_, n)| n.clone()).unwrap_or_default();
     let pattern = c.pattern.as_str();
     let round_trip = c.pattern == Pattern::PingPong;
-    let own = ResultSet { label: tr!("compare.this_run"), date_unix: None, machine: None, runs };
-    let sets: Vec<&ResultSet> = std::iter::once(&own).chain(c.sets.iter()).collect();
+    let latency_label = if round_trip { tr!("compare.axis_latency_rtt") } else { tr!("compare.axis_latency_one_way") };
+    let sets: Vec<&ResultSet> = std::iter::once(own).chain(c.sets.iter()).collect();
     let suffix = |i: usize, set: &ResultSet| if i == 0 { String::new() } else { format!(" [{}]", set.label) };
-    if sets.iter().all(|s| s.runs.is_empty()) {
+    let Some(&main) = sets.iter().find(|s| !s.runs.is_empty()) else {
         ui.add_space(30.0);
         ui.label(RichText::new(tr!("compare.empty")).weak());
         return;
-    }
+    };
+    // The charts of one result (percentiles, placements, wake-ups) show this run's, or, when
+    // nothing ran here, the first file's, and the title says which.
+    let title = if std::ptr::eq(main, own) { title } else { format!("{title} [{}]", main.label) };
     match c.chart {
         Chart::LatencyVsSize | Chart::ThroughputVsSize | Chart::CpuVsSize => {
-            let (metrics, ylabel) = match c.chart {
+            let (metrics, ylabel, scale, unit) = match c.chart {
                 Chart::LatencyVsSize => (
                     vec![Metric::P50, Metric::P99],
                     if round_trip { tr!("compare.axis_rtt") } else { tr!("compare.axis_one_way") },
+                    Scale::Micros,
+                    String::new(),
                 ),
                 Chart::ThroughputVsSize => (
                     vec![Metric::Throughput],
                     if round_trip { tr!("compare.axis_rtt_per_sec") } else { tr!("compare.axis_msgs_per_sec") },
+                    Scale::Rate,
+                    format!(" {}", if round_trip { tr!("compare.col_rtps") } else { tr!("compare.col_msgs") }),
                 ),
                 _ => (
                     vec![Metric::CpuPerMessage],
                     if round_trip { tr!("compare.axis_cpu_rtt") } else { tr!("compare.axis_cpu_msg") },
+                    Scale::Micros,
+                    String::new(),
                 ),
             };
             // Each shown file's lines per metric, made once this frame.
@@ -450,52 +617,48 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::traffic::report::RunReport>, ui:
             if sets.iter().any(|s| s.runs.iter().any(|r| PlacementKind::of(&r.placement) == PlacementKind::Unpinned)) {
                 note = format!("{note}. {}", tr!("compare.unpinned_note"));
             }
-            ui.label(RichText::new(note).weak());
-            // Latency and CPU rise with size and throughput falls: the legend goes to the corner
-            // the lines leave empty.
-            let corner = if c.chart == Chart::ThroughputVsSize {
-                egui_plot::Corner::LeftBottom
-            } else {
-                egui_plot::Corner::LeftTop
-            };
-            // Room for the legend where the lines are not: the y range grows by nearly half at the
-            // legend's end, so the legend sits in empty space.
-            let ys: Vec<f64> =
-                all().flat_map(|l| l.points.iter().map(|p| p.1)).filter(|y| *y > 0.0).map(f64::log10).collect();
-            let (lo, hi) = ys.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &y| (lo.min(y), hi.max(y)));
-            let room = if ys.is_empty() { 0.0 } else { (hi - lo).max(0.5) * 0.45 };
-            let headroom = if corner == egui_plot::Corner::LeftBottom { lo - room } else { hi + room };
-            let shown = Plot::new("compare-vs-size")
-                .x_grid_spacer(log_marks)
-                .y_grid_spacer(log_marks)
-                .include_y(headroom)
-                .legend(Legend::default().position(corner))
-                .custom_x_axes(vec![log_axis(&tr!("compare.size_axis"), true)])
-                .custom_y_axes(vec![log_axis(&ylabel, false)])
-                .show(ui, |plot_ui| {
-                    for (i, (set, by_metric)) in sets.iter().zip(&per_set).enumerate() {
-                        for (m, series) in by_metric {
-                            lines(plot_ui, series, &suffix(i, set), *m == Metric::P99, i > 0, markers);
-                        }
-                    }
-                    // The thread baseline at the smallest size: what a message costs without
-                    // crossing a process boundary.
-                    let smallest = own.runs.iter().filter(|r| r.mechanism == "thread").map(|r| r.size).min();
-                    if c.chart == Chart::LatencyVsSize
-                        && let Some(size) = smallest
-                        && let Some((b, kind)) =
-                            crate::traffic::compare::baseline(&own.runs, pattern, size).filter(|b| b.0 > 0.0)
-                    {
-                        let name =
-                            tr!("compare.baseline", size = human_bytes(size as u64), placement = kind_words(kind));
-                        plot_ui.hline(HLine::new(name, b.log10()).color(egui::Color32::GRAY));
-                    }
+            let mut keys = Vec::new();
+            for (i, (set, by_metric)) in sets.iter().zip(&per_set).enumerate() {
+                for (_, series) in by_metric {
+                    series_keys(&mut keys, series, &suffix(i, set), i > 0);
+                }
+            }
+            // The thread baseline at the smallest size: what a message costs without crossing a
+            // process boundary.
+            let smallest = own.runs.iter().filter(|r| r.mechanism == "thread").map(|r| r.size).min();
+            let baseline = smallest
+                .filter(|_| c.chart == Chart::LatencyVsSize)
+                .and_then(|size| {
+                    crate::traffic::compare::baseline(&own.runs, pattern, size).filter(|b| b.0 > 0.0).map(|b| (size, b))
+                })
+                .map(|(size, (b, kind))| {
+                    let name = tr!("compare.baseline", size = human_bytes(size as u64), placement = kind_words(kind));
+                    add_key(&mut keys, name.clone(), egui::Color32::GRAY, Swatch::Line);
+                    (name, b)
                 });
-            c.plot_rect = Some(shown.response.rect);
+            (c.plot_rect, c.plot_area) = chart_block(ui, &title, &[note], &keys, |ui| {
+                let shown = Plot::new("compare-vs-size")
+                    .x_grid_spacer(log_marks)
+                    .y_grid_spacer(log_marks)
+                    .label_formatter(log_hover(Scale::Bytes, scale, unit))
+                    .custom_x_axes(vec![log_axis(&tr!("compare.size_axis"), true, Scale::Bytes)])
+                    .custom_y_axes(vec![log_axis(&ylabel, false, scale)])
+                    .show(ui, |plot_ui| {
+                        for (i, (set, by_metric)) in sets.iter().zip(&per_set).enumerate() {
+                            for (m, series) in by_metric {
+                                lines(plot_ui, series, &suffix(i, set), *m == Metric::P99, i > 0, markers);
+                            }
+                        }
+                        if let Some((name, b)) = baseline {
+                            plot_ui.hline(HLine::new(name, b.log10()).color(egui::Color32::GRAY));
+                        }
+                    });
+                shown.response.rect
+            });
         }
         Chart::WakeVsCpu => {
-            let size = own.runs.iter().filter(|r| r.mechanism == "shm").map(|r| r.size).min().unwrap_or(64);
-            let points = crate::traffic::compare::wake_vs_cpu(&own.runs, pattern, size);
+            let size = main.runs.iter().filter(|r| r.mechanism == "shm").map(|r| r.size).min().unwrap_or(64);
+            let points = crate::traffic::compare::wake_vs_cpu(&main.runs, pattern, size);
             if points.is_empty() {
                 ui.label(RichText::new(tr!("compare.wake_empty")).weak());
                 return;
@@ -505,7 +668,6 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::traffic::report::RunReport>, ui:
             if markers {
                 note = format!("{note}; {}", tr!("compare.markers"));
             }
-            ui.label(RichText::new(note).weak());
             let xlabel = if round_trip { tr!("compare.axis_cpu_rtt") } else { tr!("compare.axis_cpu_msg") };
             // Half a decade of room around the points, so each sits between labelled ticks.
             let logs: Vec<[f64; 2]> =
@@ -513,41 +675,57 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::traffic::report::RunReport>, ui:
             let (lo, hi) = logs.iter().fold(([f64::MAX; 2], [f64::MIN; 2]), |(lo, hi), p| {
                 ([lo[0].min(p[0]), lo[1].min(p[1])], [hi[0].max(p[0]), hi[1].max(p[1])])
             });
-            // Spinning sits low on the left, sleeping high on the right: the legend goes where neither is.
-            let shown = Plot::new("compare-wake")
-                .legend(Legend::default().position(egui_plot::Corner::LeftTop))
-                .x_grid_spacer(log_marks)
-                .y_grid_spacer(log_marks)
-                .include_x(lo[0] - 0.5)
-                .include_x(hi[0] + 0.5)
-                .include_y(lo[1] - 0.5)
-                .include_y(hi[1] + 0.5)
-                .custom_x_axes(vec![log_axis(&xlabel, true)])
-                .custom_y_axes(vec![log_axis(&tr!("compare.axis_p50"), false)])
-                .show(ui, |plot_ui| {
-                    for (name, kind, cpu, p50) in &points {
-                        if *cpu > 0.0 && *p50 > 0.0 {
-                            let pt = vec![[cpu.log10(), p50.log10()]];
-                            // With several placements, each point's name and shape say which.
-                            let (label, shape) = if markers {
-                                (format!("{name}, {}", kind_words(*kind)), marker(*kind))
-                            } else {
-                                (name.clone(), egui_plot::MarkerShape::Circle)
-                            };
-                            let p = egui_plot::Points::new(label, pt).radius(7.0).shape(shape).color(color_of(name));
-                            plot_ui.points(p);
+            // With several placements, each point's name and shape say which.
+            let label = |name: &str, kind: PlacementKind| {
+                if markers { format!("{name}, {}", kind_words(kind)) } else { name.to_string() }
+            };
+            let mut keys = Vec::new();
+            for (name, kind, _, _) in &points {
+                let shape = if markers { marker(*kind) } else { egui_plot::MarkerShape::Circle };
+                add_key(&mut keys, label(name, *kind), color_of(name), Swatch::Point(shape));
+            }
+            let hover = |pos: &HoverPosition<'_>| match pos {
+                HoverPosition::NearDataPoint { plot_name, position, .. } => Some(format!(
+                    "{plot_name}\n{}",
+                    tr!(
+                        "compare.hover_wake",
+                        cpu = Scale::Micros.value(10f64.powf(position.x)),
+                        p50 = Scale::Micros.value(10f64.powf(position.y))
+                    )
+                )),
+                HoverPosition::Elsewhere { .. } => None,
+            };
+            (c.plot_rect, c.plot_area) = chart_block(ui, &title, &[note], &keys, |ui| {
+                let shown = Plot::new("compare-wake")
+                    .x_grid_spacer(log_marks)
+                    .y_grid_spacer(log_marks)
+                    .include_x(lo[0] - 0.5)
+                    .include_x(hi[0] + 0.5)
+                    .include_y(lo[1] - 0.5)
+                    .include_y(hi[1] + 0.5)
+                    .label_formatter(hover)
+                    .custom_x_axes(vec![log_axis(&xlabel, true, Scale::Micros)])
+                    .custom_y_axes(vec![log_axis(&tr!("compare.axis_p50"), false, Scale::Micros)])
+                    .show(ui, |plot_ui| {
+                        for (name, kind, cpu, p50) in &points {
+                            if *cpu > 0.0 && *p50 > 0.0 {
+                                let pt = vec![[cpu.log10(), p50.log10()]];
+                                let shape = if markers { marker(*kind) } else { egui_plot::MarkerShape::Circle };
+                                let p = egui_plot::Points::new(label(name, *kind), pt)
+                                    .radius(7.0)
+                                    .shape(shape)
+                                    .color(color_of(name));
+                                plot_ui.points(p);
+                            }
                         }
-                    }
-                });
-            c.plot_rect = Some(shown.response.rect);
+                    });
+                shown.response.rect
+            });
         }
         Chart::Cdf => {
             size_picker(ui, &mut c.bar_size, &sets);
             let what = if round_trip { tr!("compare.round_trip") } else { tr!("compare.one_way") };
-            ui.label(
-                RichText::new(tr!("compare.cdf_note", what = what.clone(), size = human_bytes(c.bar_size as u64)))
-                    .weak(),
-            );
+            let note = tr!("compare.cdf_note", what = what, size = human_bytes(c.bar_size as u64));
             // Each shown file's distributions, made once this frame.
             let cdfs: Vec<Vec<Series>> =
                 sets.iter().map(|s| crate::traffic::compare::cdf_at(&s.runs, pattern, c.bar_size)).collect();
@@ -555,46 +733,64 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::traffic::report::RunReport>, ui:
                 ui.label(RichText::new(tr!("compare.cdf_empty")).weak());
                 return;
             }
-            let xlabel = format!("{what}, µs");
-            let shown = Plot::new("compare-cdf")
-                .legend(Legend::default().position(egui_plot::Corner::RightBottom))
-                .x_grid_spacer(log_marks)
-                .custom_x_axes(vec![log_axis(&xlabel, true)])
-                .custom_y_axes(vec![AxisHints::new_y().label(tr!("compare.axis_fraction"))])
-                .include_y(0.0)
-                .include_y(1.0)
-                .show(ui, |plot_ui| {
-                    for (i, (set, series)) in sets.iter().zip(&cdfs).enumerate() {
-                        for s in series {
-                            let points: Vec<[f64; 2]> =
-                                s.points.iter().filter(|p| p.0 > 0.0).map(|&(x, y)| [x.log10(), y]).collect();
-                            let color = color_of(&s.name);
-                            let color = if i > 0 { color.gamma_multiply(0.45) } else { color };
-                            // One legend entry per mechanism; the line style says the placement.
-                            let name = format!("{}{}", s.name, suffix(i, set));
-                            // One style per placement kind, in every shown file alike.
-                            let style = match s.placement {
-                                PlacementKind::SameCore => egui_plot::LineStyle::Solid,
-                                PlacementKind::CrossCore => egui_plot::LineStyle::dashed_dense(),
-                                PlacementKind::Unpinned => egui_plot::LineStyle::dotted_dense(),
-                            };
-                            plot_ui.line(
-                                Line::new(name, points)
-                                    .color(color)
-                                    .width(if i > 0 { 1.2 } else { 2.0 })
-                                    .style(style)
-                                    // Not merged into a filled band where points crowd a pixel column:
-                                    // a distribution rises steeply there.
-                                    .allow_band(false),
-                            );
+            let mut keys = Vec::new();
+            for (i, (set, series)) in sets.iter().zip(&cdfs).enumerate() {
+                series_keys(&mut keys, series, &suffix(i, set), i > 0);
+            }
+            let hover = |pos: &HoverPosition<'_>| match pos {
+                HoverPosition::NearDataPoint { plot_name, position, .. } => Some(format!(
+                    "{plot_name}\n{}",
+                    tr!(
+                        "compare.hover_cdf",
+                        latency = Scale::Micros.value(10f64.powf(position.x)),
+                        share = percent(position.y)
+                    )
+                )),
+                HoverPosition::Elsewhere { .. } => None,
+            };
+            let y_axis = AxisHints::new_y().label(tr!("compare.axis_fraction")).formatter(|mark, _| {
+                let decimals = if mark.step_size >= 0.01 { 0 } else { 1 };
+                format!("{:.*} %", decimals, mark.value * 100.0)
+            });
+            (c.plot_rect, c.plot_area) = chart_block(ui, &title, &[note], &keys, |ui| {
+                let shown = Plot::new("compare-cdf")
+                    .x_grid_spacer(log_marks)
+                    .label_formatter(hover)
+                    .custom_x_axes(vec![log_axis(&latency_label, true, Scale::Micros)])
+                    .custom_y_axes(vec![y_axis])
+                    .include_y(0.0)
+                    .include_y(1.0)
+                    .show(ui, |plot_ui| {
+                        for (i, (set, series)) in sets.iter().zip(&cdfs).enumerate() {
+                            for s in series {
+                                let points: Vec<[f64; 2]> =
+                                    s.points.iter().filter(|p| p.0 > 0.0).map(|&(x, y)| [x.log10(), y]).collect();
+                                // One legend entry per mechanism; the line style says the placement,
+                                // one style per placement kind, in every shown file alike.
+                                let name = format!("{}{}", s.name, suffix(i, set));
+                                let style = match s.placement {
+                                    PlacementKind::SameCore => egui_plot::LineStyle::Solid,
+                                    PlacementKind::CrossCore => egui_plot::LineStyle::dashed_dense(),
+                                    PlacementKind::Unpinned => egui_plot::LineStyle::dotted_dense(),
+                                };
+                                plot_ui.line(
+                                    Line::new(name, points)
+                                        .color(line_color(&s.name, i > 0))
+                                        .width(if i > 0 { 1.2 } else { 2.0 })
+                                        .style(style)
+                                        // Not merged into a filled band where points crowd a pixel
+                                        // column: a distribution rises steeply there.
+                                        .allow_band(false),
+                                );
+                            }
                         }
-                    }
-                });
-            c.plot_rect = Some(shown.response.rect);
+                    });
+                shown.response.rect
+            });
         }
         Chart::Placement => {
-            size_picker(ui, &mut c.bar_size, &[&own]);
-            let (placements, rows) = crate::traffic::compare::by_placement(&own.runs, pattern, c.bar_size);
+            size_picker(ui, &mut c.bar_size, &[main]);
+            let (placements, rows) = crate::traffic::compare::by_placement(&main.runs, pattern, c.bar_size);
             if placements.len() < 2 {
                 ui.label(RichText::new(tr!("compare.placement_empty")).weak());
                 return;
@@ -606,30 +802,34 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::traffic::report::RunReport>, ui:
             } else {
                 tr!("compare.placement_note_stream", what = what, size = size)
             };
-            ui.label(RichText::new(note).weak());
             let names: Vec<String> = rows.iter().map(|(n, _)| n.clone()).collect();
             let top = rows.iter().flat_map(|(_, m)| m.iter().flatten()).fold(0.1f64, |a, &b| a.max(b));
             let width = 0.8 / placements.len() as f64;
-            let shown = bar_plot("compare-placement", names, top, &tr!("compare.axis_p50")).show(ui, |plot_ui| {
-                for (k, placement) in placements.iter().enumerate() {
-                    let offset = (k as f64 - (placements.len() as f64 - 1.0) / 2.0) * width;
-                    let bars: Vec<Bar> = rows
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, (line, medians))| {
-                            let p50 = medians[k]?;
-                            Some(log_bar(i as f64 + offset, p50).width(width * 0.9).name(line))
-                        })
-                        .collect();
-                    plot_ui.bar_chart(BarChart::new(kind_words(*placement), bars));
-                }
+            let keys: Vec<Key> = placements
+                .iter()
+                .map(|p| Key { name: kind_words(*p), color: placement_color(*p), swatch: Swatch::Bar })
+                .collect();
+            (c.plot_rect, c.plot_area) = chart_block(ui, &title, &[note], &keys, |ui| {
+                let plot = bar_plot("compare-placement", names, top, &tr!("compare.axis_p50"));
+                let shown = plot.show(ui, |plot_ui| {
+                    for (k, placement) in placements.iter().enumerate() {
+                        let offset = (k as f64 - (placements.len() as f64 - 1.0) / 2.0) * width;
+                        let bars: Vec<(f64, f64, String)> = rows
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(i, (line, medians))| Some((i as f64 + offset, medians[k]?, line.clone())))
+                            .collect();
+                        let name = kind_words(*placement);
+                        plot_ui.bar_chart(log_bars(name, placement_color(*placement), width * 0.9, bars));
+                    }
+                });
+                shown.response.rect
             });
-            c.plot_rect = Some(shown.response.rect);
         }
         Chart::Percentiles => {
             size_picker(ui, &mut c.bar_size, &sets);
             // One placement at a time (the placement chart sets them side by side).
-            let all = crate::traffic::compare::percentiles_at(&own.runs, pattern, c.bar_size);
+            let all = crate::traffic::compare::percentiles_at(&main.runs, pattern, c.bar_size);
             let kinds: std::collections::BTreeSet<PlacementKind> = all.iter().map(|(_, k, _)| *k).collect();
             if !kinds.contains(&c.bar_placement)
                 && let Some(&first) = kinds.first()
@@ -646,37 +846,78 @@ fn chart_ui(c: &mut CompareUi, runs: Vec<crate::traffic::report::RunReport>, ui:
             }
             let rows: Vec<(String, [f64; 3])> =
                 all.into_iter().filter(|(_, k, _)| *k == c.bar_placement).map(|(n, _, p)| (n, p)).collect();
-            ui.label(
-                RichText::new(tr!(
-                    "compare.bars_note",
-                    what = if round_trip { tr!("compare.round_trip") } else { tr!("compare.one_way") },
-                    size = human_bytes(c.bar_size as u64)
-                ))
-                .weak(),
-            );
+            let what = if round_trip { tr!("compare.round_trip") } else { tr!("compare.one_way") };
+            let mut notes = vec![tr!("compare.bars_note", what = what, size = human_bytes(c.bar_size as u64))];
+            if kinds.len() > 1 {
+                notes[0] = format!("{}; {}", notes[0], kind_words(c.bar_placement));
+            }
             // How many samples the rarest percentile stands on.
-            let per = own.runs.first().map_or(0, |r| r.count);
-            ui.label(RichText::new(tr!("compare.p999_note", n = per, k = per / 1000)).weak());
+            let per = main.runs.first().map_or(0, |r| r.count);
+            notes.push(tr!("compare.p999_note", n = per, k = per / 1000));
             let names: Vec<String> = rows.iter().map(|(n, _)| n.clone()).collect();
             let top = rows.iter().flat_map(|(_, p)| p.iter()).fold(0.1f64, |a, &b| a.max(b));
-            let shown = bar_plot("compare-percentiles", names, top, "µs").show(ui, |plot_ui| {
-                for (k, name) in ["p50", "p99", "p99.9"].iter().enumerate() {
-                    let bars: Vec<Bar> = rows
-                        .iter()
-                        .enumerate()
-                        .map(|(i, (line, p))| log_bar(i as f64 + (k as f64 - 1.0) * 0.27, p[k]).width(0.25).name(line))
-                        .collect();
-                    plot_ui.bar_chart(BarChart::new(*name, bars));
-                }
+            const PERCENTILES: [&str; 3] = ["p50", "p99", "p99.9"];
+            let keys: Vec<Key> = PERCENTILES
+                .iter()
+                .zip(BAR_COLORS)
+                .map(|(p, color)| Key { name: p.to_string(), color, swatch: Swatch::Bar })
+                .collect();
+            (c.plot_rect, c.plot_area) = chart_block(ui, &title, &notes, &keys, |ui| {
+                let shown = bar_plot("compare-percentiles", names, top, &latency_label).show(ui, |plot_ui| {
+                    for (k, name) in PERCENTILES.iter().enumerate() {
+                        let bars: Vec<(f64, f64, String)> = rows
+                            .iter()
+                            .enumerate()
+                            .map(|(i, (line, p))| (i as f64 + (k as f64 - 1.0) * 0.27, p[k], line.clone()))
+                            .collect();
+                        plot_ui.bar_chart(log_bars(name.to_string(), BAR_COLORS[k], 0.25, bars));
+                    }
+                });
+                shown.response.rect
             });
-            c.plot_rect = Some(shown.response.rect);
         }
     }
 }
 
+/// The chart as a reader sees it, as one block: title, caption, legend, then the plot with its
+/// axes and tick labels. Export PNG writes this whole block: its rect, then the rect of the plot's
+/// inside (which `plot` returns).
+fn chart_block(
+    ui: &mut egui::Ui,
+    title: &str,
+    caption: &[String],
+    keys: &[Key],
+    plot: impl FnOnce(&mut egui::Ui) -> egui::Rect,
+) -> (Option<egui::Rect>, Option<egui::Rect>) {
+    let block = ui.scope(|ui| {
+        ui.label(RichText::new(title).strong().heading());
+        for line in caption {
+            ui.label(RichText::new(line).weak());
+        }
+        legend_ui(ui, keys);
+        plot(ui)
+    });
+    (Some(block.response.rect), Some(block.inner))
+}
+
+/// A share (0..1) as a percentage, with a decimal where a tail needs it (99.9 %).
+fn percent(share: f64) -> String {
+    let pct = share * 100.0;
+    if (pct - pct.round()).abs() < 1e-9 { format!("{pct:.0} %") } else { format!("{pct:.2} %") }
+}
+
+/// A placement kind's bar color.
+fn placement_color(kind: PlacementKind) -> egui::Color32 {
+    match kind {
+        PlacementKind::SameCore => BAR_COLORS[0],
+        PlacementKind::CrossCore => BAR_COLORS[1],
+        PlacementKind::Unpinned => BAR_COLORS[2],
+    }
+}
+
 /// A bar chart on a log y axis: a group of bars at each whole x, named `names` under it (an shm
-/// wake-up on a second line, so a group's label fits), and room above the tallest bar (`top`, µs)
-/// for the legend.
+/// wake-up on a second line, so a group's label fits), and a little room above the tallest bar
+/// (`top`, µs).
 fn bar_plot(id: &str, names: Vec<String>, top: f64, ylabel: &str) -> Plot<'static> {
     let x_axis = AxisHints::new_x()
         .formatter(move |mark, _| {
@@ -689,7 +930,6 @@ fn bar_plot(id: &str, names: Vec<String>, top: f64, ylabel: &str) -> Plot<'stati
         })
         .label_spacing(10.0..=20.0);
     Plot::new(id)
-        .legend(Legend::default())
         .custom_x_axes(vec![x_axis])
         .x_grid_spacer(|input| {
             let (lo, hi) = input.bounds;
@@ -698,14 +938,141 @@ fn bar_plot(id: &str, names: Vec<String>, top: f64, ylabel: &str) -> Plot<'stati
                 .collect()
         })
         .y_grid_spacer(log_marks)
-        .include_y(top.log10() + 0.6)
-        .custom_y_axes(vec![log_axis(ylabel, false)])
+        .include_y(top.log10() + 0.2)
+        .custom_y_axes(vec![log_axis(ylabel, false, Scale::Micros)])
 }
 
-/// A bar of `micros` on a log axis, standing on 0.1 µs (so a value under 1 µs still rises).
+/// The floor log bars stand on: 0.1 µs (so a value under 1 µs still rises).
+const BAR_FLOOR: f64 = -1.0;
+
+/// A bar of `micros` on a log axis, standing on `BAR_FLOOR`.
 fn log_bar(x: f64, micros: f64) -> Bar {
-    const FLOOR: f64 = -1.0;
-    Bar::new(x, micros.max(0.1).log10() - FLOOR).base_offset(FLOOR)
+    Bar::new(x, micros.max(0.1).log10() - BAR_FLOOR).base_offset(BAR_FLOOR)
+}
+
+/// A bar chart `name` of latencies on a log axis, `bars` as (x, µs, line name): hovering a bar
+/// says its line, the chart's name and the latency in its unit ("pipe · p50, 7.10 µs"), never
+/// the logarithm the bar's height is.
+fn log_bars(name: String, color: egui::Color32, width: f64, bars: Vec<(f64, f64, String)>) -> BarChart {
+    let values: Vec<(f64, f64)> = bars.iter().map(|(x, us, _)| (*x, *us)).collect();
+    let drawn: Vec<Bar> = bars.into_iter().map(|(x, us, line)| log_bar(x, us).width(width).name(line)).collect();
+    let chart = name.clone();
+    BarChart::new(name, drawn).color(color).element_formatter(Box::new(move |bar, _| {
+        let us = values.iter().find(|(x, _)| (x - bar.argument).abs() < 1e-9).map_or(f64::NAN, |v| v.1);
+        bar_hover(&bar.name, &chart, us)
+    }))
+}
+
+/// A hovered bar's words: its line, its chart (p50, a placement) and its value.
+fn bar_hover(line: &str, chart: &str, micros: f64) -> String {
+    format!("{line} · {chart}\n{}", Scale::Micros.value(micros))
+}
+
+/// The numbers behind the charts, as `ipc-lab bench` prints them: a row per run of the shown
+/// pattern in every shown result (this run's, then laid-over files), latencies in the one unit
+/// rule of every screen, throughput as bench counts it. The first row is the header.
+pub fn numbers_rows(sets: &[&ResultSet], pattern: &str) -> Vec<Vec<String>> {
+    let round_trip = pattern == Pattern::PingPong.as_str();
+    let shown: Vec<(&str, &crate::traffic::report::RunReport)> = sets
+        .iter()
+        .flat_map(|s| s.runs.iter().filter(|r| r.pattern == pattern).map(move |r| (s.label.as_str(), r)))
+        .collect();
+    // A column says which result a row is from only when there are several; the placement, only
+    // when the runs differ in it (as bench's table does).
+    let files = shown.iter().any(|(label, _)| *label != shown[0].0);
+    let placements = several(shown.iter().map(|(_, r)| PlacementKind::of(&r.placement)));
+    let mut header = Vec::new();
+    if files {
+        header.push(tr!("compare.col_result"));
+    }
+    header.extend([tr!("compare.col_mechanism"), tr!("compare.col_size")]);
+    if placements {
+        header.push(tr!("compare.col_placement"));
+    }
+    header.push(tr!("compare.col_count"));
+    header.extend(["p50", "p90", "p99", "p99.9"].map(String::from));
+    header.extend([tr!("compare.col_max"), tr!("compare.col_mean")]);
+    header.push(if round_trip { tr!("compare.col_rtps") } else { tr!("compare.col_msgs") });
+    header.push("MB/s".into());
+    let mut rows = vec![header];
+    for (label, r) in shown {
+        let mut row = Vec::new();
+        if files {
+            row.push(label.to_string());
+        }
+        row.extend([crate::traffic::compare::line_name(r), human_bytes(r.size as u64)]);
+        if placements {
+            row.push(kind_words(PlacementKind::of(&r.placement)));
+        }
+        row.push(crate::i18n::grouped(r.count));
+        let l = r.rtt_ns.or(r.one_way_ns);
+        let ns = |f: fn(&crate::traffic::report::LatencyNanos) -> f64| {
+            l.as_ref().map_or("–".into(), |l| crate::i18n::latency_text(f(l)))
+        };
+        row.extend([
+            ns(|l| l.p50 as f64),
+            ns(|l| l.p90 as f64),
+            ns(|l| l.p99 as f64),
+            ns(|l| l.p999 as f64),
+            ns(|l| l.max as f64),
+            ns(|l| l.mean),
+        ]);
+        row.push(crate::i18n::grouped(r.msgs_per_sec.round() as u64));
+        row.push(format!("{:.1}", r.bytes_per_sec / 1e6));
+        rows.push(row);
+    }
+    rows
+}
+
+/// `rows` as tab-separated lines, as a spreadsheet pastes them.
+pub fn tab_separated(rows: &[Vec<String>]) -> String {
+    rows.iter().map(|r| r.join("\t") + "\n").collect()
+}
+
+/// The table under the charts: every shown run's numbers, selectable, and a button that puts
+/// them on the clipboard as tab-separated text. What the button did, for the message line.
+fn numbers_ui(sets: &[&ResultSet], pattern: &str, ui: &mut egui::Ui) -> Option<String> {
+    let rows = numbers_rows(sets, pattern);
+    let mut said = None;
+    ui.horizontal_wrapped(|ui| {
+        ui.strong(tr!("compare.numbers"));
+        let what = if pattern == Pattern::PingPong.as_str() {
+            tr!("compare.axis_latency_rtt")
+        } else {
+            tr!("compare.axis_latency_one_way")
+        };
+        ui.label(RichText::new(tr!("compare.numbers_note", what = what)).weak());
+        if ui.add_enabled(rows.len() > 1, egui::Button::new(tr!("compare.copy_table"))).clicked() {
+            ui.ctx().copy_text(tab_separated(&rows));
+            said = Some(tr!("compare.copied", n = rows.len() - 1));
+        }
+    });
+    if rows.len() <= 1 {
+        ui.label(RichText::new(tr!("compare.numbers_empty")).weak());
+        return said;
+    }
+    // The whole panel, so it keeps the height it was given (and dragged to).
+    egui::ScrollArea::both().auto_shrink([false, false]).show(ui, |ui| {
+        // Numbers to the right (their heads too), so their units line up down a column.
+        let numeric: Vec<bool> = rows[1].iter().map(|c| c.starts_with(|c: char| c.is_ascii_digit())).collect();
+        egui::Grid::new("compare-numbers-grid").striped(true).num_columns(rows[0].len() + 1).show(ui, |ui| {
+            for (i, row) in rows.iter().enumerate() {
+                for (cell, right) in row.iter().zip(&numeric) {
+                    let text = if i == 0 { RichText::new(cell).strong() } else { RichText::new(cell).monospace() };
+                    if *right {
+                        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| ui.label(text));
+                    } else {
+                        ui.label(text);
+                    }
+                }
+                // An empty last column takes the rest of the row, so the last numbers stay by
+                // their neighbours instead of at the panel's far edge.
+                ui.label("");
+                ui.end_row();
+            }
+        });
+    });
+    said
 }
 
 /// The sizes the shown runs have, to pick the one a per-size chart shows; keeps the pick on a

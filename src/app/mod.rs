@@ -843,7 +843,7 @@ fn status_line(model: &Model, ui: &mut egui::Ui) {
         ui.label(RichText::new(text).strong());
         // The numbers a lesson asks you to note: the median and p99 as they stand.
         if let Some((l, _)) = model.latency() {
-            let us = |n: u64| format!("{:.1} µs", n as f64 / 1000.0);
+            let us = |n: u64| crate::i18n::latency_text(n as f64);
             let round_trip = model.spec.as_ref().is_some_and(|s| s.pattern == crate::traffic::spec::Pattern::PingPong);
             let what = if round_trip { tr!("lessons.round_trip") } else { tr!("lessons.one_way") };
             ui.label(RichText::new(format!("· {what}: p50 {} · p99 {}", us(l.p50), us(l.p99))).strong());

@@ -11,14 +11,9 @@ use crate::tr;
 use crate::traffic::model::{LiveHistogram, Model, RunStatus};
 use crate::traffic::session::Pace;
 
-fn micros(nanos: u64) -> String {
-    if nanos >= 1_000_000 {
-        format!("{:.2} ms", nanos as f64 / 1e6)
-    } else if nanos >= 10_000 {
-        format!("{:.1} µs", nanos as f64 / 1e3)
-    } else {
-        format!("{:.2} µs", nanos as f64 / 1e3)
-    }
+/// A latency in the one unit rule of every screen (`i18n::latency_text`).
+fn latency(nanos: u64) -> String {
+    crate::i18n::latency_text(nanos as f64)
 }
 
 /// A rate for people: decimals where they matter (slow motion runs at a fraction of one a second).
@@ -91,11 +86,11 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
         ui.horizontal_wrapped(|ui| match model.latency() {
             Some((l, _)) => {
                 ui.label("p50");
-                ui.label(RichText::new(micros(l.p50)).strong());
+                ui.label(RichText::new(latency(l.p50)).strong());
                 ui.label("· p99");
-                ui.label(micros(l.p99));
+                ui.label(latency(l.p99));
                 ui.label(tr!("stats.max"));
-                ui.label(micros(l.max));
+                ui.label(latency(l.max));
             }
             None => {
                 ui.weak(tr!("stats.waiting"));
@@ -216,11 +211,22 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
             .enumerate()
             .filter(|(_, c)| **c > 0)
             .map(|(i, c)| {
-                let lo = LiveHistogram::bucket_start_micros(i).log10();
-                let hi = LiveHistogram::bucket_start_micros(i + 1).log10();
-                Bar::new((lo + hi) / 2.0, *c as f64).width(hi - lo)
+                let (from, to) = (LiveHistogram::bucket_start_micros(i), LiveHistogram::bucket_start_micros(i + 1));
+                let (lo, hi) = (from.log10(), to.log10());
+                // Its name is the range it counts, in the one unit rule, for the hover text.
+                let name = tr!(
+                    "stats.bucket",
+                    from = crate::i18n::latency_text(from * 1e3),
+                    to = crate::i18n::latency_text(to * 1e3)
+                );
+                Bar::new((lo + hi) / 2.0, *c as f64).width(hi - lo).name(name)
             })
             .collect();
+        // Hovered, a bar says the latencies it counts and how many, not the log10 it stands at.
+        let messages = tr!("stats.messages");
+        let bucket_hover = move |bar: &Bar, _: &BarChart| {
+            format!("{}\n{} {messages}", bar.name, crate::i18n::grouped(bar.value.round() as u64))
+        };
         // Fixed bounds and one labelled tick per decade, 1 µs .. 1 s, whatever the data: a
         // stopped process's seconds-long latency must not rescale the axis away. Narrow plots
         // label every other decade.
@@ -243,23 +249,34 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
             .allow_boxed_zoom(false)
             .allow_double_click_reset(false)
             .custom_x_axes(vec![x_axis])
-            .custom_y_axes(vec![AxisHints::new_y().label_spacing(12.0..=20.0)])
+            .custom_y_axes(vec![AxisHints::new_y().label(tr!("stats.messages")).label_spacing(12.0..=20.0)])
             .x_grid_spacer(|_| (0..DECADES.len()).map(|i| GridMark { value: i as f64, step_size: 1.0 }).collect())
             .default_x_bounds(-0.35, 6.35)
             .include_y(0.0)
             .show(ui, |plot_ui| {
                 plot_ui.set_plot_bounds_x(-0.35..=6.35);
-                plot_ui.bar_chart(BarChart::new(tr!("stats.messages"), bars));
+                plot_ui.bar_chart(BarChart::new(tr!("stats.messages"), bars).element_formatter(Box::new(bucket_hover)));
             });
-        // Microseconds, or milliseconds once they would need six digits (slow motion, a stopped peer).
-        let slow = model.latency_series.iter().any(|&(_, l)| l >= 10_000.0);
+        // Microseconds, or milliseconds once one is a millisecond or more: the unit `latency_text`
+        // gives the numbers above, so the axis never reads 4000 µs beside "p99 4.66 ms".
+        let slow = model.latency_series.iter().any(|&(_, l)| l >= 1_000.0);
         let (unit, scale) = if slow { ("ms", 1e-3) } else { ("µs", 1.0) };
-        ui.strong(tr!("stats.over_time", kind = kind_title, unit = unit));
+        ui.strong(tr!("stats.over_time", kind = kind_title));
         let points: Vec<[f64; 2]> = model.latency_series.iter().map(|&(t, l)| [t, l * scale]).collect();
+        // The unit alone: the title says what, and a longer label would not fit a short plot.
+        let y_label = unit;
+        // Hovered, a point says when and its latency in the one unit rule.
+        let hover = move |pos: &egui_plot::HoverPosition<'_>| match pos {
+            egui_plot::HoverPosition::NearDataPoint { position, .. } => {
+                Some(format!("{:.2} s · {}", position.x, crate::i18n::latency_text(position.y / scale * 1e3)))
+            }
+            egui_plot::HoverPosition::Elsewhere { .. } => None,
+        };
         Plot::new("latency-over-time")
             .height(plot_h)
             .allow_scroll(false)
-            .custom_y_axes(vec![AxisHints::new_y().label_spacing(12.0..=20.0).formatter(nice_label)])
+            .label_formatter(hover)
+            .custom_y_axes(vec![AxisHints::new_y().label(y_label).label_spacing(12.0..=20.0).formatter(nice_label)])
             .y_grid_spacer(nice_marks)
             .x_grid_spacer(nice_marks)
             .custom_x_axes(vec![

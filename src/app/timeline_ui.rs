@@ -2,13 +2,13 @@
 //! send to its receive. Zoom and drag with the mouse; Pause freezes it; hover shows the details.
 
 use egui::Color32;
-use egui_plot::{Arrows, AxisHints, Corner, GridMark, Legend, Plot, PlotPoint, Points};
+use egui_plot::{Arrows, AxisHints, GridMark, Plot, PlotPoint, Points};
 
 use super::stage_ui::{packet_color, thousands};
 use crate::telemetry::Role;
 use crate::tr;
 use crate::traffic::model::{Message, Model};
-use crate::traffic::spec::human_bytes;
+use crate::traffic::spec::{Topology, human_bytes};
 
 /// Messages drawn while live (readable) and when frozen (to explore); the rest are in the counts.
 const LIVE_ARROWS: usize = 40;
@@ -19,13 +19,6 @@ fn lane(role: Role, nodes: usize) -> f64 {
 }
 
 pub fn timeline_ui(model: &Model, frozen: Option<&[Message]>, ui: &mut egui::Ui) {
-    ui.horizontal(|ui| {
-        ui.strong(tr!("timeline.title"));
-        ui.label(match frozen {
-            Some(_) => tr!("timeline.paused"),
-            None => tr!("timeline.live"),
-        });
-    });
     let live: Vec<Message>;
     let messages: &[Message] = match frozen {
         Some(f) => f,
@@ -34,12 +27,24 @@ pub fn timeline_ui(model: &Model, frozen: Option<&[Message]>, ui: &mut egui::Ui)
             &live
         }
     };
+    // One series per link direction, so a producer sending on several links (fan-out) shows
+    // each link in its receiver's color, and the legend says which is which.
+    let mut pairs: Vec<(Role, Role)> = Vec::new();
+    for m in messages {
+        if m.recv_ts_nanos.is_some() && !pairs.contains(&(m.from, m.to)) {
+            pairs.push((m.from, m.to));
+        }
+    }
+    pairs.sort();
+    // The legend is in the title's row, outside the plot, so no arrow is ever under it.
+    let topology = model.topology.clone();
+    header_ui(frozen.is_some(), topology.as_ref().map(|t| (t, pairs.as_slice())), ui);
     let Some(origin) = model.origin_nanos else {
         ui.weak(tr!("timeline.empty"));
         return;
     };
     let t = |nanos: u64| nanos.saturating_sub(origin) as f64 / 1e6; // milliseconds
-    let Some(topology) = model.topology.clone() else { return };
+    let Some(topology) = topology else { return };
     let nodes = topology.programs.len();
     let names: Vec<String> = (0..nodes).map(|i| super::stage_ui::node_label(&topology, Role(i as u16))).collect();
     // Every lane is named at every panel height: labels are allowed however close the lanes
@@ -65,8 +70,6 @@ pub fn timeline_ui(model: &Model, frozen: Option<&[Message]>, ui: &mut egui::Ui)
         plot = plot.include_x(first).include_x(last);
     }
     let plot = plot
-        // The newest arrows are on the right; a see-through legend lets the oldest show through.
-        .legend(Legend::default().position(Corner::LeftTop).background_alpha(0.35))
         .allow_scroll(frozen.is_some())
         .allow_drag(frozen.is_some())
         .allow_zoom(frozen.is_some())
@@ -77,15 +80,6 @@ pub fn timeline_ui(model: &Model, frozen: Option<&[Message]>, ui: &mut egui::Ui)
         .include_y(nodes as f64 - 0.7)
         // A grid line (and a name) on every lane, however short the panel.
         .y_grid_spacer(move |_| (0..nodes).map(|i| GridMark { value: i as f64, step_size: 1.0 }).collect());
-    // One series per link direction, so a producer sending on several links (fan-out) shows
-    // each link in its receiver's color, and the legend says which is which.
-    let mut pairs: Vec<(Role, Role)> = Vec::new();
-    for m in messages {
-        if m.recv_ts_nanos.is_some() && !pairs.contains(&(m.from, m.to)) {
-            pairs.push((m.from, m.to));
-        }
-    }
-    pairs.sort();
     let response = plot.show(ui, |plot_ui| {
         for &(from, to) in &pairs {
             let (mut origins, mut tips) = (Vec::new(), Vec::new());
@@ -117,7 +111,7 @@ pub fn timeline_ui(model: &Model, frozen: Option<&[Message]>, ui: &mut egui::Ui)
             ));
             ui.label(tr!("timeline.size", size = human_bytes(m.size as u64)));
             if let Some(l) = m.latency_nanos() {
-                ui.label(tr!("timeline.latency", us = format!("{:.2}", l as f64 / 1000.0)));
+                ui.label(tr!("timeline.latency", latency = crate::i18n::latency_text(l as f64)));
             }
             ui.label(tr!("timeline.sent_at", ns = thousands(m.send_ts_nanos)));
             match m.recv_ts_nanos {
@@ -126,6 +120,27 @@ pub fn timeline_ui(model: &Model, frozen: Option<&[Message]>, ui: &mut egui::Ui)
             };
         });
     }
+}
+
+/// The title, live or paused, and the legend: an arrow in each link direction's color and its name.
+fn header_ui(frozen: bool, legend: Option<(&Topology, &[(Role, Role)])>, ui: &mut egui::Ui) {
+    ui.horizontal_wrapped(|ui| {
+        ui.strong(tr!("timeline.title"));
+        ui.label(if frozen { tr!("timeline.paused") } else { tr!("timeline.live") });
+        let Some((topology, pairs)) = legend else { return };
+        let h = ui.text_style_height(&egui::TextStyle::Body);
+        for &(from, to) in pairs {
+            ui.add_space(h * 0.4);
+            let (rect, _) = ui.allocate_exact_size(egui::vec2(h * 1.6, h), egui::Sense::hover());
+            let stroke = egui::Stroke::new(h * 0.15, packet_color(topology, from, to));
+            ui.painter().arrow(rect.left_center(), egui::vec2(rect.width(), 0.0), stroke);
+            ui.label(tr!(
+                "timeline.series",
+                from = super::stage_ui::node_label(topology, from),
+                to = super::stage_ui::node_label(topology, to)
+            ));
+        }
+    });
 }
 
 /// The message whose send point is nearest the pointer, if it is close enough to mean it.

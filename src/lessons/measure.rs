@@ -97,7 +97,7 @@ pub fn measure_in(name: &str, lang: Lang) -> Result<String, String> {
         #[cfg(target_os = "linux")]
         "pipe_boundary" => {
             let b = once!(super::probe::Boundary, super::probe::pipe_boundary(2000))?;
-            let us = |ns: f64| format!("{:.1} µs", ns / 1000.0);
+            let us = crate::i18n::latency_text;
             match lang {
                 Lang::En => format!(
                     "on one core, {} between two threads and {} between two processes; across two cores, {} and {}",
