@@ -153,6 +153,8 @@ fn presenter_1024x768_layout() {
         h.state_mut(),
         RunSpec { mechanism: MechanismId::Unix, pattern: Pattern::Pipeline, nodes: 4, ..RunSpec::default() },
     );
+    // Presenter mode folds the setup rows (the toggle is not used here: see above).
+    h.state_mut().ui_state.setup_open = Some(false);
     h.run_steps(3);
     h.snapshot("presenter_1024x768");
 }
@@ -165,6 +167,8 @@ fn presenter_1024x768_layout_in_chinese() {
         h.state_mut(),
         RunSpec { mechanism: MechanismId::Unix, pattern: Pattern::Pipeline, nodes: 4, ..RunSpec::default() },
     );
+    // Presenter mode folds the setup rows (the toggle is not used here: see above).
+    h.state_mut().ui_state.setup_open = Some(false);
     h.run_steps(3);
     h.get_by_label("开始");
     h.snapshot("presenter_1024x768_zh");

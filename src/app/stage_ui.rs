@@ -242,7 +242,10 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
                     painter.rect_filled(filled, 2.0, role_color(to).gamma_multiply(0.7));
                 }
                 // The words wrap to the lane's length (a lesson's narrow stage too), a line per part.
-                let width = ((b - a).length() - 16.0).max(60.0);
+                let width = (b - a).length() - 8.0;
+                if width < 56.0 {
+                    continue; // no room for words on a short lane; the bar says it
+                }
                 let galley =
                     painter.layout(label.replace(" · ", "\n"), FontId::proportional(11.0), weak, width);
                 let size = galley.size();
