@@ -699,20 +699,9 @@ fn draw_graph(m: &ProgramModel, running: bool, rect: Rect, ui: &mut egui::Ui, co
             Stroke::new(if hot { 3.0 } else { 1.5 }, if hot { red } else { visuals.weak_text_color() }),
             StrokeKind::Inside,
         );
-        painter.text(
-            rr.center() - vec2(0.0, 9.0),
-            Align2::CENTER_CENTER,
-            say::name(&m.scenario, &m.scenario.resources[i].name),
-            font.clone(),
-            text,
-        );
-        painter.text(
-            rr.center() + vec2(0.0, 11.0),
-            Align2::CENTER_CENTER,
-            resource_text(m, i),
-            small.clone(),
-            visuals.weak_text_color(),
-        );
+        let name = say::name(&m.scenario, &m.scenario.resources[i].name);
+        fit_text(&painter, rr.center() - vec2(0.0, 9.0), name.to_string(), &font, text, rr.width() - 8.0);
+        fit_text(&painter, rr.center() + vec2(0.0, 11.0), resource_text(m, i), &small, visuals.weak_text_color(), rr.width() - 8.0);
     }
 
     // Processes: a box each, colored by what it does; click to step it, right-click to kill.
@@ -729,24 +718,9 @@ fn draw_graph(m: &ProgramModel, running: bool, rect: Rect, ui: &mut egui::Ui, co
         } else {
             Color32::from_rgb(70, 180, 90)
         };
-        let resp = ui.interact(r, ui.scope_id().with(("process", i)), Sense::click());
-        // Named for screen readers and tests: a click on the box is a step.
-        resp.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, m.gated, pr.name.clone()));
-        painter.rect(
-            r,
-            10.0,
-            visuals.faint_bg_color,
-            Stroke::new(if in_cycle(i) { 3.5 } else { 2.0 }, color),
-            StrokeKind::Inside,
-        );
+        // The box's lines, measured first: the text shrinks (to 70%), then the box grows, so
+        // nothing is drawn outside it ("waits for producer to exit", a long exit).
         let key = if m.gated && i < 9 { format!("[{}] ", i + 1) } else { String::new() };
-        let line = |y: f32, s: String, f: &FontId, c: Color32| {
-            let g = painter.layout(s, f.clone(), c, r.width() - 10.0);
-            painter.galley(pos2(r.center().x - g.size().x / 2.0, y), g.clone(), c);
-            g.size().y
-        };
-        let mut y = r.top() + 5.0;
-        y += line(y, format!("{key}{}", say::name(&m.scenario, &pr.name)), &FontId::proportional(16.0), text) + 2.0;
         let kernel = match &pr.kernel {
             Some((s, w)) if w.is_empty() || w == "0" => tr!("programs.on_cpu", state = s),
             Some((s, w)) => format!(" · {s} {w}"),
@@ -758,15 +732,48 @@ fn draw_graph(m: &ProgramModel, running: bool, rect: Rect, ui: &mut egui::Ui, co
         } else {
             kernel.trim_start_matches(" · ").to_string()
         };
-        y += line(y, ids, &small, visuals.weak_text_color()) + 2.0;
-        y += line(y, say::doing_short(m, i), &small, color) + 1.0;
+        let mut lines: Vec<(String, f32, Color32)> = vec![
+            (format!("{key}{}", say::name(&m.scenario, &pr.name)), 16.0, text),
+            (ids, small.size, visuals.weak_text_color()),
+            (say::doing_short(m, i), small.size, color),
+        ];
         for (n, v) in &pr.locals {
-            y += line(y, tr!("programs.its_own", name = say::name(&m.scenario, n), value = v), &small, text);
+            lines.push((tr!("programs.its_own", name = say::name(&m.scenario, n), value = v), small.size, text));
         }
         // A wait long enough to notice: a starved process shows it here.
         if let Some((secs, r)) = pr.longest_wait.as_ref().filter(|(secs, _)| *secs >= 0.01) {
             let what = say::name(&m.scenario, r);
-            line(y, tr!("programs.longest_wait", secs = format!("{secs:.2}"), what = what), &small, text);
+            lines.push((tr!("programs.longest_wait", secs = format!("{secs:.2}"), what = what), small.size, text));
+        }
+        let measure = |k: f32| -> Vec<std::sync::Arc<egui::Galley>> {
+            lines
+                .iter()
+                .map(|(s, size, c)| painter.layout(s.clone(), FontId::proportional(size * k), *c, r.width() - 10.0))
+                .collect()
+        };
+        let height = |g: &[std::sync::Arc<egui::Galley>]| g.iter().map(|g| g.size().y + 2.0).sum::<f32>() + 8.0;
+        let mut galleys = measure(1.0);
+        if height(&galleys) > r.height() {
+            let k = (r.height() / height(&galleys)).clamp(0.7, 1.0);
+            galleys = measure(k);
+        }
+        let mut r = r;
+        r.max.y = r.max.y.max(r.min.y + height(&galleys));
+        let resp = ui.interact(r, ui.scope_id().with(("process", i)), Sense::click());
+        // Named for screen readers and tests: a click on the box is a step.
+        resp.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, m.gated, pr.name.clone()));
+        painter.rect(
+            r,
+            10.0,
+            visuals.faint_bg_color,
+            Stroke::new(if in_cycle(i) { 3.5 } else { 2.0 }, color),
+            StrokeKind::Inside,
+        );
+        let mut y = r.top() + 5.0;
+        for g in galleys {
+            let h = g.size().y;
+            painter.galley(pos2(r.center().x - g.size().x / 2.0, y), g, text);
+            y += h + 2.0;
         }
         let live = pr.exit.is_none() && running;
         if resp.clicked() && m.gated && live {
@@ -787,7 +794,10 @@ fn draw_graph(m: &ProgramModel, running: bool, rect: Rect, ui: &mut egui::Ui, co
         // A Kill button in the box's corner, for those who do not right-click (and for tests);
         // where the box is narrow, only while the pointer is on it, not over the name.
         if live && (pw >= 170.0 || resp.hovered() || ui.rect_contains_pointer(r)) {
-            let at = Rect::from_min_size(r.right_top() + vec2(-40.0, 3.0), vec2(37.0, 20.0));
+            // In a wide box the corner is free; over a narrow one it sits above the box, off
+            // its name.
+            let corner = if pw >= 170.0 { vec2(-40.0, 3.0) } else { vec2(-37.0, -22.0) };
+            let at = Rect::from_min_size(r.right_top() + corner, vec2(37.0, 20.0));
             let kill = ui.put(at, egui::Button::new(egui::RichText::new(tr!("programs.kill")).small()));
             kill.widget_info(|| {
                 egui::WidgetInfo::labeled(
@@ -808,6 +818,15 @@ fn draw_graph(m: &ProgramModel, running: bool, rect: Rect, ui: &mut egui::Ui, co
     let galley = painter.layout(legend, small, visuals.weak_text_color(), rect.width() - 12.0);
     let at = rect.left_bottom() + vec2(6.0, -6.0 - galley.size().y);
     painter.galley(at, galley, visuals.weak_text_color());
+}
+
+/// `text` centred on `center` within `max_width`: smaller (to 65%) where it is too wide, then
+/// wrapped, never past the box it labels.
+fn fit_text(painter: &egui::Painter, center: Pos2, text: String, font: &FontId, color: Color32, max_width: f32) {
+    let wide = painter.layout_no_wrap(text.clone(), font.clone(), color).size().x;
+    let k = if wide > max_width { (max_width / wide).max(0.65) } else { 1.0 };
+    let g = painter.layout(text, FontId::new(font.size * k, font.family.clone()), color, max_width.max(10.0));
+    painter.galley(center - g.size() / 2.0, g, color);
 }
 
 /// The ends of an edge from box `a` to box `b`: where the line between their centres (moved
