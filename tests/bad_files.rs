@@ -74,9 +74,9 @@ fn arb_value() -> impl Strategy<Value = Value> {
 fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
     match v {
         Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| pointers(x, format!("{at}/{i}"), out)),
-        Value::Object(o) => o.iter().for_each(|(k, x)| {
-            pointers(x, format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), out)
-        }),
+        Value::Object(o) => {
+            o.iter().for_each(|(k, x)| pointers(x, format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), out))
+        }
         _ => {}
     }
     out.push(at);
@@ -216,7 +216,7 @@ proptest! {
                     let states = ['R', 'S', 'D', 'T', 'Z'];
                     let wchans = ["futex_wait_queue", "pipe_read", "do_sys_poll", "fcntl_setlk", "wq_sleep", "0"];
                     let kernel = (0..n)
-                        .map(|p| (p as u64 + number) % 7 != 0)
+                        .map(|p| !(p as u64).wrapping_add(number).is_multiple_of(7))
                         .enumerate()
                         .map(|(p, alive)| alive.then(|| {
                             let k = (number as usize).wrapping_add(p);

@@ -196,9 +196,10 @@ fn signalling_a_reaped_worker_sends_nothing() {
     let deadline = Instant::now() + Duration::from_secs(10);
     while exited.len() < run.workers().len() {
         let left = deadline.saturating_duration_since(Instant::now());
-        match run.events().recv_timeout(left).expect("the run ends") {
-            ipc_lab::supervisor::RunEvent::Exited { worker_id, .. } => exited.push(worker_id),
-            _ => {}
+        if let ipc_lab::supervisor::RunEvent::Exited { worker_id, .. } =
+            run.events().recv_timeout(left).expect("the run ends")
+        {
+            exited.push(worker_id);
         }
     }
     for w in run.workers() {
