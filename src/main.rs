@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use ipc_lab::mechanism::{MechanismId, ShmWait};
 use ipc_lab::traffic::bench::{self, Format};
@@ -143,7 +143,7 @@ struct RunArgs {
     /// Run the variant with the fix.
     #[arg(long, conflicts_with = "variant")]
     fixed: bool,
-    /// Run another fix by name (e.g. race-counter: mutex, semaphore, atomic).
+    /// Run a named variant (the built-ins' are listed in `--help`, from the scenario registry).
     #[arg(long, value_name = "NAME")]
     variant: Option<String>,
     /// Give up (and end every process) after SECS seconds.
@@ -227,8 +227,19 @@ struct BenchArgs {
     trace: Option<PathBuf>,
 }
 
+/// `run --variant`'s help names the built-ins' variants as the registry has them (a list
+/// written by hand once offered one the binary refused).
+fn variant_help() -> String {
+    let listed: Vec<String> = ipc_lab::programs::spec::named_variants()
+        .into_iter()
+        .map(|(id, names)| format!("{id}: {}", names.join(", ")))
+        .collect();
+    format!("Run a named variant ({}); --fixed runs the fix", listed.join("; "))
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let command = Cli::command().mut_subcommand("run", |c| c.mut_arg("variant", |a| a.help(variant_help())));
+    let cli = Cli::from_arg_matches_mut(&mut command.get_matches()).unwrap_or_else(|e| e.exit());
     match cli.command {
         Some(Cmd::Worker { spec }) => ExitCode::from(ipc_lab::traffic::worker::main(&spec) as u8),
         #[cfg(target_os = "linux")]

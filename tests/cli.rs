@@ -245,3 +245,36 @@ fn bench_sweeps_sizes_placements_and_wakeups_and_saves_a_result_file() {
 
     assert_clear_error(&["bench", "--placement", "nowhere"], "unknown placement 'nowhere'");
 }
+
+/// `run --help` offers exactly the variants the scenario registry has, each of which `run`
+/// accepts (a list written by hand once offered race-counter's "mutex", which it refused).
+#[test]
+fn run_help_names_the_variants_the_registry_has() {
+    let (code, help, stderr) = ipc_lab(&["run", "--help"]);
+    assert_eq!(code, 0, "{stderr}");
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    let at = help.find("--variant <NAME>").expect("--variant in the help");
+    let rest = &help[at..];
+    let (open, close) = (rest.find('(').expect("a list"), rest.find(')').expect("a list's end"));
+    let offered: Vec<(String, Vec<String>)> = rest[open + 1..close]
+        .split("; ")
+        .map(|group| {
+            let (id, names) = group.split_once(": ").unwrap_or_else(|| panic!("'{group}' is not 'id: names'"));
+            (id.to_string(), names.split(", ").map(str::to_string).collect())
+        })
+        .collect();
+    let registry: Vec<(String, Vec<String>)> = ipc_lab::programs::spec::builtin()
+        .into_iter()
+        .map(|s| s.expect("a built-in parses"))
+        .map(|s| (s.id.clone(), s.all_variants().into_iter().map(|(v, _)| v.to_string()).collect::<Vec<_>>()))
+        .map(|(id, v)| (id, v.into_iter().filter(|v| !v.is_empty() && v != "fixed").collect::<Vec<_>>()))
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    assert_eq!(offered, registry, "the help's variants are the registry's");
+    for (id, names) in &offered {
+        let scenario = ipc_lab::programs::spec::resolve(id).expect("a built-in");
+        for name in names {
+            assert!(scenario.processes(name).is_ok(), "{id} has no variant {name}, yet the help offers it");
+        }
+    }
+}

@@ -71,8 +71,13 @@ fn dead_peer_is_noticed_within_the_bound(mechanism: MechanismId) {
 
 fn noticed_within_the_bound(base: RunSpec) {
     let mechanism = base.mechanism;
+    noticed_within(base, |victim| notice_bound(mechanism, victim));
+}
+
+fn noticed_within(base: RunSpec, bound_for: impl Fn(Role) -> Duration) {
+    let mechanism = base.mechanism;
     for victim in [Role::Responder, Role::Initiator] {
-        let bound = notice_bound(mechanism, victim);
+        let bound = bound_for(victim);
         let mut tries = Vec::new();
         for _ in 0..3 {
             let mut run = Run::start(base.clone(), &exe()).expect("start");
@@ -341,6 +346,14 @@ per_mechanism!(a_dead_relay_fails_its_neighbours:
     pipe => Pipe, fifo => Fifo, unix => Unix, tcp => Tcp, shm => Shm, mqueue => Mqueue);
 per_mechanism!(a_stopped_receivers_buffer_fills_on_the_gauge:
     pipe => Pipe, fifo => Fifo, unix => Unix, tcp => Tcp, shm => Shm, mqueue => Mqueue);
+
+/// In ping-pong both ends of a message-queue link wait in a receive (the pinger for each echo),
+/// so whichever dies, the survivor's peer watcher (a pidfd) must wake it: within the kernel-
+/// notified bound, not after the 50 ms PID check a receive without a watcher would make.
+#[test]
+fn the_mqueue_peer_watcher_wakes_either_end_of_a_ping_pong() {
+    noticed_within(spec(MechanismId::Mqueue, Pattern::PingPong, 64, 1 << 40), |_| Duration::from_millis(30));
+}
 
 /// Every shm wake-up strategy notices a dead peer within the bound (futex is the default above).
 #[test]

@@ -222,6 +222,40 @@ fn verdicts_hold_in_the_cases_a_review_found() {
     assert!(case("bigsem.json").unwrap_err().contains("SEM_VALUE_MAX"));
 }
 
+/// A barrier met again: each round's waiters sleep on its futex (a wait begun while the previous
+/// round's last arrival was between its two updates once spun in state R instead, and the kernel
+/// then never confirmed a deadlock at the second meeting); met 200 times more, it still lets
+/// both through every round.
+#[test]
+fn a_barrier_met_twice_deadlocks_at_the_second_meeting_with_the_kernel_agreeing_and_rounds_repeat() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenario_cases/barrier-twice.json");
+    let scenario = resolve(path.to_str().expect("utf-8")).expect("the case parses");
+    let o = run(&scenario, "", &exe(), Duration::from_secs(20)).expect("start");
+    assert_nothing_left(&o.prefix, &o.pids);
+    assert!(matches!(o.verdict, Verdict::Deadlock { .. }), "{o:?}");
+    let Words { sentence, evidence, .. } = words(&scenario, &o);
+    assert!(sentence.contains("p1 holds M and waits for B"), "{sentence}");
+    let p1 = evidence.iter().find(|e| e.contains("p1")).expect("p1's kernel state");
+    assert!(p1.contains("state S") && p1.contains("futex"), "asleep at the barrier's second round: {p1}");
+    let o = run(&scenario, "fixed", &exe(), Duration::from_secs(20)).expect("start");
+    assert_nothing_left(&o.prefix, &o.pids);
+    assert_eq!(o.verdict, Verdict::Completed, "{o:?}");
+}
+
+/// A process's own values are checked in the program as written too, not only in its named
+/// variants: a run that completes with a wrong count is not a clean completion.
+#[test]
+fn a_wrong_count_of_ones_own_is_reported_in_the_program_as_written() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenario_cases/wrong-own-count.json");
+    let scenario = resolve(path.to_str().expect("utf-8")).expect("the case parses");
+    let o = run(&scenario, "", &exe(), Duration::from_secs(20)).expect("start");
+    assert_nothing_left(&o.prefix, &o.pids);
+    assert_eq!(o.verdict, Verdict::Completed, "{o:?}");
+    assert_eq!(o.unexpected, vec![("mine of p2".to_string(), 5, 4)], "only p2's own count is wrong");
+    let out = std::process::Command::new(exe()).args(["run"]).arg(&path).output().expect("ipc-lab run");
+    assert_eq!(out.status.code(), Some(1), "a wrong count is no clean exit: {}", String::from_utf8_lossy(&out.stdout));
+}
+
 #[test]
 fn a_bounded_buffer_deadlocks_when_the_producer_locks_before_waiting_and_the_fix_is_exact() {
     let o = run_builtin("bounded-buffer", false);

@@ -184,3 +184,32 @@ fn thread_fan_in_consumer_cpu_is_its_reader_threads() {
     // The consumer reads and checks three producers' frames: comparable work, not ~0.
     assert!(consumer > 0.3 * producers, "consumer CPU {consumer} s against {producers} s per producer: {cpu:?}");
 }
+
+/// A worker's PID is free for anybody once it is reaped: signalling a worker that has ended (the
+/// GUI's Kill on a process that just exited) sends nothing, so it can never hit the stranger that
+/// may have that PID now. (Without the check under the reaper's lock, `kill` would reach
+/// whatever holds the PID: here nobody yet, so it fails with ESRCH.)
+#[test]
+fn signalling_a_reaped_worker_sends_nothing() {
+    let run = Run::start(spec(MechanismId::Pipe, Pattern::Stream, 64, 50), &exe()).expect("start");
+    let mut exited = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while exited.len() < run.workers().len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if let ipc_lab::supervisor::RunEvent::Exited { worker_id, .. } =
+            run.events().recv_timeout(left).expect("the run ends")
+        {
+            exited.push(worker_id);
+        }
+    }
+    for w in run.workers() {
+        assert!(!process_alive(w.pid), "worker {} reaped", w.worker_id);
+        for signal in [WorkerSignal::Kill, WorkerSignal::Stop, WorkerSignal::Continue] {
+            assert!(run.signal(w.worker_id, signal).is_ok(), "{signal:?} to reaped worker {} is a no-op", w.worker_id);
+        }
+    }
+    let prefix = run.prefix().to_string();
+    let pids: Vec<u32> = run.workers().iter().map(|w| w.pid).collect();
+    drop(run);
+    assert_nothing_left(&prefix, &pids);
+}

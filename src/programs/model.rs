@@ -639,12 +639,17 @@ impl ProgramModel {
             })
             .collect()
         };
-        let free = self.free(&live);
         if let Some(cycle) = self.graph.cycle() {
-            // Genuine only if nobody can break it: no process of it can ever move again (none
-            // waits for something a process that can still move may release).
-            let genuine = cycle.iter().all(|e| !free[e.proc]);
-            let agrees = cycle.iter().all(|e| self.asleep_on(e.proc, &e.resource));
+            // Genuine if, by the processes' reports, nobody can break it: no process of it can
+            // ever move again (none waits for something a process that can still move may
+            // release). Confirmed if it stays so with the kernel's word added: every process
+            // counted as blocked is asleep on that kind of wait. Asked of the reports alone
+            // first, or a cycle the kernel does not confirm would never be one at all (a
+            // process not asleep on its wait is free), and could only be called a hang.
+            let reported = self.free(&live, false);
+            let confirmed = self.free(&live, true);
+            let genuine = cycle.iter().all(|e| !reported[e.proc]);
+            let agrees = cycle.iter().all(|e| !confirmed[e.proc]);
             let sentence = self.graph.steps(
                 &cycle,
                 |i| self.name(i),
@@ -695,10 +700,11 @@ impl ProgramModel {
         None
     }
 
-    /// Which processes may still move (by index): those not asleep on what they wait for, and,
-    /// to a fixed point, those waiting for something a process that may move could release (or
-    /// for a lock whose holder is not known: it was taken quietly, by a process that was running).
-    fn free(&self, live: &[usize]) -> Vec<bool> {
+    /// Which processes may still move (by index): those that wait for nothing (with `kernel`,
+    /// also those not asleep in the kernel on what they say they wait for), and, to a fixed
+    /// point, those waiting for something a process that may move could release (or for a lock
+    /// whose holder is not known: it was taken quietly, by a process that was running).
+    fn free(&self, live: &[usize], kernel: bool) -> Vec<bool> {
         let n = self.procs.len();
         let mut free: Vec<bool> = (0..n)
             .map(|p| {
@@ -706,7 +712,7 @@ impl ProgramModel {
                 s.live()
                     && (s.sleeping
                         || s.next.is_some()
-                        || !self.graph.waits_for(p).is_some_and(|r| self.asleep_on(p, r)))
+                        || !self.graph.waits_for(p).is_some_and(|r| !kernel || self.asleep_on(p, r)))
             })
             .collect();
         loop {
@@ -798,6 +804,20 @@ impl ProgramModel {
         }
     }
 
+    /// The values a completed run got wrong, whatever its variant: every process's own counter,
+    /// and the shared counters, except a shared counter that fell short in the program as written
+    /// (a race there is what the scenario shows; the shortfall is said as lost updates).
+    pub fn wrong_values(&self) -> Vec<(String, u64, u64)> {
+        let as_written = self.variant.is_empty();
+        self.unexpected()
+            .into_iter()
+            .filter(|(n, want, got)| {
+                let shared = !matches!(self.kind_of(n), Some(ResourceKind::LocalCounter)) && self.kind_of(n).is_some();
+                !(as_written && shared && got < want)
+            })
+            .collect()
+    }
+
     /// Counters that did not end at the value the scenario expects: (name, expected, got); a
     /// process's own counter is checked in every process.
     pub fn unexpected(&self) -> Vec<(String, u64, u64)> {
@@ -879,6 +899,38 @@ mod tests {
         m.sample(vec![futex(), None], vec![], vec![], t(600));
         assert_eq!(m.verdict, None);
         assert!(m.deadlocked_once);
+    }
+
+    #[test]
+    fn a_cycle_the_kernel_does_not_confirm_is_suspected_not_a_hang() {
+        let (s, p) = lock_order();
+        let mut m = ProgramModel::new(&s, "", false, &p);
+        let t = Duration::from_millis;
+        m.event(0, &sync(0, SyncOp::Lock, "lock A", SyncPhase::Leave), t(1));
+        m.event(1, &sync(1, SyncOp::Lock, "lock B", SyncPhase::Leave), t(2));
+        m.event(0, &sync(0, SyncOp::Lock, "lock B", SyncPhase::Enter), t(3));
+        m.event(1, &sync(1, SyncOp::Lock, "lock A", SyncPhase::Enter), t(4));
+        // Both say they wait for the other's lock; the kernel shows worker 2 running, for longer
+        // than a hang takes, with nothing reported meanwhile.
+        let running = Some(('R', "0".into()));
+        m.sample(vec![futex(), running.clone()], vec![], vec![], t(10));
+        assert_eq!(m.verdict, None, "not yet: it must last");
+        m.sample(vec![futex(), running.clone()], vec![], vec![], t(1500));
+        match &m.verdict {
+            Some(Verdict::Suspected { cycle, evidence }) => {
+                assert_eq!(cycle.iter().map(|c| c.process.as_str()).collect::<Vec<_>>(), ["worker 1", "worker 2"]);
+                assert!(evidence.iter().any(|e| matches!(e, Evidence::Asleep { state: 'R', .. })), "{evidence:?}");
+            }
+            v => panic!("a cycle the kernel does not confirm is suspected, not {v:?}"),
+        }
+        assert!(m.hung_once && !m.deadlocked_once);
+        // Asleep, but on something else than a lock's futex: still not confirmed.
+        m.sample(vec![futex(), Some(('S', "pipe_read".into()))], vec![], vec![], t(2600));
+        assert!(matches!(m.verdict, Some(Verdict::Suspected { .. })), "{:?}", m.verdict);
+        // Once the kernel agrees, it is a deadlock after it persists.
+        m.sample(vec![futex(), futex()], vec![], vec![], t(2700));
+        m.sample(vec![futex(), futex()], vec![], vec![], t(3100));
+        assert!(matches!(m.verdict, Some(Verdict::Deadlock { .. })), "{:?}", m.verdict);
     }
 
     #[test]
@@ -972,5 +1024,29 @@ mod tests {
         assert_eq!(m.verdict, Some(Verdict::Completed));
         assert_eq!(m.lost_updates(), Some(7));
         assert_eq!(m.unexpected(), vec![("counter".to_string(), want, want - 7)]);
+        assert_eq!(m.wrong_values(), vec![], "as written it races: the shortfall is said as lost updates");
+        // The fix must be exact: there a shortfall is a wrong value.
+        let mut m = ProgramModel::new(&s, "fixed", false, &p);
+        m.exited(0, ExitKind::Code(0), t(1));
+        m.exited(1, ExitKind::Code(0), t(2));
+        m.sample(vec![None, None], vec![("counter".into(), want - 7)], vec![], t(3));
+        assert_eq!(m.wrong_values(), vec![("counter".to_string(), want, want - 7)]);
+    }
+
+    #[test]
+    fn every_processs_own_count_is_checked_in_every_variant() {
+        let s = crate::programs::spec::resolve("private-counter").unwrap();
+        let p = s.processes("").unwrap().to_vec();
+        let mut m = ProgramModel::new(&s, "", false, &p);
+        let t = Duration::from_millis;
+        let own = |n: u64| Event::Values { role: Role(0), values: vec![("my count".into(), n)] };
+        m.event(0, &own(5), t(1));
+        m.event(1, &Event::Values { role: Role(1), values: vec![("my count".into(), 4)] }, t(1));
+        m.exited(0, ExitKind::Code(0), t(2));
+        m.exited(1, ExitKind::Code(0), t(2));
+        let shared = s.expect["shared count"];
+        m.sample(vec![None, None], vec![("shared count".into(), shared)], vec![], t(3));
+        assert_eq!(m.verdict, Some(Verdict::Completed));
+        assert_eq!(m.wrong_values(), vec![("my count of process B".to_string(), 5, 4)]);
     }
 }

@@ -42,7 +42,8 @@ pub struct ProgramOutcome {
     /// Updates a racy run lost: how far its counters ended short of what the scenario expects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lost_updates: Option<u64>,
-    /// Counters that did not end at the value the scenario expects: (name, expected, got).
+    /// Counters a completed run got wrong, in every variant (`ProgramModel::wrong_values`):
+    /// (name, expected, got).
     pub unexpected: Vec<(String, u64, u64)>,
     /// What the processes were told on the way (e.g. a mutex handed over by a dead owner).
     pub notes: Vec<Note>,
@@ -94,7 +95,6 @@ pub struct ProgramRun {
     started: Instant,
     next_sample: Instant,
     prefix: String,
-    fixed: bool,
     /// You as the scheduler: the process last let through, until it has done that operation,
     /// and the picks made meanwhile, in order (so no pick overtakes the one before it).
     released: Option<usize>,
@@ -291,7 +291,6 @@ impl ProgramRun {
             started: Instant::now(),
             next_sample: Instant::now(),
             prefix,
-            fixed: !variant.is_empty(),
             released: None,
             queued: std::collections::VecDeque::new(),
         })
@@ -456,7 +455,7 @@ impl ProgramRun {
         }
         let verdict = verdict.unwrap_or(Verdict::Failed { why: vec![Failure::NoVerdict] });
         let m = &self.model;
-        let unexpected = if verdict == Verdict::Completed && self.fixed { m.unexpected() } else { Vec::new() };
+        let unexpected = if verdict == Verdict::Completed { m.wrong_values() } else { Vec::new() };
         let lost_updates = m.lost_updates().filter(|&n| n > 0);
         // The kernel's refusal is the verdict when everything then ended; otherwise it is news.
         let kernel_caught_note = m.kernel_caught.clone().filter(|_| !matches!(verdict, Verdict::KernelCaught { .. }));

@@ -678,6 +678,20 @@ pub fn builtin() -> Vec<Result<ProgramScenario, String>> {
     BUILTIN.iter().map(|(file, text)| ProgramScenario::parse(text).map_err(|e| format!("{file}: {e}"))).collect()
 }
 
+/// The built-ins' named variants (besides "fixed"), by scenario id: what `ipc-lab run --variant`
+/// offers, said in its help from here so the help never names one the binary refuses.
+pub fn named_variants() -> Vec<(String, Vec<String>)> {
+    builtin()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            let names = s.variants.keys().cloned().collect::<Vec<_>>();
+            (s.id, names)
+        })
+        .filter(|(_, names)| !names.is_empty())
+        .collect()
+}
+
 /// A built-in by id, or a scenario program file.
 pub fn resolve(id_or_file: &str) -> Result<ProgramScenario, String> {
     if let Some(s) = builtin().into_iter().flatten().find(|s| s.id == id_or_file) {

@@ -227,12 +227,26 @@ pub fn sweep_now() -> std::io::Result<usize> {
 
 /// Named resources of the run `prefix` that still exist (empty when it cleaned up).
 pub fn leftovers(prefix: &str) -> Vec<String> {
+    leftovers_listing(prefix, &["/dev/shm", "/dev/mqueue"])
+}
+
+/// Every message-queue name (after the run's prefix) a run can make: a traffic or job link's two
+/// directions, and a scenario program's queues (by resource index), so that they are found one
+/// by one where /dev/mqueue is not mounted.
+fn mqueue_suffixes() -> impl Iterator<Item = String> {
+    let links = (0..=crate::traffic::spec::MAX_NODES).flat_map(|l| [format!("link{l}-fwd"), format!("link{l}-bwd")]);
+    links.chain((0..crate::sync::MAX_SLOTS).map(|i| format!("q{i}")))
+}
+
+/// As [`leftovers`], listing only the directories `dirs` (a test leaves /dev/mqueue out, as on
+/// a machine where it is not mounted).
+fn leftovers_listing(prefix: &str, dirs: &[&str]) -> Vec<String> {
     let mut found = Vec::new();
     let dir = std::env::temp_dir().join(prefix);
     if dir.exists() {
         found.push(dir.display().to_string());
     }
-    for d in ["/dev/shm", "/dev/mqueue"] {
+    for &d in dirs {
         if let Ok(entries) = fs::read_dir(d) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
@@ -243,8 +257,11 @@ pub fn leftovers(prefix: &str) -> Vec<String> {
         }
     }
     #[cfg(target_os = "linux")]
-    for what in (0..=crate::traffic::spec::MAX_NODES).flat_map(|l| [format!("link{l}-fwd"), format!("link{l}-bwd")]) {
+    for what in mqueue_suffixes() {
         // /dev/mqueue is often not mounted; ask the kernel directly.
+        if found.iter().any(|f| f.ends_with(&format!("/{prefix}-{what}"))) {
+            continue; // listed already
+        }
         let name = std::ffi::CString::new(format!("/{prefix}-{what}")).unwrap_or_default();
         // SAFETY: a valid C string; opening without O_CREAT reads no variadic arguments.
         let mqd = unsafe { libc::mq_open(name.as_ptr(), libc::O_RDONLY) };
@@ -260,6 +277,19 @@ pub fn leftovers(prefix: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leftover_queues_of_links_and_programs_are_found_without_dev_mqueue() {
+        let prefix = format!("ipc-lab-{}-7777", std::process::id());
+        for what in ["link1-bwd", "q3"] {
+            let name = format!("/{prefix}-{what}");
+            let _ = crate::mechanism::mqueue::unlink(&name);
+            crate::mechanism::mqueue::create(&name, 1, 64).expect("create a queue");
+            let found = leftovers_listing(&prefix, &["/dev/shm"]);
+            let _ = crate::mechanism::mqueue::unlink(&name);
+            assert_eq!(found, vec![format!("mqueue {name}")], "a run's queue {what} is a leftover");
+        }
+    }
 
     #[test]
     fn owner_pid_is_read_from_the_prefix() {

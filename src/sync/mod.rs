@@ -255,16 +255,26 @@ impl SyncArea {
     pub fn barrier_wait(&self, i: usize) -> Result<(), SyncError> {
         let slot = self.slot_of(i, KIND_BARRIER, "barrier")?;
         let parties = slot.param.load(Ordering::Relaxed).max(1);
-        let seen = slot.round.load(Ordering::SeqCst);
         let ticket = slot.counter.fetch_add(1, Ordering::SeqCst);
         let round_done = (ticket / parties + 1) * parties;
         if ticket + 1 == round_done {
+            // The count first, then the word waiters sleep on: a waiter that reads the word
+            // before it checks the count cannot miss this round's end.
             slot.round.fetch_add(1, Ordering::SeqCst);
             // SAFETY: FUTEX_WAKE on a u32 in shared memory; wakes every waiter of the round.
             unsafe { libc::syscall(libc::SYS_futex, slot.round.as_ptr(), libc::FUTEX_WAKE, i32::MAX) };
             return Ok(());
         }
-        while slot.counter.load(Ordering::SeqCst) < round_done {
+        loop {
+            // The word is read afresh before each check of the count, never once before the
+            // ticket: a waiter that left the previous round between its last arrival's two
+            // updates and came straight back would otherwise have read the old word, which the
+            // second update then changed, and every FUTEX_WAIT would return at once (a spin in
+            // state R, not a sleep, until this round ends).
+            let seen = slot.round.load(Ordering::SeqCst);
+            if slot.counter.load(Ordering::SeqCst) >= round_done {
+                return Ok(());
+            }
             let t = libc::timespec { tv_sec: 0, tv_nsec: 100_000_000 };
             // SAFETY: FUTEX_WAIT on the shared round word while it still reads `seen`; any
             // outcome (woken, changed, timed out, interrupted) re-checks the count.
@@ -272,7 +282,6 @@ impl SyncArea {
                 libc::syscall(libc::SYS_futex, slot.round.as_ptr(), libc::FUTEX_WAIT, seen, &t as *const libc::timespec)
             };
         }
-        Ok(())
     }
 
     /// The condition variable in slot `i`.
@@ -304,4 +313,47 @@ impl Drop for SyncArea {
 #[cfg(target_os = "linux")]
 pub fn unlink(name: &str) -> std::io::Result<()> {
     nix::sys::mman::shm_unlink(name).map_err(Into::into)
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    fn thread_cpu() -> std::time::Duration {
+        let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: writes one timespec we own.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+        std::time::Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+    }
+
+    #[test]
+    fn a_barrier_wait_begun_between_the_last_arrivals_two_updates_sleeps_instead_of_spinning() {
+        let name = format!("/ipc-lab-unit-{}-barrier", std::process::id());
+        let _ = unlink(&name);
+        SyncArea::create(&name, &[SyncKind::Barrier { parties: 2 }]).expect("create");
+        let area = SyncArea::open(&name).expect("open");
+        let _ = unlink(&name);
+        let slot = area.slot(0).expect("slot 0");
+        // Round 0's last arrival between its two updates: both tickets taken, the round word not
+        // yet moved. Its other party saw the count (a timed-out wait), left, and comes back.
+        slot.counter.store(2, Ordering::SeqCst);
+        std::thread::scope(|s| {
+            let back = s.spawn(|| {
+                let before = thread_cpu();
+                area.barrier_wait(0).map(|()| thread_cpu() - before)
+            });
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            // The last arrival's second update and its wake-up.
+            slot.round.fetch_add(1, Ordering::SeqCst);
+            // SAFETY: FUTEX_WAKE on the shared round word.
+            unsafe { libc::syscall(libc::SYS_futex, slot.round.as_ptr(), libc::FUTEX_WAKE, i32::MAX) };
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            area.barrier_wait(0).expect("the second party of round 1");
+            let cpu = back.join().expect("the waiter").expect("its wait");
+            assert!(
+                cpu < std::time::Duration::from_millis(100),
+                "waited 550 ms using {cpu:?} of CPU: it spun instead of sleeping on the futex"
+            );
+        });
+    }
 }

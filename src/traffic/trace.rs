@@ -32,6 +32,10 @@ pub struct TraceBuilder {
     dropped: usize,
     sample_every: u64,
     counters: usize,
+    /// The earliest instant of any event (CLOCK_MONOTONIC nanoseconds): the trace's zero. Events
+    /// keep their raw stamps until `finish`, because they do not come in time order (workers
+    /// report independently, and a receive carries its send's earlier stamp); rebasing on the
+    /// first one processed would clamp earlier ones to 0 and bend their arrows.
     origin: Option<u64>,
     run: usize,
     /// Names of the current run's nodes.
@@ -51,9 +55,10 @@ impl TraceBuilder {
         self.names = topology.programs.iter().map(|p| format!("{p:?}").to_lowercase()).collect();
     }
 
-    fn ts(&mut self, nanos: u64) -> f64 {
-        let origin = *self.origin.get_or_insert(nanos);
-        nanos.saturating_sub(origin) as f64 / 1000.0
+    /// Notes a stamp for the trace's zero and returns it as it is stored until `finish`.
+    fn ts(&mut self, nanos: u64) -> u64 {
+        self.origin = Some(self.origin.map_or(nanos, |o| o.min(nanos)));
+        nanos
     }
 
     fn pid(&self, role: Role) -> u32 {
@@ -150,7 +155,15 @@ impl TraceBuilder {
     }
 
     /// The trace as JSON text.
-    pub fn finish(self) -> String {
+    pub fn finish(mut self) -> String {
+        // Microseconds from the earliest event; a difference of raw stamps first, so an arrow's
+        // length is its latency to the nanosecond (as exactly as an f64 of µs holds it).
+        let origin = self.origin.unwrap_or(0);
+        for e in &mut self.events {
+            if let Some(ts) = e.get("ts").and_then(Value::as_u64) {
+                e["ts"] = json!(ts.saturating_sub(origin) as f64 / 1000.0);
+            }
+        }
         let sampling = if self.sample_every > 1 {
             format!("sampled: at most one message in {} was reported by the workers", self.sample_every)
         } else {
@@ -165,7 +178,7 @@ impl TraceBuilder {
             "displayTimeUnit": "ns",
             "otherData": {
                 "source": "ipc-lab",
-                "clock": "CLOCK_MONOTONIC, microseconds from the first event",
+                "clock": "CLOCK_MONOTONIC, microseconds from the earliest event",
                 "messages": note,
                 "slices": "1 µs marks at the measured send and receive instants"
             }
