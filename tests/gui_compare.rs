@@ -235,3 +235,43 @@ fn an_exported_png_is_the_chart_as_seen_with_its_title_axes_and_legend() {
     );
     assert!(hgt > area.height() + 55.0 && w > area.width() + 20.0, "{w}×{hgt} for the plot {area:?}");
 }
+
+/// A comparison measures alone: a live-stage run started earlier is stopped when it begins, its
+/// processes end, and the view says why.
+#[test]
+fn a_comparison_stops_a_run_left_going_in_another_view() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let mut h = ui::harness(AppOptions {
+        setup: Some(ipc_lab::traffic::setup::Setup::resolve("stream").expect("stream")),
+        autostart: true,
+        ..Default::default()
+    });
+    ui::step_until(&mut h, Duration::from_secs(10), "the stream running", |app| {
+        app.model.is_running() && app.model.workers.iter().all(|w| w.pid > 0)
+    });
+    let pids: Vec<u32> = h.state().model.workers.iter().map(|w| w.pid).collect();
+    h.get_by_label("Compare").click();
+    h.run_steps(2);
+    {
+        let c = &mut h.state_mut().ui_state.compare;
+        for (m, on) in c.mechanisms.iter_mut() {
+            *on = *m == MechanismId::Pipe;
+        }
+        c.count = 300;
+    }
+    h.get_by_label("64 B and 4 KiB").click();
+    h.run_steps(2);
+    h.get_by_label("▶ Run the comparison").click();
+    ui::step_until(&mut h, Duration::from_secs(10), "the stage run stopped", |app| !app.model.is_running());
+    for pid in pids {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while ipc_lab::mechanism::process_alive(pid) {
+            assert!(Instant::now() < deadline, "pid {pid} kept running beside the comparison");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    assert!(h.state().ui_state.compare.message.as_deref().is_some_and(|m| m.contains("stopped")));
+    ui::step_until(&mut h, Duration::from_secs(60), "the comparison to finish", |app| {
+        app.ui_state.compare.runner.as_ref().is_some_and(|r| !r.state().running)
+    });
+}

@@ -597,6 +597,19 @@ impl IpcLabApp {
             let (exe, repaint) = (self.exe.clone(), self.repaint.clone());
             egui::CentralPanel::default()
                 .show(ui, |ui| compare_ui::compare_ui(&mut self.ui_state.compare, &exe, &repaint, ui));
+            // A comparison measures alone: a stage, program or job run left going elsewhere
+            // would take CPU from it (and repaint every 30 ms), so it is ended, and the view
+            // says so.
+            let comparing = self.ui_state.compare.runner.as_ref().is_some_and(|r| r.state().running);
+            let others = self.model.is_running() || self.ui_state.program.shared.running || self.ui_state.jobs.is_running();
+            if comparing && others {
+                self.stop();
+                if self.ui_state.program.shared.running {
+                    self.program_pending.push(ProgramCommand::Stop);
+                }
+                self.ui_state.jobs.stop();
+                self.ui_state.compare.message = Some(tr!("compare.stopped_others"));
+            }
             self.send_pending();
             return;
         }
@@ -791,6 +804,8 @@ impl IpcLabApp {
     }
 
     fn shutdown(&mut self) {
+        // A comparison's runs end too (its Drop cancels and waits for the one running).
+        self.ui_state.compare.runner = None;
         self.session.lock().unwrap_or_else(|p| p.into_inner()).take();
         self.program_session.lock().unwrap_or_else(|p| p.into_inner()).take();
         self.ui_state.jobs.session = None;

@@ -335,9 +335,9 @@ fn banner(p: &ProgramUi, ui: &mut egui::Ui) {
             let of: u64 = m.scenario.expect.values().sum();
             // "1 of 4 updates lost": the noun follows the total.
             let text = if of == 1 {
-                tr!("programs.lost_one", lost = lost, of = of)
+                tr!("programs.lost_one", lost = crate::i18n::grouped(lost), of = crate::i18n::grouped(of))
             } else {
-                tr!("programs.lost_many", lost = lost, of = of)
+                tr!("programs.lost_many", lost = crate::i18n::grouped(lost), of = crate::i18n::grouped(of))
             };
             ui.label(egui::RichText::new(text).heading().color(red));
         }
@@ -420,8 +420,8 @@ fn values(m: &ProgramModel, ui: &mut egui::Ui) {
             for (n, v) in counters {
                 ui.label(say::name(&m.scenario, n));
                 match m.scenario.expect.get(n) {
-                    Some(want) if v == want => ui.label(tr!("programs.value_ok", value = v)),
-                    Some(want) => ui.label(tr!("programs.should_reach", value = v, want = want)),
+                    Some(want) if v == want => ui.label(tr!("programs.value_ok", value = crate::i18n::grouped(v))),
+                    Some(want) => ui.label(tr!("programs.should_reach", value = crate::i18n::grouped(v), want = crate::i18n::grouped(want))),
                     None => ui.label(v.to_string()),
                 };
                 ui.end_row();
@@ -494,7 +494,7 @@ fn resource_text(m: &ProgramModel, i: usize) -> String {
             None => tr!("programs.semaphore"),
         },
         ResourceKind::Counter => match value(&m.counters) {
-            Some(v) => tr!("programs.counter_is", value = v),
+            Some(v) => tr!("programs.counter_is", value = crate::i18n::grouped(v)),
             None => tr!("programs.counter"),
         },
         ResourceKind::Barrier { parties } => tr!("programs.barrier", parties = parties),
