@@ -342,3 +342,16 @@ fn save_trace_writes_the_stage_run_as_a_chrome_trace() {
     let flows = events.iter().filter(|e| e["ph"] == "s").count();
     assert!(flows >= 10, "an arrow per message the stage holds: {flows}");
 }
+
+/// Presenter mode folds the setup rows behind the Setup toggle (the setup summed up in one line
+/// beside the status), and the toggle brings them back.
+#[test]
+fn presenter_mode_folds_the_setup_rows() {
+    let mut h = ui::harness(AppOptions { presenter: true, ..Default::default() });
+    h.run_steps(4);
+    assert!(h.query_by_label("Mechanism").is_none(), "the setup rows are folded in presenter mode");
+    h.get_by_label_contains("ping-pong · pipe");
+    h.get_by_label("Setup").click();
+    h.run_steps(3);
+    h.get_by_label("Mechanism");
+}

@@ -117,6 +117,9 @@ fn a_lesson_is_walked_with_keys_alone() {
         app.ui_state.program.shared.model.as_ref().is_some_and(|m| m.procs.iter().any(|p| p.pid > 0))
     });
     h.get_by_label("Stop");
+    // The program's log shows under the stage, as in the Programs view.
+    h.run_steps(2);
+    h.get_by_label("What happened");
     h.key_press(egui::Key::Escape);
     step_until(&mut h, Duration::from_secs(5), "the run stopped", |app| !app.ui_state.program.shared.running);
 
