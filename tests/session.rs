@@ -133,7 +133,7 @@ fn stop_ends_promptly_with_a_sigstopped_worker() {
     let stop_at = Instant::now();
     session.send(Command::Stop);
     let mut consumer_exit = None;
-    let mut report = None;
+    let report;
     loop {
         let left = (STOP_GRACE + Duration::from_secs(3)).saturating_sub(stop_at.elapsed());
         match session.updates().recv_timeout(left) {

@@ -154,7 +154,7 @@ fn presenter_1024x768_layout() {
         RunSpec { mechanism: MechanismId::Unix, pattern: Pattern::Pipeline, nodes: 4, ..RunSpec::default() },
     );
     // Presenter mode folds the setup rows (the toggle is not used here: see above).
-    h.state_mut().ui_state.setup_open = Some(false);
+    h.state_mut().ui_state.setup_open = Some((false, false));
     h.run_steps(3);
     h.snapshot("presenter_1024x768");
 }
@@ -168,7 +168,7 @@ fn presenter_1024x768_layout_in_chinese() {
         RunSpec { mechanism: MechanismId::Unix, pattern: Pattern::Pipeline, nodes: 4, ..RunSpec::default() },
     );
     // Presenter mode folds the setup rows (the toggle is not used here: see above).
-    h.state_mut().ui_state.setup_open = Some(false);
+    h.state_mut().ui_state.setup_open = Some((false, false));
     h.run_steps(3);
     h.get_by_label("开始");
     h.snapshot("presenter_1024x768_zh");

@@ -20,14 +20,18 @@ pub fn controls_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
     ui.add_space(4.0);
     // The setup's rows fold away: folded by default in presenter mode, where a projector's room
     // is for the stage; the run buttons lead the first row and keep their place.
-    let mut open = app.ui_state.setup_open.unwrap_or(!app.ui_state.presenter);
+    let presenter = app.ui_state.presenter;
+    let mut open = match app.ui_state.setup_open {
+        Some((p, shown)) if p == presenter => shown,
+        _ => !presenter,
+    };
     ui.horizontal_wrapped(|ui| {
         view_tabs(app, ui);
         ui.separator();
         buttons_ui(app, ui);
         ui.separator();
         if ui.toggle_value(&mut open, tr!("controls.setup_toggle")).on_hover_text(tr!("controls.setup_toggle_hint")).clicked() {
-            app.ui_state.setup_open = Some(open);
+            app.ui_state.setup_open = Some((presenter, open));
         }
         presenter_and_language(app, ui);
     });
@@ -68,7 +72,11 @@ pub fn controls_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
 /// real time · unpinned".
 pub fn setup_summary(app: &IpcLabApp) -> String {
     let s = &app.ui_state.setup;
-    let mut parts = vec![s.shown_name(), s.mechanism.as_str().to_string(), pattern_label(s.pattern)];
+    let mechanism = match s.mechanism {
+        crate::mechanism::MechanismId::Shm => format!("shm ({})", s.shm_wait),
+        m => m.as_str().to_string(),
+    };
+    let mut parts = vec![s.shown_name(), mechanism, pattern_label(s.pattern)];
     parts.push(human_bytes(s.size as u64));
     parts.push(match s.count {
         Some(n) => tr!("controls.count_n", n = thousands(n)),
@@ -90,6 +98,9 @@ pub fn setup_summary(app: &IpcLabApp) -> String {
         (None, Some(cpus)) => tr!("controls.cpus_list", list = format!("{cpus:?}")),
         (None, None) => tr!("controls.unpinned"),
     });
+    if !s.faults.is_none() {
+        parts.push(tr!("controls.faults_on"));
+    }
     let mut seen = Vec::new();
     parts.retain(|p| !seen.contains(p) && {
         seen.push(p.clone());

@@ -95,9 +95,9 @@ pub struct UiState {
     pub file_path: String,
     pub file_message: Option<(String, bool)>,
     pub show_file_window: bool,
-    /// The live stage's setup rows shown (Some(true)) or folded; `None`: folded in presenter
-    /// mode only.
-    pub setup_open: Option<bool>,
+    /// The live stage's setup rows shown or folded by the user: (in presenter mode?, shown).
+    /// Otherwise, and after presenter mode is switched, folded in presenter mode only.
+    pub setup_open: Option<(bool, bool)>,
     /// The timeline as it was when Pause was pressed.
     pub frozen_timeline: Option<Vec<crate::traffic::model::Message>>,
     /// CPUs this machine lets us use (the stage says the GUI shares them; tests fix it).
@@ -851,6 +851,7 @@ fn status_line(model: &Model, ui: &mut egui::Ui) {
         RunStatus::Idle => tr!("lessons.status_idle"),
         RunStatus::Starting => tr!("lessons.status_starting"),
         RunStatus::Running => tr!("lessons.status_running", n = model.received_total()),
+        RunStatus::Finished(_) if model.stop_asked => tr!("lessons.status_stopped", n = model.received_total()),
         RunStatus::Finished(_) => tr!("lessons.status_finished", n = model.received_total()),
         RunStatus::StartFailed(e) => tr!("lessons.status_failed", error = e),
     };

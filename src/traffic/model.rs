@@ -1065,7 +1065,7 @@ pub fn describe_wchan(wchan: &str) -> String {
         "write on a pipe"
     } else if w.contains("unix_stream") || w.contains("unix_wait") {
         "recv on a Unix socket"
-    } else if w.contains("tcp") || w.contains("sk_wait") || w.contains("sk_stream") || w == "wait_woken" || w.contains("sock_alloc_send") {
+    } else if w.contains("tcp") || w.contains("sk_wait") || w.contains("sk_stream") || w == "wait_woken" {
         "recv on a socket"
     } else if w.contains("mq_") || w.contains("wq_sleep") {
         "a message-queue call"
@@ -1502,7 +1502,6 @@ mod tests {
         assert_eq!(describe_wchan("futex_wait_queue"), "futex wait");
         assert_eq!(describe_wchan_as("wait_woken", true), "send on a socket");
         assert_eq!(describe_wchan_as("wait_woken", false), "recv on a socket");
-        assert_eq!(describe_wchan_as("sock_alloc_send_pskb", true), "send on a socket");
         assert_eq!(describe_wchan_as("unix_stream_read_generic", true), "send on a Unix socket");
     }
 }
