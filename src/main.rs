@@ -59,6 +59,19 @@ enum Cmd {
         #[command(subcommand)]
         what: LessonCmd,
     },
+    /// The shared secret that lets workers on other hosts join a job.
+    Token {
+        #[command(subcommand)]
+        what: TokenCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Write a new token to FILE: 32 random bytes as 64 hex digits, readable by you only (mode
+    /// 0600). Copy it to each worker's host; anyone holding it can join your jobs. An existing
+    /// file is not overwritten.
+    New { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -275,6 +288,11 @@ fn dispatch(command: Option<Cmd>, gui: GuiArgs) -> anyhow::Result<ExitCode> {
         }
         Some(Cmd::List { what: ListWhat::Lessons { lang } }) => list_lessons(lang.as_deref()),
         Some(Cmd::Lesson { what: LessonCmd::Check { dir } }) => lesson_check(dir.as_deref()),
+        Some(Cmd::Token { what: TokenCmd::New { file } }) => {
+            ipc_lab::jobs::auth::Token::create_file(&file).map_err(anyhow::Error::msg)?;
+            println!("wrote a new token to {} (mode 0600): copy it to each host whose workers may join", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Cmd::List { what: ListWhat::Mechanisms { lang } }) => {
             cli_lang(lang.as_deref())?;
             for line in ipc_lab::mechanism::listing() {

@@ -278,3 +278,23 @@ fn run_help_names_the_variants_the_registry_has() {
         }
     }
 }
+
+/// `token new` writes 64 hex digits readable by its owner only, and never overwrites a token.
+#[test]
+fn token_new_writes_a_private_token_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("ipclab-cli-token-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("job.token");
+    let path = file.to_str().unwrap();
+    let (code, out, err) = ipc_lab(&["token", "new", path]);
+    assert_eq!(code, 0, "{out}{err}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.trim().len() == 64 && text.trim().chars().all(|c| c.is_ascii_hexdigit()), "{text:?}");
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    let again = std::fs::read_to_string(&file).unwrap();
+    assert_clear_error(&["token", "new", path], "cannot create");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), again, "the first token is kept");
+    let _ = std::fs::remove_dir_all(&dir);
+}

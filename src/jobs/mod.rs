@@ -8,6 +8,7 @@
 //! - `coordinator`: scheduling, fault tolerance, gathering, the outcome;
 //! - `sweep`: the job at several worker counts, and as processes, threads and tasks.
 
+pub mod auth;
 pub mod compute;
 pub mod coordinator;
 pub mod model;
