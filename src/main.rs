@@ -38,9 +38,20 @@ enum Cmd {
     /// List the built-in setups of the live stage.
     #[command(hide = true)]
     Scenarios,
-    /// Internal: the child process the supervisor starts.
-    #[command(hide = true)]
-    Worker { spec: String },
+    /// Join a job on another host as a worker: `ipc-lab worker --connect HOST:PORT --token-file
+    /// F` (the coordinator runs `ipc-lab job ... --listen ADDR:PORT --token-file F`). Exit 0 when
+    /// the job ends, 1 when it cannot join.
+    Worker {
+        /// Internal: the spec of a child process the supervisor starts.
+        #[arg(hide = true)]
+        spec: Option<String>,
+        /// The coordinator's address.
+        #[arg(long, value_name = "HOST:PORT")]
+        connect: Option<String>,
+        /// The coordinator's token (not needed on loopback).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+    },
     /// Internal: one process of a scenario program.
     #[command(hide = true)]
     Actor { spec: String },
@@ -254,7 +265,23 @@ fn main() -> ExitCode {
     let command = Cli::command().mut_subcommand("run", |c| c.mut_arg("variant", |a| a.help(variant_help())));
     let cli = Cli::from_arg_matches_mut(&mut command.get_matches()).unwrap_or_else(|e| e.exit());
     match cli.command {
-        Some(Cmd::Worker { spec }) => ExitCode::from(ipc_lab::traffic::worker::main(&spec) as u8),
+        Some(Cmd::Worker { spec: Some(spec), connect: None, token_file: None }) => {
+            ExitCode::from(ipc_lab::traffic::worker::main(&spec) as u8)
+        }
+        #[cfg(target_os = "linux")]
+        Some(Cmd::Worker { spec: None, connect: Some(addr), token_file }) => {
+            match ipc_lab::jobs::worker::remote_main(&addr, token_file.as_deref()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Some(Cmd::Worker { .. }) => {
+            eprintln!("error: ipc-lab worker takes --connect HOST:PORT (and --token-file FILE for another host)");
+            ExitCode::from(2)
+        }
         #[cfg(target_os = "linux")]
         Some(Cmd::Actor { spec }) => ExitCode::from(ipc_lab::programs::actor::main(&spec) as u8),
         #[cfg(target_os = "linux")]
@@ -290,7 +317,10 @@ fn dispatch(command: Option<Cmd>, gui: GuiArgs) -> anyhow::Result<ExitCode> {
         Some(Cmd::Lesson { what: LessonCmd::Check { dir } }) => lesson_check(dir.as_deref()),
         Some(Cmd::Token { what: TokenCmd::New { file } }) => {
             ipc_lab::jobs::auth::Token::create_file(&file).map_err(anyhow::Error::msg)?;
-            println!("wrote a new token to {} (mode 0600): copy it to each host whose workers may join", file.display());
+            println!(
+                "wrote a new token to {} (mode 0600): copy it to each host whose workers may join",
+                file.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Some(Cmd::List { what: ListWhat::Mechanisms { lang } }) => {
@@ -587,7 +617,10 @@ fn job_cmd(a: ipc_lab::jobs::spec::JobArgs) -> anyhow::Result<ExitCode> {
         if let coordinator::JobEvent::Started { at_ns } = &e {
             t0 = *at_ns;
         }
-        if !json && let Some(line) = say::event(&e, t0) {
+        // Where to join, who joined: on stderr in every format (json's stdout stays one document).
+        if let coordinator::JobEvent::Remote { what, .. } = &e {
+            eprintln!("{what}");
+        } else if !json && let Some(line) = say::event(&e, t0) {
             outln!("{line}");
         }
     });
@@ -875,7 +908,8 @@ mod tests {
                     None => {
                         let _ = gui_options(cli.gui);
                     }
-                    Some(Cmd::Worker { spec }) => {
+                    Some(Cmd::Worker { spec, .. }) => {
+                        let spec = spec.unwrap_or_default();
                         let _ = serde_json::from_str::<ipc_lab::traffic::worker::WorkerSpec>(&spec).map(|s| s.validate());
                     }
                     Some(Cmd::Job(a)) => {
@@ -884,7 +918,9 @@ mod tests {
                     Some(Cmd::JobWorker { spec }) => {
                         let _ = serde_json::from_str::<ipc_lab::jobs::worker::WorkerSpec>(&spec);
                     }
-                    Some(Cmd::List { .. } | Cmd::Scenarios | Cmd::Run(_) | Cmd::Actor { .. } | Cmd::Lesson { .. }) => {}
+                    Some(
+                        Cmd::List { .. } | Cmd::Scenarios | Cmd::Run(_) | Cmd::Actor { .. } | Cmd::Lesson { .. } | Cmd::Token { .. },
+                    ) => {}
                 }
             }
         }

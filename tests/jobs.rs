@@ -356,3 +356,108 @@ fn processes_threads_and_tasks_are_compared_and_python_runs_the_columns_example_
         assert!(why.contains("python3"), "{why}");
     }
 }
+
+/// The coordinator with `--listen`: its address line on stderr, and the process, reading stdout
+/// to the end (the JSON result) and stderr.
+fn listening_job(args: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(exe())
+        .args(["job", "--format", "json"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("coordinator");
+    let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    err.read_line(&mut line).expect("the listening line");
+    let addr = line.split_whitespace().find(|w| w.starts_with("127.0.0.1:")).expect(&line).to_string();
+    // Keep reading stderr so the coordinator never blocks on it.
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    (child, addr)
+}
+
+/// A worker from "another host" (here loopback, over TCP, through the handshake and sealed
+/// frames) joins a running job, takes chunks from the queue, and the result is exact; both
+/// processes end.
+#[test]
+fn a_remote_worker_joins_over_tcp_and_the_result_is_exact() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let (coordinator, addr) = listening_job(&[
+        "--workers",
+        "1",
+        "--schedule",
+        "dynamic",
+        "--chunk",
+        "1000",
+        "--data",
+        "range:40000",
+        "--wait-ms",
+        "20",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let worker = Command::new(exe()).args(["worker", "--connect", &addr]).output().expect("remote worker");
+    assert!(worker.status.success(), "{}", String::from_utf8_lossy(&worker.stderr));
+    let out = coordinator.wait_with_output().expect("coordinator");
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["exact"], serde_json::Value::Bool(true), "{v}");
+    let workers = v["workers"].as_array().expect("workers");
+    assert_eq!(workers.len(), 2, "{v}");
+    let remote = &workers[1];
+    assert!(
+        remote["pid"].is_null() && remote["chunks"].as_u64().is_some_and(|c| c > 0),
+        "the remote one computed: {remote}"
+    );
+}
+
+/// A worker with the wrong token is refused on both sides, and computes nothing; the job still
+/// ends exact with its own worker.
+#[test]
+fn a_remote_worker_with_the_wrong_token_is_refused() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = std::env::temp_dir().join(format!("ipclab-remote-token-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ours, theirs) = (dir.join("ours"), dir.join("theirs"));
+    ipc_lab::jobs::auth::Token::create_file(&ours).unwrap();
+    ipc_lab::jobs::auth::Token::create_file(&theirs).unwrap();
+    let (coordinator, addr) = listening_job(&[
+        "--workers",
+        "1",
+        "--schedule",
+        "dynamic",
+        "--chunk",
+        "1000",
+        "--data",
+        "range:20000",
+        "--wait-ms",
+        "20",
+        "--listen",
+        "127.0.0.1:0",
+        "--token-file",
+        ours.to_str().unwrap(),
+    ]);
+    let worker = Command::new(exe())
+        .args(["worker", "--connect", &addr, "--token-file", theirs.to_str().unwrap()])
+        .output()
+        .expect("remote worker");
+    assert_eq!(worker.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&worker.stderr);
+    assert!(said.lines().count() == 1 && said.contains("refused"), "one clear line: {said}");
+    let out = coordinator.wait_with_output().expect("coordinator");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["exact"], serde_json::Value::Bool(true));
+    assert_eq!(v["workers"].as_array().map(|w| w.len()), Some(1), "nobody joined: {v}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn listening_beyond_loopback_needs_a_token() {
+    let out =
+        Command::new(exe()).args(["job", "--schedule", "dynamic", "--listen", "0.0.0.0:0"]).output().expect("job");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error:") && err.contains("--token-file") && err.contains("token new"), "{err}");
+}

@@ -30,7 +30,11 @@ pub fn controls_ui(app: &mut IpcLabApp, ui: &mut egui::Ui) {
         ui.separator();
         buttons_ui(app, ui);
         ui.separator();
-        if ui.toggle_value(&mut open, tr!("controls.setup_toggle")).on_hover_text(tr!("controls.setup_toggle_hint")).clicked() {
+        if ui
+            .toggle_value(&mut open, tr!("controls.setup_toggle"))
+            .on_hover_text(tr!("controls.setup_toggle_hint"))
+            .clicked()
+        {
             app.ui_state.setup_open = Some((presenter, open));
         }
         presenter_and_language(app, ui);
@@ -102,9 +106,11 @@ pub fn setup_summary(app: &IpcLabApp) -> String {
         parts.push(tr!("controls.faults_on"));
     }
     let mut seen = Vec::new();
-    parts.retain(|p| !seen.contains(p) && {
-        seen.push(p.clone());
-        true
+    parts.retain(|p| {
+        !seen.contains(p) && {
+            seen.push(p.clone());
+            true
+        }
     });
     parts.join(" · ")
 }

@@ -324,7 +324,8 @@ pub fn page(l: &mut LessonUi, won: Option<(String, usize)>, ui: &mut egui::Ui) -
     egui::Panel::bottom("lesson-keys").show(ui, |ui| {
         ui.label(RichText::new(tr!("lessons.keys_legend")).weak().small());
     });
-    let mut area = egui::ScrollArea::vertical().id_salt(("page", &lesson.id, l.lang.as_str())).auto_shrink([false, false]);
+    let mut area =
+        egui::ScrollArea::vertical().id_salt(("page", &lesson.id, l.lang.as_str())).auto_shrink([false, false]);
     if let Some(y) = l.scroll_to.take() {
         area = area.vertical_scroll_offset(y);
     }
@@ -333,99 +334,89 @@ pub fn page(l: &mut LessonUi, won: Option<(String, usize)>, ui: &mut egui::Ui) -
     let mut on_screen: Vec<String> = Vec::new();
     let mut above: Option<String> = None;
     let enter_runs = l.enter_runs.clone();
-    let out = area.show(
-        ui,
-        |ui| {
-            for piece in &pieces {
-                match piece {
-                    Segment::Markdown(md) => {
-                        CommonMarkViewer::new().show(ui, &mut l.cache, md);
-                    }
-                    Segment::Code(code) => {
-                        egui::Frame::new()
-                            .fill(ui.visuals().extreme_bg_color)
-                            .inner_margin(6.0)
-                            .corner_radius(4.0)
-                            .show(ui, |ui| {
-                                egui::ScrollArea::horizontal().id_salt(code.len()).show(ui, |ui| {
-                                    ui.add(egui::Label::new(RichText::new(code.trim_end()).monospace()).extend());
-                                });
+    let out = area.show(ui, |ui| {
+        for piece in &pieces {
+            match piece {
+                Segment::Markdown(md) => {
+                    CommonMarkViewer::new().show(ui, &mut l.cache, md);
+                }
+                Segment::Code(code) => {
+                    egui::Frame::new().fill(ui.visuals().extreme_bg_color).inner_margin(6.0).corner_radius(4.0).show(
+                        ui,
+                        |ui| {
+                            egui::ScrollArea::horizontal().id_salt(code.len()).show(ui, |ui| {
+                                ui.add(egui::Label::new(RichText::new(code.trim_end()).monospace()).extend());
                             });
+                        },
+                    );
+                }
+                Segment::Experiment { id, label } => {
+                    let running = l.running.as_deref() == Some(id.as_str());
+                    let text = RichText::new(format!("▶ {label}")).strong();
+                    let b = ui
+                        .horizontal_wrapped(|ui| {
+                            let b = ui.add(egui::Button::new(text).selected(running));
+                            if enter_runs.as_deref() == Some(id.as_str()) {
+                                ui.label(RichText::new(tr!("lessons.enter_runs")).weak().small());
+                            }
+                            b
+                        })
+                        .inner;
+                    b.widget_info(|| {
+                        egui::WidgetInfo::labeled(egui::Role::Button, true, format!("{}: {id}", tr!("lessons.run_it")))
+                    });
+                    order.push(id.clone());
+                    if ui.clip_rect().intersects(b.rect) {
+                        on_screen.push(id.clone());
+                    } else if b.rect.bottom() < ui.clip_rect().top() {
+                        above = Some(id.clone());
                     }
-                    Segment::Experiment { id, label } => {
-                        let running = l.running.as_deref() == Some(id.as_str());
-                        let text = RichText::new(format!("▶ {label}")).strong();
-                        let b = ui
-                            .horizontal_wrapped(|ui| {
-                                let b = ui.add(egui::Button::new(text).selected(running));
-                                if enter_runs.as_deref() == Some(id.as_str()) {
-                                    ui.label(RichText::new(tr!("lessons.enter_runs")).weak().small());
-                                }
-                                b
-                            })
-                            .inner;
-                        b.widget_info(|| {
-                            egui::WidgetInfo::labeled(
-                                egui::Role::Button,
-                                true,
-                                format!("{}: {id}", tr!("lessons.run_it")),
-                            )
-                        });
-                        order.push(id.clone());
-                        if ui.clip_rect().intersects(b.rect) {
-                            on_screen.push(id.clone());
-                        } else if b.rect.bottom() < ui.clip_rect().top() {
-                            above = Some(id.clone());
-                        }
-                        if b.clicked() {
-                            actions.push(LessonAction::Run(id.clone(), None));
-                        }
+                    if b.clicked() {
+                        actions.push(LessonAction::Run(id.clone(), None));
                     }
                 }
             }
-            if !lesson.questions.is_empty() {
-                ui.add_space(8.0);
-                ui.heading(tr!("lessons.check_yourself"));
-            }
-            for (qi, q) in lesson.questions.iter().enumerate() {
-                ui.add_space(6.0);
-                CommonMarkViewer::new().show(ui, &mut l.cache, &format!("**{}.** {}", qi + 1, q.text));
-                let chosen = l.progress.chosen(&lesson, qi);
-                for (ai, a) in q.answers.iter().enumerate() {
-                    if ui.radio(chosen == Some(ai), a.text.replace('`', "")).clicked() {
-                        l.progress.answer(&lesson.id, qi, ai);
-                        l.save();
-                    }
-                }
-                if let Some(ai) = l.progress.chosen(&lesson, qi)
-                    && let Some(a) = q.answers.get(ai)
-                {
-                    let (mark, color) = if a.right {
-                        ("✓", Color32::from_rgb(70, 180, 90))
-                    } else {
-                        ("✗", Color32::from_rgb(225, 80, 80))
-                    };
-                    ui.label(RichText::new(format!("{mark} {}", a.why.replace('`', ""))).color(color));
+        }
+        if !lesson.questions.is_empty() {
+            ui.add_space(8.0);
+            ui.heading(tr!("lessons.check_yourself"));
+        }
+        for (qi, q) in lesson.questions.iter().enumerate() {
+            ui.add_space(6.0);
+            CommonMarkViewer::new().show(ui, &mut l.cache, &format!("**{}.** {}", qi + 1, q.text));
+            let chosen = l.progress.chosen(&lesson, qi);
+            for (ai, a) in q.answers.iter().enumerate() {
+                if ui.radio(chosen == Some(ai), a.text.replace('`', "")).clicked() {
+                    l.progress.answer(&lesson.id, qi, ai);
+                    l.save();
                 }
             }
-            for (ci, c) in lesson.challenges.iter().enumerate() {
-                ui.add_space(8.0);
-                ui.heading(tr!("lessons.challenge", goal = super::program_ui::goal_text(c.goal)));
-                CommonMarkViewer::new().show(ui, &mut l.cache, &c.text);
-                ui.horizontal(|ui| {
-                    if ui.button(format!("▶ {}", tr!("lessons.try_it"))).clicked() {
-                        actions.push(LessonAction::Run(c.experiment.clone(), Some((lesson.id.clone(), ci))));
-                    }
-                    if l.progress.won(&lesson, ci) {
-                        ui.label(
-                            RichText::new(format!("✓ {}", tr!("lessons.won"))).color(Color32::from_rgb(70, 180, 90)),
-                        );
-                    }
-                });
+            if let Some(ai) = l.progress.chosen(&lesson, qi)
+                && let Some(a) = q.answers.get(ai)
+            {
+                let (mark, color) = if a.right {
+                    ("✓", Color32::from_rgb(70, 180, 90))
+                } else {
+                    ("✗", Color32::from_rgb(225, 80, 80))
+                };
+                ui.label(RichText::new(format!("{mark} {}", a.why.replace('`', ""))).color(color));
             }
-            ui.add_space(20.0);
-        },
-    );
+        }
+        for (ci, c) in lesson.challenges.iter().enumerate() {
+            ui.add_space(8.0);
+            ui.heading(tr!("lessons.challenge", goal = super::program_ui::goal_text(c.goal)));
+            CommonMarkViewer::new().show(ui, &mut l.cache, &c.text);
+            ui.horizontal(|ui| {
+                if ui.button(format!("▶ {}", tr!("lessons.try_it"))).clicked() {
+                    actions.push(LessonAction::Run(c.experiment.clone(), Some((lesson.id.clone(), ci))));
+                }
+                if l.progress.won(&lesson, ci) {
+                    ui.label(RichText::new(format!("✓ {}", tr!("lessons.won"))).color(Color32::from_rgb(70, 180, 90)));
+                }
+            });
+        }
+        ui.add_space(20.0);
+    });
     let max = (out.content_size.y - out.inner_rect.height()).max(0.0);
     l.scroll = (out.state.clamped_offset().y.clamp(0.0, max), out.inner_rect.height(), out.content_size.y);
     if std::mem::take(&mut l.scroll_to_end) {

@@ -433,7 +433,9 @@ impl IpcLabApp {
                     moves.push(Move::Screen(1));
                 }
             }
-            let run = (!focused && key(Modifiers::NONE, Key::Enter)) || key(Modifiers::NONE, Key::R) || key(Modifiers::NONE, Key::Period);
+            let run = (!focused && key(Modifiers::NONE, Key::Enter))
+                || key(Modifiers::NONE, Key::R)
+                || key(Modifiers::NONE, Key::Period);
             let stop = key(Modifiers::NONE, Key::Escape) || key(Modifiers::NONE, Key::B);
             let digit = DIGITS.iter().position(|&k| key(Modifiers::NONE, k));
             let presenter = key(Modifiers::NONE, Key::F5) || key(Modifiers::NONE, Key::F11);
@@ -601,7 +603,8 @@ impl IpcLabApp {
             // would take CPU from it (and repaint every 30 ms), so it is ended, and the view
             // says so.
             let comparing = self.ui_state.compare.runner.as_ref().is_some_and(|r| r.state().running);
-            let others = self.model.is_running() || self.ui_state.program.shared.running || self.ui_state.jobs.is_running();
+            let others =
+                self.model.is_running() || self.ui_state.program.shared.running || self.ui_state.jobs.is_running();
             if comparing && others {
                 self.stop();
                 if self.ui_state.program.shared.running {

@@ -421,7 +421,11 @@ fn values(m: &ProgramModel, ui: &mut egui::Ui) {
                 ui.label(say::name(&m.scenario, n));
                 match m.scenario.expect.get(n) {
                     Some(want) if v == want => ui.label(tr!("programs.value_ok", value = crate::i18n::grouped(v))),
-                    Some(want) => ui.label(tr!("programs.should_reach", value = crate::i18n::grouped(v), want = crate::i18n::grouped(want))),
+                    Some(want) => ui.label(tr!(
+                        "programs.should_reach",
+                        value = crate::i18n::grouped(v),
+                        want = crate::i18n::grouped(want)
+                    )),
                     None => ui.label(v.to_string()),
                 };
                 ui.end_row();
@@ -701,7 +705,14 @@ fn draw_graph(m: &ProgramModel, running: bool, rect: Rect, ui: &mut egui::Ui, co
         );
         let name = say::name(&m.scenario, &m.scenario.resources[i].name);
         fit_text(&painter, rr.center() - vec2(0.0, 9.0), name.to_string(), &font, text, rr.width() - 8.0);
-        fit_text(&painter, rr.center() + vec2(0.0, 11.0), resource_text(m, i), &small, visuals.weak_text_color(), rr.width() - 8.0);
+        fit_text(
+            &painter,
+            rr.center() + vec2(0.0, 11.0),
+            resource_text(m, i),
+            &small,
+            visuals.weak_text_color(),
+            rr.width() - 8.0,
+        );
     }
 
     // Processes: a box each, colored by what it does; click to step it, right-click to kill.

@@ -122,12 +122,7 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
     let title = if running {
         format!("{} · {}", mech.as_str(), described)
     } else {
-        tr!(
-            "stage.last_run",
-            mechanism = mech.as_str(),
-            pattern = pattern_label(spec.pattern),
-            what = described
-        )
+        tr!("stage.last_run", mechanism = mech.as_str(), pattern = pattern_label(spec.pattern), what = described)
     };
     let title_color = if running { text } else { weak };
     let width = rect.width() - 16.0;
@@ -246,8 +241,7 @@ pub fn stage_ui(model: &Model, ui_state: &UiState, now_nanos: u64, ui: &mut egui
                 if width < 56.0 {
                     continue; // no room for words on a short lane; the bar says it
                 }
-                let galley =
-                    painter.layout(label.replace(" · ", "\n"), FontId::proportional(11.0), weak, width);
+                let galley = painter.layout(label.replace(" · ", "\n"), FontId::proportional(11.0), weak, width);
                 let size = galley.size();
                 let top = if above < 0.0 { bar.top() - 4.0 - size.y } else { bar.bottom() + 4.0 };
                 painter.galley(pos2(bar.center().x - size.x / 2.0, top), galley, weak);

@@ -180,7 +180,8 @@ pub fn stats_ui(model: &Model, now_nanos: u64, ui: &mut egui::Ui) {
         // Counts of different processes are read at one tick but not at one instant: at a high
         // rate what moved in between shows up in "in flight", and the screen says how much.
         let moved = model.report_skew_nanos() as f64 / 1e9 * t.per_sec;
-        let stopped = model.is_running() && model.workers.iter().any(|w| w.state == crate::traffic::model::ProcState::Stopped);
+        let stopped =
+            model.is_running() && model.workers.iter().any(|w| w.state == crate::traffic::model::ProcState::Stopped);
         if stopped {
             // A stopped process cannot report: its counts are its last report's, from before the
             // stop, so "in flight" also counts what it read after that report.

@@ -292,6 +292,50 @@ impl Sealed {
     }
 }
 
+/// A [`crate::mechanism::Link`] over a stream both ends have proved: each `send_bytes` is one
+/// sealed frame, and `recv_bytes` hands out the payloads of frames that opened. A frame that does
+/// not open ends the link with the reason (the connection is to be dropped).
+pub struct SealedLink<S: Read + Write + Send> {
+    stream: S,
+    sealed: Sealed,
+    /// The opened payload not yet handed out, and how much of it was.
+    inbox: Vec<u8>,
+    at: usize,
+}
+
+impl<S: Read + Write + Send> SealedLink<S> {
+    pub fn new(stream: S, sealed: Sealed) -> SealedLink<S> {
+        SealedLink { stream, sealed, inbox: Vec::new(), at: 0 }
+    }
+}
+
+impl<S: Read + Write + Send> crate::mechanism::Link for SealedLink<S> {
+    fn send_bytes(&mut self, parts: &[&[u8]]) -> Result<(), crate::mechanism::LinkError> {
+        let payload = parts.concat();
+        self.sealed
+            .write_frame(&mut self.stream, &payload)
+            .map_err(|e| crate::mechanism::LinkError::PeerGone(format!("sealed send: {e}")))
+    }
+
+    fn recv_bytes(&mut self, buf: &mut [u8]) -> Result<usize, crate::mechanism::LinkError> {
+        while self.at == self.inbox.len() {
+            match self.sealed.read_frame(&mut self.stream) {
+                Ok(p) => {
+                    self.inbox = p;
+                    self.at = 0;
+                }
+                // A clean end between frames is the peer leaving.
+                Err(AuthError::Truncated) if self.inbox.is_empty() || self.at == self.inbox.len() => return Ok(0),
+                Err(e) => return Err(crate::mechanism::LinkError::PeerGone(format!("sealed receive: {e}"))),
+            }
+        }
+        let n = buf.len().min(self.inbox.len() - self.at);
+        buf[..n].copy_from_slice(&self.inbox[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,6 +448,48 @@ mod tests {
         assert!(Token::load(&path).unwrap_err().contains("chmod 600"));
         assert!(Token::parse("zz").is_err() && Token::parse(&"g".repeat(64)).is_err());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The wire's own frames (header, checksum) cross a sealed TCP connection intact, both ways;
+    /// a relay that flips one byte makes the receiving end drop the link.
+    #[test]
+    fn the_wire_protocol_runs_over_a_sealed_tcp_link_and_a_flipped_byte_drops_it() {
+        use crate::mechanism::Channel;
+        use std::net::{TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let worker = std::thread::spawn(move || {
+            let mut s = TcpStream::connect(addr).expect("connect");
+            let sealed = worker_handshake(&mut s, &token(8)).expect("worker joins");
+            let mut ch = Channel::new(Box::new(SealedLink::new(s, sealed)), 1 << 20);
+            crate::jobs::proto::send_json(&mut ch, 1, &"hello from the worker").expect("send");
+            match crate::jobs::proto::recv::<String>(&mut ch).expect("recv") {
+                crate::jobs::proto::Incoming::Msg(m) => m,
+                _ => panic!("not a message"),
+            }
+        });
+        let (mut s, _) = listener.accept().expect("accept");
+        let sealed = coordinator_handshake(&mut s, &token(8)).expect("coordinator");
+        let mut ch = Channel::new(Box::new(SealedLink::new(s, sealed)), 1 << 20);
+        match crate::jobs::proto::recv::<String>(&mut ch).expect("recv") {
+            crate::jobs::proto::Incoming::Msg(m) => assert_eq!(m, "hello from the worker"),
+            _ => panic!("not a message"),
+        }
+        crate::jobs::proto::send_json(&mut ch, 1, &"task 1".to_string()).expect("send");
+        assert_eq!(worker.join().unwrap(), "task 1");
+
+        // A tampering relay: every byte passes, except one flipped in the first sealed frame.
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let (c, w) = pair(token(6), token(6));
+        let (mut c, w) = (c.unwrap(), w.unwrap());
+        let mut frame = c.seal(b"a chunk's items").unwrap();
+        frame[14] ^= 0x20;
+        a.write_all(&frame).unwrap();
+        drop(a);
+        let mut link = SealedLink::new(b, w);
+        let mut buf = [0u8; 64];
+        let e = crate::mechanism::Link::recv_bytes(&mut link, &mut buf).expect_err("the altered frame is refused");
+        assert!(e.to_string().contains("altered"), "{e}");
     }
 
     proptest::proptest! {

@@ -111,6 +111,11 @@ pub enum JobEvent {
         worker: u32,
         why: String,
     },
+    /// About workers from other hosts: where the job listens, who joined, who was refused.
+    Remote {
+        what: String,
+        at_ns: u64,
+    },
     Finished(Box<JobOutcome>),
     Failed {
         why: String,
@@ -232,10 +237,34 @@ impl JobOutcome {
 
 /// What a worker's proxy thread or channel brings in.
 enum In {
-    Up { worker: u32, msg: Up, at_ns: u64 },
-    Corrupt { worker: u32, at_ns: u64 },
-    Gone { worker: u32, why: String },
-    Sent { worker: u32, chunk: u32, bytes: u64 },
+    /// A worker from another host proved the token (`--listen`).
+    Joined {
+        link: Box<crate::jobs::auth::SealedLink<std::net::TcpStream>>,
+        peer: String,
+    },
+    /// A connection that did not.
+    Refused {
+        peer: String,
+        why: String,
+    },
+    Up {
+        worker: u32,
+        msg: Up,
+        at_ns: u64,
+    },
+    Corrupt {
+        worker: u32,
+        at_ns: u64,
+    },
+    Gone {
+        worker: u32,
+        why: String,
+    },
+    Sent {
+        worker: u32,
+        chunk: u32,
+        bytes: u64,
+    },
 }
 
 enum Reply {
@@ -350,6 +379,8 @@ struct Coordinator {
     rss_before: Option<u64>,
     /// A replacement or an added worker could not be started.
     respawn_failed: bool,
+    /// The thread taking workers from other hosts, and its stop flag.
+    listener: Option<(Arc<std::sync::atomic::AtomicBool>, std::thread::JoinHandle<()>)>,
 }
 
 impl Coordinator {
@@ -407,6 +438,7 @@ impl Coordinator {
             pgid: None,
             rss_before: None,
             respawn_failed: false,
+            listener: None,
         })
     }
 
@@ -456,6 +488,9 @@ impl Coordinator {
         }
         for _ in 0..self.spec.workers {
             self.add_worker(None, emit)?;
+        }
+        if let Some(addr) = self.spec.listen {
+            self.listen(addr, emit)?;
         }
         let mut timed: Vec<(f64, Option<(u32, Sig)>)> = Vec::new();
         timed.extend(self.spec.kills.iter().map(|t| (t.at_secs, Some((t.worker, Sig::Kill)))));
@@ -628,6 +663,130 @@ impl Coordinator {
         Ok(())
     }
 
+    /// Takes workers from other hosts on `addr`: each connection must prove the token within 5 s
+    /// (an all-zero token on loopback without a file); refusals are logged and slow the next
+    /// accept down (doubling to 5 s), so guessing is slow.
+    fn listen(&mut self, addr: std::net::SocketAddr, emit: &mut dyn FnMut(JobEvent)) -> Result<(), String> {
+        use crate::jobs::auth::{SealedLink, TOKEN_LEN, Token, coordinator_handshake};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let token = match &self.spec.token_file {
+            Some(f) => Token::load(f)?,
+            None => Token::from_bytes([0; TOKEN_LEN]),
+        };
+        let listener = std::net::TcpListener::bind(addr).map_err(|e| format!("--listen {addr}: {e}"))?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, flag) = (self.in_tx.clone(), stop.clone());
+        let t = std::thread::Builder::new()
+            .name("job-listen".into())
+            .spawn(move || {
+                let mut failures = 0u32;
+                while !flag.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((mut s, peer)) => {
+                            let ready = s.set_nonblocking(false).is_ok()
+                                && s.set_read_timeout(Some(Duration::from_secs(5))).is_ok()
+                                && s.set_nodelay(true).is_ok();
+                            match coordinator_handshake(&mut s, &token) {
+                                Ok(sealed) if ready && s.set_read_timeout(None).is_ok() => {
+                                    failures = 0;
+                                    let link = Box::new(SealedLink::new(s, sealed));
+                                    let _ = tx.send(In::Joined { link, peer: peer.to_string() });
+                                }
+                                Ok(_) => {}
+                                Err(e) => {
+                                    failures += 1;
+                                    let _ = tx.send(In::Refused { peer: peer.to_string(), why: e.to_string() });
+                                    let pause =
+                                        Duration::from_millis(100 << failures.min(6)).min(Duration::from_secs(5));
+                                    std::thread::sleep(pause);
+                                }
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            std::thread::sleep(Duration::from_millis(20))
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(200)),
+                    }
+                }
+            })
+            .map_err(|e| format!("starting the listener: {e}"))?;
+        self.listener = Some((stop, t));
+        let with = if self.spec.token_file.is_some() { " --token-file FILE" } else { "" };
+        emit(JobEvent::Remote {
+            what: format!("listening on {local} for workers: ipc-lab worker --connect {local}{with}"),
+            at_ns: monotonic_nanos(),
+        });
+        Ok(())
+    }
+
+    /// A worker from another host that proved the token: tell it its part, then treat it as any
+    /// worker process (a proxy thread owns the coordinator's end of its connection).
+    fn join(
+        &mut self,
+        link: Box<crate::jobs::auth::SealedLink<std::net::TcpStream>>,
+        peer: String,
+        emit: &mut dyn FnMut(JobEvent),
+    ) {
+        let at_ns = monotonic_nanos();
+        if self.workers.len() >= super::spec::MAX_WORKERS {
+            let what = format!("{peer} refused: at most {} workers", super::spec::MAX_WORKERS);
+            emit(JobEvent::Remote { what, at_ns });
+            return;
+        }
+        let id = self.workers.len() as u32 + 1;
+        let mut ch = Channel::new(link, proto::MAX_PAYLOAD);
+        let wspec = WorkerSpec {
+            worker: id,
+            endpoint: None,
+            peer_address: None,
+            coordinator_pid: std::process::id(),
+            data: self.spec.data.clone(),
+            shared: None,
+            op: self.spec.op,
+            work: self.spec.work,
+            wait_ms: self.spec.wait_ms,
+            heartbeat_ms: self.spec.heartbeat_ms,
+            faults: self.spec.faults.clone(),
+            wrong: self.spec.wrong_worker == Some(id),
+        };
+        if let Err(e) = proto::send_json(&mut ch, 0, &wspec) {
+            emit(JobEvent::Remote { what: format!("{peer} left before its work was sent: {e}"), at_ns });
+            return;
+        }
+        let (tx, rx) = unbounded::<Down>();
+        let in_tx = self.in_tx.clone();
+        let array = if self.spec.ship == Ship::Data { self.array.clone() } else { None };
+        let spawned =
+            std::thread::Builder::new().name(format!("job-proxy-w{id}")).spawn(move || proxy(id, ch, in_tx, rx, array));
+        match spawned {
+            Ok(t) => self.proxies.push(t),
+            Err(e) => {
+                emit(JobEvent::Remote { what: format!("{peer}: no proxy thread: {e}"), at_ns });
+                return;
+            }
+        }
+        self.workers.push(Wk {
+            id,
+            pid: None,
+            reply: Some(Reply::Channel(tx)),
+            proc_index: None,
+            spawned: Instant::now(),
+            hello: false,
+            pending: false,
+            chunk: None,
+            last_heard: Instant::now(),
+            silent: false,
+            gone: false,
+            stats: WorkerStats { worker: id, pid: None, fate: "running".into(), ..WorkerStats::default() },
+            unblock: None,
+            last_arrived_ns: 0,
+        });
+        self.replaces.insert(id, None);
+        emit(JobEvent::Remote { what: format!("w{id} joined from {peer}"), at_ns });
+    }
+
     fn local(&self, id: u32) -> Local {
         Local {
             worker: id,
@@ -651,7 +810,7 @@ impl Coordinator {
         let pending = prepare(&down, false).map_err(|e| format!("w{id}'s link: {e}"))?;
         let wspec = WorkerSpec {
             worker: id,
-            endpoint: up,
+            endpoint: Some(up),
             peer_address: pending.address(),
             coordinator_pid: std::process::id(),
             data: self.spec.data.clone(),
@@ -714,6 +873,10 @@ impl Coordinator {
 
     fn inbound(&mut self, m: In, emit: &mut dyn FnMut(JobEvent)) -> Result<(), String> {
         match m {
+            In::Joined { link, peer } => self.join(link, peer, emit),
+            In::Refused { peer, why } => {
+                emit(JobEvent::Remote { what: format!("{peer} refused: {why}"), at_ns: monotonic_nanos() })
+            }
             In::Up { worker, msg, at_ns } => {
                 let Some(w) = self.worker(worker) else { return Ok(()) };
                 if w.gone {
@@ -1073,6 +1236,10 @@ impl Coordinator {
     /// Tells every worker to stop; kills the processes that cannot hear it (stopped, or busy
     /// with a chunk someone else finished) and reaps them all. Nothing is left behind.
     fn shutdown(&mut self) -> BTreeMap<u32, String> {
+        if let Some((stop, t)) = self.listener.take() {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = t.join();
+        }
         for w in &mut self.workers {
             // A stopped process cannot read its Shutdown.
             let stopped = w

@@ -335,7 +335,7 @@ impl JobModel {
                 }
                 self.log(&e);
             }
-            JobEvent::Refused { .. } => self.log(&e),
+            JobEvent::Refused { .. } | JobEvent::Remote { .. } => self.log(&e),
             JobEvent::Finished(o) => {
                 self.outcome = Some((**o).clone());
                 for w in &mut self.workers {

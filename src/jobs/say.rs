@@ -89,7 +89,8 @@ fn exit_words(text: &str) -> String {
     use crate::supervisor::ExitKind;
     let (exit, tail) = text.split_once(": ").map_or((text, None), |(a, b)| (a, Some(b)));
     let number = |prefix: &str| exit.strip_prefix(prefix).and_then(|r| r.split(' ').next()?.parse::<i32>().ok());
-    let kind = number("killed by signal ").map(ExitKind::Signal).or_else(|| number("exited with code ").map(ExitKind::Code));
+    let kind =
+        number("killed by signal ").map(ExitKind::Signal).or_else(|| number("exited with code ").map(ExitKind::Code));
     match (kind, tail) {
         (Some(k), Some(t)) => format!("{}: {t}", crate::programs::say::exit(k)),
         (Some(k), None) => crate::programs::say::exit(k),
@@ -144,6 +145,7 @@ pub fn event(e: &JobEvent, t0_ns: u64) -> Option<String> {
             tr!("jobs.log_signal", t = ms(*at_ns, t0_ns), w = worker, sig = sig)
         }
         JobEvent::Refused { worker, why } => tr!("jobs.log_refused", w = worker, why = why),
+        JobEvent::Remote { what, at_ns } => tr!("jobs.log_remote", t = ms(*at_ns, t0_ns), what = what),
         JobEvent::Failed { why } => tr!("jobs.log_failed", why = why),
         _ => return None,
     })

@@ -93,6 +93,14 @@ pub struct JobArgs {
     /// intact), which the coordinator's check must catch.
     #[arg(long, value_name = "I", hide = true)]
     pub wrong_worker: Option<u32>,
+    /// Also take workers from other hosts: listen on ADDR:PORT (port 0: any free one) for
+    /// `ipc-lab worker --connect`. Needs the dynamic schedule; any address but loopback needs
+    /// --token-file.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// The shared secret a remote worker must prove it holds (`ipc-lab token new FILE`).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
     /// text or json.
     #[arg(long, short, default_value = "text", value_name = "FORMAT")]
     pub format: String,
@@ -314,6 +322,12 @@ pub struct JobSpec {
     /// The worker that answers wrong on purpose (`--wrong-worker`).
     #[serde(default)]
     pub wrong_worker: Option<u32>,
+    /// Where remote workers join (`--listen`), and the token file they must prove (`None` on
+    /// loopback: an all-zero token, so the handshake and the MACs still run).
+    #[serde(default)]
+    pub listen: Option<std::net::SocketAddr>,
+    #[serde(default)]
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 impl JobSpec {
@@ -423,6 +437,36 @@ impl JobSpec {
                         result would break the one-reply-per-request exchange the workers keep"
                 .into());
         }
+        let listen = match &a.listen {
+            None => None,
+            Some(s) => {
+                let addr: std::net::SocketAddr =
+                    s.parse().map_err(|_| format!("--listen takes ADDR:PORT (e.g. 0.0.0.0:7000), not '{s}'"))?;
+                if schedule != Schedule::Dynamic {
+                    return Err(
+                        "--listen needs --schedule dynamic: workers that join later take chunks from the queue".into(),
+                    );
+                }
+                if ship == Ship::Shared {
+                    return Err(
+                        "--listen cannot take --ship shared: a worker on another host cannot map this host's memory"
+                            .into(),
+                    );
+                }
+                if matches!(data, DataSource::File { .. }) && ship != Ship::Data {
+                    return Err("--listen with file data needs --ship data: the file is on this host only".into());
+                }
+                if !addr.ip().is_loopback() && a.token_file.is_none() {
+                    return Err(format!(
+                        "--listen {addr} lets other hosts in: give --token-file FILE (make one with `ipc-lab token new FILE`)"
+                    ));
+                }
+                Some(addr)
+            }
+        };
+        if let Some(f) = &a.token_file {
+            super::auth::Token::load(f).map_err(|e| format!("--token-file: {e}"))?;
+        }
         if !faults.is_none() && kind != WorkerKind::Process {
             return Err(
                 "--inject needs worker processes: threads and tasks share memory, with no frames to damage".into()
@@ -447,6 +491,8 @@ impl JobSpec {
             heartbeat_ms: a.heartbeat_ms,
             faults,
             wrong_worker: a.wrong_worker,
+            listen,
+            token_file: a.token_file.clone(),
         })
     }
 

@@ -20,7 +20,8 @@ use crate::wire::monotonic_nanos;
 pub struct WorkerSpec {
     /// 1-based.
     pub worker: u32,
-    pub endpoint: EndpointSpec,
+    /// Its link; `None` for a remote worker, which came over its own connection.
+    pub endpoint: Option<EndpointSpec>,
     /// The coordinator's listening address (TCP).
     pub peer_address: Option<String>,
     pub coordinator_pid: u32,
@@ -132,10 +133,48 @@ pub fn main(spec_json: &str) -> i32 {
 
 fn run_process(spec_json: &str) -> Result<(), String> {
     let spec: WorkerSpec = serde_json::from_str(spec_json).map_err(|e| format!("bad worker spec: {e}"))?;
+    let endpoint = spec.endpoint.as_ref().ok_or("a local worker needs its link")?;
     let link = Pending::Nothing
-        .finish(&spec.endpoint, true, spec.peer_address.as_deref(), spec.coordinator_pid)
+        .finish(endpoint, true, spec.peer_address.as_deref(), spec.coordinator_pid)
         .map_err(|e| format!("opening the link: {e}"))?;
-    let mut ch = Channel::new(link, proto::MAX_PAYLOAD);
+    serve(&spec, Channel::new(link, proto::MAX_PAYLOAD))
+}
+
+/// `ipc-lab worker --connect HOST:PORT [--token-file F]`: joins a job on another host. Proves
+/// the token (an all-zero one on loopback without a file), is told its part by the coordinator,
+/// then works as a local worker process does, over the sealed connection. Exit 0 when the job
+/// ends; 1 (with one line) when it cannot join.
+pub fn remote_main(connect: &str, token_file: Option<&std::path::Path>) -> Result<(), String> {
+    use std::net::ToSocketAddrs;
+    let token = match token_file {
+        Some(f) => super::auth::Token::load(f)?,
+        None => super::auth::Token::from_bytes([0; super::auth::TOKEN_LEN]),
+    };
+    let addr = connect
+        .to_socket_addrs()
+        .map_err(|e| format!("--connect {connect}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("--connect {connect}: no address"))?;
+    if token_file.is_none() && !addr.ip().is_loopback() {
+        return Err(format!("{addr} is another host: give --token-file FILE (the coordinator's token)"));
+    }
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+        .map_err(|e| format!("cannot reach the coordinator at {addr}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    let sealed = super::auth::worker_handshake(&mut stream, &token).map_err(|e| format!("{addr} refused us: {e}"))?;
+    stream.set_read_timeout(None).map_err(|e| e.to_string())?;
+    let mut ch = Channel::new(Box::new(super::auth::SealedLink::new(stream, sealed)), proto::MAX_PAYLOAD);
+    let spec = match proto::recv::<WorkerSpec>(&mut ch)? {
+        Incoming::Msg(s) => s,
+        _ => return Err("the coordinator sent no work description".into()),
+    };
+    eprintln!("joined the job at {addr} as w{}", spec.worker);
+    serve(&spec, ch)
+}
+
+/// The worker's loop over its open channel: hello, then tasks until the coordinator ends it.
+fn serve(spec: &WorkerSpec, mut ch: Channel) -> Result<(), String> {
     let file = match &spec.data {
         DataSource::File { path, .. } => {
             Some(std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?)

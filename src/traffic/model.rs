@@ -1349,8 +1349,15 @@ mod tests {
                 let on = m.packets(now, true);
                 assert!(on.len() <= 1, "at {now}: {} packets on a one-at-a-time protocol", on.len());
                 for p in on.iter().filter(|p| p.from == Role::Responder) {
-                    let request = m.messages.iter().find(|r| r.from == Role::Initiator && r.seq == p.seq).expect("its request");
-                    assert!(request.depart_at_nanos + request.crossing_nanos <= now, "reply {} left before its request arrived: now {now} {:?} {:?}", p.seq, request, m.messages.iter().filter(|r| r.seq == p.seq).collect::<Vec<_>>());
+                    let request =
+                        m.messages.iter().find(|r| r.from == Role::Initiator && r.seq == p.seq).expect("its request");
+                    assert!(
+                        request.depart_at_nanos + request.crossing_nanos <= now,
+                        "reply {} left before its request arrived: now {now} {:?} {:?}",
+                        p.seq,
+                        request,
+                        m.messages.iter().filter(|r| r.seq == p.seq).collect::<Vec<_>>()
+                    );
                 }
             }
         }

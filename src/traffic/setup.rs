@@ -166,7 +166,17 @@ impl Setup {
             && let Some(n) = &self.as_named.0
         {
             return (n.pattern, n.mechanism, n.size, n.count, n.rate_per_sec, n.pace, n.nodes, n.shm_wait, &n.pin)
-                == (self.pattern, self.mechanism, self.size, self.count, self.rate_per_sec, self.pace, self.nodes, self.shm_wait, &self.pin)
+                == (
+                    self.pattern,
+                    self.mechanism,
+                    self.size,
+                    self.count,
+                    self.rate_per_sec,
+                    self.pace,
+                    self.nodes,
+                    self.shm_wait,
+                    &self.pin,
+                )
                 && n.faults == self.faults;
         }
         self.builtin_named().is_none_or(|b| {
@@ -312,7 +322,8 @@ mod tests {
         std::fs::write(&file, "{\"pin\": [99]}").expect("write");
         let e = Setup::load(&file).expect_err("CPU 99 is refused when the file loads");
         // A named setup that is not a built-in is renamed custom when its mechanism changes.
-        let mut named = Setup { name: "fifo ping-pong".into(), mechanism: MechanismId::Fifo, ..Setup::default() }.named_as_is();
+        let mut named =
+            Setup { name: "fifo ping-pong".into(), mechanism: MechanismId::Fifo, ..Setup::default() }.named_as_is();
         assert!(!named.mark_custom_if_changed());
         named.mechanism = MechanismId::Pipe;
         assert!(named.mark_custom_if_changed(), "still called 'fifo ping-pong' over a pipe");
