@@ -461,3 +461,34 @@ fn listening_beyond_loopback_needs_a_token() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("error:") && err.contains("--token-file") && err.contains("token new"), "{err}");
 }
+
+/// A remote worker killed mid-job: its connection ends, its chunk goes back to the queue, and
+/// the result is exact.
+#[test]
+fn a_remote_worker_killed_mid_job_loses_nothing() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let (coordinator, addr) = listening_job(&[
+        "--workers", "1", "--schedule", "dynamic", "--chunk", "1000", "--data", "range:60000", "--wait-ms", "20",
+        "--listen", "127.0.0.1:0",
+    ]);
+    let mut worker = Command::new(exe())
+        .args(["worker", "--connect", &addr])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("remote worker");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    worker.kill().expect("kill");
+    let _ = worker.wait();
+    let out = coordinator.wait_with_output().expect("coordinator");
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["exact"], serde_json::Value::Bool(true), "{v}");
+    let workers = v["workers"].as_array().expect("workers");
+    assert_eq!(workers.len(), 2, "{v}");
+    let requeued = v["chunks"].as_array().expect("chunks").iter().any(|c| {
+        c["steps"].as_array().is_some_and(|h| h.iter().any(|s| s["what"] == "requeued" && s["from"] == 2))
+    });
+    let remote_done = workers[1]["chunks"].as_u64().unwrap_or(0);
+    assert!(remote_done > 0 || requeued, "the remote worker took part before it died: {v}");
+    assert!(requeued, "its chunk in hand was requeued: {}", v["chunks"]);
+}
