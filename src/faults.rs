@@ -61,11 +61,31 @@ pub struct Faults {
     pub corrupt: FaultRule,
     /// Seed of the random choices (each link mixes in its number).
     pub seed: u64,
+    /// Distance on one machine: each message a job worker sends or receives waits this long
+    /// first (`delay=MS` or `delay=MS:JITTER`, jitter uniform in ±JITTER), since netem is not
+    /// available everywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Delay>,
+}
+
+/// See [`Faults::delay`]; milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Delay {
+    pub ms: f64,
+    pub jitter_ms: f64,
+}
+
+impl Delay {
+    /// One wait: `ms` ± up to `jitter_ms`, from `x` uniform in [0, 1).
+    pub fn wait(&self, x: f64) -> std::time::Duration {
+        let ms = (self.ms + self.jitter_ms * (2.0 * x - 1.0)).max(0.0);
+        std::time::Duration::from_secs_f64(ms / 1e3)
+    }
 }
 
 impl Faults {
     pub fn is_none(&self) -> bool {
-        [&self.drop, &self.duplicate, &self.reorder, &self.corrupt].iter().all(|r| r.is_never())
+        [&self.drop, &self.duplicate, &self.reorder, &self.corrupt].iter().all(|r| r.is_never()) && self.delay.is_none()
     }
 
     /// Checks the rules; `size` is the payload size (a corrupt fault needs a payload byte).
@@ -126,13 +146,26 @@ impl FromStr for Faults {
                 f.seed = value.parse().map_err(|_| format!("seed '{value}' is not a whole number"))?;
                 continue;
             }
+            if key.trim() == "delay" {
+                let bad = || format!("delay '{value}' is not MS or MS:JITTER (milliseconds, 0 to 10000)");
+                let (ms, jitter) = value.split_once(':').unwrap_or((value, "0"));
+                let (ms, jitter_ms): (f64, f64) =
+                    (ms.trim().parse().map_err(|_| bad())?, jitter.trim().parse().map_err(|_| bad())?);
+                if !(0.0..=10_000.0).contains(&ms) || !(0.0..=ms).contains(&jitter_ms) {
+                    return Err(format!("{} (and the jitter at most the delay)", bad()));
+                }
+                f.delay = Some(Delay { ms, jitter_ms });
+                continue;
+            }
             let rule = parse_rule(value).map_err(|e| format!("{key}: {e}"))?;
             match key.trim() {
                 "drop" => f.drop = rule,
                 "dup" | "duplicate" => f.duplicate = rule,
                 "reorder" => f.reorder = rule,
                 "corrupt" => f.corrupt = rule,
-                other => return Err(format!("unknown fault '{other}' (known: drop, dup, reorder, corrupt, seed)")),
+                other => {
+                    return Err(format!("unknown fault '{other}' (known: drop, dup, reorder, corrupt, delay, seed)"));
+                }
             }
         }
         Ok(f)
@@ -298,6 +331,18 @@ impl Injector {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_delay_parses_with_its_jitter_and_stays_in_bounds() {
+        let f: Faults = "delay=20:5".parse().unwrap();
+        let d = f.delay.unwrap();
+        assert_eq!((d.ms, d.jitter_ms), (20.0, 5.0));
+        assert!(!f.is_none());
+        assert_eq!(d.wait(0.0).as_secs_f64(), 0.015);
+        assert!(d.wait(0.999_999).as_secs_f64() < 0.025 + 1e-6);
+        assert!("delay=5:6".parse::<Faults>().is_err(), "jitter beyond the delay");
+        assert!("delay=-1".parse::<Faults>().is_err() && "delay=x".parse::<Faults>().is_err());
+    }
+
     use super::*;
 
     #[test]

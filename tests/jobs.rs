@@ -468,8 +468,18 @@ fn listening_beyond_loopback_needs_a_token() {
 fn a_remote_worker_killed_mid_job_loses_nothing() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let (coordinator, addr) = listening_job(&[
-        "--workers", "1", "--schedule", "dynamic", "--chunk", "1000", "--data", "range:60000", "--wait-ms", "20",
-        "--listen", "127.0.0.1:0",
+        "--workers",
+        "1",
+        "--schedule",
+        "dynamic",
+        "--chunk",
+        "1000",
+        "--data",
+        "range:60000",
+        "--wait-ms",
+        "20",
+        "--listen",
+        "127.0.0.1:0",
     ]);
     let mut worker = Command::new(exe())
         .args(["worker", "--connect", &addr])
@@ -485,10 +495,22 @@ fn a_remote_worker_killed_mid_job_loses_nothing() {
     assert_eq!(v["exact"], serde_json::Value::Bool(true), "{v}");
     let workers = v["workers"].as_array().expect("workers");
     assert_eq!(workers.len(), 2, "{v}");
-    let requeued = v["chunks"].as_array().expect("chunks").iter().any(|c| {
-        c["steps"].as_array().is_some_and(|h| h.iter().any(|s| s["what"] == "requeued" && s["from"] == 2))
-    });
+    let requeued =
+        v["chunks"].as_array().expect("chunks").iter().any(|c| {
+            c["steps"].as_array().is_some_and(|h| h.iter().any(|s| s["what"] == "requeued" && s["from"] == 2))
+        });
     let remote_done = workers[1]["chunks"].as_u64().unwrap_or(0);
     assert!(remote_done > 0 || requeued, "the remote worker took part before it died: {v}");
     assert!(requeued, "its chunk in hand was requeued: {}", v["chunks"]);
+}
+
+/// `--inject delay=MS` stands for distance on one machine: each task reaches the worker and each
+/// result leaves it that much later, so ten chunks through one worker take at least 10 × 2 × MS;
+/// the result stays exact.
+#[test]
+fn injected_delay_adds_its_distance_to_every_chunk_both_ways() {
+    let (out, _) = job("--workers 1 --schedule dynamic --chunk 10000 --data range:100000 --inject delay=10:2");
+    assert!(out.exact);
+    let ms = out.elapsed_ns as f64 / 1e6;
+    assert!(ms >= 10.0 * 2.0 * 8.0, "10 chunks with 10±2 ms each way took only {ms:.1} ms");
 }

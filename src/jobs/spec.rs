@@ -433,8 +433,8 @@ impl JobSpec {
             None => Faults::default(),
         };
         if !(faults.drop.is_never() && faults.duplicate.is_never() && faults.reorder.is_never()) {
-            return Err("--inject for a job corrupts result frames only (corrupt=...): a dropped or doubled \
-                        result would break the one-reply-per-request exchange the workers keep"
+            return Err("--inject for a job corrupts result frames (corrupt=...) or delays messages (delay=MS[:JITTER]) \
+                        only: a dropped or doubled result would break the one-reply-per-request exchange the workers keep"
                 .into());
         }
         let listen = match &a.listen {

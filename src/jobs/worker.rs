@@ -193,6 +193,7 @@ fn serve(spec: &WorkerSpec, mut ch: Channel) -> Result<(), String> {
         heartbeat: Duration::from_millis(spec.heartbeat_ms),
     };
     let mut injector = Injector::new(&spec.faults, spec.worker as u16);
+    let mut distance = Jitter(spec.faults.seed ^ (spec.worker as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut seq = 0u64;
     proto::send_json(&mut ch, seq, &Up::Hello { worker: spec.worker, pid: std::process::id() })?;
     let mut asked = monotonic_nanos();
@@ -204,6 +205,10 @@ fn serve(spec: &WorkerSpec, mut ch: Channel) -> Result<(), String> {
             Incoming::Items(_) => return Err("items without a task".into()),
         };
         let Down::Task { chunk, start, len, items } = task else { return Ok(()) };
+        // Distance, one way: the task "arrives" that much later.
+        if let Some(d) = spec.faults.delay {
+            std::thread::sleep(d.wait(distance.next()));
+        }
         let task_ns = monotonic_nanos();
         let mut received = Vec::new();
         if items {
@@ -254,11 +259,28 @@ fn serve(spec: &WorkerSpec, mut ch: Channel) -> Result<(), String> {
             cpu_ns,
         });
         seq += 1;
+        // And back: the result leaves that much later.
+        if let Some(d) = spec.faults.delay {
+            std::thread::sleep(d.wait(distance.next()));
+        }
         asked = monotonic_nanos();
         match injector.as_mut().map(|i| i.decide(seq, 64, false)) {
             Some(Action::Corrupt(at)) => proto::send_json_corrupted(&mut ch, seq, &result, at)?,
             _ => drop(proto::send_json(&mut ch, seq, &result)?),
         }
+    }
+}
+
+/// A small generator for the delay's jitter (xorshift), seeded per worker.
+struct Jitter(u64);
+
+impl Jitter {
+    /// Uniform in [0, 1).
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

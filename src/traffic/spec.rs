@@ -287,6 +287,11 @@ impl RunSpec {
             return Err("TCP needs a host to listen on".into());
         }
         self.faults.validate(self.size)?;
+        if self.faults.delay.is_some() {
+            return Err(
+                "delay= is for jobs (ipc-lab job --inject delay=MS): the stage's latency is the mechanism's own".into(),
+            );
+        }
         if !self.faults.is_none() && self.pattern == Pattern::PingPong {
             return Err("faults need a one-way pattern (stream, pipeline, fan-out, fan-in): in ping-pong the \
                         pinger would wait forever for the echo of a dropped ping"

@@ -398,7 +398,7 @@ mod tests {
             RunSpec {
                 mechanism, pattern, size, max_payload, count, warmup, shm_ring_bytes, mq_depth, mq_msg_size, pin,
                 nodes, rate_per_sec: rate,
-                faults: Faults { drop: faults.0, duplicate: faults.1, reorder: faults.2, corrupt: faults.3, seed: faults.4 },
+                faults: Faults { drop: faults.0, duplicate: faults.1, reorder: faults.2, corrupt: faults.3, seed: faults.4, delay: None },
                 ..RunSpec::default()
             }
         }
