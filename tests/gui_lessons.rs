@@ -223,3 +223,38 @@ fn a_chinese_lesson_shows_cjk_glyphs_on_a_projector() {
     h.snapshot("lesson_zh_1024x768");
     let _ = std::fs::remove_dir_all(progress.parent().expect("dir"));
 }
+
+/// A run started in the Stage view after a lesson's experiment is the Stage's: turning a lesson
+/// page later leaves it running.
+#[test]
+fn a_page_turn_leaves_a_run_started_elsewhere_alone() {
+    let progress = progress_file("elsewhere");
+    let options = AppOptions {
+        lesson: Some("pipes".into()),
+        lang: Some(Lang::En),
+        progress_path: Some(progress.clone()),
+        ..Default::default()
+    };
+    let mut h = harness_at(options, [1280.0, 800.0]);
+    h.run_steps(3);
+    h.state_mut().run_experiment("pipe-stream", None);
+    step_until(&mut h, Duration::from_secs(5), "the lesson's stream", |app| app.model.is_running());
+    h.state_mut().stop();
+    step_until(&mut h, Duration::from_secs(5), "it stopped", |app| !app.model.is_running());
+    h.state_mut().ui_state.view = View::Stage;
+    h.run_steps(2);
+    h.state_mut().start();
+    step_until(&mut h, Duration::from_secs(5), "the stage's own run", |app| app.model.is_running());
+    h.state_mut().ui_state.view = View::Lessons;
+    h.run_steps(2);
+    h.key_press(egui::Key::End);
+    h.run_steps(2);
+    h.key_press(egui::Key::PageDown);
+    h.run_steps(4);
+    assert_eq!(h.state().ui_state.lesson.current, "fifos");
+    h.run_steps(4);
+    assert!(h.state().model.is_running(), "the Stage's run was stopped by a lesson's page turn");
+    h.state_mut().stop();
+    step_until(&mut h, Duration::from_secs(5), "stopped at the end", |app| !app.model.is_running());
+    let _ = std::fs::remove_dir_all(progress.parent().expect("dir"));
+}

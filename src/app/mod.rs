@@ -244,6 +244,7 @@ impl IpcLabApp {
 
     /// Starts (or restarts) the chosen scenario program.
     pub fn program_start(&mut self) {
+        self.leave_lesson_unless_there();
         if let Some(c) = self.ui_state.program.start_command() {
             self.program_pending.push(c);
         }
@@ -263,6 +264,7 @@ impl IpcLabApp {
     }
 
     pub fn start(&mut self) {
+        self.leave_lesson_unless_there();
         let spec = self.ui_state.setup.run_spec();
         if let Err(e) = spec.validate() {
             self.model.status = RunStatus::StartFailed(e);
@@ -457,6 +459,15 @@ impl IpcLabApp {
         }
         if presenter {
             self.ui_state.presenter = !self.ui_state.presenter;
+        }
+    }
+
+    /// A run started from another view is that view's, not the lesson's experiment any more: a
+    /// later page turn must not stop it.
+    fn leave_lesson_unless_there(&mut self) {
+        if self.ui_state.view != View::Lessons {
+            self.ui_state.lesson.running = None;
+            self.ui_state.lesson.challenge = None;
         }
     }
 
