@@ -258,3 +258,25 @@ fn a_page_turn_leaves_a_run_started_elsewhere_alone() {
     step_until(&mut h, Duration::from_secs(5), "stopped at the end", |app| !app.model.is_running());
     let _ = std::fs::remove_dir_all(progress.parent().expect("dir"));
 }
+
+/// A focused button scrolled out of sight gives up the focus, so Enter runs the experiment
+/// marked for it, not the hidden button, and no ring floats over other panels.
+#[test]
+fn a_focused_button_scrolled_away_gives_up_the_focus() {
+    let progress = progress_file("focus");
+    let options = AppOptions {
+        lesson: Some("pipes".into()),
+        lang: Some(Lang::En),
+        progress_path: Some(progress.clone()),
+        ..Default::default()
+    };
+    let mut h = harness_at(options, [1280.0, 800.0]);
+    h.run_steps(3);
+    h.get_by_label("Run it: pipe-eof-hang").focus();
+    h.run_steps(2);
+    assert!(h.ctx.memory(|m| m.focused()).is_some(), "the button has the focus");
+    h.key_press(egui::Key::End);
+    h.run_steps(6);
+    assert!(h.ctx.memory(|m| m.focused()).is_none(), "the hidden button kept the focus");
+    let _ = std::fs::remove_dir_all(progress.parent().expect("dir"));
+}

@@ -362,7 +362,8 @@ impl IpcLabApp {
 
     fn keyboard(&mut self, ui: &mut egui::Ui) {
         use egui::Key;
-        if ui.ctx().egui_wants_keyboard_input() {
+        // Only typing keeps the keys: a focused button (Tab) does not stop PageDown or Esc.
+        if ui.ctx().text_edit_focused() {
             return;
         }
         if self.ui_state.view == View::Programs {
@@ -373,9 +374,11 @@ impl IpcLabApp {
             self.lesson_keyboard(ui);
             return;
         }
+        // Space presses a focused button (Tab), as everywhere.
+        let focused = ui.ctx().memory(|m| m.focused()).is_some();
         let (space, step, esc, presenter, page) = ui.input_mut(|i| {
             (
-                i.consume_key(egui::Modifiers::NONE, Key::Space),
+                !focused && i.consume_key(egui::Modifiers::NONE, Key::Space),
                 i.consume_key(egui::Modifiers::NONE, Key::ArrowRight) || i.consume_key(egui::Modifiers::NONE, Key::S),
                 i.consume_key(egui::Modifiers::NONE, Key::Escape),
                 i.consume_key(egui::Modifiers::NONE, Key::F5) || i.consume_key(egui::Modifiers::NONE, Key::F11),
@@ -540,10 +543,11 @@ impl IpcLabApp {
         use egui::Key;
         const DIGITS: [Key; 9] =
             [Key::Num1, Key::Num2, Key::Num3, Key::Num4, Key::Num5, Key::Num6, Key::Num7, Key::Num8, Key::Num9];
+        let focused = ui.ctx().memory(|m| m.focused()).is_some();
         let (digit, space, esc, presenter) = ui.input_mut(|i| {
             (
                 DIGITS.iter().position(|&k| i.consume_key(egui::Modifiers::NONE, k)),
-                i.consume_key(egui::Modifiers::NONE, Key::Space),
+                !focused && i.consume_key(egui::Modifiers::NONE, Key::Space),
                 i.consume_key(egui::Modifiers::NONE, Key::Escape),
                 i.consume_key(egui::Modifiers::NONE, Key::F5) || i.consume_key(egui::Modifiers::NONE, Key::F11),
             )
@@ -853,8 +857,16 @@ impl Drop for IpcLabApp {
 /// focus look is the hover look, too faint to follow from the back of a room.
 fn focus_ring(ctx: &egui::Context) {
     let Some(id) = ctx.memory(|m| m.focused()) else { return };
-    let Some(r) = ctx.read_response(id) else { return };
-    let painter = ctx.layer_painter(egui::LayerId::new(egui::Order::Foreground, egui::Id::unique("focus-ring")));
+    // A widget scrolled out of sight gives its focus up: the ring would float over other panels,
+    // and Enter or Space would press a button nobody sees.
+    let visible = ctx.read_response(id).filter(|r| r.interact_rect.area() > 0.0 && r.rect.intersects(r.interact_rect));
+    let Some(r) = visible else {
+        ctx.memory_mut(|m| m.surrender_focus(id));
+        return;
+    };
+    let painter = ctx
+        .layer_painter(egui::LayerId::new(egui::Order::Foreground, egui::Id::unique("focus-ring")))
+        .with_clip_rect(r.interact_rect.expand(4.0));
     let stroke = egui::Stroke::new(2.5, egui::Color32::from_rgb(255, 200, 60));
     painter.rect_stroke(r.rect.expand(3.0), 4.0, stroke, egui::StrokeKind::Outside);
 }
