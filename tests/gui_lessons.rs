@@ -21,16 +21,28 @@ fn progress_file(name: &str) -> std::path::PathBuf {
     dir.join("progress.json")
 }
 
-#[test]
-fn lesson_two_runs_its_experiment_on_real_processes_and_page_down_opens_lesson_three() {
-    let progress = progress_file("two");
+/// The app at lesson `lesson` in English, in a window of `size` points, with its own progress
+/// file (`name`).
+fn lesson_at(
+    name: &str,
+    lesson: &str,
+    size: [f32; 2],
+    presenter: bool,
+) -> (egui_kittest::Harness<'static, ipc_lab::app::IpcLabApp>, std::path::PathBuf) {
+    let progress = progress_file(name);
     let options = AppOptions {
-        lesson: Some("pipes".into()),
+        lesson: Some(lesson.into()),
         lang: Some(Lang::En),
         progress_path: Some(progress.clone()),
+        presenter,
         ..Default::default()
     };
-    let mut h = harness_at(options, [1280.0, 800.0]);
+    (harness_at(options, size), progress)
+}
+
+#[test]
+fn lesson_two_runs_its_experiment_on_real_processes_and_page_down_opens_lesson_three() {
+    let (mut h, progress) = lesson_at("two", "pipes", [1280.0, 800.0], false);
     h.run_steps(3);
     assert_eq!(h.state().ui_state.view, View::Lessons);
     h.get_by_label_contains("Anonymous pipes");
@@ -88,15 +100,7 @@ fn lesson_two_runs_its_experiment_on_real_processes_and_page_down_opens_lesson_t
 /// it; turning the page stops the one still running and clears the stage.
 #[test]
 fn a_lesson_is_walked_with_keys_alone() {
-    let progress = progress_file("keys");
-    let options = AppOptions {
-        lesson: Some("pipes".into()),
-        lang: Some(Lang::En),
-        progress_path: Some(progress.clone()),
-        presenter: true,
-        ..Default::default()
-    };
-    let mut h = harness_at(options, [1024.0, 768.0]);
+    let (mut h, progress) = lesson_at("keys", "pipes", [1024.0, 768.0], true);
     h.run_steps(6);
     h.get_by_label_contains("Keys: PageDown");
     // ↓ scrolls a line, Home goes back to the top.
@@ -175,14 +179,7 @@ fn the_first_lesson_shown_is_marked_read() {
 
 #[test]
 fn a_challenge_in_a_lesson_is_won_on_the_scheduler_and_kept() {
-    let progress = progress_file("challenge");
-    let options = AppOptions {
-        lesson: Some("deadlocks".into()),
-        lang: Some(Lang::En),
-        progress_path: Some(progress.clone()),
-        ..Default::default()
-    };
-    let mut h = harness_at(options, [1280.0, 800.0]);
+    let (mut h, progress) = lesson_at("challenge", "deadlocks", [1280.0, 800.0], false);
     h.run_steps(3);
     let lesson = h.state().ui_state.lesson.lesson().expect("lesson 8").clone();
     let ci = lesson
@@ -228,14 +225,7 @@ fn a_chinese_lesson_shows_cjk_glyphs_on_a_projector() {
 /// page later leaves it running.
 #[test]
 fn a_page_turn_leaves_a_run_started_elsewhere_alone() {
-    let progress = progress_file("elsewhere");
-    let options = AppOptions {
-        lesson: Some("pipes".into()),
-        lang: Some(Lang::En),
-        progress_path: Some(progress.clone()),
-        ..Default::default()
-    };
-    let mut h = harness_at(options, [1280.0, 800.0]);
+    let (mut h, progress) = lesson_at("elsewhere", "pipes", [1280.0, 800.0], false);
     h.run_steps(3);
     h.state_mut().run_experiment("pipe-stream", None);
     step_until(&mut h, Duration::from_secs(5), "the lesson's stream", |app| app.model.is_running());
@@ -263,14 +253,7 @@ fn a_page_turn_leaves_a_run_started_elsewhere_alone() {
 /// marked for it, not the hidden button, and no ring floats over other panels.
 #[test]
 fn a_focused_button_scrolled_away_gives_up_the_focus() {
-    let progress = progress_file("focus");
-    let options = AppOptions {
-        lesson: Some("pipes".into()),
-        lang: Some(Lang::En),
-        progress_path: Some(progress.clone()),
-        ..Default::default()
-    };
-    let mut h = harness_at(options, [1280.0, 800.0]);
+    let (mut h, progress) = lesson_at("focus", "pipes", [1280.0, 800.0], false);
     h.run_steps(3);
     h.get_by_label("Run it: pipe-eof-hang").focus();
     h.run_steps(2);

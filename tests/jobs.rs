@@ -357,13 +357,26 @@ fn processes_threads_and_tasks_are_compared_and_python_runs_the_columns_example_
     }
 }
 
+/// A job of `n` items in chunks of 1,000 that take 20 ms each, through one local worker, taking
+/// workers from loopback.
+fn remote_job(n: u64) -> String {
+    format!("--workers 1 --schedule dynamic --chunk 1000 --data range:{n} --wait-ms 20 --listen 127.0.0.1:0")
+}
+
+/// The job's JSON result, once it ends (successfully).
+fn result_of(coordinator: std::process::Child) -> serde_json::Value {
+    let out = coordinator.wait_with_output().expect("coordinator");
+    assert!(out.status.success(), "the job failed");
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
 /// The coordinator with `--listen`: its address line on stderr, and the process, reading stdout
 /// to the end (the JSON result) and stderr.
-fn listening_job(args: &[&str]) -> (std::process::Child, String) {
+fn listening_job(line: &str) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut child = Command::new(exe())
         .args(["job", "--format", "json"])
-        .args(args)
+        .args(line.split_whitespace())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -383,25 +396,10 @@ fn listening_job(args: &[&str]) -> (std::process::Child, String) {
 #[test]
 fn a_remote_worker_joins_over_tcp_and_the_result_is_exact() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let (coordinator, addr) = listening_job(&[
-        "--workers",
-        "1",
-        "--schedule",
-        "dynamic",
-        "--chunk",
-        "1000",
-        "--data",
-        "range:40000",
-        "--wait-ms",
-        "20",
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let (coordinator, addr) = listening_job(&remote_job(40000));
     let worker = Command::new(exe()).args(["worker", "--connect", &addr]).output().expect("remote worker");
     assert!(worker.status.success(), "{}", String::from_utf8_lossy(&worker.stderr));
-    let out = coordinator.wait_with_output().expect("coordinator");
-    assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let v = result_of(coordinator);
     assert_eq!(v["exact"], serde_json::Value::Bool(true), "{v}");
     let workers = v["workers"].as_array().expect("workers");
     assert_eq!(workers.len(), 2, "{v}");
@@ -423,22 +421,7 @@ fn a_remote_worker_with_the_wrong_token_is_refused() {
     let (ours, theirs) = (dir.join("ours"), dir.join("theirs"));
     ipc_lab::jobs::auth::Token::create_file(&ours).unwrap();
     ipc_lab::jobs::auth::Token::create_file(&theirs).unwrap();
-    let (coordinator, addr) = listening_job(&[
-        "--workers",
-        "1",
-        "--schedule",
-        "dynamic",
-        "--chunk",
-        "1000",
-        "--data",
-        "range:20000",
-        "--wait-ms",
-        "20",
-        "--listen",
-        "127.0.0.1:0",
-        "--token-file",
-        ours.to_str().unwrap(),
-    ]);
+    let (coordinator, addr) = listening_job(&format!("{} --token-file {}", remote_job(20000), ours.display()));
     let worker = Command::new(exe())
         .args(["worker", "--connect", &addr, "--token-file", theirs.to_str().unwrap()])
         .output()
@@ -446,8 +429,7 @@ fn a_remote_worker_with_the_wrong_token_is_refused() {
     assert_eq!(worker.status.code(), Some(1));
     let said = String::from_utf8_lossy(&worker.stderr);
     assert!(said.lines().count() == 1 && said.contains("refused"), "one clear line: {said}");
-    let out = coordinator.wait_with_output().expect("coordinator");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let v = result_of(coordinator);
     assert_eq!(v["exact"], serde_json::Value::Bool(true));
     assert_eq!(v["workers"].as_array().map(|w| w.len()), Some(1), "nobody joined: {v}");
     let _ = std::fs::remove_dir_all(&dir);
@@ -467,20 +449,7 @@ fn listening_beyond_loopback_needs_a_token() {
 #[test]
 fn a_remote_worker_killed_mid_job_loses_nothing() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let (coordinator, addr) = listening_job(&[
-        "--workers",
-        "1",
-        "--schedule",
-        "dynamic",
-        "--chunk",
-        "1000",
-        "--data",
-        "range:60000",
-        "--wait-ms",
-        "20",
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let (coordinator, addr) = listening_job(&remote_job(60000));
     let mut worker = Command::new(exe())
         .args(["worker", "--connect", &addr])
         .stderr(std::process::Stdio::null())
@@ -489,9 +458,7 @@ fn a_remote_worker_killed_mid_job_loses_nothing() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     worker.kill().expect("kill");
     let _ = worker.wait();
-    let out = coordinator.wait_with_output().expect("coordinator");
-    assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let v = result_of(coordinator);
     assert_eq!(v["exact"], serde_json::Value::Bool(true), "{v}");
     let workers = v["workers"].as_array().expect("workers");
     assert_eq!(workers.len(), 2, "{v}");

@@ -458,7 +458,7 @@ impl IpcLabApp {
             self.program_step(d);
         }
         if stop {
-            self.stop_experiment();
+            self.stop_every_run();
         }
         if presenter {
             self.ui_state.presenter = !self.ui_state.presenter;
@@ -480,8 +480,8 @@ impl IpcLabApp {
             && (self.model.is_running() || self.ui_state.program.shared.running || self.ui_state.jobs.is_running())
     }
 
-    /// Stops the lesson's experiment, leaving its stage as it ended.
-    fn stop_experiment(&mut self) {
+    /// Stops whatever runs (stage, program, job), leaving each stage as it ended: a lesson's Stop, a page turn, a comparison starting.
+    fn stop_every_run(&mut self) {
         self.stop();
         if self.ui_state.program.shared.running {
             self.program_pending.push(ProgramCommand::Stop);
@@ -621,11 +621,7 @@ impl IpcLabApp {
             let others =
                 self.model.is_running() || self.ui_state.program.shared.running || self.ui_state.jobs.is_running();
             if comparing && others {
-                self.stop();
-                if self.ui_state.program.shared.running {
-                    self.program_pending.push(ProgramCommand::Stop);
-                }
-                self.ui_state.jobs.stop();
+                self.stop_every_run();
                 self.ui_state.compare.message = Some(tr!("compare.stopped_others"));
             }
             self.send_pending();
@@ -730,7 +726,7 @@ impl IpcLabApp {
         // A new lesson stops the last one's experiment and clears the stage beside it.
         let shown = (self.ui_state.lesson.current.clone(), self.ui_state.lesson.lang);
         if self.lesson_shown.as_ref().is_some_and(|s| s.0 != shown.0) && self.ui_state.lesson.running.is_some() {
-            self.stop_experiment();
+            self.stop_every_run();
             self.ui_state.lesson.running = None;
             self.ui_state.lesson.challenge = None;
         }
@@ -798,7 +794,7 @@ impl IpcLabApp {
             self.signal(role, signal);
         }
         if stop {
-            self.stop_experiment();
+            self.stop_every_run();
         }
         for a in actions {
             let lesson_ui::LessonAction::Run(id, challenge) = a;

@@ -643,6 +643,22 @@ impl Coordinator {
                 (Reply::Task(tx), None, None)
             }
         };
+        self.push_worker(id, pid, reply, proc_index, spawned, unblock, replaces);
+        Ok(())
+    }
+
+    /// Counts worker `id` in, whatever it is (a process, thread, task, or a remote one).
+    #[allow(clippy::too_many_arguments)]
+    fn push_worker(
+        &mut self,
+        id: u32,
+        pid: Option<u32>,
+        reply: Reply,
+        proc_index: Option<usize>,
+        spawned: Instant,
+        unblock: Option<(EndpointSpec, Option<String>)>,
+        replaces: Option<u32>,
+    ) {
         self.workers.push(Wk {
             id,
             pid,
@@ -660,7 +676,6 @@ impl Coordinator {
             last_arrived_ns: 0,
         });
         self.replaces.insert(id, replaces);
-        Ok(())
     }
 
     /// Takes workers from other hosts on `addr`: each connection must prove the token within 5 s
@@ -767,23 +782,7 @@ impl Coordinator {
                 return;
             }
         }
-        self.workers.push(Wk {
-            id,
-            pid: None,
-            reply: Some(Reply::Channel(tx)),
-            proc_index: None,
-            spawned: Instant::now(),
-            hello: false,
-            pending: false,
-            chunk: None,
-            last_heard: Instant::now(),
-            silent: false,
-            gone: false,
-            stats: WorkerStats { worker: id, pid: None, fate: "running".into(), ..WorkerStats::default() },
-            unblock: None,
-            last_arrived_ns: 0,
-        });
-        self.replaces.insert(id, None);
+        self.push_worker(id, None, Reply::Channel(tx), None, Instant::now(), None, None);
         emit(JobEvent::Remote { what: format!("w{id} joined from {peer}"), at_ns });
     }
 

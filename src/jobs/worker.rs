@@ -193,7 +193,12 @@ fn serve(spec: &WorkerSpec, mut ch: Channel) -> Result<(), String> {
         heartbeat: Duration::from_millis(spec.heartbeat_ms),
     };
     let mut injector = Injector::new(&spec.faults, spec.worker as u16);
-    let mut distance = Jitter(spec.faults.seed ^ (spec.worker as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    // The delay's jitter: splitmix64 over the draws, seeded per worker.
+    let (seed, mut draws) = (spec.faults.seed ^ (spec.worker as u64) << 32, 0u64);
+    let mut uniform = || {
+        draws += 1;
+        (super::compute::mix(seed.wrapping_add(draws)) >> 11) as f64 / (1u64 << 53) as f64
+    };
     let mut seq = 0u64;
     proto::send_json(&mut ch, seq, &Up::Hello { worker: spec.worker, pid: std::process::id() })?;
     let mut asked = monotonic_nanos();
@@ -207,7 +212,7 @@ fn serve(spec: &WorkerSpec, mut ch: Channel) -> Result<(), String> {
         let Down::Task { chunk, start, len, items } = task else { return Ok(()) };
         // Distance, one way: the task "arrives" that much later.
         if let Some(d) = spec.faults.delay {
-            std::thread::sleep(d.wait(distance.next()));
+            std::thread::sleep(d.wait(uniform()));
         }
         let task_ns = monotonic_nanos();
         let mut received = Vec::new();
@@ -261,26 +266,13 @@ fn serve(spec: &WorkerSpec, mut ch: Channel) -> Result<(), String> {
         seq += 1;
         // And back: the result leaves that much later.
         if let Some(d) = spec.faults.delay {
-            std::thread::sleep(d.wait(distance.next()));
+            std::thread::sleep(d.wait(uniform()));
         }
         asked = monotonic_nanos();
         match injector.as_mut().map(|i| i.decide(seq, 64, false)) {
             Some(Action::Corrupt(at)) => proto::send_json_corrupted(&mut ch, seq, &result, at)?,
             _ => drop(proto::send_json(&mut ch, seq, &result)?),
         }
-    }
-}
-
-/// A small generator for the delay's jitter (xorshift), seeded per worker.
-struct Jitter(u64);
-
-impl Jitter {
-    /// Uniform in [0, 1).
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

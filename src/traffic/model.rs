@@ -1106,6 +1106,10 @@ mod tests {
     }
 
     fn msg(role: Role, direction: Direction, seq: u64, recv: Option<u64>) -> Update {
+        msg_at(role, direction, seq, 1_000 + seq, recv)
+    }
+
+    fn msg_at(role: Role, direction: Direction, seq: u64, send: u64, recv: Option<u64>) -> Update {
         Update::Event(RunEvent::Telemetry {
             worker_id: role.wire_id() as usize,
             event: Event::Message(MessageEvent {
@@ -1114,7 +1118,7 @@ mod tests {
                 direction,
                 seq,
                 size: 64,
-                send_ts_nanos: 1_000 + seq,
+                send_ts_nanos: send,
                 recv_ts_nanos: recv,
                 sample_every: 1,
             }),
@@ -1316,21 +1320,7 @@ mod tests {
     #[test]
     fn ping_pong_packets_cross_in_the_protocols_order() {
         let mut m = started(Pattern::PingPong);
-        let event = |role: Role, direction, seq: u64, send: u64, recv: Option<u64>| {
-            Update::Event(RunEvent::Telemetry {
-                worker_id: role.wire_id() as usize,
-                event: Event::Message(MessageEvent {
-                    role,
-                    peer: role.peer(),
-                    direction,
-                    seq,
-                    size: 64,
-                    send_ts_nanos: send,
-                    recv_ts_nanos: recv,
-                    sample_every: 1,
-                }),
-            })
-        };
+        let event = msg_at;
         // A round trip every 50 ms, each leg 100 µs (200 ms on the stage); reports arrive in the
         // order two processes may send them: the echo's before the pinger's now and then.
         for seq in 0..40u64 {
