@@ -146,9 +146,30 @@ pub fn event(e: &JobEvent, t0_ns: u64) -> Option<String> {
         }
         JobEvent::Refused { worker, why } => tr!("jobs.log_refused", w = worker, why = why),
         JobEvent::Remote { what, at_ns } => tr!("jobs.log_remote", t = ms(*at_ns, t0_ns), what = what),
+        JobEvent::Listening { addr, token, at_ns } => {
+            tr!("jobs.log_remote", t = ms(*at_ns, t0_ns), what = listening(addr, *token))
+        }
+        JobEvent::Node { worker, host, addr, rejoins } => {
+            let host = host.as_deref().unwrap_or("?");
+            match rejoins {
+                Some(r) => tr!("jobs.log_node_again", w = worker, host = host, addr = addr, was = r),
+                None => tr!("jobs.log_node", w = worker, host = host, addr = addr),
+            }
+        }
         JobEvent::Failed { why } => tr!("jobs.log_failed", why = why),
         _ => return None,
     })
+}
+
+/// The command a worker on another host runs to join a job listening on `addr`.
+pub fn worker_command(addr: &str, token: bool) -> String {
+    let with = if token { " --token-file FILE" } else { "" };
+    format!("ipc-lab worker --connect {addr}{with}")
+}
+
+/// Where the job takes workers, and how they join.
+pub fn listening(addr: &str, token: bool) -> String {
+    tr!("jobs.listening", addr = addr, cmd = worker_command(addr, token))
 }
 
 /// A chunk's history as one line: assigned to w2 at 0.1 ms, requeued from w2 at 310 ms, ...
