@@ -350,8 +350,8 @@ impl JobModel {
             }
             JobEvent::Node { worker, host, addr, rejoins } => {
                 let node = NodeStats { host: host.clone(), addr: addr.clone(), rejoins: *rejoins, ..Default::default() };
+                // The table says it; the log has the join.
                 self.ensure_worker(*worker).node = Some(node);
-                self.log(&e);
             }
             JobEvent::Clock { worker, rtt_ns, best_rtt_ns, offset_ns } => {
                 if let Some(w) = self.worker(*worker) {

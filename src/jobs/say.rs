@@ -161,6 +161,23 @@ pub fn event(e: &JobEvent, t0_ns: u64) -> Option<String> {
     })
 }
 
+/// Sorted chunk ids as ranges ("0–3, 7, 9–10"), at most `most` of them, then "…".
+pub fn ranges(ids: &[u32], most: usize) -> String {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for &i in ids {
+        match runs.last_mut() {
+            Some((_, end)) if *end + 1 == i => *end = i,
+            _ => runs.push((i, i)),
+        }
+    }
+    let mut out: Vec<String> =
+        runs.iter().take(most).map(|&(a, b)| if a == b { format!("{a}") } else { format!("{a}–{b}") }).collect();
+    if runs.len() > most {
+        out.push("…".into());
+    }
+    out.join(", ")
+}
+
 /// The command a worker on another host runs to join a job listening on `addr`.
 pub fn worker_command(addr: &str, token: bool) -> String {
     let with = if token { " --token-file FILE" } else { "" };
