@@ -509,7 +509,7 @@ fn job_cmd(a: ipc_lab::jobs::spec::JobArgs) -> anyhow::Result<ExitCode> {
     if let Some(counts) = counts {
         let s = sweep::sweep(&spec, &counts, &exe, None, |o| {
             if !json {
-                eprintln!("  {} × {}: {}", o.workers.len(), say::kind(o.spec.kind), say::millis(o.elapsed_ns));
+                eprintln!("  {} × {}: {}", o.workers.len(), say::kind(o.spec.kind, o.workers.len()), say::millis(o.elapsed_ns));
             }
         })
         .map_err(anyhow::Error::msg)?;

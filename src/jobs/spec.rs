@@ -80,6 +80,8 @@ pub struct JobArgs {
     pub heartbeat_ms: u64,
     /// Corrupt a fraction (or given sequence numbers) of the workers' result frames, e.g.
     /// corrupt=0.05,seed=3: the coordinator sees the checksum fail and computes the chunk again.
+    /// Or delay=MS[:JITTER]: every task reaches a worker, and every result leaves it, MS ms later
+    /// (± JITTER), distance on one machine.
     #[arg(long, value_name = "FAULTS")]
     pub inject: Option<String>,
     /// Run the job once per worker count (e.g. 1,2,4,8): speedup, efficiency, Amdahl's serial share.
