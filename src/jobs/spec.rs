@@ -653,6 +653,10 @@ mod tests {
             ("--as thread --kill-worker 1@1", "only processes"),
             ("--inject drop=0.1", "corrupt"),
             ("--mechanism carrier-pigeon", "carrier-pigeon"),
+            ("--engine warp", "--engine"),
+            ("--hostfile /etc/hosts", "--hostfile"),
+            ("--engine mpi --as thread", "--as thread"),
+            ("--engine mpi --kill-worker 1@1", "--kill-worker"),
         ] {
             let err = spec(line).expect_err(line);
             assert!(err.contains(says), "{line}: {err}");
