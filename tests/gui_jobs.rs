@@ -95,3 +95,21 @@ fn processes_threads_and_tasks_are_compared_from_the_view() {
     h.run_steps(2);
     let _ = h.get_by_label("async tasks, one thread");
 }
+
+/// A build without the MPI engine shows the choice, disabled, with the reason on hover: how a
+/// mechanism this platform lacks is reported.
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn the_mpi_engine_is_shown_disabled_with_how_to_get_it() {
+    let mut h = jobs_view();
+    assert!(h.get_by_label("MPI").accesskit_node().is_disabled(), "MPI is not offered by this build");
+    assert!(!h.get_by_label("ours").accesskit_node().is_disabled());
+    h.get_by_label("MPI").hover();
+    for _ in 0..60 {
+        h.step();
+    }
+    h.get_by_label_contains("cargo build --release --features mpi");
+    h.get_by_label("MPI").click();
+    h.run_steps(2);
+    assert_eq!(h.state().ui_state.jobs.args.engine, "ours", "a disabled choice cannot be taken");
+}

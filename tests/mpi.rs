@@ -7,6 +7,8 @@
 #![cfg(feature = "mpi")]
 
 mod common;
+#[path = "common/ui.rs"]
+mod ui;
 
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -276,4 +278,34 @@ fn options_mpi_cannot_honour_are_refused_by_name() {
         assert_eq!(stderr.lines().count(), 1, "{line}: one line: {stderr}");
         assert!(stderr.contains(says) && stderr.contains("--engine mpi"), "{line}: {stderr}");
     }
+}
+
+#[test]
+fn the_view_shows_the_same_job_on_both_engines_side_by_side() {
+    use egui_kittest::kittest::Queryable;
+    let _one = one_at_a_time();
+    let mut h = ui::harness(ipc_lab::app::AppOptions {
+        job: Some("--workers 2 --schedule dynamic --data range:1000000 --work 5".into()),
+        ..Default::default()
+    });
+    h.run_steps(2);
+    for (engine, word) in [("mpi", "MPI"), ("ours", "ours")] {
+        h.get_by_label(word).click();
+        h.run_steps(2);
+        assert_eq!(h.state().ui_state.jobs.args.engine, engine);
+        h.get_by_label("Start job").click();
+        ui::step_until(&mut h, Duration::from_secs(60), "the job to end", |app| {
+            let m = &app.ui_state.jobs.model;
+            !app.ui_state.jobs.is_running() && (m.outcome.is_some() || m.failed.is_some())
+        });
+        let m = &h.state().ui_state.jobs.model;
+        assert!(m.outcome.as_ref().is_some_and(|o| o.exact && o.spec.engine.as_str() == engine), "{:?}", m.failed);
+    }
+    h.run_steps(2);
+    h.get_by_label("The same job on each engine (last run of each)");
+    let times = &h.state().ui_state.jobs.engines;
+    let spec = h.state().ui_state.jobs.spec().unwrap();
+    let rows: Vec<&str> = times.of(&spec).iter().map(|r| r.engine.as_str()).collect();
+    assert_eq!(rows, ["ours", "mpi"], "ours first, then MPI");
+    assert!(times.of(&spec).iter().all(|r| r.exact && r.elapsed_ns > 0));
 }
