@@ -513,7 +513,9 @@ impl JobSpec {
         if engine == Engine::Mpi {
             mpi_refusals(a, kind, ship)?;
         } else if a.hostfile.is_some() {
-            return Err("--hostfile places MPI ranks (--engine mpi); our workers join from other hosts with --listen".into());
+            return Err(
+                "--hostfile places MPI ranks (--engine mpi); our workers join from other hosts with --listen".into()
+            );
         }
         Ok(JobSpec {
             workers: a.workers,

@@ -59,23 +59,55 @@ pub struct RankSpec {
 #[serde(rename_all = "snake_case")]
 pub enum RankLine {
     /// First: the protocol, MPI_COMM_WORLD's size and the MPI library.
-    Hello { protocol: u32, ranks: u32, library: String },
+    Hello {
+        protocol: u32,
+        ranks: u32,
+        library: String,
+    },
     /// Worker rank `worker` is up: its PID and start time (so that only it is ever signalled),
     /// its host, and when MPI_Init returned in it.
-    Up { worker: u32, pid: u32, start_time: Option<u64>, host: String, ready_ns: u64 },
+    Up {
+        worker: u32,
+        pid: u32,
+        start_time: Option<u64>,
+        host: String,
+        ready_ns: u64,
+    },
     /// Every rank is past the barrier after MPI_Init: the job's clock starts.
-    Started { at_ns: u64 },
-    Assigned { chunk: u32, worker: u32, at_ns: u64 },
+    Started {
+        at_ns: u64,
+    },
+    Assigned {
+        chunk: u32,
+        worker: u32,
+        at_ns: u64,
+    },
     /// The chunk's task and items are out of rank 0 (the collective or the send returned).
-    Sent { chunk: u32, worker: u32, bytes: u64, at_ns: u64 },
+    Sent {
+        chunk: u32,
+        worker: u32,
+        bytes: u64,
+        at_ns: u64,
+    },
     /// A chunk's answer, with the worker's own account of its time, as it reached rank 0.
-    Result { worker: u32, result: ChunkResult, arrived_ns: u64 },
+    Result {
+        worker: u32,
+        result: ChunkResult,
+        arrived_ns: u64,
+    },
     /// The static schedule's MPI_Reduce: the total and digest as MPI combined them.
-    Reduced { partial: Partial, digest: u64 },
+    Reduced {
+        partial: Partial,
+        digest: u64,
+    },
     /// The last result is in: first task to last result.
-    End { elapsed_ns: u64 },
+    End {
+        elapsed_ns: u64,
+    },
     /// Rank 0 could not go on; it aborts every rank after saying so.
-    Error { why: String },
+    Error {
+        why: String,
+    },
 }
 
 /// Why the MPI engine cannot run here: the way a platform that lacks a mechanism says so.
@@ -228,7 +260,8 @@ impl Mpirun {
             // Still there (mpirun was killed before it could end it): the same process, by
             // its start time, and only then.
             if crate::mechanism::peer_alive(pid, start) {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+                let _ =
+                    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
             }
         }
         self.status
@@ -406,7 +439,13 @@ impl Fold {
                 w.pid = local.then_some(pid);
                 w.startup_ns = if local { ready_ns.saturating_sub(launched_ns) } else { 0 };
                 let startup_ns = w.startup_ns;
-                emit(JobEvent::WorkerUp { worker, pid: local.then_some(pid), startup_ns, replaces: None, at_ns: ready_ns });
+                emit(JobEvent::WorkerUp {
+                    worker,
+                    pid: local.then_some(pid),
+                    startup_ns,
+                    replaces: None,
+                    at_ns: ready_ns,
+                });
                 return Ok(local.then_some((pid, start_time)));
             }
             RankLine::Started { at_ns } => {
@@ -449,7 +488,8 @@ impl Fold {
             return Err(format!("w{worker} answered for chunk {c}, which does not exist"));
         }
         let t0 = self.t0_ns.unwrap_or(0);
-        let last = self.last_arrived_ns.get_mut(worker.wrapping_sub(1) as usize).ok_or(format!("no worker {worker}"))?;
+        let last =
+            self.last_arrived_ns.get_mut(worker.wrapping_sub(1) as usize).ok_or(format!("no worker {worker}"))?;
         let idle_from = r.asked_ns.max(*last).max(t0);
         *last = arrived_ns;
         let w = self.worker(worker).ok_or(format!("no worker {worker}"))?;

@@ -54,7 +54,8 @@ pub fn main(spec_json: &str) -> i32 {
     let world = universe.world();
     let rank = world.rank();
     let mut out = Out::new();
-    let done = if rank == 0 { master(&spec.job, &world, ready_ns, &mut out) } else { worker(&spec.job, &world, ready_ns) };
+    let done =
+        if rank == 0 { master(&spec.job, &world, ready_ns, &mut out) } else { worker(&spec.job, &world, ready_ns) };
     match done {
         Ok(()) => {
             out.flush();
@@ -357,17 +358,9 @@ fn worker_static(
             let [chunk, start, len] = task;
             match chunk {
                 NO_CHUNK => None,
-                _ => Some(answer(
-                    work,
-                    chunk as u32,
-                    start,
-                    len,
-                    Items::Make(file),
-                    asked_ns,
-                    asked_ns,
-                    data_ns,
-                    wrong,
-                )?),
+                _ => {
+                    Some(answer(work, chunk as u32, start, len, Items::Make(file), asked_ns, asked_ns, data_ns, wrong)?)
+                }
             }
         }
     };
