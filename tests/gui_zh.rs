@@ -58,6 +58,7 @@ const NOTATION: &[&str] = &[
     "egui",
     "pthread",
     "errno",
+    "mpirun",
     "Nagle",
     "GIL",
     "Perfetto",

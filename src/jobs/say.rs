@@ -44,9 +44,10 @@ pub fn op(o: super::spec::Op) -> String {
 
 /// The job in one line: what, over what, how scheduled and shipped.
 pub fn headline(s: &JobSpec) -> String {
-    let how = match s.kind {
-        WorkerKind::Process => format!("{} ({})", kind(s.kind, s.workers), s.mechanism),
-        k => kind(k, s.workers),
+    let how = match (s.engine, s.kind) {
+        (super::spec::Engine::Mpi, _) => tr!("mpi.how"),
+        (_, WorkerKind::Process) => format!("{} ({})", kind(s.kind, s.workers), s.mechanism),
+        (_, k) => kind(k, s.workers),
     };
     tr!(
         "jobs.headline",
