@@ -542,3 +542,26 @@ fn a_remote_worker_dropped_after_a_silence_joins_again() {
         });
     assert!(requeued_from_2, "its chunk in hand was requeued: {}", v["chunks"]);
 }
+
+/// Failed handshakes slow that address down: right after a wrong answer its next connection is
+/// closed unheard (no challenge at all), and once the pause (200 ms after one failure) has
+/// passed it is challenged again.
+#[test]
+fn failed_handshakes_slow_that_address_down() {
+    use ipc_lab::jobs::auth::{AuthError, TOKEN_LEN, Token, worker_handshake};
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let (coordinator, addr) = listening_job(&remote_job(60000));
+    let wrong = Token::from_bytes([7; TOKEN_LEN]);
+    let attempt = || {
+        let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        worker_handshake(&mut s, &wrong).err()
+    };
+    assert_eq!(attempt(), Some(AuthError::Refused), "challenged and refused");
+    assert_eq!(attempt(), Some(AuthError::Truncated), "closed unheard during the pause");
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert_eq!(attempt(), Some(AuthError::Refused), "challenged again after the pause");
+    let v = result_of(coordinator);
+    assert_eq!(v["exact"], serde_json::Value::Bool(true));
+    assert_eq!(v["workers"].as_array().map(|w| w.len()), Some(1), "nobody joined: {v}");
+}

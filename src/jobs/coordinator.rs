@@ -779,11 +779,13 @@ impl Coordinator {
         self.replaces.insert(id, replaces);
     }
 
-    /// Takes workers from other hosts on `addr`: each connection must prove the token within 5 s
-    /// (an all-zero token on loopback without a file); refusals are logged and slow the next
-    /// accept down (doubling to 5 s), so guessing is slow.
+    /// Takes workers from other hosts on `addr`: each connection must prove the token, each read
+    /// within 5 s (an all-zero token on loopback without a file); refusals are logged, and the
+    /// refused address's next connections are closed unheard for a while (100 ms doubling to
+    /// 5 s), so guessing is slow.
     fn listen(&mut self, addr: std::net::SocketAddr, emit: &mut dyn FnMut(JobEvent)) -> Result<(), String> {
-        use crate::jobs::auth::{SealedLink, TOKEN_LEN, Token, coordinator_handshake};
+        use crate::jobs::auth::{TOKEN_LEN, Token};
+        use std::collections::HashMap;
         use std::sync::atomic::{AtomicBool, Ordering};
         let token = match &self.spec.token_file {
             Some(f) => Token::load(f)?,
@@ -797,29 +799,32 @@ impl Coordinator {
         let t = std::thread::Builder::new()
             .name("job-listen".into())
             .spawn(move || {
-                let mut failures = 0u32;
+                let token = Arc::new(token);
+                // Per address: failed handshakes so far, and until when its next connection is
+                // closed unheard (100 ms doubling to 5 s), so guessing is slow for that host
+                // alone. Each handshake runs on its own thread (at most MAX_HANDSHAKES at once),
+                // so one slow or silent peer holds up nobody else.
+                let penalty = Arc::new(std::sync::Mutex::new(HashMap::<std::net::IpAddr, (u32, Instant)>::new()));
+                let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
                 while !flag.load(Ordering::Relaxed) {
                     match listener.accept() {
-                        Ok((mut s, peer)) => {
-                            let ready = s.set_nonblocking(false).is_ok()
-                                && s.set_read_timeout(Some(Duration::from_secs(5))).is_ok()
-                                && s.set_nodelay(true).is_ok();
-                            match coordinator_handshake(&mut s, &token) {
-                                Ok(sealed) if ready && s.set_read_timeout(None).is_ok() => {
-                                    failures = 0;
-                                    if let Ok(stream) = s.try_clone() {
-                                        let link = Box::new(SealedLink::new(s, sealed));
-                                        let _ = tx.send(In::Joined { link, stream, peer: peer.to_string() });
-                                    }
-                                }
-                                Ok(_) => {}
-                                Err(e) => {
-                                    failures += 1;
-                                    let _ = tx.send(In::Refused { peer: peer.to_string(), why: e.to_string() });
-                                    let pause =
-                                        Duration::from_millis(100 << failures.min(6)).min(Duration::from_secs(5));
-                                    std::thread::sleep(pause);
-                                }
+                        Ok((s, peer)) => {
+                            let waiting = penalty
+                                .lock()
+                                .map(|p| p.get(&peer.ip()).is_some_and(|&(_, until)| Instant::now() < until))
+                                .unwrap_or(false);
+                            if waiting || busy.load(Ordering::Relaxed) >= MAX_HANDSHAKES {
+                                drop(s);
+                                continue;
+                            }
+                            busy.fetch_add(1, Ordering::Relaxed);
+                            let (tx, token, penalty, busy) = (tx.clone(), token.clone(), penalty.clone(), busy.clone());
+                            let spawned = std::thread::Builder::new().name("job-handshake".into()).spawn(move || {
+                                handshake(s, peer, &token, &tx, &penalty);
+                                busy.fetch_sub(1, Ordering::Relaxed);
+                            });
+                            if spawned.is_err() {
+                                std::thread::sleep(Duration::from_millis(200));
                             }
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -1182,6 +1187,11 @@ impl Coordinator {
             w.gone = true;
             w.pending = false;
             w.reply = None;
+            // A remote worker's link given up for any reason (a frame that did not open, an
+            // answer for no chunk) is closed, so a worker still there notices and joins again.
+            if let Some(link) = &w.remote {
+                let _ = link.stream.shutdown(std::net::Shutdown::Both);
+            }
             if w.stats.fate == "running" {
                 w.stats.fate = "died".into();
             }
@@ -1442,6 +1452,46 @@ const MAX_CORRUPT: u32 = 5;
 
 /// Completes the rendezvous a proxy waits in when its worker never came: connects to its
 /// listening socket, or opens both FIFOs for a moment.
+/// Most handshakes with would-be workers under way at once; more connections wait their turn
+/// closed.
+const MAX_HANDSHAKES: usize = 16;
+
+/// One connection to `--listen`: the handshake (each read within 5 s), then the joined link to
+/// the coordinator, or a refusal that puts its address in the penalty box for a while.
+#[allow(clippy::type_complexity)]
+fn handshake(
+    mut s: std::net::TcpStream,
+    peer: std::net::SocketAddr,
+    token: &crate::jobs::auth::Token,
+    tx: &Sender<In>,
+    penalty: &std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (u32, Instant)>>,
+) {
+    use crate::jobs::auth::{SealedLink, coordinator_handshake};
+    let ready = s.set_nonblocking(false).is_ok()
+        && s.set_read_timeout(Some(Duration::from_secs(5))).is_ok()
+        && s.set_nodelay(true).is_ok();
+    match coordinator_handshake(&mut s, token) {
+        Ok(sealed) if ready && s.set_read_timeout(None).is_ok() => {
+            if let Ok(mut p) = penalty.lock() {
+                p.remove(&peer.ip());
+            }
+            if let Ok(stream) = s.try_clone() {
+                let link = Box::new(SealedLink::new(s, sealed));
+                let _ = tx.send(In::Joined { link, stream, peer: peer.to_string() });
+            }
+        }
+        Ok(_) => {}
+        Err(e) => {
+            if let Ok(mut p) = penalty.lock() {
+                let e = p.entry(peer.ip()).or_insert((0, Instant::now()));
+                e.0 += 1;
+                e.1 = Instant::now() + Duration::from_millis(100 << e.0.min(6)).min(Duration::from_secs(5));
+            }
+            let _ = tx.send(In::Refused { peer: peer.to_string(), why: e.to_string() });
+        }
+    }
+}
+
 fn unblock(endpoint: &EndpointSpec, address: Option<&str>) {
     match endpoint {
         EndpointSpec::Tcp { .. } => {

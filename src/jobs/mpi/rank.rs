@@ -261,6 +261,8 @@ fn answer(
         computed_ns: monotonic_nanos(),
         waited_ns,
         cpu_ns: acc.cpu_ns,
+        // Sent with the next request, straight after.
+        sent_ns: monotonic_nanos(),
     })
 }
 
