@@ -95,3 +95,45 @@ fn processes_threads_and_tasks_are_compared_from_the_view() {
     h.run_steps(2);
     let _ = h.get_by_label("async tasks, one thread");
 }
+
+/// Workers from other hosts, from the view: the job listens on loopback, the view shows the
+/// command that joins it, "Start a worker here" starts a real `ipc-lab worker --connect` that
+/// proves the (all-zero loopback) token, and the Remote nodes table shows it with its host,
+/// address, a measured round trip and chunks; the result is exact and the worker has ended.
+#[test]
+fn a_worker_started_from_the_view_joins_over_tcp_and_shows_as_a_remote_node() {
+    let mut h = jobs_view();
+    {
+        let j = &mut h.state_mut().ui_state.jobs;
+        j.items = 20_000_000;
+        j.args.work = 40;
+        j.args.workers = 1;
+        j.args.wait_ms = 40;
+    }
+    h.get_by_label("Workers from other hosts").click();
+    h.run_steps(2);
+    h.get_by_label("Start job").click();
+    step_until(&mut h, Duration::from_secs(20), "the job to listen", |app| {
+        app.ui_state.jobs.model.listening.is_some() && app.ui_state.jobs.model.chunks_done >= 1
+    });
+    let (addr, token) = h.state().ui_state.jobs.model.listening.clone().expect("listening");
+    assert!(addr.starts_with("127.0.0.1:") && !token, "{addr}");
+    h.get_by_label(&format!("ipc-lab worker --connect {addr}"));
+    h.get_by_label("Start a worker here").click();
+    step_until(&mut h, Duration::from_secs(30), "the remote node's first result", |app| {
+        app.ui_state.jobs.model.workers.iter().any(|w| w.node.as_ref().is_some_and(|n| n.rtt_ns.is_some()))
+    });
+    h.run_steps(2);
+    h.get_by_label("Remote nodes");
+    h.get_by_label("round trip (best / latest)");
+    let node = h.state().ui_state.jobs.model.workers.iter().find_map(|w| w.node.clone()).expect("a node");
+    h.get_by_label(&node.addr);
+    step_until(&mut h, Duration::from_secs(90), "the job to end", |app| app.ui_state.jobs.model.outcome.is_some());
+    let out = h.state().ui_state.jobs.model.outcome.clone().expect("finished");
+    assert!(out.exact, "{:?} against {:?}", out.result, out.expected);
+    let remote = out.workers.iter().find(|w| w.node.is_some()).expect("the remote worker in the outcome");
+    assert!(remote.chunks > 0, "it computed: {remote:?}");
+    step_until(&mut h, Duration::from_secs(10), "the joined worker to end", |app| {
+        app.ui_state.jobs.joiners.0.is_empty()
+    });
+}

@@ -481,3 +481,63 @@ fn injected_delay_adds_its_distance_to_every_chunk_both_ways() {
     let ms = out.elapsed_ns as f64 / 1e6;
     assert!(ms >= 10.0 * 2.0 * 8.0, "10 chunks with 10±2 ms each way took only {ms:.1} ms");
 }
+
+/// A remote node's round trip and clock offset are measured from each task and its result (NTP's
+/// four times). With 10 ms of injected delay each way, the best round trip is at least 20 ms;
+/// on one machine the two clocks are one, so the offset measured is within half a round trip of
+/// zero, and the node says its host name and address.
+#[test]
+fn a_remote_nodes_round_trip_and_clock_offset_are_measured() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let (coordinator, addr) = listening_job(&format!("{} --inject delay=10", remote_job(20000)));
+    let worker = Command::new(exe()).args(["worker", "--connect", &addr]).output().expect("remote worker");
+    assert!(worker.status.success(), "{}", String::from_utf8_lossy(&worker.stderr));
+    let v = result_of(coordinator);
+    assert_eq!(v["exact"], serde_json::Value::Bool(true), "{v}");
+    let node = &v["workers"][1]["node"];
+    let rtt = node["rtt_ns"].as_u64().expect("a round trip") as f64 / 1e6;
+    let offset = node["offset_ns"].as_i64().expect("an offset") as f64 / 1e6;
+    assert!(rtt >= 20.0, "10 ms each way, yet a round trip of {rtt:.2} ms");
+    assert!(rtt < 200.0, "a round trip of {rtt:.2} ms on loopback with 20 ms of delay");
+    assert!(offset.abs() <= rtt / 2.0, "one clock, yet an offset of {offset:.3} ms (round trip {rtt:.2} ms)");
+    assert!(node["addr"].as_str().is_some_and(|a| a.starts_with("127.0.0.1:")), "{node}");
+    assert!(node["host"].as_str().is_some_and(|h| !h.is_empty()), "{node}");
+    assert!(v["workers"][0]["node"].is_null(), "a local worker is no node: {v}");
+}
+
+/// A remote worker stopped past the silence limit is dropped and its chunk requeued; continued,
+/// it finds its link broken, proves the token again and rejoins as a new worker that names the
+/// one it was; it computes again, and the result is exact.
+#[test]
+fn a_remote_worker_dropped_after_a_silence_joins_again() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let (coordinator, addr) = listening_job(&format!("{} --heartbeat-ms 50", remote_job(200000)));
+    let worker = Command::new(exe())
+        .args(["worker", "--connect", &addr])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("remote worker");
+    let pid = Pid::from_raw(worker.id() as i32);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    kill(pid, Signal::SIGSTOP).expect("stop");
+    // Five heartbeat intervals are 250 ms.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    kill(pid, Signal::SIGCONT).expect("continue");
+    let out = worker.wait_with_output().expect("remote worker");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("joining again") && said.contains("(was w2)"), "{said}");
+    let v = result_of(coordinator);
+    assert_eq!(v["exact"], serde_json::Value::Bool(true), "{v}");
+    let workers = v["workers"].as_array().expect("workers");
+    assert_eq!(workers.len(), 3, "w1 here, w2 dropped, w3 the same worker again: {v}");
+    assert!(workers[1]["fate"].as_str().is_some_and(|f| f.starts_with("dropped")), "{}", workers[1]);
+    assert_eq!(workers[2]["node"]["rejoins"], 2, "{}", workers[2]);
+    assert!(workers[2]["chunks"].as_u64().is_some_and(|c| c > 0), "it computed again: {}", workers[2]);
+    let requeued_from_2 = v["chunks"].as_array().expect("chunks").iter().any(|c| {
+        c["steps"].as_array().is_some_and(|h| h.iter().any(|s| s["what"] == "requeued" && s["from"] == 2))
+    });
+    assert!(requeued_from_2, "its chunk in hand was requeued: {}", v["chunks"]);
+}

@@ -29,6 +29,27 @@ pub struct JobsUi {
     pub session: Option<JobSession>,
     pub model: JobModel,
     pub message: Option<String>,
+    /// Take workers from other hosts (`--listen`), on this address, proving this token file
+    /// (empty: none, which only loopback allows).
+    pub listen: bool,
+    pub listen_addr: String,
+    pub token_path: String,
+    /// Workers started from here to join over TCP ("a worker from this machine"), reaped as
+    /// they end and killed with the view.
+    pub joiners: Joiners,
+}
+
+/// Worker processes started from the view to join a job over TCP: killed and reaped with it.
+#[derive(Default)]
+pub struct Joiners(pub Vec<std::process::Child>);
+
+impl Drop for Joiners {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 impl Default for JobsUi {
@@ -55,6 +76,10 @@ impl Default for JobsUi {
             session: None,
             model: JobModel::default(),
             message: None,
+            listen: false,
+            listen_addr: "127.0.0.1:0".into(),
+            token_path: String::new(),
+            joiners: Joiners::default(),
         }
     }
 }
@@ -78,19 +103,66 @@ impl JobsUi {
         };
         let mechanism = args.mechanism.clone().unwrap_or_else(|| "pipe".into());
         let chunk = args.chunk.unwrap_or(spec.chunk);
-        Ok(JobsUi { args, mechanism, chunk, items: n, ..JobsUi::default() })
+        let d = JobsUi::default();
+        let listen = args.listen.is_some();
+        let listen_addr = args.listen.clone().unwrap_or(d.listen_addr.clone());
+        let token_path = args.token_file.as_ref().map_or(String::new(), |p| p.display().to_string());
+        Ok(JobsUi { args, mechanism, chunk, items: n, listen, listen_addr, token_path, ..d })
     }
 
     pub fn spec(&self) -> Result<JobSpec, String> {
         let process = self.args.kind == "process";
         let dynamic = self.args.schedule == "dynamic";
+        let token = self.token_path.trim();
         let args = JobArgs {
             data: format!("range:{}", self.items),
             mechanism: process.then(|| self.mechanism.clone()),
             chunk: dynamic.then_some(self.chunk),
+            listen: self.listen.then(|| self.listen_addr.trim().to_string()),
+            token_file: (self.listen && !token.is_empty()).then(|| token.into()),
             ..self.args.clone()
         };
         JobSpec::from_args(&args)
+    }
+
+    /// Starts a worker process on this machine that joins the running job over TCP, as one on
+    /// another host would (through the handshake and sealed frames).
+    pub fn start_joiner(&mut self, exe: &Path) {
+        let Some((addr, token)) = self.model.listening.clone() else { return };
+        let mut cmd = std::process::Command::new(exe);
+        cmd.args(["worker", "--connect", &here(&addr)]).stdin(std::process::Stdio::null());
+        cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        if token {
+            cmd.arg("--token-file").arg(self.token_path.trim());
+        }
+        match cmd.spawn() {
+            Ok(c) => self.joiners.0.push(c),
+            Err(e) => self.message = Some(format!("{}: {e}", exe.display())),
+        }
+    }
+
+    /// Makes a token file where the field says (or in the user's config directory), unless one
+    /// is there already, and puts its path in the field.
+    pub fn make_token(&mut self) {
+        let path = match self.token_path.trim() {
+            "" => default_token_path(),
+            p => std::path::PathBuf::from(p),
+        };
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let made = if path.exists() {
+            crate::jobs::auth::Token::load(&path).map(|_| tr!("jobs.token_kept", path = path.display()))
+        } else {
+            crate::jobs::auth::Token::create_file(&path).map(|_| tr!("jobs.token_made", path = path.display()))
+        };
+        match made {
+            Ok(m) => {
+                self.token_path = path.display().to_string();
+                self.message = Some(m);
+            }
+            Err(e) => self.message = Some(e),
+        }
     }
 
     /// Ends whatever ran and starts `make(spec)` in the background, the view showing `model`.
@@ -147,6 +219,7 @@ impl JobsUi {
 
     /// Folds what the session reported.
     pub fn drain(&mut self) {
+        self.joiners.0.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_))));
         let Some(s) = &self.session else { return };
         for u in s.updates() {
             match u {
@@ -175,6 +248,50 @@ impl JobsUi {
     pub fn is_running(&self) -> bool {
         self.session.as_ref().is_some_and(|s| !s.is_finished())
     }
+}
+
+/// Where a worker on this machine connects to reach a job bound to `addr`: the same port on
+/// loopback when the job listens on every address.
+fn here(addr: &str) -> String {
+    match addr.parse::<std::net::SocketAddr>() {
+        Ok(a) if a.ip().is_unspecified() => format!("127.0.0.1:{}", a.port()),
+        _ => addr.to_string(),
+    }
+}
+
+/// `~/.config/ipc-lab/token` (or under `$XDG_CONFIG_HOME`).
+fn default_token_path() -> std::path::PathBuf {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".config")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("ipc-lab").join("token")
+}
+
+/// The addresses other hosts reach a job bound to `addr` on: this host's own (not loopback) when
+/// it listens on every address, else `addr` itself.
+pub fn reachable(addr: &str) -> Vec<String> {
+    let Ok(a) = addr.parse::<std::net::SocketAddr>() else { return vec![addr.to_string()] };
+    if !a.ip().is_unspecified() {
+        return vec![addr.to_string()];
+    }
+    let mut out = Vec::new();
+    #[cfg(unix)]
+    if let Ok(ifs) = nix::ifaddrs::getifaddrs() {
+        for i in ifs {
+            let ip = i.address.as_ref().and_then(|s| s.as_sockaddr_in().map(|v4| std::net::IpAddr::V4(v4.ip())));
+            if let Some(ip) = ip.filter(|ip| !ip.is_loopback()) {
+                let s = std::net::SocketAddr::new(ip, a.port()).to_string();
+                if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(addr.to_string());
+    }
+    out
 }
 
 fn choice(ui: &mut egui::Ui, id: &str, label: String, value: &mut String, options: &[(&str, String)], enabled: bool) {
@@ -277,6 +394,24 @@ pub fn jobs_ui(j: &mut JobsUi, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>
         );
     });
     ui.horizontal_wrapped(|ui| {
+        ui.add_enabled(!running, egui::Checkbox::new(&mut j.listen, tr!("jobs.listen")))
+            .on_hover_text(tr!("jobs.listen_hint"));
+        if j.listen {
+            ui.add_enabled(!running, egui::TextEdit::singleline(&mut j.listen_addr).desired_width(150.0))
+                .on_hover_text(tr!("jobs.listen_addr_hint"));
+            let l = ui.label(tr!("jobs.token_file"));
+            ui.add_enabled(
+                !running,
+                egui::TextEdit::singleline(&mut j.token_path).desired_width(220.0).hint_text(tr!("jobs.token_none")),
+            )
+            .labelled_by(l.id)
+            .on_hover_text(tr!("jobs.token_hint"));
+            if ui.add_enabled(!running, egui::Button::new(tr!("jobs.token_new"))).clicked() {
+                j.make_token();
+            }
+        }
+    });
+    ui.horizontal_wrapped(|ui| {
         if ui.add_enabled(!running, egui::Button::new(tr!("jobs.start"))).clicked() {
             j.start(exe, repaint);
         }
@@ -307,11 +442,12 @@ pub fn jobs_ui(j: &mut JobsUi, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>
         }
     });
     ui.separator();
-    job_stage(j, ui);
+    job_stage(j, Some(exe), ui);
 }
 
-/// What the job does, without the controls: the lesson page draws this beside its text.
-pub fn job_stage(j: &mut JobsUi, ui: &mut egui::Ui) {
+/// What the job does, without the controls: the lesson page draws this beside its text. `exe`
+/// starts a worker that joins over TCP, when the job listens.
+pub fn job_stage(j: &mut JobsUi, exe: Option<&Path>, ui: &mut egui::Ui) {
     j.drain();
     if j.model.kinds.is_some() || j.model.kinds_running {
         kinds_ui(&j.model, ui);
@@ -337,6 +473,9 @@ pub fn job_stage(j: &mut JobsUi, ui: &mut egui::Ui) {
         }
     }
     strip_ui(&j.model, ui);
+    if j.model.listening.is_some() {
+        remote_ui(j, exe, ui);
+    }
     ui.add_space(6.0);
     let now = crate::wire::monotonic_nanos();
     let mut asked = None;
@@ -474,7 +613,11 @@ fn lanes_ui(m: &JobModel, now: u64, lane_h: f32, ui: &mut egui::Ui) -> Option<Jo
                 WorkerState::Gone if w.killed => tr!("jobs.w_killed"),
                 WorkerState::Gone => tr!("jobs.w_gone"),
             };
-            let pid = w.pid.map_or(String::new(), |p| format!(" · PID {p}"));
+            let pid = match (&w.node, w.pid) {
+                (Some(n), _) => format!(" · {}", n.host.as_deref().unwrap_or(&n.addr)),
+                (None, Some(p)) => format!(" · PID {p}"),
+                (None, None) => String::new(),
+            };
             // Once the job is over, the worker's own account of its time.
             let times = m.outcome.as_ref().and_then(|o| o.workers.iter().find(|s| s.worker == w.id)).map(|s| {
                 format!(
@@ -560,6 +703,80 @@ fn lanes_ui(m: &JobModel, now: u64, lane_h: f32, ui: &mut egui::Ui) -> Option<Jo
         ui.label(egui::RichText::new(tr!("jobs.axis", ms = format!("{:.0}", (end - t0) as f64 / 1e6))).weak());
     });
     asked
+}
+
+/// Workers from other hosts: the command that joins one (and a button that starts one here),
+/// and a row per remote node: its host and address, the round trip and clock offset measured,
+/// and the chunks it computed.
+fn remote_ui(j: &mut JobsUi, exe: Option<&Path>, ui: &mut egui::Ui) {
+    let Some((addr, token)) = j.model.listening.clone() else { return };
+    let running = j.model.is_running();
+    ui.horizontal_wrapped(|ui| {
+        ui.label(egui::RichText::new(tr!("jobs.join_with")).strong());
+        let cmds: Vec<String> = reachable(&addr).iter().map(|a| say::worker_command(a, token)).collect();
+        for c in &cmds {
+            ui.code(c);
+        }
+        if ui.button(tr!("jobs.copy_command")).clicked() {
+            ui.ctx().copy_text(cmds.join("\n"));
+        }
+        if let Some(exe) = exe
+            && ui
+                .add_enabled(running, egui::Button::new(tr!("jobs.join_here")))
+                .on_hover_text(tr!("jobs.join_here_hint"))
+                .clicked()
+        {
+            j.start_joiner(exe);
+        }
+    });
+    let m = &j.model;
+    let nodes: Vec<_> = m.workers.iter().filter_map(|w| w.node.as_ref().map(|n| (w, n))).collect();
+    ui.label(egui::RichText::new(tr!("jobs.nodes_title")).strong()).on_hover_text(tr!("jobs.nodes_hint"));
+    if nodes.is_empty() {
+        ui.label(egui::RichText::new(tr!("jobs.nodes_none")).weak());
+        return;
+    }
+    egui::Grid::new("remote-nodes").striped(true).spacing([18.0, 2.0]).show(ui, |ui| {
+        for h in [
+            tr!("jobs.node_worker"),
+            tr!("jobs.node_host"),
+            tr!("jobs.node_addr"),
+            tr!("jobs.node_rtt"),
+            tr!("jobs.node_offset"),
+            tr!("jobs.node_chunks"),
+        ] {
+            ui.label(egui::RichText::new(h).strong());
+        }
+        ui.end_row();
+        for (w, n) in nodes {
+            let state = if w.state == WorkerState::Gone { format!(" ({})", tr!("jobs.w_gone")) } else { String::new() };
+            let again = n.rejoins.map_or(String::new(), |r| format!(" ← w{r}"));
+            ui.colored_label(worker_colour(w.id), format!("w{}{again}{state}", w.id));
+            ui.label(n.host.as_deref().unwrap_or("?"));
+            ui.label(&n.addr);
+            ui.label(match (n.rtt_ns, w.last_rtt_ns) {
+                (Some(best), Some(last)) => tr!(
+                    "jobs.node_rtt_value",
+                    best = crate::i18n::latency_text(best as f64),
+                    last = crate::i18n::latency_text(last as f64)
+                ),
+                _ => "–".into(),
+            });
+            ui.label(n.offset_ns.map_or("–".into(), |o| {
+                let sign = if o < 0 { "−" } else { "+" };
+                format!("{sign}{}", crate::i18n::latency_text(o.unsigned_abs() as f64))
+            }));
+            let done: Vec<u32> = m
+                .chunks
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.state == ChunkState::Done { worker: w.id })
+                .map(|(i, _)| i as u32)
+                .collect();
+            ui.label(format!("{} · {}", done.len(), say::ranges(&done, 6)));
+            ui.end_row();
+        }
+    });
 }
 
 fn result_ui(m: &JobModel, ui: &mut egui::Ui) {

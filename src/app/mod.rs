@@ -755,7 +755,7 @@ impl IpcLabApp {
                 });
             }
             match (&running, program) {
-                (Some(_), _) if job => jobs_ui::job_stage(&mut self.ui_state.jobs, ui),
+                (Some(_), _) if job => jobs_ui::job_stage(&mut self.ui_state.jobs, Some(&self.exe), ui),
                 (None, _) => {
                     ui.add_space(40.0);
                     ui.vertical_centered(|ui| {

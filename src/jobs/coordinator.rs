@@ -111,10 +111,35 @@ pub enum JobEvent {
         worker: u32,
         why: String,
     },
-    /// About workers from other hosts: where the job listens, who joined, who was refused.
+    /// About workers from other hosts: who joined, who was refused, who was dropped.
     Remote {
         what: String,
         at_ns: u64,
+    },
+    /// The job takes workers from other hosts on `addr` (the address bound: with 0.0.0.0, any of
+    /// this host's); `token` says whether they must prove a token file's secret.
+    Listening {
+        addr: String,
+        token: bool,
+        at_ns: u64,
+    },
+    /// A worker from another host said hello: its host name and address, and the worker it was
+    /// before its link broke, if it rejoins.
+    Node {
+        worker: u32,
+        host: Option<String>,
+        addr: String,
+        rejoins: Option<u32>,
+    },
+    /// A remote worker's clock, measured from one task and its result (NTP's four times): the
+    /// round trip less the worker's own time (`rtt_ns`), the best (shortest) round trip so far,
+    /// and the worker clock's offset from ours measured on that best round trip, which the
+    /// coordinator subtracts from the worker's times before it uses them.
+    Clock {
+        worker: u32,
+        rtt_ns: u64,
+        best_rtt_ns: u64,
+        offset_ns: i64,
     },
     Finished(Box<JobOutcome>),
     Failed {
@@ -186,6 +211,22 @@ pub struct WorkerStats {
     /// Proportional set size at the end (processes), KiB.
     pub pss_kib: Option<u64>,
     pub fate: String,
+    /// A worker from another host: where, and its clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<NodeStats>,
+}
+
+/// A remote worker's host, address and clock as the coordinator measured them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeStats {
+    pub host: Option<String>,
+    pub addr: String,
+    /// The shortest round trip measured (task out, result back, less the worker's own time).
+    pub rtt_ns: Option<u64>,
+    /// The worker clock's offset from the coordinator's, measured on that round trip.
+    pub offset_ns: Option<i64>,
+    /// The worker it was before its link broke and it joined again.
+    pub rejoins: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -237,9 +278,11 @@ impl JobOutcome {
 
 /// What a worker's proxy thread or channel brings in.
 enum In {
-    /// A worker from another host proved the token (`--listen`).
+    /// A worker from another host proved the token (`--listen`); `stream` is a handle on its
+    /// connection, to drop it.
     Joined {
         link: Box<crate::jobs::auth::SealedLink<std::net::TcpStream>>,
+        stream: std::net::TcpStream,
         peer: String,
     },
     /// A connection that did not.
@@ -260,10 +303,12 @@ enum In {
         worker: u32,
         why: String,
     },
+    /// A task and its items went out; the task frame left at `task_ns`.
     Sent {
         worker: u32,
         chunk: u32,
         bytes: u64,
+        task_ns: u64,
     },
 }
 
@@ -299,6 +344,41 @@ struct Wk {
     unblock: Option<(EndpointSpec, Option<String>)>,
     /// When its previous result arrived: its idle time starts no earlier.
     last_arrived_ns: u64,
+    /// A worker from another host: its connection and clock.
+    remote: Option<RemoteLink>,
+}
+
+/// The coordinator's hold on a remote worker's connection, and what it measured of its clock.
+struct RemoteLink {
+    peer: String,
+    stream: std::net::TcpStream,
+    /// The chunk last sent and when its task frame left (our clock).
+    task_sent: Option<(u32, u64)>,
+    /// The shortest round trip so far and the offset measured on it.
+    best: Option<(u64, i64)>,
+}
+
+impl RemoteLink {
+    /// One sample from a task sent at `t1` (ours), received at `t2` (the worker's), its result
+    /// sent at `t3` (the worker's) and arrived at `t4` (ours): the round trip less the worker's
+    /// time, and the offset `((t2 - t1) + (t3 - t4)) / 2`. The best sample is the shortest
+    /// round trip: the one least delayed on either leg, so its offset is the least wrong (off by
+    /// at most half its round trip).
+    fn sample(&mut self, t1: u64, t2: u64, t3: u64, t4: u64) -> (u64, u64, i64) {
+        let (t1, t2, t3, t4) = (t1 as i128, t2 as i128, t3 as i128, t4 as i128);
+        let rtt = ((t4 - t1) - (t3 - t2)).max(0) as u64;
+        let offset = (((t2 - t1) + (t3 - t4)) / 2) as i64;
+        if self.best.is_none_or(|(b, _)| rtt < b) {
+            self.best = Some((rtt, offset));
+        }
+        let (best, offset) = self.best.expect("set");
+        (rtt, best, offset)
+    }
+}
+
+/// A worker's time on the coordinator's clock, given its clock's offset.
+fn ours(t: u64, offset_ns: i64) -> u64 {
+    if t == 0 { 0 } else { (t as i128 - offset_ns as i128).clamp(0, u64::MAX as i128) as u64 }
 }
 
 struct Chunk {
@@ -674,6 +754,7 @@ impl Coordinator {
             stats: WorkerStats { worker: id, pid, fate: "running".into(), ..WorkerStats::default() },
             unblock,
             last_arrived_ns: 0,
+            remote: None,
         });
         self.replaces.insert(id, replaces);
     }
@@ -706,8 +787,10 @@ impl Coordinator {
                             match coordinator_handshake(&mut s, &token) {
                                 Ok(sealed) if ready && s.set_read_timeout(None).is_ok() => {
                                     failures = 0;
-                                    let link = Box::new(SealedLink::new(s, sealed));
-                                    let _ = tx.send(In::Joined { link, peer: peer.to_string() });
+                                    if let Ok(stream) = s.try_clone() {
+                                        let link = Box::new(SealedLink::new(s, sealed));
+                                        let _ = tx.send(In::Joined { link, stream, peer: peer.to_string() });
+                                    }
                                 }
                                 Ok(_) => {}
                                 Err(e) => {
@@ -728,9 +811,9 @@ impl Coordinator {
             })
             .map_err(|e| format!("starting the listener: {e}"))?;
         self.listener = Some((stop, t));
-        let with = if self.spec.token_file.is_some() { " --token-file FILE" } else { "" };
-        emit(JobEvent::Remote {
-            what: format!("listening on {local} for workers: ipc-lab worker --connect {local}{with}"),
+        emit(JobEvent::Listening {
+            addr: local.to_string(),
+            token: self.spec.token_file.is_some(),
             at_ns: monotonic_nanos(),
         });
         Ok(())
@@ -741,6 +824,7 @@ impl Coordinator {
     fn join(
         &mut self,
         link: Box<crate::jobs::auth::SealedLink<std::net::TcpStream>>,
+        stream: std::net::TcpStream,
         peer: String,
         emit: &mut dyn FnMut(JobEvent),
     ) {
@@ -783,6 +867,8 @@ impl Coordinator {
             }
         }
         self.push_worker(id, None, Reply::Channel(tx), None, Instant::now(), None, None);
+        self.workers.last_mut().expect("pushed").remote =
+            Some(RemoteLink { peer: peer.clone(), stream, task_sent: None, best: None });
         emit(JobEvent::Remote { what: format!("w{id} joined from {peer}"), at_ns });
     }
 
@@ -872,7 +958,7 @@ impl Coordinator {
 
     fn inbound(&mut self, m: In, emit: &mut dyn FnMut(JobEvent)) -> Result<(), String> {
         match m {
-            In::Joined { link, peer } => self.join(link, peer, emit),
+            In::Joined { link, stream, peer } => self.join(link, stream, peer, emit),
             In::Refused { peer, why } => {
                 emit(JobEvent::Remote { what: format!("{peer} refused: {why}"), at_ns: monotonic_nanos() })
             }
@@ -886,7 +972,11 @@ impl Coordinator {
                     emit(JobEvent::Back { worker, at_ns });
                 }
                 match msg {
-                    Up::Hello { pid, .. } => {
+                    Up::Hello { pid, host, rejoins, .. } => {
+                        // A rejoining worker names a remote worker that is gone (and no other).
+                        let rejoins = rejoins.filter(|&r| {
+                            r < worker && self.worker(r).is_some_and(|o| o.gone && o.remote.is_some())
+                        });
                         let w = self.worker(worker).expect("known");
                         w.hello = true;
                         w.pending = true;
@@ -894,7 +984,16 @@ impl Coordinator {
                         let _ = pid;
                         w.stats.startup_ns = w.spawned.elapsed().as_nanos() as u64;
                         let (startup_ns, pid) = (w.stats.startup_ns, w.pid);
-                        let replaces = self.replaces.get(&worker).copied().flatten();
+                        let node = w.remote.as_ref().map(|r| r.peer.clone());
+                        if let Some(addr) = node {
+                            let h = host.as_ref().map(|h| h.chars().take(64).collect::<String>());
+                            w.stats.node = Some(NodeStats { host: h.clone(), addr: addr.clone(), rejoins, ..Default::default() });
+                            emit(JobEvent::Node { worker, host: h, addr, rejoins });
+                        }
+                        let replaces = self.replaces.get(&worker).copied().flatten().or(rejoins);
+                        if let Some(r) = rejoins {
+                            emit(JobEvent::Remote { what: format!("w{worker} is w{r} joining again"), at_ns });
+                        }
                         emit(JobEvent::WorkerUp { worker, pid, startup_ns, replaces, at_ns });
                     }
                     Up::Heartbeat { chunk, done } => emit(JobEvent::Progress { worker, chunk, done, at_ns }),
@@ -929,12 +1028,15 @@ impl Coordinator {
                 }
             }
             In::Gone { worker, why } => self.lost(worker, Lost::Died { noticed: why }, emit),
-            In::Sent { worker, chunk, bytes } => {
+            In::Sent { worker, chunk, bytes, task_ns } => {
                 self.bytes += bytes;
                 // The silence clock starts once the worker has its items: receiving a large
                 // chunk sends nothing back.
                 if let Some(w) = self.worker(worker) {
                     w.last_heard = Instant::now();
+                    if let Some(r) = &mut w.remote {
+                        r.task_sent = Some((chunk, task_ns));
+                    }
                 }
                 emit(JobEvent::Sent { chunk, worker, bytes, at_ns: monotonic_nanos() });
             }
@@ -945,10 +1047,11 @@ impl Coordinator {
     fn result(
         &mut self,
         worker: u32,
-        r: ChunkResult,
+        mut r: ChunkResult,
         arrived_ns: u64,
         emit: &mut dyn FnMut(JobEvent),
     ) -> Result<(), String> {
+        self.on_our_clock(worker, &mut r, arrived_ns, emit);
         let at_ms = self.ms(arrived_ns);
         let t0_ns = if self.t0.is_some() { self.t0_ns } else { 0 };
         if self.chunks.get(r.chunk as usize).is_none() {
@@ -1006,6 +1109,43 @@ impl Coordinator {
         self.results.insert(r.chunk, (r.partial.clone(), r.digest));
         emit(JobEvent::Done { worker, result: r, arrived_ns, total: self.total.clone() });
         Ok(())
+    }
+
+    /// A remote worker's result: measures its round trip and clock offset from this exchange,
+    /// then puts the worker's times on our clock (another host's monotonic clock counts from its
+    /// own boot, so its raw times mean nothing here).
+    fn on_our_clock(&mut self, worker: u32, r: &mut ChunkResult, arrived_ns: u64, emit: &mut dyn FnMut(JobEvent)) {
+        let Some(w) = self.worker(worker) else { return };
+        let Some(link) = &mut w.remote else { return };
+        let sent = link.task_sent.filter(|&(c, _)| c == r.chunk).map(|(_, t)| t);
+        let measured = match sent {
+            Some(t1) if r.sent_ns >= r.task_ns && r.task_ns > 0 => Some(link.sample(t1, r.task_ns, r.sent_ns, arrived_ns)),
+            _ => None,
+        };
+        let offset = link.best.map_or(0, |(_, o)| o);
+        if let Some((rtt_ns, best_rtt_ns, offset_ns)) = measured {
+            if let Some(n) = &mut w.stats.node {
+                n.rtt_ns = Some(best_rtt_ns);
+                n.offset_ns = Some(offset_ns);
+            }
+            emit(JobEvent::Clock { worker, rtt_ns, best_rtt_ns, offset_ns });
+        }
+        for t in [&mut r.asked_ns, &mut r.task_ns, &mut r.data_ns, &mut r.computed_ns, &mut r.sent_ns] {
+            *t = ours(*t, offset);
+        }
+    }
+
+    /// A remote worker silent too long: its chunk is requeued (by `lost`), and its connection
+    /// dropped, so a worker that is still there notices and joins again with the token.
+    fn drop_remote(&mut self, worker: u32, after_ms: u64, emit: &mut dyn FnMut(JobEvent)) {
+        let Some(w) = self.worker(worker) else { return };
+        let Some(link) = &w.remote else { return };
+        let _ = link.stream.shutdown(std::net::Shutdown::Both);
+        w.stats.fate = "dropped (silent)".into();
+        let at_ns = monotonic_nanos();
+        let what = format!("w{worker} dropped: silent for {after_ms} ms; it may join again");
+        emit(JobEvent::Remote { what, at_ns });
+        self.lost(worker, Lost::Died { noticed: "its connection was dropped".into() }, emit);
     }
 
     fn requeue(&mut self, chunk: u32, from: u32, at_ns: u64, emit: &mut dyn FnMut(JobEvent)) {
@@ -1094,21 +1234,26 @@ impl Coordinator {
     }
 
     fn check_silence(&mut self, emit: &mut dyn FnMut(JobEvent)) {
-        // Only processes can be stopped or stuck on their own: a thread or task that does not
-        // beat is waiting for a CPU its siblings hold (on one async thread, always).
-        if self.spec.kind != WorkerKind::Process {
-            return;
-        }
+        // Only processes (here or on other hosts) can be stopped or stuck on their own: a thread
+        // or task that does not beat is waiting for a CPU its siblings hold (on one async
+        // thread, always).
+        let processes = self.spec.kind == WorkerKind::Process;
         let limit = Duration::from_millis(self.spec.silence_limit_ms());
-        let silent: Vec<(u32, u64, Option<u32>)> = self
+        let silent: Vec<(u32, u64, Option<u32>, bool)> = self
             .workers
             .iter()
-            .filter(|w| !w.gone && !w.silent && w.chunk.is_some() && w.last_heard.elapsed() > limit)
-            .map(|w| (w.id, w.last_heard.elapsed().as_millis() as u64, w.pid))
+            .filter(|w| (processes || w.remote.is_some()) && !w.gone && !w.silent && w.chunk.is_some())
+            .filter(|w| w.last_heard.elapsed() > limit)
+            .map(|w| (w.id, w.last_heard.elapsed().as_millis() as u64, w.pid, w.remote.is_some()))
             .collect();
-        for (worker, after_ms, pid) in silent {
+        for (worker, after_ms, pid, remote) in silent {
             let state = pid.and_then(|p| crate::supervisor::procfs::proc_stat(&format!("/proc/{p}")).map(|s| s.0));
             self.lost(worker, Lost::Silent { after_ms, state }, emit);
+            // A process here may be stopped and go on; a silent host is a broken link as far
+            // as we can tell: drop it, and let it join again.
+            if remote {
+                self.drop_remote(worker, after_ms, emit);
+            }
         }
     }
 
@@ -1251,6 +1396,10 @@ impl Coordinator {
                     r.send(Down::Shutdown);
                 } else if let Some(i) = w.proc_index.filter(|_| !w.gone) {
                     let _ = crate::supervisor::signal_worker(&self.procs[i], WorkerSignal::Kill);
+                } else if let Some(link) = &w.remote {
+                    // Busy with a chunk someone else finished: its proxy waits on the
+                    // connection; end it (the worker finds nobody listening and leaves).
+                    let _ = link.stream.shutdown(std::net::Shutdown::Both);
                 }
             }
         }
@@ -1363,6 +1512,7 @@ fn proxy(worker: u32, mut ch: Channel, inbox: Sender<In>, replies: Receiver<Down
         }
         let Ok(reply) = replies.recv() else { return };
         seq += 1;
+        let task_ns = monotonic_nanos();
         let sent = match &reply {
             Down::Task { chunk, start, len, items } => {
                 // Every byte of every frame sent to the worker counts: the task and its items.
@@ -1382,7 +1532,7 @@ fn proxy(worker: u32, mut ch: Channel, inbox: Sender<In>, replies: Receiver<Down
         };
         match sent {
             Ok(Some((chunk, bytes))) => {
-                let _ = inbox.send(In::Sent { worker, chunk, bytes });
+                let _ = inbox.send(In::Sent { worker, chunk, bytes, task_ns });
             }
             Ok(None) => {}
             Err(e) => {

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 
 use super::compute::Partial;
-use super::coordinator::{JobEvent, JobOutcome, Lost};
+use super::coordinator::{JobEvent, JobOutcome, Lost, NodeStats};
 use super::sweep::Sweep;
 
 /// Most segments kept per lane (the oldest go first).
@@ -95,6 +95,10 @@ pub struct WorkerView {
     pub killed: bool,
     /// Sent SIGSTOP (and not SIGCONT since) from here.
     pub stop_sent: bool,
+    /// A worker from another host: where it is and its clock (best round trip, offset).
+    pub node: Option<NodeStats>,
+    /// The latest round trip measured to it.
+    pub last_rtt_ns: Option<u64>,
 }
 
 impl WorkerView {
@@ -126,6 +130,8 @@ pub struct JobModel {
     pub kinds: Option<Vec<super::sweep::KindRow>>,
     /// A comparison of kinds is running.
     pub kinds_running: bool,
+    /// Where the job takes workers from other hosts, and whether they need the token file.
+    pub listening: Option<(String, bool)>,
 }
 
 impl JobModel {
@@ -157,6 +163,8 @@ impl JobModel {
                 silent_since_ns: None,
                 killed: false,
                 stop_sent: false,
+                node: None,
+                last_rtt_ns: None,
             });
             self.workers.sort_by_key(|w| w.id);
         }
@@ -336,6 +344,24 @@ impl JobModel {
                 self.log(&e);
             }
             JobEvent::Refused { .. } | JobEvent::Remote { .. } => self.log(&e),
+            JobEvent::Listening { addr, token, .. } => {
+                self.listening = Some((addr.clone(), *token));
+                self.log(&e);
+            }
+            JobEvent::Node { worker, host, addr, rejoins } => {
+                let node = NodeStats { host: host.clone(), addr: addr.clone(), rejoins: *rejoins, ..Default::default() };
+                // The table says it; the log has the join.
+                self.ensure_worker(*worker).node = Some(node);
+            }
+            JobEvent::Clock { worker, rtt_ns, best_rtt_ns, offset_ns } => {
+                if let Some(w) = self.worker(*worker) {
+                    w.last_rtt_ns = Some(*rtt_ns);
+                    if let Some(n) = &mut w.node {
+                        n.rtt_ns = Some(*best_rtt_ns);
+                        n.offset_ns = Some(*offset_ns);
+                    }
+                }
+            }
             JobEvent::Finished(o) => {
                 self.outcome = Some((**o).clone());
                 for w in &mut self.workers {
@@ -381,6 +407,7 @@ mod tests {
             computed_ns: 20,
             waited_ns: 0,
             cpu_ns: 5,
+            sent_ns: 20,
         };
         m.apply(JobEvent::Done { worker: 2, result: r, arrived_ns: 21, total: Partial::Sum(55) });
         assert_eq!(m.chunks[0].state, ChunkState::Done { worker: 2 });

@@ -21,8 +21,17 @@ pub const MAX_PAYLOAD: usize = ITEMS_PER_FRAME * 8 + 1;
 /// Worker → coordinator.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Up {
-    /// Ready for work (the first request); `pid` of the worker's process.
-    Hello { worker: u32, pid: u32 },
+    /// Ready for work (the first request); `pid` of the worker's process. A worker from another
+    /// host also says its host name, and, when it joins again after its link broke, which worker
+    /// it was (`rejoins`).
+    Hello {
+        worker: u32,
+        pid: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rejoins: Option<u32>,
+    },
     /// Still computing `chunk`; `done` items so far.
     Heartbeat { chunk: u32, done: u64 },
     /// A chunk's answer, and the request for the next.
@@ -49,6 +58,10 @@ pub struct ChunkResult {
     /// `data_ns` and `computed_ns`, less waiting, the worker was stopped or not scheduled.
     #[serde(default)]
     pub cpu_ns: u64,
+    /// When the result left the worker (before any injected delay): with `task_ns`, the
+    /// coordinator's send and arrival times give the round trip and the worker clock's offset.
+    #[serde(default)]
+    pub sent_ns: u64,
 }
 
 /// Coordinator → worker.

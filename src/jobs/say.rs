@@ -146,9 +146,47 @@ pub fn event(e: &JobEvent, t0_ns: u64) -> Option<String> {
         }
         JobEvent::Refused { worker, why } => tr!("jobs.log_refused", w = worker, why = why),
         JobEvent::Remote { what, at_ns } => tr!("jobs.log_remote", t = ms(*at_ns, t0_ns), what = what),
+        JobEvent::Listening { addr, token, at_ns } => {
+            tr!("jobs.log_remote", t = ms(*at_ns, t0_ns), what = listening(addr, *token))
+        }
+        JobEvent::Node { worker, host, addr, rejoins } => {
+            let host = host.as_deref().unwrap_or("?");
+            match rejoins {
+                Some(r) => tr!("jobs.log_node_again", w = worker, host = host, addr = addr, was = r),
+                None => tr!("jobs.log_node", w = worker, host = host, addr = addr),
+            }
+        }
         JobEvent::Failed { why } => tr!("jobs.log_failed", why = why),
         _ => return None,
     })
+}
+
+/// Sorted chunk ids as ranges ("0–3, 7, 9–10"), at most `most` of them, then "…".
+pub fn ranges(ids: &[u32], most: usize) -> String {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for &i in ids {
+        match runs.last_mut() {
+            Some((_, end)) if *end + 1 == i => *end = i,
+            _ => runs.push((i, i)),
+        }
+    }
+    let mut out: Vec<String> =
+        runs.iter().take(most).map(|&(a, b)| if a == b { format!("{a}") } else { format!("{a}–{b}") }).collect();
+    if runs.len() > most {
+        out.push("…".into());
+    }
+    out.join(", ")
+}
+
+/// The command a worker on another host runs to join a job listening on `addr`.
+pub fn worker_command(addr: &str, token: bool) -> String {
+    let with = if token { " --token-file FILE" } else { "" };
+    format!("ipc-lab worker --connect {addr}{with}")
+}
+
+/// Where the job takes workers, and how they join.
+pub fn listening(addr: &str, token: bool) -> String {
+    tr!("jobs.listening", addr = addr, cmd = worker_command(addr, token))
 }
 
 /// A chunk's history as one line: assigned to w2 at 0.1 ms, requeued from w2 at 310 ms, ...

@@ -137,13 +137,20 @@ fn run_process(spec_json: &str) -> Result<(), String> {
     let link = Pending::Nothing
         .finish(endpoint, true, spec.peer_address.as_deref(), spec.coordinator_pid)
         .map_err(|e| format!("opening the link: {e}"))?;
-    serve(&spec, Channel::new(link, proto::MAX_PAYLOAD))
+    serve(&spec, Channel::new(link, proto::MAX_PAYLOAD), None, None).map(|_| ())
 }
+
+/// How long a worker whose link broke keeps trying to reach its coordinator again.
+pub const REJOIN_FOR: Duration = Duration::from_secs(15);
+/// Most times one remote worker joins again before it gives up.
+const MAX_REJOINS: u32 = 20;
 
 /// `ipc-lab worker --connect HOST:PORT [--token-file F]`: joins a job on another host. Proves
 /// the token (an all-zero one on loopback without a file), is told its part by the coordinator,
-/// then works as a local worker process does, over the sealed connection. Exit 0 when the job
-/// ends; 1 (with one line) when it cannot join.
+/// then works as a local worker process does, over the sealed connection. When the link breaks
+/// (the coordinator dropped it after a silence, or the network failed) it connects again for up
+/// to [`REJOIN_FOR`], proves the token again and rejoins, saying which worker it was. Exit 0
+/// when the job ends (or no longer takes workers); 1 (with one line) when it cannot join.
 pub fn remote_main(connect: &str, token_file: Option<&std::path::Path>) -> Result<(), String> {
     use std::net::ToSocketAddrs;
     let token = match token_file {
@@ -158,23 +165,122 @@ pub fn remote_main(connect: &str, token_file: Option<&std::path::Path>) -> Resul
     if token_file.is_none() && !addr.ip().is_loopback() {
         return Err(format!("{addr} is another host: give --token-file FILE (the coordinator's token)"));
     }
-    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10))
-        .map_err(|e| format!("cannot reach the coordinator at {addr}: {e}"))?;
+    let host = nix::unistd::gethostname().ok().map(|h| h.to_string_lossy().into_owned());
+    let mut was: Option<u32> = None;
+    for _ in 0..=MAX_REJOINS {
+        let (spec, ch) = match was {
+            None => join_once(addr, &token).map_err(|e| e.to_string())?,
+            Some(w) => match rejoin(addr, &token) {
+                Ok(x) => x,
+                Err(JoinError::Gone) => {
+                    eprintln!("w{w}: the coordinator at {addr} no longer takes workers: the job has ended");
+                    return Ok(());
+                }
+                Err(e) => return Err(format!("w{w}: {e}")),
+            },
+        };
+        match was {
+            None => eprintln!("joined the job at {addr} as w{}", spec.worker),
+            Some(w) => eprintln!("rejoined the job at {addr} as w{} (was w{w})", spec.worker),
+        }
+        let why = match serve(&spec, ch, host.clone(), was) {
+            Ok(Ended::Shutdown) => return Ok(()),
+            Ok(Ended::Closed) => "the coordinator closed the connection".to_string(),
+            Err(e) => e,
+        };
+        eprintln!("w{}: the link to {addr} broke ({why}): joining again", spec.worker);
+        was = Some(spec.worker);
+    }
+    Err(format!("the link to {addr} broke {MAX_REJOINS} times: giving up"))
+}
+
+#[derive(Debug)]
+enum JoinError {
+    /// Nothing listens there any more (the connection was refused).
+    Gone,
+    Unreachable(String),
+    Refused(String),
+}
+
+impl std::fmt::Display for JoinError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JoinError::Gone => write!(f, "nothing listens there"),
+            JoinError::Unreachable(e) | JoinError::Refused(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Connects, proves the token and reads the work description: one attempt.
+fn join_once(
+    addr: std::net::SocketAddr,
+    token: &super::auth::Token,
+) -> Result<(WorkerSpec, Channel), JoinError> {
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::ConnectionRefused {
+            JoinError::Gone
+        } else {
+            JoinError::Unreachable(format!("cannot reach the coordinator at {addr}: {e}"))
+        }
+    })?;
     let _ = stream.set_nodelay(true);
-    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
-    let sealed = super::auth::worker_handshake(&mut stream, &token).map_err(|e| format!("{addr} refused us: {e}"))?;
-    stream.set_read_timeout(None).map_err(|e| e.to_string())?;
+    keep_alive(&stream);
+    let setup = |e: std::io::Error| JoinError::Unreachable(e.to_string());
+    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(setup)?;
+    let sealed = super::auth::worker_handshake(&mut stream, token)
+        .map_err(|e| JoinError::Refused(format!("{addr} refused us: {e}")))?;
+    stream.set_read_timeout(None).map_err(setup)?;
     let mut ch = Channel::new(Box::new(super::auth::SealedLink::new(stream, sealed)), proto::MAX_PAYLOAD);
-    let spec = match proto::recv::<WorkerSpec>(&mut ch)? {
-        Incoming::Msg(s) => s,
-        _ => return Err("the coordinator sent no work description".into()),
-    };
-    eprintln!("joined the job at {addr} as w{}", spec.worker);
-    serve(&spec, ch)
+    match proto::recv::<WorkerSpec>(&mut ch) {
+        Ok(Incoming::Msg(s)) => Ok((s, ch)),
+        Ok(_) => Err(JoinError::Unreachable("the coordinator sent no work description".into())),
+        Err(e) => Err(JoinError::Unreachable(format!("reading the work description: {e}"))),
+    }
+}
+
+/// Joins again after the link broke, retrying while the coordinator cannot be reached (a
+/// network partition) for up to [`REJOIN_FOR`]. A refused token is final.
+fn rejoin(addr: std::net::SocketAddr, token: &super::auth::Token) -> Result<(WorkerSpec, Channel), JoinError> {
+    let deadline = std::time::Instant::now() + REJOIN_FOR;
+    loop {
+        let tried = std::time::Instant::now();
+        match join_once(addr, token) {
+            Err(JoinError::Unreachable(_)) if std::time::Instant::now() < deadline => {}
+            other => return other,
+        }
+        std::thread::sleep(Duration::from_millis(500).saturating_sub(tried.elapsed()));
+    }
+}
+
+/// A remote worker's connection notices a dead peer even while it waits for work: TCP
+/// keepalive probes after 2 s of quiet (every second, 5 unanswered end it), and unacknowledged
+/// data gives up after 20 s.
+fn keep_alive(stream: &std::net::TcpStream) {
+    #[cfg(target_os = "linux")]
+    {
+        use nix::sys::socket::{setsockopt, sockopt};
+        let _ = setsockopt(stream, sockopt::KeepAlive, &true);
+        let _ = setsockopt(stream, sockopt::TcpKeepIdle, &2);
+        let _ = setsockopt(stream, sockopt::TcpKeepInterval, &1);
+        let _ = setsockopt(stream, sockopt::TcpKeepCount, &5);
+        let _ = setsockopt(stream, sockopt::TcpUserTimeout, &20_000);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = stream;
+}
+
+/// How a worker's loop ended without an error.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// The coordinator said so: the job is over for this worker.
+    Shutdown,
+    /// The link ended cleanly between frames, with no word.
+    Closed,
 }
 
 /// The worker's loop over its open channel: hello, then tasks until the coordinator ends it.
-fn serve(spec: &WorkerSpec, mut ch: Channel) -> Result<(), String> {
+/// A remote worker's hello names its host and, on a rejoin, the worker it was.
+fn serve(spec: &WorkerSpec, mut ch: Channel, host: Option<String>, rejoins: Option<u32>) -> Result<Ended, String> {
     let file = match &spec.data {
         DataSource::File { path, .. } => {
             Some(std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?)
@@ -200,16 +306,16 @@ fn serve(spec: &WorkerSpec, mut ch: Channel) -> Result<(), String> {
         (super::compute::mix(seed.wrapping_add(draws)) >> 11) as f64 / (1u64 << 53) as f64
     };
     let mut seq = 0u64;
-    proto::send_json(&mut ch, seq, &Up::Hello { worker: spec.worker, pid: std::process::id() })?;
+    proto::send_json(&mut ch, seq, &Up::Hello { worker: spec.worker, pid: std::process::id(), host, rejoins })?;
     let mut asked = monotonic_nanos();
     loop {
         let task = match proto::recv::<Down>(&mut ch)? {
             Incoming::Msg(m) => m,
-            Incoming::Closed => return Ok(()),
+            Incoming::Closed => return Ok(Ended::Closed),
             Incoming::Corrupt => return Err("a task arrived corrupted".into()),
             Incoming::Items(_) => return Err("items without a task".into()),
         };
-        let Down::Task { chunk, start, len, items } = task else { return Ok(()) };
+        let Down::Task { chunk, start, len, items } = task else { return Ok(Ended::Shutdown) };
         // Distance, one way: the task "arrives" that much later.
         if let Some(d) = spec.faults.delay {
             std::thread::sleep(d.wait(uniform()));
@@ -262,6 +368,7 @@ fn serve(spec: &WorkerSpec, mut ch: Channel) -> Result<(), String> {
             computed_ns: monotonic_nanos(),
             waited_ns,
             cpu_ns,
+            sent_ns: monotonic_nanos(),
         });
         seq += 1;
         // And back: the result leaves that much later.
@@ -365,6 +472,7 @@ impl Local {
             computed_ns: monotonic_nanos(),
             waited_ns,
             cpu_ns,
+            sent_ns: monotonic_nanos(),
         })
     }
 
@@ -390,7 +498,7 @@ fn chunk_of(a: &Arc<Vec<u64>>, start: u64, len: u64) -> &[u64] {
 
 /// A worker thread: the same exchange over crossbeam channels.
 pub fn run_thread(local: Local, down: crossbeam::channel::Receiver<Down>) {
-    let _ = local.up.send((local.worker, Up::Hello { worker: local.worker, pid: std::process::id() }));
+    let _ = local.up.send((local.worker, Up::Hello { worker: local.worker, pid: std::process::id(), host: None, rejoins: None }));
     let mut asked = monotonic_nanos();
     while let Ok(Down::Task { chunk, start, len, .. }) = down.recv() {
         let task_ns = monotonic_nanos();
@@ -417,7 +525,7 @@ pub fn run_thread(local: Local, down: crossbeam::channel::Receiver<Down>) {
 /// A worker task: the same exchange; waiting is `tokio::time::sleep`, so waiting tasks overlap
 /// even on one thread, while computing holds the thread until the chunk is done.
 pub async fn run_task(local: Local, mut down: tokio::sync::mpsc::UnboundedReceiver<Down>) {
-    let _ = local.up.send((local.worker, Up::Hello { worker: local.worker, pid: std::process::id() }));
+    let _ = local.up.send((local.worker, Up::Hello { worker: local.worker, pid: std::process::id(), host: None, rejoins: None }));
     let mut asked = monotonic_nanos();
     let no_wait = Work { wait_ms: 0, ..local.work.clone() };
     while let Some(Down::Task { chunk, start, len, .. }) = down.recv().await {
