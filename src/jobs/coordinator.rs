@@ -1172,6 +1172,12 @@ impl Coordinator {
             w.gone = true;
             w.pending = false;
             w.reply = None;
+            // This end of a remote worker's connection is held here too (to drop it on a
+            // silence), so its proxy ending does not close it: close it now, or a worker whose
+            // frame we refused would wait on a connection nobody reads until the job ends.
+            if let Some(link) = &w.remote {
+                let _ = link.stream.shutdown(std::net::Shutdown::Both);
+            }
             if w.stats.fate == "running" {
                 w.stats.fate = "died".into();
             }
