@@ -3,8 +3,9 @@
 //! real (if virtual) network: their own addresses, routing, a link that can go down. The real
 //! binary runs in each: `ipc-lab job --listen` on one, `ipc-lab worker --connect` on the others.
 //! What holds: the result is exact with both remote workers, a killed one's chunk is requeued, a
-//! wrong token is refused on both sides, a relay that flips a byte is caught, and nothing is
-//! left behind (no namespace, no process).
+//! wrong token is refused on both sides, a relay that flips a bit either way is caught by the
+//! end it reaches, a link down for 2 s is noticed and the worker rejoins, and nothing is left
+//! behind (no namespace, no process).
 //!
 //! Network namespaces need root: without it (or where the kernel refuses them) each test says
 //! why in one line and passes. The root namespace's network is never touched.
@@ -198,11 +199,17 @@ impl Net {
     }
 
     /// The coordinator on its host: a job taking workers on 10.77.0.1:7000 with the token, one
-    /// local worker; returns once it listens.
+    /// local worker, its result as JSON; returns once it listens.
     fn coordinator(&mut self, job: &str) -> usize {
+        self.coordinator_as("json", job)
+    }
+
+    /// The same, its result in `format` (text also logs how each worker was lost).
+    fn coordinator_as(&mut self, format: &str, job: &str) -> usize {
         let token = self.token.display().to_string();
         let listen = format!("{COORDINATOR}:{PORT}");
-        let mut args = vec!["job", "--format", "json", "--workers", "1", "--schedule", "dynamic"];
+        // English, as the lines below are matched.
+        let mut args = vec!["job", "--format", format, "--lang", "en", "--workers", "1", "--schedule", "dynamic"];
         args.extend(job.split_whitespace());
         args.extend(["--listen", &listen, "--token-file", &token]);
         let c = self.start(Host::Coordinator, "the coordinator", &args);
@@ -255,10 +262,17 @@ impl Net {
 
     /// The job's JSON result once the coordinator ends, which it must, successfully.
     fn result(&mut self, c: usize) -> Value {
+        serde_json::from_str(&self.output(c)).expect("the job's JSON")
+    }
+
+    /// The coordinator's stdout once it ends, which it must, successfully (with an exact result:
+    /// its exit code says so).
+    fn output(&mut self, c: usize) -> String {
         let status = self.wait(c, PATIENCE).unwrap_or_else(|| panic!("the job did not end: {:?}", self.stderr(c)));
         let out = self.procs[c].stdout.take().expect("stdout").join().expect("stdout reader");
-        assert!(status.success(), "the job failed ({status}): {:?}", self.stderr(c));
-        serde_json::from_slice(&out).expect("the job's JSON")
+        let out = String::from_utf8_lossy(&out).into_owned();
+        assert!(status.success(), "the job failed ({status}): {:?}\n{out}", self.stderr(c));
+        out
     }
 
     fn kill(&mut self, p: usize) {
@@ -268,10 +282,10 @@ impl Net {
     }
 
     /// A relay inside `h`'s namespace: accepts on `listen`, connects each connection to
-    /// `upstream`, and passes every byte both ways, except that on the first connection it flips
-    /// one bit in the second sealed frame from the coordinator (the first task; the first frame,
-    /// the worker's part, lets it join).
-    fn tampering_relay(&mut self, h: Host, listen: SocketAddr, upstream: SocketAddr) -> usize {
+    /// `upstream` (the coordinator), and passes every byte both ways, except that on the first
+    /// connection it flips one bit in the second sealed frame going `toward` one end (the first
+    /// frame each way, the worker's part and its hello, lets it join).
+    fn tampering_relay(&mut self, h: Host, listen: SocketAddr, upstream: SocketAddr, toward: Toward) -> usize {
         let relay = Relay {
             stop: Arc::new(AtomicBool::new(false)),
             sockets: Arc::new(Mutex::new(Vec::new())),
@@ -312,11 +326,12 @@ impl Net {
                 let clones = [down.try_clone(), up.try_clone(), down.try_clone(), up.try_clone()];
                 let [Ok(d1), Ok(u1), Ok(d2), Ok(u2)] = clones else { continue };
                 sockets.lock().unwrap_or_else(|p| p.into_inner()).extend([d2, u2]);
-                let tamper = first.then(|| flipped.clone());
+                let tamper = |t: Toward| (first && t == toward).then(|| (t, flipped.clone()));
+                let (to_worker, to_coordinator) = (tamper(Toward::Worker), tamper(Toward::Coordinator));
                 first = false;
                 let mut ts = threads.lock().unwrap_or_else(|p| p.into_inner());
-                ts.push(std::thread::spawn(move || pump(up, d1, tamper)));
-                ts.push(std::thread::spawn(move || pump(down, u1, None)));
+                ts.push(std::thread::spawn(move || pump(up, d1, to_worker)));
+                ts.push(std::thread::spawn(move || pump(down, u1, to_coordinator)));
             }
         });
         relay.threads.lock().unwrap_or_else(|p| p.into_inner()).push(t);
@@ -411,12 +426,18 @@ impl Drop for Net {
     }
 }
 
-/// Copies `from` to `to` until either ends. With `tamper`, the stream is the coordinator's side
-/// of a connection: the handshake's two messages (hello, proof) pass, then the first sealed
-/// frame (the worker's part), then one bit of the second frame's payload is flipped.
-fn pump(mut from: TcpStream, mut to: TcpStream, tamper: Option<Arc<AtomicBool>>) {
+/// Which way a relay's flipped bit goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Toward {
+    Worker,
+    Coordinator,
+}
+
+/// Copies `from` to `to` until either ends. With `tamper`, after the handshake's messages that
+/// way and the first sealed frame, one bit of the second frame's payload is flipped.
+fn pump(mut from: TcpStream, mut to: TcpStream, tamper: Option<(Toward, Arc<AtomicBool>)>) {
     let passed = match tamper {
-        Some(flipped) => flip_second_frame(&mut from, &mut to, &flipped),
+        Some((toward, flipped)) => flip_second_frame(&mut from, &mut to, toward, &flipped),
         None => Ok(()),
     };
     if passed.is_ok() {
@@ -425,11 +446,21 @@ fn pump(mut from: TcpStream, mut to: TcpStream, tamper: Option<Arc<AtomicBool>>)
     let _ = to.shutdown(std::net::Shutdown::Write);
 }
 
-fn flip_second_frame(from: &mut TcpStream, to: &mut TcpStream, flipped: &AtomicBool) -> std::io::Result<()> {
+fn flip_second_frame(
+    from: &mut TcpStream,
+    to: &mut TcpStream,
+    toward: Toward,
+    flipped: &AtomicBool,
+) -> std::io::Result<()> {
     use ipc_lab::jobs::auth::{NONCE_LEN, TAG_LEN};
-    // The coordinator's two handshake messages, hello (a nonce) and proof (a MAC), each
-    // "IPCA", version, kind, then its body; one at a time, as the worker answers in between.
-    for body in [NONCE_LEN, TAG_LEN] {
+    // Each handshake message is "IPCA", version, kind, then its body: the coordinator's hello (a
+    // nonce) and proof (a MAC), passed one at a time as the worker answers in between; the
+    // worker's answer (a nonce and a MAC).
+    let bodies = match toward {
+        Toward::Worker => vec![NONCE_LEN, TAG_LEN],
+        Toward::Coordinator => vec![NONCE_LEN + TAG_LEN],
+    };
+    for body in bodies {
         let mut message = vec![0u8; 6 + body];
         from.read_exact(&mut message)?;
         to.write_all(&message)?;
@@ -451,9 +482,10 @@ fn flip_second_frame(from: &mut TcpStream, to: &mut TcpStream, flipped: &AtomicB
     Ok(())
 }
 
-/// "joined the job at ADDR as w3" → 3.
+/// "joined the job at ADDR as w3" → 3; "rejoined the job at ADDR as w5 (was w3)" → 5.
 fn worker_id(joined: &str) -> u32 {
-    joined.rsplit_once(" as w").and_then(|(_, n)| n.trim().parse().ok()).unwrap_or_else(|| panic!("{joined}"))
+    let n = joined.split_once(" as w").map(|(_, n)| n.split(' ').next().unwrap_or(n));
+    n.and_then(|n| n.trim().parse().ok()).unwrap_or_else(|| panic!("{joined}"))
 }
 
 /// The network, or `None` after one line saying why not.
@@ -557,7 +589,10 @@ fn a_worker_with_the_wrong_token_is_refused_on_both_sides_and_computes_nothing()
     let status = net.wait(b, PATIENCE).expect("the refused worker ends");
     assert_eq!(status.code(), Some(1), "{:?}", net.stderr(b));
     let said = net.stderr(b);
-    assert!(said.len() == 1 && said[0].contains("refused") && said[0].contains(&to), "one clear line: {said:?}");
+    assert!(
+        said.len() == 1 && said[0].contains("refused") && said[0].contains("token") && said[0].contains(&to),
+        "one clear line: {said:?}"
+    );
     let v = net.result(c);
     assert_exact(&v, 40_000);
     let lines = net.stderr(c);
@@ -575,19 +610,23 @@ fn a_worker_with_the_wrong_token_is_refused_on_both_sides_and_computes_nothing()
 /// A relay on the switch between one worker and the coordinator flips one bit of the first task
 /// after the handshake: the worker finds the frame's MAC wrong and says so, its connection is
 /// dropped, the coordinator requeues that task, and the honest workers finish the job exactly.
+/// The worker joins again (through the relay, honest from then on) as a new worker.
 #[test]
-fn a_relay_that_flips_a_byte_is_caught_and_the_chunk_computed_again() {
-    let Some(mut net) = net_or_skip("a_relay_that_flips_a_byte") else { return };
+fn a_relay_that_flips_a_byte_toward_the_worker_is_caught_there() {
+    let Some(mut net) = net_or_skip("a_relay_that_flips_a_byte_toward_the_worker") else { return };
     let coordinator: SocketAddr = format!("{COORDINATOR}:{PORT}").parse().expect("address");
     let relay_at: SocketAddr = format!("{SWITCH}:{PORT}").parse().expect("address");
     let c = net.coordinator("--chunk 1000 --data range:40000 --wait-ms 50");
-    let relay = net.tampering_relay(Host::Switch, relay_at, coordinator);
+    let relay = net.tampering_relay(Host::Switch, relay_at, coordinator, Toward::Worker);
     let (a, wa) = net.worker(Host::A, &coordinator.to_string());
     // Through the relay the handshake and the first frame pass: the worker joins.
     let (b, wb) = net.worker(Host::B, &relay_at.to_string());
     net.line(c, |l| l.contains(&format!("w{wb} joined from {SWITCH}:")));
     let broken = net.line(b, |l| l.contains("altered"));
+    assert!(broken.starts_with(&format!("w{wb}: the link to {relay_at} broke")), "{broken}");
     assert!(net.relays[relay].flipped.load(Ordering::Relaxed), "the relay flipped its bit");
+    let again = net.line(b, |l| l.starts_with("rejoined the job"));
+    assert!(again.ends_with(&format!("(was w{wb})")), "{again}");
     let v = net.result(c);
     assert_exact(&v, 40_000);
     assert_eq!(net.stderr(b).iter().filter(|l| l.contains("altered")).count(), 1, "one line: {broken}");
@@ -595,7 +634,81 @@ fn a_relay_that_flips_a_byte_is_caught_and_the_chunk_computed_again() {
     assert_eq!(chunks_of(&v, wb), 0, "nothing of the tampered link counted: {v}");
     assert_eq!(worker_of(&v, wb)["fate"], "died", "{v}");
     assert!(chunks_of(&v, wa) > 0, "{v}");
-    assert!(net.wait(a, PATIENCE).is_some_and(|s| s.success()), "{:?}", net.stderr(a));
-    net.wait(b, PATIENCE).expect("the tampered worker ends");
+    for w in [a, b] {
+        assert!(net.wait(w, PATIENCE).is_some_and(|s| s.success()), "{:?}", net.stderr(w));
+    }
+    net.finish();
+}
+
+/// The same relay flipping one bit the other way, in the worker's first heartbeat: the
+/// coordinator finds the MAC wrong and drops the link (its log says why), the chunk goes back to
+/// the queue, and the job ends exact; the worker only sees its connection end, and joins again.
+#[test]
+fn a_relay_that_flips_a_byte_toward_the_coordinator_is_caught_there() {
+    let Some(mut net) = net_or_skip("a_relay_that_flips_a_byte_toward_the_coordinator") else { return };
+    let coordinator: SocketAddr = format!("{COORDINATOR}:{PORT}").parse().expect("address");
+    let relay_at: SocketAddr = format!("{SWITCH}:{PORT}").parse().expect("address");
+    // Chunks wait 150 ms and beat every 100 ms: the frame after the hello is a heartbeat.
+    let c = net.coordinator_as("text", "--chunk 1000 --data range:40000 --wait-ms 150 --heartbeat-ms 100");
+    let relay = net.tampering_relay(Host::Switch, relay_at, coordinator, Toward::Coordinator);
+    let (a, wa) = net.worker(Host::A, &coordinator.to_string());
+    let (b, wb) = net.worker(Host::B, &relay_at.to_string());
+    let broke = net.line(b, |l| l.starts_with(&format!("w{wb}: the link to {relay_at} broke")));
+    assert!(!broke.contains("altered"), "the worker sent the frame; the coordinator caught it: {broke}");
+    assert!(net.relays[relay].flipped.load(Ordering::Relaxed), "the relay flipped its bit");
+    let out = net.output(c);
+    let gone = format!("w{wb} is gone: its link failed (");
+    assert!(out.lines().any(|l| l.contains(&gone) && l.contains("altered")), "the coordinator says why:\n{out}");
+    assert!(out.lines().any(|l| l.ends_with(&format!("requeued (it was with w{wb})"))), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("exact: ")), "{out}");
+    // The report's table: worker, pid, start-up ("1.2 ms"), chunks, ...
+    let chunks = |w: u32| {
+        let row = out.lines().find(|l| l.starts_with(&format!("w{w} "))).unwrap_or_else(|| panic!("no w{w}:\n{out}"));
+        row.split_whitespace().nth(4).and_then(|n| n.parse::<u64>().ok()).unwrap_or_else(|| panic!("{row}"))
+    };
+    assert!(chunks(wa) > 0, "{out}");
+    assert_eq!(chunks(wb), 0, "nothing of the tampered link counted:\n{out}");
+    for w in [a, b] {
+        assert!(net.wait(w, PATIENCE).is_some_and(|s| s.success()), "{:?}", net.stderr(w));
+    }
+    net.finish();
+}
+
+/// Host B's cable is pulled for 2 s (its switch port set down) while it computes: the
+/// coordinator notices the silence after five heartbeats, requeues its chunk and drops the
+/// connection; once the link is back the worker learns its connection is gone, connects again,
+/// proves the token and rejoins as a new worker naming the old one, and computes again; the
+/// result is exact.
+#[test]
+fn a_link_down_for_two_seconds_is_noticed_and_the_worker_rejoins() {
+    let Some(mut net) = net_or_skip("a_link_down_for_two_seconds") else { return };
+    let c = net.coordinator("--chunk 1000 --data range:60000 --wait-ms 200 --heartbeat-ms 100");
+    let to = format!("{COORDINATOR}:{PORT}");
+    let (b, wb) = net.worker(Host::B, &to);
+    // Chunks take 200 ms and a worker asks again at once: the link goes down mid-chunk.
+    std::thread::sleep(Duration::from_millis(500));
+    let (sw, port) = (net.ns(Host::Switch), net.port(Host::B));
+    must(&["-n", &sw, "link", "set", &port, "down"]);
+    let down = Instant::now();
+    let dropped = net.line(c, |l| l.starts_with(&format!("w{wb} dropped: silent")));
+    assert!(down.elapsed() < Duration::from_secs(2), "noticed while the link was down: {dropped}");
+    std::thread::sleep(Duration::from_secs(2).saturating_sub(down.elapsed()));
+    must(&["-n", &sw, "link", "set", &port, "up"]);
+    let again = net.line(b, |l| l.starts_with("rejoined the job"));
+    let wn = worker_id(&again);
+    assert!(again.ends_with(&format!("(was w{wb})")), "{again}");
+    net.line(c, |l| l == format!("w{wn} is w{wb} joining again"));
+    net.line(c, |l| {
+        l.starts_with(&format!("w{wn} is on host "))
+            && l.contains(HOST_B)
+            && l.ends_with(&format!("w{wb} joining again"))
+    });
+    let v = net.result(c);
+    assert_exact(&v, 60_000);
+    assert!(requeued_from(&v, wb) >= 1, "w{wb}'s chunk was requeued: {}", v["chunks"]);
+    assert_eq!(worker_of(&v, wb)["fate"], "dropped (silent)", "{v}");
+    assert_eq!(worker_of(&v, wn)["node"]["rejoins"], wb, "{v}");
+    assert!(chunks_of(&v, wn) > 0, "w{wn}, back, computed again: {v}");
+    assert!(net.wait(b, PATIENCE).is_some_and(|s| s.success()), "{:?}", net.stderr(b));
     net.finish();
 }
