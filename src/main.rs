@@ -65,6 +65,10 @@ enum Cmd {
     /// Internal: one worker of a job.
     #[command(hide = true)]
     JobWorker { spec: String },
+    /// Internal: one rank of a job under mpirun (`job --engine mpi`).
+    #[cfg(feature = "mpi")]
+    #[command(hide = true)]
+    MpiRank { spec: String },
     /// Lessons for authors.
     Lesson {
         #[command(subcommand)]
@@ -286,6 +290,8 @@ fn main() -> ExitCode {
         Some(Cmd::Actor { spec }) => ExitCode::from(ipc_lab::programs::actor::main(&spec) as u8),
         #[cfg(target_os = "linux")]
         Some(Cmd::JobWorker { spec }) => ExitCode::from(ipc_lab::jobs::worker::main(&spec) as u8),
+        #[cfg(feature = "mpi")]
+        Some(Cmd::MpiRank { spec }) => ExitCode::from(ipc_lab::jobs::mpi::rank::main(&spec) as u8),
         command => match dispatch(command, cli.gui) {
             Ok(code) => code,
             Err(e) => {
@@ -335,6 +341,8 @@ fn dispatch(command: Option<Cmd>, gui: GuiArgs) -> anyhow::Result<ExitCode> {
         Some(Cmd::Worker { .. } | Cmd::Actor { .. } | Cmd::JobWorker { .. }) => {
             bail!("internal commands are started by the supervisor")
         }
+        #[cfg(feature = "mpi")]
+        Some(Cmd::MpiRank { .. }) => bail!("internal commands are started by the supervisor"),
         Some(Cmd::Gui(args)) => gui_cmd(args),
         None => gui_cmd(gui),
         Some(Cmd::Scenarios) => {
@@ -509,7 +517,12 @@ fn job_cmd(a: ipc_lab::jobs::spec::JobArgs) -> anyhow::Result<ExitCode> {
     if let Some(counts) = counts {
         let s = sweep::sweep(&spec, &counts, &exe, None, |o| {
             if !json {
-                eprintln!("  {} × {}: {}", o.workers.len(), say::kind(o.spec.kind), say::millis(o.elapsed_ns));
+                eprintln!(
+                    "  {} × {}: {}",
+                    o.workers.len(),
+                    say::kind(o.spec.kind, o.workers.len()),
+                    say::millis(o.elapsed_ns)
+                );
             }
         })
         .map_err(anyhow::Error::msg)?;
@@ -613,7 +626,7 @@ fn job_cmd(a: ipc_lab::jobs::spec::JobArgs) -> anyhow::Result<ExitCode> {
         outln!("{}", say::headline(&spec));
     }
     let mut t0 = 0;
-    let outcome = coordinator::run(&spec, &exe, None, &mut |e| {
+    let outcome = ipc_lab::jobs::run(&spec, &exe, None, &mut |e| {
         if let coordinator::JobEvent::Started { at_ns } = &e {
             t0 = *at_ns;
         }
@@ -922,6 +935,8 @@ mod tests {
                     Some(Cmd::JobWorker { spec }) => {
                         let _ = serde_json::from_str::<ipc_lab::jobs::worker::WorkerSpec>(&spec);
                     }
+                    #[cfg(feature = "mpi")]
+                    Some(Cmd::MpiRank { .. }) => {}
                     Some(
                         Cmd::List { .. } | Cmd::Scenarios | Cmd::Run(_) | Cmd::Actor { .. } | Cmd::Lesson { .. } | Cmd::Token { .. },
                     ) => {}

@@ -298,3 +298,15 @@ fn token_new_writes_a_private_token_once() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), again, "the first token is kept");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Without the `mpi` feature, the MPI engine is one line that says how to get it, and exit 2.
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn engine_mpi_without_the_feature_says_how_to_build_it() {
+    let (code, stdout, stderr) = ipc_lab(&["job", "--engine", "mpi", "--workers", "2"]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cargo build --release --features mpi"), "{stderr}");
+    assert!(stderr.contains("openmpi-bin") && stderr.contains("libopenmpi-dev"), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+}

@@ -137,3 +137,21 @@ fn a_worker_started_from_the_view_joins_over_tcp_and_shows_as_a_remote_node() {
         app.ui_state.jobs.joiners.0.is_empty()
     });
 }
+
+/// A build without the MPI engine shows the choice, disabled, with the reason on hover: how a
+/// mechanism this platform lacks is reported.
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn the_mpi_engine_is_shown_disabled_with_how_to_get_it() {
+    let mut h = jobs_view();
+    assert!(h.get_by_label("MPI").accesskit_node().is_disabled(), "MPI is not offered by this build");
+    assert!(!h.get_by_label("ours").accesskit_node().is_disabled());
+    h.get_by_label("MPI").hover();
+    for _ in 0..60 {
+        h.step();
+    }
+    h.get_by_label_contains("cargo build --release --features mpi");
+    h.get_by_label("MPI").click();
+    h.run_steps(2);
+    assert_eq!(h.state().ui_state.jobs.args.engine, "ours", "a disabled choice cannot be taken");
+}

@@ -536,8 +536,9 @@ fn a_remote_worker_dropped_after_a_silence_joins_again() {
     assert!(workers[1]["fate"].as_str().is_some_and(|f| f.starts_with("dropped")), "{}", workers[1]);
     assert_eq!(workers[2]["node"]["rejoins"], 2, "{}", workers[2]);
     assert!(workers[2]["chunks"].as_u64().is_some_and(|c| c > 0), "it computed again: {}", workers[2]);
-    let requeued_from_2 = v["chunks"].as_array().expect("chunks").iter().any(|c| {
-        c["steps"].as_array().is_some_and(|h| h.iter().any(|s| s["what"] == "requeued" && s["from"] == 2))
-    });
+    let requeued_from_2 =
+        v["chunks"].as_array().expect("chunks").iter().any(|c| {
+            c["steps"].as_array().is_some_and(|h| h.iter().any(|s| s["what"] == "requeued" && s["from"] == 2))
+        });
     assert!(requeued_from_2, "its chunk in hand was requeued: {}", v["chunks"]);
 }

@@ -69,8 +69,8 @@ fn every_lesson_parses_in_both_languages_and_both_tell_the_same_lesson() {
     let all = lessons();
     let en: Vec<&Lesson> = all.in_lang(Lang::En).collect();
     let zh: Vec<&Lesson> = all.in_lang(Lang::ZhCn).collect();
-    assert_eq!(en.len(), 11, "lessons 1-11");
-    assert_eq!(en.iter().map(|l| l.order).collect::<Vec<_>>(), (1..=11).collect::<Vec<_>>());
+    assert_eq!(en.len(), 12, "lessons 1-12");
+    assert_eq!(en.iter().map(|l| l.order).collect::<Vec<_>>(), (1..=12).collect::<Vec<_>>());
     assert_eq!(en.iter().map(|l| &l.id).collect::<Vec<_>>(), zh.iter().map(|l| &l.id).collect::<Vec<_>>());
     for (a, b) in en.iter().zip(&zh) {
         let what = &a.id;
@@ -532,7 +532,7 @@ fn list_lessons_prints_one_line_per_lesson_in_the_chosen_language() {
     assert!(out.is_empty() && err.starts_with("error: unknown language 'fr'"), "{err}");
     let (code, out, err) = ipc_lab(&["lesson", "check"], None);
     assert_eq!(code, Some(0), "{err}");
-    assert!(out.contains("11 en, 11 zh-CN") && out.contains("all well"), "{out}");
+    assert!(out.contains("12 en, 12 zh-CN") && out.contains("all well"), "{out}");
 }
 
 /// Lesson 2's capacity is where its pipe-full experiment blocks: run the experiment to its

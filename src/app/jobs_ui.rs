@@ -37,6 +37,8 @@ pub struct JobsUi {
     /// Workers started from here to join over TCP ("a worker from this machine"), reaped as
     /// they end and killed with the view.
     pub joiners: Joiners,
+    /// The last time of each job on each engine, shown side by side.
+    pub engines: super::jobs_engine_ui::EngineTimes,
 }
 
 /// Worker processes started from the view to join a job over TCP: killed and reaped with it.
@@ -67,6 +69,7 @@ impl Default for JobsUi {
                 wait_ms: 0,
                 ship: "data".into(),
                 heartbeat_ms: 100,
+                engine: "ours".into(),
                 format: "text".into(),
                 ..JobArgs::default()
             },
@@ -80,6 +83,7 @@ impl Default for JobsUi {
             listen_addr: "127.0.0.1:0".into(),
             token_path: String::new(),
             joiners: Joiners::default(),
+            engines: Default::default(),
         }
     }
 }
@@ -111,12 +115,16 @@ impl JobsUi {
     }
 
     pub fn spec(&self) -> Result<JobSpec, String> {
-        let process = self.args.kind == "process";
+        // MPI's ranks are processes over MPI's own transport: the kind and mechanism chosen for
+        // our engine are kept for when it is picked again.
+        let mpi = self.args.engine == "mpi";
+        let process = self.args.kind == "process" || mpi;
         let dynamic = self.args.schedule == "dynamic";
         let token = self.token_path.trim();
         let args = JobArgs {
             data: format!("range:{}", self.items),
-            mechanism: process.then(|| self.mechanism.clone()),
+            mechanism: (process && !mpi).then(|| self.mechanism.clone()),
+            kind: if mpi { "process".into() } else { self.args.kind.clone() },
             chunk: dynamic.then_some(self.chunk),
             listen: self.listen.then(|| self.listen_addr.trim().to_string()),
             token_file: (self.listen && !token.is_empty()).then(|| token.into()),
@@ -223,7 +231,12 @@ impl JobsUi {
         let Some(s) = &self.session else { return };
         for u in s.updates() {
             match u {
-                Update::Event(e) => self.model.apply(e),
+                Update::Event(e) => {
+                    if let crate::jobs::coordinator::JobEvent::Finished(o) = &e {
+                        self.engines.record(o);
+                    }
+                    self.model.apply(e)
+                }
                 Update::SweepRun(n, ns, exact) => self.model.sweep_runs.push((n, ns, exact)),
                 Update::Sweep(sw) => self.model.sweep = Some(sw),
                 Update::SweepFailed(why) => {
@@ -316,6 +329,8 @@ pub fn jobs_ui(j: &mut JobsUi, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>
     ui.horizontal_wrapped(|ui| {
         let l = ui.label(tr!("jobs.workers"));
         ui.add_enabled(!running, egui::DragValue::new(&mut j.args.workers).range(1..=16)).labelled_by(l.id);
+        super::jobs_engine_ui::engine_ui(ui, &mut j.args.engine, !running);
+        let ours = j.args.engine != "mpi";
         choice(
             ui,
             "job-as",
@@ -327,7 +342,7 @@ pub fn jobs_ui(j: &mut JobsUi, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>
                 ("async", tr!("jobs.as_async_short")),
                 ("async-1", tr!("jobs.as_async_one_short")),
             ],
-            !running,
+            !running && ours,
         );
         let mechanisms: Vec<(&str, String)> =
             ["pipe", "fifo", "unix", "tcp", "shm", "mqueue"].iter().map(|m| (*m, m.to_string())).collect();
@@ -337,7 +352,7 @@ pub fn jobs_ui(j: &mut JobsUi, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>
             tr!("jobs.mechanism"),
             &mut j.mechanism,
             &mechanisms,
-            !running && j.args.kind == "process",
+            !running && ours && j.args.kind == "process",
         );
         choice(
             ui,
@@ -491,6 +506,7 @@ pub fn job_stage(j: &mut JobsUi, exe: Option<&Path>, ui: &mut egui::Ui) {
     }
     ui.separator();
     result_ui(&j.model, ui);
+    super::jobs_engine_ui::engine_times_ui(&j.engines, j.spec().ok().as_ref(), ui);
     if j.model.is_running() {
         ui.ctx().request_repaint_after(std::time::Duration::from_millis(33));
     }

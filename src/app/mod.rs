@@ -8,6 +8,7 @@ pub mod compare_ui;
 mod controls_ui;
 pub mod fonts;
 mod frame_stats;
+pub mod jobs_engine_ui;
 pub mod jobs_ui;
 pub mod lesson_ui;
 pub mod program_ui;

@@ -38,20 +38,21 @@ const VERSION: u8 = 1;
 const HELLO: u8 = 1;
 const ANSWER: u8 = 2;
 const PROOF: u8 = 3;
+/// The coordinator's last word to a worker whose answer did not match: no body, then it hangs
+/// up. It tells the worker nothing it did not know, but lets it say so in one clear line.
+const REFUSED: u8 = 4;
 
 /// Why a handshake or a sealed frame failed: one clear line each.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {
     #[error("the peer does not know the token (its proof does not match)")]
     WrongToken,
+    #[error("our token is not the coordinator's: check --token-file")]
+    Refused,
     #[error("not an ipc-lab peer, or another version (bad handshake header)")]
     NotAPeer,
     #[error("the connection ended during the handshake")]
     Truncated,
-    /// The worker's view of a wrong token: the coordinator checks the worker's answer first and
-    /// hangs up without proving itself when it does not match.
-    #[error("the coordinator does not accept our token (it hung up on our answer): not the same token file")]
-    NotAccepted,
     #[error("a frame of {0} bytes is larger than the {MAX_FRAME} allowed")]
     TooLarge(u64),
     #[error("a frame was altered on the wire (its MAC does not match): connection dropped")]
@@ -186,6 +187,9 @@ fn send(w: &mut impl Write, kind: u8, body: &[&[u8]]) -> Result<(), AuthError> {
 fn receive<const N: usize>(r: &mut impl Read, kind: u8) -> Result<[u8; N], AuthError> {
     let mut head = [0u8; 6];
     r.read_exact(&mut head).map_err(io)?;
+    if &head[..4] == MAGIC && head[4] == VERSION && head[5] == REFUSED && kind != REFUSED {
+        return Err(AuthError::Refused);
+    }
     if &head[..4] != MAGIC || head[4] != VERSION || head[5] != kind {
         return Err(AuthError::NotAPeer);
     }
@@ -211,6 +215,7 @@ pub fn coordinator_handshake(s: &mut (impl Read + Write), token: &Token) -> Resu
     let answer: [u8; NONCE_LEN + TAG_LEN] = receive(s, ANSWER)?;
     let (nonce_w, tag_w) = answer.split_at(NONCE_LEN);
     if !verify(&token.0, b"ipc-lab worker", &[&nonce_c, nonce_w], tag_w) {
+        let _ = send(s, REFUSED, &[]);
         return Err(AuthError::WrongToken);
     }
     send(s, PROOF, &[&token.mac(b"ipc-lab coordinator", &[nonce_w, &nonce_c])])?;
@@ -222,12 +227,7 @@ pub fn worker_handshake(s: &mut (impl Read + Write), token: &Token) -> Result<Se
     let nonce_c: [u8; NONCE_LEN] = receive(s, HELLO)?;
     let nonce_w = nonce()?;
     send(s, ANSWER, &[&nonce_w, &token.mac(b"ipc-lab worker", &[&nonce_c, &nonce_w])])?;
-    // A coordinator that finds our answer wrong ends the connection instead of proving itself:
-    // say so, rather than that the connection ended.
-    let proof: [u8; TAG_LEN] = receive(s, PROOF).map_err(|e| match e {
-        AuthError::Truncated => AuthError::NotAccepted,
-        e => e,
-    })?;
+    let proof: [u8; TAG_LEN] = receive(s, PROOF)?;
     if !verify(&token.0, b"ipc-lab coordinator", &[&nonce_w, &nonce_c], &proof) {
         return Err(AuthError::WrongToken);
     }
@@ -383,8 +383,8 @@ mod tests {
     fn a_wrong_token_is_refused_on_both_sides() {
         let (c, w) = pair(token(1), token(2));
         assert_eq!(c.err(), Some(AuthError::WrongToken));
-        // The worker learns it as the coordinator hangs up without a proof, and says so.
-        assert_eq!(w.err(), Some(AuthError::NotAccepted));
+        // The worker is told, and hears no proof.
+        assert_eq!(w.err(), Some(AuthError::Refused));
     }
 
     #[test]
@@ -405,7 +405,9 @@ mod tests {
         });
         assert_eq!(coordinator_handshake(&mut a, &t).err(), Some(AuthError::WrongToken));
         drop(a);
-        assert!(attacker.join().unwrap().is_empty(), "no proof goes to a replayer");
+        let mut refused = Vec::new();
+        send(&mut refused, REFUSED, &[]).unwrap();
+        assert_eq!(attacker.join().unwrap(), refused, "no proof goes to a replayer, only the refusal");
     }
 
     #[test]

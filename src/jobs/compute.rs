@@ -225,6 +225,58 @@ pub fn expected(data: &DataSource, op: Op, work: u32, start: u64, len: u64, item
     (acc.partial, acc.digest)
 }
 
+/// The coordinator's own verdict on a job's gathered answers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Check {
+    /// The whole, combined from the coordinator's own answer for each chunk.
+    pub expected: Partial,
+    /// `None` when recomputing every round would take too long (items × work above 2e8).
+    pub expected_digest: Option<u64>,
+    /// Chunks whose gathered answer differs from the coordinator's (or that none answered).
+    pub wrong_chunks: Vec<u32>,
+    pub exact: bool,
+}
+
+/// Checks gathered answers (`results` by chunk id, their combined `total` and `digest`) against
+/// the coordinator's own: every chunk recomputed here; the chunks must tile the items, and the
+/// whole must agree with one pass over all of them (or the formula), so a chunking mistake
+/// cannot hide in both sides at once. `array` is the items when the caller holds them.
+pub fn check(
+    spec: &super::spec::JobSpec,
+    chunks: &[(u64, u64)],
+    results: &std::collections::BTreeMap<u32, (Partial, u64)>,
+    total: &Partial,
+    digest: u64,
+    array: Option<&[u64]>,
+) -> Result<Check, String> {
+    let (data, op) = (&spec.data, spec.op);
+    let check_digest = (data.len() as u128 * spec.work.max(1) as u128) <= 200_000_000;
+    let work = if check_digest { spec.work } else { 0 };
+    let mut expected_total = Partial::empty(op);
+    let mut expected_digest = 0u64;
+    let mut wrong = Vec::new();
+    for (i, &(start, len)) in chunks.iter().enumerate() {
+        let (p, d) = expected(data, op, work, start, len, array);
+        let got = results.get(&(i as u32));
+        let digest_ok = !check_digest || got.is_some_and(|g| g.1 == d);
+        if got.map(|g| &g.0) != Some(&p) || !digest_ok {
+            wrong.push(i as u32);
+        }
+        expected_total.combine(&p)?;
+        expected_digest = expected_digest.wrapping_add(d);
+    }
+    let expected_digest = check_digest.then_some(expected_digest);
+    let n = data.len();
+    let tiles = chunks.iter().try_fold(0u64, |next, &(start, len)| (start == next).then_some(next + len)) == Some(n);
+    let (whole, whole_digest) = expected(data, op, work, 0, n, array);
+    let exact = tiles
+        && wrong.is_empty()
+        && *total == expected_total
+        && *total == whole
+        && expected_digest.is_none_or(|d| d == digest && d == whole_digest);
+    Ok(Check { expected: expected_total, expected_digest, wrong_chunks: wrong, exact })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::{Receiver, Sender, unbounded};
 use serde::{Deserialize, Serialize};
 
-use super::compute::{Partial, expected};
+use super::compute::Partial;
 use super::proto::{self, ChunkResult, Down, Incoming, Up};
 use super::spec::{DataSource, JobSpec, Schedule, Ship, WorkerKind};
 use super::worker::{Local, Work, WorkerSpec};
@@ -227,6 +227,26 @@ pub struct NodeStats {
     pub offset_ns: Option<i64>,
     /// The worker it was before its link broke and it joined again.
     pub rejoins: Option<u32>,
+}
+
+impl WorkerStats {
+    /// Adds one result's times as the worker measured them: idle from `idle_from` to the task,
+    /// receiving, computing (its CPU time; the rest of that stretch stalled), waiting, and
+    /// sending until it `arrived_ns`.
+    pub fn account(&mut self, r: &ChunkResult, idle_from: u64, arrived_ns: u64) {
+        self.idle_ns = self.idle_ns.saturating_add(r.task_ns.saturating_sub(idle_from));
+        self.comm_ns = self
+            .comm_ns
+            .saturating_add(r.data_ns.saturating_sub(r.task_ns))
+            .saturating_add(arrived_ns.saturating_sub(r.computed_ns));
+        self.wait_ns = self.wait_ns.saturating_add(r.waited_ns);
+        // Computing is the CPU time the worker measured; the rest of that stretch it was stopped
+        // or waiting for a CPU (a stopped worker's stop is not computing).
+        let wall = r.computed_ns.saturating_sub(r.data_ns).saturating_sub(r.waited_ns);
+        let cpu = if r.cpu_ns > 0 { r.cpu_ns.min(wall) } else { wall };
+        self.compute_ns = self.compute_ns.saturating_add(cpu);
+        self.stalled_ns = self.stalled_ns.saturating_add(wall - cpu);
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -974,9 +994,8 @@ impl Coordinator {
                 match msg {
                     Up::Hello { pid, host, rejoins, .. } => {
                         // A rejoining worker names a remote worker that is gone (and no other).
-                        let rejoins = rejoins.filter(|&r| {
-                            r < worker && self.worker(r).is_some_and(|o| o.gone && o.remote.is_some())
-                        });
+                        let rejoins = rejoins
+                            .filter(|&r| r < worker && self.worker(r).is_some_and(|o| o.gone && o.remote.is_some()));
                         let w = self.worker(worker).expect("known");
                         w.hello = true;
                         w.pending = true;
@@ -987,7 +1006,8 @@ impl Coordinator {
                         let node = w.remote.as_ref().map(|r| r.peer.clone());
                         if let Some(addr) = node {
                             let h = host.as_ref().map(|h| h.chars().take(64).collect::<String>());
-                            w.stats.node = Some(NodeStats { host: h.clone(), addr: addr.clone(), rejoins, ..Default::default() });
+                            w.stats.node =
+                                Some(NodeStats { host: h.clone(), addr: addr.clone(), rejoins, ..Default::default() });
                             emit(JobEvent::Node { worker, host: h, addr, rejoins });
                         }
                         let replaces = self.replaces.get(&worker).copied().flatten().or(rejoins);
@@ -1075,19 +1095,7 @@ impl Coordinator {
         // is communication) nor before the job started.
         let idle_from = r.asked_ns.max(w.last_arrived_ns).max(t0_ns);
         w.last_arrived_ns = arrived_ns;
-        let s = &mut w.stats;
-        s.idle_ns = s.idle_ns.saturating_add(r.task_ns.saturating_sub(idle_from));
-        s.comm_ns = s
-            .comm_ns
-            .saturating_add(r.data_ns.saturating_sub(r.task_ns))
-            .saturating_add(arrived_ns.saturating_sub(r.computed_ns));
-        s.wait_ns = s.wait_ns.saturating_add(r.waited_ns);
-        // Computing is the CPU time the worker measured; the rest of that stretch it was stopped
-        // or waiting for a CPU (a stopped worker's stop is not computing).
-        let wall = r.computed_ns.saturating_sub(r.data_ns).saturating_sub(r.waited_ns);
-        let cpu = if r.cpu_ns > 0 { r.cpu_ns.min(wall) } else { wall };
-        s.compute_ns = s.compute_ns.saturating_add(cpu);
-        s.stalled_ns = s.stalled_ns.saturating_add(wall - cpu);
+        w.stats.account(&r, idle_from, arrived_ns);
         let c = &mut self.chunks[r.chunk as usize];
         if c.done {
             c.history.push(Step::Duplicate { worker, at_ms });
@@ -1119,7 +1127,9 @@ impl Coordinator {
         let Some(link) = &mut w.remote else { return };
         let sent = link.task_sent.filter(|&(c, _)| c == r.chunk).map(|(_, t)| t);
         let measured = match sent {
-            Some(t1) if r.sent_ns >= r.task_ns && r.task_ns > 0 => Some(link.sample(t1, r.task_ns, r.sent_ns, arrived_ns)),
+            Some(t1) if r.sent_ns >= r.task_ns && r.task_ns > 0 => {
+                Some(link.sample(t1, r.task_ns, r.sent_ns, arrived_ns))
+            }
             _ => None,
         };
         let offset = link.best.map_or(0, |(_, o)| o);
@@ -1328,36 +1338,17 @@ impl Coordinator {
             WorkerKind::Process => None,
             _ => rss_kib().zip(self.rss_before).map(|(a, b)| a.saturating_sub(b)),
         };
-        let check_digest = (self.spec.data.len() as u128 * self.spec.work.max(1) as u128) <= 200_000_000;
         let array = self.array.clone();
-        let mut expected_total = Partial::empty(self.spec.op);
-        let mut expected_digest = 0u64;
-        let mut wrong = Vec::new();
-        for (i, c) in self.chunks.iter().enumerate() {
-            let work = if check_digest { self.spec.work } else { 0 };
-            let (p, d) =
-                expected(&self.spec.data, self.spec.op, work, c.start, c.len, array.as_deref().map(|v| &v[..]));
-            let got = self.results.get(&(i as u32));
-            let digest_ok = !check_digest || got.is_some_and(|g| g.1 == d);
-            if got.map(|g| &g.0) != Some(&p) || !digest_ok {
-                wrong.push(i as u32);
-            }
-            expected_total.combine(&p)?;
-            expected_digest = expected_digest.wrapping_add(d);
-        }
-        let expected_digest = check_digest.then_some(expected_digest);
-        // The chunks must tile the items exactly, and the whole must agree with one pass over
-        // all of them (or the formula): a chunking mistake cannot hide in both sides at once.
-        let n = self.spec.data.len();
-        let tiles = self.chunks.iter().try_fold(0u64, |next, c| (c.start == next).then_some(next + c.len)) == Some(n);
-        let work = if check_digest { self.spec.work } else { 0 };
-        let (whole, whole_digest) =
-            expected(&self.spec.data, self.spec.op, work, 0, n, array.as_deref().map(|v| &v[..]));
-        let exact = tiles
-            && wrong.is_empty()
-            && self.total == expected_total
-            && self.total == whole
-            && expected_digest.is_none_or(|d| d == self.digest && d == whole_digest);
+        let plan: Vec<(u64, u64)> = self.chunks.iter().map(|c| (c.start, c.len)).collect();
+        let super::compute::Check { expected: expected_total, expected_digest, wrong_chunks: wrong, exact } =
+            super::compute::check(
+                &self.spec,
+                &plan,
+                &self.results,
+                &self.total,
+                self.digest,
+                array.as_deref().map(|v| &v[..]),
+            )?;
         Ok(JobOutcome {
             spec: self.spec.clone(),
             result: self.total.clone(),

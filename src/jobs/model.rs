@@ -349,7 +349,8 @@ impl JobModel {
                 self.log(&e);
             }
             JobEvent::Node { worker, host, addr, rejoins } => {
-                let node = NodeStats { host: host.clone(), addr: addr.clone(), rejoins: *rejoins, ..Default::default() };
+                let node =
+                    NodeStats { host: host.clone(), addr: addr.clone(), rejoins: *rejoins, ..Default::default() };
                 // The table says it; the log has the join.
                 self.ensure_worker(*worker).node = Some(node);
             }

@@ -7,12 +7,17 @@ use super::compute::Partial;
 use super::coordinator::{JobEvent, JobOutcome, Lost, Sig, Step};
 use super::spec::{JobSpec, Schedule, Ship, WorkerKind};
 
-pub fn kind(k: WorkerKind) -> String {
-    match k {
-        WorkerKind::Process => tr!("jobs.as_process"),
-        WorkerKind::Thread => tr!("jobs.as_thread"),
-        WorkerKind::Async => tr!("jobs.as_async"),
-        WorkerKind::AsyncOne => tr!("jobs.as_async_one"),
+/// What `n` workers of kind `k` are, in words ("1 worker process", "2 worker processes").
+pub fn kind(k: WorkerKind, n: usize) -> String {
+    match (k, n == 1) {
+        (WorkerKind::Process, false) => tr!("jobs.as_process"),
+        (WorkerKind::Thread, false) => tr!("jobs.as_thread"),
+        (WorkerKind::Async, false) => tr!("jobs.as_async"),
+        (WorkerKind::AsyncOne, false) => tr!("jobs.as_async_one"),
+        (WorkerKind::Process, true) => tr!("jobs.as_process_1"),
+        (WorkerKind::Thread, true) => tr!("jobs.as_thread_1"),
+        (WorkerKind::Async, true) => tr!("jobs.as_async_1"),
+        (WorkerKind::AsyncOne, true) => tr!("jobs.as_async_one_1"),
     }
 }
 
@@ -39,9 +44,10 @@ pub fn op(o: super::spec::Op) -> String {
 
 /// The job in one line: what, over what, how scheduled and shipped.
 pub fn headline(s: &JobSpec) -> String {
-    let how = match s.kind {
-        WorkerKind::Process => format!("{} ({})", kind(s.kind), s.mechanism),
-        k => kind(k),
+    let how = match (s.engine, s.kind) {
+        (super::spec::Engine::Mpi, _) => tr!("mpi.how"),
+        (_, WorkerKind::Process) => format!("{} ({})", kind(s.kind, s.workers), s.mechanism),
+        (_, k) => kind(k, s.workers),
     };
     tr!(
         "jobs.headline",

@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 
 use crossbeam::channel::{Receiver, Sender, unbounded};
 
-use super::coordinator::{JobCommand, JobEvent, run};
+use super::coordinator::{JobCommand, JobEvent};
 use super::spec::JobSpec;
 use super::sweep::{Sweep, sweep};
 
@@ -34,7 +34,7 @@ impl JobSession {
         let (commands, cmd_rx) = unbounded();
         let (tx, updates) = unbounded();
         let thread = std::thread::Builder::new().name("job-session".into()).spawn(move || {
-            let _ = run(&spec, &exe, Some(&cmd_rx), &mut |e| {
+            let _ = super::run(&spec, &exe, Some(&cmd_rx), &mut |e| {
                 let _ = tx.send(Update::Event(e));
                 repaint();
             });

@@ -80,6 +80,8 @@ pub struct JobArgs {
     pub heartbeat_ms: u64,
     /// Corrupt a fraction (or given sequence numbers) of the workers' result frames, e.g.
     /// corrupt=0.05,seed=3: the coordinator sees the checksum fail and computes the chunk again.
+    /// Or delay=MS[:JITTER]: every task reaches a worker, and every result leaves it, MS ms later
+    /// (± JITTER), distance on one machine.
     #[arg(long, value_name = "FAULTS")]
     pub inject: Option<String>,
     /// Run the job once per worker count (e.g. 1,2,4,8): speedup, efficiency, Amdahl's serial share.
@@ -101,6 +103,15 @@ pub struct JobArgs {
     /// The shared secret a remote worker must prove it holds (`ipc-lab token new FILE`).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<std::path::PathBuf>,
+    /// ours: our coordinator and worker processes over a mechanism; mpi: the same job under
+    /// mpirun (N+1 ranks: rank 0 the master), MPI_Scatterv and MPI_Reduce for static,
+    /// point-to-point master–worker for dynamic (a build with --features mpi).
+    #[arg(long, default_value = "ours", value_name = "ours|mpi")]
+    pub engine: String,
+    /// With --engine mpi: the hosts to run the ranks on (mpirun --hostfile; the binary at the
+    /// same path on every host, ssh between them without a password).
+    #[arg(long, value_name = "FILE")]
+    pub hostfile: Option<PathBuf>,
     /// text or json.
     #[arg(long, short, default_value = "text", value_name = "FORMAT")]
     pub format: String,
@@ -151,6 +162,24 @@ impl std::str::FromStr for WorkerKind {
             .into_iter()
             .find(|k| k.as_str() == s)
             .ok_or_else(|| format!("--as is process, thread, async or async-1, not '{s}'"))
+    }
+}
+
+/// Which engine runs the job: our coordinator, or MPI under mpirun (`jobs::mpi`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    #[default]
+    Ours,
+    Mpi,
+}
+
+impl Engine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Ours => "ours",
+            Engine::Mpi => "mpi",
+        }
     }
 }
 
@@ -328,6 +357,12 @@ pub struct JobSpec {
     pub listen: Option<std::net::SocketAddr>,
     #[serde(default)]
     pub token_file: Option<std::path::PathBuf>,
+    /// Our coordinator, or MPI (`--engine`); absent in older specs: ours.
+    #[serde(default)]
+    pub engine: Engine,
+    /// The hosts of an MPI job (`--hostfile`, passed to mpirun).
+    #[serde(default)]
+    pub hostfile: Option<PathBuf>,
 }
 
 impl JobSpec {
@@ -472,6 +507,18 @@ impl JobSpec {
                 "--inject needs worker processes: threads and tasks share memory, with no frames to damage".into()
             );
         }
+        let engine = match a.engine.as_str() {
+            "ours" => Engine::Ours,
+            "mpi" => Engine::Mpi,
+            e => return Err(format!("--engine is ours or mpi, not '{e}'")),
+        };
+        if engine == Engine::Mpi {
+            mpi_refusals(a, kind, ship)?;
+        } else if a.hostfile.is_some() {
+            return Err(
+                "--hostfile places MPI ranks (--engine mpi); our workers join from other hosts with --listen".into()
+            );
+        }
         Ok(JobSpec {
             workers: a.workers,
             mechanism,
@@ -493,6 +540,8 @@ impl JobSpec {
             wrong_worker: a.wrong_worker,
             listen,
             token_file: a.token_file.clone(),
+            engine,
+            hostfile: a.hostfile.clone(),
         })
     }
 
@@ -521,6 +570,47 @@ impl JobSpec {
     pub fn silence_limit_ms(&self) -> u64 {
         self.heartbeat_ms * 5
     }
+}
+
+/// What MPI cannot do of a job's options, refused by name rather than ignored; then whether
+/// this build and machine can run MPI at all.
+fn mpi_refusals(a: &JobArgs, kind: WorkerKind, ship: Ship) -> Result<(), String> {
+    let refuse = |what: &str, why: &str| Err(format!("--engine mpi cannot take {what}: {why}"));
+    if kind != WorkerKind::Process {
+        return refuse(&format!("--as {}", kind.as_str()), "MPI's ranks are processes");
+    }
+    if a.mechanism.is_some() {
+        return refuse("--mechanism", "MPI picks its own transport (shared memory on one host, TCP between hosts)");
+    }
+    if ship == Ship::Shared {
+        return refuse("--ship shared", "the ranks share no segment with the coordinator; ship data or work");
+    }
+    let scripted = [
+        (!a.kill.is_empty(), "--kill-worker"),
+        (!a.stop.is_empty(), "--stop-worker"),
+        (!a.cont.is_empty(), "--continue-worker"),
+        (a.respawn, "--respawn"),
+        (!a.add_at.is_empty(), "--add-worker-at"),
+    ];
+    if let Some((_, flag)) = scripted.iter().find(|(on, _)| *on) {
+        return refuse(flag, "MPI_COMM_WORLD is fixed when mpirun starts, and one rank's death aborts the whole job");
+    }
+    if a.inject.is_some() {
+        return refuse("--inject", "MPI's messages are not our frames, so there is nothing of ours to damage or delay");
+    }
+    if a.listen.is_some() || a.token_file.is_some() {
+        return refuse("--listen or --token-file", "MPI places its ranks on hosts with --hostfile");
+    }
+    if a.heartbeat_ms != 100 {
+        return refuse("--heartbeat-ms", "MPI ranks send no heartbeats (a stopped rank stalls the job)");
+    }
+    if a.sweep_workers.is_some() || a.compare_as {
+        return refuse("--sweep-workers or --compare-as", "they run our engine; run the MPI job once per worker count");
+    }
+    if let Some(h) = &a.hostfile {
+        std::fs::metadata(h).map_err(|e| format!("--hostfile {}: {e}", h.display()))?;
+    }
+    super::mpi::availability().map(|_| ()).map_err(|e| format!("--engine mpi: {e}"))
 }
 
 /// Parses a --sweep-workers list: distinct counts from 1 to 64, in order.
@@ -567,6 +657,10 @@ mod tests {
             ("--as thread --kill-worker 1@1", "only processes"),
             ("--inject drop=0.1", "corrupt"),
             ("--mechanism carrier-pigeon", "carrier-pigeon"),
+            ("--engine warp", "--engine"),
+            ("--hostfile /etc/hosts", "--hostfile"),
+            ("--engine mpi --as thread", "--as thread"),
+            ("--engine mpi --kill-worker 1@1", "--kill-worker"),
         ] {
             let err = spec(line).expect_err(line);
             assert!(err.contains(says), "{line}: {err}");

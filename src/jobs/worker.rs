@@ -212,10 +212,7 @@ impl std::fmt::Display for JoinError {
 }
 
 /// Connects, proves the token and reads the work description: one attempt.
-fn join_once(
-    addr: std::net::SocketAddr,
-    token: &super::auth::Token,
-) -> Result<(WorkerSpec, Channel), JoinError> {
+fn join_once(addr: std::net::SocketAddr, token: &super::auth::Token) -> Result<(WorkerSpec, Channel), JoinError> {
     let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| {
         if e.kind() == std::io::ErrorKind::ConnectionRefused {
             JoinError::Gone
@@ -384,7 +381,7 @@ fn serve(spec: &WorkerSpec, mut ch: Channel, host: Option<String>, rejoins: Opti
 }
 
 /// One more than the truth, in a way each operation shows.
-fn lie(p: &mut super::compute::Partial) {
+pub(crate) fn lie(p: &mut super::compute::Partial) {
     use super::compute::Partial;
     match p {
         Partial::Sum(s) => *s += 1,
@@ -498,7 +495,9 @@ fn chunk_of(a: &Arc<Vec<u64>>, start: u64, len: u64) -> &[u64] {
 
 /// A worker thread: the same exchange over crossbeam channels.
 pub fn run_thread(local: Local, down: crossbeam::channel::Receiver<Down>) {
-    let _ = local.up.send((local.worker, Up::Hello { worker: local.worker, pid: std::process::id(), host: None, rejoins: None }));
+    let _ = local
+        .up
+        .send((local.worker, Up::Hello { worker: local.worker, pid: std::process::id(), host: None, rejoins: None }));
     let mut asked = monotonic_nanos();
     while let Ok(Down::Task { chunk, start, len, .. }) = down.recv() {
         let task_ns = monotonic_nanos();
@@ -525,7 +524,9 @@ pub fn run_thread(local: Local, down: crossbeam::channel::Receiver<Down>) {
 /// A worker task: the same exchange; waiting is `tokio::time::sleep`, so waiting tasks overlap
 /// even on one thread, while computing holds the thread until the chunk is done.
 pub async fn run_task(local: Local, mut down: tokio::sync::mpsc::UnboundedReceiver<Down>) {
-    let _ = local.up.send((local.worker, Up::Hello { worker: local.worker, pid: std::process::id(), host: None, rejoins: None }));
+    let _ = local
+        .up
+        .send((local.worker, Up::Hello { worker: local.worker, pid: std::process::id(), host: None, rejoins: None }));
     let mut asked = monotonic_nanos();
     let no_wait = Work { wait_ms: 0, ..local.work.clone() };
     while let Some(Down::Task { chunk, start, len, .. }) = down.recv().await {

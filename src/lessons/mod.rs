@@ -168,7 +168,7 @@ pub struct LoadError(pub Vec<LessonError>);
 
 /// The built-in lesson files, compiled in: (path under `lessons/`, text). A test checks that the
 /// directory holds exactly these.
-pub const BUILTIN_FILES: [(&str, &str); 25] = [
+pub const BUILTIN_FILES: [(&str, &str); 28] = [
     ("en/01-processes.md", include_str!("../../lessons/en/01-processes.md")),
     ("en/02-pipes.md", include_str!("../../lessons/en/02-pipes.md")),
     ("en/03-fifos.md", include_str!("../../lessons/en/03-fifos.md")),
@@ -180,6 +180,7 @@ pub const BUILTIN_FILES: [(&str, &str); 25] = [
     ("en/09-threads-processes-async.md", include_str!("../../lessons/en/09-threads-processes-async.md")),
     ("en/10-measuring.md", include_str!("../../lessons/en/10-measuring.md")),
     ("en/11-distributed.md", include_str!("../../lessons/en/11-distributed.md")),
+    ("en/12-across-machines.md", include_str!("../../lessons/en/12-across-machines.md")),
     ("zh-CN/01-processes.md", include_str!("../../lessons/zh-CN/01-processes.md")),
     ("zh-CN/02-pipes.md", include_str!("../../lessons/zh-CN/02-pipes.md")),
     ("zh-CN/03-fifos.md", include_str!("../../lessons/zh-CN/03-fifos.md")),
@@ -191,9 +192,11 @@ pub const BUILTIN_FILES: [(&str, &str); 25] = [
     ("zh-CN/09-threads-processes-async.md", include_str!("../../lessons/zh-CN/09-threads-processes-async.md")),
     ("zh-CN/10-measuring.md", include_str!("../../lessons/zh-CN/10-measuring.md")),
     ("zh-CN/11-distributed.md", include_str!("../../lessons/zh-CN/11-distributed.md")),
+    ("zh-CN/12-across-machines.md", include_str!("../../lessons/zh-CN/12-across-machines.md")),
     ("experiments/01-05.json", include_str!("../../lessons/experiments/01-05.json")),
     ("experiments/06-10.json", include_str!("../../lessons/experiments/06-10.json")),
     ("experiments/11.json", include_str!("../../lessons/experiments/11.json")),
+    ("experiments/12.json", include_str!("../../lessons/experiments/12.json")),
 ];
 
 /// Every lesson in every language, and the experiments they use: the one registry the GUI, the
