@@ -1187,8 +1187,9 @@ impl Coordinator {
             w.gone = true;
             w.pending = false;
             w.reply = None;
-            // A remote worker's link given up for any reason (a frame that did not open, an
-            // answer for no chunk) is closed, so a worker still there notices and joins again.
+            // This end of a remote worker's connection is held here too (to drop it on a
+            // silence), so its proxy ending does not close it: close it now, or a worker whose
+            // frame we refused would wait on a connection nobody reads until the job ends.
             if let Some(link) = &w.remote {
                 let _ = link.stream.shutdown(std::net::Shutdown::Both);
             }

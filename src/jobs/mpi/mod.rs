@@ -569,6 +569,7 @@ mod tests {
             computed_ns: 4,
             waited_ns: 0,
             cpu_ns: 1,
+            sent_ns: 4,
         };
         for l in [
             RankLine::Hello { protocol: PROTOCOL, ranks: 3, library: "Open MPI".into() },
