@@ -631,8 +631,8 @@ fn job_cmd(a: ipc_lab::jobs::spec::JobArgs) -> anyhow::Result<ExitCode> {
             t0 = *at_ns;
         }
         // Where to join, who joined: on stderr in every format (json's stdout stays one document).
-        if let coordinator::JobEvent::Remote { what, .. } = &e {
-            eprintln!("{what}");
+        if let coordinator::JobEvent::Remote { note, .. } = &e {
+            eprintln!("{}", say::remote(note));
         } else if let coordinator::JobEvent::Listening { addr, token, .. } = &e {
             eprintln!("{}", say::listening(addr, *token));
         } else if let coordinator::JobEvent::Node { .. } = &e {

@@ -113,7 +113,7 @@ pub enum JobEvent {
     },
     /// About workers from other hosts: who joined, who was refused, who was dropped.
     Remote {
-        what: String,
+        note: RemoteNote,
         at_ns: u64,
     },
     /// The job takes workers from other hosts on `addr` (the address bound: with 0.0.0.0, any of
@@ -145,6 +145,25 @@ pub enum JobEvent {
     Failed {
         why: String,
     },
+}
+
+/// What happened to a worker from another host, as data, so each front end words it in its own
+/// language (`say::remote`). `why` details are the error's own text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RemoteNote {
+    /// A worker proved the token (or needed none) and is now `w{worker}`.
+    Joined { worker: u32, peer: String },
+    /// `w{worker}` says it is `w{was}` come back after its link was dropped.
+    Rejoined { worker: u32, was: u32 },
+    /// `w{worker}` sent nothing for `after_ms`: its connection is closed, its chunk requeued.
+    Dropped { worker: u32, after_ms: u64 },
+    /// A connection from `peer` failed the handshake.
+    Refused { peer: String, why: String },
+    /// The job already has `max` workers.
+    Full { peer: String, max: usize },
+    /// The peer passed the handshake but went before its work could be sent, or no thread could
+    /// be started to serve it.
+    Lost { peer: String, why: String },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -855,8 +874,8 @@ impl Coordinator {
     ) {
         let at_ns = monotonic_nanos();
         if self.workers.len() >= super::spec::MAX_WORKERS {
-            let what = format!("{peer} refused: at most {} workers", super::spec::MAX_WORKERS);
-            emit(JobEvent::Remote { what, at_ns });
+            let note = RemoteNote::Full { peer, max: super::spec::MAX_WORKERS };
+            emit(JobEvent::Remote { note, at_ns });
             return;
         }
         let id = self.workers.len() as u32 + 1;
@@ -876,7 +895,7 @@ impl Coordinator {
             wrong: self.spec.wrong_worker == Some(id),
         };
         if let Err(e) = proto::send_json(&mut ch, 0, &wspec) {
-            emit(JobEvent::Remote { what: format!("{peer} left before its work was sent: {e}"), at_ns });
+            emit(JobEvent::Remote { note: RemoteNote::Lost { peer, why: e.to_string() }, at_ns });
             return;
         }
         let (tx, rx) = unbounded::<Down>();
@@ -887,14 +906,15 @@ impl Coordinator {
         match spawned {
             Ok(t) => self.proxies.push(t),
             Err(e) => {
-                emit(JobEvent::Remote { what: format!("{peer}: no proxy thread: {e}"), at_ns });
+                let why = format!("no proxy thread: {e}");
+                emit(JobEvent::Remote { note: RemoteNote::Lost { peer, why }, at_ns });
                 return;
             }
         }
         self.push_worker(id, None, Reply::Channel(tx), None, Instant::now(), None, None);
         self.workers.last_mut().expect("pushed").remote =
             Some(RemoteLink { peer: peer.clone(), stream, task_sent: None, best: None });
-        emit(JobEvent::Remote { what: format!("w{id} joined from {peer}"), at_ns });
+        emit(JobEvent::Remote { note: RemoteNote::Joined { worker: id, peer }, at_ns });
     }
 
     fn local(&self, id: u32) -> Local {
@@ -985,7 +1005,7 @@ impl Coordinator {
         match m {
             In::Joined { link, stream, peer } => self.join(link, stream, peer, emit),
             In::Refused { peer, why } => {
-                emit(JobEvent::Remote { what: format!("{peer} refused: {why}"), at_ns: monotonic_nanos() })
+                emit(JobEvent::Remote { note: RemoteNote::Refused { peer, why }, at_ns: monotonic_nanos() })
             }
             In::Up { worker, msg, at_ns } => {
                 let Some(w) = self.worker(worker) else { return Ok(()) };
@@ -1017,7 +1037,7 @@ impl Coordinator {
                         }
                         let replaces = self.replaces.get(&worker).copied().flatten().or(rejoins);
                         if let Some(r) = rejoins {
-                            emit(JobEvent::Remote { what: format!("w{worker} is w{r} joining again"), at_ns });
+                            emit(JobEvent::Remote { note: RemoteNote::Rejoined { worker, was: r }, at_ns });
                         }
                         emit(JobEvent::WorkerUp { worker, pid, startup_ns, replaces, at_ns });
                     }
@@ -1158,8 +1178,7 @@ impl Coordinator {
         let _ = link.stream.shutdown(std::net::Shutdown::Both);
         w.stats.fate = "dropped (silent)".into();
         let at_ns = monotonic_nanos();
-        let what = format!("w{worker} dropped: silent for {after_ms} ms; it may join again");
-        emit(JobEvent::Remote { what, at_ns });
+        emit(JobEvent::Remote { note: RemoteNote::Dropped { worker, after_ms }, at_ns });
         self.lost(worker, Lost::Died { noticed: "its connection was dropped".into() }, emit);
     }
 

@@ -4,7 +4,7 @@
 use crate::tr;
 
 use super::compute::Partial;
-use super::coordinator::{JobEvent, JobOutcome, Lost, Sig, Step};
+use super::coordinator::{JobEvent, JobOutcome, Lost, RemoteNote, Sig, Step};
 use super::spec::{JobSpec, Schedule, Ship, WorkerKind};
 
 /// What `n` workers of kind `k` are, in words ("1 worker process", "2 worker processes").
@@ -151,7 +151,7 @@ pub fn event(e: &JobEvent, t0_ns: u64) -> Option<String> {
             tr!("jobs.log_signal", t = ms(*at_ns, t0_ns), w = worker, sig = sig)
         }
         JobEvent::Refused { worker, why } => tr!("jobs.log_refused", w = worker, why = why),
-        JobEvent::Remote { what, at_ns } => tr!("jobs.log_remote", t = ms(*at_ns, t0_ns), what = what),
+        JobEvent::Remote { note, at_ns } => tr!("jobs.log_remote", t = ms(*at_ns, t0_ns), what = remote(note)),
         JobEvent::Listening { addr, token, at_ns } => {
             tr!("jobs.log_remote", t = ms(*at_ns, t0_ns), what = listening(addr, *token))
         }
@@ -226,6 +226,18 @@ pub fn check(o: &JobOutcome) -> String {
     }
 }
 
+/// What happened to a worker from another host, in the reader's language.
+pub fn remote(note: &RemoteNote) -> String {
+    match note {
+        RemoteNote::Joined { worker, peer } => tr!("jobs.remote_joined", w = worker, peer = peer),
+        RemoteNote::Rejoined { worker, was } => tr!("jobs.remote_rejoined", w = worker, was = was),
+        RemoteNote::Dropped { worker, after_ms } => tr!("jobs.remote_dropped", w = worker, after = after_ms),
+        RemoteNote::Refused { peer, why } => tr!("jobs.remote_refused", peer = peer, why = why),
+        RemoteNote::Full { peer, max } => tr!("jobs.remote_full", peer = peer, max = max),
+        RemoteNote::Lost { peer, why } => tr!("jobs.remote_lost", peer = peer, why = why),
+    }
+}
+
 pub fn result(p: &Partial) -> String {
     p.show()
 }
@@ -238,6 +250,7 @@ pub fn fate(f: &str) -> String {
         "killed (SIGKILL)" => tr!("jobs.w_killed"),
         "died" => tr!("jobs.fate_died"),
         "ended" | "running" => tr!("jobs.w_gone"),
+        "dropped (silent)" => tr!("jobs.fate_dropped"),
         other => other.to_string(),
     }
 }
@@ -330,5 +343,26 @@ mod tests {
         assert!(!zh.contains("killed by") && zh.contains("SIGKILL"), "{zh}");
         assert_eq!(super::exit_words("exited with code 3: boom"), "exited with code 3: boom");
         assert_eq!(super::exit_words("something else"), "something else");
+    }
+
+    /// The log lines about other hosts' workers are words of the reader's language, not the
+    /// coordinator's English (the CLI tests read the English ones).
+    #[test]
+    fn a_remote_workers_news_reads_in_the_readers_language() {
+        use super::RemoteNote;
+        let notes = [
+            RemoteNote::Joined { worker: 2, peer: "10.0.0.2:5000".into() },
+            RemoteNote::Rejoined { worker: 3, was: 2 },
+            RemoteNote::Dropped { worker: 2, after_ms: 530 },
+        ];
+        crate::i18n::set_lang(crate::lessons::Lang::ZhCn);
+        let zh: Vec<String> = notes.iter().map(super::remote).collect();
+        crate::i18n::set_lang(crate::lessons::Lang::En);
+        let en: Vec<String> = notes.iter().map(super::remote).collect();
+        assert_eq!(en, ["w2 joined from 10.0.0.2:5000", "w3 is w2 joining again", "w2 dropped: silent for 530 ms; it may join again"]);
+        for z in &zh {
+            assert!(!z.contains("join") && !z.contains("silent") && z.contains("w2"), "{z}");
+        }
+        assert_eq!(super::fate("dropped (silent)"), "dropped (silent)");
     }
 }
