@@ -30,8 +30,9 @@ use sha2::Sha256;
 pub const TOKEN_LEN: usize = 32;
 pub const NONCE_LEN: usize = 32;
 pub const TAG_LEN: usize = 32;
-/// The largest frame payload a sealed link accepts (a chunk of a job fits many times over).
-pub const MAX_FRAME: usize = 64 << 20;
+/// The largest frame payload a sealed link accepts: one of the job's frames (its header and
+/// largest payload). A forged length cannot make either end reserve more.
+pub const MAX_FRAME: usize = crate::wire::HEADER_LEN + super::proto::MAX_PAYLOAD;
 
 const MAGIC: &[u8; 4] = b"IPCA";
 const VERSION: u8 = 1;
@@ -53,6 +54,11 @@ pub enum AuthError {
     NotAPeer,
     #[error("the connection ended during the handshake")]
     Truncated,
+    #[error("the connection ended in the middle of a frame")]
+    CutOff,
+    /// The peer closed the connection cleanly, between frames.
+    #[error("the connection ended")]
+    Ended,
     #[error("a frame of {0} bytes is larger than the {MAX_FRAME} allowed")]
     TooLarge(u64),
     #[error("a frame was altered on the wire (its MAC does not match): connection dropped")]
@@ -265,14 +271,26 @@ impl Sealed {
     /// Reads and opens the next frame; any error means the connection must be dropped.
     pub fn read_frame(&mut self, r: &mut impl Read) -> Result<Vec<u8>, AuthError> {
         let mut head = [0u8; 12];
-        r.read_exact(&mut head).map_err(io)?;
+        let mut got = 0;
+        while got < head.len() {
+            match r.read(&mut head[got..]) {
+                Ok(0) if got == 0 => return Err(AuthError::Ended),
+                Ok(0) => return Err(AuthError::CutOff),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
         let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as u64;
         // Checked before a byte is allocated for it.
         if len > MAX_FRAME as u64 {
             return Err(AuthError::TooLarge(len));
         }
         let mut rest = vec![0u8; len as usize + TAG_LEN];
-        r.read_exact(&mut rest).map_err(io)?;
+        r.read_exact(&mut rest).map_err(|e| match io(e) {
+            AuthError::Truncated => AuthError::CutOff,
+            e => e,
+        })?;
         self.open(&head, rest)
     }
 
@@ -280,7 +298,7 @@ impl Sealed {
     fn open(&mut self, head: &[u8; 12], mut rest: Vec<u8>) -> Result<Vec<u8>, AuthError> {
         let tag = rest.split_off(rest.len().saturating_sub(TAG_LEN));
         if tag.len() != TAG_LEN {
-            return Err(AuthError::Truncated);
+            return Err(AuthError::CutOff);
         }
         if !verify(&self.key, self.direction(false), &[&head[..4], &head[4..], &rest], &tag) {
             return Err(AuthError::Tampered);
@@ -334,7 +352,7 @@ impl<S: Read + Write + Send> crate::mechanism::Link for SealedLink<S> {
                     self.at = 0;
                 }
                 // A clean end between frames is the peer leaving.
-                Err(AuthError::Truncated) if self.inbox.is_empty() || self.at == self.inbox.len() => return Ok(0),
+                Err(AuthError::Ended) => return Ok(0),
                 Err(e) => return Err(crate::mechanism::LinkError::PeerGone(format!("sealed receive: {e}"))),
             }
         }
@@ -408,6 +426,73 @@ mod tests {
         let mut refused = Vec::new();
         send(&mut refused, REFUSED, &[]).unwrap();
         assert_eq!(attacker.join().unwrap(), refused, "no proof goes to a replayer, only the refusal");
+    }
+
+    /// A worker's answer recorded from a real session, replayed to the next coordinator, does
+    /// not join: the coordinator's nonce is fresh each time, and so is the session key.
+    #[test]
+    fn a_recorded_sessions_answer_replayed_does_not_join() {
+        struct Recorder(UnixStream, Vec<u8>);
+        impl Read for Recorder {
+            fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+                self.0.read(b)
+            }
+        }
+        impl Write for Recorder {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.1.extend_from_slice(b);
+                self.0.write(b)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                self.0.flush()
+            }
+        }
+        let t = token(6);
+        let (mut a, b) = UnixStream::pair().expect("pair");
+        let w = std::thread::spawn(move || {
+            let mut rec = Recorder(b, Vec::new());
+            let sealed = worker_handshake(&mut rec, &token(6)).expect("worker");
+            (sealed, rec.1)
+        });
+        let first = coordinator_handshake(&mut a, &t).expect("coordinator");
+        let (worker_side, answer) = w.join().expect("worker thread");
+        assert_eq!(first.key, worker_side.key);
+        assert_eq!(answer.len(), 6 + NONCE_LEN + TAG_LEN, "the worker sent its answer and nothing else");
+
+        let (mut a, mut b) = UnixStream::pair().expect("pair");
+        let replayer = std::thread::spawn(move || {
+            let _hello: [u8; NONCE_LEN] = receive(&mut b, HELLO).expect("hello");
+            b.write_all(&answer).expect("replay");
+            let mut rest = Vec::new();
+            let _ = b.read_to_end(&mut rest);
+            rest
+        });
+        assert_eq!(coordinator_handshake(&mut a, &t).err(), Some(AuthError::WrongToken));
+        drop(a);
+        let mut refused = Vec::new();
+        send(&mut refused, REFUSED, &[]).unwrap();
+        assert_eq!(replayer.join().unwrap(), refused);
+        let (again, _) = pair(token(6), token(6));
+        assert_ne!(again.expect("coordinator").key, first.key, "each session has its own key");
+    }
+
+    /// A clean end between frames is the peer leaving; an end inside one is not; a length one
+    /// past the largest frame is refused before anything is read or allocated for it.
+    #[test]
+    fn frames_cut_off_or_too_long_are_told_from_a_clean_end() {
+        let (c, w) = pair(token(4), token(4));
+        let (mut c, mut w) = (c.unwrap(), w.unwrap());
+        assert_eq!(w.open_bytes(&[]).err(), Some(AuthError::Ended));
+        let f = c.seal(b"a whole frame").unwrap();
+        for cut in [1, 11, 12, f.len() - 1] {
+            let mut fresh = Sealed { key: w.key, coordinator: false, sent: 0, received: 0 };
+            assert_eq!(fresh.open_bytes(&f[..cut]).err(), Some(AuthError::CutOff), "cut at {cut}");
+        }
+        assert_eq!(w.open_bytes(&f).unwrap(), b"a whole frame");
+        let head = |len: usize| [&(len as u32).to_le_bytes()[..], &1u64.to_le_bytes()].concat();
+        assert_eq!(w.open_bytes(&head(MAX_FRAME + 1)).err(), Some(AuthError::TooLarge(MAX_FRAME as u64 + 1)));
+        assert_eq!(w.open_bytes(&head(MAX_FRAME)).err(), Some(AuthError::CutOff), "the largest frame is allowed");
+        assert!(c.seal(&vec![0u8; MAX_FRAME + 1]).is_err() && c.seal(&vec![0u8; MAX_FRAME]).is_ok());
     }
 
     #[test]
