@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::auth::AuthError;
 use super::compute::{Accumulator, BLOCK, fill};
 use super::proto::{self, ChunkResult, Down, Incoming, Up};
 use super::spec::{DataSource, Op};
@@ -137,7 +138,7 @@ fn run_process(spec_json: &str) -> Result<(), String> {
     let link = Pending::Nothing
         .finish(endpoint, true, spec.peer_address.as_deref(), spec.coordinator_pid)
         .map_err(|e| format!("opening the link: {e}"))?;
-    serve(&spec, Channel::new(link, proto::MAX_PAYLOAD), None, None).map(|_| ())
+    serve(&spec, Channel::new(link, proto::MAX_PAYLOAD), None, None, Confined::Local).map(|_| ())
 }
 
 /// How long a worker whose link broke keeps trying to reach its coordinator again.
@@ -167,10 +168,14 @@ pub fn remote_main(connect: &str, token_file: Option<&std::path::Path>) -> Resul
     }
     let host = nix::unistd::gethostname().ok().map(|h| h.to_string_lossy().into_owned());
     let mut was: Option<u32> = None;
-    for _ in 0..=MAX_REJOINS {
+    let mut broke = 0;
+    loop {
         let (spec, ch) = match was {
-            None => join_once(addr, &token).map_err(|e| e.to_string())?,
-            Some(w) => match rejoin(addr, &token) {
+            None => join(addr, &token, false).map_err(|e| match e {
+                JoinError::Gone => format!("nothing listens on {addr}: start the job there with --listen first"),
+                e => e.to_string(),
+            })?,
+            Some(w) => match join(addr, &token, true) {
                 Ok(x) => x,
                 Err(JoinError::Gone) => {
                     eprintln!("w{w}: the coordinator at {addr} no longer takes workers: the job has ended");
@@ -183,15 +188,19 @@ pub fn remote_main(connect: &str, token_file: Option<&std::path::Path>) -> Resul
             None => eprintln!("joined the job at {addr} as w{}", spec.worker),
             Some(w) => eprintln!("rejoined the job at {addr} as w{} (was w{w})", spec.worker),
         }
-        let why = match serve(&spec, ch, host.clone(), was) {
+        let why = match serve(&spec, ch, host.clone(), was, Confined::Remote) {
             Ok(Ended::Shutdown) => return Ok(()),
+            Ok(Ended::Refused(why)) => return Err(format!("w{}: {why}: refused, leaving the job", spec.worker)),
             Ok(Ended::Closed) => "the coordinator closed the connection".to_string(),
             Err(e) => e,
         };
+        broke += 1;
+        if broke > MAX_REJOINS {
+            return Err(format!("w{}: the link to {addr} broke {broke} times: giving up", spec.worker));
+        }
         eprintln!("w{}: the link to {addr} broke ({why}): joining again", spec.worker);
         was = Some(spec.worker);
     }
-    Err(format!("the link to {addr} broke {MAX_REJOINS} times: giving up"))
 }
 
 #[derive(Debug)]
@@ -199,6 +208,10 @@ enum JoinError {
     /// Nothing listens there any more (the connection was refused).
     Gone,
     Unreachable(String),
+    /// The connection closed or failed before the handshake ended: the coordinator was busy
+    /// with other handshakes, or pausing this address after a failed one. Worth another try.
+    Closed(String),
+    /// The coordinator does not accept our token, or is no ipc-lab coordinator: final.
     Refused(String),
 }
 
@@ -206,7 +219,7 @@ impl std::fmt::Display for JoinError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             JoinError::Gone => write!(f, "nothing listens there"),
-            JoinError::Unreachable(e) | JoinError::Refused(e) => write!(f, "{e}"),
+            JoinError::Unreachable(e) | JoinError::Closed(e) | JoinError::Refused(e) => write!(f, "{e}"),
         }
     }
 }
@@ -224,8 +237,10 @@ fn join_once(addr: std::net::SocketAddr, token: &super::auth::Token) -> Result<(
     keep_alive(&stream);
     let setup = |e: std::io::Error| JoinError::Unreachable(e.to_string());
     stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(setup)?;
-    let sealed = super::auth::worker_handshake(&mut stream, token)
-        .map_err(|e| JoinError::Refused(format!("{addr} refused us: {e}")))?;
+    let sealed = super::auth::worker_handshake(&mut stream, token).map_err(|e| match e {
+        AuthError::Truncated | AuthError::Io(_) => JoinError::Closed(format!("{addr} closed the handshake: {e}")),
+        e => JoinError::Refused(format!("{addr} refused us: {e}")),
+    })?;
     stream.set_read_timeout(None).map_err(setup)?;
     let mut ch = Channel::new(Box::new(super::auth::SealedLink::new(stream, sealed)), proto::MAX_PAYLOAD);
     match proto::recv::<WorkerSpec>(&mut ch) {
@@ -235,14 +250,20 @@ fn join_once(addr: std::net::SocketAddr, token: &super::auth::Token) -> Result<(
     }
 }
 
-/// Joins again after the link broke, retrying while the coordinator cannot be reached (a
-/// network partition) for up to [`REJOIN_FOR`]. A refused token is final.
-fn rejoin(addr: std::net::SocketAddr, token: &super::auth::Token) -> Result<(WorkerSpec, Channel), JoinError> {
+/// Joins, retrying a handshake the coordinator closed (busy, or pausing this address) and, when
+/// joining again after the link broke, a coordinator that cannot be reached (a network
+/// partition), for up to [`REJOIN_FOR`]. A refused token is final.
+fn join(
+    addr: std::net::SocketAddr,
+    token: &super::auth::Token,
+    again: bool,
+) -> Result<(WorkerSpec, Channel), JoinError> {
     let deadline = std::time::Instant::now() + REJOIN_FOR;
     loop {
         let tried = std::time::Instant::now();
         match join_once(addr, token) {
-            Err(JoinError::Unreachable(_)) if std::time::Instant::now() < deadline => {}
+            Err(JoinError::Closed(_)) if tried < deadline => {}
+            Err(JoinError::Unreachable(_)) if again && tried < deadline => {}
             other => return other,
         }
         std::thread::sleep(Duration::from_millis(500).saturating_sub(tried.elapsed()));
@@ -250,8 +271,8 @@ fn rejoin(addr: std::net::SocketAddr, token: &super::auth::Token) -> Result<(Wor
 }
 
 /// A remote worker's connection notices a dead peer even while it waits for work: TCP
-/// keepalive probes after 2 s of quiet (every second, 5 unanswered end it), and unacknowledged
-/// data gives up after 20 s.
+/// keepalive probes after 2 s of quiet, every second; Linux ends the connection when probes or
+/// data stay unacknowledged for 20 s (TCP_USER_TIMEOUT, which then overrides the probe count).
 fn keep_alive(stream: &std::net::TcpStream) {
     #[cfg(target_os = "linux")]
     {
@@ -273,13 +294,36 @@ enum Ended {
     Shutdown,
     /// The link ended cleanly between frames, with no word.
     Closed,
+    /// A remote worker's coordinator asked for what a worker on another host does not do (read
+    /// a file of this host, map its shared memory): it leaves, and does not join again.
+    Refused(String),
+}
+
+/// What a worker may touch on its own host for the coordinator.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Confined {
+    /// Started by the coordinator on this host: it reads the job's file or maps its segment.
+    Local,
+    /// Joined over the network: it computes on items it is sent or makes from a description,
+    /// and opens no file or shared-memory segment the coordinator names (a coordinator
+    /// elsewhere has no business reading this host's files; an honest one never asks).
+    Remote,
 }
 
 /// The worker's loop over its open channel: hello, then tasks until the coordinator ends it.
 /// A remote worker's hello names its host and, on a rejoin, the worker it was.
-fn serve(spec: &WorkerSpec, mut ch: Channel, host: Option<String>, rejoins: Option<u32>) -> Result<Ended, String> {
+fn serve(
+    spec: &WorkerSpec,
+    mut ch: Channel,
+    host: Option<String>,
+    rejoins: Option<u32>,
+    confined: Confined,
+) -> Result<Ended, String> {
+    if confined == Confined::Remote && spec.shared.is_some() {
+        return Ok(Ended::Refused("the coordinator asked for a shared-memory segment of this host".into()));
+    }
     let file = match &spec.data {
-        DataSource::File { path, .. } => {
+        DataSource::File { path, .. } if confined == Confined::Local => {
             Some(std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?)
         }
         _ => None,
@@ -313,6 +357,11 @@ fn serve(spec: &WorkerSpec, mut ch: Channel, host: Option<String>, rejoins: Opti
             Incoming::Items(_) => return Err("items without a task".into()),
         };
         let Down::Task { chunk, start, len, items } = task else { return Ok(Ended::Shutdown) };
+        if !items && shared.is_none() && matches!(spec.data, DataSource::File { .. }) && file.is_none() {
+            return Ok(Ended::Refused(format!(
+                "the coordinator asked this host to read chunk {chunk} from a file of its own"
+            )));
+        }
         // Distance, one way: the task "arrives" that much later.
         if let Some(d) = spec.faults.delay {
             std::thread::sleep(d.wait(uniform()));
