@@ -292,7 +292,15 @@ pub fn reachable(addr: &str) -> Vec<String> {
     #[cfg(unix)]
     if let Ok(ifs) = nix::ifaddrs::getifaddrs() {
         for i in ifs {
-            let ip = i.address.as_ref().and_then(|s| s.as_sockaddr_in().map(|v4| std::net::IpAddr::V4(v4.ip())));
+            // [::] takes IPv4 as well on Linux (dual stack); link-local IPv6 needs an interface
+            // name to be dialled, so it is left out.
+            let v4 = i.address.as_ref().and_then(|s| s.as_sockaddr_in().map(|v4| std::net::IpAddr::V4(v4.ip())));
+            let v6 = i
+                .address
+                .as_ref()
+                .and_then(|s| s.as_sockaddr_in6().map(|v6| v6.ip()))
+                .filter(|ip| a.is_ipv6() && !ip.is_unicast_link_local());
+            let ip = v4.or(v6.map(std::net::IpAddr::V6));
             if let Some(ip) = ip.filter(|ip| !ip.is_loopback()) {
                 let s = std::net::SocketAddr::new(ip, a.port()).to_string();
                 if !out.contains(&s) {

@@ -342,6 +342,10 @@ enum In {
         worker: u32,
         why: String,
     },
+    /// A chunk's items are still going out to `worker`, and moving.
+    Moving {
+        worker: u32,
+    },
     /// A task and its items went out; the task frame left at `task_ns`.
     Sent {
         worker: u32,
@@ -404,15 +408,21 @@ impl RemoteLink {
     /// round trip: the one least delayed on either leg, so its offset is the least wrong (off by
     /// at most half its round trip).
     fn sample(&mut self, t1: u64, t2: u64, t3: u64, t4: u64) -> (u64, u64, i64) {
-        let (t1, t2, t3, t4) = (t1 as i128, t2 as i128, t3 as i128, t4 as i128);
-        let rtt = ((t4 - t1) - (t3 - t2)).max(0) as u64;
-        let offset = (((t2 - t1) + (t3 - t4)) / 2) as i64;
+        let (rtt, offset) = ntp(t1, t2, t3, t4);
         if self.best.is_none_or(|(b, _)| rtt < b) {
             self.best = Some((rtt, offset));
         }
         let (best, offset) = self.best.expect("set");
         (rtt, best, offset)
     }
+}
+
+/// NTP's round trip and offset from four times (`t1`, `t4` ours; `t2`, `t3` the worker's).
+fn ntp(t1: u64, t2: u64, t3: u64, t4: u64) -> (u64, i64) {
+    let (t1, t2, t3, t4) = (t1 as i128, t2 as i128, t3 as i128, t4 as i128);
+    let rtt = ((t4 - t1) - (t3 - t2)).max(0) as u64;
+    let offset = (((t2 - t1) + (t3 - t4)) / 2) as i64;
+    (rtt, offset)
 }
 
 /// A worker's time on the coordinator's clock, given its clock's offset.
@@ -798,10 +808,10 @@ impl Coordinator {
         self.replaces.insert(id, replaces);
     }
 
-    /// Takes workers from other hosts on `addr`: each connection must prove the token, each read
-    /// within 5 s (an all-zero token on loopback without a file); refusals are logged, and the
-    /// refused address's next connections are closed unheard for a while (100 ms doubling to
-    /// 5 s), so guessing is slow.
+    /// Takes workers from other hosts on `addr`: each connection must prove the token within 5 s
+    /// (an all-zero token on loopback without a file); refusals are logged, and the refused
+    /// address's next connections are closed unheard for a while (100 ms doubling to 5 s), so
+    /// guessing is slow. At most 16 handshakes at once, 4 from one address.
     fn listen(&mut self, addr: std::net::SocketAddr, emit: &mut dyn FnMut(JobEvent)) -> Result<(), String> {
         use crate::jobs::auth::{TOKEN_LEN, Token};
         use std::collections::HashMap;
@@ -824,25 +834,52 @@ impl Coordinator {
                 // alone. Each handshake runs on its own thread (at most MAX_HANDSHAKES at once),
                 // so one slow or silent peer holds up nobody else.
                 let penalty = Arc::new(std::sync::Mutex::new(HashMap::<std::net::IpAddr, (u32, Instant)>::new()));
-                let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                // Handshakes under way, per address (their sum is bounded too).
+                let busy = Arc::new(std::sync::Mutex::new(HashMap::<std::net::IpAddr, usize>::new()));
                 while !flag.load(Ordering::Relaxed) {
                     match listener.accept() {
                         Ok((s, peer)) => {
-                            let waiting = penalty
-                                .lock()
-                                .map(|p| p.get(&peer.ip()).is_some_and(|&(_, until)| Instant::now() < until))
-                                .unwrap_or(false);
-                            if waiting || busy.load(Ordering::Relaxed) >= MAX_HANDSHAKES {
+                            let ip = peer.ip();
+                            let admitted = match (penalty.lock(), busy.lock()) {
+                                (Ok(mut p), Ok(mut b)) => {
+                                    // Pauses that ended are forgotten, so the table stays small.
+                                    let now = Instant::now();
+                                    p.retain(|_, &mut (_, until)| until + Duration::from_secs(60) > now);
+                                    let waiting = p.get(&ip).is_some_and(|&(_, until)| now < until);
+                                    let all: usize = b.values().sum();
+                                    let here = b.entry(ip).or_insert(0);
+                                    let ok = !waiting && all < MAX_HANDSHAKES && *here < MAX_HANDSHAKES_PER_ADDRESS;
+                                    if ok {
+                                        *here += 1;
+                                    } else if *here == 0 {
+                                        b.remove(&ip);
+                                    }
+                                    ok
+                                }
+                                _ => false,
+                            };
+                            if !admitted {
                                 drop(s);
                                 continue;
                             }
-                            busy.fetch_add(1, Ordering::Relaxed);
-                            let (tx, token, penalty, busy) = (tx.clone(), token.clone(), penalty.clone(), busy.clone());
+                            let (tx, token, penalty, busy2) =
+                                (tx.clone(), token.clone(), penalty.clone(), busy.clone());
+                            let done = move |b: &std::sync::Mutex<HashMap<std::net::IpAddr, usize>>| {
+                                if let Ok(mut b) = b.lock()
+                                    && let Some(n) = b.get_mut(&ip)
+                                {
+                                    *n -= 1;
+                                    if *n == 0 {
+                                        b.remove(&ip);
+                                    }
+                                }
+                            };
                             let spawned = std::thread::Builder::new().name("job-handshake".into()).spawn(move || {
                                 handshake(s, peer, &token, &tx, &penalty);
-                                busy.fetch_sub(1, Ordering::Relaxed);
+                                done(&busy2);
                             });
                             if spawned.is_err() {
+                                done(&busy);
                                 std::thread::sleep(Duration::from_millis(200));
                             }
                         }
@@ -1030,7 +1067,9 @@ impl Coordinator {
                         let (startup_ns, pid) = (w.stats.startup_ns, w.pid);
                         let node = w.remote.as_ref().map(|r| r.peer.clone());
                         if let Some(addr) = node {
-                            let h = host.as_ref().map(|h| h.chars().take(64).collect::<String>());
+                            let h = host
+                                .as_ref()
+                                .map(|h| h.chars().filter(|c| !c.is_control()).take(64).collect::<String>());
                             w.stats.node =
                                 Some(NodeStats { host: h.clone(), addr: addr.clone(), rejoins, ..Default::default() });
                             emit(JobEvent::Node { worker, host: h, addr, rejoins });
@@ -1073,10 +1112,15 @@ impl Coordinator {
                 }
             }
             In::Gone { worker, why } => self.lost(worker, Lost::Died { noticed: why }, emit),
+            In::Moving { worker } => {
+                if let Some(w) = self.worker(worker) {
+                    w.last_heard = Instant::now();
+                }
+            }
             In::Sent { worker, chunk, bytes, task_ns } => {
                 self.bytes += bytes;
-                // The silence clock starts once the worker has its items: receiving a large
-                // chunk sends nothing back.
+                // The silence clock restarts once the worker has its items (while they go, the
+                // proxy's `Moving` keeps it from running out): receiving sends nothing back.
                 if let Some(w) = self.worker(worker) {
                     w.last_heard = Instant::now();
                     if let Some(r) = &mut w.remote {
@@ -1099,16 +1143,22 @@ impl Coordinator {
         self.on_our_clock(worker, &mut r, arrived_ns, emit);
         let at_ms = self.ms(arrived_ns);
         let t0_ns = if self.t0.is_some() { self.t0_ns } else { 0 };
-        if self.chunks.get(r.chunk as usize).is_none() {
-            // Not our protocol: this worker is no longer trusted with work.
+        // Not our protocol: an answer for a chunk that does not exist, that this worker was
+        // never given, or of another kind than the job's. The worker is no longer trusted with
+        // work (it may be a remote host that passed the handshake); the job goes on without it.
+        let mut total = self.total.clone();
+        let distrust = match self.chunks.get(r.chunk as usize) {
+            None => Some(format!("answered for chunk {}, which does not exist", r.chunk)),
+            Some(c) if !c.history.iter().any(|s| matches!(s, Step::Assigned { worker: w, .. } if *w == worker)) => {
+                Some(format!("answered for chunk {}, which it was never given", r.chunk))
+            }
+            Some(_) => total.combine(&r.partial).err().map(|e| format!("answered chunk {} wrongly: {e}", r.chunk)),
+        };
+        if let Some(noticed) = distrust {
             if let Some(i) = self.worker(worker).and_then(|w| w.proc_index) {
                 let _ = crate::supervisor::signal_worker(&self.procs[i], WorkerSignal::Kill);
             }
-            self.lost(
-                worker,
-                Lost::Died { noticed: format!("answered for chunk {}, which does not exist", r.chunk) },
-                emit,
-            );
+            self.lost(worker, Lost::Died { noticed }, emit);
             return Ok(());
         }
         let w = self.worker(worker).expect("known");
@@ -1134,7 +1184,7 @@ impl Coordinator {
             c.queued = false;
             self.queue.retain(|&q| q != r.chunk);
         }
-        self.total.combine(&r.partial).map_err(|e| format!("w{worker}'s answer for chunk {}: {e}", r.chunk))?;
+        self.total = total;
         self.digest = self.digest.wrapping_add(r.digest);
         let s = &mut self.workers[worker as usize - 1].stats;
         s.chunks += 1;
@@ -1472,11 +1522,16 @@ const MAX_CORRUPT: u32 = 5;
 
 /// Completes the rendezvous a proxy waits in when its worker never came: connects to its
 /// listening socket, or opens both FIFOs for a moment.
-/// Most handshakes with would-be workers under way at once; more connections wait their turn
-/// closed.
+/// Most handshakes with would-be workers under way at once, and from one address; more
+/// connections are closed unheard (the worker tries again).
 const MAX_HANDSHAKES: usize = 16;
+const MAX_HANDSHAKES_PER_ADDRESS: usize = 4;
+/// The whole handshake, however its bytes trickle in.
+const HANDSHAKE_WITHIN: Duration = Duration::from_secs(5);
+/// Items a proxy sends between two reports that the link is moving (eight frames).
+const SEND_PIECE: usize = 8 * proto::ITEMS_PER_FRAME;
 
-/// One connection to `--listen`: the handshake (each read within 5 s), then the joined link to
+/// One connection to `--listen`: the handshake (all of it within 5 s), then the joined link to
 /// the coordinator, or a refusal that puts its address in the penalty box for a while.
 #[allow(clippy::type_complexity)]
 fn handshake(
@@ -1488,10 +1543,12 @@ fn handshake(
 ) {
     use crate::jobs::auth::{SealedLink, coordinator_handshake};
     let ready = s.set_nonblocking(false).is_ok()
-        && s.set_read_timeout(Some(Duration::from_secs(5))).is_ok()
+        && s.set_write_timeout(Some(HANDSHAKE_WITHIN)).is_ok()
         && s.set_nodelay(true).is_ok();
-    match coordinator_handshake(&mut s, token) {
-        Ok(sealed) if ready && s.set_read_timeout(None).is_ok() => {
+    let proved = coordinator_handshake(&mut Within { s: &mut s, until: Instant::now() + HANDSHAKE_WITHIN }, token);
+    match proved {
+        Ok(sealed) if ready && s.set_read_timeout(None).is_ok() && s.set_write_timeout(None).is_ok() => {
+            keep_alive(&s);
             if let Ok(mut p) = penalty.lock() {
                 p.remove(&peer.ip());
             }
@@ -1505,11 +1562,55 @@ fn handshake(
             if let Ok(mut p) = penalty.lock() {
                 let e = p.entry(peer.ip()).or_insert((0, Instant::now()));
                 e.0 += 1;
-                e.1 = Instant::now() + Duration::from_millis(100 << e.0.min(6)).min(Duration::from_secs(5));
+                e.1 = Instant::now() + Duration::from_millis(100 << (e.0 - 1).min(6)).min(Duration::from_secs(5));
             }
             let _ = tx.send(In::Refused { peer: peer.to_string(), why: e.to_string() });
         }
     }
+}
+
+/// A stream whose reads all end by `until`: a peer that trickles its handshake a byte at a time
+/// is cut off with the rest.
+struct Within<'a> {
+    s: &'a mut std::net::TcpStream,
+    until: Instant,
+}
+
+impl std::io::Read for Within<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the handshake took over 5 s"));
+        }
+        self.s.set_read_timeout(Some(left))?;
+        std::io::Read::read(self.s, buf)
+    }
+}
+
+impl std::io::Write for Within<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::io::Write::write(self.s, buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::Write::flush(self.s)
+    }
+}
+
+/// The coordinator's side of a remote worker's connection notices a host that vanished: TCP
+/// keepalive after 2 s of quiet, and unacknowledged data (a chunk's items to a cut-off host)
+/// gives up after 20 s, so a proxy blocked in a write ends and the chunk is requeued.
+fn keep_alive(stream: &std::net::TcpStream) {
+    #[cfg(target_os = "linux")]
+    {
+        use nix::sys::socket::{setsockopt, sockopt};
+        let _ = setsockopt(stream, sockopt::KeepAlive, &true);
+        let _ = setsockopt(stream, sockopt::TcpKeepIdle, &2);
+        let _ = setsockopt(stream, sockopt::TcpKeepInterval, &1);
+        let _ = setsockopt(stream, sockopt::TcpKeepCount, &5);
+        let _ = setsockopt(stream, sockopt::TcpUserTimeout, &20_000);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = stream;
 }
 
 fn unblock(endpoint: &EndpointSpec, address: Option<&str>) {
@@ -1577,10 +1678,21 @@ fn proxy(worker: u32, mut ch: Channel, inbox: Sender<In>, replies: Receiver<Down
         let sent = match &reply {
             Down::Task { chunk, start, len, items } => {
                 // Every byte of every frame sent to the worker counts: the task and its items.
+                // A large chunk over a slow link takes a while: bytes that keep leaving are news
+                // that the worker is there, so its silence clock does not run out meanwhile
+                // (a stopped or cut-off worker stops taking them, and the clock runs).
                 let r = proto::send_json(&mut ch, seq, &reply).and_then(|task| match (items, &array) {
                     (true, Some(a)) => {
-                        proto::send_items(&mut ch, &mut seq, &a[*start as usize..(*start + *len) as usize])
-                            .map(|b| task + b)
+                        let mut bytes = task;
+                        let mut told = Instant::now();
+                        for part in a[*start as usize..(*start + *len) as usize].chunks(SEND_PIECE) {
+                            bytes += proto::send_items(&mut ch, &mut seq, part)?;
+                            if told.elapsed() >= Duration::from_millis(50) {
+                                let _ = inbox.send(In::Moving { worker });
+                                told = Instant::now();
+                            }
+                        }
+                        Ok(bytes)
                     }
                     _ => Ok(task),
                 });
@@ -1631,4 +1743,29 @@ pub fn rss_kib() -> Option<u64> {
 /// A process's proportional set size (shared pages split among their users), KiB.
 fn pss_kib(pid: u32) -> Option<u64> {
     status_kib(&format!("/proc/{pid}/smaps_rollup"), "Pss:")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ntp, ours};
+
+    /// Lesson 12's example: the worker's clock 4 s ahead, each trip 0.4 ms, 50 ms of work.
+    #[test]
+    fn the_lessons_four_seconds_ahead_are_measured_and_taken_off() {
+        let ms = |x: f64| (x * 1e6).round() as u64;
+        let (rtt, offset) = ntp(ms(1_000.0), ms(5_000.4), ms(5_050.4), ms(1_050.8));
+        assert_eq!(rtt, ms(0.8));
+        assert_eq!(offset, 4_000_000_000);
+        // The worker's stamps, on our clock: when the task arrived and the result left.
+        assert_eq!(ours(ms(5_000.4), offset), ms(1_000.4));
+        assert_eq!(ours(ms(5_050.4), offset), ms(1_050.4));
+        // A clock behind ours works the same way, the other sign.
+        let (_, behind) = ntp(ms(5_000.0), ms(1_000.4), ms(1_050.4), ms(5_050.8));
+        assert_eq!(behind, -4_000_000_000);
+        assert_eq!(ours(ms(1_000.4), behind), ms(5_000.4));
+        // Unequal trips (0.1 ms out, 0.7 ms back): wrong by half the difference, within RTT/2.
+        let (rtt, off) = ntp(ms(1_000.0), ms(5_000.1), ms(5_050.1), ms(1_050.8));
+        assert_eq!(off, 4_000_000_000 - 300_000);
+        assert!((off - 4_000_000_000).unsigned_abs() <= rtt / 2);
+    }
 }

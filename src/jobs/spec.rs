@@ -467,6 +467,19 @@ impl JobSpec {
             Some(f) => f.parse().map_err(|e: String| format!("--inject: {e}"))?,
             None => Faults::default(),
         };
+        // A worker sleeping out the distance sends no heartbeat meanwhile: both ways must fit
+        // well inside the silence limit, or every worker would be taken for lost.
+        if let Some(d) = &faults.delay {
+            let limit = a.heartbeat_ms * 5;
+            if 2.0 * (d.ms + d.jitter_ms) >= limit as f64 {
+                return Err(format!(
+                    "--inject delay: a task and its result wait up to {} ms in all, which the silence limit ({limit} ms, 5 heartbeats) \
+                     cannot tell from a lost worker: raise --heartbeat-ms above {}",
+                    2.0 * (d.ms + d.jitter_ms),
+                    ((2.0 * (d.ms + d.jitter_ms)) / 5.0).floor() as u64
+                ));
+            }
+        }
         if !(faults.drop.is_never() && faults.duplicate.is_never() && faults.reorder.is_never()) {
             return Err("--inject for a job corrupts result frames (corrupt=...) or delays messages (delay=MS[:JITTER]) \
                         only: a dropped or doubled result would break the one-reply-per-request exchange the workers keep"
