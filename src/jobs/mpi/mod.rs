@@ -35,6 +35,7 @@ use super::compute::{Partial, check};
 use super::coordinator::{ChunkHistory, JobCommand, JobEvent, JobOutcome, Step, WorkerStats};
 use super::proto::ChunkResult;
 use super::spec::JobSpec;
+use super::spec::Schedule;
 use crate::wire::monotonic_nanos;
 
 #[cfg(feature = "mpi")]
@@ -524,7 +525,12 @@ impl Fold {
         let c = check(&self.spec, &self.plan, &self.results, &self.total, self.digest, None)?;
         // MPI_Reduce's total must be the whole the answers make: a reduction that lost or doubled
         // a part would show here.
-        let reduce_agrees = self.reduced.as_ref().is_none_or(|(p, d)| *p == self.total && *d == self.digest);
+        // A static job always reduces (rank 0 reports it); a dynamic one has no collective.
+        let reduce_agrees = match (&self.reduced, self.spec.schedule) {
+            (Some((p, d)), _) => *p == self.total && *d == self.digest,
+            (None, Schedule::Static) => false,
+            (None, Schedule::Dynamic) => true,
+        };
         Ok(JobOutcome {
             spec: self.spec.clone(),
             result: self.total.clone(),
@@ -581,6 +587,49 @@ mod tests {
             assert!(!text.contains('\n'));
             assert_eq!(serde_json::from_str::<RankLine>(&text).unwrap(), l);
         }
+    }
+
+    /// The supervisor checks MPI_Reduce's total against the answers it folded: a reduction
+    /// that disagrees, or a static job's that never came, is not exact.
+    #[test]
+    fn a_reduction_that_disagrees_or_is_missing_is_not_exact() {
+        let args = super::super::spec::JobArgs::parse_line("--workers 2 --data range:1000").expect("args");
+        let spec = JobSpec::from_args(&args).expect("spec");
+        let run = |reduced: &dyn Fn(Partial) -> Option<Partial>| {
+            let mut f = Fold::new(&spec);
+            let (mut total, mut digest) = (Partial::empty(spec.op), 0u64);
+            for (c, &(start, len)) in spec.chunks().iter().enumerate() {
+                let (partial, d) = super::super::compute::expected(&spec.data, spec.op, spec.work, start, len, None);
+                total.combine(&partial).expect("same kind");
+                digest = digest.wrapping_add(d);
+                let r = ChunkResult {
+                    chunk: c as u32,
+                    partial,
+                    digest: d,
+                    items: len,
+                    asked_ns: 1,
+                    task_ns: 2,
+                    data_ns: 3,
+                    computed_ns: 4,
+                    waited_ns: 0,
+                    cpu_ns: 1,
+                    sent_ns: 4,
+                };
+                f.result(c as u32 + 1, r, 5, &mut |_| {}).expect("folded");
+            }
+            f.reduced = reduced(total).map(|p| (p, digest));
+            f.finish(1_000).expect("finished").exact
+        };
+        assert!(run(&Some), "the reduction agrees with the answers");
+        assert!(!run(&|_| None), "a static job's reduction never came");
+        assert!(
+            !run(&|t| {
+                let mut more = t;
+                crate::jobs::worker::lie(&mut more);
+                Some(more)
+            }),
+            "a reduction one off"
+        );
     }
 
     #[cfg(not(feature = "mpi"))]
