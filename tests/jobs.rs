@@ -87,6 +87,9 @@ fn a_data_file_is_summed_exactly() {
         assert!(out.exact);
     }
     std::fs::remove_file(&path).unwrap();
+    for fits in ["--inject delay=249", "--inject delay=200:49", "--inject delay=250 --heartbeat-ms 101"] {
+        assert!(JobSpec::from_args(&JobArgs::parse_line(fits).unwrap()).is_ok(), "{fits}");
+    }
 }
 
 #[test]
@@ -183,6 +186,9 @@ fn the_cli_says_what_is_wrong_and_exits_2() {
         (vec!["--schedule", "dynamic", "--chunk", "0"], "--chunk"),
         (vec!["--data", file.as_str()], "20 bytes"),
         (vec!["--op", "median"], "--op"),
+        // Both ways, 500 ms: the silence limit (5 × 100 ms) could not tell it from a lost worker.
+        (vec!["--inject", "delay=250"], "raise --heartbeat-ms above 100"),
+        (vec!["--inject", "delay=200:50"], "raise --heartbeat-ms above 100"),
     ] {
         let out = cli(&args);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -326,7 +332,10 @@ fn small_chunks_cost_round_trips_that_large_ones_do_not() {
     };
     let (s, l) = (median(&mut shares_small), median(&mut shares_large));
     assert!(ratio >= 5.0, "--ship work: 2,000-item chunks took only {ratio:.1}× as long as 1,000,000-item ones");
-    assert!(s >= 0.5 && l <= 0.5, "--ship work: communication {s:.3} of busy time with small chunks, {l:.3} with large");
+    assert!(
+        s >= 0.5 && l <= 0.5,
+        "--ship work: communication {s:.3} of busy time with small chunks, {l:.3} with large"
+    );
 }
 
 #[test]
@@ -460,6 +469,115 @@ fn listening_beyond_loopback_needs_a_token() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("error:") && err.contains("--token-file") && err.contains("token new"), "{err}");
+}
+
+/// A coordinator that passed the handshake (here a hostile one, on loopback where the token is
+/// all zeros) cannot make a remote worker read a file of its host or map a segment of it: the
+/// worker refuses, answers nothing, and leaves for good (exit 1, no rejoin).
+#[test]
+fn a_remote_worker_reads_no_file_and_maps_no_segment_for_its_coordinator() {
+    use ipc_lab::jobs::auth::{SealedLink, TOKEN_LEN, Token, coordinator_handshake};
+    use ipc_lab::jobs::proto::{self, Down, Incoming, Up};
+    use ipc_lab::jobs::spec::DataSource;
+    use ipc_lab::jobs::worker::WorkerSpec;
+    use ipc_lab::mechanism::Channel;
+    let secret = std::env::temp_dir().join(format!("ipc-lab-secret-{}", std::process::id()));
+    std::fs::write(&secret, 42u64.to_le_bytes()).expect("file");
+    for shared in [None, Some("/ipc-lab-not-yours".to_string())] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let worker = Command::new(exe())
+            .args(["worker", "--connect", &addr])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("worker");
+        let (mut s, _) = listener.accept().expect("the worker connects");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let sealed = coordinator_handshake(&mut s, &Token::from_bytes([0; TOKEN_LEN])).expect("handshake");
+        let mut ch = Channel::new(Box::new(SealedLink::new(s, sealed)), proto::MAX_PAYLOAD);
+        let spec = WorkerSpec {
+            worker: 1,
+            endpoint: None,
+            peer_address: None,
+            coordinator_pid: std::process::id(),
+            data: DataSource::File { path: secret.clone(), n: 1, lo: 0, hi: u64::MAX },
+            shared: shared.clone(),
+            op: ipc_lab::jobs::spec::Op::Sum,
+            work: 0,
+            wait_ms: 0,
+            heartbeat_ms: 100,
+            faults: Default::default(),
+            wrong: false,
+        };
+        proto::send_json(&mut ch, 0, &spec).expect("work description");
+        if shared.is_none() {
+            assert!(matches!(proto::recv::<Up>(&mut ch), Ok(Incoming::Msg(Up::Hello { .. }))), "hello");
+            proto::send_json(&mut ch, 1, &Down::Task { chunk: 0, start: 0, len: 1, items: false }).expect("task");
+        }
+        let answer = proto::recv::<Up>(&mut ch);
+        assert!(!matches!(answer, Ok(Incoming::Msg(Up::Result(_)))), "the worker answered from the file");
+        drop(listener);
+        let out = worker.wait_with_output().expect("worker ends");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("refused, leaving the job") && !err.contains("joining again"), "{err}");
+    }
+    let _ = std::fs::remove_file(&secret);
+}
+
+/// A peer that trickles a well-formed handshake a byte at a time is cut off when its 5 s are up
+/// (not 5 s per byte), and a worker that joins meanwhile is not held up by it.
+#[test]
+fn a_trickled_handshake_is_cut_off_at_5_s_and_holds_up_nobody() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let (coordinator, addr) = listening_job(&remote_job(800_000));
+    let start = Instant::now();
+    let mut slow = std::net::TcpStream::connect(&addr).expect("connect");
+    let mut hello = [0u8; 6 + 32];
+    slow.read_exact(&mut hello).expect("the coordinator's challenge");
+    let worker = Command::new(exe())
+        .args(["worker", "--connect", &addr])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("remote worker");
+    // An answer's header (magic, version, kind), then its body, a byte every 400 ms.
+    let answer: Vec<u8> = [&b"IPCA"[..], &[1, 2], &[0u8; 64]].concat();
+    slow.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
+    let mut cut = None;
+    for b in &answer {
+        std::thread::sleep(Duration::from_millis(400));
+        let write_failed = slow.write_all(&[*b]).is_err();
+        // A read that times out means the connection is still open.
+        let ended = match slow.read(&mut [0u8; 1]) {
+            Ok(n) => n == 0,
+            Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+        };
+        if write_failed || ended {
+            cut = Some(start.elapsed());
+            break;
+        }
+    }
+    let cut = cut.expect("the trickling peer was never cut off");
+    assert!(cut >= Duration::from_millis(4_900) && cut < Duration::from_millis(6_500), "cut off after {cut:?}");
+    let v = result_of(coordinator);
+    let _ = worker.wait_with_output();
+    assert_eq!(v["exact"], serde_json::Value::Bool(true), "{v}");
+    let joined = &v["workers"].as_array().expect("workers")[1];
+    assert!(joined["chunks"].as_u64().unwrap_or(0) > 0, "the real worker joined and computed: {joined}");
+}
+
+/// A worker started before its job (or at the wrong port) says where it looked and what to do.
+#[test]
+fn a_worker_with_nobody_to_join_says_where_it_looked() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = free.local_addr().expect("addr").to_string();
+    drop(free);
+    let out = Command::new(exe()).args(["worker", "--connect", &addr]).output().expect("worker");
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("nothing listens on {addr}")) && err.contains("--listen"), "{err}");
 }
 
 /// A remote worker killed mid-job: its connection ends, its chunk goes back to the queue, and
