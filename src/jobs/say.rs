@@ -359,7 +359,14 @@ mod tests {
         let zh: Vec<String> = notes.iter().map(super::remote).collect();
         crate::i18n::set_lang(crate::lessons::Lang::En);
         let en: Vec<String> = notes.iter().map(super::remote).collect();
-        assert_eq!(en, ["w2 joined from 10.0.0.2:5000", "w3 is w2 joining again", "w2 dropped: silent for 530 ms; it may join again"]);
+        assert_eq!(
+            en,
+            [
+                "w2 joined from 10.0.0.2:5000",
+                "w3 is w2 joining again",
+                "w2 dropped: silent for 530 ms; it may join again"
+            ]
+        );
         for z in &zh {
             assert!(!z.contains("join") && !z.contains("silent") && z.contains("w2"), "{z}");
         }
