@@ -263,3 +263,26 @@ fn a_focused_button_scrolled_away_gives_up_the_focus() {
     assert!(h.ctx.memory(|m| m.focused()).is_none(), "the hidden button kept the focus");
     let _ = std::fs::remove_dir_all(progress.parent().expect("dir"));
 }
+
+/// Starting an experiment narrows the page beside it and the text reflows; the reader keeps
+/// their place (the same share of the page down) instead of landing a section earlier.
+#[test]
+fn the_page_keeps_its_place_when_an_experiment_narrows_it() {
+    let (mut h, _progress) = lesson_at("reflow", "across-machines", [1280.0, 800.0], false);
+    h.run_steps(3);
+    for _ in 0..6 {
+        h.key_press(egui::Key::PageDown);
+        h.run_steps(2);
+    }
+    let (offset, _, content) = h.state().ui_state.lesson.scroll;
+    assert!(offset > 0.0 && content > 0.0);
+    h.key_press(egui::Key::Enter);
+    h.run_steps(6);
+    assert!(h.state().ui_state.lesson.running.is_some(), "Enter ran the experiment on screen");
+    let (offset2, _, content2) = h.state().ui_state.lesson.scroll;
+    assert!(content2 > content * 1.1, "the narrower page is longer: {content} → {content2}");
+    let (was, now) = (offset / content, offset2 / content2);
+    assert!((now - was).abs() < 0.01, "the place moved from {was:.3} to {now:.3} of the page");
+    h.key_press(egui::Key::Escape);
+    h.run_steps(3);
+}

@@ -448,7 +448,7 @@ fn a_remote_worker_with_the_wrong_token_is_refused() {
     let (ours, theirs) = (dir.join("ours"), dir.join("theirs"));
     ipc_lab::jobs::auth::Token::create_file(&ours).unwrap();
     ipc_lab::jobs::auth::Token::create_file(&theirs).unwrap();
-    let (coordinator, addr) = listening_job(&format!("{} --token-file {}", remote_job(20000), ours.display()));
+    let (coordinator, addr) = listening_job(&format!("{} --token-file {}", remote_job(60000), ours.display()));
     let worker = Command::new(exe())
         .args(["worker", "--connect", &addr, "--token-file", theirs.to_str().unwrap()])
         .output()
@@ -456,6 +456,12 @@ fn a_remote_worker_with_the_wrong_token_is_refused() {
     assert_eq!(worker.status.code(), Some(1));
     let said = String::from_utf8_lossy(&worker.stderr);
     assert!(said.lines().count() == 1 && said.contains("refused"), "one clear line: {said}");
+    // Right after (while that address is paused, so it is closed unheard once and tries again),
+    // a worker with no token file is told what it lacks.
+    let bare = Command::new(exe()).args(["worker", "--connect", &addr]).output().expect("remote worker");
+    assert_eq!(bare.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&bare.stderr);
+    assert!(said.lines().count() == 1 && said.contains("wants a token: give --token-file"), "{said}");
     let v = result_of(coordinator);
     assert_eq!(v["exact"], serde_json::Value::Bool(true));
     assert_eq!(v["workers"].as_array().map(|w| w.len()), Some(1), "nobody joined: {v}");

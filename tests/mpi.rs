@@ -282,7 +282,7 @@ fn options_mpi_cannot_honour_are_refused_by_name() {
 
 #[test]
 fn the_view_shows_the_same_job_on_both_engines_side_by_side() {
-    use egui_kittest::kittest::Queryable;
+    use egui_kittest::kittest::{NodeT, Queryable};
     let _one = one_at_a_time();
     let mut h = ui::harness(ipc_lab::app::AppOptions {
         job: Some("--workers 2 --schedule dynamic --data range:1000000 --work 5".into()),
@@ -293,6 +293,13 @@ fn the_view_shows_the_same_job_on_both_engines_side_by_side() {
         h.get_by_label(word).click();
         h.run_steps(2);
         assert_eq!(h.state().ui_state.jobs.args.engine, engine);
+        // A sweep, a comparison of kinds and workers from other hosts are our engine's alone:
+        // with MPI chosen they are not offered (a sweep ran ours under MPI's name).
+        let mpi = engine == "mpi";
+        for button in ["Sweep 1, 2, 4 workers", "Processes, threads, tasks", "Workers from other hosts"] {
+            let enabled = !h.get_by_label(button).accesskit_node().is_disabled();
+            assert_eq!(enabled, !mpi, "{button} with the {engine} engine");
+        }
         h.get_by_label("Start job").click();
         ui::step_until(&mut h, Duration::from_secs(60), "the job to end", |app| {
             let m = &app.ui_state.jobs.model;

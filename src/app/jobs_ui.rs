@@ -281,40 +281,6 @@ fn default_token_path() -> std::path::PathBuf {
     base.join("ipc-lab").join("token")
 }
 
-/// The addresses other hosts reach a job bound to `addr` on: this host's own (not loopback) when
-/// it listens on every address, else `addr` itself.
-pub fn reachable(addr: &str) -> Vec<String> {
-    let Ok(a) = addr.parse::<std::net::SocketAddr>() else { return vec![addr.to_string()] };
-    if !a.ip().is_unspecified() {
-        return vec![addr.to_string()];
-    }
-    let mut out = Vec::new();
-    #[cfg(unix)]
-    if let Ok(ifs) = nix::ifaddrs::getifaddrs() {
-        for i in ifs {
-            // [::] takes IPv4 as well on Linux (dual stack); link-local IPv6 needs an interface
-            // name to be dialled, so it is left out.
-            let v4 = i.address.as_ref().and_then(|s| s.as_sockaddr_in().map(|v4| std::net::IpAddr::V4(v4.ip())));
-            let v6 = i
-                .address
-                .as_ref()
-                .and_then(|s| s.as_sockaddr_in6().map(|v6| v6.ip()))
-                .filter(|ip| a.is_ipv6() && !ip.is_unicast_link_local());
-            let ip = v4.or(v6.map(std::net::IpAddr::V6));
-            if let Some(ip) = ip.filter(|ip| !ip.is_loopback()) {
-                let s = std::net::SocketAddr::new(ip, a.port()).to_string();
-                if !out.contains(&s) {
-                    out.push(s);
-                }
-            }
-        }
-    }
-    if out.is_empty() {
-        out.push(addr.to_string());
-    }
-    out
-}
-
 fn choice(ui: &mut egui::Ui, id: &str, label: String, value: &mut String, options: &[(&str, String)], enabled: bool) {
     let l = ui.label(label);
     ui.add_enabled_ui(enabled, |ui| {
@@ -417,8 +383,13 @@ pub fn jobs_ui(j: &mut JobsUi, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>
         );
     });
     ui.horizontal_wrapped(|ui| {
-        ui.add_enabled(!running, egui::Checkbox::new(&mut j.listen, tr!("jobs.listen")))
-            .on_hover_text(tr!("jobs.listen_hint"));
+        let ours = j.args.engine != "mpi";
+        if !ours {
+            j.listen = false;
+        }
+        ui.add_enabled(!running && ours, egui::Checkbox::new(&mut j.listen, tr!("jobs.listen")))
+            .on_hover_text(tr!("jobs.listen_hint"))
+            .on_disabled_hover_text(tr!("jobs.ours_only"));
         if j.listen {
             ui.add_enabled(!running, egui::TextEdit::singleline(&mut j.listen_addr).desired_width(150.0))
                 .on_hover_text(tr!("jobs.listen_addr_hint"));
@@ -442,20 +413,24 @@ pub fn jobs_ui(j: &mut JobsUi, exe: &Path, repaint: &Arc<dyn Fn() + Send + Sync>
             j.session = None;
             j.message = Some(tr!("jobs.stopped"));
         }
-        let can_add = running && j.model.is_running();
+        // Sweeps, comparisons and added workers are our engine's: MPI runs one job of fixed size.
+        let ours = j.args.engine != "mpi";
+        let can_add = running && j.model.is_running() && ours;
         if ui.add_enabled(can_add, egui::Button::new(tr!("jobs.add_worker"))).clicked() {
             j.command(JobCommand::AddWorker);
         }
         if ui
-            .add_enabled(!running, egui::Button::new(tr!("jobs.sweep")))
+            .add_enabled(!running && ours, egui::Button::new(tr!("jobs.sweep")))
             .on_hover_text(tr!("jobs.sweep_hint"))
+            .on_disabled_hover_text(tr!("jobs.ours_only"))
             .clicked()
         {
             j.sweep(exe, repaint);
         }
         if ui
-            .add_enabled(!running, egui::Button::new(tr!("jobs.compare_kinds")))
+            .add_enabled(!running && ours, egui::Button::new(tr!("jobs.compare_kinds")))
             .on_hover_text(tr!("jobs.compare_kinds_hint"))
+            .on_disabled_hover_text(tr!("jobs.ours_only"))
             .clicked()
         {
             j.compare_kinds(exe, repaint);
@@ -492,7 +467,16 @@ pub fn job_stage(j: &mut JobsUi, exe: Option<&Path>, ui: &mut egui::Ui) {
         ui.label(egui::RichText::new(say::headline(&spec)).weak());
         let scripted = say::scripted(&spec);
         if !scripted.is_empty() {
-            ui.label(egui::RichText::new(scripted).weak());
+            ui.horizontal_wrapped(|ui| {
+                ui.label(egui::RichText::new(scripted).weak());
+                if ui.add_enabled(!j.is_running(), egui::Button::new(tr!("jobs.scripted_clear")).small()).clicked() {
+                    j.args.kill.clear();
+                    j.args.stop.clear();
+                    j.args.cont.clear();
+                    j.args.add_at.clear();
+                    j.args.inject = None;
+                }
+            });
         }
     }
     strip_ui(&j.model, ui);
@@ -513,8 +497,14 @@ pub fn job_stage(j: &mut JobsUi, exe: Option<&Path>, ui: &mut egui::Ui) {
         j.command(c);
     }
     ui.separator();
-    result_ui(&j.model, ui);
-    super::jobs_engine_ui::engine_times_ui(&j.engines, j.spec().ok().as_ref(), ui);
+    // What is left of the height: the result, the log and the engines' times scroll in it
+    // rather than run off the bottom of a small screen.
+    let spec = j.spec().ok();
+    let mpi = j.args.engine == "mpi";
+    egui::ScrollArea::vertical().id_salt("job-result").auto_shrink([false, true]).show(ui, |ui| {
+        result_ui(&j.model, mpi, ui);
+        super::jobs_engine_ui::engine_times_ui(&j.engines, spec.as_ref(), ui);
+    });
     if j.model.is_running() {
         ui.ctx().request_repaint_after(std::time::Duration::from_millis(33));
     }
@@ -737,7 +727,10 @@ fn remote_ui(j: &mut JobsUi, exe: Option<&Path>, ui: &mut egui::Ui) {
     let running = j.model.is_running();
     ui.horizontal_wrapped(|ui| {
         ui.label(egui::RichText::new(tr!("jobs.join_with")).strong());
-        let cmds: Vec<String> = reachable(&addr).iter().map(|a| say::worker_command(a, token)).collect();
+        // The token file's path here: where a worker's copy most likely sits too.
+        let file = token.then(|| j.token_path.trim().to_string()).filter(|f| !f.is_empty());
+        let file = file.as_deref().or(token.then_some("FILE"));
+        let cmds: Vec<String> = say::reachable(&addr).iter().map(|a| say::worker_command(a, file)).collect();
         for c in &cmds {
             ui.code(c);
         }
@@ -760,50 +753,58 @@ fn remote_ui(j: &mut JobsUi, exe: Option<&Path>, ui: &mut egui::Ui) {
         ui.label(egui::RichText::new(tr!("jobs.nodes_none")).weak());
         return;
     }
-    egui::Grid::new("remote-nodes").striped(true).spacing([18.0, 2.0]).show(ui, |ui| {
-        for h in [
-            tr!("jobs.node_worker"),
-            tr!("jobs.node_host"),
-            tr!("jobs.node_addr"),
-            tr!("jobs.node_rtt"),
-            tr!("jobs.node_offset"),
-            tr!("jobs.node_chunks"),
-        ] {
-            ui.label(egui::RichText::new(h).strong());
-        }
-        ui.end_row();
-        for (w, n) in nodes {
-            let state = if w.state == WorkerState::Gone { format!(" ({})", tr!("jobs.w_gone")) } else { String::new() };
-            let again = n.rejoins.map_or(String::new(), |r| format!(" ← w{r}"));
-            ui.colored_label(worker_colour(w.id), format!("w{}{again}{state}", w.id));
-            ui.label(n.host.as_deref().unwrap_or("?"));
-            ui.label(&n.addr);
-            ui.label(match (n.rtt_ns, w.last_rtt_ns) {
-                (Some(best), Some(last)) => tr!(
-                    "jobs.node_rtt_value",
-                    best = crate::i18n::latency_text(best as f64),
-                    last = crate::i18n::latency_text(last as f64)
-                ),
-                _ => "–".into(),
-            });
-            ui.label(n.offset_ns.map_or("–".into(), |o| {
-                let sign = if o < 0 { "−" } else { "+" };
-                format!("{sign}{}", crate::i18n::latency_text(o.unsigned_abs() as f64))
-            }));
-            let done: Vec<u32> = m
-                .chunks
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| c.state == ChunkState::Done { worker: w.id })
-                .map(|(i, _)| i as u32)
-                .collect();
-            ui.label(format!("{} · {}", done.len(), say::ranges(&done, 6)));
+    // A wide table scrolls sideways rather than widening the stage (or the lesson page's panel).
+    egui::ScrollArea::horizontal().id_salt("remote-nodes-scroll").show(ui, |ui| {
+        egui::Grid::new("remote-nodes").striped(true).spacing([18.0, 2.0]).show(ui, |ui| {
+            for (h, hint) in [
+                (tr!("jobs.node_worker"), None),
+                (tr!("jobs.node_host"), None),
+                (tr!("jobs.node_addr"), None),
+                (tr!("jobs.node_rtt"), None),
+                (tr!("jobs.node_offset"), Some(tr!("jobs.node_offset_hint"))),
+                (tr!("jobs.node_chunks"), None),
+            ] {
+                let l = ui.label(egui::RichText::new(h).strong());
+                if let Some(hint) = hint {
+                    l.on_hover_text(hint);
+                }
+            }
             ui.end_row();
-        }
+            for (w, n) in nodes {
+                let state =
+                    if w.state == WorkerState::Gone { format!(" ({})", tr!("jobs.w_gone")) } else { String::new() };
+                let again = n.rejoins.map_or(String::new(), |r| format!(" ← w{r}"));
+                ui.colored_label(worker_colour(w.id), format!("w{}{again}{state}", w.id));
+                ui.label(n.host.as_deref().unwrap_or("?"));
+                ui.label(&n.addr);
+                ui.label(match (n.rtt_ns, w.last_rtt_ns) {
+                    (Some(best), Some(last)) => tr!(
+                        "jobs.node_rtt_value",
+                        best = crate::i18n::latency_text(best as f64),
+                        last = crate::i18n::latency_text(last as f64)
+                    ),
+                    _ => "–".into(),
+                });
+                ui.label(n.offset_ns.map_or("–".into(), |o| {
+                    let sign = if o < 0 { "−" } else { "+" };
+                    format!("{sign}{}", crate::i18n::latency_text(o.unsigned_abs() as f64))
+                }));
+                let done: Vec<u32> = m
+                    .chunks
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.state == ChunkState::Done { worker: w.id })
+                    .map(|(i, _)| i as u32)
+                    .collect();
+                ui.label(format!("{} · {}", done.len(), say::ranges(&done, 3)))
+                    .on_hover_text(say::ranges(&done, usize::MAX));
+                ui.end_row();
+            }
+        });
     });
 }
 
-fn result_ui(m: &JobModel, ui: &mut egui::Ui) {
+fn result_ui(m: &JobModel, mpi: bool, ui: &mut egui::Ui) {
     ui.columns(2, |cols| {
         let ui = &mut cols[0];
         match (&m.outcome, &m.total) {
@@ -839,7 +840,7 @@ fn result_ui(m: &JobModel, ui: &mut egui::Ui) {
         }
         let ui = &mut cols[1];
         ui.label(egui::RichText::new(tr!("jobs.log")).strong());
-        egui::ScrollArea::vertical().id_salt("job-log").stick_to_bottom(true).show(ui, |ui| {
+        egui::ScrollArea::vertical().id_salt("job-log").max_height(200.0).stick_to_bottom(true).show(ui, |ui| {
             let t0 = m.t0_ns.unwrap_or(0);
             for e in &m.log {
                 if let Some(line) = say::event(e, t0) {
@@ -847,7 +848,8 @@ fn result_ui(m: &JobModel, ui: &mut egui::Ui) {
                 }
             }
             if m.log.is_empty() {
-                ui.label(egui::RichText::new(tr!("jobs.log_empty")).small().weak());
+                let hint = if mpi { tr!("jobs.log_empty_mpi") } else { tr!("jobs.log_empty") };
+                ui.label(egui::RichText::new(hint).weak());
             }
         });
     });

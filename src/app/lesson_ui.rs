@@ -104,6 +104,10 @@ pub struct LessonUi {
     scroll_to: Option<f32>,
     /// Scroll to the end once the page is measured (after turning back a page).
     scroll_to_end: bool,
+    /// The page's width as of the last frame: when it changes (an experiment starts or ends
+    /// beside it), the text reflows, and the reader's place is kept as a share of the page.
+    page_width: f32,
+    reflow_at: Option<f32>,
     /// The experiment Enter runs: the first on screen (after the one last run, if that is on
     /// screen too), else the one after the last run on the page.
     pub enter_runs: Option<String>,
@@ -145,6 +149,8 @@ impl LessonUi {
             scroll: (0.0, 0.0, 0.0),
             scroll_to: None,
             scroll_to_end: false,
+            page_width: 0.0,
+            reflow_at: None,
             enter_runs: None,
         }
     }
@@ -324,6 +330,11 @@ pub fn page(l: &mut LessonUi, won: Option<(String, usize)>, ui: &mut egui::Ui) -
     egui::Panel::bottom("lesson-keys").show(ui, |ui| {
         ui.label(RichText::new(tr!("lessons.keys_legend")).weak().small());
     });
+    let width = ui.available_width();
+    if l.page_width > 0.0 && (width - l.page_width).abs() > 1.0 && l.scroll.2 > 0.0 && l.scroll_to.is_none() {
+        l.reflow_at = Some(l.scroll.0 / l.scroll.2);
+    }
+    l.page_width = width;
     let mut area =
         egui::ScrollArea::vertical().id_salt(("page", &lesson.id, l.lang.as_str())).auto_shrink([false, false]);
     if let Some(y) = l.scroll_to.take() {
@@ -421,6 +432,11 @@ pub fn page(l: &mut LessonUi, won: Option<(String, usize)>, ui: &mut egui::Ui) -
     l.scroll = (out.state.clamped_offset().y.clamp(0.0, max), out.inner_rect.height(), out.content_size.y);
     if std::mem::take(&mut l.scroll_to_end) {
         l.scroll_to = Some(max);
+    }
+    // The reflowed page is measured now: the same share of it down, from the next frame.
+    if let Some(share) = l.reflow_at.take() {
+        l.scroll_to = Some((share * out.content_size.y).clamp(0.0, max));
+        ui.ctx().request_repaint();
     }
     l.enter_runs = enter_target(&order, &on_screen, above.as_deref(), l.running.as_deref());
     actions

@@ -79,9 +79,24 @@ pub fn scripted(s: &JobSpec) -> String {
     for at in &s.add_at {
         timed.push((*at, tr!("jobs.scripted_add", s = at)));
     }
-    // In the order they happen.
+    // In the order they happen, after what holds all along (faults injected on every message).
     timed.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let parts: Vec<String> = timed.into_iter().map(|(_, p)| p).collect();
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(d) = &s.faults.delay {
+        parts.push(if d.jitter_ms > 0.0 {
+            tr!("jobs.scripted_delay_jitter", ms = d.ms, jitter = d.jitter_ms)
+        } else {
+            tr!("jobs.scripted_delay", ms = d.ms)
+        });
+    }
+    match &s.faults.corrupt {
+        crate::faults::FaultRule::Never => {}
+        crate::faults::FaultRule::Fraction(p) => {
+            parts.push(tr!("jobs.scripted_corrupt", pct = format!("{:.0}", p * 100.0)))
+        }
+        crate::faults::FaultRule::Seqs(v) => parts.push(tr!("jobs.scripted_corrupt_seqs", n = v.len())),
+    }
+    parts.extend(timed.into_iter().map(|(_, p)| p));
     if parts.is_empty() { String::new() } else { tr!("jobs.scripted", what = parts.join(tr!("say.list_sep").as_str())) }
 }
 
@@ -184,15 +199,52 @@ pub fn ranges(ids: &[u32], most: usize) -> String {
     out.join(", ")
 }
 
-/// The command a worker on another host runs to join a job listening on `addr`.
-pub fn worker_command(addr: &str, token: bool) -> String {
-    let with = if token { " --token-file FILE" } else { "" };
+/// The command a worker on another host runs to join a job listening on `addr`, proving the
+/// token in `token_file` when the job wants one.
+pub fn worker_command(addr: &str, token_file: Option<&str>) -> String {
+    let with = token_file.map_or(String::new(), |f| format!(" --token-file {f}"));
     format!("ipc-lab worker --connect {addr}{with}")
 }
 
-/// Where the job takes workers, and how they join.
+/// Where the job takes workers, and how they join (at an address of this host another one can
+/// dial, not 0.0.0.0).
 pub fn listening(addr: &str, token: bool) -> String {
-    tr!("jobs.listening", addr = addr, cmd = worker_command(addr, token))
+    let here = reachable(addr).into_iter().next().unwrap_or_else(|| addr.to_string());
+    tr!("jobs.listening", addr = addr, cmd = worker_command(&here, token.then_some("FILE")))
+}
+
+/// The addresses other hosts reach a job bound to `addr` on: this host's own (not loopback) when
+/// it listens on every address, else `addr` itself.
+pub fn reachable(addr: &str) -> Vec<String> {
+    let Ok(a) = addr.parse::<std::net::SocketAddr>() else { return vec![addr.to_string()] };
+    if !a.ip().is_unspecified() {
+        return vec![addr.to_string()];
+    }
+    let mut out = Vec::new();
+    #[cfg(unix)]
+    if let Ok(ifs) = nix::ifaddrs::getifaddrs() {
+        for i in ifs {
+            // [::] takes IPv4 as well on Linux (dual stack); link-local IPv6 needs an interface
+            // name to be dialled, so it is left out.
+            let v4 = i.address.as_ref().and_then(|s| s.as_sockaddr_in().map(|v4| std::net::IpAddr::V4(v4.ip())));
+            let v6 = i
+                .address
+                .as_ref()
+                .and_then(|s| s.as_sockaddr_in6().map(|v6| v6.ip()))
+                .filter(|ip| a.is_ipv6() && !ip.is_unicast_link_local());
+            let ip = v4.or(v6.map(std::net::IpAddr::V6));
+            if let Some(ip) = ip.filter(|ip| !ip.is_loopback()) {
+                let s = std::net::SocketAddr::new(ip, a.port()).to_string();
+                if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(addr.to_string());
+    }
+    out
 }
 
 /// A chunk's history as one line: assigned to w2 at 0.1 ms, requeued from w2 at 310 ms, ...

@@ -173,11 +173,12 @@ pub fn remote_main(connect: &str, token_file: Option<&std::path::Path>) -> Resul
         let (spec, ch) = match was {
             None => join(addr, &token, false).map_err(|e| match e {
                 JoinError::Gone => format!("nothing listens on {addr}: start the job there with --listen first"),
+                JoinError::Over => format!("the job at {addr} ended before it had work for this worker"),
                 e => e.to_string(),
             })?,
             Some(w) => match join(addr, &token, true) {
                 Ok(x) => x,
-                Err(JoinError::Gone) => {
+                Err(JoinError::Gone | JoinError::Over) => {
                     eprintln!("w{w}: the coordinator at {addr} no longer takes workers: the job has ended");
                     return Ok(());
                 }
@@ -213,12 +214,15 @@ enum JoinError {
     Closed(String),
     /// The coordinator does not accept our token, or is no ipc-lab coordinator: final.
     Refused(String),
+    /// The coordinator let us in but closed before sending work: its job was ending.
+    Over,
 }
 
 impl std::fmt::Display for JoinError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             JoinError::Gone => write!(f, "nothing listens there"),
+            JoinError::Over => write!(f, "the job has ended"),
             JoinError::Unreachable(e) | JoinError::Closed(e) | JoinError::Refused(e) => write!(f, "{e}"),
         }
     }
@@ -239,12 +243,16 @@ fn join_once(addr: std::net::SocketAddr, token: &super::auth::Token) -> Result<(
     stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(setup)?;
     let sealed = super::auth::worker_handshake(&mut stream, token).map_err(|e| match e {
         AuthError::Truncated | AuthError::Io(_) => JoinError::Closed(format!("{addr} closed the handshake: {e}")),
+        AuthError::Refused if *token == super::auth::Token::from_bytes([0; super::auth::TOKEN_LEN]) => {
+            JoinError::Refused(format!("{addr} wants a token: give --token-file FILE, a copy of the coordinator's"))
+        }
         e => JoinError::Refused(format!("{addr} refused us: {e}")),
     })?;
     stream.set_read_timeout(None).map_err(setup)?;
     let mut ch = Channel::new(Box::new(super::auth::SealedLink::new(stream, sealed)), proto::MAX_PAYLOAD);
     match proto::recv::<WorkerSpec>(&mut ch) {
         Ok(Incoming::Msg(s)) => Ok((s, ch)),
+        Ok(Incoming::Closed) => Err(JoinError::Over),
         Ok(_) => Err(JoinError::Unreachable("the coordinator sent no work description".into())),
         Err(e) => Err(JoinError::Unreachable(format!("reading the work description: {e}"))),
     }
