@@ -685,8 +685,56 @@ fn a_remote_worker_dropped_after_a_silence_joins_again() {
     assert!(requeued_from_2, "its chunk in hand was requeued: {}", v["chunks"]);
 }
 
+/// The silence limit for a remote worker is five heartbeats, not fewer: a worker stopped for
+/// 700 ms with 50 ms heartbeats is declared silent after at least 250 ms of quiet.
+#[test]
+fn a_remote_worker_is_taken_for_silent_after_five_heartbeats_not_sooner() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    use std::time::Duration;
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let line = format!("{} --heartbeat-ms 50", remote_job(200000));
+    let spec = JobSpec::from_args(&JobArgs::parse_line(&line).expect("args")).expect("spec");
+    let (tx, rx) = unbounded();
+    let job = std::thread::spawn(move || {
+        let mut events = Vec::new();
+        let out = run(&spec, &exe(), None, &mut |e| {
+            if let JobEvent::Listening { addr, .. } = &e {
+                let _ = tx.send(addr.clone());
+            }
+            events.push(e);
+        });
+        (out, events)
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(10)).expect("the job listens");
+    let worker = Command::new(exe())
+        .args(["worker", "--connect", &addr])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("remote worker");
+    let pid = Pid::from_raw(worker.id() as i32);
+    std::thread::sleep(Duration::from_millis(400));
+    kill(pid, Signal::SIGSTOP).expect("stop");
+    std::thread::sleep(Duration::from_millis(700));
+    kill(pid, Signal::SIGCONT).expect("continue");
+    let _ = worker.wait_with_output();
+    let (out, events) = job.join().expect("job thread");
+    let out = out.expect("the job ends");
+    assert!(out.exact);
+    check_clean(&out);
+    let silent: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            JobEvent::Lost { worker: 2, how: Lost::Silent { after_ms, .. }, .. } => Some(*after_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(silent.len(), 1, "w2 was taken for silent once: {silent:?}");
+    assert!((250..700).contains(&silent[0]), "after {} ms of quiet (five heartbeats are 250 ms)", silent[0]);
+}
+
 /// Failed handshakes slow that address down: right after a wrong answer its next connection is
-/// closed unheard (no challenge at all), and once the pause (200 ms after one failure) has
+/// closed unheard (no challenge at all), and once the pause (100 ms after one failure) has
 /// passed it is challenged again.
 #[test]
 fn failed_handshakes_slow_that_address_down() {
