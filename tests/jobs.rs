@@ -622,6 +622,10 @@ fn injected_delay_adds_its_distance_to_every_chunk_both_ways() {
     assert!(out.exact);
     let ms = out.elapsed_ns as f64 / 1e6;
     assert!(ms >= 10.0 * 2.0 * 8.0, "10 chunks with 10±2 ms each way took only {ms:.1} ms");
+    // The distance is communication, not idling: at least 8 ms each way for each of 10 chunks.
+    let w = &out.workers[0];
+    assert!(w.comm_ns >= 10 * 2 * 8_000_000, "communication {} ms", w.comm_ns / 1_000_000);
+    assert!(w.idle_ns < 10 * 8_000_000, "idle {} ms: the way in counted as idling", w.idle_ns / 1_000_000);
 }
 
 /// A remote node's round trip and clock offset are measured from each task and its result (NTP's

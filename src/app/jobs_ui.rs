@@ -590,6 +590,7 @@ fn seg_colour(kind: SegKind, worker: u32) -> Color32 {
         SegKind::Stopped => Color32::from_gray(120),
         SegKind::Lost => Color32::from_rgb(235, 40, 40),
         SegKind::Wasted => worker_colour(worker).gamma_multiply(0.25),
+        SegKind::Transit => Color32::from_rgb(170, 120, 220),
     }
 }
 
@@ -610,7 +611,12 @@ fn lanes_ui(m: &JobModel, now: u64, lane_h: f32, ui: &mut egui::Ui) -> Option<Jo
             (SegKind::Stopped, tr!("jobs.seg_stopped")),
             (SegKind::Lost, tr!("jobs.seg_lost")),
             (SegKind::Wasted, tr!("jobs.seg_wasted")),
+            (SegKind::Transit, tr!("jobs.seg_transit")),
         ] {
+            // Distance appears only where a delay was injected.
+            if kind == SegKind::Transit && !m.workers.iter().any(|w| w.segments.iter().any(|s| s.kind == kind)) {
+                continue;
+            }
             let (r, _) = ui.allocate_exact_size(Vec2::splat(12.0), Sense::hover());
             ui.painter().rect_filled(r, 2.0, seg_colour(kind, 1));
             ui.label(key);

@@ -253,9 +253,13 @@ impl WorkerStats {
     /// receiving, computing (its CPU time; the rest of that stretch stalled), waiting, and
     /// sending until it `arrived_ns`.
     pub fn account(&mut self, r: &ChunkResult, idle_from: u64, arrived_ns: u64) {
-        self.idle_ns = self.idle_ns.saturating_add(r.task_ns.saturating_sub(idle_from));
+        // A task held on its way in by an injected delay is in transit, which is communication,
+        // not the worker idling (the way back already falls between computed and arrived).
+        let arrived_task = r.task_ns.saturating_sub(r.delay_in_ns).max(idle_from);
+        self.idle_ns = self.idle_ns.saturating_add(arrived_task.saturating_sub(idle_from));
         self.comm_ns = self
             .comm_ns
+            .saturating_add(r.task_ns.saturating_sub(arrived_task))
             .saturating_add(r.data_ns.saturating_sub(r.task_ns))
             .saturating_add(arrived_ns.saturating_sub(r.computed_ns));
         self.wait_ns = self.wait_ns.saturating_add(r.waited_ns);

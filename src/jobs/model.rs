@@ -52,6 +52,8 @@ pub enum SegKind {
     Lost,
     /// Work whose result came too late and was ignored.
     Wasted,
+    /// A task or result held on its way by an injected delay (`--inject delay`): distance.
+    Transit,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -246,12 +248,18 @@ impl JobModel {
                 w.state = WorkerState::Idle;
                 w.busy_since_ns = None;
                 let compute_end = result.computed_ns.saturating_sub(result.waited_ns);
+                // Injected distance is drawn as such: the task's way in before it arrived, the
+                // result's way back before it arrived here.
+                let arrived_task = result.task_ns.saturating_sub(result.delay_in_ns).max(idle_from);
+                let left_result = arrived_ns.saturating_sub(result.delay_out_ns).max(result.computed_ns);
                 for (kind, from, to) in [
-                    (SegKind::Idle, idle_from, result.task_ns),
+                    (SegKind::Idle, idle_from, arrived_task),
+                    (SegKind::Transit, arrived_task, result.task_ns),
                     (SegKind::Receive, result.task_ns, result.data_ns),
                     (SegKind::Compute, result.data_ns, compute_end),
                     (SegKind::Wait, compute_end, result.computed_ns),
-                    (SegKind::Send, result.computed_ns, *arrived_ns),
+                    (SegKind::Send, result.computed_ns, left_result),
+                    (SegKind::Transit, left_result, *arrived_ns),
                 ] {
                     w.push(kind, from, to);
                 }
@@ -409,10 +417,50 @@ mod tests {
             waited_ns: 0,
             cpu_ns: 5,
             sent_ns: 20,
+            delay_in_ns: 0,
+            delay_out_ns: 0,
         };
         m.apply(JobEvent::Done { worker: 2, result: r, arrived_ns: 21, total: Partial::Sum(55) });
         assert_eq!(m.chunks[0].state, ChunkState::Done { worker: 2 });
         let lane: Vec<SegKind> = m.workers[1].segments.iter().map(|s| s.kind).collect();
         assert_eq!(lane, [SegKind::Idle, SegKind::Receive, SegKind::Compute, SegKind::Send]);
+    }
+
+    /// An injected delay shows as distance on both ways, not as idling or sending.
+    #[test]
+    fn injected_distance_is_drawn_as_transit_both_ways() {
+        let mut m = JobModel::default();
+        m.apply(JobEvent::Planned { chunks: vec![(0, 10)], workers: 1 });
+        m.apply(JobEvent::WorkerUp { worker: 1, pid: Some(7), startup_ns: 1, replaces: None, at_ns: 1 });
+        let ms = 1_000_000;
+        let r = ChunkResult {
+            chunk: 0,
+            partial: Partial::Sum(55),
+            digest: 0,
+            items: 10,
+            asked_ns: 10 * ms,
+            task_ns: 32 * ms,
+            data_ns: 33 * ms,
+            computed_ns: 40 * ms,
+            waited_ns: 0,
+            cpu_ns: 7 * ms,
+            sent_ns: 40 * ms,
+            delay_in_ns: 20 * ms,
+            delay_out_ns: 20 * ms,
+        };
+        m.apply(JobEvent::Done { worker: 1, result: r, arrived_ns: 61 * ms, total: Partial::Sum(55) });
+        let lane: Vec<(SegKind, u64)> =
+            m.workers[0].segments.iter().map(|s| (s.kind, (s.to_ns - s.from_ns) / ms)).collect();
+        assert_eq!(
+            lane,
+            [
+                (SegKind::Idle, 2),
+                (SegKind::Transit, 20),
+                (SegKind::Receive, 1),
+                (SegKind::Compute, 7),
+                (SegKind::Send, 1),
+                (SegKind::Transit, 20)
+            ]
+        );
     }
 }

@@ -62,6 +62,13 @@ pub struct ChunkResult {
     /// coordinator's send and arrival times give the round trip and the worker clock's offset.
     #[serde(default)]
     pub sent_ns: u64,
+    /// Injected distance (`--inject delay`): how long the task was held on its way in (before
+    /// `task_ns`) and the result on its way out (after `sent_ns`). Zero on a real network, whose
+    /// time in transit no worker can see.
+    #[serde(default)]
+    pub delay_in_ns: u64,
+    #[serde(default)]
+    pub delay_out_ns: u64,
 }
 
 /// Coordinator → worker.

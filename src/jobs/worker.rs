@@ -371,10 +371,12 @@ fn serve(
             )));
         }
         // Distance, one way: the task "arrives" that much later.
+        let held = monotonic_nanos();
         if let Some(d) = spec.faults.delay {
             std::thread::sleep(d.wait(uniform()));
         }
         let task_ns = monotonic_nanos();
+        let delay_in_ns = if spec.faults.delay.is_some() { task_ns - held } else { 0 };
         let mut received = Vec::new();
         if items {
             while (received.len() as u64) < len {
@@ -411,7 +413,7 @@ fn serve(
         if spec.wrong {
             lie(&mut partial);
         }
-        let result = Up::Result(ChunkResult {
+        let mut result = ChunkResult {
             chunk,
             partial,
             digest: acc.digest,
@@ -423,12 +425,16 @@ fn serve(
             waited_ns,
             cpu_ns,
             sent_ns: monotonic_nanos(),
-        });
+            delay_in_ns,
+            delay_out_ns: 0,
+        };
         seq += 1;
         // And back: the result leaves that much later.
         if let Some(d) = spec.faults.delay {
             std::thread::sleep(d.wait(uniform()));
+            result.delay_out_ns = monotonic_nanos().saturating_sub(result.sent_ns);
         }
+        let result = Up::Result(result);
         asked = monotonic_nanos();
         match injector.as_mut().map(|i| i.decide(seq, 64, false)) {
             Some(Action::Corrupt(at)) => proto::send_json_corrupted(&mut ch, seq, &result, at)?,
@@ -527,6 +533,8 @@ impl Local {
             waited_ns,
             cpu_ns,
             sent_ns: monotonic_nanos(),
+            delay_in_ns: 0,
+            delay_out_ns: 0,
         })
     }
 

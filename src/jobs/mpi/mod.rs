@@ -576,6 +576,8 @@ mod tests {
             waited_ns: 0,
             cpu_ns: 1,
             sent_ns: 4,
+            delay_in_ns: 0,
+            delay_out_ns: 0,
         };
         for l in [
             RankLine::Hello { protocol: PROTOCOL, ranks: 3, library: "Open MPI".into() },
@@ -614,6 +616,8 @@ mod tests {
                     waited_ns: 0,
                     cpu_ns: 1,
                     sent_ns: 4,
+                    delay_in_ns: 0,
+                    delay_out_ns: 0,
                 };
                 f.result(c as u32 + 1, r, 5, &mut |_| {}).expect("folded");
             }

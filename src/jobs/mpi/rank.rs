@@ -263,6 +263,8 @@ fn answer(
         cpu_ns: acc.cpu_ns,
         // Sent with the next request, straight after.
         sent_ns: monotonic_nanos(),
+        delay_in_ns: 0,
+        delay_out_ns: 0,
     })
 }
 
