@@ -248,6 +248,31 @@ fn killing_the_supervisor_takes_mpirun_and_every_rank_with_it() {
     assert_no_rank_left(&seed.to_string());
 }
 
+/// The supervisor killed at any moment of the start, even while mpirun is still launching the
+/// ranks (a moment when a signalled mpirun was seen to hang for good): nothing is left.
+#[test]
+fn killing_the_supervisor_while_mpirun_starts_leaves_nothing() {
+    let _one = one_at_a_time();
+    for ranks_up in [1, 2, 3] {
+        let seed = marker();
+        let data = format!("random:50000000:{seed}");
+        let mut sup = Command::new(exe())
+            .args(["job", "--engine", "mpi", "--workers", "2", "--work", "400", "--ship", "work", "--data", &data])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run ipc-lab");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ranks_with(&seed.to_string()).len() < ranks_up {
+            assert!(Instant::now() < deadline, "mpirun did not start");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        sup.kill().unwrap();
+        sup.wait().unwrap();
+        assert_no_rank_left(&seed.to_string());
+    }
+}
+
 #[test]
 fn a_hostfile_places_the_ranks() {
     let _one = one_at_a_time();

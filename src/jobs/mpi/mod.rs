@@ -52,6 +52,10 @@ pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct RankSpec {
     pub protocol: u32,
     pub job: JobSpec,
+    /// The supervisor: its host, PID and start time. Ranks on its host end themselves and the
+    /// mpirun above them once it is gone (see `rank::watch_supervisor`).
+    #[serde(default)]
+    pub supervisor: Option<(String, u32, u64)>,
 }
 
 /// What rank 0 reports, one JSON line each; times are its host's CLOCK_MONOTONIC nanoseconds.
@@ -140,7 +144,7 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
 }
 
 /// This host's name as MPI_Get_processor_name gives it on Linux (gethostname).
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
 }
 
@@ -176,21 +180,25 @@ struct Mpirun {
 impl Mpirun {
     fn start(spec: &JobSpec, exe: &Path) -> Result<Mpirun, String> {
         let mpirun = availability().map_err(|e| e.to_string())?;
-        let json = serde_json::to_string(&RankSpec { protocol: PROTOCOL, job: spec.clone() })
+        let me = std::process::id();
+        let supervisor = crate::mechanism::process_start_time(me).map(|t| (host_name(), me, t));
+        let json = serde_json::to_string(&RankSpec { protocol: PROTOCOL, job: spec.clone(), supervisor })
             .map_err(|e| format!("encoding the ranks' spec: {e}"))?;
         let mut cmd = mpirun_command(&mpirun, spec, exe, &json);
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         {
             use std::os::unix::process::CommandExt;
-            // Its own process group, away from a terminal's ^C, which we handle; SIGTERM when
-            // this thread's process dies, which mpirun passes on to every rank before it exits
-            // (SIGKILL would leave the ranks behind).
+            // Its own process group, away from a terminal's ^C, which we handle; SIGKILL when
+            // this thread's process dies. Not SIGTERM: Open MPI 4.1's mpirun, told to stop while
+            // still starting its ranks, was seen to hang for good. The ranks on this host see
+            // the supervisor gone and end themselves (`rank::watch_supervisor`); those on other
+            // hosts are ended by their daemon when mpirun's connection drops.
             cmd.process_group(0);
             let parent = std::process::id() as libc::pid_t;
             // SAFETY: between fork and exec, only async-signal-safe calls (prctl, getppid).
             unsafe {
                 cmd.pre_exec(move || {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                         return Err(std::io::Error::last_os_error());
                     }
                     if libc::getppid() != parent {

@@ -32,6 +32,36 @@ const TAG_STOP: mpi::Tag = 4;
 /// A static rank with no chunk (more workers than items) receives this chunk id.
 const NO_CHUNK: u64 = u64::MAX;
 
+/// A rank on the supervisor's host checks five times a second that the supervisor still runs;
+/// once it is gone, the rank kills the mpirun that started it (if it is still there) and ends.
+/// mpirun itself is killed when the supervisor dies (PR_SET_PDEATHSIG), which would otherwise
+/// leave its ranks running or waiting in MPI_Init. Ranks on other hosts are ended by their
+/// daemon when mpirun goes.
+fn watch_supervisor(supervisor: Option<(String, u32, u64)>) {
+    let Some((host, pid, start)) = supervisor else { return };
+    if host != super::host_name() {
+        return;
+    }
+    // The launcher that started this rank; only it is killed, and only while it is still this
+    // rank's parent (once it is gone, the parent is whatever adopted the rank).
+    // SAFETY: getppid cannot fail.
+    let launcher = unsafe { libc::getppid() };
+    let _ = std::thread::Builder::new().name("rank-watch".into()).spawn(move || {
+        loop {
+            std::thread::sleep(Duration::from_millis(200));
+            if !crate::mechanism::peer_alive(pid, Some(start)) {
+                // SAFETY: plain syscalls.
+                unsafe {
+                    if launcher > 1 && libc::getppid() == launcher {
+                        libc::kill(launcher, libc::SIGKILL);
+                    }
+                    libc::_exit(1);
+                }
+            }
+        }
+    });
+}
+
 /// `ipc-lab mpi-rank SPEC`: 0 when the job ran; 2 for a spec this build cannot read. A failure
 /// inside the job aborts every rank (MPI_Abort) and does not return.
 pub fn main(spec_json: &str) -> i32 {
@@ -46,6 +76,7 @@ pub fn main(spec_json: &str) -> i32 {
         eprintln!("mpi rank: protocol {} from the supervisor, {PROTOCOL} here: rebuild both", spec.protocol);
         return 2;
     }
+    watch_supervisor(spec.supervisor.clone());
     let Some(universe) = mpi::initialize() else {
         eprintln!("mpi rank: MPI was already initialised");
         return 1;
