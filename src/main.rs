@@ -633,8 +633,8 @@ fn job_cmd(a: ipc_lab::jobs::spec::JobArgs) -> anyhow::Result<ExitCode> {
         // Where to join, who joined: on stderr in every format (json's stdout stays one document).
         if let coordinator::JobEvent::Remote { note, .. } = &e {
             eprintln!("{}", say::remote(note));
-        } else if let coordinator::JobEvent::Listening { addr, token, .. } = &e {
-            eprintln!("{}", say::listening(addr, *token));
+        } else if let coordinator::JobEvent::Listening { addr, dial, token, .. } = &e {
+            eprintln!("{}", say::listening(addr, dial, *token));
         } else if let coordinator::JobEvent::Node { .. } = &e {
             eprintln!("{}", say::event(&e, t0).unwrap_or_default());
         } else if !json && let Some(line) = say::event(&e, t0) {

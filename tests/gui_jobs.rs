@@ -116,7 +116,7 @@ fn a_worker_started_from_the_view_joins_over_tcp_and_shows_as_a_remote_node() {
     step_until(&mut h, Duration::from_secs(20), "the job to listen", |app| {
         app.ui_state.jobs.model.listening.is_some() && app.ui_state.jobs.model.chunks_done >= 1
     });
-    let (addr, token) = h.state().ui_state.jobs.model.listening.clone().expect("listening");
+    let (addr, _, token) = h.state().ui_state.jobs.model.listening.clone().expect("listening");
     assert!(addr.starts_with("127.0.0.1:") && !token, "{addr}");
     h.get_by_label(&format!("ipc-lab worker --connect {addr}"));
     h.get_by_label("Start a worker here").click();

@@ -136,7 +136,7 @@ impl JobsUi {
     /// Starts a worker process on this machine that joins the running job over TCP, as one on
     /// another host would (through the handshake and sealed frames).
     pub fn start_joiner(&mut self, exe: &Path) {
-        let Some((addr, token)) = self.model.listening.clone() else { return };
+        let Some((addr, _, token)) = self.model.listening.clone() else { return };
         let mut cmd = std::process::Command::new(exe);
         cmd.args(["worker", "--connect", &here(&addr)]).stdin(std::process::Stdio::null());
         cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
@@ -729,14 +729,14 @@ fn lanes_ui(m: &JobModel, now: u64, lane_h: f32, ui: &mut egui::Ui) -> Option<Jo
 /// and a row per remote node: its host and address, the round trip and clock offset measured,
 /// and the chunks it computed.
 fn remote_ui(j: &mut JobsUi, exe: Option<&Path>, ui: &mut egui::Ui) {
-    let Some((addr, token)) = j.model.listening.clone() else { return };
+    let Some((_, dial, token)) = j.model.listening.clone() else { return };
     let running = j.model.is_running();
     ui.horizontal_wrapped(|ui| {
         ui.label(egui::RichText::new(tr!("jobs.join_with")).strong());
         // The token file's path here: where a worker's copy most likely sits too.
         let file = token.then(|| j.token_path.trim().to_string()).filter(|f| !f.is_empty());
         let file = file.as_deref().or(token.then_some("FILE"));
-        let cmds: Vec<String> = say::reachable(&addr).iter().map(|a| say::worker_command(a, file)).collect();
+        let cmds: Vec<String> = dial.iter().map(|a| say::worker_command(a, file)).collect();
         for c in &cmds {
             ui.code(c);
         }

@@ -58,7 +58,7 @@ pub enum AuthError {
     CutOff,
     /// The peer closed the connection cleanly, between frames.
     #[error("the connection ended")]
-    Ended,
+    Closed,
     #[error("a frame of {0} bytes is larger than the {MAX_FRAME} allowed")]
     TooLarge(u64),
     #[error("a frame was altered on the wire (its MAC does not match): connection dropped")]
@@ -274,7 +274,7 @@ impl Sealed {
         let mut got = 0;
         while got < head.len() {
             match r.read(&mut head[got..]) {
-                Ok(0) if got == 0 => return Err(AuthError::Ended),
+                Ok(0) if got == 0 => return Err(AuthError::Closed),
                 Ok(0) => return Err(AuthError::CutOff),
                 Ok(n) => got += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -352,7 +352,7 @@ impl<S: Read + Write + Send> crate::mechanism::Link for SealedLink<S> {
                     self.at = 0;
                 }
                 // A clean end between frames is the peer leaving.
-                Err(AuthError::Ended) => return Ok(0),
+                Err(AuthError::Closed) => return Ok(0),
                 Err(e) => return Err(crate::mechanism::LinkError::PeerGone(format!("sealed receive: {e}"))),
             }
         }
@@ -361,6 +361,25 @@ impl<S: Read + Write + Send> crate::mechanism::Link for SealedLink<S> {
         self.at += n;
         Ok(n)
     }
+}
+
+/// Both ends of a remote worker's connection notice a peer that vanished, even while nothing
+/// is due: TCP keepalive probes after 2 s of quiet, every second; Linux ends the connection when
+/// probes or data stay unacknowledged for 20 s (TCP_USER_TIMEOUT, which then overrides the probe
+/// count), so a worker waiting for work, or a proxy blocked writing a chunk to a cut-off host,
+/// finds out.
+pub fn keep_alive(stream: &std::net::TcpStream) {
+    #[cfg(target_os = "linux")]
+    {
+        use nix::sys::socket::{setsockopt, sockopt};
+        let _ = setsockopt(stream, sockopt::KeepAlive, &true);
+        let _ = setsockopt(stream, sockopt::TcpKeepIdle, &2);
+        let _ = setsockopt(stream, sockopt::TcpKeepInterval, &1);
+        let _ = setsockopt(stream, sockopt::TcpKeepCount, &5);
+        let _ = setsockopt(stream, sockopt::TcpUserTimeout, &20_000);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = stream;
 }
 
 #[cfg(test)]
@@ -413,19 +432,27 @@ mod tests {
         let nonce_w = [2u8; NONCE_LEN];
         let mut answer = Vec::new();
         send(&mut answer, ANSWER, &[&nonce_w, &t.mac(b"ipc-lab worker", &[&nonce_c, &nonce_w])]).unwrap();
+        let (coordinator, heard) = replay(&t, answer);
+        assert_eq!(coordinator, Some(AuthError::WrongToken));
+        let mut refused = Vec::new();
+        send(&mut refused, REFUSED, &[]).unwrap();
+        assert_eq!(heard, refused, "no proof goes to a replayer, only the refusal");
+    }
+
+    /// A fresh coordinator (token `t`) challenged, and answered with `answer` whatever its
+    /// challenge: how its handshake ended, and all the replayer heard after the challenge.
+    fn replay(t: &Token, answer: Vec<u8>) -> (Option<AuthError>, Vec<u8>) {
         let (mut a, mut b) = UnixStream::pair().expect("pair");
-        let attacker = std::thread::spawn(move || {
+        let replayer = std::thread::spawn(move || {
             let _hello: [u8; NONCE_LEN] = receive(&mut b, HELLO).expect("hello");
             b.write_all(&answer).expect("replay");
             let mut rest = Vec::new();
             let _ = b.read_to_end(&mut rest);
             rest
         });
-        assert_eq!(coordinator_handshake(&mut a, &t).err(), Some(AuthError::WrongToken));
+        let ended = coordinator_handshake(&mut a, t).err();
         drop(a);
-        let mut refused = Vec::new();
-        send(&mut refused, REFUSED, &[]).unwrap();
-        assert_eq!(attacker.join().unwrap(), refused, "no proof goes to a replayer, only the refusal");
+        (ended, replayer.join().expect("replayer"))
     }
 
     /// A worker's answer recorded from a real session, replayed to the next coordinator, does
@@ -459,19 +486,11 @@ mod tests {
         assert_eq!(first.key, worker_side.key);
         assert_eq!(answer.len(), 6 + NONCE_LEN + TAG_LEN, "the worker sent its answer and nothing else");
 
-        let (mut a, mut b) = UnixStream::pair().expect("pair");
-        let replayer = std::thread::spawn(move || {
-            let _hello: [u8; NONCE_LEN] = receive(&mut b, HELLO).expect("hello");
-            b.write_all(&answer).expect("replay");
-            let mut rest = Vec::new();
-            let _ = b.read_to_end(&mut rest);
-            rest
-        });
-        assert_eq!(coordinator_handshake(&mut a, &t).err(), Some(AuthError::WrongToken));
-        drop(a);
+        let (coordinator, heard) = replay(&t, answer);
+        assert_eq!(coordinator, Some(AuthError::WrongToken));
         let mut refused = Vec::new();
         send(&mut refused, REFUSED, &[]).unwrap();
-        assert_eq!(replayer.join().unwrap(), refused);
+        assert_eq!(heard, refused);
         let (again, _) = pair(token(6), token(6));
         assert_ne!(again.expect("coordinator").key, first.key, "each session has its own key");
     }
@@ -482,7 +501,7 @@ mod tests {
     fn frames_cut_off_or_too_long_are_told_from_a_clean_end() {
         let (c, w) = pair(token(4), token(4));
         let (mut c, mut w) = (c.unwrap(), w.unwrap());
-        assert_eq!(w.open_bytes(&[]).err(), Some(AuthError::Ended));
+        assert_eq!(w.open_bytes(&[]).err(), Some(AuthError::Closed));
         let f = c.seal(b"a whole frame").unwrap();
         for cut in [1, 11, 12, f.len() - 1] {
             let mut fresh = Sealed { key: w.key, coordinator: false, sent: 0, received: 0 };

@@ -120,6 +120,10 @@ pub enum JobEvent {
     /// this host's); `token` says whether they must prove a token file's secret.
     Listening {
         addr: String,
+        /// The addresses another host dials to reach it (this host's own, for 0.0.0.0 or [::]),
+        /// looked up once, when the job starts listening.
+        #[serde(default)]
+        dial: Vec<String>,
         token: bool,
         at_ns: u64,
     },
@@ -163,7 +167,7 @@ pub enum RemoteNote {
     Full { peer: String, max: usize },
     /// The peer passed the handshake but went before its work could be sent, or no thread could
     /// be started to serve it.
-    Lost { peer: String, why: String },
+    LeftEarly { peer: String, why: String },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -898,6 +902,7 @@ impl Coordinator {
         self.listener = Some((stop, t));
         emit(JobEvent::Listening {
             addr: local.to_string(),
+            dial: reachable(&local.to_string()),
             token: self.spec.token_file.is_some(),
             at_ns: monotonic_nanos(),
         });
@@ -936,7 +941,7 @@ impl Coordinator {
             wrong: self.spec.wrong_worker == Some(id),
         };
         if let Err(e) = proto::send_json(&mut ch, 0, &wspec) {
-            emit(JobEvent::Remote { note: RemoteNote::Lost { peer, why: e.to_string() }, at_ns });
+            emit(JobEvent::Remote { note: RemoteNote::LeftEarly { peer, why: e.to_string() }, at_ns });
             return;
         }
         let (tx, rx) = unbounded::<Down>();
@@ -948,7 +953,7 @@ impl Coordinator {
             Ok(t) => self.proxies.push(t),
             Err(e) => {
                 let why = format!("no proxy thread: {e}");
-                emit(JobEvent::Remote { note: RemoteNote::Lost { peer, why }, at_ns });
+                emit(JobEvent::Remote { note: RemoteNote::LeftEarly { peer, why }, at_ns });
                 return;
             }
         }
@@ -1150,13 +1155,17 @@ impl Coordinator {
         // Not our protocol: an answer for a chunk that does not exist, that this worker was
         // never given, or of another kind than the job's. The worker is no longer trusted with
         // work (it may be a remote host that passed the handshake); the job goes on without it.
-        let mut total = self.total.clone();
         let distrust = match self.chunks.get(r.chunk as usize) {
             None => Some(format!("answered for chunk {}, which does not exist", r.chunk)),
             Some(c) if !c.history.iter().any(|s| matches!(s, Step::Assigned { worker: w, .. } if *w == worker)) => {
                 Some(format!("answered for chunk {}, which it was never given", r.chunk))
             }
-            Some(_) => total.combine(&r.partial).err().map(|e| format!("answered chunk {} wrongly: {e}", r.chunk)),
+            // A first answer is folded into the total here (a partial of another kind leaves
+            // the total as it was); nothing below can fail.
+            Some(c) if !c.done => {
+                self.total.combine(&r.partial).err().map(|e| format!("answered chunk {} wrongly: {e}", r.chunk))
+            }
+            Some(_) => None,
         };
         if let Some(noticed) = distrust {
             if let Some(i) = self.worker(worker).and_then(|w| w.proc_index) {
@@ -1188,7 +1197,6 @@ impl Coordinator {
             c.queued = false;
             self.queue.retain(|&q| q != r.chunk);
         }
-        self.total = total;
         self.digest = self.digest.wrapping_add(r.digest);
         let s = &mut self.workers[worker as usize - 1].stats;
         s.chunks += 1;
@@ -1552,7 +1560,7 @@ fn handshake(
     let proved = coordinator_handshake(&mut Within { s: &mut s, until: Instant::now() + HANDSHAKE_WITHIN }, token);
     match proved {
         Ok(sealed) if ready && s.set_read_timeout(None).is_ok() && s.set_write_timeout(None).is_ok() => {
-            keep_alive(&s);
+            crate::jobs::auth::keep_alive(&s);
             if let Ok(mut p) = penalty.lock() {
                 p.remove(&peer.ip());
             }
@@ -1571,6 +1579,40 @@ fn handshake(
             let _ = tx.send(In::Refused { peer: peer.to_string(), why: e.to_string() });
         }
     }
+}
+
+/// The addresses other hosts reach a job bound to `addr` on: this host's own (not loopback) when
+/// it listens on every address, else `addr` itself.
+pub fn reachable(addr: &str) -> Vec<String> {
+    let Ok(a) = addr.parse::<std::net::SocketAddr>() else { return vec![addr.to_string()] };
+    if !a.ip().is_unspecified() {
+        return vec![addr.to_string()];
+    }
+    let mut out = Vec::new();
+    #[cfg(unix)]
+    if let Ok(ifs) = nix::ifaddrs::getifaddrs() {
+        for i in ifs {
+            // [::] takes IPv4 as well on Linux (dual stack); link-local IPv6 needs an interface
+            // name to be dialled, so it is left out.
+            let v4 = i.address.as_ref().and_then(|s| s.as_sockaddr_in().map(|v4| std::net::IpAddr::V4(v4.ip())));
+            let v6 = i
+                .address
+                .as_ref()
+                .and_then(|s| s.as_sockaddr_in6().map(|v6| v6.ip()))
+                .filter(|ip| a.is_ipv6() && !ip.is_unicast_link_local());
+            let ip = v4.or(v6.map(std::net::IpAddr::V6));
+            if let Some(ip) = ip.filter(|ip| !ip.is_loopback()) {
+                let s = std::net::SocketAddr::new(ip, a.port()).to_string();
+                if !out.contains(&s) {
+                    out.push(s);
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(addr.to_string());
+    }
+    out
 }
 
 /// A stream whose reads all end by `until`: a peer that trickles its handshake a byte at a time
@@ -1598,23 +1640,6 @@ impl std::io::Write for Within<'_> {
     fn flush(&mut self) -> std::io::Result<()> {
         std::io::Write::flush(self.s)
     }
-}
-
-/// The coordinator's side of a remote worker's connection notices a host that vanished: TCP
-/// keepalive after 2 s of quiet, and unacknowledged data (a chunk's items to a cut-off host)
-/// gives up after 20 s, so a proxy blocked in a write ends and the chunk is requeued.
-fn keep_alive(stream: &std::net::TcpStream) {
-    #[cfg(target_os = "linux")]
-    {
-        use nix::sys::socket::{setsockopt, sockopt};
-        let _ = setsockopt(stream, sockopt::KeepAlive, &true);
-        let _ = setsockopt(stream, sockopt::TcpKeepIdle, &2);
-        let _ = setsockopt(stream, sockopt::TcpKeepInterval, &1);
-        let _ = setsockopt(stream, sockopt::TcpKeepCount, &5);
-        let _ = setsockopt(stream, sockopt::TcpUserTimeout, &20_000);
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = stream;
 }
 
 fn unblock(endpoint: &EndpointSpec, address: Option<&str>) {

@@ -132,8 +132,9 @@ pub struct JobModel {
     pub kinds: Option<Vec<super::sweep::KindRow>>,
     /// A comparison of kinds is running.
     pub kinds_running: bool,
-    /// Where the job takes workers from other hosts, and whether they need the token file.
-    pub listening: Option<(String, bool)>,
+    /// Where the job takes workers from other hosts, the addresses they dial, and whether they
+    /// need the token file.
+    pub listening: Option<(String, Vec<String>, bool)>,
 }
 
 impl JobModel {
@@ -352,8 +353,8 @@ impl JobModel {
                 self.log(&e);
             }
             JobEvent::Refused { .. } | JobEvent::Remote { .. } => self.log(&e),
-            JobEvent::Listening { addr, token, .. } => {
-                self.listening = Some((addr.clone(), *token));
+            JobEvent::Listening { addr, dial, token, .. } => {
+                self.listening = Some((addr.clone(), dial.clone(), *token));
                 self.log(&e);
             }
             JobEvent::Node { worker, host, addr, rejoins } => {

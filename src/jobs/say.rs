@@ -167,8 +167,8 @@ pub fn event(e: &JobEvent, t0_ns: u64) -> Option<String> {
         }
         JobEvent::Refused { worker, why } => tr!("jobs.log_refused", w = worker, why = why),
         JobEvent::Remote { note, at_ns } => tr!("jobs.log_remote", t = ms(*at_ns, t0_ns), what = remote(note)),
-        JobEvent::Listening { addr, token, at_ns } => {
-            tr!("jobs.log_remote", t = ms(*at_ns, t0_ns), what = listening(addr, *token))
+        JobEvent::Listening { addr, dial, token, at_ns } => {
+            tr!("jobs.log_remote", t = ms(*at_ns, t0_ns), what = listening(addr, dial, *token))
         }
         JobEvent::Node { worker, host, addr, rejoins } => {
             let host = host.as_deref().unwrap_or("?");
@@ -206,45 +206,11 @@ pub fn worker_command(addr: &str, token_file: Option<&str>) -> String {
     format!("ipc-lab worker --connect {addr}{with}")
 }
 
-/// Where the job takes workers, and how they join (at an address of this host another one can
-/// dial, not 0.0.0.0).
-pub fn listening(addr: &str, token: bool) -> String {
-    let here = reachable(addr).into_iter().next().unwrap_or_else(|| addr.to_string());
-    tr!("jobs.listening", addr = addr, cmd = worker_command(&here, token.then_some("FILE")))
-}
-
-/// The addresses other hosts reach a job bound to `addr` on: this host's own (not loopback) when
-/// it listens on every address, else `addr` itself.
-pub fn reachable(addr: &str) -> Vec<String> {
-    let Ok(a) = addr.parse::<std::net::SocketAddr>() else { return vec![addr.to_string()] };
-    if !a.ip().is_unspecified() {
-        return vec![addr.to_string()];
-    }
-    let mut out = Vec::new();
-    #[cfg(unix)]
-    if let Ok(ifs) = nix::ifaddrs::getifaddrs() {
-        for i in ifs {
-            // [::] takes IPv4 as well on Linux (dual stack); link-local IPv6 needs an interface
-            // name to be dialled, so it is left out.
-            let v4 = i.address.as_ref().and_then(|s| s.as_sockaddr_in().map(|v4| std::net::IpAddr::V4(v4.ip())));
-            let v6 = i
-                .address
-                .as_ref()
-                .and_then(|s| s.as_sockaddr_in6().map(|v6| v6.ip()))
-                .filter(|ip| a.is_ipv6() && !ip.is_unicast_link_local());
-            let ip = v4.or(v6.map(std::net::IpAddr::V6));
-            if let Some(ip) = ip.filter(|ip| !ip.is_loopback()) {
-                let s = std::net::SocketAddr::new(ip, a.port()).to_string();
-                if !out.contains(&s) {
-                    out.push(s);
-                }
-            }
-        }
-    }
-    if out.is_empty() {
-        out.push(addr.to_string());
-    }
-    out
+/// Where the job takes workers, and how they join (at the first address of this host another
+/// one can dial, `dial`, not 0.0.0.0).
+pub fn listening(addr: &str, dial: &[String], token: bool) -> String {
+    let here = dial.first().map_or(addr, |d| d.as_str());
+    tr!("jobs.listening", addr = addr, cmd = worker_command(here, token.then_some("FILE")))
 }
 
 /// A chunk's history as one line: assigned to w2 at 0.1 ms, requeued from w2 at 310 ms, ...
@@ -286,7 +252,7 @@ pub fn remote(note: &RemoteNote) -> String {
         RemoteNote::Dropped { worker, after_ms } => tr!("jobs.remote_dropped", w = worker, after = after_ms),
         RemoteNote::Refused { peer, why } => tr!("jobs.remote_refused", peer = peer, why = why),
         RemoteNote::Full { peer, max } => tr!("jobs.remote_full", peer = peer, max = max),
-        RemoteNote::Lost { peer, why } => tr!("jobs.remote_lost", peer = peer, why = why),
+        RemoteNote::LeftEarly { peer, why } => tr!("jobs.remote_lost", peer = peer, why = why),
     }
 }
 

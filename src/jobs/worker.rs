@@ -191,7 +191,7 @@ pub fn remote_main(connect: &str, token_file: Option<&std::path::Path>) -> Resul
         }
         let why = match serve(&spec, ch, host.clone(), was, Confined::Remote) {
             Ok(Ended::Shutdown) => return Ok(()),
-            Ok(Ended::Refused(why)) => return Err(format!("w{}: {why}: refused, leaving the job", spec.worker)),
+            Ok(Ended::Declined(why)) => return Err(format!("w{}: {why}: refused, leaving the job", spec.worker)),
             Ok(Ended::Closed) => "the coordinator closed the connection".to_string(),
             Err(e) => e,
         };
@@ -211,7 +211,7 @@ enum JoinError {
     Unreachable(String),
     /// The connection closed or failed before the handshake ended: the coordinator was busy
     /// with other handshakes, or pausing this address after a failed one. Worth another try.
-    Closed(String),
+    Unheard(String),
     /// The coordinator does not accept our token, or is no ipc-lab coordinator: final.
     Refused(String),
     /// The coordinator let us in but closed before sending work: its job was ending.
@@ -223,7 +223,7 @@ impl std::fmt::Display for JoinError {
         match self {
             JoinError::Gone => write!(f, "nothing listens there"),
             JoinError::Over => write!(f, "the job has ended"),
-            JoinError::Unreachable(e) | JoinError::Closed(e) | JoinError::Refused(e) => write!(f, "{e}"),
+            JoinError::Unreachable(e) | JoinError::Unheard(e) | JoinError::Refused(e) => write!(f, "{e}"),
         }
     }
 }
@@ -238,11 +238,11 @@ fn join_once(addr: std::net::SocketAddr, token: &super::auth::Token) -> Result<(
         }
     })?;
     let _ = stream.set_nodelay(true);
-    keep_alive(&stream);
+    super::auth::keep_alive(&stream);
     let setup = |e: std::io::Error| JoinError::Unreachable(e.to_string());
     stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(setup)?;
     let sealed = super::auth::worker_handshake(&mut stream, token).map_err(|e| match e {
-        AuthError::Truncated | AuthError::Io(_) => JoinError::Closed(format!("{addr} closed the handshake: {e}")),
+        AuthError::Truncated | AuthError::Io(_) => JoinError::Unheard(format!("{addr} closed the handshake: {e}")),
         AuthError::Refused if *token == super::auth::Token::from_bytes([0; super::auth::TOKEN_LEN]) => {
             JoinError::Refused(format!("{addr} wants a token: give --token-file FILE, a copy of the coordinator's"))
         }
@@ -270,29 +270,12 @@ fn join(
     loop {
         let tried = std::time::Instant::now();
         match join_once(addr, token) {
-            Err(JoinError::Closed(_)) if tried < deadline => {}
+            Err(JoinError::Unheard(_)) if tried < deadline => {}
             Err(JoinError::Unreachable(_)) if again && tried < deadline => {}
             other => return other,
         }
         std::thread::sleep(Duration::from_millis(500).saturating_sub(tried.elapsed()));
     }
-}
-
-/// A remote worker's connection notices a dead peer even while it waits for work: TCP
-/// keepalive probes after 2 s of quiet, every second; Linux ends the connection when probes or
-/// data stay unacknowledged for 20 s (TCP_USER_TIMEOUT, which then overrides the probe count).
-fn keep_alive(stream: &std::net::TcpStream) {
-    #[cfg(target_os = "linux")]
-    {
-        use nix::sys::socket::{setsockopt, sockopt};
-        let _ = setsockopt(stream, sockopt::KeepAlive, &true);
-        let _ = setsockopt(stream, sockopt::TcpKeepIdle, &2);
-        let _ = setsockopt(stream, sockopt::TcpKeepInterval, &1);
-        let _ = setsockopt(stream, sockopt::TcpKeepCount, &5);
-        let _ = setsockopt(stream, sockopt::TcpUserTimeout, &20_000);
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = stream;
 }
 
 /// How a worker's loop ended without an error.
@@ -303,8 +286,8 @@ enum Ended {
     /// The link ended cleanly between frames, with no word.
     Closed,
     /// A remote worker's coordinator asked for what a worker on another host does not do (read
-    /// a file of this host, map its shared memory): it leaves, and does not join again.
-    Refused(String),
+    /// a file of this host, map its shared memory): it declines, leaves, and does not join again.
+    Declined(String),
 }
 
 /// What a worker may touch on its own host for the coordinator.
@@ -328,7 +311,7 @@ fn serve(
     confined: Confined,
 ) -> Result<Ended, String> {
     if confined == Confined::Remote && spec.shared.is_some() {
-        return Ok(Ended::Refused("the coordinator asked for a shared-memory segment of this host".into()));
+        return Ok(Ended::Declined("the coordinator asked for a shared-memory segment of this host".into()));
     }
     let file = match &spec.data {
         DataSource::File { path, .. } if confined == Confined::Local => {
@@ -366,7 +349,7 @@ fn serve(
         };
         let Down::Task { chunk, start, len, items } = task else { return Ok(Ended::Shutdown) };
         if !items && shared.is_none() && matches!(spec.data, DataSource::File { .. }) && file.is_none() {
-            return Ok(Ended::Refused(format!(
+            return Ok(Ended::Declined(format!(
                 "the coordinator asked this host to read chunk {chunk} from a file of its own"
             )));
         }
