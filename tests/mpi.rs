@@ -227,9 +227,9 @@ fn stopping_an_mpi_job_ends_every_rank() {
     assert_no_rank_left(&seed.to_string());
 }
 
-#[test]
-fn killing_the_supervisor_takes_mpirun_and_every_rank_with_it() {
-    let _one = one_at_a_time();
+/// Starts a supervisor of a long MPI job, kills it once `up` of its processes (mpirun and
+/// ranks) run, and checks that none is left.
+fn kill_the_supervisor_once(up: usize) {
     let seed = marker();
     let data = format!("random:50000000:{seed}");
     let mut sup = Command::new(exe())
@@ -239,13 +239,19 @@ fn killing_the_supervisor_takes_mpirun_and_every_rank_with_it() {
         .spawn()
         .expect("run ipc-lab");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while ranks_with(&seed.to_string()).len() < 3 {
-        assert!(Instant::now() < deadline, "the ranks did not start");
-        std::thread::sleep(Duration::from_millis(20));
+    while ranks_with(&seed.to_string()).len() < up {
+        assert!(Instant::now() < deadline, "only {} of {up} processes started", ranks_with(&seed.to_string()).len());
+        std::thread::sleep(Duration::from_millis(1));
     }
     sup.kill().unwrap();
     sup.wait().unwrap();
     assert_no_rank_left(&seed.to_string());
+}
+
+#[test]
+fn killing_the_supervisor_takes_mpirun_and_every_rank_with_it() {
+    let _one = one_at_a_time();
+    kill_the_supervisor_once(3);
 }
 
 /// The supervisor killed at any moment of the start, even while mpirun is still launching the
@@ -253,23 +259,8 @@ fn killing_the_supervisor_takes_mpirun_and_every_rank_with_it() {
 #[test]
 fn killing_the_supervisor_while_mpirun_starts_leaves_nothing() {
     let _one = one_at_a_time();
-    for ranks_up in [1, 2, 3] {
-        let seed = marker();
-        let data = format!("random:50000000:{seed}");
-        let mut sup = Command::new(exe())
-            .args(["job", "--engine", "mpi", "--workers", "2", "--work", "400", "--ship", "work", "--data", &data])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run ipc-lab");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while ranks_with(&seed.to_string()).len() < ranks_up {
-            assert!(Instant::now() < deadline, "mpirun did not start");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        sup.kill().unwrap();
-        sup.wait().unwrap();
-        assert_no_rank_left(&seed.to_string());
+    for up in [1, 2, 3] {
+        kill_the_supervisor_once(up);
     }
 }
 

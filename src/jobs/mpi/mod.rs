@@ -570,13 +570,13 @@ impl Fold {
 mod tests {
     use super::*;
 
-    #[test]
-    fn rank_lines_survive_the_trip() {
-        let r = ChunkResult {
-            chunk: 3,
-            partial: Partial::Sum(u128::from(u64::MAX) * 5),
-            digest: 9,
-            items: 10,
+    /// A rank's answer for `chunk`, with made-up times.
+    fn answer(chunk: u32, partial: Partial, digest: u64, items: u64) -> ChunkResult {
+        ChunkResult {
+            chunk,
+            partial,
+            digest,
+            items,
             asked_ns: 1,
             task_ns: 2,
             data_ns: 3,
@@ -586,7 +586,12 @@ mod tests {
             sent_ns: 4,
             delay_in_ns: 0,
             delay_out_ns: 0,
-        };
+        }
+    }
+
+    #[test]
+    fn rank_lines_survive_the_trip() {
+        let r = answer(3, Partial::Sum(u128::from(u64::MAX) * 5), 9, 10);
         for l in [
             RankLine::Hello { protocol: PROTOCOL, ranks: 3, library: "Open MPI".into() },
             RankLine::Result { worker: 2, result: r, arrived_ns: 5 },
@@ -612,22 +617,7 @@ mod tests {
                 let (partial, d) = super::super::compute::expected(&spec.data, spec.op, spec.work, start, len, None);
                 total.combine(&partial).expect("same kind");
                 digest = digest.wrapping_add(d);
-                let r = ChunkResult {
-                    chunk: c as u32,
-                    partial,
-                    digest: d,
-                    items: len,
-                    asked_ns: 1,
-                    task_ns: 2,
-                    data_ns: 3,
-                    computed_ns: 4,
-                    waited_ns: 0,
-                    cpu_ns: 1,
-                    sent_ns: 4,
-                    delay_in_ns: 0,
-                    delay_out_ns: 0,
-                };
-                f.result(c as u32 + 1, r, 5, &mut |_| {}).expect("folded");
+                f.result(c as u32 + 1, answer(c as u32, partial, d, len), 5, &mut |_| {}).expect("folded");
             }
             f.reduced = reduced(total).map(|p| (p, digest));
             f.finish(1_000).expect("finished").exact
